@@ -1,0 +1,363 @@
+/**
+ * The safetensors format (https://github.com/huggingface/safetensors), used for checkpoints:
+ *
+ *   8 bytes   N, the header length, unsigned little-endian 64-bit
+ *   N bytes   UTF-8 JSON: { "<name>": { "dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end] }, ...,
+ *             "__metadata__": { "<key>": "<string value>" } }   (may be padded with trailing spaces)
+ *   rest      the data: each tensor's values, row-major, little-endian, at [begin, end) relative to this section
+ *
+ * Reading validates every field and that the tensors cover the data section exactly, without overlap or holes,
+ * as the format requires. Writing is atomic: the file is written to `<file>.tmp-<pid>`, flushed, then renamed over
+ * the target, so a crash leaves either the previous checkpoint or the new one, never a partial file.
+ */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { dirname } from 'node:path';
+import { UsageError } from './errors.js';
+
+export type SafetensorsDtype = 'F32' | 'F64' | 'I32' | 'I64' | 'U8';
+export type TensorArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+
+export interface Tensor {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  data: TensorArray;
+}
+
+/**
+ * A tensor to write. The dtype defaults from the array type (Float32Array → F32, Float64Array → F64,
+ * Int32Array → I32, BigInt64Array → I64, Uint8Array → U8). With dtype 'I64', data may also be plain numbers
+ * (an array or typed array of safe integers); the shape defaults to [data.length].
+ */
+export interface TensorInput {
+  dtype?: SafetensorsDtype;
+  shape?: number[];
+  data: TensorArray | ArrayLike<number>;
+}
+
+export interface Safetensors {
+  /** Tensors in file order. */
+  tensors: Map<string, Tensor>;
+  metadata: Record<string, string>;
+}
+
+export interface ReadOptions {
+  /**
+   * How I64 tensors are returned: as BigInt64Array (default) or as a Float64Array of exact integers (a value
+   * beyond ±2^53 is then an error). The tensor's dtype stays 'I64' either way.
+   */
+  int64?: 'bigint' | 'number';
+}
+
+const SIZES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, I32: 4, I64: 8, U8: 1 };
+const METADATA = '__metadata__';
+/** Same limit as the reference implementation. */
+const MAX_HEADER = 100_000_000;
+
+if (endianness() !== 'LE') throw new Error('safetensors support assumes a little-endian host');
+
+function fail(file: string, problem: string): never {
+  throw new UsageError(`safetensors file ${file}: ${problem}`);
+}
+
+function isDtype(s: unknown): s is SafetensorsDtype {
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(SIZES, s);
+}
+
+function dtypeOf(data: TensorInput['data']): SafetensorsDtype | undefined {
+  if (data instanceof Float32Array) return 'F32';
+  if (data instanceof Float64Array) return 'F64';
+  if (data instanceof Int32Array) return 'I32';
+  if (data instanceof BigInt64Array) return 'I64';
+  if (data instanceof Uint8Array) return 'U8';
+  return undefined;
+}
+
+/** Converts an input tensor to its stored form, checking dtype, shape and length. */
+function normalise(name: string, input: TensorInput): Tensor {
+  const where = `tensor ${JSON.stringify(name)}`;
+  if (name === '' || name === METADATA) throw new UsageError(`${where}: invalid tensor name`);
+  const natural = dtypeOf(input.data);
+  const dtype = input.dtype ?? natural;
+  if (dtype === undefined) throw new UsageError(`${where}: give a dtype for data that is not a typed array`);
+  if (!isDtype(dtype)) throw new UsageError(`${where}: unsupported dtype ${JSON.stringify(dtype)}`);
+  const shape = input.shape ?? [input.data.length];
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new UsageError(`${where}: shape must be a list of non-negative integers, got ${JSON.stringify(shape)}`);
+  }
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (input.data.length !== count) throw new UsageError(`${where}: ${input.data.length} values for shape [${shape.join(', ')}]`);
+  let data: TensorArray;
+  if (natural === dtype) data = input.data as TensorArray;
+  else if (dtype === 'I64' && !(input.data instanceof BigInt64Array)) {
+    const src = input.data as ArrayLike<number>;
+    const out = new BigInt64Array(count);
+    for (let k = 0; k < count; k++) {
+      if (!Number.isSafeInteger(src[k])) throw new UsageError(`${where}: I64 value ${src[k]} at ${k} is not a safe integer`);
+      out[k] = BigInt(src[k]);
+    }
+    data = out;
+  } else throw new UsageError(`${where}: dtype ${dtype} does not match the data (${natural ?? 'plain numbers'})`);
+  return { dtype, shape: [...shape], data };
+}
+
+interface Layout {
+  header: Uint8Array;
+  order: [string, Tensor][];
+  dataBytes: number;
+}
+
+/** Header and tensor order. Tensors are laid out by decreasing element size, so every tensor is aligned. */
+function layout(tensors: Record<string, TensorInput> | Map<string, TensorInput>, metadata: Record<string, string>): Layout {
+  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  const order = entries.map(([name, t]): [string, Tensor] => [name, normalise(name, t)]);
+  order.sort((a, b) => SIZES[b[1].dtype] - SIZES[a[1].dtype]); // stable: insertion order within a size
+  const header: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(metadata)) {
+    if (typeof v !== 'string') throw new UsageError(`safetensors metadata ${JSON.stringify(k)} must be a string, got ${typeof v}`);
+  }
+  if (Object.keys(metadata).length > 0) header[METADATA] = metadata;
+  let at = 0;
+  for (const [name, t] of order) {
+    const end = at + t.data.byteLength;
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, end] };
+    at = end;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8; // 8-byte aligned data section, padded with spaces
+  const bytes = new Uint8Array(8 + padded).fill(0x20);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(padded), true);
+  bytes.set(json, 8);
+  return { header: bytes, order, dataBytes: at };
+}
+
+function bytesOf(a: TensorArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Encodes tensors (and string metadata) as one safetensors buffer. */
+export function encodeSafetensors(
+  tensors: Record<string, TensorInput> | Map<string, TensorInput>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
+  const { header, order, dataBytes } = layout(tensors, metadata);
+  const out = new Uint8Array(header.length + dataBytes);
+  out.set(header, 0);
+  let at = header.length;
+  for (const [, t] of order) {
+    out.set(bytesOf(t.data), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+/** Writes a safetensors file atomically (temporary file, fsync, rename). */
+export function writeSafetensors(
+  file: string,
+  tensors: Record<string, TensorInput> | Map<string, TensorInput>,
+  metadata: Record<string, string> = {},
+): void {
+  const { header, order } = layout(tensors, metadata);
+  const tmp = `${file}.tmp-${process.pid}`;
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, 'w');
+    writeAll(fd, header);
+    for (const [, t] of order) writeAll(fd, bytesOf(t.data));
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(tmp, file);
+  } catch (err) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw ioError(file, 'write', err);
+  }
+  syncDirectory(file);
+}
+
+/** Best effort: flush the directory entry of a renamed file (not supported on every platform). */
+function syncDirectory(file: string): void {
+  try {
+    const fd = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Directories cannot be opened or flushed on some platforms; the rename itself is still atomic.
+  }
+}
+
+/** Asynchronous writeSafetensors, for checkpointing without blocking the event loop. */
+export async function writeSafetensorsAsync(
+  file: string,
+  tensors: Record<string, TensorInput> | Map<string, TensorInput>,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  const { header, order } = layout(tensors, metadata);
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.write(header);
+      for (const [, t] of order) {
+        const b = bytesOf(t.data);
+        for (let off = 0; off < b.length; ) off += (await handle.write(b, off, b.length - off)).bytesWritten;
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw ioError(file, 'write', err);
+  }
+  syncDirectory(file);
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+}
+
+function ioError(file: string, verb: string, err: unknown): Error {
+  if (err instanceof UsageError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' && verb === 'read') return new UsageError(`safetensors file ${file}: not found`);
+  return new UsageError(`safetensors file ${file}: cannot ${verb} (${code ?? (err as Error).message})`);
+}
+
+/** Reads and validates a safetensors file. */
+export function readSafetensors(file: string, opts: ReadOptions = {}): Safetensors {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    throw ioError(file, 'read', err);
+  }
+  return decodeSafetensors(bytes, file, opts);
+}
+
+export async function readSafetensorsAsync(file: string, opts: ReadOptions = {}): Promise<Safetensors> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(file);
+  } catch (err) {
+    throw ioError(file, 'read', err);
+  }
+  return decodeSafetensors(bytes, file, opts);
+}
+
+/**
+ * Decodes and validates safetensors bytes; `file` names the source in errors. Each tensor's data is copied into
+ * its own (aligned) buffer.
+ */
+export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>', opts: ReadOptions = {}): Safetensors {
+  if (bytes.length < 8) fail(file, `truncated: ${bytes.length} bytes, shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n64 = view.getBigUint64(0, true);
+  if (n64 > BigInt(bytes.length - 8)) fail(file, `header length ${n64} exceeds the ${bytes.length - 8} bytes after it`);
+  const n = Number(n64);
+  if (n > MAX_HEADER) fail(file, `header length ${n} exceeds the ${MAX_HEADER}-byte limit`);
+  if (n < 2) fail(file, `header length ${n} is too short for a JSON object`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+  } catch {
+    fail(file, 'header is not valid UTF-8');
+  }
+  if (!text.startsWith('{')) fail(file, 'header does not start with a JSON object');
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (err) {
+    fail(file, `header is not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) fail(file, 'header is not a JSON object');
+  const dataStart = 8 + n;
+  const dataLength = bytes.length - dataStart;
+
+  const metadata: Record<string, string> = {};
+  const entries: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] = [];
+  for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
+    if (name === METADATA) {
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(file, '__metadata__ is not an object');
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v !== 'string') fail(file, `metadata ${JSON.stringify(k)} is not a string`);
+        metadata[k] = v;
+      }
+      continue;
+    }
+    const where = `tensor ${JSON.stringify(name)}`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(file, `${where} is not an object`);
+    const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
+    if (!isDtype(dtype)) fail(file, `${where} has unsupported dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(file, `${where} has invalid shape ${JSON.stringify(shape)}`);
+    }
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
+      fail(file, `${where} has invalid data_offsets ${JSON.stringify(offsets)}`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (begin > end) fail(file, `${where} has data_offsets [${begin}, ${end}] that end before they begin`);
+    if (end > dataLength) fail(file, `${where} has data_offsets [${begin}, ${end}] beyond the ${dataLength}-byte data section`);
+    const count = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (count * SIZES[dtype] !== end - begin) {
+      fail(file, `${where} is ${end - begin} bytes but ${dtype} [${shape.join(', ')}] needs ${count * SIZES[dtype]}`);
+    }
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+
+  // The tensors must tile the data section: sorted by offset, each begins where the previous ended.
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (let k = 0; k < sorted.length; k++) {
+    const t = sorted[k];
+    if (t.begin < at) fail(file, `tensors ${JSON.stringify(sorted[k - 1].name)} and ${JSON.stringify(t.name)} overlap`);
+    if (t.begin > at) fail(file, `data section has a hole at bytes [${at}, ${t.begin})`);
+    at = t.end;
+  }
+  if (at !== dataLength) fail(file, `data section has ${dataLength - at} bytes not covered by any tensor`);
+
+  const int64 = opts.int64 ?? 'bigint';
+  const tensors = new Map<string, Tensor>();
+  for (const t of sorted) {
+    const raw = bytes.slice(dataStart + t.begin, dataStart + t.end);
+    const count = (t.end - t.begin) / SIZES[t.dtype];
+    let data: TensorArray;
+    switch (t.dtype) {
+      case 'F32':
+        data = new Float32Array(raw.buffer, 0, count);
+        break;
+      case 'F64':
+        data = new Float64Array(raw.buffer, 0, count);
+        break;
+      case 'I32':
+        data = new Int32Array(raw.buffer, 0, count);
+        break;
+      case 'U8':
+        data = raw;
+        break;
+      case 'I64': {
+        const big = new BigInt64Array(raw.buffer, 0, count);
+        if (int64 === 'bigint') {
+          data = big;
+          break;
+        }
+        const num = new Float64Array(count);
+        for (let k = 0; k < count; k++) {
+          const v = Number(big[k]);
+          if (!Number.isSafeInteger(v)) fail(file, `tensor ${JSON.stringify(t.name)}: I64 value ${big[k]} at ${k} is not a safe integer`);
+          num[k] = v;
+        }
+        data = num;
+        break;
+      }
+    }
+    tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data });
+  }
+  return { tensors, metadata };
+}
