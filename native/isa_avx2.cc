@@ -1,0 +1,87 @@
+// AVX2 + FMA variant (x86-64 only), selected at run time when the CPU supports both.
+#include "common.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+#include <cstring>
+
+#pragma GCC target("avx2,fma")
+
+namespace gs {
+namespace {
+
+// 6 x 16 register tile: 12 accumulators, 2 B vectors and one broadcast out of 16 ymm registers.
+struct MicroAvx2 {
+  static constexpr int MR = 6;
+  static constexpr int NR = 16;
+  static constexpr idx KC = 256;
+  static constexpr idx MC = 120;
+  static constexpr idx NC = 2048;
+
+  static inline __attribute__((always_inline)) void compute(idx kc, const float* ap, const float* bp,
+                                                            __m256 (&acc)[MR][2]) {
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (idx p = 0; p < kc; ++p) {
+      const __m256 b0 = _mm256_load_ps(bp);
+      const __m256 b1 = _mm256_load_ps(bp + 8);
+#pragma GCC unroll 6
+      for (int i = 0; i < MR; ++i) {
+        const __m256 av = _mm256_broadcast_ss(ap + i);
+        acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+        acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+      }
+      ap += MR;
+      bp += NR;
+    }
+  }
+
+  static void tile(idx kc, const float* ap, const float* bp, float* out) {
+    __m256 acc[MR][2];
+    compute(kc, ap, bp, acc);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      _mm256_store_ps(out + i * NR, acc[i][0]);
+      _mm256_store_ps(out + i * NR + 8, acc[i][1]);
+    }
+  }
+
+  static void full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha, float beta, int mode) {
+    __m256 acc[MR][2];
+    compute(kc, ap, bp, acc);
+    const __m256 va = _mm256_set1_ps(alpha);
+    const __m256 vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      float* d = c + i * ldc;
+      __m256 r0 = _mm256_mul_ps(acc[i][0], va);
+      __m256 r1 = _mm256_mul_ps(acc[i][1], va);
+      if (mode == 1) {
+        r0 = _mm256_add_ps(r0, _mm256_loadu_ps(d));
+        r1 = _mm256_add_ps(r1, _mm256_loadu_ps(d + 8));
+      } else if (mode == 2) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(d), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(d + 8), r1);
+      }
+      _mm256_storeu_ps(d, r0);
+      _mm256_storeu_ps(d + 8, r1);
+    }
+  }
+};
+
+#include "gemm.inc"
+#include "elementwise.inc"
+
+}  // namespace
+
+extern const Kernels kernels_avx2;
+const Kernels kernels_avx2 = {
+    "avx2",
+    &gemm_entry<MicroAvx2>,
+    &k_axpy,
+    &k_average,
+};
+
+}  // namespace gs
+#endif
