@@ -325,7 +325,9 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>', opts: Re
   const int64 = opts.int64 ?? 'bigint';
   const tensors = new Map<string, Tensor>();
   for (const t of sorted) {
-    const raw = bytes.slice(dataStart + t.begin, dataStart + t.end);
+    // An explicit copy: Buffer.prototype.slice would share memory instead of copying.
+    const raw = new Uint8Array(t.end - t.begin);
+    raw.set(bytes.subarray(dataStart + t.begin, dataStart + t.end));
     const count = (t.end - t.begin) / SIZES[t.dtype];
     let data: TensorArray;
     switch (t.dtype) {
