@@ -40,6 +40,16 @@ export interface Safetensors {
   /** Tensors in file order. */
   tensors: Map<string, Tensor>;
   metadata: Record<string, string>;
+  /** Where the tensors came from, for error messages. */
+  file: string;
+}
+
+export interface ArrayOf {
+  F32: Float32Array;
+  F64: Float64Array;
+  I32: Int32Array;
+  I64: BigInt64Array | Float64Array;
+  U8: Uint8Array;
 }
 
 export interface ReadOptions {
@@ -361,5 +371,19 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>', opts: Re
     }
     tensors.set(t.name, { dtype: t.dtype, shape: t.shape, data });
   }
-  return { tensors, metadata };
+  return { tensors, metadata, file };
+}
+
+/**
+ * The data of a named tensor, checked to exist with the given dtype (and shape, if given); otherwise a UsageError
+ * naming the file and the problem.
+ */
+export function getTensor<D extends SafetensorsDtype>(st: Safetensors, name: string, dtype: D, shape?: number[]): ArrayOf[D] {
+  const t = st.tensors.get(name);
+  if (t === undefined) fail(st.file, `no tensor ${JSON.stringify(name)}`);
+  if (t.dtype !== dtype) fail(st.file, `tensor ${JSON.stringify(name)} is ${t.dtype}, expected ${dtype}`);
+  if (shape !== undefined && (shape.length !== t.shape.length || shape.some((d, i) => d !== t.shape[i]))) {
+    fail(st.file, `tensor ${JSON.stringify(name)} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  }
+  return t.data as ArrayOf[D];
 }

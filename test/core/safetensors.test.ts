@@ -7,6 +7,7 @@ import { UsageError } from '../../src/core/errors.js';
 import {
   decodeSafetensors,
   encodeSafetensors,
+  getTensor,
   readSafetensors,
   readSafetensorsAsync,
   writeSafetensors,
@@ -43,6 +44,7 @@ test('round trip of every dtype, scalars, empty tensors and metadata', () => {
   const bytes = encodeSafetensors(tensors, { format: 'gossamer', note: 'ünïcode' });
   const back = decodeSafetensors(bytes);
   assert.deepEqual(back.metadata, { format: 'gossamer', note: 'ünïcode' });
+  assert.equal(back.file, '<buffer>');
   assert.deepEqual([...back.tensors.keys()].sort(), Object.keys(tensors).sort());
   const get = (k: string) => back.tensors.get(k)!;
   assert.deepEqual(get('weights'), { dtype: 'F32', shape: [2, 3], data: tensors.weights.data });
@@ -80,9 +82,12 @@ test('hand-built little-endian data, metadata, and out-of-order offsets decode',
   const data = [0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0, 3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f];
   const st = decodeSafetensors(build(header, data, 200));
   assert.deepEqual(st.metadata, { format: 'pt' });
-  assert.deepEqual(Array.from(st.tensors.get('a')!.data), [1, -2]);
-  assert.deepEqual(Array.from(st.tensors.get('b')!.data), [3, -1]);
-  assert.deepEqual(Array.from(st.tensors.get('c')!.data), [1]);
+  assert.deepEqual(Array.from(getTensor(st, 'a', 'F32', [1, 2])), [1, -2]);
+  assert.deepEqual(Array.from(getTensor(st, 'b', 'I32')), [3, -1]);
+  assert.deepEqual(Array.from(getTensor(st, 'c', 'F64', [])), [1]);
+  assert.throws(() => getTensor(st, 'a', 'F64'), /<buffer>: tensor "a" is F32, expected F64/);
+  assert.throws(() => getTensor(st, 'a', 'F32', [2]), /has shape \[1, 2\], expected \[2\]/);
+  assert.throws(() => getTensor(st, 'z', 'F32'), /no tensor "z"/);
   assert.deepEqual([...st.tensors.keys()], ['a', 'b', 'c'], 'file order');
 });
 
