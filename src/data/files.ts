@@ -4,12 +4,12 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { UsageError } from '../core/errors.js';
 
-const require = createRequire(import.meta.url);
+const requireHere = createRequire(import.meta.url);
 
 /** The directory of an installed package, or a UsageError saying how to install it. */
 export function packageDir(name: string): string {
   try {
-    return dirname(require.resolve(`${name}/package.json`));
+    return dirname(requireHere.resolve(`${name}/package.json`));
   } catch {
     throw new UsageError(`package ${name} is not installed (run: npm install ${name})`);
   }

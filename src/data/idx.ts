@@ -56,10 +56,10 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
   const expected = count * info.size;
   const actual = bytes.length - headerBytes;
   if (actual < expected) {
-    throw new UsageError(`IDX file ${file}: truncated data (${actual} bytes, expected ${expected} for shape [${dims.join(', ')}])`);
+    throw new UsageError(`IDX file ${file}: truncated data (${actual} bytes, expected ${expected} for shape ${shapeText(dims)})`);
   }
   if (actual > expected) {
-    throw new UsageError(`IDX file ${file}: ${actual - expected} unexpected bytes after the data for shape [${dims.join(', ')}]`);
+    throw new UsageError(`IDX file ${file}: ${actual - expected} unexpected bytes after the data for shape ${shapeText(dims)}`);
   }
   return { type: info.type, dims, data: decodeValues(bytes, view, headerBytes, count, info.type) };
 }
@@ -93,6 +93,10 @@ function decodeValues(bytes: Uint8Array, view: DataView, at: number, count: numb
   }
 }
 
+function shapeText(dims: number[]): string {
+  return dims.length <= 8 ? `[${dims.join(', ')}]` : `[${dims.slice(0, 8).join(', ')}, … (${dims.length} dimensions)]`;
+}
+
 /**
  * Reads an IDX file. If `file` does not exist but `file.gz` does, reads that instead.
  * Missing, unreadable or malformed files are UsageErrors naming the file.
@@ -107,7 +111,7 @@ export function encodeIdx(type: IdxType, dims: number[], data: ArrayLike<number>
   const info = Object.values(TYPES).find((t) => t.type === type)!;
   const code = Number(Object.keys(TYPES).find((k) => TYPES[Number(k)].type === type));
   const count = dims.reduce((a, b) => a * b, 1);
-  if (data.length !== count) throw new UsageError(`encodeIdx: ${data.length} values for shape [${dims.join(', ')}]`);
+  if (data.length !== count) throw new UsageError(`encodeIdx: ${data.length} values for shape ${shapeText(dims)}`);
   const at = 4 + 4 * dims.length;
   const out = new Uint8Array(at + count * info.size);
   const view = new DataView(out.buffer);
