@@ -1,0 +1,363 @@
+/**
+ * Iterative spectral quantities of large sparse Laplacians (connected graphs, kernel = the constant vectors).
+ *
+ * - λmax: Lanczos on L with full reorthogonalisation, the all-ones direction projected out.
+ * - λ2: the same Lanczos on L⁺ (each step one preconditioned conjugate-gradient solve of L x = v): its largest
+ *   eigenvalue is 1/λ2, and it is well separated even when λ2 is tiny (rings, paths, geometric graphs).
+ * - max effective resistance over the edges: exact solves per edge are too many on large graphs, so every edge
+ *   gets a cheap unbiased estimate with an error bar first, and exact solves are then done in decreasing order
+ *   of the upper confidence bound until no remaining edge can beat the best exact value. The estimate splits
+ *   L⁺ b (b = e_i − e_j) with the splitting L = D − A, P = D⁻¹A:
+ *       bᵀL⁺b = Σ_{t<T} bᵀ Pᵗ D⁻¹ b  +  bᵀ Pᵀ L⁺ b,
+ *   the first terms computed exactly from the edge's neighbourhood, the remainder by a Johnson–Lindenstrauss
+ *   sketch L⁺ ≈ (1/K) Σ_q z_q z_qᵀ, z_q = L⁺ Bᵀ W^½ g_q (g_q random signs). The remainder shrinks like ρ^T
+ *   (ρ = second eigenvalue modulus of P), so the estimates are sharp on expanders where all resistances are
+ *   alike; on poorly connected graphs the resistances differ widely and few edges need an exact solve anyway.
+ *   Each exact value is a PCG solve to a relative residual of 1e−10; the screening keeps the edges whose
+ *   estimate is within six standard errors (and below the Rayleigh bound 1/λ_e), so the maximising edge is
+ *   missed only with a probability far below 1e−6. Trees are exact at once: R_e = 1/λ_e.
+ */
+import { Rng } from '../core/rng.js';
+import { laplacianTimes, type SparseLaplacian } from './rates.js';
+import { tridiagonalEigenvalues } from './dense.js';
+
+const SKETCH = 64;
+const MARGIN = 6;
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function projectOnes(v: Float64Array): void {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i];
+  s /= v.length;
+  for (let i = 0; i < v.length; i++) v[i] -= s;
+}
+
+/** Scratch vectors for conjugate gradients on one Laplacian. */
+export class Solver {
+  private readonly r: Float64Array;
+  private readonly z: Float64Array;
+  private readonly p: Float64Array;
+  private readonly ap: Float64Array;
+  private readonly inv: Float64Array;
+  /** total CG iterations so far */
+  iterations = 0;
+
+  constructor(readonly L: SparseLaplacian) {
+    const n = L.n;
+    this.r = new Float64Array(n);
+    this.z = new Float64Array(n);
+    this.p = new Float64Array(n);
+    this.ap = new Float64Array(n);
+    this.inv = L.diag.map((d) => 1 / d);
+  }
+
+  /**
+   * x = L⁺ b for b ⊥ 1 (Jacobi-preconditioned CG from x = 0, until ‖r‖ ≤ tol ‖b‖), with x ⊥ 1 on return.
+   */
+  solve(b: Float64Array, x: Float64Array, tol: number): void {
+    const { r, z, p, ap, inv } = this;
+    const n = this.L.n;
+    const maxIter = 20 * n + 100;
+    x.fill(0);
+    r.set(b);
+    const bnorm = Math.sqrt(dot(b, b));
+    if (bnorm === 0) return;
+    for (let i = 0; i < n; i++) z[i] = r[i] * inv[i];
+    p.set(z);
+    let rz = dot(r, z);
+    const stop = tol * tol * bnorm * bnorm;
+    for (let it = 0; it < maxIter; it++) {
+      laplacianTimes(this.L, p, ap);
+      const pap = dot(p, ap);
+      if (!(pap > 0)) break;
+      const alpha = rz / pap;
+      let sum = 0;
+      for (let i = 0; i < n; i++) {
+        x[i] += alpha * p[i];
+        const ri = r[i] - alpha * ap[i];
+        r[i] = ri;
+        sum += ri;
+      }
+      // the true residual b − L x is orthogonal to 1: keep rounding from building up along the kernel
+      sum /= n;
+      let rr = 0;
+      for (let i = 0; i < n; i++) {
+        const ri = r[i] - sum;
+        r[i] = ri;
+        rr += ri * ri;
+      }
+      this.iterations++;
+      if (rr <= stop) break;
+      let rzNew = 0;
+      for (let i = 0; i < n; i++) {
+        const zi = r[i] * inv[i];
+        z[i] = zi;
+        rzNew += r[i] * zi;
+      }
+      if (!(rzNew > 0)) break;
+      const beta = rzNew / rz;
+      rz = rzNew;
+      for (let i = 0; i < n; i++) p[i] = z[i] + beta * p[i];
+    }
+    projectOnes(x);
+  }
+}
+
+/**
+ * Largest eigenvalue of the symmetric operator `apply` restricted to 1⊥ (Lanczos with full
+ * reorthogonalisation), to a relative residual `tol`.
+ */
+export function lanczosLargest(n: number, apply: (v: Float64Array, out: Float64Array) => void, seed: number, tol = 1e-10): number {
+  const rng = new Rng(seed);
+  const maxSteps = Math.min(n - 1, 600);
+  const basis: Float64Array[] = [];
+  const alpha: number[] = [];
+  const beta: number[] = [];
+  let v = new Float64Array(n);
+  for (let i = 0; i < n; i++) v[i] = rng.normal();
+  projectOnes(v);
+  scale(v, 1 / Math.sqrt(dot(v, v)));
+  let theta = 0;
+  for (let k = 0; k < maxSteps; k++) {
+    basis.push(v);
+    const w = new Float64Array(n);
+    apply(v, w);
+    projectOnes(w);
+    const a = dot(v, w);
+    alpha.push(a);
+    // full reorthogonalisation, twice ("twice is enough")
+    for (let pass = 0; pass < 2; pass++) {
+      for (const u of basis) {
+        const c = dot(u, w);
+        for (let i = 0; i < n; i++) w[i] -= c * u[i];
+      }
+    }
+    const b = Math.sqrt(dot(w, w));
+    const ritz = largestRitz(alpha, beta);
+    theta = ritz.value;
+    if (b * Math.abs(ritz.last) <= tol * Math.abs(theta) || b <= 1e-14 * Math.abs(theta)) break;
+    beta.push(b);
+    scale(w, 1 / b);
+    v = w;
+  }
+  return theta;
+}
+
+function scale(v: Float64Array, c: number): void {
+  for (let i = 0; i < v.length; i++) v[i] *= c;
+}
+
+/**
+ * Largest eigenvalue of the tridiagonal matrix (diagonal alpha, off-diagonal beta) and the last component of its
+ * unit eigenvector (by inverse iteration), which bounds the Lanczos residual.
+ */
+function largestRitz(alpha: number[], beta: number[]): { value: number; last: number } {
+  const k = alpha.length;
+  const d = Float64Array.from(alpha);
+  const e = new Float64Array(k);
+  for (let i = 1; i < k; i++) e[i] = beta[i - 1];
+  tridiagonalEigenvalues(d, e);
+  let theta = -Infinity;
+  for (const x of d) theta = Math.max(theta, x);
+  if (k === 1) return { value: theta, last: 1 };
+  // inverse iteration on T − (θ + δ) I, tridiagonal solve with partial pivoting
+  const shift = theta + 1e-10 * Math.max(1, Math.abs(theta));
+  let x: Float64Array = new Float64Array(k).fill(1);
+  for (let it = 0; it < 3; it++) {
+    x = solveTridiagonal(alpha, beta, shift, x);
+    let norm = 0;
+    for (const xi of x) norm += xi * xi;
+    norm = Math.sqrt(norm);
+    if (!Number.isFinite(norm) || norm === 0) return { value: theta, last: 1 };
+    for (let i = 0; i < k; i++) x[i] /= norm;
+  }
+  return { value: theta, last: x[k - 1] };
+}
+
+/** Solves (T − s I) x = rhs for the symmetric tridiagonal T (Gaussian elimination with partial pivoting). */
+function solveTridiagonal(alpha: number[], beta: number[], s: number, rhs: Float64Array): Float64Array {
+  const k = alpha.length;
+  // rows as (sub, diag, sup, sup2) after pivoting
+  const dg = new Float64Array(k);
+  const up = new Float64Array(k);
+  const up2 = new Float64Array(k);
+  const lo = new Float64Array(k);
+  const b = Float64Array.from(rhs);
+  for (let i = 0; i < k; i++) {
+    dg[i] = alpha[i] - s;
+    up[i] = i < k - 1 ? beta[i] : 0;
+    lo[i] = i > 0 ? beta[i - 1] : 0;
+  }
+  for (let i = 0; i < k - 1; i++) {
+    // eliminate lo[i+1] using row i, swapping rows if needed
+    if (Math.abs(lo[i + 1]) > Math.abs(dg[i])) {
+      // swap row i and row i+1
+      const d0 = dg[i], u0 = up[i], w0 = up2[i], b0 = b[i];
+      dg[i] = lo[i + 1];
+      up[i] = dg[i + 1];
+      up2[i] = up[i + 1];
+      b[i] = b[i + 1];
+      lo[i + 1] = d0;
+      dg[i + 1] = u0;
+      up[i + 1] = w0;
+      b[i + 1] = b0;
+    }
+    const piv = dg[i] === 0 ? 1e-300 : dg[i];
+    const f = lo[i + 1] / piv;
+    dg[i + 1] -= f * up[i];
+    up[i + 1] -= f * up2[i];
+    b[i + 1] -= f * b[i];
+    lo[i + 1] = 0;
+  }
+  const x = new Float64Array(k);
+  for (let i = k - 1; i >= 0; i--) {
+    let v = b[i];
+    if (i + 1 < k) v -= up[i] * x[i + 1];
+    if (i + 2 < k) v -= up2[i] * x[i + 2];
+    x[i] = v / (dg[i] === 0 ? 1e-300 : dg[i]);
+  }
+  return x;
+}
+
+export interface MaxResistance {
+  /** max over edges of (e_i − e_j)ᵀ L⁺ (e_i − e_j) */
+  value: number;
+  /** index of the maximising edge */
+  edge: number;
+  /** number of exact per-edge solves performed */
+  exactSolves: number;
+}
+
+/** Maximum effective resistance over the edges (see the file comment). `rates` are the edge weights of L. */
+export function maxEdgeResistance(
+  L: SparseLaplacian,
+  edges: ReadonlyArray<readonly [number, number]>,
+  rates: Float64Array,
+  solver: Solver,
+  seed = 1,
+): MaxResistance {
+  const n = L.n;
+  const m = edges.length;
+  const { diag, ptr, col, weight } = L;
+  if (m === n - 1) {
+    // a connected graph with n − 1 edges is a tree: every edge is a bridge, R_e = 1/λ_e
+    let edge = 0;
+    for (let e = 1; e < m; e++) if (rates[e] < rates[edge]) edge = e;
+    return { value: 1 / rates[edge], edge, exactSolves: 0 };
+  }
+  // Exact local terms up to T = 4 when the two-hop neighbourhoods are small enough, else T = 2.
+  let cost = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let k = ptr[i]; k < ptr[i + 1]; k++) s += ptr[col[k] + 1] - ptr[col[k]];
+    cost += (ptr[i + 1] - ptr[i]) * s;
+  }
+  const T = cost <= 5e7 ? 4 : 2;
+
+  // Sketch: z_q = L⁺ Bᵀ W^½ g_q, and zt_q = P^T z_q.
+  const rng = new Rng(seed);
+  const K = SKETCH;
+  const Z = new Float64Array(K * n);
+  const ZT = new Float64Array(K * n);
+  const y = new Float64Array(n);
+  const z = new Float64Array(n);
+  const tmp = new Float64Array(n);
+  const sqrtRate = rates.map(Math.sqrt);
+  for (let q = 0; q < K; q++) {
+    y.fill(0);
+    for (let e = 0; e < m; e++) {
+      const s = rng.nextUint32() & 1 ? sqrtRate[e] : -sqrtRate[e];
+      y[edges[e][0]] += s;
+      y[edges[e][1]] -= s;
+    }
+    solver.solve(y, z, 1e-9);
+    Z.set(z, q * n);
+    for (let t = 0; t < T; t++) {
+      for (let i = 0; i < n; i++) {
+        let s = 0;
+        for (let k = ptr[i]; k < ptr[i + 1]; k++) s += weight[k] * z[col[k]];
+        tmp[i] = s / diag[i];
+      }
+      z.set(tmp);
+    }
+    ZT.set(z, q * n);
+  }
+
+  // Estimates and upper confidence bounds.
+  const ucb = new Float64Array(m);
+  const val = new Float64Array(n);
+  const touched: number[] = [];
+  for (let e = 0; e < m; e++) {
+    const [i, j] = edges[e];
+    const di = diag[i];
+    const dj = diag[j];
+    let local = 1 / di + 1 / dj - (2 * rates[e]) / (di * dj);
+    if (T === 4) {
+      // w1 = A D⁻¹ b on N(i) ∪ N(j); terms w1ᵀ D⁻¹ w1 and w1ᵀ D⁻¹ A D⁻¹ w1
+      for (let k = ptr[i]; k < ptr[i + 1]; k++) {
+        const p = col[k];
+        if (val[p] === 0) touched.push(p);
+        val[p] += weight[k] / di;
+      }
+      for (let k = ptr[j]; k < ptr[j + 1]; k++) {
+        const p = col[k];
+        if (val[p] === 0) touched.push(p);
+        val[p] -= weight[k] / dj;
+      }
+      let t2 = 0;
+      let t3 = 0;
+      for (const p of touched) {
+        const vp = val[p] / diag[p];
+        t2 += val[p] * vp;
+        let s = 0;
+        for (let k = ptr[p]; k < ptr[p + 1]; k++) {
+          const q = col[k];
+          if (val[q] !== 0) s += (weight[k] * val[q]) / diag[q];
+        }
+        t3 += vp * s;
+      }
+      for (const p of touched) val[p] = 0;
+      touched.length = 0;
+      local += t2 + t3;
+    }
+    let mean = 0;
+    let sq = 0;
+    for (let q = 0, o = 0; q < K; q++, o += n) {
+      const prod = (ZT[o + i] - ZT[o + j]) * (Z[o + i] - Z[o + j]);
+      mean += prod;
+      sq += prod * prod;
+    }
+    mean /= K;
+    const variance = Math.max(0, sq / K - mean * mean) / (K - 1);
+    const estimate = local + mean;
+    ucb[e] = Math.min(estimate + MARGIN * Math.sqrt(variance) + 1e-6 * Math.abs(estimate), 1 / rates[e]);
+  }
+
+  // Exact solves in decreasing order of the upper bound.
+  const order = Array.from({ length: m }, (_, e) => e).sort((a, b) => ucb[b] - ucb[a]);
+  let best = -Infinity;
+  let edge = -1;
+  let exactSolves = 0;
+  const b = new Float64Array(n);
+  for (const e of order) {
+    if (ucb[e] <= best) break;
+    const [i, j] = edges[e];
+    b[i] = 1;
+    b[j] = -1;
+    solver.solve(b, z, 1e-10);
+    b[i] = 0;
+    b[j] = 0;
+    exactSolves++;
+    const r = z[i] - z[j];
+    if (r > best) {
+      best = r;
+      edge = e;
+    }
+  }
+  return { value: best, edge, exactSolves };
+}

@@ -1,0 +1,177 @@
+/**
+ * Spectral quantities of a weighted graph Laplacian L (ALGORITHMS.md §1):
+ *   chi1 = 1/λ2 (λ2 = smallest positive eigenvalue), chi2 = max over edges of ½ (e_i − e_j)ᵀ L⁺ (e_i − e_j).
+ *
+ * Methods:
+ * - closed-form: complete graph and star (explicit), ring, torus, hypercube and exponential graphs (Cayley graphs
+ *   of abelian groups: the characters diagonalise L, so every eigenvalue and every edge resistance is an explicit
+ *   sum over the group). With edge rates c_s on the generators s:
+ *       μ_k = Σ_s c_s (1 − cos θ_k(s)),   R_s = (1/n) Σ_{k≠0} 2 (1 − cos θ_k(s)) / μ_k.
+ *   Rings: chi1 = 1/(r (1 − cos(2π/n))), chi2 = (n − 1)/(n r). Complete: chi1 = chi2 = (n − 1)/(n r).
+ *   Hypercube 2^k: chi1 = k/(2r), chi2 = (n − 1)/(n r). Square torus: chi1 = 2/(r (1 − cos(2π/√n))),
+ *   chi2 = (n − 1)/(n r). (Every edge-transitive regular graph has chi2 = (n − 1)/(n r), by Foster's theorem.)
+ * - dense: all eigenvalues (Householder + QL) and the resistances from a Cholesky factorisation; n ≤ DENSE_MAX.
+ * - iterative: Lanczos and conjugate gradients (see iterative.ts); above DENSE_MAX.
+ */
+import { UsageError } from '../core/errors.js';
+import { effectiveResistances, symmetricEigenvalues } from './dense.js';
+import { lanczosLargest, maxEdgeResistance, Solver } from './iterative.js';
+import { checkLaplacianInput, checkRate, edgeRates, laplacian, sparseLaplacian, laplacianTimes } from './rates.js';
+import { countComponents, type Graph } from './topology.js';
+
+export interface Spectral {
+  chi1: number;
+  chi2: number;
+  lambda2: number;
+  lambdaMax: number;
+  method: 'closed-form' | 'dense' | 'iterative';
+}
+
+/** Largest graph handled by the dense method when the method is chosen automatically. */
+export const DENSE_MAX = 400;
+
+export interface SpectralOptions {
+  /** 'auto' (default): dense up to DENSE_MAX nodes, iterative above */
+  method?: 'auto' | 'dense' | 'iterative';
+}
+
+/**
+ * Spectral quantities of the rate-weighted Laplacian of g (see rates.ts); closed forms when g's structure allows
+ * and opts.method is 'auto' (the default); 'dense' or 'iterative' force that method.
+ */
+export function spectral(g: Graph, rate: number, opts: SpectralOptions = {}): Spectral {
+  checkRate(rate);
+  const rates = edgeRates(g, rate);
+  if (g.structure && (opts.method ?? 'auto') === 'auto') {
+    const s = g.structure;
+    if (s.kind === 'complete') return completeSpectral(g.n, rates);
+    if (s.kind === 'star') return starSpectral(g.n, rates);
+    return cayleySpectral(g, rates, s.dims);
+  }
+  return spectralOfLaplacian(g.n, g.edges, rates, opts);
+}
+
+/** Spectral quantities of L = Σ_e rates_e (e_i − e_j)(e_i − e_j)ᵀ (general weighted case; parallel edges add up). */
+export function spectralOfLaplacian(n: number, edges: Array<[number, number]>, rates: Float64Array, opts: SpectralOptions = {}): Spectral {
+  checkLaplacianInput(n, edges, rates);
+  if (n < 2) throw new UsageError(`spectral quantities need at least 2 nodes, got ${n}`);
+  const merged = mergeEdges(edges, rates);
+  const parts = countComponents(n, merged.edges);
+  if (parts > 1) throw new UsageError(`the graph is disconnected (${parts} components): chi1 and chi2 are infinite`);
+  const method = opts.method === 'dense' || opts.method === 'iterative' ? opts.method : n <= DENSE_MAX ? 'dense' : 'iterative';
+  return method === 'dense' ? denseSpectral(n, merged.edges, merged.rates) : iterativeSpectral(n, merged.edges, merged.rates);
+}
+
+/** Unique edges i < j, rates of repeated pairs summed. */
+function mergeEdges(edges: ReadonlyArray<readonly [number, number]>, rates: Float64Array): { edges: Array<[number, number]>; rates: Float64Array } {
+  const sorted = edges
+    .map(([i, j], e) => ({ i: Math.min(i, j), j: Math.max(i, j), w: rates[e] }))
+    .sort((a, b) => a.i - b.i || a.j - b.j);
+  const outEdges: Array<[number, number]> = [];
+  const outRates: number[] = [];
+  for (const { i, j, w } of sorted) {
+    const last = outEdges.length - 1;
+    if (last >= 0 && outEdges[last][0] === i && outEdges[last][1] === j) outRates[last] += w;
+    else {
+      outEdges.push([i, j]);
+      outRates.push(w);
+    }
+  }
+  return { edges: outEdges, rates: Float64Array.from(outRates) };
+}
+
+function denseSpectral(n: number, edges: Array<[number, number]>, rates: Float64Array): Spectral {
+  const L = laplacian(n, edges, rates);
+  const ev = symmetricEigenvalues(L, n);
+  const lambda2 = ev[1];
+  const lambdaMax = ev[n - 1];
+  if (!(lambda2 > 1e-12 * lambdaMax)) throw new Error('numerically disconnected Laplacian');
+  const res = effectiveResistances(L, n, edges);
+  let rmax = 0;
+  for (const r of res) rmax = Math.max(rmax, r);
+  return { chi1: 1 / lambda2, chi2: rmax / 2, lambda2, lambdaMax, method: 'dense' };
+}
+
+function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Float64Array): Spectral {
+  const L = sparseLaplacian(n, edges, rates);
+  const solver = new Solver(L);
+  const lambdaMax = lanczosLargest(n, (v, out) => laplacianTimes(L, v, out), 1);
+  const inverse = lanczosLargest(n, (v, out) => solver.solve(v, out, 1e-12), 2);
+  const lambda2 = 1 / inverse;
+  const r = maxEdgeResistance(L, edges, rates, solver, 3);
+  return { chi1: inverse, chi2: r.value / 2, lambda2, lambdaMax, method: 'iterative' };
+}
+
+function uniformRate(rates: Float64Array, what: string): number {
+  const c = rates[0];
+  for (const r of rates) if (Math.abs(r - c) > 1e-12 * c) throw new Error(`${what}: edge rates are not uniform`);
+  return c;
+}
+
+function completeSpectral(n: number, rates: Float64Array): Spectral {
+  const c = uniformRate(rates, 'complete graph');
+  // L = c (n I − 11ᵀ): eigenvalue n c on 1⊥; L⁺ = (I − 11ᵀ/n)/(n c), resistance 2/(n c)
+  const lambda = n * c;
+  return { chi1: 1 / lambda, chi2: 1 / lambda, lambda2: lambda, lambdaMax: lambda, method: 'closed-form' };
+}
+
+function starSpectral(n: number, rates: Float64Array): Spectral {
+  const c = uniformRate(rates, 'star');
+  // eigenvalues c (n − 2 times), n c; a tree, so each edge's resistance is 1/c
+  const lambda2 = n === 2 ? 2 * c : c;
+  return { chi1: 1 / lambda2, chi2: 1 / (2 * c), lambda2, lambdaMax: n * c, method: 'closed-form' };
+}
+
+/** Closed form for a translation-invariant graph on Z_dims[0] × … (see the file comment). */
+function cayleySpectral(g: Graph, rates: Float64Array, dims: number[]): Spectral {
+  const n = g.n;
+  const d = dims.length;
+  if (dims.reduce((a, b) => a * b, 1) !== n) throw new Error(`${g.name}: group ${dims.join('×')} does not have ${n} elements`);
+  // weight of coordinate t in the phase numerator: 2π Σ_t k_t s_t / m_t = 2π (Σ_t k_t s_t (n/m_t)) / n
+  const stride = dims.map((m) => n / m);
+  const digits = (x: number): number[] => {
+    const out = new Array<number>(d);
+    for (let t = d - 1; t >= 0; t--) {
+      out[t] = x % dims[t];
+      x = Math.floor(x / dims[t]);
+    }
+    return out;
+  };
+  // generators: the edges at node 0 (edges are sorted with i < j, so they are the edges (0, s))
+  const gens: Array<{ s: number[]; c: number }> = [];
+  g.edges.forEach(([i, j], e) => {
+    if (i === 0) gens.push({ s: digits(j), c: rates[e] });
+  });
+  const oneMinusCos = new Float64Array(n);
+  for (let t = 0; t < n; t++) oneMinusCos[t] = 1 - Math.cos((2 * Math.PI * t) / n);
+  // phase[k][gen] numerator mod n
+  const G = gens.length;
+  const phase = new Int32Array(n * G);
+  const mu = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const kd = digits(k);
+    let sum = 0;
+    for (let a = 0; a < G; a++) {
+      let num = 0;
+      for (let t = 0; t < d; t++) num += ((kd[t] * gens[a].s[t]) % dims[t]) * stride[t];
+      num %= n;
+      phase[k * G + a] = num;
+      sum += gens[a].c * oneMinusCos[num];
+    }
+    mu[k] = sum;
+  }
+  let lambda2 = Infinity;
+  let lambdaMax = 0;
+  for (let k = 1; k < n; k++) {
+    lambda2 = Math.min(lambda2, mu[k]);
+    lambdaMax = Math.max(lambdaMax, mu[k]);
+  }
+  if (!(lambda2 > 0)) throw new Error(`${g.name}: the generators do not connect the group`);
+  let rmax = 0;
+  for (let a = 0; a < G; a++) {
+    let r = 0;
+    for (let k = 1; k < n; k++) r += oneMinusCos[phase[k * G + a]] / mu[k];
+    rmax = Math.max(rmax, (2 * r) / n);
+  }
+  return { chi1: 1 / lambda2, chi2: rmax / 2, lambda2, lambdaMax, method: 'closed-form' };
+}
