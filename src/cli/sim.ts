@@ -1,5 +1,131 @@
-import { Command } from 'commander';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { ALGORITHMS, buildAlgorithm, type AlgorithmName } from '../algorithms/index.js';
+import { UsageError } from '../core/errors.js';
+import { makeTopology, type Graph } from '../graph/topology.js';
+import { makeObjective, problemNames } from '../objectives/index.js';
+import { MetricsWriter } from '../report/metrics.js';
+import { writeMetricsSvg } from '../report/plot.js';
+import { simulate } from '../sim/simulator.js';
+import { workerSpeeds } from '../sim/speeds.js';
+import { integer, oneOf, real, realList } from './options.js';
+import { progressBar } from './progress.js';
+
+interface SimFlags {
+  problem: string;
+  algo: AlgorithmName;
+  topology: string;
+  workers: number;
+  rate: number;
+  time: number;
+  seed: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  dim: number;
+  noise: number;
+  speeds?: number[];
+  speedDistribution?: string;
+  stragglers: number;
+  slowdown: number;
+  gradients: boolean;
+  init?: 'shared' | 'random';
+  exchange: 'ideal' | 'official';
+  latency?: number;
+  bandwidth?: number;
+  every?: number;
+  eta?: number;
+  alphaTilde?: number;
+  p?: number;
+  radius?: number;
+  out?: string;
+  plot: boolean;
+  json?: boolean;
+}
 
 export function simCommand(): Command {
-  return new Command('sim').description('Simulate asynchronous decentralized optimisation in virtual time.');
+  return new Command('sim')
+    .description(
+      'Simulate asynchronous decentralized optimisation in virtual time (time unit: one expected local gradient step).\n' +
+        'Deterministic: the same seed gives bit-identical metrics. Writes metrics.jsonl and metrics.svg to --out.',
+    )
+    .option('--problem <name>', `objective: ${problemNames().join(', ')} (neural problems once registered)`, 'quadratic')
+    .addOption(new Option('--algo <name>', 'algorithm').choices(ALGORITHMS).default('acid'))
+    .option('--topology <name|file>', 'graph: complete, ring, path, star, torus, hypercube, exponential, exponential-official, erdos-renyi, geometric, or an edge-list file', 'ring')
+    .option('--workers <n>', 'number of workers', integer(1, 1 << 20), 16)
+    .option('--rate <r>', 'expected pairwise averagings per worker per gradient step', real({ positive: true }), 1)
+    .option('--time <T>', 'virtual time to simulate', real({ positive: true }), 200)
+    .option('--seed <s>', 'random seed', integer(0), 1)
+    .option('--lr <lr>', 'local step size', real({ positive: true }), 0.05)
+    .option('--momentum <m>', 'heavy-ball momentum of the local optimizer', real({ min: 0, max: 0.999 }), 0)
+    .option('--weight-decay <wd>', 'weight decay of the local optimizer', real({ min: 0 }), 0)
+    .option('--dim <d>', 'dimension of convex problems', integer(1), 10)
+    .option('--noise <sigma>', 'standard deviation of Gaussian gradient noise', real({ min: 0 }), 0)
+    .option('--speeds <list>', 'gradient speeds of the workers, cycled (e.g. 1,1,0.5)', realList)
+    .option('--speed-distribution <spec>', 'heterogeneous speeds: uniform:a:b or lognormal:sigma')
+    .option('--stragglers <k>', 'make k (seeded) workers slower', integer(0), 0)
+    .option('--slowdown <f>', 'slow-down factor of stragglers', real({ min: 1 }), 3)
+    .option('--no-gradients', 'pure gossip: no gradient events (workers start at distinct random points)')
+    .addOption(new Option('--init <mode>', 'starting points: shared or random (default: shared, random with --no-gradients)').choices(['shared', 'random']))
+    .addOption(new Option('--exchange <variant>', "A2CiD2 exchange: 'ideal' (symmetric) or 'official' (peer sends x before its mixing step)").choices(['ideal', 'official']).default('ideal'))
+    .option('--latency <t>', 'faithful mode: fixed duration of an exchange (time units)', real({ min: 0 }))
+    .option('--bandwidth <floats>', 'faithful mode: floats moved per time unit', real({ positive: true }))
+    .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }))
+    .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
+    .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
+    .option('--p <p>', 'edge probability for erdos-renyi', real({ min: 0, max: 1 }))
+    .option('--radius <r>', 'connection radius for geometric', real({ positive: true }))
+    .option('--out <dir>', 'output directory (default runs/sim-<algo>-<topology>-<n>-s<seed>)')
+    .option('--no-plot', 'do not write the SVG plot')
+    .option('--json', 'print a JSON summary on stdout and nothing else')
+    .action(async (flags: SimFlags) => {
+      const summary = await runSim(flags);
+      if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else printSummary(summary);
+    });
+}
+
+async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
+  const n = flags.workers;
+  // A single worker is plain local training: a graph of one node and no edges.
+  const graph = n === 1 ? ({ n: 1, name: 'single', neighbors: [[]], edges: [] } satisfies Graph) : makeTopology(flags.topology, n, { seed: flags.seed, p: flags.p, radius: flags.radius });
+  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise });
+  const built = buildAlgorithm({
+    name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, lr: flags.lr, momentum: flags.momentum,
+    weightDecay: flags.weightDecay, exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde,
+    smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
+  });
+  const speeds = workerSpeeds(n, { list: flags.speeds, distribution: flags.speedDistribution, stragglers: flags.stragglers, slowdown: flags.slowdown, seed: flags.seed });
+  if ((flags.latency === undefined) !== (flags.bandwidth === undefined)) throw new UsageError('faithful mode needs both --latency and --bandwidth');
+  const link = flags.latency !== undefined && flags.bandwidth !== undefined ? { latency: flags.latency, bandwidth: flags.bandwidth } : undefined;
+
+  const out = flags.out ?? join('runs', `sim-${flags.algo}-${graph.name}-${n}-s${flags.seed}`);
+  const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
+  const bar = progressBar(flags.time, 'sim', !flags.json);
+  const { summary, rows } = simulate({
+    objective, graph, built, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link,
+    gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
+    every: flags.every ?? flags.time / 200,
+    onMetrics: (row) => writer.write(row),
+    onProgress: (t) => bar.update(t),
+  });
+  bar.stop();
+  await writer.close();
+  let plot: string | null = null;
+  if (flags.plot) {
+    plot = join(out, 'metrics.svg');
+    const fields = rows[0]?.optimality !== undefined ? ['optimality', 'consensus', 'loss'] : ['consensus', 'loss'];
+    await writeMetricsSvg(plot, [{ name: `${summary.algorithm} ${graph.name} n=${n}`, rows }], {
+      title: `${summary.algorithm} on ${objective.name}, ${graph.name}, n = ${n}, rate ${flags.rate}`,
+      y: fields,
+      xTitle: 'time (expected local steps)',
+    });
+  }
+  return { ...summary, topology: graph.name, rate: flags.rate, seed: flags.seed, ...built.info, metrics: writer.path, plot };
+}
+
+function printSummary(s: Record<string, unknown>): void {
+  const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
+  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
+  for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
 }

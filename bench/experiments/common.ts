@@ -1,0 +1,51 @@
+import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
+import { makeTopology } from '../../src/graph/topology.js';
+import type { Objective } from '../../src/objectives/objective.js';
+import { simulate, type SimOptions } from '../../src/sim/simulator.js';
+
+export interface RunSpec {
+  algo: AlgorithmName;
+  topology: string;
+  n: number;
+  rate: number;
+  objective: Objective;
+  time: number;
+  seed: number;
+  lr?: number;
+  every?: number;
+  gradients?: boolean;
+}
+
+export function runSpec(spec: RunSpec, extra: Partial<SimOptions> = {}) {
+  const graph = makeTopology(spec.topology, spec.n, { seed: spec.seed });
+  const o = spec.objective;
+  const built = buildAlgorithm({
+    name: spec.algo, graph, rate: spec.rate, dim: o.dim, dtype: o.dtype, lr: spec.lr ?? 0.05,
+    smoothness: o.smoothness, strongConvexity: o.strongConvexity,
+  });
+  const gradients = spec.gradients ?? true;
+  const result = simulate({
+    objective: o, graph, built, rate: spec.rate, time: spec.time, seed: spec.seed, every: spec.every ?? spec.time / 200,
+    gradients, init: gradients ? 'shared' : 'random', ...extra,
+  });
+  return { ...result, info: built.info };
+}
+
+export function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+export function std(xs: number[]): number {
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
+}
+
+export function sci(x: number, digits = 3): string {
+  return Number.isFinite(x) ? x.toExponential(digits - 1) : String(x);
+}
+
+/** A Markdown table. */
+export function table(header: string[], rows: Array<Array<string | number>>): string {
+  const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,61 @@
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import { UsageError } from '../core/errors.js';
+
+/**
+ * One line of a metrics file: the same format from the simulator (virtual time) and the runtime (time in expected
+ * local steps, plus wall-clock seconds), so that runs can be laid side by side.
+ */
+export interface MetricsRow {
+  /** Time in units of one expected local gradient step. */
+  t: number;
+  /** (1/n) Σ ‖x_i − x̄‖². */
+  consensus: number;
+  /** (1/n) Σ ‖x_i − x*‖², when the optimum is known. */
+  optimality?: number;
+  /** Objective at the average x̄ (suboptimality f(x̄) − f* for convex problems). */
+  loss: number;
+  /** Gradient steps and pairwise exchanges so far, over all workers. */
+  gradients: number;
+  communications: number;
+  events?: number;
+  /** Wall-clock seconds since the start (runtime only). */
+  seconds?: number;
+  [extra: string]: number | string | undefined;
+}
+
+export class MetricsWriter {
+  private readonly stream: WriteStream;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.stream = createWriteStream(path);
+  }
+
+  write(row: MetricsRow): void {
+    this.stream.write(`${JSON.stringify(row)}\n`);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  }
+}
+
+export function readMetrics(path: string): MetricsRow[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read metrics file ${path}`);
+  }
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as MetricsRow;
+      } catch {
+        throw new UsageError(`${path}:${i + 1}: not a JSON line`);
+      }
+    });
+}

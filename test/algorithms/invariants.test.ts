@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Acid } from '../../src/algorithms/acid.js';
+import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
+import { Rng } from '../../src/core/rng.js';
+import { makeTopology, type Graph } from '../../src/graph/topology.js';
+import { Quadratic } from '../../src/objectives/quadratic.js';
+import { simulate } from '../../src/sim/simulator.js';
+
+const single: Graph = { n: 1, name: 'single', neighbors: [[]], edges: [] };
+
+// Invariant 1: with one worker every algorithm is plain local training.
+for (const name of ['gossip', 'acid', 'allreduce'] as AlgorithmName[]) {
+  for (const momentum of [0, 0.9]) {
+    test(`n = 1: ${name} (momentum ${momentum}) is plain local SGD, bit for bit`, () => {
+      const objective = new Quadratic({ workers: 1, dim: 4, seed: 2 });
+      const lr = 0.1;
+      const built = buildAlgorithm({ name, graph: single, rate: 1, dim: 4, dtype: 'f64', lr, momentum });
+      const x0 = Float64Array.from([1, -2, 0.5, 3]);
+      const { summary, final } = simulate({ objective, graph: single, built, rate: 1, time: 50, seed: 5, every: 50, init: x0 });
+      assert.ok(summary.gradients > 10);
+      const x = Float64Array.from(x0);
+      const g = new Float64Array(4);
+      const buf = new Float64Array(4);
+      for (let s = 0; s < summary.gradients; s++) {
+        objective.gradient(0, x, g, new Rng(0));
+        for (let k = 0; k < 4; k++) {
+          if (momentum) {
+            buf[k] = momentum * buf[k] + g[k] + 0 * x[k];
+            x[k] += -lr * buf[k];
+          } else {
+            x[k] += -lr * (g[k] + 0 * x[k]);
+          }
+        }
+      }
+      assert.deepEqual(final[0], x);
+    });
+  }
+}
+
+// Invariant 2: A2CiD2 with η = 0 is the asynchronous baseline, bit for bit.
+test('A2CiD2 with η = 0 reproduces the gossip baseline bit for bit', () => {
+  const graph = makeTopology('ring', 12);
+  const objective = new Quadratic({ workers: 12, dim: 5, seed: 4, noise: 0.3 });
+  const common = { graph, rate: 1.5, dim: 5, dtype: 'f64' as const, lr: 0.05, momentum: 0.5 };
+  const run = (built: ReturnType<typeof buildAlgorithm>) => simulate({ objective, graph, built, rate: 1.5, time: 60, seed: 8, every: 3 });
+  const a = run(buildAlgorithm({ ...common, name: 'acid', eta: 0 }));
+  const b = run(buildAlgorithm({ ...common, name: 'gossip' }));
+  assert.deepEqual(a.rows, b.rows);
+  assert.deepEqual(a.final, b.final);
+  const c = run(buildAlgorithm({ ...common, name: 'acid' }));
+  assert.notDeepEqual(c.final, b.final);
+});
+
+// Invariant 3: pure gossip preserves the mean of x (baseline) and the mean of x + x̃ (A2CiD2).
+test('pure gossip conserves the mean of x (baseline) and of x + x̃ (A2CiD2)', () => {
+  const n = 10;
+  const d = 3;
+  const graph = makeTopology('ring', n);
+  const rng = new Rng(11);
+  for (const tracking of [false, true]) {
+    const algo = new Acid({ dim: d, dtype: 'f64', lr: 0.1, eta: tracking ? 0.2 : 0, alphaTilde: 1.7, tracking });
+    const states = Array.from({ length: n }, () => algo.createState(Float64Array.from({ length: d }, () => rng.normal())));
+    const total = (): Float64Array => {
+      const s = new Float64Array(d);
+      for (const st of states) for (let k = 0; k < d; k++) s[k] += st.x[k] + (st.xt ? st.xt[k] : 0);
+      return s;
+    };
+    const before = total();
+    const mi = new Float64Array(d);
+    const mj = new Float64Array(d);
+    let t = 0;
+    for (let e = 0; e < 500; e++) {
+      t += rng.exponential(5);
+      const [i, j] = graph.edges[rng.int(graph.edges.length)];
+      algo.message(states[i], t, mi);
+      algo.message(states[j], t, mj);
+      algo.receive(states[i], t, mj);
+      algo.receive(states[j], t, mi);
+    }
+    for (const st of states) algo.advance(st, t + 3);
+    const after = total();
+    for (let k = 0; k < d; k++) assert.ok(Math.abs(after[k] - before[k]) < 1e-10, `tracking ${tracking}: ${before[k]} -> ${after[k]}`);
+  }
+});
+
+test('the closed-form mixing is a semigroup and conserves x + x̃', () => {
+  const algo = new Acid({ dim: 2, dtype: 'f64', lr: 0.1, eta: 0.3, alphaTilde: 1 });
+  const a = algo.createState(new Float64Array([1, -2]));
+  a.xt!.set([3, 5]);
+  const b = algo.createState(new Float64Array([1, -2]));
+  b.xt!.set([3, 5]);
+  algo.advance(a, 0.7);
+  algo.advance(a, 2.0);
+  algo.advance(b, 2.0);
+  for (let k = 0; k < 2; k++) {
+    assert.ok(Math.abs(a.x[k] - b.x[k]) < 1e-14);
+    assert.ok(Math.abs(a.x[k] + a.xt![k] - [4, 3][k]) < 1e-14);
+  }
+  // Long times: x and x̃ meet at their midpoint.
+  algo.advance(a, 1e3);
+  assert.ok(Math.abs(a.x[0] - 2) < 1e-12 && Math.abs(a.xt![0] - 2) < 1e-12);
+});

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { gossamer } from './run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gossamer-sim-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('gossamer sim --json prints one summary object and writes metrics and a plot', () => {
+  const out = join(dir, 'run');
+  const r = gossamer(['sim', '--problem', 'quadratic', '--algo', 'acid', '--topology', 'ring', '--workers', '32', '--rate', '1', '--time', '100', '--seed', '1', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 1);
+  const s = JSON.parse(lines[0]);
+  for (const key of ['consensus', 'optimality', 'steadyOptimality', 'gradients', 'communications', 'events']) assert.equal(typeof s[key], 'number', key);
+  assert.ok(s.gradients > 2500 && s.communications > 1200);
+  const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(rows.length, 201);
+  assert.equal(rows[0].t, 0);
+  assert.ok(existsSync(join(out, 'metrics.svg')) && readFileSync(join(out, 'metrics.svg'), 'utf8').startsWith('<svg'));
+  // Same seed, same metrics file.
+  const again = gossamer(['sim', '--problem', 'quadratic', '--algo', 'acid', '--workers', '32', '--time', '100', '--seed', '1', '--out', join(dir, 'again'), '--no-plot', '--json']);
+  assert.equal(readFileSync(join(dir, 'again', 'metrics.jsonl'), 'utf8'), readFileSync(join(out, 'metrics.jsonl'), 'utf8'));
+  assert.equal(again.code, 0);
+});
+
+const bad: Array<[string, string[], RegExp]> = [
+  ['unknown algorithm', ['--algo', 'sgd'], /algo/],
+  ['unknown problem', ['--problem', 'cifar'], /unknown problem "cifar"/],
+  ['A2CiD2 on the complete graph', ['--topology', 'complete'], /complete/],
+  ['non-positive rate', ['--rate', '0'], /positive/],
+  ['bad worker count', ['--workers', 'many'], /integer/],
+  ['half of the faithful-mode link', ['--latency', '1'], /bandwidth/],
+  ['bad speed distribution', ['--speed-distribution', 'pareto:2'], /speed distribution/],
+];
+for (const [what, args, pattern] of bad) {
+  test(`gossamer sim rejects ${what} with one line and exit code 2`, () => {
+    const r = gossamer(['sim', '--time', '5', '--out', join(dir, 'bad'), '--no-plot', ...args]);
+    assert.equal(r.code, 2, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0], pattern);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+}

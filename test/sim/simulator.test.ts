@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
+import { Rng } from '../../src/core/rng.js';
+import { makeTopology } from '../../src/graph/topology.js';
+import { LeastSquares } from '../../src/objectives/least-squares.js';
+import { Logistic } from '../../src/objectives/logistic.js';
+import { Quadratic } from '../../src/objectives/quadratic.js';
+import { AliasTable } from '../../src/sim/alias.js';
+import { EventHeap } from '../../src/sim/heap.js';
+import { simulate, type SimOptions } from '../../src/sim/simulator.js';
+import { workerSpeeds } from '../../src/sim/speeds.js';
+
+function run(name: AlgorithmName, extra: Partial<SimOptions> & { topology?: string; n?: number; rate?: number; lr?: number; noise?: number } = {}) {
+  const n = extra.n ?? 16;
+  const graph = makeTopology(extra.topology ?? 'ring', n);
+  const objective = extra.objective ?? new Quadratic({ workers: n, dim: 4, seed: 1, noise: extra.noise ?? 0 });
+  const rate = extra.rate ?? 1;
+  const built = buildAlgorithm({
+    name, graph, rate, dim: objective.dim, dtype: 'f64', lr: extra.lr ?? 0.05,
+    smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
+  });
+  return simulate({ objective, graph, built, rate, time: 100, seed: 3, every: 5, ...extra });
+}
+
+test('same seed, bit-identical metrics; another seed, other metrics', () => {
+  for (const name of ['gossip', 'acid', 'allreduce', 'dadao'] as AlgorithmName[]) {
+    const a = run(name, { noise: 0.2 });
+    const b = run(name, { noise: 0.2 });
+    assert.deepEqual(a.rows, b.rows, name);
+    assert.deepEqual(a.final, b.final, name);
+    const c = run(name, { noise: 0.2, seed: 4 });
+    assert.notDeepEqual(a.rows, c.rows, name);
+  }
+});
+
+test('event counts follow the Poisson rates', () => {
+  const { summary } = run('gossip', { rate: 2, time: 400 });
+  // 16 workers × 400 steps; 16 × 400 × 2 / 2 exchanges (each involves two workers).
+  assert.ok(Math.abs(summary.gradients / 6400 - 1) < 0.05, `gradients ${summary.gradients}`);
+  assert.ok(Math.abs(summary.communications / 6400 - 1) < 0.05, `communications ${summary.communications}`);
+});
+
+test('gossip and A2CiD2 converge to a neighbourhood of the optimum; A2CiD2 closer on a ring', () => {
+  const opts = { n: 16, lr: 0.05, time: 1000 };
+  const g = run('gossip', opts).summary;
+  const a = run('acid', opts).summary;
+  const start = run('gossip', { ...opts, time: 1 }).rows[0].optimality!;
+  assert.ok(g.steadyOptimality! < start / 10);
+  assert.ok(a.steadyOptimality! < g.steadyOptimality! / 2, `acid ${a.steadyOptimality} vs gossip ${g.steadyOptimality}`);
+});
+
+test('AllReduce SGD converges to the optimum of the sum exactly (no noise)', () => {
+  const { summary } = run('allreduce', { lr: 1, time: 1000 });
+  assert.ok(summary.optimality! < 1e-12, `optimality ${summary.optimality}`);
+  assert.ok(summary.consensus < 1e-28);
+});
+
+test('stragglers slow AllReduce rounds, not the asynchronous gradient clocks', () => {
+  const speeds = workerSpeeds(16, { seed: 1, stragglers: 2, slowdown: 4 });
+  const ar = run('allreduce', { speeds }).summary;
+  const fast = run('allreduce').summary;
+  assert.ok(ar.gradients < fast.gradients * 0.8, `${ar.gradients} vs ${fast.gradients}`);
+  const gossip = run('gossip', { speeds }).summary;
+  assert.ok(Math.abs(gossip.gradients / (100 * (14 + 2 / 4)) - 1) < 0.1);
+});
+
+for (const [label, objective] of [
+  ['least squares', new LeastSquares({ workers: 8, dim: 5, seed: 2 })],
+  ['logistic regression', new Logistic({ workers: 8, dim: 5, seed: 2 })],
+] as const) {
+  for (const topology of ['ring', 'star', 'complete']) {
+    test(`DADAO converges linearly on ${label}, ${topology} graph`, () => {
+      const { rows } = run('dadao', { objective, n: 8, topology, time: 600, every: 50 });
+      const first = rows[1].optimality!;
+      const mid = rows[6].optimality!;
+      const last = rows[rows.length - 1].optimality!;
+      assert.ok(last < 1e-10 * Math.max(1, rows[0].optimality!), `final optimality ${last}`);
+      // Linear: the log-error keeps falling at a comparable rate over both halves.
+      assert.ok(Math.log(last) - Math.log(mid) < 0.3 * (Math.log(mid) - Math.log(first)) || last < 1e-24);
+    });
+  }
+}
+
+test('faithful mode: exchanges take time and a busy worker skips exchanges', () => {
+  const ideal = run('gossip', { rate: 2 }).summary;
+  const faithful = run('gossip', { rate: 2, link: { latency: 0.5, bandwidth: 40 } }).summary;
+  assert.ok(faithful.skipped > 0);
+  assert.equal(ideal.skipped, 0);
+  assert.ok(faithful.communications < ideal.communications);
+  // Every Poisson edge event either started an exchange or was skipped (up to those still in flight at the end).
+  assert.ok(Math.abs(faithful.communications + faithful.skipped - ideal.communications) < 0.1 * ideal.communications);
+});
+
+test('alias table samples in proportion to the weights', () => {
+  const table = new AliasTable([1, 3, 0, 6]);
+  const rng = new Rng(1);
+  const counts = [0, 0, 0, 0];
+  for (let s = 0; s < 100000; s++) counts[table.sample(rng)]++;
+  assert.equal(counts[2], 0);
+  [0.1, 0.3, 0, 0.6].forEach((p, i) => assert.ok(Math.abs(counts[i] / 100000 - p) < 0.01));
+});
+
+test('event heap pops in time order, ties in insertion order', () => {
+  const heap = new EventHeap<string>();
+  [[3, 'c'], [1, 'a'], [2, 'b1'], [2, 'b2'], [0.5, 'z']].forEach(([t, s]) => heap.push(t as number, s as string));
+  const out: string[] = [];
+  while (heap.size) out.push(heap.pop());
+  assert.deepEqual(out, ['z', 'a', 'b1', 'b2', 'c']);
+});
