@@ -42,7 +42,7 @@ struct MicroZ {
     }
   }
 
-  static void tile(idx kc, const float* ap, const float* bp, float* out) {
+  __attribute__((noinline)) static void tile(idx kc, const float* ap, const float* bp, float* out) {
     __m512 acc[MR][NV];
     compute(kc, ap, bp, acc);
 #pragma GCC unroll 32
@@ -52,7 +52,8 @@ struct MicroZ {
     }
   }
 
-  static void full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha, float beta, int mode) {
+  __attribute__((noinline)) static void full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha, float beta,
+                                             int mode) {
     __m512 acc[MR][NV];
     compute(kc, ap, bp, acc);
     const __m512 va = _mm512_set1_ps(alpha);
@@ -78,14 +79,70 @@ struct MicroZ {
 #include "elementwise.inc"
 
 using Wide = MicroZ<12, 2, 256, 144, 4096>;
-using Narrow = MicroZ<16, 1, 256, 128, 4096>;
+
+// C has at most 16 columns: one masked vector per row of C. op(B) is packed once into k rows of 16; A is read in
+// place (no packing), R rows of C at a time.
+template <int R>
+static inline __attribute__((always_inline)) void narrow_rows(bool ta, idx k, const float* a, idx lda, const float* bp,
+                                                              float* c, idx ldc, __mmask16 mask, float alpha,
+                                                              float beta) {
+  __m512 acc[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  if (!ta) {
+    const float* rows[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) rows[r] = a + r * lda;
+    for (idx p = 0; p < k; ++p) {
+      const __m512 bv = _mm512_load_ps(bp + 16 * p);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r][p]), bv, acc[r]);
+    }
+  } else {
+    for (idx p = 0; p < k; ++p) {
+      const __m512 bv = _mm512_load_ps(bp + 16 * p);
+      const float* ar = a + p * lda;
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(ar[r]), bv, acc[r]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+  const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    float* d = c + r * ldc;
+    __m512 v = _mm512_mul_ps(acc[r], va);
+    if (beta != 0.0f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, d), v);
+    _mm512_mask_storeu_ps(d, mask, v);
+  }
+}
+
+static void gemm_narrow(bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a, idx lda, const float* b,
+                        idx ldb, float beta, float* c, idx ldc) {
+  float* bp = scratch(0, static_cast<std::size_t>(k * 16));
+  const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
+  if (!tb) {
+    for (idx p = 0; p < k; ++p) _mm512_store_ps(bp + 16 * p, _mm512_maskz_loadu_ps(mask, b + p * ldb));
+  } else {
+    transpose_pack(b, ldb, n, 16, k, bp, 16);
+  }
+  constexpr int R = 8;
+  idx i = 0;
+  for (; i + R <= m; i += R) {
+    narrow_rows<R>(ta, k, ta ? a + i : a + i * lda, lda, bp, c + i * ldc, ldc, mask, alpha, beta);
+  }
+  for (; i < m; ++i) narrow_rows<1>(ta, k, ta ? a + i : a + i * lda, lda, bp, c + i * ldc, ldc, mask, alpha, beta);
+}
 
 void sgemm(bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a, idx lda, const float* b, idx ldb,
            float beta, float* c, idx ldc) {
-  if (n <= 16) {
-    gemm_entry<Narrow>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc);
+  } else if (n <= 16) {
+    gemm_narrow(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   } else {
-    gemm_entry<Wide>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_blocked<Wide>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 }
 

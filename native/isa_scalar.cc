@@ -1,6 +1,10 @@
 // Portable variant: plain C++ compiled for the baseline of the target (SSE2 on x86-64), no intrinsics.
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "common.h"
 
 namespace gs {
