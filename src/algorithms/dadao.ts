@@ -1,4 +1,3 @@
-import { expm } from '../core/linalg.js';
 import type { Vec } from '../core/vec.js';
 import type { GradientSource, PairwiseAlgorithm, WorkerState } from './types.js';
 
@@ -34,10 +33,12 @@ export class Dadao implements PairwiseAlgorithm<DadaoState> {
   private readonly gammaTilde: number;
   private readonly deltaSum: number;
   private readonly betaTilde: number;
-  private readonly ode: Float64Array;
   private readonly grad: Float64Array;
-  private cachedDt = NaN;
-  private cachedExp: Float64Array = new Float64Array(36);
+  private readonly c: { eta: number; alpha: number; alphaTilde: number; theta: number };
+  /** exp(M·dt) of the last advance (row-major 6×6), overwritten by the next. */
+  private readonly e = new Float64Array(36);
+  private readonly responses = new Float64Array(6);
+  private readonly betas = new Float64Array(3);
 
   constructor(opts: DadaoOptions) {
     const { L, mu } = opts;
@@ -49,21 +50,94 @@ export class Dadao implements PairwiseAlgorithm<DadaoState> {
     this.gammaTilde = 1 / (4 * Math.sqrt(L * nu));
     this.deltaSum = rho / 4 + 1;
     this.betaTilde = 2 * opts.chi1Star * Math.sqrt(L / nu);
-    const eta = rho / 8;
-    const alpha = rho / 4;
-    const alphaTilde = rho / 8;
-    const theta = 1 / (2 * rho);
-    // State order (x, x̃, y, ỹ, z, z̃).
-    const m = new Float64Array(36);
-    const set = (r: number, c: number, v: number) => (m[r * 6 + c] = v);
-    set(0, 0, -eta); set(0, 1, eta);
-    set(1, 0, eta); set(1, 1, -eta);
-    set(2, 2, -alpha); set(2, 3, alpha);
-    set(3, 1, -theta * nu); set(3, 2, -theta); set(3, 4, -theta);
-    set(4, 4, -alpha); set(4, 5, alpha);
-    set(5, 4, alphaTilde); set(5, 5, -alphaTilde);
-    this.ode = m;
+    this.c = { eta: rho / 8, alpha: rho / 4, alphaTilde: rho / 8, theta: 1 / (2 * rho) };
     this.grad = new Float64Array(opts.dim);
+  }
+
+  /** The generator M of the ODE in the state order (x, x̃, y, ỹ, z, z̃), row-major 6×6. */
+  generator(): Float64Array {
+    const { eta, alpha, alphaTilde, theta } = this.c;
+    const nu = this.nu;
+    return Float64Array.from([
+      -eta, eta, 0, 0, 0, 0,
+      eta, -eta, 0, 0, 0, 0,
+      0, 0, -alpha, alpha, 0, 0,
+      0, -theta * nu, -theta, 0, -theta, 0,
+      0, 0, 0, 0, -alpha, alpha,
+      0, 0, 0, 0, alphaTilde, -alphaTilde,
+    ]);
+  }
+
+  /**
+   * exp(M·dt) in closed form. M is block-triangular: (x, x̃) and (z, z̃) relax on their own; (y, ỹ) is a damped
+   * 2×2 system A driven by ν x̃ + z = g0 + g1 e^{−β1 t} + g2 e^{−β2 t} (β1 = 2η, β2 = α + α̃), whose response to
+   * e^{−βt} is (A + βI)⁻¹ (e^{At} − e^{−βt} I) b with b = (0, −θ).
+   */
+  propagator(dt: number): Float64Array {
+    const { eta, alpha, alphaTilde, theta } = this.c;
+    const nu = this.nu;
+    const e = this.e;
+    e.fill(0);
+    // (x, x̃): mean kept, difference decays at 2η.
+    const ex = Math.exp(-2 * eta * dt);
+    e[0] = e[7] = 0.5 * (1 + ex);
+    e[1] = e[6] = 0.5 * (1 - ex);
+    // (z, z̃): α̃ z + α z̃ kept, difference decays at α + α̃.
+    const s = alpha + alphaTilde;
+    const ez = Math.exp(-s * dt);
+    e[28] = (alphaTilde + alpha * ez) / s;
+    e[29] = (alpha - alpha * ez) / s;
+    e[34] = (alphaTilde - alphaTilde * ez) / s;
+    e[35] = (alpha + alphaTilde * ez) / s;
+    // e^{A dt} for A = [[−α, α], [−θ, 0]] (trace τ = −α, determinant αθ).
+    const a11 = -alpha, a12 = alpha, a21 = -theta, a22 = 0;
+    const half = -alpha / 2;
+    const disc = half * half - alpha * theta;
+    const w = Math.sqrt(Math.abs(disc));
+    let c0: number;
+    let c1: number;
+    if (disc < 0) {
+      c0 = Math.cos(w * dt);
+      c1 = Math.sin(w * dt) / w;
+    } else if (disc > 0) {
+      c0 = Math.cosh(w * dt);
+      c1 = Math.sinh(w * dt) / w;
+    } else {
+      c0 = 1;
+      c1 = dt;
+    }
+    const decay = Math.exp(half * dt);
+    const E11 = decay * (c0 + c1 * (a11 - half)), E12 = decay * c1 * a12;
+    const E21 = decay * c1 * a21, E22 = decay * (c0 + c1 * (a22 - half));
+    // Responses P(β) = (A + βI)⁻¹ (E − e^{−β dt} I) b, b = (0, −θ), for β = 0, 2η, α + α̃; then the (y, ỹ) rows
+    // through g0 = ν(x + x̃)/2 + (α̃ z + α z̃)/s,  g1 = −ν(x − x̃)/2,  g2 = α(z − z̃)/s.
+    const p = this.responses;
+    const betas = this.betas;
+    betas[1] = 2 * eta;
+    betas[2] = s;
+    for (let r = 0; r < 3; r++) {
+      const beta = betas[r];
+      const q = Math.exp(-beta * dt);
+      const r1 = -theta * E12;
+      const r2 = -theta * (E22 - q);
+      const m11 = a11 + beta, m12 = a12, m21 = a21, m22 = a22 + beta;
+      const det = m11 * m22 - m12 * m21;
+      p[2 * r] = (m22 * r1 - m12 * r2) / det;
+      p[2 * r + 1] = (m11 * r2 - m21 * r1) / det;
+    }
+    for (let c = 0; c < 2; c++) {
+      const row = 12 + 6 * c;
+      const p0 = p[c], p1 = p[2 + c], p2 = p[4 + c];
+      e[row] = (nu / 2) * (p0 - p1);
+      e[row + 1] = (nu / 2) * (p0 + p1);
+      e[row + 4] = (alphaTilde / s) * p0 + (alpha / s) * p2;
+      e[row + 5] = (alpha / s) * p0 - (alpha / s) * p2;
+    }
+    e[14] = E11;
+    e[15] = E12;
+    e[20] = E21;
+    e[21] = E22;
+    return e;
   }
 
   /** x starts at x0, every other variable at 0. */
@@ -78,11 +152,7 @@ export class Dadao implements PairwiseAlgorithm<DadaoState> {
     const dt = t - s.t;
     s.t = t;
     if (dt <= 0) return;
-    if (dt !== this.cachedDt) {
-      this.cachedExp = expm(this.ode.map((v) => v * dt), 6);
-      this.cachedDt = dt;
-    }
-    const e = this.cachedExp;
+    const e = this.propagator(dt);
     const { x, xt, y, yt, z, zt } = s;
     for (let k = 0; k < this.dim; k++) {
       const v0 = x[k], v1 = xt[k], v2 = y[k], v3 = yt[k], v4 = z[k], v5 = zt[k];

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Acid } from '../../src/algorithms/acid.js';
+import { Dadao } from '../../src/algorithms/dadao.js';
+import { MatrixExponential } from '../../src/core/linalg.js';
 import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
 import { Rng } from '../../src/core/rng.js';
 import { makeTopology, type Graph } from '../../src/graph/topology.js';
@@ -100,4 +102,16 @@ test('the closed-form mixing is a semigroup and conserves x + x̃', () => {
   // Long times: x and x̃ meet at their midpoint.
   algo.advance(a, 1e3);
   assert.ok(Math.abs(a.x[0] - 2) < 1e-12 && Math.abs(a.xt![0] - 2) < 1e-12);
+});
+
+test('DADAO: the closed-form propagator equals the matrix exponential of its ODE', () => {
+  for (const [L, mu] of [[7.9, 0.155], [1, 0.5], [100, 0.01]]) {
+    const algo = new Dadao({ dim: 1, L, mu, chi1Star: 1 });
+    const flow = new MatrixExponential(algo.generator(), 6);
+    for (const dt of [1e-4, 0.03, 0.7, 5, 40]) {
+      const exact = flow.at(dt);
+      const closed = algo.propagator(dt);
+      for (let k = 0; k < 36; k++) assert.ok(Math.abs(closed[k] - exact[k]) < 1e-10 * (1 + Math.abs(exact[k])), `L ${L} dt ${dt} entry ${k}: ${closed[k]} vs ${exact[k]}`);
+    }
+  }
 });
