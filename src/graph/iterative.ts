@@ -21,7 +21,7 @@ import { Rng } from '../core/rng.js';
 import { laplacianTimes, type SparseLaplacian } from './rates.js';
 import { tridiagonalEigenvalues } from './dense.js';
 
-const SKETCH = 64;
+const SKETCH = 48;
 const MARGIN = 6;
 
 function dot(a: Float64Array, b: Float64Array): number {
@@ -108,44 +108,73 @@ export class Solver {
   }
 }
 
+export interface LanczosResult {
+  /** smallest and largest Ritz values (eigenvalue estimates of the operator on 1⊥) */
+  min: number;
+  max: number;
+  /** Lanczos residual bounds |λ − θ| ≤ residual of the two */
+  minResidual: number;
+  maxResidual: number;
+  steps: number;
+}
+
 /**
- * Largest eigenvalue of the symmetric operator `apply` restricted to 1⊥ (Lanczos with full
- * reorthogonalisation), to a relative residual `tol`.
+ * Extreme eigenvalues of the symmetric operator `apply` restricted to 1⊥ (Lanczos, the all-ones direction
+ * projected out at every step). Stops when the wanted extremes have a residual bound ≤ tol·|θ|, or after
+ * maxSteps. The three-term recurrence is not reorthogonalised: lost orthogonality only duplicates converged Ritz
+ * values, which does not affect the extreme ones or their residual bounds.
  */
-export function lanczosLargest(n: number, apply: (v: Float64Array, out: Float64Array) => void, seed: number, tol = 1e-10): number {
+export function lanczos(
+  n: number,
+  apply: (v: Float64Array, out: Float64Array) => void,
+  seed: number,
+  opts: { want: 'max' | 'both'; tol: number; maxSteps: number },
+): LanczosResult {
   const rng = new Rng(seed);
-  const maxSteps = Math.min(n - 1, 600);
-  const basis: Float64Array[] = [];
+  const maxSteps = Math.min(n - 1, opts.maxSteps);
   const alpha: number[] = [];
   const beta: number[] = [];
+  let prev = new Float64Array(n);
   let v = new Float64Array(n);
+  let w = new Float64Array(n);
   for (let i = 0; i < n; i++) v[i] = rng.normal();
   projectOnes(v);
   scale(v, 1 / Math.sqrt(dot(v, v)));
-  let theta = 0;
+  let result: LanczosResult = { min: NaN, max: NaN, minResidual: Infinity, maxResidual: Infinity, steps: 0 };
   for (let k = 0; k < maxSteps; k++) {
-    basis.push(v);
-    const w = new Float64Array(n);
     apply(v, w);
-    projectOnes(w);
     const a = dot(v, w);
     alpha.push(a);
-    // full reorthogonalisation, twice ("twice is enough")
-    for (let pass = 0; pass < 2; pass++) {
-      for (const u of basis) {
-        const c = dot(u, w);
-        for (let i = 0; i < n; i++) w[i] -= c * u[i];
-      }
-    }
+    const bPrev = k > 0 ? beta[k - 1] : 0;
+    for (let i = 0; i < n; i++) w[i] -= a * v[i] + bPrev * prev[i];
+    // one local reorthogonalisation against v keeps the recurrence accurate
+    const c = dot(v, w);
+    for (let i = 0; i < n; i++) w[i] -= c * v[i];
+    // the kernel direction would grow back from rounding (it lies outside the spectrum on 1⊥): remove it again
+    projectOnes(w);
     const b = Math.sqrt(dot(w, w));
-    const ritz = largestRitz(alpha, beta);
-    theta = ritz.value;
-    if (b * Math.abs(ritz.last) <= tol * Math.abs(theta) || b <= 1e-14 * Math.abs(theta)) break;
+    const last = k === maxSteps - 1 || b <= 1e-13 * Math.max(Math.abs(alpha[0]), Math.abs(a));
+    if (last || k < 20 || k % 5 === 0) {
+      const ritz = ritzExtremes(alpha, beta);
+      result = {
+        min: ritz.min,
+        max: ritz.max,
+        minResidual: b * Math.abs(ritz.lastMin),
+        maxResidual: b * Math.abs(ritz.lastMax),
+        steps: k + 1,
+      };
+      const maxDone = result.maxResidual <= opts.tol * Math.abs(result.max);
+      const minDone = result.minResidual <= opts.tol * Math.abs(result.min);
+      if (last || (maxDone && (opts.want === 'max' || minDone))) break;
+    }
     beta.push(b);
     scale(w, 1 / b);
+    const t = prev;
+    prev = v;
     v = w;
+    w = t;
   }
-  return theta;
+  return result;
 }
 
 function scale(v: Float64Array, c: number): void {
@@ -153,30 +182,37 @@ function scale(v: Float64Array, c: number): void {
 }
 
 /**
- * Largest eigenvalue of the tridiagonal matrix (diagonal alpha, off-diagonal beta) and the last component of its
- * unit eigenvector (by inverse iteration), which bounds the Lanczos residual.
+ * Extreme eigenvalues of the tridiagonal matrix (diagonal alpha, off-diagonal beta) and the last components of
+ * their unit eigenvectors (by inverse iteration), which bound the Lanczos residuals.
  */
-function largestRitz(alpha: number[], beta: number[]): { value: number; last: number } {
+function ritzExtremes(alpha: number[], beta: number[]): { min: number; max: number; lastMin: number; lastMax: number } {
   const k = alpha.length;
   const d = Float64Array.from(alpha);
   const e = new Float64Array(k);
   for (let i = 1; i < k; i++) e[i] = beta[i - 1];
   tridiagonalEigenvalues(d, e);
-  let theta = -Infinity;
-  for (const x of d) theta = Math.max(theta, x);
-  if (k === 1) return { value: theta, last: 1 };
-  // inverse iteration on T − (θ + δ) I, tridiagonal solve with partial pivoting
-  const shift = theta + 1e-10 * Math.max(1, Math.abs(theta));
-  let x: Float64Array = new Float64Array(k).fill(1);
-  for (let it = 0; it < 3; it++) {
-    x = solveTridiagonal(alpha, beta, shift, x);
-    let norm = 0;
-    for (const xi of x) norm += xi * xi;
-    norm = Math.sqrt(norm);
-    if (!Number.isFinite(norm) || norm === 0) return { value: theta, last: 1 };
-    for (let i = 0; i < k; i++) x[i] /= norm;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const x of d) {
+    min = Math.min(min, x);
+    max = Math.max(max, x);
   }
-  return { value: theta, last: x[k - 1] };
+  if (k === 1) return { min, max, lastMin: 1, lastMax: 1 };
+  const spread = Math.max(Math.abs(min), Math.abs(max), 1e-300);
+  const lastComponent = (theta: number, side: number): number => {
+    const shift = theta + side * 1e-10 * spread;
+    let x: Float64Array = new Float64Array(k).fill(1);
+    for (let it = 0; it < 3; it++) {
+      x = solveTridiagonal(alpha, beta, shift, x);
+      let norm = 0;
+      for (const xi of x) norm += xi * xi;
+      norm = Math.sqrt(norm);
+      if (!Number.isFinite(norm) || norm === 0) return 1;
+      for (let i = 0; i < k; i++) x[i] /= norm;
+    }
+    return x[k - 1];
+  };
+  return { min, max, lastMin: lastComponent(min, -1), lastMax: lastComponent(max, 1) };
 }
 
 /** Solves (T − s I) x = rhs for the symmetric tridiagonal T (Gaussian elimination with partial pivoting). */
@@ -275,7 +311,7 @@ export function maxEdgeResistance(
       y[edges[e][0]] += s;
       y[edges[e][1]] -= s;
     }
-    solver.solve(y, z, 1e-9);
+    solver.solve(y, z, 1e-6);
     Z.set(z, q * n);
     for (let t = 0; t < T; t++) {
       for (let i = 0; i < n; i++) {
@@ -349,7 +385,7 @@ export function maxEdgeResistance(
     const [i, j] = edges[e];
     b[i] = 1;
     b[j] = -1;
-    solver.solve(b, z, 1e-10);
+    solver.solve(b, z, 1e-8);
     b[i] = 0;
     b[j] = 0;
     exactSolves++;

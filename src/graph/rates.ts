@@ -43,6 +43,16 @@ export function edgeRates(g: Graph, rate: number): Float64Array {
   return out;
 }
 
+/** Rate of the single edge {i, j} (same formula as edgeRates, without building the whole vector). */
+export function pairRate(g: Graph, i: number, j: number, rate: number): number {
+  checkRate(rate);
+  let mij = 0;
+  let mji = 0;
+  for (const v of g.neighbors[i]) if (v === j) mij++;
+  for (const v of g.neighbors[j]) if (v === i) mji++;
+  return (rate / 2) * (mij / g.neighbors[i].length + mji / g.neighbors[j].length);
+}
+
 /** Lookup of an undirected edge's index (edges are given as unique pairs). */
 export class EdgeIndex {
   private readonly start: Int32Array;
@@ -58,7 +68,6 @@ export class EdgeIndex {
     for (let i = 0; i < n; i++) count[i + 1] += count[i];
     this.start = count;
     const fill = count.slice(0, n);
-    const pairs: Array<[number, number]> = new Array(2 * edges.length);
     this.other = new Int32Array(2 * edges.length);
     this.id = new Int32Array(2 * edges.length);
     edges.forEach(([i, j], e) => {
@@ -67,12 +76,14 @@ export class EdgeIndex {
       this.other[fill[j]] = i;
       this.id[fill[j]++] = e;
     });
-    // sort each node's slice by neighbour for binary search
+    // sort each node's slice by neighbour for binary search (already sorted when the edges are)
     for (let i = 0; i < n; i++) {
       const a = count[i];
       const b = count[i + 1];
-      for (let k = a; k < b; k++) pairs[k] = [this.other[k], this.id[k]];
-      const slice = pairs.slice(a, b).sort((x, y) => x[0] - y[0]);
+      let sorted = true;
+      for (let k = a + 1; k < b && sorted; k++) if (this.other[k] < this.other[k - 1]) sorted = false;
+      if (sorted) continue;
+      const slice = Array.from({ length: b - a }, (_, k) => [this.other[a + k], this.id[a + k]] as const).sort((x, y) => x[0] - y[0]);
       slice.forEach(([o, e], k) => {
         this.other[a + k] = o;
         this.id[a + k] = e;

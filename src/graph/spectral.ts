@@ -15,8 +15,9 @@
  */
 import { UsageError } from '../core/errors.js';
 import { effectiveResistances, symmetricEigenvalues } from './dense.js';
-import { lanczosLargest, maxEdgeResistance, Solver } from './iterative.js';
-import { checkLaplacianInput, checkRate, edgeRates, laplacian, sparseLaplacian, laplacianTimes } from './rates.js';
+import { EnvelopeCholesky } from './direct.js';
+import { lanczos, maxEdgeResistance, Solver } from './iterative.js';
+import { checkLaplacianInput, checkRate, edgeRates, laplacian, laplacianTimes, pairRate, sparseLaplacian } from './rates.js';
 import { countComponents, type Graph } from './topology.js';
 
 export interface Spectral {
@@ -28,7 +29,7 @@ export interface Spectral {
 }
 
 /** Largest graph handled by the dense method when the method is chosen automatically. */
-export const DENSE_MAX = 400;
+export const DENSE_MAX = 300;
 
 export interface SpectralOptions {
   /** 'auto' (default): dense up to DENSE_MAX nodes, iterative above */
@@ -41,14 +42,13 @@ export interface SpectralOptions {
  */
 export function spectral(g: Graph, rate: number, opts: SpectralOptions = {}): Spectral {
   checkRate(rate);
-  const rates = edgeRates(g, rate);
   if (g.structure && (opts.method ?? 'auto') === 'auto') {
     const s = g.structure;
-    if (s.kind === 'complete') return completeSpectral(g.n, rates);
-    if (s.kind === 'star') return starSpectral(g.n, rates);
-    return cayleySpectral(g, rates, s.dims);
+    if (s.kind === 'complete') return completeSpectral(g.n, pairRate(g, 0, 1, rate));
+    if (s.kind === 'star') return starSpectral(g.n, pairRate(g, s.center, s.center === 0 ? 1 : 0, rate));
+    return cayleySpectral(g, rate, s.dims);
   }
-  return spectralOfLaplacian(g.n, g.edges, rates, opts);
+  return spectralOfLaplacian(g.n, g.edges, edgeRates(g, rate), opts);
 }
 
 /** Spectral quantities of L = Σ_e rates_e (e_i − e_j)(e_i − e_j)ᵀ (general weighted case; parallel edges add up). */
@@ -92,38 +92,57 @@ function denseSpectral(n: number, edges: Array<[number, number]>, rates: Float64
   return { chi1: 1 / lambda2, chi2: rmax / 2, lambda2, lambdaMax, method: 'dense' };
 }
 
+/**
+ * Budget of the exact profile solver, in multiply–adds of its factorisation: at most DIRECT_PER_NONZERO per
+ * nonzero of L (about what conjugate gradients would spend on a well-connected graph) and DIRECT_MAX_FLOPS.
+ */
+const DIRECT_PER_NONZERO = 3000;
+const DIRECT_MAX_FLOPS = 1e9;
+const LANCZOS_TOL = 1e-9;
+
 function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Float64Array): Spectral {
   const L = sparseLaplacian(n, edges, rates);
-  const solver = new Solver(L);
-  const lambdaMax = lanczosLargest(n, (v, out) => laplacianTimes(L, v, out), 1);
-  const inverse = lanczosLargest(n, (v, out) => solver.solve(v, out, 1e-12), 2);
-  const lambda2 = 1 / inverse;
-  const r = maxEdgeResistance(L, edges, rates, solver, 3);
-  return { chi1: inverse, chi2: r.value / 2, lambda2, lambdaMax, method: 'iterative' };
+  const direct = EnvelopeCholesky.tryFactor(L, Math.min(DIRECT_MAX_FLOPS, DIRECT_PER_NONZERO * (L.col.length + n)));
+  const onL = lanczos(n, (v, out) => laplacianTimes(L, v, out), 1, { want: direct ? 'max' : 'both', tol: LANCZOS_TOL, maxSteps: 400 });
+  const lambdaMax = onL.max;
+  let lambda2: number;
+  let solver: Solver | undefined;
+  if (!direct && onL.minResidual <= LANCZOS_TOL * onL.min) {
+    lambda2 = onL.min;
+  } else {
+    // λ2 is the inverse of the largest eigenvalue of L⁺, which Lanczos finds in a few steps
+    let solve: (v: Float64Array, out: Float64Array) => void;
+    if (direct) solve = (v, out) => direct.solve(v, out);
+    else {
+      const s = (solver = new Solver(L));
+      solve = (v, out) => s.solve(v, out, 1e-11);
+    }
+    lambda2 = 1 / lanczos(n, solve, 2, { want: 'max', tol: LANCZOS_TOL, maxSteps: 400 }).max;
+  }
+  let rmax: number;
+  if (direct) {
+    rmax = 0;
+    for (const r of direct.edgeResistances(edges)) rmax = Math.max(rmax, r);
+  } else {
+    rmax = maxEdgeResistance(L, edges, rates, solver ?? new Solver(L), 3).value;
+  }
+  return { chi1: 1 / lambda2, chi2: rmax / 2, lambda2, lambdaMax, method: 'iterative' };
 }
 
-function uniformRate(rates: Float64Array, what: string): number {
-  const c = rates[0];
-  for (const r of rates) if (Math.abs(r - c) > 1e-12 * c) throw new Error(`${what}: edge rates are not uniform`);
-  return c;
-}
-
-function completeSpectral(n: number, rates: Float64Array): Spectral {
-  const c = uniformRate(rates, 'complete graph');
+function completeSpectral(n: number, c: number): Spectral {
   // L = c (n I − 11ᵀ): eigenvalue n c on 1⊥; L⁺ = (I − 11ᵀ/n)/(n c), resistance 2/(n c)
   const lambda = n * c;
   return { chi1: 1 / lambda, chi2: 1 / lambda, lambda2: lambda, lambdaMax: lambda, method: 'closed-form' };
 }
 
-function starSpectral(n: number, rates: Float64Array): Spectral {
-  const c = uniformRate(rates, 'star');
+function starSpectral(n: number, c: number): Spectral {
   // eigenvalues c (n − 2 times), n c; a tree, so each edge's resistance is 1/c
   const lambda2 = n === 2 ? 2 * c : c;
   return { chi1: 1 / lambda2, chi2: 1 / (2 * c), lambda2, lambdaMax: n * c, method: 'closed-form' };
 }
 
 /** Closed form for a translation-invariant graph on Z_dims[0] × … (see the file comment). */
-function cayleySpectral(g: Graph, rates: Float64Array, dims: number[]): Spectral {
+function cayleySpectral(g: Graph, rate: number, dims: number[]): Spectral {
   const n = g.n;
   const d = dims.length;
   if (dims.reduce((a, b) => a * b, 1) !== n) throw new Error(`${g.name}: group ${dims.join('×')} does not have ${n} elements`);
@@ -137,11 +156,8 @@ function cayleySpectral(g: Graph, rates: Float64Array, dims: number[]): Spectral
     }
     return out;
   };
-  // generators: the edges at node 0 (edges are sorted with i < j, so they are the edges (0, s))
-  const gens: Array<{ s: number[]; c: number }> = [];
-  g.edges.forEach(([i, j], e) => {
-    if (i === 0) gens.push({ s: digits(j), c: rates[e] });
-  });
+  // generators: the distinct neighbours s of node 0, with the rates of the edges (0, s)
+  const gens = [...new Set(g.neighbors[0])].map((s) => ({ s: digits(s), c: pairRate(g, 0, s, rate) }));
   const oneMinusCos = new Float64Array(n);
   for (let t = 0; t < n; t++) oneMinusCos[t] = 1 - Math.cos((2 * Math.PI * t) / n);
   // phase[k][gen] numerator mod n

@@ -78,7 +78,7 @@ export interface TopologyOptions {
 /** Largest number of workers accepted by the built-in topologies (the complete graph is limited further). */
 export const MAX_NODES = 1 << 20;
 /** Largest complete graph (its edge list grows as n²/2). */
-export const MAX_COMPLETE_NODES = 4096;
+export const MAX_COMPLETE_NODES = 2048;
 const MAX_DRAWS = 100;
 
 /**
@@ -373,16 +373,21 @@ function finish(
 ): Graph {
   const n = neighbors.length;
   const edges: Array<[number, number]> = [];
+  const stamp = new Int32Array(n).fill(-1);
+  const bigger: number[] = [];
   for (let i = 0; i < n; i++) {
-    const seen = new Set<number>();
+    bigger.length = 0;
+    let sorted = true;
     for (const j of neighbors[i]) {
-      if (j > i && !seen.has(j)) {
-        seen.add(j);
-        edges.push([i, j]);
+      if (j > i && stamp[j] !== i) {
+        stamp[j] = i;
+        if (bigger.length > 0 && j < bigger[bigger.length - 1]) sorted = false;
+        bigger.push(j);
       }
     }
+    if (!sorted) bigger.sort((a, b) => a - b);
+    for (const j of bigger) edges.push([i, j]);
   }
-  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   const parts = countComponents(n, edges);
   if (parts > 1) throw new UsageError(`${label}: the graph is disconnected (${parts} components)`);
   const g: Graph = { n, name, neighbors, edges };
