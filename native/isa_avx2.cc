@@ -72,17 +72,12 @@ struct MicroAvx2 {
 };
 
 #include "gemm.inc"
-#include "elementwise.inc"
+#include "kernels.inc"
 
 }  // namespace
 
 extern const Kernels kernels_avx2;
-const Kernels kernels_avx2 = {
-    "avx2",
-    &gemm_entry<MicroAvx2>,
-    &k_axpy,
-    &k_average,
-};
+const Kernels kernels_avx2 = GS_KERNEL_TABLE("avx2", &gemm_entry<MicroAvx2>);
 
 }  // namespace gs
 #endif

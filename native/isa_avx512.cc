@@ -76,7 +76,7 @@ struct MicroZ {
 };
 
 #include "gemm.inc"
-#include "elementwise.inc"
+#include "kernels.inc"
 
 using Wide = MicroZ<12, 2, 256, 144, 4096>;
 
@@ -149,12 +149,7 @@ void sgemm(bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a, i
 }  // namespace
 
 extern const Kernels kernels_avx512;
-const Kernels kernels_avx512 = {
-    "avx512",
-    &sgemm,
-    &k_axpy,
-    &k_average,
-};
+const Kernels kernels_avx512 = GS_KERNEL_TABLE("avx512", &sgemm);
 
 }  // namespace gs
 #endif

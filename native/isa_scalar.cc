@@ -40,16 +40,11 @@ void MicroScalar::full(idx kc, const float* ap, const float* bp, float* c, idx l
   store_partial(acc, NR, c, ldc, MR, NR, alpha, beta, mode);
 }
 
-#include "elementwise.inc"
+#include "kernels.inc"
 
 }  // namespace
 
 extern const Kernels kernels_scalar;
-const Kernels kernels_scalar = {
-    "scalar",
-    &gemm_entry<MicroScalar>,
-    &k_axpy,
-    &k_average,
-};
+const Kernels kernels_scalar = GS_KERNEL_TABLE("scalar", &gemm_entry<MicroScalar>);
 
 }  // namespace gs
