@@ -68,7 +68,7 @@ export class EnvelopeCholesky {
 
   /** Factorises L when the profile costs at most maxFlops multiply–adds; null otherwise. */
   static tryFactor(L: SparseLaplacian, maxFlops: number): EnvelopeCholesky | null {
-    if (L.n < 2) return null;
+    if (L.n < 2 || maxFlops < 0) return null;
     const plan = EnvelopeCholesky.plan(L);
     if (plan.flops > maxFlops || plan.size >= 2 ** 30) return null;
     const chol = new EnvelopeCholesky(L.n, plan.perm, plan.first, plan.offset, plan.size);

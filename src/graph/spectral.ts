@@ -11,7 +11,13 @@
  *   Hypercube 2^k: chi1 = k/(2r), chi2 = (n − 1)/(n r). Square torus: chi1 = 2/(r (1 − cos(2π/√n))),
  *   chi2 = (n − 1)/(n r). (Every edge-transitive regular graph has chi2 = (n − 1)/(n r), by Foster's theorem.)
  * - dense: all eigenvalues (Householder + QL) and the resistances from a Cholesky factorisation; n ≤ DENSE_MAX.
- * - iterative: Lanczos and conjugate gradients (see iterative.ts); above DENSE_MAX.
+ * - iterative (above DENSE_MAX): λmax by Lanczos on L. Then, when the graph has a small profile (paths, rings,
+ *   grids, geometric graphs: the factorisation costs at most about what conjugate gradients would), an exact
+ *   envelope Cholesky factorisation (direct.ts) gives λ2 by Lanczos on L⁺ and every edge resistance exactly by
+ *   selected inversion. Otherwise (expanders such as Erdős–Rényi) λ2 comes from the same Lanczos run on L (or on
+ *   L⁺ with conjugate-gradient solves if it has not converged), and chi2 from the screened search of
+ *   iterative.ts: exact per-edge solves only for the edges whose estimated resistance may be the largest.
+ *   Eigenvalues are converged to a relative Lanczos residual of 1e−9.
  */
 import { UsageError } from '../core/errors.js';
 import { effectiveResistances, symmetricEigenvalues } from './dense.js';
@@ -34,6 +40,11 @@ export const DENSE_MAX = 300;
 export interface SpectralOptions {
   /** 'auto' (default): dense up to DENSE_MAX nodes, iterative above */
   method?: 'auto' | 'dense' | 'iterative';
+  /**
+   * Linear solver of the iterative method: 'direct' (exact profile Cholesky), 'cg' (conjugate gradients and the
+   * screened edge search), or 'auto' (default: direct when its factorisation is cheap enough).
+   */
+  solver?: 'auto' | 'direct' | 'cg';
 }
 
 /**
@@ -59,7 +70,7 @@ export function spectralOfLaplacian(n: number, edges: Array<[number, number]>, r
   const parts = countComponents(n, merged.edges);
   if (parts > 1) throw new UsageError(`the graph is disconnected (${parts} components): chi1 and chi2 are infinite`);
   const method = opts.method === 'dense' || opts.method === 'iterative' ? opts.method : n <= DENSE_MAX ? 'dense' : 'iterative';
-  return method === 'dense' ? denseSpectral(n, merged.edges, merged.rates) : iterativeSpectral(n, merged.edges, merged.rates);
+  return method === 'dense' ? denseSpectral(n, merged.edges, merged.rates) : iterativeSpectral(n, merged.edges, merged.rates, opts.solver ?? 'auto');
 }
 
 /** Unique edges i < j, rates of repeated pairs summed. */
@@ -100,9 +111,10 @@ const DIRECT_PER_NONZERO = 3000;
 const DIRECT_MAX_FLOPS = 1e9;
 const LANCZOS_TOL = 1e-9;
 
-function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Float64Array): Spectral {
+function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Float64Array, which: 'auto' | 'direct' | 'cg'): Spectral {
   const L = sparseLaplacian(n, edges, rates);
-  const direct = EnvelopeCholesky.tryFactor(L, Math.min(DIRECT_MAX_FLOPS, DIRECT_PER_NONZERO * (L.col.length + n)));
+  const budget = which === 'cg' ? -1 : which === 'direct' ? Infinity : Math.min(DIRECT_MAX_FLOPS, DIRECT_PER_NONZERO * (L.col.length + n));
+  const direct = EnvelopeCholesky.tryFactor(L, budget);
   const onL = lanczos(n, (v, out) => laplacianTimes(L, v, out), 1, { want: direct ? 'max' : 'both', tol: LANCZOS_TOL, maxSteps: 400 });
   const lambdaMax = onL.max;
   let lambda2: number;

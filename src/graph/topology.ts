@@ -192,7 +192,7 @@ export function torusShape(n: number, rows?: number): { rows: number; cols: numb
   let best = 1;
   for (let d = 1; d * d <= n; d++) if (n % d === 0) best = d;
   if (best < 3) {
-    throw new UsageError(`the torus needs n = rows × cols with rows, cols ≥ 3 (e.g. 9, 12, 16, 25), got ${n} workers`);
+    throw new UsageError(`the torus needs n = rows x cols with rows, cols >= 3 (e.g. 9, 12, 16, 25), got ${n} workers`);
   }
   return { rows: best, cols: n / best };
 }
@@ -276,7 +276,7 @@ export function erdosRenyi(n: number, pOpt: number | undefined, seed: number): G
     }
   }
   throw new UsageError(
-    `erdos-renyi with p = ${p} gave no connected graph on ${n} workers in ${MAX_DRAWS} draws: raise p (ln(n)/n ≈ ${(Math.log(n) / n).toPrecision(3)})`,
+    `erdos-renyi with p = ${p} gave no connected graph on ${n} workers in ${MAX_DRAWS} draws: raise p (ln(n)/n = ${(Math.log(n) / n).toPrecision(3)})`,
   );
 }
 
