@@ -3,13 +3,14 @@ import { Command, CommanderError } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { graphCommand } from './graph.js';
 import { simCommand } from './sim.js';
+import { trainCommand } from './train.js';
 
 const program = new Command('gossamer')
   .description('Asynchronous decentralized training: A2CiD2 and its family, simulated and for real.')
   .option('--verbose', 'print stack traces on errors')
   .exitOverride();
 
-for (const command of [graphCommand(), simCommand()]) {
+for (const command of [graphCommand(), simCommand(), trainCommand()]) {
   program.addCommand(command.exitOverride());
 }
 

@@ -1,0 +1,517 @@
+/**
+ * `gossamer train`: trains a model of the engine on a data set with one worker, evaluates it, and writes
+ * metrics.jsonl (the simulator's format: t = steps) and checkpoint.safetensors to --out. Checkpoints are also
+ * written every --checkpoint-every steps and on SIGINT (the run stops after the current step and exits with 130);
+ * --resume continues a run from its checkpoint to its original budget, taking exactly the steps the uninterrupted
+ * run would have taken (batches are a function of the seed and the step).
+ *
+ * The run's configuration is resolved as: explicit flags, then (with --resume) the checkpoint's run, then the
+ * defaults of the model (see MODEL_DEFAULTS).
+ */
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { Command } from 'commander';
+import { UsageError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
+import { loadMnist } from '../data/mnist.js';
+import { syntheticImages } from '../data/synthetic.js';
+import { loadText, splitText, unigramCrossEntropy } from '../data/text.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { getBackend, type BackendChoice } from '../engine/backends/index.js';
+import { checkCompatible, readCheckpoint, restoreModel, restoreOptimizer, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
+import { createModel, MODEL_NAMES, type CreateModelOptions, type ModelName } from '../engine/models/index.js';
+import type { LabeledData, Model } from '../engine/models/model.js';
+import { createOptimizer, NO_DECAY_BIAS_NORM, type OptimizerConfig } from '../engine/optim/index.js';
+import { makeSchedule, type ScheduleConfig } from '../engine/optim/schedule.js';
+import { ShuffledBatches, TextWindows, textEvalData, type BatchSource } from '../engine/training/batches.js';
+import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
+import { sampleText } from '../engine/training/sample.js';
+import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
+import { integer, oneOf, real } from './options.js';
+
+export const DATASETS = ['mnist', 'moby-dick', 'synthetic'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+const OPTIMIZERS = ['sgd', 'adamw'] as const;
+const SCHEDULES = ['constant', 'cosine', 'step'] as const;
+const BACKENDS = ['auto', 'js', 'native'] as const;
+
+/** Everything that defines a run; stored in checkpoints (metadata "run") so that --resume continues the same run. */
+export interface RunConfig {
+  model: ModelName;
+  dataset: DatasetName;
+  /** Extra model options (--model-config), merged over those derived from the data set. */
+  modelConfig: Record<string, unknown>;
+  batchSize: number;
+  /** Budget in updates. */
+  totalSteps: number;
+  optimizer: 'sgd' | 'adamw';
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  schedule: 'constant' | 'cosine' | 'step';
+  warmup: number;
+  minLr: number;
+  lrStepSize: number | null;
+  lrGamma: number;
+  clip: number | null;
+  seed: number;
+  /** Context length of text models. */
+  seq: number;
+  /** Training examples (images) or characters (text) kept; null: all. */
+  limit: number | null;
+  /** Examples (images) or windows (text) per evaluation; null: the whole test set. */
+  evalLimit: number | null;
+  evalEvery: number | null;
+  logEvery: number;
+  checkpointEvery: number;
+}
+
+interface Defaults {
+  dataset: DatasetName;
+  budget: { epochs: number } | { steps: number };
+  batchSize: number;
+  optimizer: 'sgd' | 'adamw';
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  schedule: 'constant' | 'cosine' | 'step';
+  warmup: number;
+  clip: number | null;
+}
+
+/** Per-model defaults: the reference workloads with settings that train them well in a few minutes on one core. */
+export const MODEL_DEFAULTS: Record<ModelName, Defaults> = {
+  mlp: { dataset: 'mnist', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 0, schedule: 'cosine', warmup: 0, clip: null },
+  cnn: { dataset: 'mnist', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 0, schedule: 'cosine', warmup: 0, clip: null },
+  resnet20: { dataset: 'synthetic', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', warmup: 0, clip: null },
+  transformer: { dataset: 'moby-dick', budget: { steps: 2000 }, batchSize: 32, optimizer: 'adamw', lr: 3e-3, momentum: 0, weightDecay: 0.01, schedule: 'cosine', warmup: 100, clip: 1 },
+};
+
+/** Optimizer settings when the optimizer is not the model's default one. */
+const OPTIMIZER_DEFAULTS = {
+  sgd: { lr: 0.05, momentum: 0.9, weightDecay: 0 },
+  adamw: { lr: 1e-3, momentum: 0, weightDecay: 0.01 },
+} as const;
+
+/** Fraction of the text held out for evaluation (the end of the book). */
+const TEXT_HELD_OUT = 0.1;
+/** Synthetic images: examples in the training and test sets (the training set can be changed with --limit). */
+const SYNTHETIC_TRAIN = 8192;
+const SYNTHETIC_TEST = 2048;
+
+interface TrainFlags {
+  model?: ModelName;
+  dataset?: DatasetName;
+  workers: number;
+  epochs?: number;
+  steps?: number;
+  batchSize?: number;
+  lr?: number;
+  momentum?: number;
+  weightDecay?: number;
+  optimizer?: 'sgd' | 'adamw';
+  schedule?: 'constant' | 'cosine' | 'step';
+  warmup?: number;
+  minLr?: number;
+  lrStepSize?: number;
+  lrGamma?: number;
+  clip?: number;
+  seed?: number;
+  backend: BackendChoice;
+  out?: string;
+  resume?: string;
+  evalEvery?: number;
+  checkpointEvery?: number;
+  logEvery?: number;
+  limit?: number;
+  evalLimit?: number;
+  seq?: number;
+  modelConfig?: Record<string, unknown>;
+  prompt: string;
+  sampleLength: number;
+  temperature: number;
+  json?: boolean;
+}
+
+function jsonObject(value: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new UsageError(`--model-config must be a JSON object, got ${JSON.stringify(value.slice(0, 60))}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--model-config must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description(
+      'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors\n' +
+        'to --out. Defaults depend on the model: mlp and cnn train on MNIST with SGD (momentum 0.9, batch 128, cosine\n' +
+        'schedule) for 2 epochs; transformer is a character language model on Moby-Dick with AdamW (lr 3e-3, 100 warm-up\n' +
+        'steps then cosine, batch 32, context 64, clipping at 1) for 2000 steps. Ctrl-C stops after the current step and\n' +
+        'writes a checkpoint; --resume <checkpoint> continues the run to its original budget.',
+    )
+    .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
+    .option('--dataset <name>', 'data set: mnist, moby-dick or synthetic (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)', oneOf(DATASETS))
+    .option('--workers <n>', 'number of workers (only 1 for now)', integer(1), 1)
+    .option('--epochs <e>', 'training budget in epochs (may be fractional)', real({ positive: true }))
+    .option('--steps <n>', 'training budget in updates (instead of --epochs)', integer(1))
+    .option('--batch-size <n>', 'examples (text: windows) per update', integer(1))
+    .option('--optimizer <kind>', 'sgd or adamw', oneOf(OPTIMIZERS))
+    .option('--lr <lr>', 'peak learning rate', real({ positive: true }))
+    .option('--momentum <m>', 'SGD momentum', real({ min: 0, max: 0.999 }))
+    .option('--weight-decay <wd>', 'weight decay (SGD: L2; AdamW: decoupled); never on biases and norms', real({ min: 0 }))
+    .option('--schedule <kind>', 'learning-rate schedule: constant, cosine or step', oneOf(SCHEDULES))
+    .option('--warmup <steps>', 'linear warm-up steps', integer(0))
+    .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
+    .option('--lr-step-size <steps>', 'step schedule: updates between decays (default a third of the budget)', integer(1))
+    .option('--lr-gamma <g>', 'step schedule: decay factor (default 0.1)', real({ positive: true }))
+    .option('--clip <norm>', 'clip the gradient to this L2 norm (0: no clipping)', real({ min: 0 }))
+    .option('--seed <s>', 'random seed of the initialisation and of the data order (default 1)', integer(0))
+    .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
+    .option('--out <dir>', 'output directory (default runs/train-<model>-<dataset>-s<seed>)')
+    .option('--resume <checkpoint>', 'continue the run saved in this checkpoint')
+    .option('--eval-every <steps>', 'evaluate every this many updates (default: once per epoch; 0: only at the end)', integer(0))
+    .option('--checkpoint-every <steps>', 'also write the checkpoint every this many updates (default 0: at the end only)', integer(0))
+    .option('--log-every <steps>', 'metrics row with the mean training loss every this many updates (default 50)', integer(1))
+    .option('--limit <n>', 'keep only the first n training examples (text: characters)', integer(1))
+    .option('--eval-limit <n>', 'evaluate on at most n test examples (text: windows)', integer(1))
+    .option('--seq <n>', 'context length of the transformer (default 64)', integer(1))
+    .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[256]}\'', jsonObject)
+    .option('--prompt <text>', 'transformer: prompt of the sample printed at the end', 'The whale ')
+    .option('--sample-length <n>', 'transformer: characters to sample (0: none)', integer(0), 200)
+    .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
+    .option('--json', 'print one JSON summary on stdout and nothing else')
+    .action(async (flags: TrainFlags) => {
+      const summary = await runTrain(flags);
+      if (summary.interrupted) {
+        process.stderr.write(`gossamer: interrupted at step ${summary.steps}/${summary.totalSteps}; checkpoint written to ${summary.checkpoint} (continue with --resume ${summary.checkpoint})\n`);
+        process.exitCode = 130;
+        return;
+      }
+      if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+      else printSummary(summary);
+    });
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// Data
+
+interface PreparedData {
+  train: BatchSource;
+  /** Evaluation of the model on the held-out data. */
+  evaluate: (model: Model) => Record<string, number>;
+  /** Model options implied by the data (input shape, classes, context length). */
+  modelOptions: Record<string, unknown>;
+  /** Values per input sample and number of classes of the data. */
+  inputSize: number;
+  classes: number;
+  info: Record<string, unknown>;
+}
+
+function labeled(data: ImageDataset): LabeledData & { inputs: Float32Array } {
+  return { inputs: data.images, targets: data.labels, count: data.n };
+}
+
+function imageShape(model: ModelName, data: ImageDataset): Record<string, unknown> {
+  if (model === 'mlp') return { inputSize: data.channels * data.height * data.width, classes: data.classes };
+  return { channels: data.channels, height: data.height, width: data.width, classes: data.classes };
+}
+
+function checkPairing(model: ModelName, dataset: DatasetName): void {
+  const text = dataset === 'moby-dick';
+  if (model === 'transformer' && !text) throw new UsageError(`model transformer is a language model and needs a text data set (moby-dick), not ${dataset}`);
+  if (model !== 'transformer' && text) throw new UsageError(`model ${model} classifies images and cannot train on the text data set ${dataset} (use mnist or synthetic)`);
+}
+
+function prepareData(run: RunConfig): PreparedData {
+  const { model, dataset, batchSize, seed } = run;
+  checkPairing(model, dataset);
+  if (dataset === 'moby-dick') {
+    const corpus = loadText('moby-dick', { limit: run.limit ?? undefined });
+    const { train, test } = splitText(corpus.bytes, TEXT_HELD_OUT);
+    const evalData = textEvalData(test, run.seq, run.evalLimit ?? undefined);
+    return {
+      train: new TextWindows(train, run.seq, seed, batchSize),
+      evaluate: (m) => {
+        const r = m.evaluate(evalData, { batchSize: 64 });
+        return { testLoss: r.loss, testAccuracy: r.accuracy, testBitsPerChar: r.loss / Math.LN2 };
+      },
+      modelOptions: { seq: run.seq, vocab: corpus.vocab },
+      inputSize: run.seq,
+      classes: corpus.vocab,
+      info: { trainTokens: train.length, testTokens: evalData.count * run.seq, unigramLoss: unigramCrossEntropy(train, test) },
+    };
+  }
+  let train: ImageDataset;
+  let test: ImageDataset;
+  if (dataset === 'mnist') {
+    train = loadMnist('train', { limit: run.limit ?? undefined });
+    test = loadMnist('test', { limit: run.evalLimit ?? undefined });
+  } else {
+    const nTrain = run.limit ?? SYNTHETIC_TRAIN;
+    const nTest = run.evalLimit ?? SYNTHETIC_TEST;
+    const all = syntheticImages({ n: nTrain + nTest, seed: `synthetic:${seed}`, channels: model === 'resnet20' ? 3 : 1, height: 16, width: 16, classes: 10 });
+    const row = all.channels * all.height * all.width;
+    train = { ...all, name: 'synthetic-train', images: all.images.subarray(0, nTrain * row), labels: all.labels.subarray(0, nTrain), n: nTrain };
+    test = { ...all, name: 'synthetic-test', images: all.images.subarray(nTrain * row), labels: all.labels.subarray(nTrain), n: nTest };
+  }
+  const testData = labeled(test);
+  return {
+    train: new ShuffledBatches(labeled(train), seed, batchSize),
+    evaluate: (m) => {
+      const r = m.evaluate(testData, { batchSize: 500 });
+      return { testLoss: r.loss, testAccuracy: r.accuracy };
+    },
+    modelOptions: imageShape(model, train),
+    inputSize: train.channels * train.height * train.width,
+    classes: train.classes,
+    info: { trainExamples: train.n, testExamples: test.n },
+  };
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// Configuration
+
+const RUN_KEYS: (keyof RunConfig)[] = [
+  'model', 'dataset', 'modelConfig', 'batchSize', 'totalSteps', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'warmup',
+  'minLr', 'lrStepSize', 'lrGamma', 'clip', 'seed', 'seq', 'limit', 'evalLimit', 'evalEvery', 'logEvery', 'checkpointEvery',
+];
+
+/** The run stored in a checkpoint, checked field by field (a malformed one is reported, not trusted). */
+function savedRun(checkpoint: Checkpoint): Partial<RunConfig> {
+  const run = checkpoint.run as Partial<Record<keyof RunConfig, unknown>>;
+  const out: Partial<RunConfig> = {};
+  for (const key of RUN_KEYS) if (run[key] !== undefined) (out as Record<string, unknown>)[key] = run[key];
+  const bad = (what: string) => new UsageError(`checkpoint ${checkpoint.file}: its run configuration has an invalid ${what}`);
+  if (out.model !== undefined && !(MODEL_NAMES as readonly unknown[]).includes(out.model)) throw bad('model');
+  if (out.dataset !== undefined && !(DATASETS as readonly unknown[]).includes(out.dataset)) throw bad('dataset');
+  if (out.totalSteps !== undefined && !(Number.isSafeInteger(out.totalSteps) && out.totalSteps >= 0)) throw bad('budget');
+  if (out.batchSize !== undefined && !(Number.isSafeInteger(out.batchSize) && out.batchSize >= 1)) throw bad('batch size');
+  if (out.modelConfig !== undefined && (typeof out.modelConfig !== 'object' || out.modelConfig === null)) throw bad('model configuration');
+  return out;
+}
+
+/** Steps of a budget given in epochs. */
+function stepsOfEpochs(epochs: number, epochSize: number, batchSize: number): number {
+  return Math.max(1, Math.ceil((epochs * epochSize) / batchSize));
+}
+
+interface Resolved {
+  run: RunConfig;
+  /** Budget still to be resolved against the data (epochs need its size). */
+  epochs: number | null;
+}
+
+function resolveRun(flags: TrainFlags, checkpoint: Checkpoint | null): Resolved {
+  if (flags.epochs !== undefined && flags.steps !== undefined) throw new UsageError('give either --epochs or --steps, not both');
+  const saved = checkpoint ? savedRun(checkpoint) : {};
+  const model: ModelName = flags.model ?? saved.model ?? (checkpoint && (MODEL_NAMES as readonly string[]).includes(checkpoint.model) ? checkpoint.model as ModelName : 'mlp');
+  const d = MODEL_DEFAULTS[model];
+  // A checkpoint's run applies to its own model only; --model naming another model starts from that model's defaults.
+  const base: Partial<RunConfig> = saved.model === undefined || saved.model === model ? saved : {};
+  const pick = <K extends keyof RunConfig>(key: K, flag: RunConfig[K] | undefined, fallback: RunConfig[K]): RunConfig[K] =>
+    flag !== undefined ? flag : base[key] !== undefined ? (base[key] as RunConfig[K]) : fallback;
+  const optimizer = pick('optimizer', flags.optimizer, d.optimizer);
+  // The model's own optimizer settings, or generic ones when another optimizer is asked for.
+  const o = optimizer === d.optimizer ? d : OPTIMIZER_DEFAULTS[optimizer];
+  const run: RunConfig = {
+    model,
+    dataset: pick('dataset', flags.dataset, d.dataset),
+    modelConfig: pick('modelConfig', flags.modelConfig, {}),
+    batchSize: pick('batchSize', flags.batchSize, d.batchSize),
+    totalSteps: flags.steps ?? (flags.epochs === undefined ? base.totalSteps ?? 0 : 0),
+    optimizer,
+    lr: pick('lr', flags.lr, o.lr),
+    momentum: pick('momentum', flags.momentum, o.momentum),
+    weightDecay: pick('weightDecay', flags.weightDecay, o.weightDecay),
+    schedule: pick('schedule', flags.schedule, d.schedule),
+    warmup: pick('warmup', flags.warmup, d.warmup),
+    minLr: pick('minLr', flags.minLr, 0),
+    lrStepSize: pick('lrStepSize', flags.lrStepSize, null),
+    lrGamma: pick('lrGamma', flags.lrGamma, 0.1),
+    clip: pick('clip', flags.clip === 0 ? null : flags.clip, d.clip),
+    seed: pick('seed', flags.seed, 1),
+    seq: pick('seq', flags.seq, 64),
+    limit: pick('limit', flags.limit, null),
+    evalLimit: pick('evalLimit', flags.evalLimit, null),
+    evalEvery: pick('evalEvery', flags.evalEvery, null),
+    logEvery: pick('logEvery', flags.logEvery, 50),
+    checkpointEvery: pick('checkpointEvery', flags.checkpointEvery, 0),
+  };
+  if (optimizer === 'adamw' && run.momentum !== 0 && flags.momentum !== undefined) {
+    throw new UsageError('--momentum applies to SGD only (AdamW has its own moment estimates)');
+  }
+  let epochs: number | null = null;
+  if (flags.epochs !== undefined) epochs = flags.epochs;
+  else if (flags.steps === undefined && run.totalSteps === 0) {
+    if ('epochs' in d.budget) epochs = d.budget.epochs;
+    else run.totalSteps = d.budget.steps;
+  }
+  return { run, epochs };
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// The command
+
+function loadResume(file: string): Checkpoint {
+  return readCheckpoint(resolve(file));
+}
+
+async function runTrain(flags: TrainFlags): Promise<Record<string, unknown>> {
+  if (flags.workers > 1) {
+    throw new UsageError(`multi-worker training is not available yet in this command (got --workers ${flags.workers}); use --workers 1, or simulate many workers with gossamer sim`);
+  }
+  const checkpoint = flags.resume !== undefined ? loadResume(flags.resume) : null;
+  const { run, epochs } = resolveRun(flags, checkpoint);
+  const backend = getBackend({ backend: flags.backend });
+  const data = prepareData(run);
+  if (epochs !== null) run.totalSteps = stepsOfEpochs(epochs, data.train.epochSize, run.batchSize);
+  const stepsPerEpoch = Math.max(1, Math.round(data.train.epochSize / run.batchSize));
+  const evalEvery = run.evalEvery ?? stepsPerEpoch;
+
+  const modelOptions = checkpoint && checkpoint.model === run.model && flags.modelConfig === undefined
+    ? { ...checkpoint.modelConfig }
+    : { ...data.modelOptions, ...run.modelConfig };
+  let model: Model;
+  try {
+    model = createModel(run.model, { ...modelOptions, backend, seed: run.seed } as CreateModelOptions<ModelName>);
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError(`cannot build model ${run.model}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (model.inputSize !== data.inputSize || model.classes < data.classes) {
+    throw new UsageError(
+      `model ${run.model} takes inputs of ${model.inputSize} values into ${model.classes} classes, which does not fit ${run.dataset} ` +
+        `(${data.inputSize} values, ${data.classes} classes)`,
+    );
+  }
+
+  const optimizerConfig: OptimizerConfig = run.optimizer === 'sgd'
+    ? { kind: 'sgd', lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, noDecay: NO_DECAY_BIAS_NORM }
+    : { kind: 'adamw', lr: run.lr, weightDecay: run.weightDecay, noDecay: NO_DECAY_BIAS_NORM };
+  const optimizer = createOptimizer(model, optimizerConfig);
+  if (checkpoint) {
+    checkCompatible(checkpoint, model);
+    restoreModel(checkpoint, model);
+    restoreOptimizer(checkpoint, optimizer);
+  }
+  const startStep = optimizer.steps;
+  if (startStep > run.totalSteps) {
+    throw new UsageError(`the checkpoint is at step ${startStep}, beyond the budget of ${run.totalSteps} steps (give a larger --steps or --epochs)`);
+  }
+  const scheduleConfig: ScheduleConfig = {
+    kind: run.schedule, lr: run.lr, warmupSteps: run.warmup, totalSteps: run.totalSteps, minLr: run.minLr,
+    stepSize: run.lrStepSize ?? Math.max(1, Math.ceil(run.totalSteps / 3)), gamma: run.lrGamma,
+  };
+  const schedule = makeSchedule(scheduleConfig);
+
+  const out = resolve(flags.out ?? join('runs', `train-${run.model}-${run.dataset}-s${run.seed}`));
+  const checkpointFile = join(out, 'checkpoint.safetensors');
+  const metrics = new MetricsWriter(join(out, 'metrics.jsonl'));
+  const save = (step: number) => saveCheckpoint(checkpointFile, {
+    model, optimizer, optimizerConfig: { ...optimizerConfig, noDecay: [...NO_DECAY_BIAS_NORM] }, step,
+    epoch: (step * run.batchSize) / data.train.epochSize, seed: run.seed, run: { ...run, workers: 1 },
+  });
+
+  const bar = trainBar(run.totalSteps, startStep, !flags.json);
+  const printEvals = !flags.json && !bar.active;
+  let lastLoss = NaN;
+  let lastEval: Record<string, number> = {};
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130); // a second Ctrl-C: leave at once
+    stop = true;
+  };
+  process.on('SIGINT', onSigint);
+  let result;
+  try {
+    result = await trainLocal({
+      model, optimizer, data: data.train, totalSteps: run.totalSteps, schedule, clip: run.clip ?? undefined,
+      logEvery: run.logEvery, evalEvery, checkpointEvery: run.checkpointEvery,
+      evaluate: () => data.evaluate(model),
+      checkpoint: (p) => save(p.step),
+      shouldStop: () => stop,
+      onRecord: (r) => {
+        if (r.window === 0 && r.step === 0) {
+          // The row before the first step: the loss of the first batch at the initial parameters.
+          const first = data.train.batch(0);
+          r.loss = model.loss(first.inputs, first.targets);
+        }
+        metrics.write(metricsRow(r));
+        if (r.window > 0) lastLoss = r.loss;
+        if (r.eval) {
+          lastEval = r.eval;
+          if (printEvals) process.stdout.write(`${formatRecord(r, run.totalSteps)}\n`);
+        }
+        bar.update(r.step, lastLoss, lastEval.testAccuracy);
+      },
+      onStep: (p) => bar.update(p.step, lastLoss, lastEval.testAccuracy),
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+    bar.stop();
+  }
+  save(optimizer.steps);
+  await metrics.close();
+
+  const seconds = result.seconds;
+  const summary: Record<string, unknown> = {
+    model: run.model, dataset: run.dataset, workers: 1, backend: backend.name, isa: backend.isa, layoutHash: model.layoutHash,
+    params: model.size, steps: optimizer.steps, totalSteps: run.totalSteps, epochs: result.epoch, seconds,
+    msPerStep: result.stepsTaken > 0 ? (seconds * 1000) / result.stepsTaken : null,
+    trainLoss: result.trainLoss, ...(result.eval ?? {}), ...data.info,
+    optimizer: run.optimizer, lr: run.lr, batchSize: run.batchSize, seed: run.seed,
+    checkpoint: checkpointFile, metrics: metrics.path, resumedFrom: checkpoint ? checkpoint.file : null, resumedAtStep: checkpoint ? startStep : null,
+    interrupted: result.stopped,
+  };
+  if (!result.stopped && model.name === 'transformer' && flags.sampleLength > 0) {
+    summary.prompt = flags.prompt;
+    summary.sample = sampleText(model, flags.prompt, { length: flags.sampleLength, temperature: flags.temperature, rng: new Rng(`sample:${run.seed}`) });
+  }
+  return summary;
+}
+
+function metricsRow(r: TrainRecord): MetricsRow {
+  const row: MetricsRow = {
+    t: r.step, consensus: 0, loss: r.loss, gradients: r.step, communications: 0, seconds: r.seconds, epoch: r.epoch, lr: r.lr,
+  };
+  if (r.eval) Object.assign(row, r.eval);
+  return row;
+}
+
+const fmt = (v: unknown): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
+
+function formatRecord(r: TrainRecord, total: number): string {
+  const parts = [`step ${r.step}/${total}`, `epoch ${r.epoch.toFixed(2)}`];
+  if (r.window > 0) parts.push(`loss ${fmt(r.loss)}`);
+  for (const [k, v] of Object.entries(r.eval ?? {})) parts.push(`${k} ${fmt(v)}`);
+  return parts.join('  ');
+}
+
+/** A progress bar on stderr (a terminal only) showing the training loss and the last test accuracy. */
+function trainBar(total: number, start: number, enabled: boolean) {
+  if (!enabled || !process.stderr.isTTY) return { active: false, update() {}, stop() {} };
+  const bar = new cliProgress.SingleBar(
+    { format: 'train [{bar}] {value}/{total} | loss {loss} | test acc {acc} | eta {eta_formatted}', stream: process.stderr, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, start, { loss: '-', acc: '-' });
+  return {
+    active: true,
+    update(step: number, loss: number, acc: number | undefined) {
+      bar.update(step, { loss: Number.isFinite(loss) ? loss.toFixed(4) : '-', acc: acc === undefined ? '-' : `${(acc * 100).toFixed(2)}%` });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+function printSummary(s: Record<string, unknown>): void {
+  const keys = [
+    'model', 'dataset', 'backend', 'isa', 'params', 'steps', 'epochs', 'seconds', 'msPerStep', 'trainLoss', 'testLoss', 'testAccuracy',
+    'testBitsPerChar', 'unigramLoss', 'checkpoint', 'metrics',
+  ];
+  for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(16)} ${fmt(s[k])}\n`);
+  if (typeof s.sample === 'string') process.stdout.write(`sample           ${JSON.stringify(s.prompt)} → ${JSON.stringify(s.sample)}\n`);
+}

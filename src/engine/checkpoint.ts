@@ -1,0 +1,301 @@
+/**
+ * Training checkpoints in the safetensors format.
+ *
+ * Tensors (all F32):
+ *   <parameter name>          every learnable tensor under its layout name and shape (e.g. fc1.weight [512, 784]),
+ *                             so the file reads like a PyTorch state dict
+ *   <state name>              non-learnable state (BatchNorm running statistics), same convention
+ *   optimizer.<entry>         the optimizer's flat state, one tensor per entry of its stateLayout
+ *                             (optimizer.momentum; optimizer.exp_avg and optimizer.exp_avg_sq), each [size]
+ * Metadata (strings; JSON where noted):
+ *   format = gossamer-checkpoint, version = 1
+ *   model, model_config (JSON), layout (canonical layout JSON), layout_hash (its sha256)
+ *   step (updates taken), epoch (epochs of data consumed, fractional), seed
+ *   optimizer (kind or "none"), optimizer_config (JSON hyper-parameters), optimizer_steps,
+ *   optimizer_state (JSON: [{name, offset, size}])
+ *   run (JSON: free description of the run — data set, batch size, budget, schedule — used to resume it)
+ *   created (ISO date)
+ *
+ * Files are written atomically (temporary file, fsync, rename). Reading validates the format, the layout against its
+ * hash and every tensor's dtype and shape; problems are UsageErrors naming the file.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { UsageError } from '../core/errors.js';
+import { getTensor, readSafetensors, writeSafetensors, type Safetensors, type TensorInput } from '../core/safetensors.js';
+import type { Backend } from './backend.js';
+import { layoutHash, type LayoutEntry, type StateKind } from './layout.js';
+import { canonicalLayoutJson } from './layout.js';
+import { createModel, isModelName, MODEL_NAMES } from './models/index.js';
+import type { Model } from './models/model.js';
+import type { Optimizer, StateEntry } from './optim/optimizer.js';
+
+export const CHECKPOINT_FORMAT = 'gossamer-checkpoint';
+export const CHECKPOINT_VERSION = '1';
+const OPTIMIZER_PREFIX = 'optimizer.';
+
+/** Hyper-parameters of an optimizer as stored in a checkpoint (kind plus its options). */
+export type OptimizerDescription = { kind: string } & Record<string, unknown>;
+
+export interface SaveCheckpointOptions {
+  model: Model;
+  /** The optimizer whose state and step count are saved (none: parameters only). */
+  optimizer?: Optimizer | null;
+  /** Its full configuration (e.g. including noDecay); default: what the optimizer object exposes. */
+  optimizerConfig?: OptimizerDescription;
+  /** Updates taken (default: optimizer.steps, or 0). */
+  step?: number;
+  /** Epochs of training data consumed so far (fractional; default 0). */
+  epoch?: number;
+  seed?: number;
+  /** Free description of the run, stored as JSON (enough to resume it). */
+  run?: Record<string, unknown>;
+}
+
+export interface Checkpoint {
+  file: string;
+  model: string;
+  modelConfig: Record<string, unknown>;
+  layoutHash: string;
+  layout: readonly LayoutEntry[];
+  stateLayout: readonly LayoutEntry<StateKind>[];
+  step: number;
+  epoch: number;
+  seed: number;
+  /** The flat parameter vector (model.size values). */
+  params: Float32Array;
+  /** The flat state vector (model.stateSize values). */
+  state: Float32Array;
+  optimizer: null | {
+    config: OptimizerDescription;
+    steps: number;
+    stateLayout: readonly StateEntry[];
+    /** The flat optimizer state. */
+    state: Float32Array;
+  };
+  run: Record<string, unknown>;
+  metadata: Record<string, string>;
+}
+
+/** What an optimizer object says about its hyper-parameters (public numeric/boolean fields). */
+export function describeOptimizer(optimizer: Optimizer): OptimizerDescription {
+  const out: OptimizerDescription = { kind: optimizer.kind, lr: optimizer.lr };
+  const fields = optimizer as unknown as Record<string, unknown>;
+  for (const key of ['momentum', 'nesterov', 'weightDecay', 'beta1', 'beta2', 'eps']) {
+    if (typeof fields[key] === 'number' || typeof fields[key] === 'boolean') out[key] = fields[key];
+  }
+  return out;
+}
+
+/** The tensors and metadata of a checkpoint (no copies: tensors are views of the live buffers). */
+export function checkpointContents(options: SaveCheckpointOptions): { tensors: Map<string, TensorInput>; metadata: Record<string, string> } {
+  const { model, optimizer } = options;
+  const tensors = new Map<string, TensorInput>();
+  const add = (name: string, input: TensorInput) => {
+    if (tensors.has(name)) throw new Error(`checkpoint: two tensors named ${name}`);
+    tensors.set(name, input);
+  };
+  for (const e of model.layout) add(e.name, { shape: [...e.shape], data: model.params.subarray(e.offset, e.offset + e.size) });
+  for (const e of model.stateLayout) add(e.name, { shape: [...e.shape], data: model.state.subarray(e.offset, e.offset + e.size) });
+  let optimizerState: StateEntry[] = [];
+  if (optimizer) {
+    if (optimizer.size !== model.size) throw new Error(`checkpoint: optimizer over ${optimizer.size} values, model has ${model.size}`);
+    optimizerState = optimizer.stateLayout.map((e) => ({ name: e.name, offset: e.offset, size: e.size }));
+    for (const e of optimizerState) add(OPTIMIZER_PREFIX + e.name, { data: optimizer.state.subarray(e.offset, e.offset + e.size) });
+  }
+  const step = options.step ?? optimizer?.steps ?? 0;
+  const metadata: Record<string, string> = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    model: model.name,
+    model_config: JSON.stringify(model.config),
+    layout: canonicalLayoutJson(model.layout, model.stateLayout),
+    layout_hash: model.layoutHash,
+    step: String(step),
+    epoch: String(options.epoch ?? 0),
+    seed: String(options.seed ?? 0),
+    optimizer: optimizer ? optimizer.kind : 'none',
+    optimizer_config: JSON.stringify(optimizer ? (options.optimizerConfig ?? describeOptimizer(optimizer)) : null),
+    optimizer_steps: String(optimizer?.steps ?? 0),
+    optimizer_state: JSON.stringify(optimizerState),
+    run: JSON.stringify(options.run ?? {}),
+    created: new Date().toISOString(),
+  };
+  return { tensors, metadata };
+}
+
+/** Writes a checkpoint atomically (creating the directory if needed). */
+export function saveCheckpoint(file: string, options: SaveCheckpointOptions): void {
+  const { tensors, metadata } = checkpointContents(options);
+  mkdirSync(dirname(file), { recursive: true });
+  writeSafetensors(file, tensors, metadata);
+}
+
+function corrupt(file: string, problem: string): never {
+  throw new UsageError(`checkpoint ${file}: ${problem}`);
+}
+
+function jsonField<T>(file: string, metadata: Record<string, string>, key: string, check: (v: unknown) => v is T, what: string): T {
+  const text = metadata[key];
+  if (text === undefined) corrupt(file, `missing metadata "${key}"`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    corrupt(file, `metadata "${key}" is not valid JSON`);
+  }
+  if (!check(value)) corrupt(file, `metadata "${key}" is not ${what}`);
+  return value;
+}
+
+function intField(file: string, metadata: Record<string, string>, key: string): number {
+  const text = metadata[key];
+  if (text === undefined) corrupt(file, `missing metadata "${key}"`);
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) corrupt(file, `metadata "${key}" is not a non-negative integer (${JSON.stringify(text.slice(0, 40))})`);
+  return n;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function isEntryList(v: unknown): v is LayoutEntry<string>[] {
+  return Array.isArray(v) && v.every((e) => isObject(e) && typeof e.name === 'string' && typeof e.kind === 'string'
+    && Array.isArray(e.shape) && e.shape.every((d) => Number.isSafeInteger(d) && d > 0)
+    && Number.isSafeInteger(e.offset) && (e.offset as number) >= 0 && Number.isSafeInteger(e.size)
+    && (e.size as number) === (e.shape as number[]).reduce((a, b) => a * b, 1));
+}
+
+function isStateEntryList(v: unknown): v is StateEntry[] {
+  return Array.isArray(v) && v.every((e) => isObject(e) && typeof e.name === 'string'
+    && Number.isSafeInteger(e.offset) && (e.offset as number) >= 0 && Number.isSafeInteger(e.size) && (e.size as number) >= 0);
+}
+
+/** Total length covered by entries, checking they tile [0, length) without overlap. */
+function tiledLength(file: string, entries: readonly { name: string; offset: number; size: number }[], what: string): number {
+  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+  let at = 0;
+  for (const e of sorted) {
+    if (e.offset !== at) corrupt(file, `${what} entry ${e.name} at offset ${e.offset}, expected ${at}`);
+    at += e.size;
+  }
+  return at;
+}
+
+/** Reads and validates a checkpoint (any model; nothing is built). */
+export function readCheckpoint(file: string): Checkpoint {
+  let st: Safetensors;
+  try {
+    st = readSafetensors(file);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      const prefix = `safetensors file ${file}: `;
+      throw new UsageError(`checkpoint ${file}: ${err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message}`);
+    }
+    throw err;
+  }
+  return decodeCheckpoint(st);
+}
+
+/** Interprets validated safetensors contents as a checkpoint. */
+export function decodeCheckpoint(st: Safetensors): Checkpoint {
+  const { file, metadata } = st;
+  if (metadata.format !== CHECKPOINT_FORMAT) corrupt(file, 'not a gossamer checkpoint (no "format" metadata)');
+  if (metadata.version !== CHECKPOINT_VERSION) corrupt(file, `unsupported checkpoint version ${JSON.stringify(metadata.version)} (expected ${CHECKPOINT_VERSION})`);
+  const model = metadata.model;
+  if (typeof model !== 'string' || model === '') corrupt(file, 'missing metadata "model"');
+  const modelConfig = jsonField(file, metadata, 'model_config', isObject, 'an object');
+  const layoutJson = jsonField(file, metadata, 'layout', isObject, 'an object');
+  if (!isEntryList(layoutJson.params) || !isEntryList(layoutJson.state)) corrupt(file, 'metadata "layout" has invalid entries');
+  const layout = layoutJson.params as LayoutEntry[];
+  const stateLayout = layoutJson.state as LayoutEntry<StateKind>[];
+  const hash = metadata.layout_hash;
+  if (hash === undefined) corrupt(file, 'missing metadata "layout_hash"');
+  if (layoutHash(layout, stateLayout) !== hash || canonicalLayoutJson(layout, stateLayout) !== metadata.layout) {
+    corrupt(file, 'the layout does not match its hash');
+  }
+  const size = tiledLength(file, layout, 'parameter');
+  const stateSize = tiledLength(file, stateLayout, 'state');
+
+  const params = new Float32Array(size);
+  for (const e of layout) params.set(getTensor(st, e.name, 'F32', [...e.shape]), e.offset);
+  const state = new Float32Array(stateSize);
+  for (const e of stateLayout) state.set(getTensor(st, e.name, 'F32', [...e.shape]), e.offset);
+
+  const kind = metadata.optimizer;
+  let optimizer: Checkpoint['optimizer'] = null;
+  const known = new Set([...layout.map((e) => e.name), ...stateLayout.map((e) => e.name)]);
+  if (kind !== undefined && kind !== 'none') {
+    const config = jsonField(file, metadata, 'optimizer_config', isObject, 'an object');
+    if (config.kind !== kind) corrupt(file, `optimizer config of kind ${JSON.stringify(config.kind)} for a ${kind} optimizer`);
+    const entries = jsonField(file, metadata, 'optimizer_state', isStateEntryList, 'a list of state entries');
+    const total = tiledLength(file, entries, 'optimizer state');
+    const flat = new Float32Array(total);
+    for (const e of entries) {
+      known.add(OPTIMIZER_PREFIX + e.name);
+      flat.set(getTensor(st, OPTIMIZER_PREFIX + e.name, 'F32', [e.size]), e.offset);
+    }
+    optimizer = { config: config as OptimizerDescription, steps: intField(file, metadata, 'optimizer_steps'), stateLayout: entries, state: flat };
+  }
+  for (const name of st.tensors.keys()) if (!known.has(name)) corrupt(file, `unexpected tensor ${JSON.stringify(name)}`);
+
+  const epoch = Number(metadata.epoch ?? '0');
+  if (!(epoch >= 0)) corrupt(file, `metadata "epoch" is not a non-negative number`);
+  const seed = Number(metadata.seed ?? '0');
+  if (!Number.isFinite(seed)) corrupt(file, `metadata "seed" is not a number`);
+  return {
+    file, model, modelConfig, layoutHash: hash, layout, stateLayout,
+    step: intField(file, metadata, 'step'), epoch, seed,
+    params, state, optimizer,
+    run: metadata.run === undefined ? {} : jsonField(file, metadata, 'run', isObject, 'an object'),
+    metadata,
+  };
+}
+
+const short = (hash: string) => hash.slice(0, 12);
+
+/** Checks that a checkpoint was written for this model's layout; a UsageError otherwise. */
+export function checkCompatible(checkpoint: Checkpoint, model: Model): void {
+  if (checkpoint.layoutHash !== model.layoutHash) {
+    throw new UsageError(
+      `checkpoint ${checkpoint.file} holds a ${checkpoint.model} model with layout ${short(checkpoint.layoutHash)}, ` +
+        `which does not match this ${model.name} model (layout ${short(model.layoutHash)})`,
+    );
+  }
+}
+
+/** Copies a checkpoint's parameters and state into a model with the same layout. */
+export function restoreModel(checkpoint: Checkpoint, model: Model): void {
+  checkCompatible(checkpoint, model);
+  model.params.set(checkpoint.params);
+  model.state.set(checkpoint.state);
+}
+
+/** Restores an optimizer's state and step count from a checkpoint (same kind and size). */
+export function restoreOptimizer(checkpoint: Checkpoint, optimizer: Optimizer): void {
+  const saved = checkpoint.optimizer;
+  if (saved === null) throw new UsageError(`checkpoint ${checkpoint.file} holds no optimizer state`);
+  if (saved.config.kind !== optimizer.kind) {
+    throw new UsageError(`checkpoint ${checkpoint.file} holds ${String(saved.config.kind)} optimizer state, not ${optimizer.kind}`);
+  }
+  if (saved.state.length !== optimizer.state.length) {
+    throw new UsageError(
+      `checkpoint ${checkpoint.file} holds ${saved.state.length} optimizer state values, this ${optimizer.kind} optimizer has ${optimizer.state.length} ` +
+        '(a different model, or momentum on one side only)',
+    );
+  }
+  optimizer.loadState(saved.state, saved.steps);
+}
+
+/** Rebuilds the checkpoint's model (same name and configuration) with its parameters and state. */
+export function modelFromCheckpoint(checkpoint: Checkpoint, backend?: Backend): Model {
+  const name = checkpoint.model;
+  if (!isModelName(name)) corrupt(checkpoint.file, `unknown model ${JSON.stringify(name)} (known: ${MODEL_NAMES.join(', ')})`);
+  let model: Model;
+  try {
+    model = createModel(name, { ...(checkpoint.modelConfig as object), backend, initialize: false });
+  } catch (err) {
+    corrupt(checkpoint.file, `cannot build its ${name} model (${err instanceof Error ? err.message : String(err)})`);
+  }
+  restoreModel(checkpoint, model);
+  return model;
+}
