@@ -24,6 +24,10 @@ interface SimFlags {
   weightDecay: number;
   dim: number;
   noise: number;
+  batchSize: number;
+  shard: 'full' | 'iid' | 'dirichlet';
+  alpha: number;
+  limit?: number;
   speeds?: number[];
   speedDistribution?: string;
   stragglers: number;
@@ -61,6 +65,10 @@ export function simCommand(): Command {
     .option('--weight-decay <wd>', 'weight decay of the local optimizer', real({ min: 0 }), 0)
     .option('--dim <d>', 'dimension of convex problems', integer(1), 10)
     .option('--noise <sigma>', 'standard deviation of Gaussian gradient noise', real({ min: 0 }), 0)
+    .option('--batch-size <b>', 'neural problems: mini-batch size', integer(1), 32)
+    .addOption(new Option('--shard <mode>', "neural problems: each worker's data: full (whole set, own order), iid, dirichlet").choices(['full', 'iid', 'dirichlet']).default('full'))
+    .option('--alpha <a>', 'neural problems: Dirichlet concentration of the label split', real({ positive: true }), 0.5)
+    .option('--limit <n>', 'neural problems: use only the first n training examples', integer(1))
     .option('--speeds <list>', 'gradient speeds of the workers, cycled (e.g. 1,1,0.5)', realList)
     .option('--speed-distribution <spec>', 'heterogeneous speeds: uniform:a:b or lognormal:sigma')
     .option('--stragglers <k>', 'make k (seeded) workers slower', integer(0), 0)
@@ -89,7 +97,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const n = flags.workers;
   // A single worker is plain local training: a graph of one node and no edges.
   const graph = n === 1 ? ({ n: 1, name: 'single', neighbors: [[]], edges: [] } satisfies Graph) : makeTopology(flags.topology, n, { seed: flags.seed, p: flags.p, radius: flags.radius });
-  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise });
+  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, lr: flags.lr, momentum: flags.momentum,
     weightDecay: flags.weightDecay, exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde,
@@ -114,18 +122,19 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   let plot: string | null = null;
   if (flags.plot) {
     plot = join(out, 'metrics.svg');
-    const fields = rows[0]?.optimality !== undefined ? ['optimality', 'consensus', 'loss'] : ['consensus', 'loss'];
+    const fields = rows[0]?.optimality !== undefined ? ['optimality', 'consensus', 'loss'] : ['consensus', 'loss', 'testAccuracy'];
     await writeMetricsSvg(plot, [{ name: `${summary.algorithm} ${graph.name} n=${n}`, rows }], {
       title: `${summary.algorithm} on ${objective.name}, ${graph.name}, n = ${n}, rate ${flags.rate}`,
       y: fields,
       xTitle: 'time (expected local steps)',
     });
   }
-  return { ...summary, topology: graph.name, rate: flags.rate, seed: flags.seed, ...built.info, metrics: writer.path, plot };
+  const last = rows[rows.length - 1];
+  return { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, seed: flags.seed, ...built.info, metrics: writer.path, plot };
 }
 
 function printSummary(s: Record<string, unknown>): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
-  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
+  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
 }

@@ -16,6 +16,11 @@ export interface ProblemOptions {
   l2?: number;
   /** Samples per worker (least-squares, logistic). */
   samples?: number;
+  /** Neural problems: mini-batch size, data split over workers, Dirichlet concentration, training-set size limit. */
+  batchSize?: number;
+  shard?: 'full' | 'iid' | 'dirichlet';
+  alpha?: number;
+  limit?: number;
 }
 
 export type ObjectiveFactory = (opts: ProblemOptions) => Objective | Promise<Objective>;
@@ -25,7 +30,31 @@ const registry = new Map<string, ObjectiveFactory>([
   ['quadratic', (o) => new Quadratic({ workers: o.workers, dim: o.dim ?? 10, seed: o.seed, noise: o.noise })],
   ['least-squares', (o) => new LeastSquares({ workers: o.workers, dim: o.dim ?? 10, seed: o.seed, noise: o.noise, l2: o.l2, samples: o.samples })],
   ['logistic', (o) => new Logistic({ workers: o.workers, dim: o.dim ?? 10, seed: o.seed, noise: o.noise, l2: o.l2, samples: o.samples })],
+  ['mlp-mnist', (o) => neural('mlp', 'mnist', o)],
+  ['cnn-mnist', (o) => neural('cnn', 'mnist', o)],
+  ['mlp-synthetic', (o) => neural('mlp', 'synthetic', o)],
 ]);
+
+/** A model of the engine on a real (or synthetic) data set; modules load only when such a problem is asked for. */
+async function neural(modelName: 'mlp' | 'cnn', dataset: 'mnist' | 'synthetic', o: ProblemOptions): Promise<Objective> {
+  const [{ createModel }, { NeuralObjective }] = await Promise.all([import('../engine/index.js'), import('./neural.js')]);
+  let train;
+  let test;
+  if (dataset === 'mnist') {
+    const { loadMnist } = await import('../data/mnist.js');
+    train = loadMnist('train', { limit: o.limit });
+    test = loadMnist('test');
+  } else {
+    const { syntheticClassification } = await import('../data/synthetic.js');
+    const all = syntheticClassification({ n: 2400, features: 32, classes: 4, seed: o.seed });
+    const { headOf, subsetOf } = await import('../data/dataset.js');
+    train = headOf(all, 2000);
+    test = subsetOf(all, Array.from({ length: 400 }, (_, k) => 2000 + k));
+  }
+  const config = dataset === 'synthetic' ? { inputSize: 32, hidden: [64], classes: 4 } : {};
+  const model = createModel(modelName, { ...config, seed: o.seed });
+  return new NeuralObjective({ model, train, test, workers: o.workers, seed: o.seed, batchSize: o.batchSize, shard: o.shard, alpha: o.alpha });
+}
 
 export function registerProblem(name: string, factory: ObjectiveFactory): void {
   registry.set(name, factory);

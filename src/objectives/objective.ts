@@ -29,4 +29,6 @@ export interface Objective {
   gradient(i: number, x: Vec, grad: Vec, rng: Rng): number;
   /** The full objective f at x (for metrics; may be estimated on a fixed subset for neural models). */
   loss(x: Vec): number;
+  /** Further metrics at x, e.g. test accuracy of a neural model. */
+  metrics?(x: Vec): Record<string, number>;
 }

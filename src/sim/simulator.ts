@@ -278,5 +278,6 @@ export function measure(objective: Objective, states: WorkerState[], t: number, 
     events: counts.events,
   };
   if (objective.optimum) row.optimality = optimality / n;
+  if (objective.metrics) Object.assign(row, objective.metrics(meanVec));
   return row;
 }
