@@ -141,6 +141,7 @@ export function lanczos(
   projectOnes(v);
   scale(v, 1 / Math.sqrt(dot(v, v)));
   let result: LanczosResult = { min: NaN, max: NaN, minResidual: Infinity, maxResidual: Infinity, steps: 0 };
+  let nextCheck = 0;
   for (let k = 0; k < maxSteps; k++) {
     apply(v, w);
     const a = dot(v, w);
@@ -154,7 +155,9 @@ export function lanczos(
     projectOnes(w);
     const b = Math.sqrt(dot(w, w));
     const last = k === maxSteps - 1 || b <= 1e-13 * Math.max(Math.abs(alpha[0]), Math.abs(a));
-    if (last || k < 20 || k % 5 === 0) {
+    // a check costs O(k²): every step at first, then at steps growing by 5%, so that the checks cost O(k²) in all
+    if (last || k < 20 || k >= nextCheck) {
+      nextCheck = Math.ceil(k * 1.05);
       const ritz = ritzExtremes(alpha, beta);
       result = {
         min: ritz.min,
@@ -274,7 +277,6 @@ export function maxEdgeResistance(
   L: SparseLaplacian,
   edges: ReadonlyArray<readonly [number, number]>,
   rates: Float64Array,
-  solver: Solver,
   seed = 1,
 ): MaxResistance {
   const n = L.n;
@@ -295,8 +297,9 @@ export function maxEdgeResistance(
   }
   const T = cost <= 5e7 ? 4 : 2;
 
-  // Sketch: z_q = L⁺ Bᵀ W^½ g_q, and zt_q = P^T z_q.
+  // Sketch: z_q = L⁺ Bᵀ W^½ g_q and zt_q = P^T z_q, stored interleaved: entry (i, q) at i·K + q.
   const rng = new Rng(seed);
+  const solver = new Solver(L);
   const K = SKETCH;
   const Z = new Float64Array(K * n);
   const ZT = new Float64Array(K * n);
@@ -312,7 +315,7 @@ export function maxEdgeResistance(
       y[edges[e][1]] -= s;
     }
     solver.solve(y, z, 1e-6);
-    Z.set(z, q * n);
+    for (let i = 0; i < n; i++) Z[i * K + q] = z[i];
     for (let t = 0; t < T; t++) {
       for (let i = 0; i < n; i++) {
         let s = 0;
@@ -321,7 +324,7 @@ export function maxEdgeResistance(
       }
       z.set(tmp);
     }
-    ZT.set(z, q * n);
+    for (let i = 0; i < n; i++) ZT[i * K + q] = z[i];
   }
 
   // Estimates and upper confidence bounds.
@@ -363,8 +366,8 @@ export function maxEdgeResistance(
     }
     let mean = 0;
     let sq = 0;
-    for (let q = 0, o = 0; q < K; q++, o += n) {
-      const prod = (ZT[o + i] - ZT[o + j]) * (Z[o + i] - Z[o + j]);
+    for (let q = 0, oi = i * K, oj = j * K; q < K; q++) {
+      const prod = (ZT[oi + q] - ZT[oj + q]) * (Z[oi + q] - Z[oj + q]);
       mean += prod;
       sq += prod * prod;
     }

@@ -115,10 +115,9 @@ function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Flo
   const L = sparseLaplacian(n, edges, rates);
   const budget = which === 'cg' ? -1 : which === 'direct' ? Infinity : Math.min(DIRECT_MAX_FLOPS, DIRECT_PER_NONZERO * (L.col.length + n));
   const direct = EnvelopeCholesky.tryFactor(L, budget);
-  const onL = lanczos(n, (v, out) => laplacianTimes(L, v, out), 1, { want: direct ? 'max' : 'both', tol: LANCZOS_TOL, maxSteps: 400 });
+  const onL = lanczos(n, (v, out) => laplacianTimes(L, v, out), 1, { want: direct ? 'max' : 'both', tol: LANCZOS_TOL, maxSteps: 1000 });
   const lambdaMax = onL.max;
   let lambda2: number;
-  let solver: Solver | undefined;
   if (!direct && onL.minResidual <= LANCZOS_TOL * onL.min) {
     lambda2 = onL.min;
   } else {
@@ -126,8 +125,8 @@ function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Flo
     let solve: (v: Float64Array, out: Float64Array) => void;
     if (direct) solve = (v, out) => direct.solve(v, out);
     else {
-      const s = (solver = new Solver(L));
-      solve = (v, out) => s.solve(v, out, 1e-11);
+      const solver = new Solver(L);
+      solve = (v, out) => solver.solve(v, out, 1e-11);
     }
     lambda2 = 1 / lanczos(n, solve, 2, { want: 'max', tol: LANCZOS_TOL, maxSteps: 400 }).max;
   }
@@ -136,7 +135,7 @@ function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Flo
     rmax = 0;
     for (const r of direct.edgeResistances(edges)) rmax = Math.max(rmax, r);
   } else {
-    rmax = maxEdgeResistance(L, edges, rates, solver ?? new Solver(L), 3).value;
+    rmax = maxEdgeResistance(L, edges, rates, 3).value;
   }
   return { chi1: 1 / lambda2, chi2: rmax / 2, lambda2, lambdaMax, method: 'iterative' };
 }
