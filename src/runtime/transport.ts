@@ -1,0 +1,53 @@
+/**
+ * How a worker exchanges parameters with its neighbours. The runtime's pairing protocol and the algorithms sit on
+ * top; transports only move messages. Two implementations: in-process (worker threads of one process, parameters
+ * moved by shared-memory copies) and network (js-libp2p). A link emulator can wrap either.
+ */
+
+/** Identifies a worker: its index in the cluster (0 … n−1). */
+export type WorkerId = number;
+
+/** What travels with every message and is checked on receipt. */
+export interface MessageHeader {
+  /** Wire-format version. */
+  version: number;
+  /** Algorithm name (e.g. 'acid'); peers running different algorithms refuse each other. */
+  algorithm: string;
+  /** Sender's local step counter. */
+  step: number;
+  /** Hash of the model's parameter layout; peers training different models refuse each other. */
+  layoutHash: string;
+  /** Payload codec. */
+  codec: 'f32' | 'f16' | 'i8';
+}
+
+/** The outcome of a proposed exchange. */
+export type ExchangeResult =
+  | { ok: true; peer: WorkerId; message: Float32Array; header: MessageHeader }
+  | { ok: false; peer: WorkerId; reason: 'busy' | 'refused' | 'timeout' | 'closed' | 'invalid' };
+
+/**
+ * One worker's endpoint. A free worker proposes an exchange to a neighbour with its own message; a free neighbour
+ * accepts by answering with its message; a busy one answers 'busy'. Each side applies the peer's message only
+ * once it holds all of it, so that a vanished peer leaves local parameters untouched.
+ */
+export interface Transport {
+  readonly self: WorkerId;
+  /** Proposes an exchange; resolves with the peer's message, or why there was none (never rejects). */
+  propose(peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult>;
+  /**
+   * Installs the handler of incoming proposals. It returns this worker's message to accept (and then receives the
+   * proposer's message through `commit`), or null to answer 'busy'.
+   */
+  onProposal(handler: ProposalHandler): void;
+  close(): Promise<void>;
+}
+
+export interface ProposalHandler {
+  /** A neighbour proposes; answer with our header and message to accept, or null if busy. */
+  accept(peer: WorkerId, header: MessageHeader): { header: MessageHeader; message: Float32Array } | null;
+  /** The proposer's message has fully arrived: apply it (the exchange is complete on this side). */
+  commit(peer: WorkerId, header: MessageHeader, message: Float32Array): void;
+  /** The exchange was abandoned after accept (peer vanished, timeout, bad message): leave parameters as they were. */
+  abort(peer: WorkerId, reason: string): void;
+}
