@@ -377,14 +377,27 @@ export function maxEdgeResistance(
     ucb[e] = Math.min(estimate + MARGIN * Math.sqrt(variance) + 1e-6 * Math.abs(estimate), 1 / rates[e]);
   }
 
-  // Exact solves in decreasing order of the upper bound.
+  // Exact solves in decreasing order of the upper bound. When more edges remain candidates than there are
+  // nodes (many equal resistances, as in symmetric graphs), the n columns of L⁺ give every edge at once.
   const order = Array.from({ length: m }, (_, e) => e).sort((a, b) => ucb[b] - ucb[a]);
   let best = -Infinity;
   let edge = -1;
   let exactSolves = 0;
   const b = new Float64Array(n);
-  for (const e of order) {
+  for (let k = 0; k < m; k++) {
+    const e = order[k];
     if (ucb[e] <= best) break;
+    if (exactSolves > 0 && exactSolves + countAbove(ucb, order, k, best, n) > n) {
+      const all = allEdgeResistances(L, edges, solver);
+      exactSolves += n;
+      for (let f = 0; f < m; f++) {
+        if (all[f] > best) {
+          best = all[f];
+          edge = f;
+        }
+      }
+      break;
+    }
     const [i, j] = edges[e];
     b[i] = 1;
     b[j] = -1;
@@ -399,4 +412,46 @@ export function maxEdgeResistance(
     }
   }
   return { value: best, edge, exactSolves };
+}
+
+/** Number of edges order[k..] with ucb > best, counting at most limit + 1. */
+function countAbove(ucb: Float64Array, order: number[], k: number, best: number, limit: number): number {
+  let c = 0;
+  for (let t = k; t < order.length && ucb[order[t]] > best && c <= limit; t++) c++;
+  return c;
+}
+
+/** Every edge's effective resistance from the n columns of L⁺ (n solves, O(n + m) memory). */
+function allEdgeResistances(L: SparseLaplacian, edges: ReadonlyArray<readonly [number, number]>, solver: Solver): Float64Array {
+  const n = L.n;
+  const m = edges.length;
+  // edges grouped by their smaller endpoint
+  const start = new Int32Array(n + 1);
+  for (const [i, j] of edges) start[Math.min(i, j) + 1]++;
+  for (let i = 0; i < n; i++) start[i + 1] += start[i];
+  const fill = start.slice(0, n);
+  const byNode = new Int32Array(m);
+  edges.forEach(([i, j], e) => {
+    byNode[fill[Math.min(i, j)]++] = e;
+  });
+  const diag = new Float64Array(n);
+  const cross = new Float64Array(m);
+  const b = new Float64Array(n);
+  const x = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    // column i of L⁺: solve L x = e_i − 1/n
+    b.fill(-1 / n);
+    b[i] += 1;
+    solver.solve(b, x, 1e-9);
+    diag[i] = x[i];
+    for (let k = start[i]; k < start[i + 1]; k++) {
+      const [u, v] = edges[byNode[k]];
+      cross[byNode[k]] = x[u === i ? v : u];
+    }
+  }
+  const out = new Float64Array(m);
+  edges.forEach(([i, j], e) => {
+    out[e] = diag[i] + diag[j] - 2 * cross[e];
+  });
+  return out;
 }
