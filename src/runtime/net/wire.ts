@@ -1,0 +1,541 @@
+/**
+ * Wire format of the network transport. Every frame is a versioned binary header followed by its payload:
+ *
+ *   offset  size  field
+ *   0       4     magic "GSMR"
+ *   4       1     version (WIRE_VERSION)
+ *   5       1     kind: 1 propose, 2 accept, 3 busy, 4 payload, 5 abort, 6 done
+ *   6       2     header length in bytes (including the header checksum)
+ *   8       1     codec: 0 f32, 1 f16, 2 i8
+ *   9       1     algorithm name length A (1…64, [A-Za-z0-9_.-])
+ *   10      1     layout hash length L (1…128, [A-Za-z0-9_.:-])
+ *   11      1     reserved (0)
+ *   12      8     sender's step (u32 low, u32 high; a safe integer)
+ *   20      4     element count (floats of the message)
+ *   24      4     block size (i8: elements per min–max block; otherwise 0)
+ *   28      4     payload length in bytes (0 for frames without payload)
+ *   32      4     payload CRC32
+ *   36      4     aux: propose → the proposer's exchange timeout in ms; abort → reason code; otherwise 0
+ *   40      A     algorithm (ASCII)
+ *   40+A    L     layout hash (ASCII)
+ *   40+A+L  4     CRC32 of the header bytes before it
+ *
+ * All integers little-endian. Payloads: f32 raw little-endian floats; f16 IEEE half floats (round to nearest even,
+ * saturating at ±65504); i8 blockwise min–max quantisation: ⌈n/B⌉ pairs (min, scale) as float32, then n codes
+ * q ∈ [0, 255], decoded in float32 as min + q·scale.
+ *
+ * Decoding never throws: every function returns either a value or a WireError (reason code + detail), so that a
+ * malformed, truncated, mismatched or corrupted frame can be dropped and logged.
+ */
+import { endianness } from 'node:os';
+import * as zlib from 'node:zlib';
+import type { MessageHeader } from '../transport.js';
+
+export const WIRE_MAGIC = 0x524d5347; // "GSMR" read as a little-endian u32
+export const WIRE_VERSION = 1;
+export const FIXED_HEADER_BYTES = 40;
+export const MAX_HEADER_BYTES = FIXED_HEADER_BYTES + 64 + 128 + 4;
+export const DEFAULT_BLOCK_SIZE = 256;
+export const MAX_BLOCK_SIZE = 1 << 20;
+/** Default limit on one payload (a 256 M-parameter float32 model). */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1 << 30;
+
+export const FRAME_KINDS = ['propose', 'accept', 'busy', 'payload', 'abort', 'done'] as const;
+export type FrameKind = (typeof FRAME_KINDS)[number];
+export const CODECS = ['f32', 'f16', 'i8'] as const;
+export type Codec = MessageHeader['codec'];
+
+/** Why an exchange was abandoned, as carried in an abort frame's aux field. */
+export const ABORT_REASONS = ['unknown', 'refused', 'invalid', 'timeout', 'closed', 'busy'] as const;
+export type AbortReason = (typeof ABORT_REASONS)[number];
+
+export type WireErrorReason =
+  | 'truncated'
+  | 'magic'
+  | 'version'
+  | 'kind'
+  | 'header-length'
+  | 'header-checksum'
+  | 'codec'
+  | 'field'
+  | 'length'
+  | 'too-large'
+  | 'algorithm'
+  | 'layout'
+  | 'count'
+  | 'checksum'
+  | 'non-finite'
+  | 'unexpected';
+
+/** A rejected frame: a reason code (for counting and tests) and a one-line detail (for the log). */
+export interface WireError {
+  ok: false;
+  reason: WireErrorReason;
+  detail: string;
+}
+
+export function wireError(reason: WireErrorReason, detail: string): WireError {
+  return { ok: false, reason, detail };
+}
+
+/** A decoded frame header. */
+export interface FrameHeader {
+  kind: FrameKind;
+  header: MessageHeader;
+  count: number;
+  blockSize: number;
+  payloadLength: number;
+  payloadCrc: number;
+  aux: number;
+  /** Bytes taken by the header itself. */
+  headerLength: number;
+}
+
+/** What a receiver insists on: frames that differ are rejected as mismatched. */
+export interface Expectation {
+  algorithm?: string;
+  layoutHash?: string;
+  /** Element count of messages. */
+  count?: number;
+  maxPayloadBytes?: number;
+}
+
+const ALGORITHM_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const LAYOUT_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+// ---------------------------------------------------------------------------------------------------------------
+// CRC32
+
+let crcTable: Uint32Array | null = null;
+
+function crc32Fallback(data: Uint8Array, value: number): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      let c = i;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[i] = c >>> 0;
+    }
+  }
+  let c = ~value >>> 0;
+  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+const zlibCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+
+/** CRC32 (IEEE) of data, continuing from a previous value (node:zlib's when available). */
+export function crc32(data: Uint8Array, value = 0): number {
+  return zlibCrc32 ? zlibCrc32(data, value) >>> 0 : crc32Fallback(data, value);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Codecs
+
+/** Bytes of the payload of `count` floats under a codec. */
+export function payloadBytes(codec: Codec, count: number, blockSize: number): number {
+  switch (codec) {
+    case 'f32':
+      return 4 * count;
+    case 'f16':
+      return 2 * count;
+    case 'i8':
+      return 8 * Math.ceil(count / blockSize) + count;
+  }
+}
+
+const F16_MAX = 65504;
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** IEEE half-float bits of v, rounded to nearest even, saturating at ±65504 (NaN stays NaN). */
+export function toHalf(v: number): number {
+  f32Scratch[0] = v;
+  const x = u32Scratch[0];
+  const sign = (x >>> 16) & 0x8000;
+  const e = (x >>> 23) & 0xff;
+  let m = x & 0x7fffff;
+  if (e === 0xff) return m !== 0 ? sign | 0x7e00 : sign | 0x7bff;
+  const exp = e - 112; // e − 127 + 15
+  if (exp >= 0x1f) return sign | 0x7bff;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    m |= 0x800000;
+    const shift = 14 - exp;
+    let h = m >>> shift;
+    const rem = m & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    if (rem > mid || (rem === mid && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (exp << 10) | (m >>> 13);
+  const rem = m & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  if (h >= 0x7c00) h = 0x7bff; // rounding overflowed into infinity: saturate
+  return sign | h;
+}
+
+let halfTable: Float32Array | null = null;
+
+/** float32 value of every half-float bit pattern. */
+function halfToFloatTable(): Float32Array {
+  if (halfTable) return halfTable;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const e = (h >>> 10) & 0x1f;
+    const m = h & 0x3ff;
+    if (e === 0) t[h] = sign * m * 2 ** -24;
+    else if (e === 0x1f) t[h] = m ? NaN : sign * Infinity;
+    else t[h] = sign * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  halfTable = t;
+  return t;
+}
+
+export function fromHalf(h: number): number {
+  return halfToFloatTable()[h & 0xffff];
+}
+
+function finite(x: Float32Array): number {
+  for (let k = 0; k < x.length; k++) {
+    const v = x[k];
+    if (v - v !== 0) return k;
+  }
+  return -1;
+}
+
+/**
+ * Encodes a message. f32 on a little-endian machine is a view of the message's own bytes (no copy: the message must
+ * stay unchanged until it is sent). Throws on non-finite values for the lossy codecs (a sender bug).
+ */
+export function encodePayload(codec: Codec, x: Float32Array, blockSize = DEFAULT_BLOCK_SIZE): Uint8Array {
+  const n = x.length;
+  switch (codec) {
+    case 'f32': {
+      if (LITTLE_ENDIAN) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+      const out = new Uint8Array(4 * n);
+      const view = new DataView(out.buffer);
+      for (let k = 0; k < n; k++) view.setFloat32(4 * k, x[k], true);
+      return out;
+    }
+    case 'f16': {
+      const out = new Uint8Array(2 * n);
+      const view = new DataView(out.buffer);
+      for (let k = 0; k < n; k++) {
+        const v = x[k];
+        if (v - v !== 0) throw new Error(`cannot encode a non-finite value (element ${k})`);
+        view.setUint16(2 * k, toHalf(v), true);
+      }
+      return out;
+    }
+    case 'i8': {
+      if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_BLOCK_SIZE) throw new Error(`invalid block size ${blockSize}`);
+      const blocks = Math.ceil(n / blockSize);
+      const out = new Uint8Array(8 * blocks + n);
+      const meta = new DataView(out.buffer, 0, 8 * blocks);
+      const codes = out.subarray(8 * blocks);
+      for (let b = 0; b < blocks; b++) {
+        const start = b * blockSize;
+        const end = Math.min(n, start + blockSize);
+        let lo = Infinity;
+        let hi = -Infinity;
+        for (let k = start; k < end; k++) {
+          const v = x[k];
+          if (v - v !== 0) throw new Error(`cannot encode a non-finite value (element ${k})`);
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        const min = Math.fround(lo);
+        const scale = Math.fround((hi - lo) / 255);
+        meta.setFloat32(8 * b, min, true);
+        meta.setFloat32(8 * b + 4, scale, true);
+        if (scale > 0) {
+          const inv = 1 / scale;
+          for (let k = start; k < end; k++) {
+            const q = Math.round((x[k] - min) * inv);
+            codes[k] = q < 0 ? 0 : q > 255 ? 255 : q;
+          }
+        }
+      }
+      return out;
+    }
+  }
+}
+
+/** Decodes a payload into a fresh Float32Array, rejecting non-finite values. */
+export function decodePayload(codec: Codec, payload: Uint8Array, count: number, blockSize: number): Float32Array | WireError {
+  const expected = payloadBytes(codec, count, blockSize);
+  if (payload.length !== expected) return wireError('length', `${codec} payload of ${count} elements needs ${expected} bytes, got ${payload.length}`);
+  let out: Float32Array;
+  switch (codec) {
+    case 'f32': {
+      if (LITTLE_ENDIAN && payload.byteOffset % 4 === 0) {
+        out = new Float32Array(payload.buffer, payload.byteOffset, count);
+      } else {
+        out = new Float32Array(count);
+        const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+        for (let k = 0; k < count; k++) out[k] = view.getFloat32(4 * k, true);
+      }
+      break;
+    }
+    case 'f16': {
+      const table = halfToFloatTable();
+      out = new Float32Array(count);
+      const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+      for (let k = 0; k < count; k++) out[k] = table[view.getUint16(2 * k, true)];
+      break;
+    }
+    case 'i8': {
+      const blocks = Math.ceil(count / blockSize);
+      const meta = new DataView(payload.buffer, payload.byteOffset, 8 * blocks);
+      const codes = payload.subarray(8 * blocks);
+      out = new Float32Array(count);
+      for (let b = 0; b < blocks; b++) {
+        const min = meta.getFloat32(8 * b, true);
+        const scale = meta.getFloat32(8 * b + 4, true);
+        if (!Number.isFinite(min) || !Number.isFinite(scale) || scale < 0) return wireError('field', `i8 block ${b} has min ${min} and scale ${scale}`);
+        const end = Math.min(count, (b + 1) * blockSize);
+        for (let k = b * blockSize; k < end; k++) out[k] = min + codes[k] * scale;
+      }
+      break;
+    }
+  }
+  const bad = finite(out);
+  if (bad >= 0) return wireError('non-finite', `element ${bad} of the message is ${out[bad]}`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Headers
+
+export interface EncodeHeaderOptions {
+  kind: FrameKind;
+  header: MessageHeader;
+  count?: number;
+  blockSize?: number;
+  payloadLength?: number;
+  payloadCrc?: number;
+  aux?: number;
+}
+
+const textEncoder = new TextEncoder();
+
+/** Encodes a frame header. Throws on fields that cannot be represented (a sender bug, not wire input). */
+export function encodeHeader(o: EncodeHeaderOptions): Uint8Array {
+  const { header } = o;
+  if (!ALGORITHM_RE.test(header.algorithm)) throw new Error(`algorithm name ${JSON.stringify(header.algorithm)} cannot be sent`);
+  if (!LAYOUT_RE.test(header.layoutHash)) throw new Error(`layout hash ${JSON.stringify(header.layoutHash)} cannot be sent`);
+  if (!Number.isSafeInteger(header.step) || header.step < 0) throw new Error(`step ${header.step} cannot be sent`);
+  const codec = CODECS.indexOf(header.codec);
+  if (codec < 0) throw new Error(`unknown codec ${String(header.codec)}`);
+  const kind = FRAME_KINDS.indexOf(o.kind);
+  const alg = textEncoder.encode(header.algorithm);
+  const lay = textEncoder.encode(header.layoutHash);
+  const length = FIXED_HEADER_BYTES + alg.length + lay.length + 4;
+  const out = new Uint8Array(length);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, WIRE_MAGIC, true);
+  v.setUint8(4, header.version);
+  v.setUint8(5, kind + 1);
+  v.setUint16(6, length, true);
+  v.setUint8(8, codec);
+  v.setUint8(9, alg.length);
+  v.setUint8(10, lay.length);
+  v.setUint32(12, header.step % 2 ** 32, true);
+  v.setUint32(16, Math.floor(header.step / 2 ** 32), true);
+  v.setUint32(20, o.count ?? 0, true);
+  v.setUint32(24, o.blockSize ?? 0, true);
+  v.setUint32(28, o.payloadLength ?? 0, true);
+  v.setUint32(32, o.payloadCrc ?? 0, true);
+  v.setUint32(36, o.aux ?? 0, true);
+  out.set(alg, FIXED_HEADER_BYTES);
+  out.set(lay, FIXED_HEADER_BYTES + alg.length);
+  v.setUint32(length - 4, crc32(out.subarray(0, length - 4)), true);
+  return out;
+}
+
+/** Reads the header length from a frame's first 8 bytes, or an error if these cannot start a frame. */
+export function peekHeaderLength(bytes: Uint8Array): number | WireError {
+  if (bytes.length < 8) return wireError('truncated', `need 8 bytes to start a frame, have ${bytes.length}`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint32(0, true) !== WIRE_MAGIC) return wireError('magic', `bad magic 0x${v.getUint32(0, false).toString(16).padStart(8, '0')}`);
+  const version = v.getUint8(4);
+  if (version !== WIRE_VERSION) return wireError('version', `wire version ${version}, this node speaks ${WIRE_VERSION}`);
+  const length = v.getUint16(6, true);
+  if (length < FIXED_HEADER_BYTES + 6 || length > MAX_HEADER_BYTES) return wireError('header-length', `header length ${length}`);
+  return length;
+}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: false });
+
+/** Decodes and validates a frame header (the first bytes of `bytes`), checking it against an expectation. */
+export function decodeHeader(bytes: Uint8Array, expect: Expectation = {}): FrameHeader | WireError {
+  const length = peekHeaderLength(bytes);
+  if (typeof length !== 'number') return length;
+  if (bytes.length < length) return wireError('truncated', `header of ${length} bytes, have ${bytes.length}`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, length);
+  const crc = v.getUint32(length - 4, true);
+  if (crc32(bytes.subarray(0, length - 4)) !== crc) return wireError('header-checksum', 'header checksum mismatch');
+  const kindCode = v.getUint8(5);
+  if (kindCode < 1 || kindCode > FRAME_KINDS.length) return wireError('kind', `unknown frame kind ${kindCode}`);
+  const kind = FRAME_KINDS[kindCode - 1];
+  const codecCode = v.getUint8(8);
+  if (codecCode >= CODECS.length) return wireError('codec', `unknown codec ${codecCode}`);
+  const codec = CODECS[codecCode];
+  const algLength = v.getUint8(9);
+  const layLength = v.getUint8(10);
+  if (FIXED_HEADER_BYTES + algLength + layLength + 4 !== length) return wireError('header-length', `header length ${length} does not fit names of ${algLength} + ${layLength} bytes`);
+  if (v.getUint8(11) !== 0) return wireError('field', 'reserved byte is not zero');
+  const step = v.getUint32(12, true) + v.getUint32(16, true) * 2 ** 32;
+  if (!Number.isSafeInteger(step)) return wireError('field', `step ${step} is not a safe integer`);
+  const count = v.getUint32(20, true);
+  const blockSize = v.getUint32(24, true);
+  const payloadLength = v.getUint32(28, true);
+  const payloadCrc = v.getUint32(32, true);
+  const aux = v.getUint32(36, true);
+  const algorithm = textDecoder.decode(bytes.subarray(FIXED_HEADER_BYTES, FIXED_HEADER_BYTES + algLength));
+  const layoutHash = textDecoder.decode(bytes.subarray(FIXED_HEADER_BYTES + algLength, FIXED_HEADER_BYTES + algLength + layLength));
+  if (!ALGORITHM_RE.test(algorithm)) return wireError('field', `algorithm name ${JSON.stringify(algorithm)} is not allowed`);
+  if (!LAYOUT_RE.test(layoutHash)) return wireError('field', `layout hash ${JSON.stringify(layoutHash)} is not allowed`);
+  if (codec === 'i8') {
+    if (blockSize < 1 || blockSize > MAX_BLOCK_SIZE) return wireError('field', `i8 block size ${blockSize}`);
+  } else if (blockSize !== 0) return wireError('field', `block size ${blockSize} for codec ${codec}`);
+  if (kind === 'payload') {
+    const expected = payloadBytes(codec, count, codec === 'i8' ? blockSize : 1);
+    if (payloadLength !== expected) return wireError('length', `${codec} payload of ${count} elements needs ${expected} bytes, header says ${payloadLength}`);
+  } else if (payloadLength !== 0) return wireError('length', `${kind} frame with a payload of ${payloadLength} bytes`);
+  if (kind === 'abort' && aux >= ABORT_REASONS.length) return wireError('field', `unknown abort reason ${aux}`);
+  const max = expect.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (payloadLength > max) return wireError('too-large', `payload of ${payloadLength} bytes exceeds the limit of ${max}`);
+  if (expect.algorithm !== undefined && algorithm !== expect.algorithm) return wireError('algorithm', `peer runs ${algorithm}, this node ${expect.algorithm}`);
+  if (expect.layoutHash !== undefined && layoutHash !== expect.layoutHash) return wireError('layout', `peer's model layout ${layoutHash.slice(0, 16)} differs from ${expect.layoutHash.slice(0, 16)}`);
+  if (expect.count !== undefined && (kind === 'payload' || kind === 'propose' || kind === 'accept') && count !== expect.count) {
+    return wireError('count', `message of ${count} elements, expected ${expect.count}`);
+  }
+  const header: MessageHeader = { version: WIRE_VERSION, algorithm, step, layoutHash, codec };
+  return { kind, header, count, blockSize, payloadLength, payloadCrc, aux, headerLength: length };
+}
+
+export function isWireError(x: unknown): x is WireError {
+  return typeof x === 'object' && x !== null && (x as { ok?: unknown }).ok === false && typeof (x as { reason?: unknown }).reason === 'string';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Whole frames
+
+/** An encoded frame: its header and payload (kept apart so that a large payload is never copied to be framed). */
+export interface EncodedFrame {
+  header: Uint8Array;
+  payload: Uint8Array;
+}
+
+/** A message frame: header + encoded payload with its checksum. */
+export function encodeMessage(header: MessageHeader, message: Float32Array, blockSize = DEFAULT_BLOCK_SIZE): EncodedFrame {
+  const bs = header.codec === 'i8' ? blockSize : 0;
+  const payload = encodePayload(header.codec, message, blockSize);
+  const bytes = encodeHeader({ kind: 'payload', header, count: message.length, blockSize: bs, payloadLength: payload.length, payloadCrc: crc32(payload) });
+  return { header: bytes, payload };
+}
+
+/** A control frame (no payload). */
+export function encodeControl(kind: Exclude<FrameKind, 'payload'>, header: MessageHeader, opts: { count?: number; aux?: number } = {}): Uint8Array {
+  return encodeHeader({ kind, header, count: opts.count ?? 0, blockSize: header.codec === 'i8' ? DEFAULT_BLOCK_SIZE : 0, aux: opts.aux ?? 0 });
+}
+
+/** A complete received frame. */
+export interface Frame extends FrameHeader {
+  payload: Uint8Array;
+}
+
+/** Checks a received payload frame's checksum and decodes its message. */
+export function decodeMessage(frame: Frame): Float32Array | WireError {
+  if (frame.kind !== 'payload') return wireError('unexpected', `expected a payload frame, got ${frame.kind}`);
+  if (crc32(frame.payload) !== frame.payloadCrc) return wireError('checksum', 'payload checksum mismatch');
+  return decodePayload(frame.header.codec, frame.payload, frame.count, frame.blockSize);
+}
+
+/** Decodes one whole frame held in one buffer (header + payload, nothing after). */
+export function decodeFrame(bytes: Uint8Array, expect: Expectation = {}): Frame | WireError {
+  const h = decodeHeader(bytes, expect);
+  if (isWireError(h)) return h;
+  const total = h.headerLength + h.payloadLength;
+  if (bytes.length < total) return wireError('truncated', `frame of ${total} bytes, have ${bytes.length}`);
+  if (bytes.length > total) return wireError('length', `${bytes.length - total} bytes after the frame`);
+  // Copy the payload into its own aligned buffer so that f32 payloads decode without a second copy.
+  const payload = new Uint8Array(h.payloadLength);
+  payload.set(bytes.subarray(h.headerLength, total));
+  return { ...h, payload };
+}
+
+/**
+ * Incremental frame parser for a byte stream: push chunks as they arrive; complete frames come out of `push`.
+ * A payload is copied once, into a buffer of its announced length allocated after its header was validated. After
+ * an error the reader is dead (the stream should be abandoned).
+ */
+export class FrameReader {
+  private head = new Uint8Array(MAX_HEADER_BYTES);
+  private headFill = 0;
+  private current: FrameHeader | null = null;
+  private payload: Uint8Array | null = null;
+  private payloadFill = 0;
+  private error: WireError | null = null;
+  /** Payload bytes received so far for the frame in progress. */
+  get pending(): number {
+    return this.payloadFill;
+  }
+
+  constructor(private readonly expect: Expectation = {}) {}
+
+  /** Feeds bytes; returns the frames completed by them, or the error that killed the stream. */
+  push(chunk: Uint8Array): Frame[] | WireError {
+    if (this.error) return this.error;
+    const frames: Frame[] = [];
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (!this.current) {
+        // Fill the header: first its fixed 8 bytes (to learn its length), then the rest.
+        const need = this.headFill < 8 ? 8 : (peekHeaderLength(this.head.subarray(0, 8)) as number);
+        const take = Math.min(need - this.headFill, chunk.length - pos);
+        this.head.set(chunk.subarray(pos, pos + take), this.headFill);
+        this.headFill += take;
+        pos += take;
+        if (this.headFill < need) continue;
+        if (need === 8) {
+          const length = peekHeaderLength(this.head.subarray(0, 8));
+          if (typeof length !== 'number') return (this.error = length);
+          continue;
+        }
+        const h = decodeHeader(this.head.subarray(0, need), this.expect);
+        if (isWireError(h)) return (this.error = h);
+        this.headFill = 0;
+        if (h.payloadLength === 0) {
+          frames.push({ ...h, payload: new Uint8Array(0) });
+          continue;
+        }
+        this.current = h;
+        this.payload = new Uint8Array(h.payloadLength);
+        this.payloadFill = 0;
+      } else {
+        const payload = this.payload as Uint8Array;
+        const take = Math.min(payload.length - this.payloadFill, chunk.length - pos);
+        payload.set(chunk.subarray(pos, pos + take), this.payloadFill);
+        this.payloadFill += take;
+        pos += take;
+        if (this.payloadFill === payload.length) {
+          frames.push({ ...this.current, payload });
+          this.current = null;
+          this.payload = null;
+          this.payloadFill = 0;
+        }
+      }
+    }
+    return frames;
+  }
+
+  /** True between frames (nothing partial buffered). */
+  get idle(): boolean {
+    return !this.current && this.headFill === 0;
+  }
+}
