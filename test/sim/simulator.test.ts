@@ -108,3 +108,33 @@ test('event heap pops in time order, ties in insertion order', () => {
   while (heap.size) out.push(heap.pop());
   assert.deepEqual(out, ['z', 'a', 'b1', 'b2', 'c']);
 });
+
+test("A2CiD2's official exchange (peer's x before its mixing) differs from the ideal one yet converges as well", () => {
+  const n = 16;
+  const graph = makeTopology('ring', n);
+  const objective = new Quadratic({ workers: n, dim: 4, seed: 1 });
+  const runWith = (exchange: 'ideal' | 'official', eta?: number) => {
+    const built = buildAlgorithm({ name: 'acid', graph, rate: 1, dim: 4, dtype: 'f64', lr: 0.05, exchange, eta });
+    return simulate({ objective, graph, built, rate: 1, time: 1000, seed: 3, every: 10 });
+  };
+  const ideal = runWith('ideal');
+  const official = runWith('official');
+  assert.notDeepEqual(ideal.final, official.final);
+  const ratio = official.summary.steadyOptimality! / ideal.summary.steadyOptimality!;
+  assert.ok(ratio > 0.5 && ratio < 2, `official / ideal steady optimality ${ratio}`);
+  // Without mixing there is nothing to be before or after: both variants coincide.
+  assert.deepEqual(runWith('ideal', 0).final, runWith('official', 0).final);
+});
+
+test('worker speeds: lists cycle, distributions are seeded, stragglers are slowed', () => {
+  assert.deepEqual([...workerSpeeds(5, { seed: 1, list: [1, 0.5] })], [1, 0.5, 1, 0.5, 1]);
+  const a = workerSpeeds(100, { seed: 2, distribution: 'uniform:0.5:1.5' });
+  assert.deepEqual(a, workerSpeeds(100, { seed: 2, distribution: 'uniform:0.5:1.5' }));
+  assert.ok(a.every((s) => s >= 0.5 && s <= 1.5));
+  const l = workerSpeeds(1000, { seed: 2, distribution: 'lognormal:0.5' });
+  const median = [...l].sort((x, y) => x - y)[500];
+  assert.ok(Math.abs(Math.log(median)) < 0.1);
+  const s = workerSpeeds(10, { seed: 3, stragglers: 3, slowdown: 4 });
+  assert.equal([...s].filter((v) => v === 0.25).length, 3);
+  assert.throws(() => workerSpeeds(4, { seed: 1, stragglers: 5 }), /exceeds/);
+});
