@@ -5,7 +5,7 @@ import { spectral } from '../graph/spectral.js';
 import { degreeRange, makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
 import { integer, oneOf, real } from './options.js';
 
-interface GraphOptions {
+export interface GraphOptions {
   workers?: number;
   rate: number;
   seed: number;
