@@ -1,0 +1,318 @@
+/**
+ * Pairing without a coordinator. Every worker runs the same small protocol over its Transport:
+ *
+ * - A worker that wants an exchange (its rate control allows one) and is free proposes to its live neighbours one
+ *   at a time, in a freshly shuffled order; the first that accepts is its partner. If every neighbour answered
+ *   'busy', it waits a random back-off (staying free, so that it can be picked meanwhile) and tries again.
+ * - A free worker that wants an exchange accepts a proposal. A worker that is already in an exchange, or is waiting
+ *   for the answer to its own proposal, answers 'busy'. Two workers that propose to each other at the same moment
+ *   thus both get 'busy'; each noticed the other's proposal, and the lower id proposes again to the same peer at
+ *   once while the higher id stays free to be picked for a moment. (Letting one of them accept the crossing
+ *   proposal directly would save a round trip, but is only sound over channels that keep the order of messages,
+ *   which a link emulator or a network transport need not.)
+ *
+ * Why this holds together:
+ * - never two exchanges at once: a worker has at most one outstanding proposal, accepts nothing while it waits for
+ *   its answer, and accepts nothing while an accepted exchange is open;
+ * - no deadlock: nobody ever blocks waiting for another proposal — every proposal is answered at once (accept or
+ *   busy) or times out, and a vanished peer's channel closes or times out;
+ * - no starvation: proposal orders are reshuffled every round and back-offs are random, so two free neighbours
+ *   that both want an exchange meet with probability one (symmetric collisions repeat with geometrically
+ *   vanishing probability), whatever the others do;
+ * - crashed peers never block: a closed channel removes the peer from the live neighbours; a silent one costs a
+ *   timeout, after which it is skipped for a back-off that doubles with every further timeout (up to
+ *   maxSuspectMs) and is forgotten as soon as the peer shows a sign of life.
+ */
+import type { Rng } from '../core/rng.js';
+import type { MessageHeader, Transport, WorkerId } from './transport.js';
+
+/** One exchange as seen from one side (the same object is passed to message() and then receive() / failed()). */
+export interface ExchangeContext {
+  readonly peer: WorkerId;
+  readonly role: 'proposer' | 'acceptor';
+}
+
+/** What the pairing protocol needs from the worker it pairs. */
+export interface ExchangeParty {
+  /** Whether the worker wants an exchange now (rate control). */
+  wants(): boolean;
+  /** The header sent with this worker's messages. */
+  header(): MessageHeader;
+  /** Writes this worker's message as an exchange starts. */
+  message(out: Float32Array, ex: ExchangeContext): void;
+  /** The peer's whole message has arrived: apply it (the exchange is complete on this side). */
+  receive(message: Float32Array, header: MessageHeader, ex: ExchangeContext): void;
+  /** The exchange ended without effect (busy, refused, timeout, closed, cancelled). */
+  failed?(ex: ExchangeContext, reason: string): void;
+}
+
+export interface PairingOptions {
+  neighbours: readonly WorkerId[];
+  messageLength: number;
+  rng: Rng;
+  /** How long a proposal (and an accepted exchange) may take before it is abandoned, ms. */
+  timeoutMs: number;
+  /**
+   * After a round in which no neighbour accepted, wait a uniform time in [0, w) before the next one, with w the
+   * larger of backoffMs (default 1 ms) and the measured duration of a proposal, doubled after every further
+   * fruitless round (up to 16×): the binary exponential back-off of shared media.
+   */
+  backoffMs?: number;
+  /** Polls wants() at least this often while nothing else wakes the protocol, ms (default 50). */
+  pollMs?: number;
+  /** Longest time a peer that keeps timing out is skipped, ms (default 20 × timeoutMs). */
+  maxSuspectMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface PairingStats {
+  /** Exchanges completed (as proposer + as acceptor). */
+  exchanges: number;
+  proposed: number;
+  accepted: number;
+  busy: number;
+  timeouts: number;
+  refused: number;
+  /** Accepted exchanges abandoned before completion (peer vanished, cancelled, timed out). */
+  aborted: number;
+  /** Neighbours found gone. */
+  lost: number;
+}
+
+type State =
+  | { kind: 'idle' }
+  | { kind: 'proposing'; peer: WorkerId; ex: ExchangeContext }
+  | { kind: 'exchanging'; peer: WorkerId; ex: ExchangeContext };
+
+const IDLE: State = { kind: 'idle' };
+
+export class Pairing {
+  readonly stats: PairingStats = { exchanges: 0, proposed: 0, accepted: 0, busy: 0, timeouts: 0, refused: 0, aborted: 0, lost: 0 };
+  private readonly live: Set<WorkerId>;
+  private readonly neighbours: WorkerId[];
+  private state: State = IDLE;
+  private stopped = false;
+  private running: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+  private readonly proposeBuf: Float32Array;
+  private readonly answerBuf: Float32Array;
+  private readonly backoffMs: number;
+  private readonly pollMs: number;
+  private settled: (() => void) | null = null;
+  /** The peer whose proposal crossed ours (it proposed to us while we proposed to it), if any. */
+  private crossed: WorkerId | null = null;
+  /** Moving average of the duration of a proposal, ms. */
+  private proposalMs = 0;
+  /** Consecutive fruitless rounds. */
+  private fruitless = 0;
+  /** Peers that timed out: skipped until `until`; `strikes` consecutive timeouts. */
+  private readonly suspects = new Map<WorkerId, { until: number; strikes: number }>();
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly party: ExchangeParty,
+    private readonly opts: PairingOptions,
+  ) {
+    this.neighbours = [...new Set(opts.neighbours)].filter((j) => j !== transport.self);
+    this.live = new Set(this.neighbours);
+    this.proposeBuf = new Float32Array(opts.messageLength);
+    this.answerBuf = new Float32Array(opts.messageLength);
+    this.backoffMs = opts.backoffMs ?? 1;
+    this.pollMs = opts.pollMs ?? 50;
+  }
+
+  get self(): WorkerId {
+    return this.transport.self;
+  }
+
+  /** Neighbours not known to be gone. */
+  liveNeighbours(): WorkerId[] {
+    return this.neighbours.filter((j) => this.live.has(j));
+  }
+
+  /** Whether an exchange (or a proposal) is under way. */
+  get inExchange(): boolean {
+    return this.state.kind !== 'idle';
+  }
+
+  private suspect(peer: WorkerId): void {
+    const strikes = (this.suspects.get(peer)?.strikes ?? 0) + 1;
+    const max = this.opts.maxSuspectMs ?? 20 * this.opts.timeoutMs;
+    const ms = Math.min(max, this.opts.timeoutMs * 2 ** (strikes - 1));
+    this.suspects.set(peer, { until: performance.now() + ms * (0.5 + this.opts.rng.uniform()), strikes });
+  }
+
+  /** The peer answered or proposed: it is alive. */
+  private alive(peer: WorkerId): void {
+    this.suspects.delete(peer);
+  }
+
+  /** Live neighbours not currently suspected, and how long until the next suspicion ends (ms). */
+  private candidates(): { peers: WorkerId[]; wait: number } {
+    const now = performance.now();
+    const peers: WorkerId[] = [];
+    let wait = Infinity;
+    for (const j of this.liveNeighbours()) {
+      const s = this.suspects.get(j);
+      if (s && s.until > now) wait = Math.min(wait, s.until - now);
+      else peers.push(j);
+    }
+    return { peers, wait };
+  }
+
+  /** Marks a neighbour as gone (e.g. told by a supervisor); proposals stop going to it. */
+  markGone(peer: WorkerId): void {
+    if (this.live.delete(peer)) this.stats.lost++;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.transport.onProposal({
+      accept: (peer, header) => this.accept(peer, header),
+      commit: (peer, header, message) => this.commit(peer, header, message),
+      abort: (peer, reason) => this.abort(peer, reason),
+    });
+    this.running = this.loop();
+  }
+
+  /** Tells the protocol that wants() may have changed. */
+  wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  /** Stops proposing and accepting; resolves once the exchange under way (if any) has settled. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.running;
+    if (this.state.kind !== 'idle') await new Promise<void>((resolve) => (this.settled = resolve));
+  }
+
+  private setIdle(): void {
+    this.state = IDLE;
+    const s = this.settled;
+    this.settled = null;
+    s?.();
+  }
+
+  private signal(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.wakeUp === done) this.wakeUp = null;
+        resolve();
+      }, ms);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.wakeUp = done;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.state.kind !== 'idle' || this.live.size === 0 || !this.party.wants()) {
+        await this.signal(this.pollMs);
+        continue;
+      }
+      const { peers, wait } = this.candidates();
+      if (peers.length === 0) {
+        await this.signal(Math.min(wait, this.pollMs));
+        continue;
+      }
+      const paired = await this.round(peers);
+      if (paired) this.fruitless = 0;
+      else if (!this.stopped) {
+        const window = Math.max(this.backoffMs, this.proposalMs) * 2 ** Math.min(this.fruitless++, 4);
+        await this.signal(this.opts.rng.uniform() * window);
+      }
+    }
+  }
+
+  /** Proposes to the live neighbours in a random order until one accepts; true when an exchange happened. */
+  private async round(peers: WorkerId[]): Promise<boolean> {
+    const order = this.opts.rng.shuffle(peers);
+    let retried = false;
+    for (let k = 0; k < order.length; k++) {
+      const peer = order[k];
+      if (this.stopped || this.state.kind !== 'idle' || !this.party.wants()) return this.state.kind !== 'idle';
+      if (!this.live.has(peer)) continue;
+      const ex: ExchangeContext = { peer, role: 'proposer' };
+      this.state = { kind: 'proposing', peer, ex };
+      this.stats.proposed++;
+      this.crossed = null;
+      this.party.message(this.proposeBuf, ex);
+      const sent = performance.now();
+      const r = await this.transport.propose(peer, this.party.header(), this.proposeBuf, this.opts.timeoutMs);
+      if (r.ok || r.reason === 'busy') {
+        const ms = performance.now() - sent;
+        this.proposalMs = this.proposalMs === 0 ? ms : 0.8 * this.proposalMs + 0.2 * ms;
+      }
+      // Nothing is accepted while we propose, so the state is still ours.
+      this.setIdle();
+      if (r.ok) {
+        this.alive(peer);
+        this.stats.exchanges++;
+        this.party.receive(r.message, r.header, ex);
+        return true;
+      }
+      if (r.reason === 'timeout') this.suspect(peer);
+      else this.alive(peer);
+      this.party.failed?.(ex, r.reason);
+      if (r.reason === 'busy' && this.crossed === peer) {
+        // A crossing: the lower id asks again right away, the higher one waits to be asked.
+        this.crossed = null;
+        this.stats.busy++;
+        if (this.self > peer) return false;
+        if (!retried) {
+          retried = true;
+          k--;
+        }
+        continue;
+      }
+      if (r.reason === 'busy') this.stats.busy++;
+      else if (r.reason === 'timeout') this.stats.timeouts++;
+      else if (r.reason === 'closed') this.markGone(peer);
+      else this.stats.refused++;
+    }
+    return false;
+  }
+
+  private accept(peer: WorkerId, header: MessageHeader): { header: MessageHeader; message: Float32Array } | null {
+    void header;
+    if (this.stopped || !this.live.has(peer)) return null;
+    this.alive(peer);
+    const s = this.state;
+    if (s.kind === 'proposing' && s.peer === peer) this.crossed = peer;
+    if (s.kind !== 'idle' || !this.party.wants()) return null;
+    const ex: ExchangeContext = { peer, role: 'acceptor' };
+    this.state = { kind: 'exchanging', peer, ex };
+    this.stats.accepted++;
+    this.party.message(this.answerBuf, ex);
+    return { header: this.party.header(), message: this.answerBuf };
+  }
+
+  private commit(peer: WorkerId, header: MessageHeader, message: Float32Array): void {
+    const s = this.state;
+    if (s.kind !== 'exchanging' || s.peer !== peer) {
+      this.opts.log?.(`worker ${this.self}: ignored a commit from ${peer} outside an exchange with it`);
+      return;
+    }
+    this.setIdle();
+    this.stats.exchanges++;
+    this.party.receive(message, header, s.ex);
+    this.wake();
+  }
+
+  private abort(peer: WorkerId, reason: string): void {
+    const s = this.state;
+    if (s.kind !== 'exchanging' || s.peer !== peer) return;
+    this.setIdle();
+    this.stats.aborted++;
+    if (reason === 'closed') this.markGone(peer);
+    this.party.failed?.(s.ex, reason);
+    this.wake();
+  }
+}
