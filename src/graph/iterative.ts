@@ -22,6 +22,7 @@ import { laplacianTimes, type SparseLaplacian } from './rates.js';
 import { tridiagonalEigenvalues } from './dense.js';
 
 const SKETCH = 48;
+const MIN_EXACT_BEFORE_COLUMNS = 16;
 const MARGIN = 6;
 
 function dot(a: Float64Array, b: Float64Array): number {
@@ -277,17 +278,25 @@ export function maxEdgeResistance(
   L: SparseLaplacian,
   edges: ReadonlyArray<readonly [number, number]>,
   rates: Float64Array,
-  seed = 1,
+  opts: { seed?: number; lambda2?: number } = {},
 ): MaxResistance {
   const n = L.n;
   const m = edges.length;
   const { diag, ptr, col, weight } = L;
-  if (m === n - 1) {
-    // a connected graph with n − 1 edges is a tree: every edge is a bridge, R_e = 1/λ_e
-    let edge = 0;
-    for (let e = 1; e < m; e++) if (rates[e] < rates[edge]) edge = e;
-    return { value: 1 / rates[edge], edge, exactSolves: 0 };
+  // A bridge carries all the current between its ends: R_e = 1/λ_e exactly (every edge of a tree is one).
+  const bridge = findBridges(n, edges);
+  let best = -Infinity;
+  let edge = -1;
+  let bridges = 0;
+  for (let e = 0; e < m; e++) {
+    if (!bridge[e]) continue;
+    bridges++;
+    if (1 / rates[e] > best) {
+      best = 1 / rates[e];
+      edge = e;
+    }
   }
+  if (bridges === m) return { value: best, edge, exactSolves: 0 };
   // Exact local terms up to T = 4 when the two-hop neighbourhoods are small enough, else T = 2.
   let cost = 0;
   for (let i = 0; i < n; i++) {
@@ -298,8 +307,10 @@ export function maxEdgeResistance(
   const T = cost <= 5e7 ? 4 : 2;
 
   // Sketch: z_q = L⁺ Bᵀ W^½ g_q and zt_q = P^T z_q, stored interleaved: entry (i, q) at i·K + q.
-  const rng = new Rng(seed);
+  const rng = new Rng(opts.seed ?? 1);
   const solver = new Solver(L);
+  // CG leaves an error ‖x − x_k‖²_L ≤ ‖r_k‖²/λ2 in bᵀx, ‖b‖² = 2: aim at 1e−10 absolute
+  const exactTol = opts.lambda2 ? Math.min(1e-5, Math.sqrt(5e-11 * opts.lambda2)) : 1e-8;
   const K = SKETCH;
   const Z = new Float64Array(K * n);
   const ZT = new Float64Array(K * n);
@@ -374,20 +385,18 @@ export function maxEdgeResistance(
     mean /= K;
     const variance = Math.max(0, sq / K - mean * mean) / (K - 1);
     const estimate = local + mean;
-    ucb[e] = Math.min(estimate + MARGIN * Math.sqrt(variance) + 1e-6 * Math.abs(estimate), 1 / rates[e]);
+    ucb[e] = bridge[e] ? -Infinity : Math.min(estimate + MARGIN * Math.sqrt(variance) + 1e-6 * Math.abs(estimate), 1 / rates[e]);
   }
 
   // Exact solves in decreasing order of the upper bound. When more edges remain candidates than there are
   // nodes (many equal resistances, as in symmetric graphs), the n columns of L⁺ give every edge at once.
   const order = Array.from({ length: m }, (_, e) => e).sort((a, b) => ucb[b] - ucb[a]);
-  let best = -Infinity;
-  let edge = -1;
   let exactSolves = 0;
   const b = new Float64Array(n);
   for (let k = 0; k < m; k++) {
     const e = order[k];
     if (ucb[e] <= best) break;
-    if (exactSolves > 0 && exactSolves + countAbove(ucb, order, k, best, n) > n) {
+    if (exactSolves >= MIN_EXACT_BEFORE_COLUMNS && exactSolves + countAbove(ucb, order, k, best, n) > n) {
       const all = allEdgeResistances(L, edges, solver);
       exactSolves += n;
       for (let f = 0; f < m; f++) {
@@ -401,7 +410,7 @@ export function maxEdgeResistance(
     const [i, j] = edges[e];
     b[i] = 1;
     b[j] = -1;
-    solver.solve(b, z, 1e-8);
+    solver.solve(b, z, exactTol);
     b[i] = 0;
     b[j] = 0;
     exactSolves++;
@@ -412,6 +421,64 @@ export function maxEdgeResistance(
     }
   }
   return { value: best, edge, exactSolves };
+}
+
+/** Marks the bridges of a connected graph (iterative Tarjan low-link search). */
+export function findBridges(n: number, edges: ReadonlyArray<readonly [number, number]>): Uint8Array {
+  const m = edges.length;
+  const start = new Int32Array(n + 1);
+  for (const [i, j] of edges) {
+    start[i + 1]++;
+    start[j + 1]++;
+  }
+  for (let i = 0; i < n; i++) start[i + 1] += start[i];
+  const fill = start.slice(0, n);
+  const other = new Int32Array(2 * m);
+  const id = new Int32Array(2 * m);
+  edges.forEach(([i, j], e) => {
+    other[fill[i]] = j;
+    id[fill[i]++] = e;
+    other[fill[j]] = i;
+    id[fill[j]++] = e;
+  });
+  const bridge = new Uint8Array(m);
+  const order = new Int32Array(n).fill(-1);
+  const low = new Int32Array(n);
+  const parentEdge = new Int32Array(n).fill(-1);
+  const cursor = new Int32Array(n);
+  const stack = new Int32Array(n);
+  let counter = 0;
+  for (let root = 0; root < n; root++) {
+    if (order[root] >= 0) continue;
+    let top = 0;
+    stack[0] = root;
+    order[root] = low[root] = counter++;
+    cursor[root] = start[root];
+    while (top >= 0) {
+      const u = stack[top];
+      if (cursor[u] < start[u + 1]) {
+        const k = cursor[u]++;
+        const v = other[k];
+        if (id[k] === parentEdge[u]) continue;
+        if (order[v] < 0) {
+          order[v] = low[v] = counter++;
+          parentEdge[v] = id[k];
+          cursor[v] = start[v];
+          stack[++top] = v;
+        } else if (order[v] < low[u]) {
+          low[u] = order[v];
+        }
+      } else {
+        top--;
+        if (top >= 0) {
+          const p = stack[top];
+          if (low[u] < low[p]) low[p] = low[u];
+          if (low[u] > order[p]) bridge[parentEdge[u]] = 1;
+        }
+      }
+    }
+  }
+  return bridge;
 }
 
 /** Number of edges order[k..] with ucb > best, counting at most limit + 1. */

@@ -135,7 +135,7 @@ function iterativeSpectral(n: number, edges: Array<[number, number]>, rates: Flo
     rmax = 0;
     for (const r of direct.edgeResistances(edges)) rmax = Math.max(rmax, r);
   } else {
-    rmax = maxEdgeResistance(L, edges, rates, 3).value;
+    rmax = maxEdgeResistance(L, edges, rates, { seed: 3, lambda2 }).value;
   }
   return { chi1: 1 / lambda2, chi2: rmax / 2, lambda2, lambdaMax, method: 'iterative' };
 }
