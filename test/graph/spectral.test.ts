@@ -4,6 +4,7 @@ import { UsageError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { acidConstants, acidForGraph, assertAcidAllowed } from '../../src/graph/acid.js';
 import { symmetricEigenvalues } from '../../src/graph/dense.js';
+import { findBridges } from '../../src/graph/iterative.js';
 import { edgeRates, laplacian } from '../../src/graph/rates.js';
 import { spectral, spectralOfLaplacian, type Spectral } from '../../src/graph/spectral.js';
 import { fromEdges, makeTopology, TOPOLOGIES, type Graph } from '../../src/graph/topology.js';
@@ -246,6 +247,31 @@ describe('spectral quantities', () => {
     assert.throws(() => spectralOfLaplacian(3, [[0, 1], [1, 2]], Float64Array.from([1, 0])), /non-positive rate/);
     assert.throws(() => spectralOfLaplacian(3, [[0, 1], [1, 1]], Float64Array.from([1, 1])), UsageError);
     assert.throws(() => spectralOfLaplacian(3, [[0, 1], [1, 3]], Float64Array.from([1, 1])), UsageError);
+  });
+
+  it('finds bridges and uses them on graphs that are not trees', () => {
+    // barbell: two cliques of 6 joined by a path of 3 edges, plus random extra weights
+    const edges: Array<[number, number]> = [];
+    for (const base of [0, 9]) for (let i = 0; i < 6; i++) for (let j = i + 1; j < 6; j++) edges.push([base + i, base + j]);
+    edges.push([5, 6], [6, 7], [7, 8], [8, 9]);
+    const bridges = findBridges(15, edges);
+    assert.deepEqual(
+      edges.filter((_, e) => bridges[e]),
+      [
+        [5, 6],
+        [6, 7],
+        [7, 8],
+        [8, 9],
+      ],
+    );
+    const rng = new Rng(4);
+    const rates = Float64Array.from(edges, () => 0.2 + rng.uniform());
+    const dense = spectralOfLaplacian(15, edges, rates, { method: 'dense' });
+    for (const solver of ['direct', 'cg'] as const) {
+      sameSpectral(spectralOfLaplacian(15, edges, rates, { method: 'iterative', solver }), dense, 1e-7, `barbell ${solver}`);
+    }
+    const g = fromEdges('barbell', 15, edges);
+    sameSpectral(spectral(g, 1, { method: 'iterative', solver: 'cg' }), spectral(g, 1, { method: 'dense' }), 1e-7, 'barbell graph');
   });
 
   it('tree resistances are the inverse edge rates', () => {
