@@ -208,13 +208,17 @@ function finite(x: Float32Array): number {
 
 /**
  * Encodes a message. f32 on a little-endian machine is a view of the message's own bytes (no copy: the message must
- * stay unchanged until it is sent). Throws on non-finite values for the lossy codecs (a sender bug).
+ * stay unchanged until it is sent), except for messages in shared memory, which are copied. Throws on non-finite values for the lossy codecs (a sender bug).
  */
 export function encodePayload(codec: Codec, x: Float32Array, blockSize = DEFAULT_BLOCK_SIZE): Uint8Array {
   const n = x.length;
   switch (codec) {
     case 'f32': {
-      if (LITTLE_ENDIAN) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+      if (LITTLE_ENDIAN) {
+        // A message in shared memory may be written by another thread while it is sent: send a snapshot.
+        if (typeof SharedArrayBuffer !== 'undefined' && x.buffer instanceof SharedArrayBuffer) return new Uint8Array(Float32Array.from(x).buffer);
+        return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+      }
       const out = new Uint8Array(4 * n);
       const view = new DataView(out.buffer);
       for (let k = 0; k < n; k++) view.setFloat32(4 * k, x[k], true);

@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Libp2p } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { Rng } from '../../../src/core/rng.js';
+import { createNetTransport, EXCHANGE_PROTOCOL, type NetLogger, type NetTransport, type NetTransportOptions } from '../../../src/runtime/net/libp2p-transport.js';
+import { generateSwarmKey } from '../../../src/runtime/net/swarm-key.js';
+import { encodeControl, encodeMessage, WIRE_VERSION } from '../../../src/runtime/net/wire.js';
+import type { MessageHeader, ProposalHandler, WorkerId } from '../../../src/runtime/transport.js';
+
+const LAYOUT = 'f'.repeat(64);
+const header = (step = 0, codec: MessageHeader['codec'] = 'f32', algorithm = 'acid'): MessageHeader => ({ version: WIRE_VERSION, algorithm, step, layoutHash: LAYOUT, codec });
+
+function vector(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n);
+  for (let k = 0; k < n; k++) x[k] = rng.normal();
+  return x;
+}
+
+interface Recorder extends ProposalHandler {
+  commits: Array<{ peer: WorkerId; header: MessageHeader; message: Float32Array }>;
+  aborts: Array<{ peer: WorkerId; reason: string }>;
+  accepts: number;
+  /** Called after accept (e.g. to make this node vanish). */
+  afterAccept?: () => void;
+  /** Resolves at the next commit or abort. */
+  settled(): Promise<void>;
+}
+
+function recorder(reply: (peer: WorkerId, h: MessageHeader) => { header: MessageHeader; message: Float32Array } | null): Recorder {
+  let wake: (() => void) | null = null;
+  const r: Recorder = {
+    commits: [],
+    aborts: [],
+    accepts: 0,
+    accept(peer, h) {
+      const out = reply(peer, h);
+      if (out) {
+        r.accepts++;
+        if (r.afterAccept) setImmediate(r.afterAccept);
+      }
+      return out;
+    },
+    commit(peer, h, message) {
+      r.commits.push({ peer, header: h, message });
+      wake?.();
+    },
+    abort(peer, reason) {
+      r.aborts.push({ peer, reason });
+      wake?.();
+    },
+    settled: () => new Promise<void>((resolve) => (wake = resolve)),
+  };
+  return r;
+}
+
+function collector(): { log: NetLogger; warnings: string[] } {
+  const warnings: string[] = [];
+  return { log: (level, message) => void (level === 'warn' && warnings.push(message)), warnings };
+}
+
+async function cluster(n: number, base: Partial<NetTransportOptions>, perNode: (i: number) => Partial<NetTransportOptions> = () => ({})): Promise<NetTransport[]> {
+  const first = await createNetTransport({ self: 0, workers: n, ...base, ...perNode(0) });
+  const rest = await Promise.all(Array.from({ length: n - 1 }, (_, k) => createNetTransport({ self: k + 1, workers: n, bootstrap: first.addresses(), ...base, ...perNode(k + 1) })));
+  const all = [first, ...rest];
+  const ok = await Promise.all(all.map((t) => t.waitForPeers(20_000)));
+  assert.deepEqual(ok, all.map(() => true), 'every node should know every other');
+  return all;
+}
+
+describe('network transport', { timeout: 120_000 }, () => {
+  const key = generateSwarmKey();
+  const logs = collector();
+  let nodes: NetTransport[] = [];
+
+  before(async () => {
+    nodes = await cluster(3, { swarmKey: key, algorithm: 'acid', layoutHash: LAYOUT, log: logs.log });
+  });
+  after(async () => {
+    await Promise.all(nodes.map((t) => t.close()));
+  });
+
+  it('nodes find each other from one bootstrap address and share the index ↔ peer id table', () => {
+    for (const t of nodes) {
+      assert.deepEqual(t.connected().sort(), [0, 1, 2].filter((i) => i !== t.self));
+      for (const p of t.peers()) assert.equal(p.peerId, nodes[p.index].peerId);
+    }
+  });
+
+  it('an exchange delivers each message to the other side, exactly, in every codec', async () => {
+    for (const codec of ['f32', 'f16', 'i8'] as const) {
+      const mine = vector(10_000, 1);
+      const theirs = vector(10_000, 2);
+      const r = recorder(() => ({ header: header(7, codec), message: theirs }));
+      nodes[0].onProposal(r);
+      const committed = r.settled();
+      const result = await nodes[1].propose(0, header(3, codec), mine, 20_000);
+      await committed;
+      assert.ok(result.ok, `codec ${codec}: ${result.ok ? '' : result.reason}`);
+      assert.equal(result.peer, 0);
+      assert.equal(result.header.step, 7);
+      assert.equal(result.header.codec, codec);
+      assert.equal(r.commits.length, 1);
+      assert.equal(r.commits[0].peer, 1);
+      assert.equal(r.commits[0].header.step, 3);
+      const tol = codec === 'f32' ? 0 : codec === 'f16' ? 4e-3 : 0.05;
+      for (let k = 0; k < mine.length; k++) {
+        assert.ok(Math.abs(result.message[k] - theirs[k]) <= tol * Math.max(1, Math.abs(theirs[k])), `${codec} element ${k}`);
+        assert.ok(Math.abs(r.commits[0].message[k] - mine[k]) <= tol * Math.max(1, Math.abs(mine[k])), `${codec} element ${k}`);
+      }
+    }
+  });
+
+  it('large messages stream in chunks and arrive intact', async () => {
+    const n = 3 << 20; // 12 MB each way
+    const mine = vector(n, 3);
+    const theirs = vector(n, 4);
+    const r = recorder(() => ({ header: header(), message: theirs }));
+    nodes[2].onProposal(r);
+    const result = await nodes[0].propose(2, header(), mine, 60_000);
+    assert.ok(result.ok, result.ok ? '' : result.reason);
+    assert.ok(Buffer.from(result.message.buffer, result.message.byteOffset, result.message.byteLength).equals(Buffer.from(theirs.buffer)));
+    assert.equal(r.commits.length, 1);
+    assert.ok(Buffer.from(r.commits[0].message.buffer, r.commits[0].message.byteOffset, r.commits[0].message.byteLength).equals(Buffer.from(mine.buffer)));
+  });
+
+  it('a busy peer answers busy; a proposal to an unknown worker fails without throwing', async () => {
+    const r = recorder(() => null);
+    nodes[0].onProposal(r);
+    const result = await nodes[1].propose(0, header(), vector(10, 5), 10_000);
+    assert.deepEqual(result, { ok: false, peer: 0, reason: 'busy' });
+    assert.deepEqual(await nodes[1].propose(9, header(), vector(10, 5), 1000), { ok: false, peer: 9, reason: 'closed' });
+  });
+
+  it('a proposal of another algorithm or message size is refused, and the acceptor is not touched', async () => {
+    const r = recorder(() => ({ header: header(), message: vector(10, 6) }));
+    nodes[0].onProposal(r);
+    const before = logs.warnings.length;
+    const other = await nodes[1].propose(0, header(0, 'f32', 'gossip'), vector(10, 7), 10_000);
+    assert.deepEqual(other, { ok: false, peer: 0, reason: 'refused' });
+    assert.equal(r.accepts, 0, 'a mismatched proposal never reaches the handler');
+    const longer = await nodes[1].propose(0, header(), vector(11, 7), 10_000);
+    assert.deepEqual(longer, { ok: false, peer: 0, reason: 'refused' });
+    assert.equal(r.commits.length, 0);
+    assert.deepEqual(r.aborts.map((a) => a.reason), ['refused: mismatch']);
+    assert.ok(logs.warnings.length > before, 'rejections are logged');
+  });
+
+  it('a corrupted payload is rejected with a logged reason: the acceptor aborts, nothing is applied', async () => {
+    const r = recorder(() => ({ header: header(), message: vector(1000, 8) }));
+    nodes[0].onProposal(r);
+    const settled = r.settled();
+    const node = (nodes[1] as unknown as { node: Libp2p }).node;
+    const stream = await node.dialProtocol(peerIdFromString(nodes[0].peerId), EXCHANGE_PROTOCOL);
+    stream.send(encodeControl('propose', header(), { count: 1000, aux: 10_000 }));
+    const frame = encodeMessage(header(), vector(1000, 9));
+    const payload = frame.payload.slice();
+    payload[100] ^= 0xff;
+    stream.send(frame.header);
+    stream.send(payload);
+    await settled;
+    assert.equal(r.commits.length, 0);
+    assert.equal(r.aborts.length, 1);
+    assert.match(r.aborts[0].reason, /checksum/);
+    assert.ok(logs.warnings.some((w) => /checksum/.test(w)));
+    stream.abort(new Error('test done'));
+  });
+
+  it('garbage on an exchange stream is dropped and the node keeps working', async () => {
+    const r = recorder(() => ({ header: header(), message: vector(100, 10) }));
+    nodes[0].onProposal(r);
+    const node = (nodes[2] as unknown as { node: Libp2p }).node;
+    const rng = new Rng(11);
+    for (let trial = 0; trial < 5; trial++) {
+      const stream = await node.dialProtocol(peerIdFromString(nodes[0].peerId), EXCHANGE_PROTOCOL);
+      const junk = new Uint8Array(50 + trial * 40);
+      for (let k = 0; k < junk.length; k++) junk[k] = Math.floor(rng.uniform() * 256);
+      if (trial % 2 === 1) junk.set(encodeControl('propose', header(), { count: 100, aux: 1000 }).subarray(0, 12)); // a plausible start
+      stream.send(junk);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stream.abort(new Error('done'));
+    }
+    const result = await nodes[2].propose(0, header(), vector(100, 12), 10_000);
+    assert.ok(result.ok, 'still exchanging after the garbage');
+    assert.equal(r.commits.length, 1);
+    const rejected = Object.values(nodes[0].stats.rejected).reduce((a, b) => a + b, 0);
+    assert.ok(rejected >= 5, `rejections counted: ${JSON.stringify(nodes[0].stats.rejected)}`);
+  });
+
+  it('a proposer that runs out of time resolves timeout; the acceptor leaves its parameters alone', async () => {
+    const r = recorder(() => ({ header: header(), message: vector(2 << 20, 13) }));
+    nodes[0].onProposal(r);
+    const settled = r.settled();
+    const result = await nodes[1].propose(0, header(), vector(2 << 20, 14), 1);
+    assert.equal(result.ok, false);
+    assert.ok(!result.ok && (result.reason === 'timeout' || result.reason === 'closed'), JSON.stringify(result));
+    if (r.accepts > 0) {
+      await settled;
+      assert.equal(r.commits.length, 0);
+      assert.equal(r.aborts.length, 1);
+    }
+  });
+});
+
+describe('network transport: peers that vanish mid-exchange', { timeout: 120_000 }, () => {
+  it('an acceptor that vanishes after accepting: the proposer gets closed, nothing committed', async () => {
+    const key = generateSwarmKey();
+    const [a, b] = await cluster(2, { swarmKey: key, log: () => {} });
+    try {
+      const r = recorder(() => ({ header: header(), message: vector(4 << 20, 15) }));
+      r.afterAccept = () => void b.close();
+      b.onProposal(r);
+      const result = await a.propose(1, header(), vector(4 << 20, 16), 60_000);
+      assert.equal(result.ok, false);
+      assert.ok(!result.ok && ['closed', 'timeout'].includes(result.reason), JSON.stringify(result));
+      assert.equal(r.commits.length, 0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a proposer that vanishes mid-transfer: the acceptor aborts instead of committing', async () => {
+    const key = generateSwarmKey();
+    const [a, b] = await cluster(2, { swarmKey: key, log: () => {} });
+    try {
+      const r = recorder(() => ({ header: header(), message: vector(4 << 20, 17) }));
+      r.afterAccept = () => void a.close();
+      b.onProposal(r);
+      const settled = r.settled();
+      const result = await a.propose(1, header(), vector(4 << 20, 18), 60_000);
+      assert.equal(result.ok, false);
+      await settled;
+      assert.equal(r.commits.length, 0);
+      assert.equal(r.aborts.length, 1);
+      assert.match(r.aborts[0].reason, /closed|timeout/);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe('network transport: swarm key', { timeout: 60_000 }, () => {
+  it('a node with another swarm key (or none) cannot connect', async () => {
+    const key = generateSwarmKey();
+    const a = await createNetTransport({ self: 0, workers: 3, swarmKey: key, log: () => {} });
+    const intruder = await createNetTransport({ self: 1, workers: 3, swarmKey: generateSwarmKey(), bootstrap: a.addresses(), log: () => {} });
+    const open = await createNetTransport({ self: 2, workers: 3, swarmKey: null, bootstrap: a.addresses(), log: () => {} });
+    try {
+      assert.equal(await a.waitForPeers(3000), false);
+      assert.deepEqual(a.connected(), []);
+      assert.deepEqual(intruder.connected(), []);
+      assert.deepEqual(open.connected(), []);
+      const r = recorder(() => ({ header: header(), message: vector(10, 19) }));
+      a.onProposal(r);
+      assert.equal((await intruder.propose(0, header(), vector(10, 20), 2000)).ok, false);
+      assert.equal(r.accepts, 0);
+    } finally {
+      await Promise.all([a.close(), intruder.close(), open.close()]);
+    }
+  });
+});
