@@ -1,21 +1,23 @@
 /**
  * Iterative spectral quantities of large sparse Laplacians (connected graphs, kernel = the constant vectors).
  *
- * - λmax: Lanczos on L with full reorthogonalisation, the all-ones direction projected out.
- * - λ2: the same Lanczos on L⁺ (each step one preconditioned conjugate-gradient solve of L x = v): its largest
- *   eigenvalue is 1/λ2, and it is well separated even when λ2 is tiny (rings, paths, geometric graphs).
- * - max effective resistance over the edges: exact solves per edge are too many on large graphs, so every edge
- *   gets a cheap unbiased estimate with an error bar first, and exact solves are then done in decreasing order
- *   of the upper confidence bound until no remaining edge can beat the best exact value. The estimate splits
- *   L⁺ b (b = e_i − e_j) with the splitting L = D − A, P = D⁻¹A:
+ * - Extreme eigenvalues: Lanczos on 1⊥ (the all-ones direction projected out at every step), on L for λmax
+ *   (and λ2 on well-connected graphs), or on L⁺ — each step one solve of L x = v — whose largest eigenvalue
+ *   1/λ2 stays well separated even when λ2 is tiny (rings, paths, geometric graphs).
+ * - Solves: Jacobi-preconditioned conjugate gradients (Solver), or the exact profile Cholesky of direct.ts.
+ * - Max effective resistance over the edges without a factorisation (maxEdgeResistance): exact solves for every
+ *   edge are too many on large graphs, so every edge gets a cheap unbiased estimate with an error bar first, and
+ *   exact solves are then done in decreasing order of the upper confidence bound until no remaining edge can
+ *   beat the best exact value. The estimate uses the splitting L = D − A, P = D⁻¹A (b = e_i − e_j):
  *       bᵀL⁺b = Σ_{t<T} bᵀ Pᵗ D⁻¹ b  +  bᵀ Pᵀ L⁺ b,
  *   the first terms computed exactly from the edge's neighbourhood, the remainder by a Johnson–Lindenstrauss
  *   sketch L⁺ ≈ (1/K) Σ_q z_q z_qᵀ, z_q = L⁺ Bᵀ W^½ g_q (g_q random signs). The remainder shrinks like ρ^T
  *   (ρ = second eigenvalue modulus of P), so the estimates are sharp on expanders where all resistances are
  *   alike; on poorly connected graphs the resistances differ widely and few edges need an exact solve anyway.
- *   Each exact value is a PCG solve to a relative residual of 1e−10; the screening keeps the edges whose
- *   estimate is within six standard errors (and below the Rayleigh bound 1/λ_e), so the maximising edge is
- *   missed only with a probability far below 1e−6. Trees are exact at once: R_e = 1/λ_e.
+ *   The screening keeps the edges whose estimate is within six standard errors (and below the Rayleigh bound
+ *   1/λ_e), so the maximising edge is missed only with a probability far below 1e−6. Bridges (all edges of a
+ *   tree) are exact at once: R_e = 1/λ_e. When many resistances tie (symmetric graphs), the n columns of L⁺
+ *   give every edge exactly instead. Exact values are accurate to about 1e−10.
  */
 import { Rng } from '../core/rng.js';
 import { laplacianTimes, type SparseLaplacian } from './rates.js';

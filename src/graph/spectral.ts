@@ -27,9 +27,16 @@ import { checkLaplacianInput, checkRate, edgeRates, laplacian, laplacianTimes, p
 import { countComponents, type Graph } from './topology.js';
 
 export interface Spectral {
+  /** 1/lambda2 */
   chi1: number;
+  /** max over edges of half the effective resistance */
   chi2: number;
+  /** smallest positive eigenvalue of L */
   lambda2: number;
+  /**
+   * largest eigenvalue of L (iterative: a Lanczos value converged to a relative 1e−9 within 1000 steps; on very
+   * long rings and paths, whose top eigenvalues are packed, it may be low in the fifth digit)
+   */
   lambdaMax: number;
   method: 'closed-form' | 'dense' | 'iterative';
 }
