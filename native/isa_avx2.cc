@@ -37,7 +37,7 @@ struct MicroAvx2 {
     }
   }
 
-  __attribute__((noinline)) static void tile(idx kc, const float* ap, const float* bp, float* out) {
+  __attribute__((noinline)) static void tile(idx kc, const float* ap, const float* bp, float* out, idx /*mr*/) {
     __m256 acc[MR][2];
     compute(kc, ap, bp, acc);
 #pragma GCC unroll 6
@@ -47,8 +47,8 @@ struct MicroAvx2 {
     }
   }
 
-  __attribute__((noinline)) static void full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha, float beta,
-                                             int mode) {
+  __attribute__((noinline)) static void full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha,
+                                             float beta, int mode) {
     __m256 acc[MR][2];
     compute(kc, ap, bp, acc);
     const __m256 va = _mm256_set1_ps(alpha);

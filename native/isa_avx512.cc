@@ -11,8 +11,108 @@
 namespace gs {
 namespace {
 
-// MR x (16 NV) register tile: MR * NV zmm accumulators, NV B vectors per k, A broadcast from memory.
-template <int MR_, int NV, idx KC_, idx MC_, idx NC_>
+// ---------------------------------------------------------------------------------------------------------------
+// Packing with 16 x 16 transposes in registers (full 64-byte rows written) and masked copies.
+
+#define GS_HAVE_PACKING 1
+
+static inline idx lesser(idx a, idx b) { return a < b ? a : b; }
+
+// Transposes a block of up to 16 x 16: dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols; output rows hold
+// `width` values (entries from `rows` to `width` are zeros).
+static inline __attribute__((always_inline)) void transpose16(const float* src, idx lds, int rows, int cols,
+                                                              float* dst, idx ldd, int width) {
+  const __mmask16 cmask = static_cast<__mmask16>((1u << cols) - 1u);
+  __m512 r[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(cmask, src + i * lds) : _mm512_setzero_ps();
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4q + c], lane L = column 4L + c of rows 4q .. 4q+3.
+#pragma GCC unroll 4
+  for (int q = 0; q < 4; ++q) {
+    u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+  }
+  const __mmask16 wmask = static_cast<__mmask16>((1u << width) - 1u);
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    const __m512 y0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x44);
+    const __m512 y1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xEE);
+    const __m512 y2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x44);
+    const __m512 y3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xEE);
+    const __m512 o[4] = {_mm512_shuffle_f32x4(y0, y2, 0x88), _mm512_shuffle_f32x4(y0, y2, 0xDD),
+                         _mm512_shuffle_f32x4(y1, y3, 0x88), _mm512_shuffle_f32x4(y1, y3, 0xDD)};
+#pragma GCC unroll 4
+    for (int l = 0; l < 4; ++l) {
+      const int j = 4 * l + c;
+      if (j < cols) _mm512_mask_storeu_ps(dst + j * ldd, wmask, o[l]);
+    }
+  }
+}
+
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols; rows from `rows` up to `rpad` are written as zeros.
+static void transpose_pack(const float* src, idx lds, idx rows, idx rpad, idx cols, float* dst, idx ldd) {
+  for (idx r = 0; r < rpad; r += 16) {
+    const int nr = static_cast<int>(lesser(16, rows - r > 0 ? rows - r : 0));
+    const int width = static_cast<int>(lesser(16, rpad - r));
+    for (idx c = 0; c < cols; c += 16) {
+      const int nc = static_cast<int>(lesser(16, cols - c));
+      if (nr == 16 && nc == 16 && width == 16) {
+        transpose16(src + r * lds + c, lds, 16, 16, dst + c * ldd + r, ldd, 16);
+      } else {
+        transpose16(src + r * lds + c, lds, nr, nc, dst + c * ldd + r, ldd, width);
+      }
+    }
+  }
+}
+
+// Strips of W columns, each stored as rows of W values (zero-padded); see the generic version in gemm.inc.
+template <int W>
+static void copy_pack(const float* src, idx lds, idx rows, idx cols, float* dst) {
+  constexpr int NV = (W + 15) / 16;
+  const idx strips = (cols + W - 1) / W;
+  for (idx p = 0; p < rows; ++p) {
+    const float* s = src + p * lds;
+    float* d = dst + p * W;
+    for (idx st = 0; st < strips; ++st) {
+      const idx j0 = st * W;
+      const idx rest = cols - j0;
+      float* dj = d + j0 * rows;
+      if (rest >= W) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          const int n = W - 16 * v < 16 ? W - 16 * v : 16;
+          const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+          _mm512_mask_storeu_ps(dj + 16 * v, m, _mm512_maskz_loadu_ps(m, s + j0 + 16 * v));
+        }
+      } else {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          const int n = W - 16 * v < 16 ? W - 16 * v : 16;
+          const idx have = rest - 16 * v;
+          const int ln = have <= 0 ? 0 : (have < n ? static_cast<int>(have) : n);
+          const __mmask16 lm = static_cast<__mmask16>((1u << ln) - 1u);
+          const __mmask16 m = static_cast<__mmask16>((1u << n) - 1u);
+          _mm512_mask_storeu_ps(dj + 16 * v, m, _mm512_maskz_loadu_ps(lm, s + j0 + 16 * v));
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Micro-kernels
+
+// MR x (16 NV) register tile: MR * NV zmm accumulators, NV B vectors per k, A broadcast from memory. The B strip is
+// streamed from L2 with software prefetch PF iterations ahead.
+template <int MR_, int NV, idx KC_, idx MC_, idx NC_, int PF = 8>
 struct MicroZ {
   static constexpr int MR = MR_;
   static constexpr int NR = 16 * NV;
@@ -20,19 +120,23 @@ struct MicroZ {
   static constexpr idx MC = MC_;
   static constexpr idx NC = NC_;
 
+  // The first R rows of the tile (A strips are MR wide).
+  template <int R>
   static inline __attribute__((always_inline)) void compute(idx kc, const float* ap, const float* bp,
                                                             __m512 (&acc)[MR][NV]) {
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     }
     for (idx p = 0; p < kc; ++p) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(bp + PF * NR + 16 * v), _MM_HINT_T0);
       __m512 bv[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(bp + 16 * v);
 #pragma GCC unroll 32
-      for (int i = 0; i < MR; ++i) {
+      for (int i = 0; i < R; ++i) {
         const __m512 av = _mm512_set1_ps(ap[i]);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
@@ -42,20 +146,36 @@ struct MicroZ {
     }
   }
 
-  __attribute__((noinline)) static void tile(idx kc, const float* ap, const float* bp, float* out) {
+  template <int R>
+  static inline __attribute__((always_inline)) void tile_rows(idx kc, const float* ap, const float* bp, float* out) {
     __m512 acc[MR][NV];
-    compute(kc, ap, bp, acc);
+    compute<R>(kc, ap, bp, acc);
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < R; ++i) {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) _mm512_store_ps(out + i * NR + 16 * v, acc[i][v]);
     }
   }
 
-  __attribute__((noinline)) static void full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha, float beta,
-                                             int mode) {
+  __attribute__((noinline)) static void tile(idx kc, const float* ap, const float* bp, float* out, idx mr) {
+    if (MR > 4 && mr <= 4) {
+      tile_rows<(MR > 4 ? 4 : MR)>(kc, ap, bp, out);
+    } else if (MR > 8 && mr <= 8) {
+      tile_rows<(MR > 8 ? 8 : MR)>(kc, ap, bp, out);
+    } else {
+      tile_rows<MR>(kc, ap, bp, out);
+    }
+  }
+
+  __attribute__((noinline)) static void full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha,
+                                             float beta, int mode) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
+    }
     __m512 acc[MR][NV];
-    compute(kc, ap, bp, acc);
+    compute<MR>(kc, ap, bp, acc);
     const __m512 va = _mm512_set1_ps(alpha);
     const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 32
@@ -78,7 +198,7 @@ struct MicroZ {
 #include "gemm.inc"
 #include "kernels.inc"
 
-using Wide = MicroZ<12, 2, 256, 144, 4096>;
+using Wide = MicroZ<12, 2, 256, 144, 512>;
 
 // C has at most 16 columns: one masked vector per row of C. op(B) is packed once into k rows of 16; A is read in
 // place (no packing), R rows of C at a time.

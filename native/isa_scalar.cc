@@ -18,7 +18,7 @@ struct MicroScalar {
   static constexpr idx MC = 128;
   static constexpr idx NC = 2048;
 
-  static void tile(idx kc, const float* ap, const float* bp, float* acc) {
+  static void tile(idx kc, const float* ap, const float* bp, float* acc, idx /*mr*/) {
     float t[MR][NR] = {};
     for (idx p = 0; p < kc; ++p) {
       const float* bv = bp + p * NR;
@@ -36,7 +36,7 @@ struct MicroScalar {
 
 void MicroScalar::full(idx kc, const float* ap, const float* bp, float* c, idx ldc, float alpha, float beta, int mode) {
   alignas(64) float acc[MR * NR];
-  tile(kc, ap, bp, acc);
+  tile(kc, ap, bp, acc, MR);
   store_partial(acc, NR, c, ldc, MR, NR, alpha, beta, mode);
 }
 
