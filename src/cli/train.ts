@@ -11,6 +11,7 @@
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
+import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { loadMnist } from '../data/mnist.js';
@@ -185,8 +186,8 @@ export function trainCommand(): Command {
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
     .option('--json', 'print one JSON summary on stdout and nothing else')
     .action(async (flags: TrainFlags) => {
-      const summary = await runTrain(flags);
-      if (summary.interrupted) {
+      const { summary, interrupted } = await runTrain(flags);
+      if (interrupted) {
         process.stderr.write(`gossamer: interrupted at step ${summary.steps}/${summary.totalSteps}; checkpoint written to ${summary.checkpoint} (continue with --resume ${summary.checkpoint})\n`);
         process.exitCode = 130;
         return;
@@ -275,23 +276,40 @@ function prepareData(run: RunConfig): PreparedData {
 // -------------------------------------------------------------------------------------------------------------------
 // Configuration
 
-const RUN_KEYS: (keyof RunConfig)[] = [
-  'model', 'dataset', 'modelConfig', 'batchSize', 'totalSteps', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'warmup',
-  'minLr', 'lrStepSize', 'lrGamma', 'clip', 'seed', 'seq', 'limit', 'evalLimit', 'evalEvery', 'logEvery', 'checkpointEvery',
-];
+/** What a checkpoint's run may hold (every field optional: older or hand-made checkpoints may lack some). */
+const SavedRun = z.object({
+  model: z.enum(MODEL_NAMES as unknown as [ModelName, ...ModelName[]]),
+  dataset: z.enum(DATASETS),
+  modelConfig: z.record(z.string(), z.unknown()),
+  batchSize: z.number().int().positive(),
+  totalSteps: z.number().int().nonnegative(),
+  optimizer: z.enum(OPTIMIZERS),
+  lr: z.number().positive(),
+  momentum: z.number().min(0).max(0.999),
+  weightDecay: z.number().min(0),
+  schedule: z.enum(SCHEDULES),
+  warmup: z.number().int().nonnegative(),
+  minLr: z.number().min(0),
+  lrStepSize: z.number().int().positive().nullable(),
+  lrGamma: z.number().positive(),
+  clip: z.number().positive().nullable(),
+  seed: z.number().int().nonnegative(),
+  seq: z.number().int().positive(),
+  limit: z.number().int().positive().nullable(),
+  evalLimit: z.number().int().positive().nullable(),
+  evalEvery: z.number().int().nonnegative().nullable(),
+  logEvery: z.number().int().positive(),
+  checkpointEvery: z.number().int().nonnegative(),
+}).partial();
 
-/** The run stored in a checkpoint, checked field by field (a malformed one is reported, not trusted). */
+/** The run stored in a checkpoint, validated (a malformed one is reported, not trusted). */
 function savedRun(checkpoint: Checkpoint): Partial<RunConfig> {
-  const run = checkpoint.run as Partial<Record<keyof RunConfig, unknown>>;
-  const out: Partial<RunConfig> = {};
-  for (const key of RUN_KEYS) if (run[key] !== undefined) (out as Record<string, unknown>)[key] = run[key];
-  const bad = (what: string) => new UsageError(`checkpoint ${checkpoint.file}: its run configuration has an invalid ${what}`);
-  if (out.model !== undefined && !(MODEL_NAMES as readonly unknown[]).includes(out.model)) throw bad('model');
-  if (out.dataset !== undefined && !(DATASETS as readonly unknown[]).includes(out.dataset)) throw bad('dataset');
-  if (out.totalSteps !== undefined && !(Number.isSafeInteger(out.totalSteps) && out.totalSteps >= 0)) throw bad('budget');
-  if (out.batchSize !== undefined && !(Number.isSafeInteger(out.batchSize) && out.batchSize >= 1)) throw bad('batch size');
-  if (out.modelConfig !== undefined && (typeof out.modelConfig !== 'object' || out.modelConfig === null)) throw bad('model configuration');
-  return out;
+  const parsed = SavedRun.safeParse(checkpoint.run);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`checkpoint ${checkpoint.file}: invalid run configuration at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
 }
 
 /** Steps of a budget given in epochs. */
@@ -360,7 +378,7 @@ function loadResume(file: string): Checkpoint {
   return readCheckpoint(resolve(file));
 }
 
-async function runTrain(flags: TrainFlags): Promise<Record<string, unknown>> {
+async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, unknown>; interrupted: boolean }> {
   if (flags.workers > 1) {
     throw new UsageError(`multi-worker training is not available yet in this command (got --workers ${flags.workers}); use --workers 1, or simulate many workers with gossamer sim`);
   }
@@ -464,13 +482,12 @@ async function runTrain(flags: TrainFlags): Promise<Record<string, unknown>> {
     trainLoss: result.trainLoss, ...(result.eval ?? {}), ...data.info,
     optimizer: run.optimizer, lr: run.lr, batchSize: run.batchSize, seed: run.seed,
     checkpoint: checkpointFile, metrics: metrics.path, resumedFrom: checkpoint ? checkpoint.file : null, resumedAtStep: checkpoint ? startStep : null,
-    interrupted: result.stopped,
   };
   if (!result.stopped && model.name === 'transformer' && flags.sampleLength > 0) {
     summary.prompt = flags.prompt;
     summary.sample = sampleText(model, flags.prompt, { length: flags.sampleLength, temperature: flags.temperature, rng: new Rng(`sample:${run.seed}`) });
   }
-  return summary;
+  return { summary, interrupted: result.stopped };
 }
 
 function metricsRow(r: TrainRecord): MetricsRow {
