@@ -125,9 +125,9 @@ test('SIGINT stops after the current step with a checkpoint and exit code 130; -
   assert.equal(a.testLoss, b.testLoss);
 });
 
-test('bad input exits with code 2 and one line on stderr', () => {
-  for (const args of [['--model', 'perceptron'], ['--model', 'transformer', '--dataset', 'mnist']]) {
-    const r = gossamer(['train', ...args, '--json']);
+test('bad input exits with code 2 and one line on stderr', async () => {
+  const results = await Promise.all([['--model', 'perceptron'], ['--model', 'transformer', '--dataset', 'mnist']].map((args) => spawnGossamer(['train', ...args, '--json'])));
+  for (const r of results) {
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stdout, '');
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
