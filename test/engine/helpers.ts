@@ -34,7 +34,7 @@ export function dot64(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return s;
 }
 
-/** Largest |a − b| / (atol + rtol·|b|) over all elements (≤ 1 means within tolerance). */
+/** Largest |a - b| / (atol + rtol*|b|) over all elements (<= 1 means within tolerance). */
 export function worstRatio(a: ArrayLike<number>, b: ArrayLike<number>, rtol: number, atol: number): number {
   if (a.length !== b.length) return Infinity;
   let worst = 0;
@@ -67,7 +67,7 @@ export function bindRegistry(registry: Registry, seed = 1): { params: Float32Arr
 export interface DirectionalResult {
   numeric: number;
   analytic: number;
-  /** |numeric − analytic| / max(|numeric|, |analytic|, floor). */
+  /** |numeric - analytic| / max(|numeric|, |analytic|, floor). */
   error: number;
 }
 

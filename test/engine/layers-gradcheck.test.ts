@@ -34,17 +34,17 @@ const CASES: Case[] = [
   { name: 'Linear', build: (b, s) => new Linear(b, s, 5, 7), inputSize: 5, batch: 6 },
   { name: 'Linear without bias', build: (b, s) => new Linear(b, s, 4, 3, false), inputSize: 4, batch: 3 },
   {
-    name: 'Conv2d 3×3 stride 1 pad 1',
+    name: 'Conv2d 3x3 stride 1 pad 1',
     build: (b, s) => new Conv2d(b, s, { inChannels: 2, outChannels: 3, kernel: 3, padding: 1, height: 6, width: 5 }),
     inputSize: 2 * 6 * 5, batch: 2,
   },
   {
-    name: 'Conv2d 3×3 stride 2 pad 0 no bias',
+    name: 'Conv2d 3x3 stride 2 pad 0 no bias',
     build: (b, s) => new Conv2d(b, s, { inChannels: 3, outChannels: 4, kernel: 3, stride: 2, bias: false, height: 7, width: 7 }),
     inputSize: 3 * 7 * 7, batch: 2,
   },
   {
-    name: 'Conv2d 1×1 stride 2',
+    name: 'Conv2d 1x1 stride 2',
     build: (b, s) => new Conv2d(b, s, { inChannels: 3, outChannels: 2, kernel: 1, stride: 2, height: 6, width: 6 }),
     inputSize: 3 * 6 * 6, batch: 3,
   },
@@ -73,7 +73,7 @@ const CASES: Case[] = [
   },
 ];
 
-/** Checks every parameter tensor and the input gradient of a layer against central differences of Σ r·y. */
+/** Checks every parameter tensor and the input gradient of a layer against central differences of sum r*y. */
 function checkLayer(backend: Backend, c: Case): void {
   const rng = new Rng(`grad:${c.name}`);
   const registry = new Registry(0);
