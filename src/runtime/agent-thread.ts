@@ -1,0 +1,150 @@
+/**
+ * A worker's agent thread: runs the worker's WorkerAgent (algorithm state, exchanges, rate control) next to the
+ * worker's compute thread.
+ *
+ * Why a second thread per worker rather than exchanges done between steps on the compute thread: a gradient step
+ * is one long synchronous call into the engine, during which a thread answers nobody. With exchanges on the
+ * compute thread, a proposal would wait up to a whole step for its answer, the rate control would stall the
+ * compute loops on each other, and the communication would not overlap the computation at all. With the agent on
+ * its own thread, proposals are answered within microseconds while the gradient is being computed, exactly as in
+ * the authors' runtime where a gossip process and a gradient process share one parameter buffer. Unlike theirs,
+ * every write to the parameters (local steps, exchanges, A2CiD2's mixing) happens on this one thread, through the
+ * algorithm's handlers, so the handlers' state needs no lock; only the compute thread's reads of x race with them,
+ * as the authors' do. The alternative — a peer's thread writing into our buffer — would need the handlers' state
+ * (such as A2CiD2's last mixing time) to be shared across threads, which the algorithms do not (and should not)
+ * know about.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
+import { Rng } from '../core/rng.js';
+import { getBackend, type BackendChoice } from '../engine/backends/index.js';
+import type { LayoutEntry } from '../engine/layout.js';
+import type { OptimizerConfig } from '../engine/optim/index.js';
+import { WorkerAgent } from './agent.js';
+import { SharedAllReduce, type CollectiveBuffers } from './collective.js';
+import type { GradientReport } from './compute-thread.js';
+import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js';
+import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
+import { LocalOptimizer } from './optimizer.js';
+import { makeRunSchedule, type RunSchedule } from './schedule.js';
+import { C, G, S } from './shared.js';
+
+export interface AgentThreadData {
+  id: number;
+  n: number;
+  setup: AlgorithmSetup;
+  backend: BackendChoice;
+  x: Float32Array;
+  grads: Float32Array;
+  layout: LayoutEntry[];
+  layoutHash: string;
+  optimizer: OptimizerConfig;
+  schedule: RunSchedule;
+  rate: number;
+  rateMode: 'poisson' | 'exact';
+  seed: number;
+  timeoutMs: number;
+  endpoint: InProcessEndpoint | null;
+  links: LinkTable | null;
+  collective: CollectiveBuffers | null;
+  /** Gradient steps of all workers together after which the run stops. */
+  budget: number;
+  global: Int32Array;
+  control: Int32Array;
+  stats: Float64Array;
+  /** From the compute thread. */
+  port: MessagePort;
+}
+
+/** Messages from the agent thread to the supervisor. */
+export type AgentEvent = { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number } | { type: 'stopped' };
+
+const d = workerData as AgentThreadData;
+const post = (e: AgentEvent) => parentPort!.postMessage(e);
+const log = (line: string) => post({ type: 'log', line });
+const backend = getBackend({ backend: d.backend });
+const built = buildAlgorithm(d.setup);
+const rng = new Rng(`${d.seed}:agent:${d.id}`);
+const global = d.global;
+const ctrl = d.control;
+
+const optimizer = new LocalOptimizer(backend, d.layout, d.x.length, d.optimizer, makeRunSchedule(d.schedule));
+let transport: InProcessTransport | EmulatedTransport | null = null;
+if (d.endpoint) {
+  const inner = new InProcessTransport(d.endpoint, { expect: { algorithm: built.algorithm.name, layoutHash: d.layoutHash }, log });
+  transport = d.links && emulatesLinks(d.links) ? new EmulatedTransport(inner, d.links, rng.fork('links')) : inner;
+}
+
+const permit = () => {
+  Atomics.add(ctrl, C.GO, 1);
+  Atomics.notify(ctrl, C.GO);
+};
+
+const agent = new WorkerAgent({
+  id: d.id,
+  built,
+  x: d.x,
+  layoutHash: d.layoutHash,
+  optimizer,
+  rate: d.rate,
+  rateMode: d.rateMode,
+  rng,
+  // Asynchronous workers follow the cluster's progress in expected local steps (all steps over the number of
+  // workers); synchronous ones their round, which is everyone's (so that they all use the same rate).
+  progress: built.kind === 'pairwise' ? () => Math.floor(Atomics.load(global, G.STEPS) / d.n) : undefined,
+  pairing: transport && d.endpoint ? { transport, neighbours: d.endpoint.peers.map((p) => p.id), timeoutMs: d.timeoutMs } : undefined,
+  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend) : undefined,
+  stats: d.stats,
+  permit,
+  onStep: (steps) => {
+    const total = Atomics.add(global, G.STEPS, 1) + 1;
+    // Asynchronous runs stop when all workers together reach the budget; synchronous ones after the same number of
+    // rounds everywhere.
+    if (built.kind === 'pairwise' && total >= d.budget) requestStop();
+    else if (built.kind === 'round' && steps >= Math.ceil(d.budget / d.n)) void stop();
+  },
+  log,
+});
+
+let stopping = false;
+function requestStop(): void {
+  Atomics.store(global, G.STOP, 1);
+  Atomics.notify(global, G.STOP);
+  void stop();
+}
+
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await agent.stop();
+  Atomics.store(ctrl, C.STOP, 1);
+  Atomics.notify(ctrl, C.GO);
+  await transport?.close();
+  d.stats[S.DONE] = 1;
+  post({ type: 'stopped' });
+  d.port.close();
+  parentPort!.close();
+}
+
+// Gradients arrive from the compute thread one at a time (it waits for our permission before the next one).
+let queue: Promise<void> = Promise.resolve();
+d.port.on('message', (m: GradientReport) => {
+  if (stopping) return;
+  if (!Number.isFinite(m.loss)) {
+    post({ type: 'diverged', step: m.step, loss: m.loss });
+    requestStop();
+    return;
+  }
+  if (built.kind === 'pairwise') agent.applyGradient(m.loss, d.grads, m.ms);
+  else queue = queue.then(async () => {
+    if (!(await agent.applyRound(m.loss, d.grads, m.ms))) void stop();
+  });
+  if (Atomics.load(global, G.STOP) !== 0) void stop();
+});
+
+parentPort!.on('message', (m: { type: string }) => {
+  if (m.type === 'start') agent.start();
+  else if (m.type === 'stop') void stop();
+});
+
+post({ type: 'ready' });

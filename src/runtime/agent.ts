@@ -1,0 +1,290 @@
+/**
+ * A runtime worker's algorithm side: it owns the algorithm's state for this worker (on shared memory), applies the
+ * local steps whose gradients the compute loop delivers, takes part in pairwise exchanges (or all-reduce rounds),
+ * and tells the compute loop when it may start its next step (rate control). Every change to the parameters goes
+ * through the algorithm's own handlers — gradientStep / message / receive of a PairwiseAlgorithm, contribute /
+ * apply of a RoundAlgorithm — the very code the simulator drives, here at times read from the worker's LocalClock.
+ *
+ * The agent is thread-agnostic: agent-thread.ts runs it in a worker thread next to a compute thread, tests run it
+ * directly.
+ */
+import type { Built } from '../algorithms/index.js';
+import type { PairwiseAlgorithm, RoundAlgorithm, WorkerState } from '../algorithms/types.js';
+import type { Rng } from '../core/rng.js';
+import type { SharedAllReduce } from './collective.js';
+import type { LocalOptimizer } from './optimizer.js';
+import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
+import { LocalClock, RateControl, type RateMode } from './rate.js';
+import { S, shareState } from './shared.js';
+import type { MessageHeader, Transport, WorkerId } from './transport.js';
+
+/** Wire version of the runtime's exchange headers. */
+export const HEADER_VERSION = 1;
+
+export interface AgentOptions {
+  id: WorkerId;
+  built: Built;
+  /** The worker's parameter buffer (shared), holding the initial point x0. */
+  x: Float32Array;
+  layoutHash: string;
+  optimizer: LocalOptimizer;
+  rate: number;
+  rateMode?: RateMode;
+  rng: Rng;
+  clock?: LocalClock;
+  /** Step index for the learning-rate schedule (default: this worker's own step count). */
+  progress?: () => number;
+  /** Pairwise algorithms: the transport and the protocol's settings. */
+  pairing?: { transport: Transport; neighbours: readonly WorkerId[]; timeoutMs: number; backoffMs?: number };
+  /** Round algorithms: the all-reduce. */
+  collective?: SharedAllReduce;
+  /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
+  maxWaitMs?: number;
+  /** Shared statistics block of this worker (layout S). */
+  stats?: Float64Array;
+  /** The compute loop may start its next step. */
+  permit: () => void;
+  /** Called after every applied local step with the worker's step count (e.g. to count the global budget). */
+  onStep?: (steps: number) => void;
+  log?: (line: string) => void;
+}
+
+const now = () => performance.now();
+
+export class WorkerAgent implements ExchangeParty {
+  readonly id: WorkerId;
+  readonly state: WorkerState;
+  readonly rate: RateControl;
+  readonly clock: LocalClock;
+  readonly pairing: Pairing | null;
+  private readonly pairwise: PairwiseAlgorithm | null;
+  private readonly round: RoundAlgorithm | null;
+  private readonly stats: Float64Array;
+  private started = now();
+  private stopping = false;
+  /** When the compute loop started waiting for the permission of its next step (null: not waiting). */
+  private waitingSince: number | null = null;
+  private waitTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly direction: Float32Array;
+  private readonly mean: Float32Array;
+  private lastLoss = NaN;
+  /** When the compute loop was last allowed to start a step. */
+  private permittedAt = now();
+  /** When the gradient of the current step arrived. */
+  private stepStarted = now();
+
+  constructor(private readonly opts: AgentOptions) {
+    this.id = opts.id;
+    this.clock = opts.clock ?? new LocalClock();
+    this.rate = new RateControl(opts.built.kind === 'pairwise' ? opts.rate : 0, opts.rateMode ?? 'poisson', opts.rng.fork('rate'));
+    this.stats = opts.stats ?? new Float64Array(S.SIZE);
+    const dim = opts.x.length;
+    this.direction = new Float32Array(dim);
+    this.mean = new Float32Array(0);
+    if (opts.built.kind === 'pairwise') {
+      this.pairwise = opts.built.algorithm;
+      this.round = null;
+      this.state = shareState(this.pairwise.createState(opts.x, 0), opts.x);
+      if (this.pairwise.messageLength() !== dim) throw new Error(`the runtime exchanges whole models: message of ${this.pairwise.messageLength()} values for ${dim} parameters`);
+      if (!opts.pairing) throw new Error('a pairwise algorithm needs a transport');
+      this.pairing = new Pairing(opts.pairing.transport, this, {
+        neighbours: opts.pairing.neighbours, messageLength: dim, rng: opts.rng.fork('pairing'),
+        timeoutMs: opts.pairing.timeoutMs, backoffMs: opts.pairing.backoffMs, log: opts.log,
+      });
+    } else {
+      this.pairwise = null;
+      this.round = opts.built.algorithm;
+      this.state = shareState(this.round.createState(opts.x), opts.x);
+      if (!opts.collective) throw new Error('a round algorithm needs a collective');
+      this.pairing = null;
+      this.mean = new Float32Array(dim);
+    }
+  }
+
+  get x(): Float32Array {
+    return this.state.x as Float32Array;
+  }
+
+  get steps(): number {
+    return this.rate.steps;
+  }
+
+  /** Exchanges completed (those given up by the rate control not counted). */
+  get exchanges(): number {
+    return this.rate.exchanges - this.forgiven;
+  }
+
+  /** Exchanges owed to the rate control that were given up after a long wait. */
+  forgiven = 0;
+
+  /** Starts the communication loop; the compute loop may take its first step. */
+  start(): void {
+    this.started = now();
+    this.pairing?.start();
+    this.grant();
+  }
+
+  private grant(): void {
+    this.permittedAt = now();
+    this.opts.permit();
+  }
+
+  /** Stops: no new exchange; resolves once the exchange under way (if any) has settled. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.release();
+    await this.pairing?.stop();
+    this.publish();
+    this.stats[S.DONE] = 1;
+  }
+
+  // -----------------------------------------------------------------------------------------------------------------
+  // Local steps
+
+  /**
+   * Applies the local step of a gradient computed by the compute loop at this worker's x (grad is read before this
+   * returns), through the algorithm's gradientStep; computeMs is how long the gradient took.
+   */
+  applyGradient(loss: number, grad: Float32Array, computeMs: number): void {
+    if (!this.pairwise) throw new Error('applyGradient is for pairwise algorithms (use applyRound)');
+    const start = now();
+    this.stepStarted = start;
+    const step = this.scheduleStep();
+    this.pairwise.gradientStep(this.state, this.clock.now(), (x, g) => {
+      this.opts.optimizer.direction(x as Float32Array, grad, g as Float32Array, step);
+      return loss;
+    });
+    this.stepDone(loss, step, computeMs, now() - start);
+  }
+
+  /**
+   * Synchronous algorithms: contributes the gradient to this round's all-reduce, waits for the mean and applies it
+   * (through contribute / apply). Resolves false when the worker stopped while waiting.
+   */
+  async applyRound(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
+    const algo = this.round;
+    const collective = this.opts.collective;
+    if (!algo || !collective) throw new Error('applyRound is for round algorithms');
+    let start = now();
+    this.stepStarted = start;
+    algo.contribute(this.state, (_x, out) => {
+      (out as Float32Array).set(grad);
+      return loss;
+    }, collective.nextSlot());
+    let applyMs = now() - start;
+    const waited = now();
+    const count = await collective.reduce(this.mean, () => this.stopping);
+    this.stats[S.IDLE_MS] += now() - waited;
+    if (count === 0) return false;
+    start = now();
+    const step = this.scheduleStep();
+    this.opts.optimizer.direction(this.x, this.mean, this.direction, step);
+    algo.apply(this.state, this.direction);
+    applyMs += now() - start;
+    this.stepDone(loss, step, computeMs, applyMs);
+    return true;
+  }
+
+  private scheduleStep(): number {
+    return this.opts.progress ? this.opts.progress() : this.rate.steps;
+  }
+
+  private stepDone(loss: number, step: number, computeMs: number, applyMs: number): void {
+    this.rate.stepDone();
+    this.lastLoss = loss;
+    // One step's duration: from the permission to start it until it is applied, waits for communication excluded
+    // (the handing over between the threads included: it is part of what a step costs).
+    this.clock.stepTook(applyMs + Math.max(computeMs, this.stepStarted - this.permittedAt));
+    const st = this.stats;
+    st[S.COMPUTE_MS] += computeMs;
+    st[S.APPLY_MS] += applyMs;
+    st[S.LR] = this.opts.optimizer.lr(step);
+    this.publish();
+    this.opts.onStep?.(this.rate.steps);
+    if (this.mayStep()) this.grant();
+    else {
+      this.waitingSince = now();
+      const maxWait = this.opts.maxWaitMs ?? 5000;
+      this.waitTimer = setTimeout(() => this.forgive(), maxWait);
+    }
+    // The step may have opened the exchanges of the next quota.
+    this.pairing?.wake();
+  }
+
+  private mayStep(): boolean {
+    if (this.stopping || this.rate.canStep()) return true;
+    // Nobody left to exchange with: train alone.
+    return this.pairing !== null && this.pairing.liveNeighbours().length === 0;
+  }
+
+  /** Lets the waiting compute loop go on when it may. */
+  private release(): void {
+    if (this.waitingSince === null || !this.mayStep()) return;
+    this.stats[S.IDLE_MS] += now() - this.waitingSince;
+    this.waitingSince = null;
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = null;
+    this.publish();
+    this.grant();
+  }
+
+  /** The owed exchanges did not come in time (neighbours too slow or unresponsive): go on without them. */
+  private forgive(): void {
+    this.waitTimer = null;
+    if (this.waitingSince === null) return;
+    const owed = this.rate.owed();
+    for (let k = 0; k < owed; k++) this.rate.exchangeDone();
+    this.forgiven += owed;
+    this.stats[S.FORGIVEN] = this.forgiven;
+    this.opts.log?.(`worker ${this.id}: went on without ${owed} exchange(s) owed to the rate control`);
+    this.release();
+  }
+
+  private publish(): void {
+    const st = this.stats;
+    st[S.STEPS] = this.rate.steps;
+    st[S.EXCHANGES] = this.exchanges;
+    st[S.LOSS] = this.lastLoss;
+    st[S.TIME] = this.clock.now();
+    st[S.STEP_MS] = this.clock.stepMs;
+    st[S.WALL_MS] = now() - this.started;
+    const p = this.pairing?.stats;
+    if (p) {
+      st[S.PROPOSED] = p.proposed;
+      st[S.BUSY] = p.busy;
+      st[S.TIMEOUTS] = p.timeouts;
+      st[S.ABORTED] = p.aborted;
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------------------------
+  // Exchanges (ExchangeParty)
+
+  wants(): boolean {
+    return !this.stopping && this.rate.canExchange();
+  }
+
+  header(): MessageHeader {
+    return { version: HEADER_VERSION, algorithm: this.pairwise!.name, step: this.rate.steps, layoutHash: this.opts.layoutHash, codec: 'f32' };
+  }
+
+  message(out: Float32Array, _ex: ExchangeContext): void {
+    const start = now();
+    this.pairwise!.message(this.state, this.clock.now(), out);
+    this.stats[S.EXCHANGE_MS] += now() - start;
+  }
+
+  receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
+    const start = now();
+    this.pairwise!.receive(this.state, this.clock.now(), message);
+    this.rate.exchangeDone();
+    this.stats[S.EXCHANGE_MS] += now() - start;
+    this.publish();
+    this.release();
+  }
+
+  failed(_ex: ExchangeContext, reason: string): void {
+    if (reason === 'closed') this.release();
+  }
+}

@@ -1,0 +1,501 @@
+/**
+ * runCluster(config): N workers training one model together in this process — two threads per worker (compute and
+ * agent, see agent-thread.ts), parameters on shared memory, pairwise exchanges over the in-process transport (with
+ * the link emulator when links are given), or synchronous all-reduce rounds. The supervisor (this thread) loads the
+ * data once (shared by all workers), starts the threads together, writes metrics rows in the simulator's format
+ * (t in expected local steps, consensus, loss and accuracy of the average model, gradients, communications, plus
+ * wall-clock seconds), stops the run at the budget (gradient steps of all workers together, as the authors count
+ * it) or when asked to, evaluates the global average of the final parameters on the test set, and saves it.
+ *
+ * A worker that dies (thread error, or kill()) is left behind: its neighbours notice the closed channels and train
+ * on without it.
+ */
+import { join, resolve } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
+import { UsageError } from '../core/errors.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { headOf } from '../data/dataset.js';
+import { loadMnist } from '../data/mnist.js';
+import { syntheticImages } from '../data/synthetic.js';
+import { getBackend, type BackendChoice } from '../engine/backends/index.js';
+import { saveCheckpoint } from '../engine/checkpoint.js';
+import { createModel, type ModelName } from '../engine/models/index.js';
+import type { Model } from '../engine/models/model.js';
+import { NO_DECAY_BIAS_NORM, type OptimizerConfig } from '../engine/optim/index.js';
+import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
+import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
+import { writeMetricsSvg } from '../report/plot.js';
+import type { AgentEvent, AgentThreadData } from './agent-thread.js';
+import { collectiveBuffers, markDead, type CollectiveBuffers } from './collective.js';
+import type { ComputeThreadData } from './compute-thread.js';
+import { clusterDisplay } from './display.js';
+import type { LinkTable } from './emulator.js';
+import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
+import { DIRECTION_STEP } from './optimizer.js';
+import type { RunSchedule } from './schedule.js';
+import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
+import { siblingModule, spawnThread } from './threads.js';
+import { MessageChannel } from 'node:worker_threads';
+
+export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
+export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
+
+export interface ClusterConfig {
+  workers: number;
+  topology: string;
+  algorithm: ClusterAlgorithm;
+  /** Expected exchanges per worker per local step (pairwise algorithms). */
+  rate: number;
+  rateMode?: 'poisson' | 'exact';
+  /** A2CiD2's exchange rule (ALGORITHMS.md §2). */
+  exchange?: 'ideal' | 'official';
+  model: ModelName;
+  modelConfig?: Record<string, unknown>;
+  /** A data set by name, or given (tests). */
+  dataset: 'mnist' | 'synthetic' | { train: ImageDataset; test: ImageDataset };
+  /** Keep only the first n training examples. */
+  limit?: number;
+  /** Test examples used by the metrics rows during the run (the final evaluation uses the whole test set). */
+  evalLimit?: number;
+  batchSize: number;
+  /** Budget: epochs of the training set over all workers together, or gradient steps of all workers together. */
+  epochs?: number;
+  steps?: number;
+  optimizer: 'sgd' | 'adamw';
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  schedule: RunSchedule['kind'];
+  /** Warm-up, in expected local steps. */
+  warmup: number;
+  milestones?: number[];
+  clip: number | null;
+  seed: number;
+  backend?: BackendChoice;
+  /** Link emulation (pairwise algorithms; all-reduce rounds are not emulated). */
+  links?: LinkTable;
+  /** Compute slow-down factor per worker (1: none). */
+  slowdown?: Record<number, number>;
+  /** Exchange timeout, ms. */
+  timeoutMs?: number;
+  /** Gradient steps (all workers) between metrics rows (default: a fortieth of the budget). */
+  metricsEvery?: number;
+  /** Directory for metrics.jsonl, metrics.svg and checkpoint.safetensors (none: nothing written). */
+  out?: string;
+  /** Live display on a TTY. */
+  display?: boolean;
+  /** Stops the run cleanly (SIGINT). */
+  signal?: AbortSignal;
+  /** Kill these workers when all workers together have taken `atStep` steps (fault injection). */
+  kill?: Array<{ worker: number; atStep: number }>;
+  onRow?: (row: MetricsRow) => void;
+  log?: (line: string) => void;
+}
+
+export interface WorkerSummary {
+  id: number;
+  alive: boolean;
+  steps: number;
+  exchanges: number;
+  idleFraction: number;
+  msPerStep: number;
+  loss: number;
+  timeouts: number;
+  forgiven: number;
+  /** Per step, ms: gradient computation (slow-down included), local update in the handlers, exchanges in the handlers. */
+  computeMs: number;
+  applyMs: number;
+  exchangeMs: number;
+}
+
+export interface ClusterSummary {
+  algorithm: string;
+  workers: number;
+  topology: string;
+  rate: number;
+  model: string;
+  dataset: string;
+  params: number;
+  budget: number;
+  /** Gradient steps of all workers. */
+  steps: number;
+  /** Pairwise exchanges (or all-reduce rounds × (n − 1), as the simulator counts them). */
+  exchanges: number;
+  seconds: number;
+  stepsPerSecond: number;
+  epochs: number;
+  /** Consensus distance (1/n) Σ ‖x_i − x̄‖² of the final parameters, before the final averaging. */
+  consensus: number;
+  testLoss: number;
+  testAccuracy: number;
+  /** Share of the compute loops' time spent waiting for communication. */
+  idleFraction: number;
+  trainLoss: number;
+  interrupted: boolean;
+  diverged: boolean;
+  killed: number[];
+  perWorker: WorkerSummary[];
+  constants: Record<string, number>;
+  backend: string;
+  metrics: string | null;
+  plot: string | null;
+  checkpoint: string | null;
+}
+
+interface Prepared {
+  train: ImageDataset;
+  test: ImageDataset;
+  name: string;
+}
+
+const SYNTHETIC_TRAIN = 8192;
+const SYNTHETIC_TEST = 2048;
+
+function prepareData(config: ClusterConfig): Prepared {
+  const ds = config.dataset;
+  if (typeof ds === 'object') return { train: headOf(ds.train, config.limit), test: ds.test, name: ds.train.name };
+  if (ds === 'mnist') return { train: loadMnist('train', { limit: config.limit }), test: loadMnist('test'), name: 'mnist' };
+  const nTrain = config.limit ?? SYNTHETIC_TRAIN;
+  const all = syntheticImages({ n: nTrain + SYNTHETIC_TEST, seed: `synthetic:${config.seed}`, channels: 1, height: 16, width: 16, classes: 10 });
+  const row = all.channels * all.height * all.width;
+  return {
+    train: { ...all, name: 'synthetic-train', images: all.images.subarray(0, nTrain * row), labels: all.labels.subarray(0, nTrain), n: nTrain },
+    test: { ...all, name: 'synthetic-test', images: all.images.subarray(nTrain * row), labels: all.labels.subarray(nTrain), n: SYNTHETIC_TEST },
+    name: 'synthetic',
+  };
+}
+
+function modelShape(model: ModelName, data: ImageDataset): Record<string, unknown> {
+  if (model === 'mlp') return { inputSize: data.channels * data.height * data.width, classes: data.classes };
+  if (model === 'transformer') throw new UsageError('the cluster runtime trains image classifiers (mlp, cnn, resnet20); the transformer is not supported yet');
+  return { channels: data.channels, height: data.height, width: data.width, classes: data.classes };
+}
+
+/** Validates a configuration; throws a UsageError with a one-line reason. */
+export function checkClusterConfig(c: ClusterConfig): void {
+  if (!Number.isInteger(c.workers) || c.workers < 1) throw new UsageError(`--workers must be a positive integer, got ${c.workers}`);
+  if (!(CLUSTER_ALGORITHMS as readonly string[]).includes(c.algorithm)) throw new UsageError(`--algo must be one of ${CLUSTER_ALGORITHMS.join(', ')}, got ${c.algorithm}`);
+  if (!TOPOLOGIES.includes(c.topology)) throw new UsageError(`unknown topology ${c.topology} (expected one of ${TOPOLOGIES.join(', ')})`);
+  if (!(c.rate >= 0) || !Number.isFinite(c.rate)) throw new UsageError(`--rate must be a non-negative number, got ${c.rate}`);
+  if (c.algorithm !== 'allreduce' && c.rate === 0 && c.workers > 1) throw new UsageError('--rate 0 means no exchanges at all: the workers would never average');
+  if (c.steps === undefined && c.epochs === undefined) throw new UsageError('a budget is needed: --epochs or --steps');
+  for (const [w, s] of Object.entries(c.slowdown ?? {})) {
+    if (!(Number(w) >= 0 && Number(w) < c.workers)) throw new UsageError(`slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
+    if (!(s >= 1)) throw new UsageError(`slow-down factors are at least 1, got ${s} for worker ${w}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface WorkerThreads {
+  agent: Worker;
+  compute: Worker;
+  alive: boolean;
+  exited: Promise<void>;
+}
+
+export async function runCluster(config: ClusterConfig): Promise<ClusterSummary> {
+  checkClusterConfig(config);
+  const n = config.workers;
+  const log = config.log ?? (() => {});
+  const backend = getBackend({ backend: config.backend });
+  const data = prepareData(config);
+  let graph: Graph;
+  try {
+    graph = makeTopology(config.topology, n, { seed: config.seed });
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err));
+  }
+
+  // The model of the supervisor: initial point, layout, and evaluation of the average.
+  const modelConfig = { ...modelShape(config.model, data.train), ...config.modelConfig };
+  let model: Model;
+  try {
+    model = createModel(config.model, { ...modelConfig, backend, seed: config.seed } as never);
+  } catch (err) {
+    throw new UsageError(`cannot build model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const dim = model.size;
+  const x0 = Float32Array.from(model.params);
+
+  const trainCount = data.train.n;
+  const budget = config.steps ?? Math.max(n, Math.ceil(((config.epochs ?? 1) * trainCount) / config.batchSize));
+  const perWorker = Math.max(1, Math.ceil(budget / n));
+  const setup: AlgorithmSetup = {
+    name: config.algorithm, graph, rate: config.rate, dim, dtype: 'f32', exchange: config.exchange, ...DIRECTION_STEP,
+  };
+  let built;
+  try {
+    built = buildAlgorithm(setup);
+  } catch (err) {
+    throw err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const optimizer: OptimizerConfig = config.optimizer === 'sgd'
+    ? { kind: 'sgd', lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, noDecay: NO_DECAY_BIAS_NORM }
+    : { kind: 'adamw', lr: config.lr, weightDecay: config.weightDecay, noDecay: NO_DECAY_BIAS_NORM };
+  const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup: config.warmup, totalSteps: perWorker, milestones: config.milestones };
+
+  // Shared memory: the training set once for all, per worker its parameters, gradient, state, control and statistics.
+  const inputs = toShared(data.train.images);
+  const targets = toShared(data.train.labels);
+  const global = sharedInts(G.SIZE);
+  const xs = Array.from({ length: n }, () => {
+    const x = sharedFloats(dim);
+    x.set(x0);
+    return x;
+  });
+  const states = Array.from({ length: n }, () => toShared(Float32Array.from(model.state)));
+  const stats = Array.from({ length: n }, () => sharedDoubles(S.SIZE));
+  const controls = Array.from({ length: n }, () => sharedInts(C.SIZE));
+  const endpoints: InProcessEndpoint[] | null = built.kind === 'pairwise' ? inProcessNetwork(n, graph.edges, dim) : null;
+  const collective: CollectiveBuffers | null = built.kind === 'round' ? collectiveBuffers(n, dim) : null;
+
+  const out = config.out ? resolve(config.out) : null;
+  const metrics = out ? new MetricsWriter(join(out, 'metrics.jsonl')) : null;
+  const rows: MetricsRow[] = [];
+  const agentModule = siblingModule('agent-thread');
+  const computeModule = siblingModule('compute-thread');
+  const timeoutMs = config.timeoutMs ?? 2000;
+
+  // Threads.
+  let diverged = false;
+  const killed: number[] = [];
+  const threads: WorkerThreads[] = [];
+  const ready: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const { port1, port2 } = new MessageChannel();
+    const grads = sharedFloats(dim);
+    const endpoint = endpoints ? endpoints[i] : null;
+    const agentData: AgentThreadData = {
+      id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer, schedule,
+      rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, links: config.links ?? null,
+      collective, budget, global, control: controls[i], stats: stats[i], port: port1,
+    };
+    const computeData: ComputeThreadData = {
+      id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],
+      train: { inputs, targets, count: trainCount }, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
+      clip: config.clip, slowdown: config.slowdown?.[i] ?? 1, control: controls[i], port: port2,
+    };
+    const agent = spawnThread(agentModule, agentData, [port1, ...(endpoint ? endpointTransferList(endpoint) : [])], `gossamer-agent-${i}`);
+    const compute = spawnThread(computeModule, computeData, [port2], `gossamer-compute-${i}`);
+    let agentExit!: () => void;
+    let computeExit!: () => void;
+    const w: WorkerThreads = {
+      agent, compute, alive: true,
+      exited: Promise.all([new Promise<void>((r) => (agentExit = r)), new Promise<void>((r) => (computeExit = r))]).then(() => {}),
+    };
+    threads.push(w);
+    let agentReady!: () => void;
+    let computeReady!: () => void;
+    ready.push(Promise.all([new Promise<void>((r) => (agentReady = r)), new Promise<void>((r) => (computeReady = r))]).then(() => {}));
+    const fail = (what: string) => (err: Error) => {
+      log(`worker ${i}: ${what} thread failed: ${err.message}`);
+      void kill(i);
+    };
+    agent.on('message', (e: AgentEvent) => {
+      if (e.type === 'ready') agentReady();
+      else if (e.type === 'log') log(e.line);
+      else if (e.type === 'diverged') {
+        diverged = true;
+        log(`worker ${i}: the loss is ${e.loss} at its step ${e.step + 1}: training diverged`);
+        requestStop();
+      }
+    });
+    compute.on('message', (e: { type: string }) => {
+      if (e.type === 'ready') computeReady();
+    });
+    agent.on('error', fail('agent'));
+    compute.on('error', fail('compute'));
+    agent.on('exit', () => {
+      agentExit();
+      agentReady();
+    });
+    compute.on('exit', () => {
+      computeExit();
+      computeReady();
+    });
+  }
+
+  async function kill(i: number): Promise<void> {
+    const w = threads[i];
+    if (!w.alive) return;
+    w.alive = false;
+    killed.push(i);
+    await Promise.all([w.agent.terminate(), w.compute.terminate()]);
+    stats[i][S.DONE] = 1;
+    if (collective) markDead(collective, i);
+  }
+
+  let stopRequested = false;
+  function requestStop(): void {
+    if (stopRequested) return;
+    stopRequested = true;
+    Atomics.store(global, G.STOP, 1);
+    for (const w of threads) if (w.alive) w.agent.postMessage({ type: 'stop' });
+  }
+
+  const onAbort = () => requestStop();
+  config.signal?.addEventListener('abort', onAbort);
+
+  await Promise.all(ready);
+  const display = clusterDisplay(n, perWorker, budget, config.display ?? false);
+  const evalTest = headOf(data.test, config.evalLimit ?? Math.min(data.test.n, 1000));
+  const started = performance.now();
+  for (const w of threads) if (w.alive) w.agent.postMessage({ type: 'start' });
+  Atomics.store(global, G.START, 1);
+
+  // Measurements of the average model.
+  const mean = new Float32Array(dim);
+  const diff = new Float32Array(dim);
+  const liveIds = () => threads.map((w, i) => (w.alive ? i : -1)).filter((i) => i >= 0);
+  const average = (ids: number[]): number => {
+    mean.fill(0);
+    for (const i of ids) backend.axpy(1 / ids.length, xs[i], mean);
+    let c = 0;
+    for (const i of ids) {
+      backend.copy(xs[i], diff);
+      backend.axpy(-1, mean, diff);
+      c += backend.sumSquares(diff);
+    }
+    return c / Math.max(1, ids.length);
+  };
+  const evaluate = (set: ImageDataset) => {
+    model.params.set(mean);
+    model.state.set(states[0]);
+    return model.evaluate({ inputs: set.images, targets: set.labels, count: set.n }, { batchSize: 500 });
+  };
+  const totals = () => {
+    let steps = 0;
+    let exchanges = 0;
+    let idle = 0;
+    let wall = 0;
+    let t = 0;
+    let alive = 0;
+    for (let i = 0; i < n; i++) {
+      const s = stats[i];
+      steps += s[S.STEPS];
+      exchanges += s[S.EXCHANGES];
+      idle += s[S.IDLE_MS];
+      wall += s[S.WALL_MS];
+      if (threads[i].alive) {
+        t += s[S.TIME];
+        alive++;
+      }
+    }
+    const communications = built.kind === 'pairwise' ? Math.round(exchanges / 2) : (steps / n) * (n - 1);
+    return { steps, communications, idleFraction: wall > 0 ? idle / wall : 0, t: alive > 0 ? t / alive : 0 };
+  };
+  let lastAccuracy: number | undefined;
+  const row = (): MetricsRow => {
+    const tot = totals();
+    const consensus = average(liveIds());
+    const ev = evaluate(evalTest);
+    lastAccuracy = ev.accuracy;
+    const r: MetricsRow = {
+      t: tot.t, consensus, loss: ev.loss, gradients: tot.steps, communications: tot.communications,
+      seconds: (performance.now() - started) / 1000, testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
+      lr: stats[liveIds()[0] ?? 0][S.LR],
+    };
+    rows.push(r);
+    metrics?.write(r);
+    config.onRow?.(r);
+    return r;
+  };
+  const refresh = () => {
+    display.update(
+      stats.map((s, i) => ({
+        steps: s[S.STEPS], loss: s[S.LOSS], exchanges: s[S.EXCHANGES], idle: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0, alive: threads[i].alive,
+      })),
+      { steps: Atomics.load(global, G.STEPS), accuracy: lastAccuracy },
+    );
+  };
+
+  row();
+  const every = Math.max(1, config.metricsEvery ?? Math.round(budget / 40));
+  let nextRow = every;
+  const pendingKills = [...(config.kill ?? [])].sort((a, b) => a.atStep - b.atStep);
+  const allExited = Promise.all(threads.map((w) => w.exited));
+  let finished = false;
+  void allExited.then(() => (finished = true));
+  while (!finished) {
+    await Promise.race([sleep(50), allExited]);
+    const steps = Atomics.load(global, G.STEPS);
+    while (pendingKills.length > 0 && steps >= pendingKills[0].atStep) {
+      const k = pendingKills.shift()!;
+      log(`killing worker ${k.worker} at step ${steps}`);
+      await kill(k.worker);
+    }
+    if (Atomics.load(global, G.STOP) !== 0) requestStop();
+    if (!stopRequested && steps >= nextRow) {
+      row();
+      while (nextRow <= steps) nextRow += every;
+    }
+    refresh();
+    if (!stopRequested && threads.every((w, i) => !w.alive || stats[i][S.DONE] === 1)) requestStop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  config.signal?.removeEventListener('abort', onAbort);
+
+  // The end: consensus of the final parameters, then the global average evaluated on the whole test set.
+  const ids = liveIds();
+  const survivors = ids.length > 0 ? ids : threads.map((_, i) => i);
+  const tot = totals();
+  const consensus = average(survivors);
+  const final = evaluate(data.test);
+  lastAccuracy = final.accuracy;
+  refresh();
+  display.stop();
+  const last: MetricsRow = {
+    t: tot.t, consensus, loss: final.loss, gradients: tot.steps, communications: tot.communications, seconds,
+    testAccuracy: final.accuracy, idleFraction: tot.idleFraction, lr: stats[survivors[0]][S.LR], final: 1,
+  };
+  rows.push(last);
+  metrics?.write(last);
+  config.onRow?.(last);
+
+  let checkpoint: string | null = null;
+  let plot: string | null = null;
+  if (out) {
+    await metrics!.close();
+    checkpoint = join(out, 'checkpoint.safetensors');
+    model.params.set(mean);
+    saveCheckpoint(checkpoint, {
+      model, step: tot.steps, epoch: (tot.steps * config.batchSize) / trainCount, seed: config.seed,
+      run: { ...serializable(config), averaged: true, workersAveraged: survivors.length },
+    });
+    plot = join(out, 'metrics.svg');
+    try {
+      await writeMetricsSvg(plot, [{ name: `${config.algorithm} ${config.topology} ${n}`, rows: rows.filter((r) => r.final === undefined) }], {
+        title: `${config.algorithm}, ${config.topology} of ${n}, rate ${config.rate}`, y: ['loss', 'consensus', 'testAccuracy'], xTitle: 't (local steps)', logY: false,
+      });
+    } catch (err) {
+      log(`cannot draw the plot: ${err instanceof Error ? err.message : String(err)}`);
+      plot = null;
+    }
+  }
+
+  const perWorkerSummary: WorkerSummary[] = stats.map((s, i) => ({
+    id: i, alive: threads[i].alive, steps: s[S.STEPS], exchanges: s[S.EXCHANGES],
+    idleFraction: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0,
+    msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
+    computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
+    exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]),
+  }));
+  const trainLosses = perWorkerSummary.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
+  return {
+    algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: built.kind === 'pairwise' ? config.rate : 0,
+    model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
+    stepsPerSecond: tot.steps / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
+    testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,
+    trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
+    interrupted: (config.signal?.aborted ?? false) && !diverged, diverged, killed, perWorker: perWorkerSummary, constants: built.info,
+    backend: backend.name, metrics: metrics ? metrics.path : null, plot, checkpoint,
+  };
+}
+
+/** The configuration without its callbacks, signal and data arrays (for checkpoints). */
+function serializable(c: ClusterConfig): Record<string, unknown> {
+  const { signal: _s, onRow: _r, log: _l, dataset, ...rest } = c;
+  return { ...rest, dataset: typeof dataset === 'object' ? dataset.train.name : dataset };
+}

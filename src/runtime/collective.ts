@@ -1,0 +1,85 @@
+/**
+ * The synchronous baseline's collective: an all-reduce (mean) of one vector per worker per round, in shared memory,
+ * between the worker threads of one process. Each worker writes its contribution into its own slot, marks the
+ * round as contributed and waits until every live worker has contributed to the round; then each worker sums the
+ * contributions itself (native axpy, in worker order, so that every worker gets bit-identical means). Two slot sets
+ * alternate between rounds: a worker can only be one round ahead of the slowest, so a slot is never rewritten while
+ * someone still reads it. A worker that dies is marked dead by its supervisor: rounds it did not contribute to go
+ * on without it, and every survivor agrees on which contributions a round has (exactly those marked contributed).
+ *
+ * Like a ring all-reduce, a round lasts as long as the slowest worker: the point of the baseline.
+ */
+import type { Backend } from '../engine/backend.js';
+import { waitChange } from './shared.js';
+
+/** Shared buffers of a collective among n workers (structured-cloneable). */
+export interface CollectiveBuffers {
+  n: number;
+  /** slots[parity][worker]: contributions. */
+  slots: Float32Array[][];
+  /** Last round each worker contributed to (0: none). */
+  done: Int32Array;
+  /** 1 while the worker lives. */
+  alive: Int32Array;
+  /** Bumped at every contribution or death; waiters sleep on it. */
+  epoch: Int32Array;
+}
+
+export function collectiveBuffers(n: number, length: number): CollectiveBuffers {
+  const vec = () => new Float32Array(new SharedArrayBuffer(4 * length));
+  const ints = (k: number) => new Int32Array(new SharedArrayBuffer(4 * k));
+  const alive = ints(n).fill(1);
+  return { n, slots: [Array.from({ length: n }, vec), Array.from({ length: n }, vec)], done: ints(n), alive, epoch: ints(1) };
+}
+
+/** Marks a worker dead and wakes the waiters (called by the supervisor when a worker's threads are gone). */
+export function markDead(b: CollectiveBuffers, worker: number): void {
+  Atomics.store(b.alive, worker, 0);
+  Atomics.add(b.epoch, 0, 1);
+  Atomics.notify(b.epoch, 0);
+}
+
+export class SharedAllReduce {
+  private round = 0;
+
+  constructor(
+    readonly self: number,
+    private readonly b: CollectiveBuffers,
+    private readonly backend: Backend,
+  ) {}
+
+  /** The slot to write this worker's contribution of the next round into. */
+  nextSlot(): Float32Array {
+    return this.b.slots[(this.round + 1) % 2][this.self];
+  }
+
+  /**
+   * Publishes the contribution written into nextSlot() and writes the mean of the round's contributions into out.
+   * Resolves with the number of contributions, or 0 when `cancelled()` became true while waiting.
+   */
+  async reduce(out: Float32Array, cancelled: () => boolean = () => false): Promise<number> {
+    const r = ++this.round;
+    const { done, alive, epoch, n } = this.b;
+    Atomics.store(done, this.self, r);
+    Atomics.add(epoch, 0, 1);
+    Atomics.notify(epoch, 0);
+    for (;;) {
+      const seen = Atomics.load(epoch, 0);
+      let ready = true;
+      for (let j = 0; j < n && ready; j++) if (Atomics.load(done, j) < r && Atomics.load(alive, j) === 1) ready = false;
+      if (ready) break;
+      if (cancelled()) return 0;
+      await waitChange(epoch, 0, seen, 100);
+    }
+    const slots = this.b.slots[r % 2];
+    let count = 0;
+    out.fill(0);
+    for (let j = 0; j < n; j++) {
+      if (Atomics.load(done, j) < r) continue;
+      this.backend.axpy(1, slots[j], out);
+      count++;
+    }
+    this.backend.scale(out, 1 / count);
+    return count;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * A worker's compute thread: continuous local gradient steps with the engine. It computes the gradient of a
+ * mini-batch at the worker's current parameters — read straight from shared memory, while the agent thread may be
+ * averaging them with a neighbour (lock-free, as the authors' gradient and gossip processes share one buffer) —
+ * clips it, reports it to the agent (which applies the step through the algorithm's handler), and waits for the
+ * agent's permission to start the next step (rate control). A slow-down factor s > 1 emulates a slower device by
+ * sleeping (s − 1) times the compute time after each gradient.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { getBackend, type BackendChoice } from '../engine/backends/index.js';
+import { createModel, type ModelName } from '../engine/models/index.js';
+import { clipGradNorm } from '../engine/optim/clip.js';
+import { ShuffledBatches } from '../engine/training/batches.js';
+import { C } from './shared.js';
+
+export interface ComputeThreadData {
+  id: number;
+  model: { name: ModelName; config: Record<string, unknown> };
+  backend: BackendChoice;
+  /** The worker's parameters (shared with its agent). */
+  x: Float32Array;
+  /** Where the gradient is written (shared with its agent). */
+  grads: Float32Array;
+  /** Non-learnable state (BatchNorm statistics), shared so that the supervisor can save worker 0's. */
+  state: Float32Array;
+  train: { inputs: Float32Array; targets: Int32Array; count: number };
+  batchSize: number;
+  /** Seed of this worker's data order. */
+  seed: number;
+  clip: number | null;
+  slowdown: number;
+  control: Int32Array;
+  /** To the agent: {loss, ms} after every gradient. */
+  port: MessagePort;
+}
+
+export interface GradientReport {
+  step: number;
+  loss: number;
+  ms: number;
+}
+
+const d = workerData as ComputeThreadData;
+const backend = getBackend({ backend: d.backend });
+const model = createModel(d.model.name, { ...d.model.config, backend, params: d.x, grads: d.grads, state: d.state, initialize: false } as never);
+const batches = new ShuffledBatches(d.train, d.seed, d.batchSize);
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const ctrl = d.control;
+
+parentPort?.postMessage({ type: 'ready' });
+let step = 0;
+try {
+  for (;;) {
+    // Wait for the permission to take step `step`.
+    while (Atomics.load(ctrl, C.GO) <= step && Atomics.load(ctrl, C.STOP) === 0) Atomics.wait(ctrl, C.GO, Atomics.load(ctrl, C.GO), 200);
+    if (Atomics.load(ctrl, C.STOP) !== 0) break;
+    const start = performance.now();
+    const batch = batches.batch(step);
+    const loss = model.lossAndGradient(batch.inputs, batch.targets);
+    if (d.clip !== null && d.clip > 0) clipGradNorm(backend, d.grads, d.clip);
+    const took = performance.now() - start;
+    if (d.slowdown > 1) Atomics.wait(sleeper, 0, 0, (d.slowdown - 1) * took);
+    d.port.postMessage({ step, loss, ms: performance.now() - start } satisfies GradientReport);
+    step++;
+  }
+} finally {
+  d.port.close();
+  parentPort?.close();
+}

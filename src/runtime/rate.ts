@@ -1,0 +1,119 @@
+/**
+ * Rate control and local time, as the authors' runtime does them (ALGORITHMS.md §2).
+ *
+ * A worker takes part in an expected `rate` pairwise exchanges per local gradient step. The two loops are not free
+ * running; they meet:
+ * - rate ≥ 1: after step m the compute loop may start step m+1 only once the worker has done Q(m) exchanges in all,
+ *   where Q(m) − Q(m−1) ~ Poisson(rate) (or exactly `rate` on average, deterministically); meanwhile the
+ *   communication loop may exchange while it has done fewer than Q(m+1) — so the exchanges of step m+1 overlap its
+ *   computation, and the compute loop only waits when communication is behind.
+ * - rate < 1: exchange e may start once the worker has taken G(e−1) steps, and step m+1 may start only once every
+ *   exchange e with G(e) ≤ m is done, where G(e) − G(e−1) ~ Poisson(1/rate) (or exactly 1/rate on average): one
+ *   exchange per 1/rate steps, each overlapping the computation of the steps before its deadline.
+ * - rate = 0: no exchanges; the compute loop never waits.
+ */
+import type { Rng } from '../core/rng.js';
+
+export type RateMode = 'poisson' | 'exact';
+
+export class RateControl {
+  /** Gradient steps applied. */
+  steps = 0;
+  /** Exchanges completed. */
+  exchanges = 0;
+  /** Cumulative thresholds: Q(0), Q(1), … (rate ≥ 1) or G(0), G(1), … (rate < 1), drawn on demand. */
+  private readonly marks: number[] = [0];
+  /** Exact mode: the running fractional sum. */
+  private acc = 0;
+
+  constructor(readonly rate: number, readonly mode: RateMode, private readonly rng: Rng) {
+    if (!(rate >= 0) || !Number.isFinite(rate)) throw new RangeError(`rate must be a finite non-negative number, got ${rate}`);
+  }
+
+  /** Threshold k (k ≥ 0). */
+  private mark(k: number): number {
+    const perMark = this.rate >= 1 ? this.rate : 1 / this.rate;
+    while (this.marks.length <= k) {
+      let next: number;
+      if (this.mode === 'exact') {
+        this.acc += perMark;
+        next = Math.floor(this.acc + 1e-9);
+      } else {
+        next = this.marks[this.marks.length - 1] + this.rng.poisson(perMark);
+      }
+      this.marks.push(next);
+    }
+    return this.marks[k];
+  }
+
+  /** May the compute loop start its next step? */
+  canStep(): boolean {
+    if (this.rate === 0) return true;
+    if (this.rate >= 1) return this.exchanges >= this.mark(this.steps);
+    // Exchanges due by now: the number of e ≥ 1 with G(e) ≤ steps.
+    return this.exchanges >= this.dueBy(this.steps);
+  }
+
+  /** May the communication loop start (or accept) an exchange now? */
+  canExchange(): boolean {
+    if (this.rate === 0) return false;
+    if (this.rate >= 1) return this.exchanges < this.mark(this.steps + 1);
+    return this.steps >= this.mark(this.exchanges);
+  }
+
+  /** Exchanges still owed before the compute loop may go on (0 when it may). */
+  owed(): number {
+    if (this.rate === 0) return 0;
+    const due = this.rate >= 1 ? this.mark(this.steps) : this.dueBy(this.steps);
+    return Math.max(0, due - this.exchanges);
+  }
+
+  stepDone(): void {
+    this.steps++;
+  }
+
+  exchangeDone(): void {
+    this.exchanges++;
+  }
+
+  private dueBy(steps: number): number {
+    let e = this.exchanges;
+    while (this.mark(e + 1) <= steps) e++;
+    return e;
+  }
+}
+
+/**
+ * A2CiD2's clock: wall-clock time divided by a moving average (factor ½) of the duration of one local step, so
+ * that one unit is one expected local step. The time is integrated (t += dt / average), so it never goes back
+ * when the average changes; it stands still until the first step has been measured.
+ */
+export class LocalClock {
+  private t = 0;
+  private last: number;
+  private average = 0;
+
+  constructor(private readonly wall: () => number = () => performance.now()) {
+    this.last = wall();
+  }
+
+  /** Current local time, in expected local steps. */
+  now(): number {
+    const w = this.wall();
+    if (this.average > 0) this.t += (w - this.last) / this.average;
+    this.last = w;
+    return this.t;
+  }
+
+  /** Records the duration of one local step (ms). */
+  stepTook(ms: number): void {
+    this.now();
+    if (!(ms > 0)) return;
+    this.average = this.average > 0 ? 0.5 * this.average + 0.5 * ms : ms;
+  }
+
+  /** The moving average of a step's duration, ms (0 before the first step). */
+  get stepMs(): number {
+    return this.average;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Shared-memory plumbing of the threads of a cluster: control words, per-worker statistics, and moving an
+ * algorithm's state onto SharedArrayBuffers.
+ */
+
+type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs?: number) => { async: boolean; value: Promise<string> | string };
+
+/** Resolves when a[index] is no longer `value` (or after timeoutMs), without blocking the event loop. */
+export async function waitChange(a: Int32Array, index: number, value: number, timeoutMs: number): Promise<void> {
+  const w = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync(a, index, value, timeoutMs);
+  if (w.async) await w.value;
+}
+
+export const sharedInts = (n: number): Int32Array => new Int32Array(new SharedArrayBuffer(4 * n));
+export const sharedFloats = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(4 * n));
+export const sharedDoubles = (n: number): Float64Array => new Float64Array(new SharedArrayBuffer(8 * n));
+
+/** Copies a typed array onto shared memory. */
+export function toShared<T extends Float32Array | Float64Array | Int32Array | Uint8Array>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  const Ctor = a.constructor as new (b: SharedArrayBuffer) => T;
+  const out = new Ctor(new SharedArrayBuffer(a.byteLength));
+  out.set(a as never);
+  return out;
+}
+
+/**
+ * Moves the flat vectors of an algorithm's worker state onto shared memory: `x` becomes the given buffer (after
+ * taking the state's values), every other Float32Array / Float64Array field (x̃, momentum) a shared copy. The
+ * handlers reach their vectors through the state object, so they keep working unchanged; other threads (the
+ * compute loop, the supervisor) read the same memory.
+ */
+export function shareState<S extends object>(state: S, x: Float32Array): S {
+  const fields = state as unknown as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    const v = fields[key];
+    if (!(v instanceof Float32Array || v instanceof Float64Array)) continue;
+    if (key === 'x') {
+      if (v.length !== x.length) throw new Error(`state.x has ${v.length} values, the shared buffer ${x.length}`);
+      if (v !== x) x.set(v);
+      fields.x = x;
+    } else {
+      fields[key] = toShared(v);
+    }
+  }
+  return state;
+}
+
+/** Global control words of a cluster (Int32Array slots). */
+export const G = {
+  /** Gradient steps taken by all workers together. */
+  STEPS: 0,
+  /** 1 once the run must stop (budget reached, interrupted). */
+  STOP: 1,
+  /** 1 once every thread may start (all are ready). */
+  START: 2,
+  SIZE: 4,
+} as const;
+
+/** Control words between a worker's agent and its compute thread. */
+export const C = {
+  /** Steps the compute thread may have started (the agent raises it; the compute thread waits on it). */
+  GO: 0,
+  /** 1: the compute thread must exit. */
+  STOP: 1,
+  SIZE: 2,
+} as const;
+
+/** Per-worker statistics (Float64Array slots), written by the worker's threads, read by the supervisor. */
+export const S = {
+  STEPS: 0,
+  EXCHANGES: 1,
+  /** Loss of the last local step. */
+  LOSS: 2,
+  /** Local time (expected local steps). */
+  TIME: 3,
+  /** Time the compute loop waited for communication (ms). */
+  IDLE_MS: 4,
+  /** Time spent computing gradients, slow-down included (ms). */
+  COMPUTE_MS: 5,
+  /** Time spent applying local steps in the handlers (ms). */
+  APPLY_MS: 6,
+  /** Wall time since the worker started (ms). */
+  WALL_MS: 7,
+  LR: 8,
+  PROPOSED: 9,
+  BUSY: 10,
+  TIMEOUTS: 11,
+  ABORTED: 12,
+  /** Exchanges owed to the rate control but given up after a long wait. */
+  FORGIVEN: 13,
+  /** Moving average of one local step (ms). */
+  STEP_MS: 14,
+  /** 1 once the worker has stopped. */
+  DONE: 15,
+  /** Time the exchanges spent in the handlers (ms). */
+  EXCHANGE_MS: 16,
+  SIZE: 20,
+} as const;
