@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { graphCommand } from './graph.js';
+import { peerCommand } from './peer.js';
 import { simCommand } from './sim.js';
 import { trainCommand } from './train.js';
 
@@ -10,7 +11,7 @@ const program = new Command('gossamer')
   .option('--verbose', 'print stack traces on errors')
   .exitOverride();
 
-for (const command of [graphCommand(), simCommand(), trainCommand()]) {
+for (const command of [graphCommand(), simCommand(), trainCommand(), peerCommand()]) {
   program.addCommand(command.exitOverride());
 }
 

@@ -303,10 +303,10 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     });
   }
 
-  /** Announces a new status to every connected worker. */
-  setStatus(status: Record<string, unknown>): void {
+  /** Announces a new status to every connected worker; resolves once the announcements are sent. */
+  async setStatus(status: Record<string, unknown>): Promise<void> {
     this.status = status;
-    for (const p of this.byIndex.values()) if (p.connected) void this.sendHello(p.peerId, false);
+    await Promise.all([...this.byIndex.values()].filter((p) => p.connected).map((p) => this.sendHello(p.peerId, false)));
   }
 
   onProposal(handler: ProposalHandler): void {
