@@ -126,19 +126,48 @@ export function layoutOf<K extends string>(entries: readonly LayoutEntry<K>[]): 
   return entries.map((e) => ({ name: e.name, shape: [...e.shape], offset: e.offset, size: e.size, kind: e.kind }));
 }
 
+/** What a layout belongs to: a registered model name and its full configuration. */
+export interface ModelIdentity {
+  readonly name: string;
+  readonly config: Readonly<Record<string, unknown>>;
+}
+
+/** JSON with object keys sorted at every level (arrays keep their order). */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) out[key] = canonical((value as Record<string, unknown>)[key]);
+    return out;
+  }
+  return value;
+}
+
 /**
- * The canonical JSON of a layout: entries in offset order with keys in a fixed order, no whitespace.
- * Its sha256 is the layout hash that peers compare before exchanging parameters.
+ * The canonical JSON of a layout: the model's name and configuration (keys sorted; so that, e.g., two transformers
+ * whose tensors have the same shapes but different head counts differ), then the entries in offset order with
+ * keys in a fixed order, no whitespace. Its sha256 is the layout hash that peers compare before exchanging
+ * parameters.
  */
-export function canonicalLayoutJson(params: readonly LayoutEntry[], state: readonly LayoutEntry<StateKind>[] = []): string {
+export function canonicalLayoutJson(
+  params: readonly LayoutEntry[], state: readonly LayoutEntry<StateKind>[] = [], model?: ModelIdentity,
+): string {
   const entry = (e: LayoutEntry<string>) => ({ name: e.name, kind: e.kind, shape: [...e.shape], offset: e.offset, size: e.size });
   const sorted = <T extends LayoutEntry<string>>(a: readonly T[]) => [...a].sort((x, y) => x.offset - y.offset);
-  return JSON.stringify({ format: 'gossamer-layout-1', dtype: 'f32', params: sorted(params).map(entry), state: sorted(state).map(entry) });
+  return JSON.stringify({
+    format: 'gossamer-layout-1',
+    dtype: 'f32',
+    model: model ? { name: model.name, config: canonical(model.config) } : null,
+    params: sorted(params).map(entry),
+    state: sorted(state).map(entry),
+  });
 }
 
 /** sha256 (hex) of the canonical layout JSON. */
-export function layoutHash(params: readonly LayoutEntry[], state: readonly LayoutEntry<StateKind>[] = []): string {
-  return createHash('sha256').update(canonicalLayoutJson(params, state)).digest('hex');
+export function layoutHash(
+  params: readonly LayoutEntry[], state: readonly LayoutEntry<StateKind>[] = [], model?: ModelIdentity,
+): string {
+  return createHash('sha256').update(canonicalLayoutJson(params, state, model)).digest('hex');
 }
 
 // ---------------------------------------------------------------------------------------------------------------

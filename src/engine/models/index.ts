@@ -1,3 +1,4 @@
+import { UsageError } from '../../core/errors.js';
 import type { Backend } from '../backend.js';
 import { getBackend, type BackendChoice } from '../backends/index.js';
 import { createCnn, type CnnConfig } from './cnn.js';
@@ -24,6 +25,14 @@ export type CreateModelOptions<N extends ModelName> = ModelConfigs[N] & ModelBuf
 
 const BUFFER_KEYS = ['params', 'grads', 'state', 'shared', 'initialize', 'seed', 'backend'] as const;
 
+/** The configuration keys each model accepts (anything else is a mistake worth reporting). */
+export const MODEL_CONFIG_KEYS: { readonly [N in ModelName]: readonly (keyof ModelConfigs[N])[] } = {
+  mlp: ['inputSize', 'hidden', 'classes', 'dropout'],
+  cnn: ['channels', 'height', 'width', 'conv1', 'conv2', 'hidden', 'classes'],
+  resnet20: ['channels', 'height', 'width', 'classes', 'baseWidth', 'blocksPerStage'],
+  transformer: ['vocab', 'seq', 'dim', 'heads', 'layers', 'mlpRatio', 'dropout'],
+};
+
 export function isModelName(name: string): name is ModelName {
   return (MODEL_NAMES as readonly string[]).includes(name);
 }
@@ -37,13 +46,26 @@ export function createModel<N extends ModelName>(name: N, options: CreateModelOp
     params: options.params, grads: options.grads, state: options.state,
     shared: options.shared, initialize: options.initialize, seed: options.seed,
   };
+  if (!isModelName(name)) throw new UsageError(`unknown model ${String(name)} (known: ${MODEL_NAMES.join(', ')})`);
   const config: Record<string, unknown> = { ...options };
   for (const key of BUFFER_KEYS) delete config[key];
+  const known = MODEL_CONFIG_KEYS[name] as readonly string[];
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) {
+      delete config[key];
+      continue;
+    }
+    if (!known.includes(key)) throw new UsageError(`model ${name} has no option "${key}" (options: ${known.join(', ')})`);
+    const ok = key === 'hidden'
+      ? Array.isArray(value) && value.every((v) => Number.isInteger(v) && v > 0)
+      : typeof value === 'number' && Number.isFinite(value) && (key === 'dropout' ? value >= 0 && value < 1 : Number.isInteger(value) && value > 0);
+    if (!ok) throw new UsageError(`model ${name}: option ${key} has an invalid value ${JSON.stringify(value)}`);
+  }
   switch (name) {
     case 'mlp': return createMlp(backend, config as MlpConfig, buffers);
     case 'cnn': return createCnn(backend, config as CnnConfig, buffers);
     case 'resnet20': return createResNet(backend, config as ResNetConfig, buffers);
     case 'transformer': return createTransformer(backend, config as TransformerConfig, buffers);
-    default: throw new Error(`unknown model ${String(name)} (known: ${MODEL_NAMES.join(', ')})`);
+    default: throw new UsageError(`unknown model ${String(name)} (known: ${MODEL_NAMES.join(', ')})`);
   }
 }

@@ -81,7 +81,10 @@ export class Model implements ModelSpec {
   readonly stateSize: number;
   readonly layout: readonly LayoutEntry[];
   readonly stateLayout: readonly LayoutEntry<StateKind>[];
-  /** sha256 (hex) of the canonical layout (see layout.ts): equal hashes mean interchangeable flat vectors. */
+  /**
+   * sha256 (hex) of the canonical layout JSON (model name, configuration, tensor entries; see layout.ts): equal
+   * hashes mean the same model with interchangeable flat vectors.
+   */
   readonly layoutHash: string;
 
   private paramsBuf: Float32Array;
@@ -108,7 +111,7 @@ export class Model implements ModelSpec {
     this.stateSize = registry.stateSize;
     this.layout = layoutOf(registry.params);
     this.stateLayout = layoutOf(registry.states);
-    this.layoutHash = layoutHash(this.layout, this.stateLayout);
+    this.layoutHash = layoutHash(this.layout, this.stateLayout, { name: this.name, config: this.config });
     const shared = buffers.shared ?? false;
     this.paramsBuf = buffers.params ?? alloc(this.size, shared);
     this.gradsBuf = buffers.grads ?? new Float32Array(this.size);
