@@ -8,19 +8,21 @@
  * TypeScript backend's MLP step (`jsMlp`) and the kernel figures of bench/engine-kernels.ts (`kernels`).
  *
  * When a Python with PyTorch is found (GOSSAMER_TORCH_PYTHON, else /tmp/torchenv/bin/python, else python3), the
- * same workloads run in PyTorch with one thread (bench/torch_engine.py), interleaved with ours workload by workload
- * so that both see the same machine load: `torch` holds its times and `ratio` = ours / torch (below 1: faster).
- * Without PyTorch those fields are absent and `torchUnavailable` says why.
+ * same workloads run in PyTorch with one thread (bench/torch_engine.py --serve, one process), interleaved with ours
+ * round by round so that both see the same machine load: `torch` holds its times and `ratio` = ours / torch (below
+ * 1: faster). Without PyTorch those fields are absent and `torchUnavailable` says why.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../src/engine/backend.js';
 import { getBackend, jsBackend, nativeBackendStatus } from '../src/engine/backends/index.js';
 import { createModel, type ModelName } from '../src/engine/models/index.js';
 import { AdamW, Sgd } from '../src/engine/optim/index.js';
 import { Rng } from '../src/core/rng.js';
+import { runKernelBench } from './engine-kernels.js';
 
 type Workload = 'mlp' | 'cnn' | 'transformer';
 const WORKLOADS: Workload[] = ['mlp', 'cnn', 'transformer'];
@@ -74,55 +76,114 @@ function findTorch(): { python: string; version: string } | { reason: string } {
   return { reason: `no Python with PyTorch (${reasons.join('; ')})` };
 }
 
-function torchStep(python: string, workload: Workload): number | string {
-  const args = [join(here, 'torch_engine.py'), '--only', workload, '--warmup', String(WARMUP), `--steps-${workload}`, String(TIMED[workload])];
-  const r = spawnSync(python, args, { encoding: 'utf8', timeout: 600_000, env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' } });
-  if (r.status !== 0) return `torch_engine.py failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-  return typeof out[workload] === 'number' ? out[workload] : 'torch_engine.py printed no time';
+/** A PyTorch process serving step timings (torch_engine.py --serve): one request at a time. */
+class TorchServer {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: AsyncIterator<string>;
+  private stderr = '';
+
+  constructor(python: string) {
+    this.child = spawn(python, [join(here, 'torch_engine.py'), '--serve'], {
+      env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
+    });
+    this.child.stderr.on('data', (d) => (this.stderr += d));
+    this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+  }
+
+  private async reply(): Promise<Record<string, unknown>> {
+    const next = await this.lines.next();
+    if (next.done) throw new Error(`torch_engine.py exited: ${this.stderr.trim().split('\n').pop() ?? ''}`);
+    return JSON.parse(next.value) as Record<string, unknown>;
+  }
+
+  /** Waits for the server's greeting: {torch, threads}. */
+  ready(): Promise<Record<string, unknown>> {
+    return this.reply();
+  }
+
+  async time(workload: Workload, steps: number, warmup: number): Promise<number> {
+    this.child.stdin.write(`${workload} ${steps} ${warmup}\n`);
+    const out = await this.reply();
+    if (typeof out[workload] !== 'number') throw new Error(`torch_engine.py answered ${JSON.stringify(out)}`);
+    return out[workload];
+  }
+
+  close(): void {
+    this.child.stdin.end();
+    this.child.kill();
+  }
 }
 
 async function kernelFigures(): Promise<unknown> {
   try {
-    // Resolved at run time: the kernel benchmark is a separate module of this directory.
-    const specifier = './engine-kernels.js';
-    const mod = (await import(specifier)) as { runKernelBench?: () => Promise<unknown> | unknown };
-    if (typeof mod.runKernelBench !== 'function') return { error: 'bench/engine-kernels.ts exports no runKernelBench()' };
-    return await mod.runKernelBench();
+    return await runKernelBench();
   } catch (err) {
-    return { error: `kernel benchmark unavailable (${err instanceof Error ? err.message.split('\n')[0] : String(err)})` };
+    return { error: `kernel benchmark failed (${err instanceof Error ? err.message.split('\n')[0] : String(err)})` };
   }
 }
 
 const round = (x: number, digits = 3) => Number(x.toPrecision(digits + 1));
 
-export async function runEngineBench(): Promise<Record<string, unknown>> {
+/**
+ * Runs the benchmark. Each workload is measured in `rounds` rounds, ours then PyTorch's in each round, and each side
+ * keeps its best round (the least disturbed by other load on a shared machine).
+ */
+export async function runEngineBench(options: { rounds?: number } = {}): Promise<Record<string, unknown>> {
+  const rounds = Math.max(1, options.rounds ?? 3);
   const status = nativeBackendStatus();
   const backend = status.available ? getBackend({ backend: 'native' }) : jsBackend();
   const torch = findTorch();
   const result: Record<string, unknown> = {
-    unit: 'ms per training step (median)', threads: 1, backend: backend.name, isa: backend.isa,
+    unit: 'ms per training step (best of rounds of the median step)', threads: 1, rounds, backend: backend.name, isa: backend.isa,
     ...(status.available ? {} : { nativeUnavailable: status.reason }),
     batch: BATCH,
   };
-  const torchTimes: Record<string, number | string> = {};
-  const ratio: Record<string, number> = {};
-  for (const w of WORKLOADS) {
-    const ours = stepTime(w, backend);
-    result[w] = round(ours);
-    if ('python' in torch) {
-      const t = torchStep(torch.python, w);
-      torchTimes[w] = typeof t === 'number' ? round(t) : t;
-      if (typeof t === 'number') ratio[w] = round(ours / t);
+  let server: TorchServer | null = null;
+  let torchInfo: Record<string, unknown> = {};
+  let torchError = 'reason' in torch ? torch.reason : '';
+  if ('python' in torch) {
+    server = new TorchServer(torch.python);
+    try {
+      torchInfo = { version: torch.version, python: torch.python, threads: (await server.ready()).threads };
+    } catch (err) {
+      torchError = err instanceof Error ? err.message : String(err);
+      server.close();
+      server = null;
     }
   }
-  result.jsMlp = round(stepTime('mlp', jsBackend(), 3, 1));
-  if ('python' in torch) {
-    result.torch = { version: torch.version, python: torch.python, ...torchTimes };
-    result.ratio = ratio;
-  } else {
-    result.torchUnavailable = torch.reason;
+  const torchTimes: Record<string, number> = {};
+  const ratio: Record<string, number> = {};
+  try {
+    for (const w of WORKLOADS) {
+      let ours = Infinity;
+      let theirs = Infinity;
+      for (let r = 0; r < rounds; r++) {
+        ours = Math.min(ours, stepTime(w, backend));
+        if (server) {
+          try {
+            theirs = Math.min(theirs, await server.time(w, TIMED[w], WARMUP));
+          } catch (err) {
+            torchError = err instanceof Error ? err.message : String(err);
+            server.close();
+            server = null;
+          }
+        }
+      }
+      result[w] = round(ours);
+      if (Number.isFinite(theirs)) {
+        torchTimes[w] = round(theirs);
+        ratio[w] = round(ours / theirs);
+      }
+    }
+  } finally {
+    server?.close();
   }
+  result.jsMlp = round(stepTime('mlp', jsBackend(), 3, 1));
+  if (Object.keys(torchTimes).length > 0) {
+    result.torch = { ...torchInfo, ...torchTimes };
+    result.ratio = ratio;
+  }
+  if (torchError !== '') result.torchUnavailable = torchError;
   result.kernels = await kernelFigures();
   return result;
 }

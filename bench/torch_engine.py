@@ -9,7 +9,11 @@ The three workloads of docs REFERENCE-NUMBERS, with the same shapes, batch sizes
 A step is forward + softmax cross-entropy + backward + optimizer update; the figure is the median over timed steps
 after warm-up. Usage: python3 torch_engine.py [--steps-mlp N] [--steps-cnn N] [--steps-transformer N] [--warmup N]
 Prints one JSON object: {"torch": "<version>", "threads": 1, "mlp": ms, "cnn": ms, "transformer": ms}.
+With --serve it first prints {"torch": "<version>", "threads": 1}, then answers each line "<workload> <steps> <warmup>"
+read from stdin with {"<workload>": ms} (the models are built once), so that a caller can interleave its own
+measurements with PyTorch's.
 """
+import sys
 import argparse
 import json
 import statistics
@@ -93,6 +97,18 @@ def time_steps(model, opt, x, y, warmup, steps):
     return statistics.median(times)
 
 
+def serve():
+    built = workloads()
+    print(json.dumps({'torch': torch.__version__, 'threads': torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        parts = line.split()
+        if not parts:
+            continue
+        name, steps, warmup = parts[0], int(parts[1]), int(parts[2])
+        model, opt, x, y = built[name]
+        print(json.dumps({name: time_steps(model, opt, x, y, warmup, steps)}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--warmup', type=int, default=3)
@@ -100,9 +116,13 @@ def main():
     parser.add_argument('--steps-cnn', type=int, default=10)
     parser.add_argument('--steps-transformer', type=int, default=10)
     parser.add_argument('--only', default='mlp,cnn,transformer')
+    parser.add_argument('--serve', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    if args.serve:
+        serve()
+        return
     steps = {'mlp': args.steps_mlp, 'cnn': args.steps_cnn, 'transformer': args.steps_transformer}
     out = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
     for name, (model, opt, x, y) in workloads().items():
