@@ -18,6 +18,7 @@ struct MicroAvx2 {
   static constexpr idx KC = 256;
   static constexpr idx MC = 120;
   static constexpr idx NC = 2048;
+  static constexpr bool kMaskedPartial = false;
 
   static inline __attribute__((always_inline)) void compute(idx kc, const float* ap, const float* bp,
                                                             __m256 (&acc)[MR][2]) {
@@ -70,6 +71,37 @@ struct MicroAvx2 {
     }
   }
 };
+
+// Short rows with masked vectors (see kernels.inc).
+#define GS_HAVE_ROW_OPS 1
+
+static inline __m256i first_lanes(idx n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline void row_copy(float* d, const float* s, idx n) {
+  idx i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+  if (i < n) {
+    const __m256i m = first_lanes(n - i);
+    _mm256_maskstore_ps(d + i, m, _mm256_maskload_ps(s + i, m));
+  }
+}
+
+static inline void row_add(float* d, const float* s, idx n) {
+  idx i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(d + i), _mm256_loadu_ps(s + i)));
+  if (i < n) {
+    const __m256i m = first_lanes(n - i);
+    _mm256_maskstore_ps(d + i, m, _mm256_add_ps(_mm256_maskload_ps(d + i, m), _mm256_maskload_ps(s + i, m)));
+  }
+}
+
+static inline void row_zero(float* d, idx n) {
+  idx i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+  if (i < n) _mm256_maskstore_ps(d + i, first_lanes(n - i), _mm256_setzero_ps());
+}
 
 #include "gemm.inc"
 #include "kernels.inc"

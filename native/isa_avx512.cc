@@ -7,6 +7,8 @@
 #include <cstring>
 
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")
+// GCC 12 reports the conditionally loaded rows of transpose16 as possibly uninitialised; they are not.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace gs {
 namespace {
@@ -146,24 +148,65 @@ struct MicroZ {
     }
   }
 
-  template <int R>
-  static inline __attribute__((always_inline)) void tile_rows(idx kc, const float* ap, const float* bp, float* out) {
-    __m512 acc[MR][NV];
-    compute<R>(kc, ap, bp, acc);
+  static constexpr bool kMaskedPartial = true;
+
+  // Stores the first R rows (of which mr are kept) of the tile: C <- alpha acc (+ C, or + beta C), with the columns
+  // from nr on masked off.
+  template <int R, bool Full>
+  static inline __attribute__((always_inline)) void store(const __m512 (&acc)[MR][NV], float* c, idx ldc, float alpha,
+                                                          float beta, int mode, idx mr, idx nr) {
+    const __m512 va = _mm512_set1_ps(alpha);
+    const __m512 vb = _mm512_set1_ps(beta);
+    __mmask16 masks[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const idx left = nr - 16 * v;
+      masks[v] = Full || left >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                    : static_cast<__mmask16>(left <= 0 ? 0u : (1u << left) - 1u);
+    }
 #pragma GCC unroll 32
     for (int i = 0; i < R; ++i) {
+      if (!Full && i >= mr) break;
+      float* d = c + i * ldc;
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm512_store_ps(out + i * NR + 16 * v, acc[i][v]);
+      for (int v = 0; v < NV; ++v) {
+        __m512 r = _mm512_mul_ps(acc[i][v], va);
+        if (Full) {
+          if (mode == 1) {
+            r = _mm512_add_ps(r, _mm512_loadu_ps(d + 16 * v));
+          } else if (mode == 2) {
+            r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(d + 16 * v), r);
+          }
+          _mm512_storeu_ps(d + 16 * v, r);
+        } else {
+          if (mode == 1) {
+            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(masks[v], d + 16 * v));
+          } else if (mode == 2) {
+            r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(masks[v], d + 16 * v), r);
+          }
+          _mm512_mask_storeu_ps(d + 16 * v, masks[v], r);
+        }
+      }
     }
   }
 
-  __attribute__((noinline)) static void tile(idx kc, const float* ap, const float* bp, float* out, idx mr) {
+  template <int R>
+  static inline __attribute__((always_inline)) void partial_rows(idx kc, const float* ap, const float* bp, float* c,
+                                                                 idx ldc, float alpha, float beta, int mode, idx mr,
+                                                                 idx nr) {
+    __m512 acc[MR][NV];
+    compute<R>(kc, ap, bp, acc);
+    store<R, false>(acc, c, ldc, alpha, beta, mode, mr, nr);
+  }
+
+  __attribute__((noinline)) static void partial(idx kc, const float* ap, const float* bp, float* c, idx ldc,
+                                                float alpha, float beta, int mode, idx mr, idx nr) {
     if (MR > 4 && mr <= 4) {
-      tile_rows<(MR > 4 ? 4 : MR)>(kc, ap, bp, out);
+      partial_rows<(MR > 4 ? 4 : MR)>(kc, ap, bp, c, ldc, alpha, beta, mode, mr, nr);
     } else if (MR > 8 && mr <= 8) {
-      tile_rows<(MR > 8 ? 8 : MR)>(kc, ap, bp, out);
+      partial_rows<(MR > 8 ? 8 : MR)>(kc, ap, bp, c, ldc, alpha, beta, mode, mr, nr);
     } else {
-      tile_rows<MR>(kc, ap, bp, out);
+      partial_rows<MR>(kc, ap, bp, c, ldc, alpha, beta, mode, mr, nr);
     }
   }
 
@@ -176,24 +219,78 @@ struct MicroZ {
     }
     __m512 acc[MR][NV];
     compute<MR>(kc, ap, bp, acc);
-    const __m512 va = _mm512_set1_ps(alpha);
-    const __m512 vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-      float* d = c + i * ldc;
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) {
-        __m512 r = _mm512_mul_ps(acc[i][v], va);
-        if (mode == 1) {
-          r = _mm512_add_ps(r, _mm512_loadu_ps(d + 16 * v));
-        } else if (mode == 2) {
-          r = _mm512_fmadd_ps(vb, _mm512_loadu_ps(d + 16 * v), r);
-        }
-        _mm512_storeu_ps(d + 16 * v, r);
-      }
-    }
+    store<MR, true>(acc, c, ldc, alpha, beta, mode, MR, NR);
   }
 };
+
+// ---------------------------------------------------------------------------------------------------------------
+// Short rows and 2 x 2 pooling with masked vectors (see kernels.inc)
+
+#define GS_HAVE_ROW_OPS 1
+
+static inline __mmask16 first_lanes(idx n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+static inline void row_copy(float* d, const float* s, idx n) {
+  idx i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
+  if (i < n) {
+    const __mmask16 m = first_lanes(n - i);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+  }
+}
+
+static inline void row_add(float* d, const float* s, idx n) {
+  idx i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(d + i), _mm512_loadu_ps(s + i)));
+  if (i < n) {
+    const __mmask16 m = first_lanes(n - i);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, s + i)));
+  }
+}
+
+static inline void row_zero(float* d, idx n) {
+  idx i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_setzero_ps());
+  if (i < n) _mm512_mask_storeu_ps(d + i, first_lanes(n - i), _mm512_setzero_ps());
+}
+
+#define GS_HAVE_POOL2_ROW 1
+
+static inline void pool2_row(const float* r0, idx w, idx ow, std::int32_t at, float* y, std::int32_t* arg) {
+  const float* r1 = r0 + w;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i wv = _mm512_set1_epi32(static_cast<std::int32_t>(w));
+  for (idx ox = 0; ox < ow; ox += 16) {
+    const idx count = ow - ox < 16 ? ow - ox : 16;
+    const idx inputs = 2 * count;  // within the row: 2 ow <= w
+    const __mmask16 mlo = inputs >= 16 ? static_cast<__mmask16>(0xFFFF) : first_lanes(inputs);
+    const __mmask16 mhi = inputs > 16 ? first_lanes(inputs - 16) : static_cast<__mmask16>(0);
+    const float* p0 = r0 + 2 * ox;
+    const float* p1 = r1 + 2 * ox;
+    const __m512 a0 = _mm512_maskz_loadu_ps(mlo, p0), b0 = _mm512_maskz_loadu_ps(mhi, p0 + 16);
+    const __m512 a1 = _mm512_maskz_loadu_ps(mlo, p1), b1 = _mm512_maskz_loadu_ps(mhi, p1 + 16);
+    const __m512 v1 = _mm512_permutex2var_ps(a0, odd, b0);
+    const __m512 v2 = _mm512_permutex2var_ps(a1, even, b1);
+    const __m512 v3 = _mm512_permutex2var_ps(a1, odd, b1);
+    __m512 bv = _mm512_permutex2var_ps(a0, even, b0);
+    const __m512i base = _mm512_add_epi32(_mm512_set1_epi32(at + 2 * static_cast<std::int32_t>(ox)), even);
+    __m512i bi = base;
+    __mmask16 gt = _mm512_cmp_ps_mask(v1, bv, _CMP_GT_OQ);
+    bv = _mm512_mask_mov_ps(bv, gt, v1);
+    bi = _mm512_mask_mov_epi32(bi, gt, _mm512_add_epi32(base, one));
+    gt = _mm512_cmp_ps_mask(v2, bv, _CMP_GT_OQ);
+    bv = _mm512_mask_mov_ps(bv, gt, v2);
+    bi = _mm512_mask_mov_epi32(bi, gt, _mm512_add_epi32(base, wv));
+    gt = _mm512_cmp_ps_mask(v3, bv, _CMP_GT_OQ);
+    bv = _mm512_mask_mov_ps(bv, gt, v3);
+    bi = _mm512_mask_mov_epi32(bi, gt, _mm512_add_epi32(_mm512_add_epi32(base, wv), one));
+    const __mmask16 out = first_lanes(count);
+    _mm512_mask_storeu_ps(y + ox, out, bv);
+    _mm512_mask_storeu_epi32(arg + ox, out, bi);
+  }
+}
 
 #include "gemm.inc"
 #include "kernels.inc"

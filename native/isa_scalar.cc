@@ -17,6 +17,7 @@ struct MicroScalar {
   static constexpr idx KC = 256;
   static constexpr idx MC = 128;
   static constexpr idx NC = 2048;
+  static constexpr bool kMaskedPartial = false;
 
   static void tile(idx kc, const float* ap, const float* bp, float* acc, idx /*mr*/) {
     float t[MR][NR] = {};
