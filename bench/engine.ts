@@ -7,10 +7,11 @@
  * on the native backend (the TypeScript backend when the addon is unavailable, said in `backend`), plus the
  * TypeScript backend's MLP step (`jsMlp`) and the kernel figures of bench/engine-kernels.ts (`kernels`).
  *
- * When a Python with PyTorch is found (GOSSAMER_TORCH_PYTHON, else /tmp/torchenv/bin/python, else python3), the
- * same workloads run in PyTorch with one thread (bench/torch_engine.py --serve, one process), interleaved with ours
- * round by round so that both see the same machine load: `torch` holds its times and `ratio` = ours / torch (below
- * 1: faster). Without PyTorch those fields are absent and `torchUnavailable` says why.
+ * When a Python with PyTorch is found (GOSSAMER_TORCH_PYTHON, else /tmp/torchenv/bin/python, else python3;
+ * GOSSAMER_TORCH_PYTHON=none skips it), the same workloads run in PyTorch with one thread (bench/torch_engine.py
+ * --serve, one process), interleaved with ours round by round so that both see the same machine load: `torch` holds
+ * its times and `ratio` = ours / torch (below 1: faster). Without PyTorch those fields are absent and
+ * `torchUnavailable` says why.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -64,9 +65,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** A Python that imports torch, or the reason there is none. */
 function findTorch(): { python: string; version: string } | { reason: string } {
-  const candidates = [process.env.GOSSAMER_TORCH_PYTHON, '/tmp/torchenv/bin/python', 'python3'].filter(
-    (p): p is string => p !== undefined && p !== '' && (!p.startsWith('/') || existsSync(p)),
-  );
+  const chosen = process.env.GOSSAMER_TORCH_PYTHON;
+  if (chosen === 'none') return { reason: 'GOSSAMER_TORCH_PYTHON=none' };
+  const candidates = (chosen ? [chosen] : ['/tmp/torchenv/bin/python', 'python3']).filter((p) => !p.startsWith('/') || existsSync(p));
   const reasons: string[] = [];
   for (const python of candidates) {
     const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 120_000 });
