@@ -210,6 +210,6 @@ describe('model API', () => {
     assert.throws(() => createModel('mlp', { hiden: [3] } as never), UsageError);
     assert.throws(() => createModel('cnn', { conv1: 0, backend: js }), UsageError);
     assert.throws(() => createModel('transformer', { dropout: 1, backend: js }), UsageError);
-    assert.throws(() => createModel('nope' as never, {}), UsageError);
+    assert.throws(() => createModel('nope' as never), UsageError);
   });
 });

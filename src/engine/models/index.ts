@@ -56,7 +56,7 @@ export function createModel<N extends ModelName>(name: N, options: CreateModelOp
       continue;
     }
     if (!known.includes(key)) throw new UsageError(`model ${name} has no option "${key}" (options: ${known.join(', ')})`);
-    const ok = key === 'hidden'
+    const ok = key === 'hidden' && name === 'mlp'
       ? Array.isArray(value) && value.every((v) => Number.isInteger(v) && v > 0)
       : typeof value === 'number' && Number.isFinite(value) && (key === 'dropout' ? value >= 0 && value < 1 : Number.isInteger(value) && value > 0);
     if (!ok) throw new UsageError(`model ${name}: option ${key} has an invalid value ${JSON.stringify(value)}`);
