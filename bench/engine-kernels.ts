@@ -1,8 +1,8 @@
 /**
  * Kernel benchmark of the engine's compute backends:
- * - SGEMM throughput (GFLOP/s) on the shapes of an MLP 784-512-512-10 at batch 128 — forward X·W, weight gradient
- *   Xᵀ·dY and input gradient dY·Wᵀ of each layer — for every instruction set of the native addon this CPU runs,
- *   and for the TypeScript backend on one shape;
+ * - SGEMM throughput (GFLOP/s) on the shapes of an MLP 784-512-512-10 at batch 128 — forward X·Wᵀ, weight
+ *   gradient dYᵀ·X and input gradient dY·W of each layer — for every instruction set of the native addon this CPU
+ *   runs, and for the TypeScript backend on one shape;
  * - memory bandwidth of the averaging kernel a ← ½(a + b) and of axpy on 10M floats, against TypedArray.set
  *   (memcpy) measured in the same run.
  * Times are the best of repeated runs (the machines are shared and noisy: compare ratios within one run).
@@ -30,17 +30,21 @@ interface Shape {
   k: number;
 }
 
-/** The matrix products of one training step of an MLP 784-512-512-10 at batch 128 (weights stored in × out). */
+/**
+ * The matrix products of one training step of an MLP 784-512-512-10 at batch 128, as the engine's Linear layer
+ * issues them (weights stored out × in, as in PyTorch): forward Y = X·Wᵀ, weight gradient dW = dYᵀ·X, input
+ * gradient dX = dY·W.
+ */
 export const MLP_SHAPES: Shape[] = [
-  ['fc1.forward', false, false, 128, 512, 784],
-  ['fc1.dW', true, false, 784, 512, 128],
-  ['fc1.dX', false, true, 128, 784, 512],
-  ['fc2.forward', false, false, 128, 512, 512],
+  ['fc1.forward', false, true, 128, 512, 784],
+  ['fc1.dW', true, false, 512, 784, 128],
+  ['fc1.dX', false, false, 128, 784, 512],
+  ['fc2.forward', false, true, 128, 512, 512],
   ['fc2.dW', true, false, 512, 512, 128],
-  ['fc2.dX', false, true, 128, 512, 512],
-  ['fc3.forward', false, false, 128, 10, 512],
-  ['fc3.dW', true, false, 512, 10, 128],
-  ['fc3.dX', false, true, 128, 512, 10],
+  ['fc2.dX', false, false, 128, 512, 512],
+  ['fc3.forward', false, true, 128, 10, 512],
+  ['fc3.dW', true, false, 10, 512, 128],
+  ['fc3.dX', false, false, 128, 512, 10],
 ].map(([name, transA, transB, m, n, k]) => ({ name, transA, transB, m, n, k }) as Shape);
 
 function random(n: number, seed: number): Float32Array {

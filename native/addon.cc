@@ -23,21 +23,32 @@ namespace gs {
 
 namespace {
 constexpr int kSlots = 8;
-thread_local float* tls_buf[kSlots];
-thread_local std::size_t tls_cap[kSlots];
+
+// Freed when the thread ends (worker threads come and go).
+struct ScratchSet {
+  float* buf[kSlots] = {};
+  std::size_t cap[kSlots] = {};
+  ~ScratchSet() {
+    for (float* p : buf) std::free(p);
+  }
+};
+thread_local ScratchSet tls_scratch;
 }  // namespace
 
 float* scratch(int slot, std::size_t count) {
-  if (count > tls_cap[slot]) {
-    std::free(tls_buf[slot]);
-    std::size_t cap = count + count / 4 + 64;
-    std::size_t bytes = (cap * sizeof(float) + 63) & ~static_cast<std::size_t>(63);
+  ScratchSet& s = tls_scratch;
+  if (count > s.cap[slot]) {
+    std::free(s.buf[slot]);
+    s.buf[slot] = nullptr;
+    s.cap[slot] = 0;
+    const std::size_t cap = count + count / 4 + 64;
+    const std::size_t bytes = (cap * sizeof(float) + 63) & ~static_cast<std::size_t>(63);
     void* p = std::aligned_alloc(64, bytes);
     if (p == nullptr) std::abort();
-    tls_buf[slot] = static_cast<float*>(p);
-    tls_cap[slot] = cap;
+    s.buf[slot] = static_cast<float*>(p);
+    s.cap[slot] = cap;
   }
-  return tls_buf[slot];
+  return s.buf[slot];
 }
 
 namespace {

@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prefer-vector-width=512")
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,prfchw,prefer-vector-width=512")
 // GCC 12 reports the conditionally loaded rows of transpose16 as possibly uninitialised; they are not.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
@@ -215,7 +215,7 @@ struct MicroZ {
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
+      for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_ET0);
     }
     __m512 acc[MR][NV];
     compute<MR>(kc, ap, bp, acc);
@@ -336,19 +336,25 @@ static inline __attribute__((always_inline)) void narrow_rows(bool ta, idx k, co
 
 static void gemm_narrow(bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a, idx lda, const float* b,
                         idx ldb, float beta, float* c, idx ldc) {
-  float* bp = scratch(0, static_cast<std::size_t>(k * 16));
+  constexpr idx KB = 2048;  // depth block: op(B) is packed KB rows at a time
+  float* bp = scratch(0, static_cast<std::size_t>((k < KB ? k : KB) * 16));
   const __mmask16 mask = static_cast<__mmask16>((1u << n) - 1u);
-  if (!tb) {
-    for (idx p = 0; p < k; ++p) _mm512_store_ps(bp + 16 * p, _mm512_maskz_loadu_ps(mask, b + p * ldb));
-  } else {
-    transpose_pack(b, ldb, n, 16, k, bp, 16);
+  for (idx p0 = 0; p0 < k; p0 += KB) {
+    const idx kb = k - p0 < KB ? k - p0 : KB;
+    if (!tb) {
+      for (idx p = 0; p < kb; ++p) _mm512_store_ps(bp + 16 * p, _mm512_maskz_loadu_ps(mask, b + (p0 + p) * ldb));
+    } else {
+      transpose_pack(b + p0, ldb, n, 16, kb, bp, 16);
+    }
+    const float bt = p0 == 0 ? beta : 1.0f;
+    const float* ak = ta ? a + p0 * lda : a + p0;
+    constexpr int R = 8;
+    idx i = 0;
+    for (; i + R <= m; i += R) {
+      narrow_rows<R>(ta, kb, ta ? ak + i : ak + i * lda, lda, bp, c + i * ldc, ldc, mask, alpha, bt);
+    }
+    for (; i < m; ++i) narrow_rows<1>(ta, kb, ta ? ak + i : ak + i * lda, lda, bp, c + i * ldc, ldc, mask, alpha, bt);
   }
-  constexpr int R = 8;
-  idx i = 0;
-  for (; i + R <= m; i += R) {
-    narrow_rows<R>(ta, k, ta ? a + i : a + i * lda, lda, bp, c + i * ldc, ldc, mask, alpha, beta);
-  }
-  for (; i < m; ++i) narrow_rows<1>(ta, k, ta ? a + i : a + i * lda, lda, bp, c + i * ldc, ldc, mask, alpha, beta);
 }
 
 void sgemm(bool ta, bool tb, idx m, idx n, idx k, float alpha, const float* a, idx lda, const float* b, idx ldb,

@@ -91,6 +91,9 @@ const CASES: Record<KernelName, Case[]> = {
     gemm(false, false, 6, 8, 0, 1, 0.5),
     gemm(false, false, 6, 8, 5, 0, 0.5),
     gemm(false, false, 0, 8, 5, 1, 0),
+    // Narrow products deeper than one packed block of B.
+    gemm(false, false, 20, 7, 2500, 1, 0.5),
+    gemm(true, true, 19, 9, 4100, 0.5, 0, 1),
   ],
   sgemmBatched: [
     {
