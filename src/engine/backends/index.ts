@@ -12,6 +12,8 @@ export type BackendChoice = BackendName | 'auto';
 
 interface NativeModule {
   loadNativeBackend?: () => Backend | null;
+  /** Why the addon did not load, when the glue can tell. */
+  nativeLoadError?: () => string;
 }
 
 let nativeModuleError = '';
@@ -48,7 +50,15 @@ function tryNative(): Backend | null {
   }
   try {
     nativeInstance = nativeModule.loadNativeBackend() ?? null;
-    if (!nativeInstance) nativeReason = 'the native addon is not built or cannot load on this machine';
+    if (!nativeInstance) {
+      let detail = '';
+      try {
+        detail = typeof nativeModule.nativeLoadError === 'function' ? nativeModule.nativeLoadError() : '';
+      } catch {
+        detail = '';
+      }
+      nativeReason = detail || 'the native addon is not built or cannot load on this machine';
+    }
   } catch (err) {
     nativeReason = `the native addon failed to load (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`;
     nativeInstance = null;

@@ -24,6 +24,8 @@ export interface CnnConfig {
 /**
  * LeNet-style CNN (the reference workload): conv3×3(c→32) + ReLU + maxpool2, conv3×3(32→64) + ReLU + maxpool2,
  * dense (64·5·5 = 1600 → 128) + ReLU, dense 128 → 10. No padding.
+ * ReLU is applied after the pooling: max pooling and ReLU commute exactly (relu is monotonic), values and
+ * gradients included, and the ReLU then touches a quarter of the activations.
  */
 export function createCnn(backend: Backend, config: CnnConfig = {}, buffers: ModelBuffers = {}): Model {
   const full = {
@@ -46,8 +48,8 @@ export function createCnn(backend: Backend, config: CnnConfig = {}, buffers: Mod
   const p2 = new MaxPool2d(backend, full.conv2, c2.outHeight, c2.outWidth, 2);
   const flat = full.conv2 * p2.outHeight * p2.outWidth;
   const network = new LayerNetwork(new Sequential(backend, [
-    c1, new ReLU(backend), p1,
-    c2, new ReLU(backend), p2,
+    c1, p1, new ReLU(backend),
+    c2, p2, new ReLU(backend),
     new Linear(backend, registry.scope('fc1'), flat, full.hidden), new ReLU(backend),
     new Linear(backend, registry.scope('fc2'), full.hidden, full.classes),
   ]));
