@@ -8,7 +8,8 @@
  * The run's configuration is resolved as: explicit flags, then (with --resume) the checkpoint's run, then the
  * defaults of the model (see MODEL_DEFAULTS).
  */
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -27,7 +28,7 @@ import { makeSchedule, type ScheduleConfig } from '../engine/optim/schedule.js';
 import { ShuffledBatches, TextWindows, textEvalData, type BatchSource } from '../engine/training/batches.js';
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
-import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
+import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { integer, oneOf, real } from './options.js';
 
 export const DATASETS = ['mnist', 'moby-dick', 'synthetic'] as const;
@@ -172,7 +173,7 @@ export function trainCommand(): Command {
     .option('--clip <norm>', 'clip the gradient to this L2 norm (0: no clipping)', real({ min: 0 }))
     .option('--seed <s>', 'random seed of the initialisation and of the data order (default 1)', integer(0))
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
-    .option('--out <dir>', 'output directory (default runs/train-<model>-<dataset>-s<seed>)')
+    .option('--out <dir>', 'output directory (default runs/train-<model>-<dataset>-s<seed>; with --resume, the checkpoint\'s directory)')
     .option('--resume <checkpoint>', 'continue the run saved in this checkpoint')
     .option('--eval-every <steps>', 'evaluate every this many updates (default: once per epoch; 0: only at the end)', integer(0))
     .option('--checkpoint-every <steps>', 'also write the checkpoint every this many updates (default 0: at the end only)', integer(0))
@@ -425,9 +426,14 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   };
   const schedule = makeSchedule(scheduleConfig);
 
-  const out = resolve(flags.out ?? join('runs', `train-${run.model}-${run.dataset}-s${run.seed}`));
+  // A resumed run continues in its checkpoint's directory unless told otherwise.
+  const out = resolve(flags.out ?? (checkpoint ? dirname(checkpoint.file) : join('runs', `train-${run.model}-${run.dataset}-s${run.seed}`)));
   const checkpointFile = join(out, 'checkpoint.safetensors');
-  const metrics = new MetricsWriter(join(out, 'metrics.jsonl'));
+  const metricsFile = join(out, 'metrics.jsonl');
+  // Resuming into a directory with metrics keeps its rows up to the checkpoint (later ones are trained again).
+  const earlier = checkpoint && existsSync(metricsFile) ? readMetrics(metricsFile).filter((row) => row.t <= startStep) : [];
+  const metrics = new MetricsWriter(metricsFile);
+  for (const row of earlier) metrics.write(row);
   const save = (step: number) => saveCheckpoint(checkpointFile, {
     model, optimizer, optimizerConfig: { ...optimizerConfig, noDecay: [...NO_DECAY_BIAS_NORM] }, step,
     epoch: (step * run.batchSize) / data.train.epochSize, seed: run.seed, run: { ...run, workers: 1 },

@@ -9,7 +9,8 @@
  *                             (optimizer.momentum; optimizer.exp_avg and optimizer.exp_avg_sq), each [size]
  * Metadata (strings; JSON where noted):
  *   format = gossamer-checkpoint, version = 1
- *   model, model_config (JSON), layout (canonical layout JSON), layout_hash (its sha256)
+ *   model, model_config (JSON), layout (canonical layout JSON, with the model's name and configuration),
+ *   layout_hash (its sha256: Model.layoutHash)
  *   step (updates taken), epoch (epochs of data consumed, fractional), seed
  *   optimizer (kind or "none"), optimizer_config (JSON hyper-parameters), optimizer_steps,
  *   optimizer_state (JSON: [{name, offset, size}])
@@ -24,8 +25,7 @@ import { dirname } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { getTensor, readSafetensors, writeSafetensors, type Safetensors, type TensorInput } from '../core/safetensors.js';
 import type { Backend } from './backend.js';
-import { layoutHash, type LayoutEntry, type StateKind } from './layout.js';
-import { canonicalLayoutJson } from './layout.js';
+import { canonicalLayoutJson, layoutHash, type LayoutEntry, type StateKind } from './layout.js';
 import { createModel, isModelName, MODEL_NAMES } from './models/index.js';
 import type { Model } from './models/model.js';
 import type { Optimizer, StateEntry } from './optim/optimizer.js';
@@ -109,7 +109,7 @@ export function checkpointContents(options: SaveCheckpointOptions): { tensors: M
     version: CHECKPOINT_VERSION,
     model: model.name,
     model_config: JSON.stringify(model.config),
-    layout: canonicalLayoutJson(model.layout, model.stateLayout),
+    layout: canonicalLayoutJson(model.layout, model.stateLayout, { name: model.name, config: model.config }),
     layout_hash: model.layoutHash,
     step: String(step),
     epoch: String(options.epoch ?? 0),
@@ -210,7 +210,12 @@ export function decodeCheckpoint(st: Safetensors): Checkpoint {
   const stateLayout = layoutJson.state as LayoutEntry<StateKind>[];
   const hash = metadata.layout_hash;
   if (hash === undefined) corrupt(file, 'missing metadata "layout_hash"');
-  if (layoutHash(layout, stateLayout) !== hash || canonicalLayoutJson(layout, stateLayout) !== metadata.layout) {
+  const identity = layoutJson.model;
+  if (identity !== null && !(isObject(identity) && typeof identity.name === 'string' && isObject(identity.config))) {
+    corrupt(file, 'metadata "layout" has an invalid model identity');
+  }
+  const owner = identity === null ? undefined : { name: identity.name as string, config: identity.config as Record<string, unknown> };
+  if (layoutHash(layout, stateLayout, owner) !== hash || canonicalLayoutJson(layout, stateLayout, owner) !== metadata.layout) {
     corrupt(file, 'the layout does not match its hash');
   }
   const size = tiledLength(file, layout, 'parameter');

@@ -110,7 +110,7 @@ test('SIGINT stops after the current step with a checkpoint and exit code 130; -
 
   const total = stoppedAt + 12;
   const [resumed, straight] = await Promise.all([
-    spawnGossamer(['train', '--resume', match[2], '--steps', String(total), '--out', join(dir, 'resumed'), '--json']),
+    spawnGossamer(['train', '--resume', match[2], '--steps', String(total), '--json']), // continues in its directory
     spawnGossamer([...common, '--steps', String(total), '--out', join(dir, 'straight'), '--json']),
   ]);
   assert.equal(resumed.code, 0, resumed.stderr);
@@ -123,6 +123,13 @@ test('SIGINT stops after the current step with a checkpoint and exit code 130; -
   assert.ok(sameBits(readCheckpoint(a.checkpoint).params, readCheckpoint(b.checkpoint).params), 'same final parameters');
   assert.ok(sameBits(readCheckpoint(a.checkpoint).optimizer!.state, readCheckpoint(b.checkpoint).optimizer!.state), 'same optimizer state');
   assert.equal(a.testLoss, b.testLoss);
+  // The metrics file of the directory holds the interrupted rows up to the checkpoint, then the resumed ones.
+  assert.equal(a.checkpoint, join(out, 'checkpoint.safetensors'));
+  const t = rows(out).map((row) => row.t);
+  assert.equal(t[0], 0);
+  assert.ok(t.includes(stoppedAt), `a row at the interruption (${stoppedAt})`);
+  assert.equal(t[t.length - 1], total);
+  assert.ok(t.every((x, i) => i === 0 || x > t[i - 1]), `increasing steps: ${t.join(',')}`);
 });
 
 test('bad input exits with code 2 and one line on stderr', async () => {
