@@ -282,3 +282,11 @@ export const KERNEL_NAMES = [
   'embeddingGather', 'embeddingScatterAdd',
   'sgdStep', 'adamwStep',
 ] as const satisfies readonly (keyof Backend)[];
+
+/** The name of one kernel of the Backend interface. */
+export type KernelName = (typeof KERNEL_NAMES)[number];
+
+// Compile-time check that KERNEL_NAMES lists every kernel of the interface.
+type UnlistedKernel = Exclude<keyof Backend, 'name' | 'isa' | KernelName>;
+const everyKernelListed: [UnlistedKernel] extends [never] ? true : UnlistedKernel = true;
+void everyKernelListed;

@@ -44,7 +44,7 @@
  * Embedding, CausalSelfAttention, Sequential, BasicBlock, TransformerBlock; parameters are registered through a
  * Registry/Scope and bound by Model.
  */
-export type { Backend } from './backend.js';
+export type { Backend, KernelName } from './backend.js';
 export { KERNEL_NAMES } from './backend.js';
 export { getBackend, availableBackends, nativeBackendStatus, jsBackend } from './backends/index.js';
 export type { BackendChoice, BackendName, BackendOptions } from './backends/index.js';
@@ -53,7 +53,7 @@ export {
   Registry, Scope, Param, StateVar, layoutHash, canonicalLayoutJson, layoutOf,
   uniformInit, normalInit, constantInit, kaimingUniformDefault,
 } from './layout.js';
-export type { LayoutEntry, ParamKind, StateKind, Initializer } from './layout.js';
+export type { LayoutEntry, ParamKind, StateKind, Initializer, ModelIdentity } from './layout.js';
 
 export { Layer, Slot, IntSlot } from './layers/layer.js';
 export { Linear } from './layers/linear.js';
@@ -68,7 +68,7 @@ export { Sequential } from './layers/sequential.js';
 export { Model } from './models/model.js';
 export type { Network, LabeledData, Evaluation, ModelSpec, ModelBuffers } from './models/model.js';
 export { LayerNetwork } from './models/network.js';
-export { createModel, isModelName, MODEL_NAMES } from './models/index.js';
+export { createModel, isModelName, MODEL_NAMES, MODEL_CONFIG_KEYS } from './models/index.js';
 export type { ModelName, ModelConfigs, CreateModelOptions } from './models/index.js';
 export { createMlp, type MlpConfig } from './models/mlp.js';
 export { createCnn, type CnnConfig } from './models/cnn.js';

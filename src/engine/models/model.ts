@@ -223,7 +223,10 @@ export class Model implements ModelSpec {
     return loss;
   }
 
-  /** Mean loss per target without gradient (evaluation mode unless train is true). */
+  /**
+   * Mean loss per target without gradient (evaluation mode unless train is true; in training mode BatchNorm
+   * running statistics are updated and dropout is applied, as in a training step).
+   */
   loss(inputs: Float32Array | Int32Array, targets: Int32Array, train = false): number {
     const logits = this.forward(inputs, train);
     const rows = logits.length / this.classes;
