@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/core/rng.js';
 import { KERNEL_NAMES, type Backend } from '../../src/engine/backend.js';
 import { jsBackend, nativeBackendStatus } from '../../src/engine/backends/index.js';
+import { createModel, type ModelName } from '../../src/engine/models/index.js';
 import { BACKENDS, randInts, randn } from './helpers.js';
 
 type Output = Float32Array | Int32Array | number;
@@ -413,6 +414,38 @@ describe('backend parity', () => {
     it(`native matches js: ${k}`, { skip: native ? false : `native backend unavailable: ${status.reason}` }, () => {
       const js = jsBackend();
       CASES[k].forEach((c, i) => compare(`${k}#${i}`, c(js, new Rng(`${k}:${i}`)), c(native as Backend, new Rng(`${k}:${i}`)), false));
+    });
+  }
+});
+
+const MODELS: { name: ModelName; config: Record<string, unknown>; batch: number }[] = [
+  { name: 'mlp', config: { inputSize: 30, hidden: [40, 20], classes: 5 }, batch: 8 },
+  { name: 'cnn', config: { channels: 1, height: 14, width: 14, conv1: 6, conv2: 8, hidden: 16, classes: 4 }, batch: 5 },
+  { name: 'resnet20', config: { channels: 3, height: 8, width: 8, baseWidth: 4, blocksPerStage: 1, classes: 3 }, batch: 4 },
+  { name: 'transformer', config: { vocab: 20, seq: 9, dim: 16, heads: 4, layers: 2, dropout: 0.1 }, batch: 3 },
+];
+
+describe('whole-model parity', () => {
+  const native = BACKENDS.find((b) => b.name === 'native');
+  const status = nativeBackendStatus();
+  for (const spec of MODELS) {
+    it(`${spec.name}: loss, gradient and running statistics agree`, { skip: native ? false : `native backend unavailable: ${status.reason}` }, () => {
+      const run = (backend: Backend) => {
+        const rng = new Rng(`model-parity:${spec.name}`);
+        const model = createModel(spec.name, { ...spec.config, backend, seed: 11 });
+        const inputs = model.inputKind === 'i32'
+          ? randInts(rng, spec.batch * model.inputSize, model.classes)
+          : randn(rng, spec.batch * model.inputSize);
+        const targets = randInts(rng, spec.batch * model.targetsPerSample, model.classes);
+        const loss = model.lossAndGradient(inputs, targets);
+        return { loss, grads: model.grads.slice(), state: model.state.slice(), logits: model.forward(inputs, false).slice() };
+      };
+      const a = run(jsBackend());
+      const b = run(native as Backend);
+      compare(`${spec.name} loss`, [a.loss], [b.loss], false);
+      compare(`${spec.name} gradient`, [a.grads], [b.grads], false);
+      compare(`${spec.name} state`, [a.state], [b.state], false);
+      compare(`${spec.name} eval logits`, [a.logits], [b.logits], false);
     });
   }
 });
