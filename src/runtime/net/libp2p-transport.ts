@@ -1,6 +1,6 @@
 /**
  * The network transport: the Transport interface over js-libp2p (TCP + noise + yamux, optionally a private network
- * keyed by a swarm key).
+ * keyed by a swarm key: swarm-protector.ts).
  *
  * Membership (/gossamer/member/1.0.0). Every new connection starts with a hello each way: the sender's worker index,
  * cluster size, peer id, listen addresses, algorithm and layout hash, its table of known workers (index → peer id,
@@ -32,12 +32,12 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { plaintext } from '@libp2p/plaintext';
-import { preSharedKey } from '@libp2p/pnet';
 import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { z } from 'zod';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from '../transport.js';
+import { swarmKeyProtector } from './swarm-protector.js';
 import {
   ABORT_REASONS, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, decodeMessage, encodeControl, encodeMessage,
   isWireError, type AbortReason, type EncodedFrame, type Frame, type WireError,
@@ -78,6 +78,8 @@ export interface NetTransportOptions {
   chunkBytes?: number;
   /** Yamux receive window per stream, in bytes. */
   windowBytes?: number;
+  /** Largest yamux data frame, in bytes. */
+  frameBytes?: number;
   /** Elements per block of the i8 codec. */
   blockSize?: number;
   /** Longest deadline an acceptor grants a proposer, in ms. */
@@ -800,6 +802,7 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
     connectionEncrypters: [opts.encryption === 'plaintext' ? plaintext() : noise()],
     streamMuxers: [
       yamux({
+        maxMessageSize: opts.frameBytes ?? 64 << 10,
         streamOptions: {
           initialStreamWindowSize: window,
           maxStreamWindowSize: window,
@@ -807,7 +810,7 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
         },
       }),
     ],
-    ...(opts.swarmKey ? { connectionProtector: preSharedKey({ psk: opts.swarmKey }) } : {}),
+    ...(opts.swarmKey ? { connectionProtector: swarmKeyProtector(opts.swarmKey) } : {}),
     // Liveness is judged by the exchanges' own deadlines; pings could starve behind long compute steps.
     connectionMonitor: { enabled: false },
   });

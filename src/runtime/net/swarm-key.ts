@@ -19,7 +19,7 @@ export function generateSwarmKey(): Uint8Array {
   return new TextEncoder().encode(`${HEADER}\n/base16/\n${randomBytes(32).toString('hex')}`);
 }
 
-/** Parses a swarm key file's contents; returns the canonical form (as libp2p's pnet expects it) or throws a UsageError. */
+/** Parses a swarm key file's contents; returns the canonical form (the libp2p private-network key format) or throws a UsageError. */
 export function parseSwarmKey(bytes: Uint8Array, source = 'swarm key'): Uint8Array {
   const text = new TextDecoder().decode(bytes);
   const match = FORMAT.exec(text);

@@ -198,7 +198,22 @@ export function fromHalf(h: number): number {
   return halfToFloatTable()[h & 0xffff];
 }
 
+/** Index of the first non-finite value, or −1. (A branch-free pass first: v·0 is 0 for finite v, NaN otherwise.) */
 function finite(x: Float32Array): number {
+  const n4 = x.length & ~3;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let k = 0; k < n4; k += 4) {
+    s0 += x[k] * 0;
+    s1 += x[k + 1] * 0;
+    s2 += x[k + 2] * 0;
+    s3 += x[k + 3] * 0;
+  }
+  let s = s0 + s1 + s2 + s3;
+  for (let k = n4; k < x.length; k++) s += x[k] * 0;
+  if (s === 0) return -1;
   for (let k = 0; k < x.length; k++) {
     const v = x[k];
     if (v - v !== 0) return k;

@@ -4,7 +4,8 @@ import type { Libp2p } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { Rng } from '../../../src/core/rng.js';
 import { createNetTransport, EXCHANGE_PROTOCOL, type NetLogger, type NetTransport, type NetTransportOptions } from '../../../src/runtime/net/libp2p-transport.js';
-import { generateSwarmKey } from '../../../src/runtime/net/swarm-key.js';
+import { generateSwarmKey, parseSwarmKey, swarmSecret } from '../../../src/runtime/net/swarm-key.js';
+import { UsageError } from '../../../src/core/errors.js';
 import { encodeControl, encodeMessage, WIRE_VERSION } from '../../../src/runtime/net/wire.js';
 import type { MessageHeader, ProposalHandler, WorkerId } from '../../../src/runtime/transport.js';
 
@@ -244,7 +245,8 @@ describe('network transport: swarm key', { timeout: 60_000 }, () => {
   it('a node with another swarm key (or none) cannot connect', async () => {
     const key = generateSwarmKey();
     const a = await createNetTransport({ self: 0, workers: 3, swarmKey: key, log: () => {} });
-    const intruder = await createNetTransport({ self: 1, workers: 3, swarmKey: generateSwarmKey(), bootstrap: a.addresses(), log: () => {} });
+    const intruderLog: string[] = [];
+    const intruder = await createNetTransport({ self: 1, workers: 3, swarmKey: generateSwarmKey(), bootstrap: a.addresses(), log: (_level, m) => void intruderLog.push(m) });
     const open = await createNetTransport({ self: 2, workers: 3, swarmKey: null, bootstrap: a.addresses(), log: () => {} });
     try {
       assert.equal(await a.waitForPeers(3000), false);
@@ -255,8 +257,23 @@ describe('network transport: swarm key', { timeout: 60_000 }, () => {
       a.onProposal(r);
       assert.equal((await intruder.propose(0, header(), vector(10, 20), 2000)).ok, false);
       assert.equal(r.accepts, 0);
+      assert.ok(intruderLog.some((m) => /SwarmKeyMismatchError/.test(m)), 'the intruder is told why');
     } finally {
       await Promise.all([a.close(), intruder.close(), open.close()]);
+    }
+  });
+});
+
+describe('swarm key files', () => {
+  it('generated keys parse back; malformed files are refused with a usage error', () => {
+    const key = generateSwarmKey();
+    assert.deepEqual(parseSwarmKey(key), key);
+    assert.equal(swarmSecret(key).length, 32);
+    assert.notDeepEqual(swarmSecret(generateSwarmKey()), swarmSecret(key));
+    const crlf = new TextEncoder().encode(new TextDecoder().decode(key).replace(/\n/g, '\r\n').toUpperCase().replace('/KEY/SWARM/PSK/1.0.0/', '/key/swarm/psk/1.0.0/').replace('/BASE16/', '/base16/'));
+    assert.deepEqual(parseSwarmKey(crlf), key);
+    for (const bad of ['', 'hello', '/key/swarm/psk/1.0.0/\n/base16/\nabc', '/key/swarm/psk/1.0.0/\n/base64/\n' + 'a'.repeat(64)]) {
+      assert.throws(() => parseSwarmKey(new TextEncoder().encode(bad)), UsageError);
     }
   });
 });

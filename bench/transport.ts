@@ -1,0 +1,245 @@
+/**
+ * Network transport throughput on loopback, between two processes: a 50 MB exchange (each side sends 50 MB to the
+ * other at the same time; done when the proposer holds the peer's message and the peer has confirmed receipt of
+ * its own), over
+ *   - a raw node:net TCP socket (the reference: the same exchange with no framing, encryption or multiplexing),
+ *   - the libp2p transport with plaintext + yamux (no encryption; for reference only),
+ *   - the libp2p transport with noise + yamux,
+ *   - the libp2p transport with noise + yamux inside a private network (swarm key): what `gossamer peer` runs.
+ * Each figure is the median of `runs` exchanges after a warm-up one, in MB/s of payload moved (both directions),
+ * with its ratio to the raw socket measured in the same run. --sweep adds chunk and yamux window sizes.
+ *
+ * Usage: node --import tsx bench/transport.ts [--json] [--mb 50] [--runs 3] [--sweep]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { NetTransportOptions } from '../src/runtime/net/libp2p-transport.js';
+import { generateSwarmKey } from '../src/runtime/net/swarm-key.js';
+import { WIRE_VERSION } from '../src/runtime/net/wire.js';
+import type { MessageHeader } from '../src/runtime/transport.js';
+
+type Mode = 'raw' | 'plaintext' | 'noise' | 'noise-swarm';
+
+interface Variant {
+  name: string;
+  mode: Mode;
+  chunkBytes?: number;
+  windowBytes?: number;
+  codec?: MessageHeader['codec'];
+}
+
+export interface TransportBenchOptions {
+  /** Megabytes (10^6 bytes) of each side's message. */
+  mb?: number;
+  runs?: number;
+  sweep?: boolean;
+}
+
+const LAYOUT = 'bench'.padEnd(64, '0');
+const header = (codec: MessageHeader['codec'] = 'f32'): MessageHeader => ({ version: WIRE_VERSION, algorithm: 'bench', step: 0, layoutHash: LAYOUT, codec });
+
+function message(floats: number, seed: number): Float32Array {
+  const x = new Float32Array(floats);
+  for (let k = 0; k < floats; k++) x[k] = Math.sin(k * 0.001 + seed);
+  return x;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : 0.5 * (s[m - 1] + s[m]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The responder (a child process)
+
+async function serveRaw(bytes: number): Promise<void> {
+  const payload = new Uint8Array(message(bytes / 4, 2).buffer);
+  const server = createServer((socket) => {
+    socket.setNoDelay(true);
+    let got = 0;
+    let expected = -1;
+    let head = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      if (expected < 0) {
+        head = Buffer.concat([head, chunk]);
+        if (head.length < 4) return;
+        expected = head.readUInt32LE(0);
+        chunk = head.subarray(4);
+        // Answer with our message while still receiving theirs.
+        void writeAll(socket, payload);
+      }
+      got += chunk.length;
+      if (got === expected) socket.write(Buffer.from([1]));
+    });
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const addr = server.address();
+  process.stdout.write(`${JSON.stringify({ port: typeof addr === 'object' && addr ? addr.port : 0 })}\n`);
+}
+
+async function writeAll(socket: Socket, data: Uint8Array, chunk = 1 << 20): Promise<void> {
+  for (let o = 0; o < data.length; o += chunk) {
+    if (!socket.write(data.subarray(o, Math.min(data.length, o + chunk)))) await once(socket, 'drain');
+  }
+}
+
+async function serveLibp2p(v: Variant, bytes: number, keyFile: string | null): Promise<void> {
+  const { createNetTransport } = await import('../src/runtime/net/libp2p-transport.js');
+  const { readSwarmKey } = await import('../src/runtime/net/swarm-key.js');
+  const floats = bytes / 4;
+  const reply = message(floats, 2);
+  const t = await createNetTransport(transportOptions(v, 1, keyFile ? readSwarmKey(keyFile) : null, floats));
+  t.onProposal({ accept: () => ({ header: header(v.codec), message: reply }), commit: () => {}, abort: () => {} });
+  process.stdout.write(`${JSON.stringify({ addrs: t.addresses() })}\n`);
+}
+
+function transportOptions(v: Variant, self: number, swarmKey: Uint8Array | null, floats: number): NetTransportOptions {
+  return {
+    self, workers: 2, swarmKey, encryption: v.mode === 'plaintext' ? 'plaintext' : 'noise',
+    chunkBytes: v.chunkBytes, windowBytes: v.windowBytes, messageLength: floats, algorithm: 'bench', layoutHash: LAYOUT,
+    log: (level, line) => void ((level === 'warn' || process.env.GOSSAMER_BENCH_VERBOSE) && process.stderr.write(`bench transport ${self}: ${line}\n`)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The proposer (this process)
+
+async function startResponder(v: Variant, bytes: number, keyFile: string | null): Promise<{ child: ChildProcess; info: Record<string, unknown> }> {
+  const args = ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', JSON.stringify(v), '--bytes', String(bytes)];
+  if (keyFile) args.push('--key', keyFile);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await once(lines, 'line')) as [string];
+  return { child, info: JSON.parse(line) };
+}
+
+async function timeRaw(port: number, bytes: number, runs: number): Promise<number[]> {
+  const payload = new Uint8Array(message(bytes / 4, 1).buffer);
+  const times: number[] = [];
+  for (let r = 0; r <= runs; r++) {
+    const socket = connect(port, '127.0.0.1');
+    socket.setNoDelay(true);
+    await once(socket, 'connect');
+    const t0 = performance.now();
+    const done = new Promise<void>((resolve) => {
+      let got = 0;
+      socket.on('data', (chunk: Buffer) => {
+        got += chunk.length;
+        if (got === bytes + 1) resolve();
+      });
+    });
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(bytes, 0);
+    socket.write(head);
+    await writeAll(socket, payload);
+    await done;
+    if (r > 0) times.push(performance.now() - t0); // run 0 warms up
+    socket.destroy();
+  }
+  return times;
+}
+
+async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: number, key: Uint8Array | null): Promise<number[]> {
+  const { createNetTransport } = await import('../src/runtime/net/libp2p-transport.js');
+  const floats = bytes / 4;
+  const mine = message(floats, 1);
+  const t = await createNetTransport({ ...transportOptions(v, 0, key, floats), bootstrap: addrs });
+  try {
+    if (!(await t.waitForPeers(30_000))) throw new Error('the responder did not join');
+    const times: number[] = [];
+    for (let r = 0; r <= runs; r++) {
+      const t0 = performance.now();
+      const result = await t.propose(1, header(v.codec), mine, 300_000);
+      if (!result.ok) throw new Error(`exchange failed: ${result.reason}`);
+      if (r > 0) times.push(performance.now() - t0);
+    }
+    return times;
+  } finally {
+    await t.close();
+  }
+}
+
+/** Runs the benchmark; resolves with MB/s figures and ratios to raw TCP. */
+export async function runTransportBench(opts: TransportBenchOptions = {}): Promise<Record<string, unknown>> {
+  const mb = opts.mb ?? 50;
+  const runs = opts.runs ?? 3;
+  const bytes = Math.round((mb * 1e6) / 4) * 4;
+  const dir = mkdtempSync(join(tmpdir(), 'gossamer-bench-'));
+  const keyFile = join(dir, 'swarm.key');
+  const key = generateSwarmKey();
+  writeFileSync(keyFile, key);
+  const variants: Variant[] = [
+    { name: 'raw-tcp', mode: 'raw' },
+    { name: 'libp2p-plaintext', mode: 'plaintext' },
+    { name: 'libp2p-noise', mode: 'noise' },
+    { name: 'libp2p-noise-swarm', mode: 'noise-swarm' },
+  ];
+  if (opts.sweep) {
+    for (const chunkBytes of [64 << 10, 256 << 10, 4 << 20]) variants.push({ name: `noise-chunk-${chunkBytes >> 10}k`, mode: 'noise', chunkBytes });
+    for (const windowBytes of [256 << 10, 4 << 20, 64 << 20]) variants.push({ name: `noise-window-${windowBytes >> 10}k`, mode: 'noise', windowBytes });
+    for (const codec of ['f16', 'i8'] as const) variants.push({ name: `noise-swarm-${codec}`, mode: 'noise-swarm', codec });
+  }
+  const results: Record<string, Record<string, number | string>> = {};
+  try {
+    for (const v of variants) {
+      const usesKey = v.mode === 'noise-swarm';
+      const { child, info } = await startResponder(v, bytes, usesKey ? keyFile : null);
+      try {
+        const times = v.mode === 'raw'
+          ? await timeRaw(info.port as number, bytes, runs)
+          : await timeLibp2p(v, info.addrs as string[], bytes, runs, usesKey ? key : null);
+        const ms = median(times);
+        // Payload bytes moved: both messages (on the wire: after the codec).
+        const wireBytes = v.codec === 'f16' ? bytes / 2 : v.codec === 'i8' ? bytes / 4 + 2 * Math.ceil(bytes / 4 / 256) * 4 : bytes;
+        results[v.name] = {
+          ms: +ms.toFixed(1),
+          mbPerSecond: +((2 * wireBytes) / 1e6 / (ms / 1000)).toFixed(1),
+          /** Model parameters exchanged per second (both sides), millions. */
+          mParamsPerSecond: +((2 * bytes) / 4 / 1e6 / (ms / 1000)).toFixed(1),
+        };
+      } finally {
+        child.kill();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const raw = results['raw-tcp'].mbPerSecond as number;
+  for (const r of Object.values(results)) r.ratioToRawTcp = +((r.mbPerSecond as number) / raw).toFixed(3);
+  return { messageMB: bytes / 1e6, runs, direction: 'both ways at once', results };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function arg(name: string): string | undefined {
+  const k = process.argv.indexOf(name);
+  return k >= 0 ? process.argv[k + 1] : undefined;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const serve = arg('--serve');
+  if (serve) {
+    const v = JSON.parse(serve) as Variant;
+    const bytes = Number(arg('--bytes'));
+    if (v.mode === 'raw') await serveRaw(bytes);
+    else await serveLibp2p(v, bytes, arg('--key') ?? null);
+  } else {
+    const result = await runTransportBench({ mb: Number(arg('--mb') ?? 50), runs: Number(arg('--runs') ?? 3), sweep: process.argv.includes('--sweep') });
+    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify({ bench: 'transport', ...result })}\n`);
+    else {
+      process.stdout.write(`transport: ${result.messageMB} MB each way, median of ${result.runs}\n`);
+      for (const [name, r] of Object.entries(result.results as Record<string, Record<string, number>>)) {
+        process.stdout.write(`  ${name.padEnd(22)} ${String(r.mbPerSecond).padStart(8)} MB/s  ${String(r.ratioToRawTcp).padStart(6)} × raw TCP  (${r.ms} ms)\n`);
+      }
+    }
+  }
+}
