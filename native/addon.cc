@@ -8,6 +8,10 @@
 // arrays' lengths so that a wrong call throws a TypeError/RangeError instead of touching memory out of bounds.
 #include <node_api.h>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -79,6 +83,24 @@ int available(const Kernels** out) {
   out[n++] = &kernels_scalar;
   return n;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Denormals
+
+// Sets flush-to-zero and denormals-are-zero for the duration of a kernel, then restores the caller's mode.
+// Subnormal floats (below 1.2e-38) appear in training, for example in momentum buffers that decay where
+// gradients stay zero, and arithmetic on them takes a slow micro-coded path on x86. Comparison-only kernels
+// (argmax, max pooling) do not use it, so that their results match the reference exactly.
+class FlushDenormals {
+ public:
+#if defined(__SSE2__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040u); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned saved_;
+#endif
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Argument reading
@@ -308,7 +330,10 @@ napi_value js_sgemm(napi_env env, napi_callback_info info) {
   A.need(b, g.b_span, "b");
   A.need(c, g.c_span, "c");
   if (!A.ok()) return nullptr;
-  A.kernels->sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data, g.lda, b.data, g.ldb, g.beta, c.data, g.ldc);
+  {
+    FlushDenormals guard;
+    A.kernels->sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data, g.lda, b.data, g.ldb, g.beta, c.data, g.ldc);
+  }
   return nullptr;
 }
 
@@ -339,6 +364,7 @@ napi_value js_sgemm_batched(napi_env env, napi_callback_info info) {
   if (g.b_span > 0) A.need(b, last * sb + g.b_span, "b");
   if (g.c_span > 0) A.need(c, last * sc + g.c_span, "c");
   if (!A.ok()) return nullptr;
+  FlushDenormals guard;
   for (idx i = 0; i < count; ++i) {
     A.kernels->sgemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data + i * sa, g.lda, b.data + i * sb, g.ldb, g.beta,
                      c.data + i * sc, g.ldc);
@@ -353,7 +379,10 @@ napi_value js_fill(napi_env env, napi_callback_info info) {
   auto x = A.f32(0, "x");
   const float v = A.real(1, "value");
   if (!A.ok()) return nullptr;
-  A.kernels->fill(x.length, x.data, v);
+  {
+    FlushDenormals guard;
+    A.kernels->fill(x.length, x.data, v);
+  }
   return nullptr;
 }
 
@@ -372,7 +401,10 @@ napi_value js_scale(napi_env env, napi_callback_info info) {
   auto x = A.f32(0, "x");
   const float alpha = A.real(1, "alpha");
   if (!A.ok()) return nullptr;
-  A.kernels->scale(x.length, x.data, alpha);
+  {
+    FlushDenormals guard;
+    A.kernels->scale(x.length, x.data, alpha);
+  }
   return nullptr;
 }
 
@@ -383,7 +415,10 @@ napi_value js_axpy(napi_env env, napi_callback_info info) {
   auto y = A.f32(2, "y");
   A.need(x, y.length, "x");
   if (!A.ok()) return nullptr;
-  A.kernels->axpy(y.length, alpha, x.data, y.data);
+  {
+    FlushDenormals guard;
+    A.kernels->axpy(y.length, alpha, x.data, y.data);
+  }
   return nullptr;
 }
 
@@ -395,7 +430,10 @@ napi_value js_axpby(napi_env env, napi_callback_info info) {
   auto y = A.f32(3, "y");
   A.need(x, y.length, "x");
   if (!A.ok()) return nullptr;
-  A.kernels->axpby(y.length, alpha, x.data, beta, y.data);
+  {
+    FlushDenormals guard;
+    A.kernels->axpby(y.length, alpha, x.data, beta, y.data);
+  }
   return nullptr;
 }
 
@@ -409,9 +447,15 @@ napi_value binary(napi_env env, napi_callback_info info) {
   A.need(b, out.length, "b");
   if (!A.ok()) return nullptr;
   if (Mul) {
-    A.kernels->mul(out.length, a.data, b.data, out.data);
+    {
+      FlushDenormals guard;
+      A.kernels->mul(out.length, a.data, b.data, out.data);
+    }
   } else {
-    A.kernels->add(out.length, a.data, b.data, out.data);
+    {
+      FlushDenormals guard;
+      A.kernels->add(out.length, a.data, b.data, out.data);
+    }
   }
   return nullptr;
 }
@@ -422,7 +466,10 @@ napi_value js_average(napi_env env, napi_callback_info info) {
   auto b = A.f32(1, "b");
   A.need(b, a.length, "b");
   if (!A.ok()) return nullptr;
-  A.kernels->average(a.length, a.data, b.data);
+  {
+    FlushDenormals guard;
+    A.kernels->average(a.length, a.data, b.data);
+  }
   return nullptr;
 }
 
@@ -430,7 +477,12 @@ napi_value js_sum_squares(napi_env env, napi_callback_info info) {
   Args A(env, info, 1, "sumSquares");
   auto x = A.f32(0, "x");
   if (!A.ok()) return nullptr;
-  return A.result(A.kernels->sum_squares(x.length, x.data));
+  double r;
+  {
+    FlushDenormals guard;
+    r = A.kernels->sum_squares(x.length, x.data);
+  }
+  return A.result(r);
 }
 
 // ---- bias, activations, dropout
@@ -445,9 +497,15 @@ napi_value bias_op(napi_env env, napi_callback_info info) {
   A.need(bias, channels, Grad ? "dbias" : "bias");
   if (!A.ok() || outer == 0 || channels == 0 || inner == 0) return nullptr;
   if (Grad) {
-    A.kernels->bias_grad(x.data, bias.data, outer, channels, inner);
+    {
+      FlushDenormals guard;
+      A.kernels->bias_grad(x.data, bias.data, outer, channels, inner);
+    }
   } else {
-    A.kernels->add_bias(x.data, bias.data, outer, channels, inner);
+    {
+      FlushDenormals guard;
+      A.kernels->add_bias(x.data, bias.data, outer, channels, inner);
+    }
   }
   return nullptr;
 }
@@ -461,9 +519,15 @@ napi_value unary(napi_env env, napi_callback_info info) {
   A.need(x, y.length, "x");
   if (!A.ok()) return nullptr;
   if (Op == 0) {
-    A.kernels->relu(y.length, x.data, y.data);
+    {
+      FlushDenormals guard;
+      A.kernels->relu(y.length, x.data, y.data);
+    }
   } else {
-    A.kernels->gelu(y.length, x.data, y.data);
+    {
+      FlushDenormals guard;
+      A.kernels->gelu(y.length, x.data, y.data);
+    }
   }
   return nullptr;
 }
@@ -479,9 +543,15 @@ napi_value unary_backward(napi_env env, napi_callback_info info) {
   A.need(dy, dx.length, "dy");
   if (!A.ok()) return nullptr;
   if (Op == 0) {
-    A.kernels->relu_backward(dx.length, s.data, dy.data, dx.data);
+    {
+      FlushDenormals guard;
+      A.kernels->relu_backward(dx.length, s.data, dy.data, dx.data);
+    }
   } else {
-    A.kernels->gelu_backward(dx.length, s.data, dy.data, dx.data);
+    {
+      FlushDenormals guard;
+      A.kernels->gelu_backward(dx.length, s.data, dy.data, dx.data);
+    }
   }
   return nullptr;
 }
@@ -506,7 +576,10 @@ napi_value js_dropout(napi_env env, napi_callback_info info) {
   const double t = std::floor(p * 4294967296.0);
   const std::uint32_t threshold = t >= 4294967295.0 ? 4294967295u : static_cast<std::uint32_t>(t);
   const float keep = static_cast<float>(1.0 / (1.0 - p));
-  A.kernels->dropout(out.length, x.data, out.data, mask.data, threshold, keep, seed);
+  {
+    FlushDenormals guard;
+    A.kernels->dropout(out.length, x.data, out.data, mask.data, threshold, keep, seed);
+  }
   return nullptr;
 }
 
@@ -527,7 +600,12 @@ napi_value js_softmax_xent(napi_env env, napi_callback_info info) {
   if (!A.ok()) return nullptr;
   for (idx r = 0; r < rows; ++r) A.index(labels.data[r], classes, "label");
   if (!A.ok()) return nullptr;
-  return A.result(A.kernels->softmax_xent(logits.data, labels.data, rows, classes, dlogits.data, scale));
+  double loss;
+  {
+    FlushDenormals guard;
+    loss = A.kernels->softmax_xent(logits.data, labels.data, rows, classes, dlogits.data, scale);
+  }
+  return A.result(loss);
 }
 
 napi_value js_argmax_rows(napi_env env, napi_callback_info info) {
@@ -554,7 +632,10 @@ napi_value js_softmax(napi_env env, napi_callback_info info) {
   A.need(x, total, "x");
   A.need(y, total, "y");
   if (!A.ok() || total == 0) return nullptr;
-  A.kernels->softmax(x.data, y.data, rows, cols, scale, causal);
+  {
+    FlushDenormals guard;
+    A.kernels->softmax(x.data, y.data, rows, cols, scale, causal);
+  }
   return nullptr;
 }
 
@@ -570,7 +651,10 @@ napi_value js_softmax_backward(napi_env env, napi_callback_info info) {
   A.need(dy, total, "dy");
   A.need(dx, total, "dx");
   if (!A.ok() || total == 0) return nullptr;
-  A.kernels->softmax_backward(y.data, dy.data, dx.data, rows, cols, scale);
+  {
+    FlushDenormals guard;
+    A.kernels->softmax_backward(y.data, dy.data, dx.data, rows, cols, scale);
+  }
   return nullptr;
 }
 
@@ -594,7 +678,10 @@ napi_value js_layer_norm(napi_env env, napi_callback_info info) {
   A.need(mean, rows, "mean");
   A.need(rstd, rows, "rstd");
   if (!A.ok() || total == 0) return nullptr;
-  A.kernels->layer_norm(x.data, gamma.data, beta.data, y.data, mean.data, rstd.data, rows, cols, eps);
+  {
+    FlushDenormals guard;
+    A.kernels->layer_norm(x.data, gamma.data, beta.data, y.data, mean.data, rstd.data, rows, cols, eps);
+  }
   return nullptr;
 }
 
@@ -619,8 +706,11 @@ napi_value js_layer_norm_backward(napi_env env, napi_callback_info info) {
   A.need(mean, rows, "mean");
   A.need(rstd, rows, "rstd");
   if (!A.ok() || total == 0) return nullptr;
-  A.kernels->layer_norm_backward(x.data, dy.data, gamma.data, mean.data, rstd.data, dx.data, dgamma.data, dbeta.data,
-                                 rows, cols);
+  {
+    FlushDenormals guard;
+    A.kernels->layer_norm_backward(x.data, dy.data, gamma.data, mean.data, rstd.data, dx.data, dgamma.data, dbeta.data,
+                                   rows, cols);
+  }
   return nullptr;
 }
 
@@ -647,8 +737,11 @@ napi_value js_batch_norm_train(napi_env env, napi_callback_info info) {
   A.need(rmean, c, "runningMean");
   A.need(rvar, c, "runningVar");
   if (!A.ok() || total == 0) return nullptr;
-  A.kernels->batch_norm_train(x.data, gamma.data, beta.data, y.data, mean.data, rstd.data, rmean.data, rvar.data, n,
-                              c, hw, eps, momentum);
+  {
+    FlushDenormals guard;
+    A.kernels->batch_norm_train(x.data, gamma.data, beta.data, y.data, mean.data, rstd.data, rmean.data, rvar.data, n,
+                                c, hw, eps, momentum);
+  }
   return nullptr;
 }
 
@@ -670,7 +763,10 @@ napi_value js_batch_norm_eval(napi_env env, napi_callback_info info) {
   A.need(rmean, c, "runningMean");
   A.need(rvar, c, "runningVar");
   if (!A.ok() || total == 0) return nullptr;
-  A.kernels->batch_norm_eval(x.data, gamma.data, beta.data, y.data, rmean.data, rvar.data, n, c, hw, eps);
+  {
+    FlushDenormals guard;
+    A.kernels->batch_norm_eval(x.data, gamma.data, beta.data, y.data, rmean.data, rvar.data, n, c, hw, eps);
+  }
   return nullptr;
 }
 
@@ -695,8 +791,11 @@ napi_value js_batch_norm_backward(napi_env env, napi_callback_info info) {
   A.need(dgamma, c, "dgamma");
   A.need(dbeta, c, "dbeta");
   if (!A.ok() || total == 0) return nullptr;
-  A.kernels->batch_norm_backward(x.data, dy.data, gamma.data, mean.data, rstd.data, dx.data, dgamma.data, dbeta.data,
-                                 n, c, hw);
+  {
+    FlushDenormals guard;
+    A.kernels->batch_norm_backward(x.data, dy.data, gamma.data, mean.data, rstd.data, dx.data, dgamma.data, dbeta.data,
+                                   n, c, hw);
+  }
   return nullptr;
 }
 
@@ -722,9 +821,15 @@ napi_value conv_unfold(napi_env env, napi_callback_info info) {
   A.need(second, Back ? image : unfolded, Back ? "dx" : "cols");
   if (!A.ok()) return nullptr;
   if (Back) {
-    A.kernels->col2im(first.data, second.data, n, c, h, w, kh, kw, stride, pad);
+    {
+      FlushDenormals guard;
+      A.kernels->col2im(first.data, second.data, n, c, h, w, kh, kw, stride, pad);
+    }
   } else if (unfolded > 0) {
-    A.kernels->im2col(first.data, second.data, n, c, h, w, kh, kw, stride, pad);
+    {
+      FlushDenormals guard;
+      A.kernels->im2col(first.data, second.data, n, c, h, w, kh, kw, stride, pad);
+    }
   }
   return nullptr;
 }
@@ -776,9 +881,15 @@ napi_value avg_pool(napi_env env, napi_callback_info info) {
   A.need(second, Back ? total : planes, Back ? "dx" : "y");
   if (!A.ok()) return nullptr;
   if (Back) {
-    A.kernels->avg_pool_global_backward(first.data, second.data, planes, hw);
+    {
+      FlushDenormals guard;
+      A.kernels->avg_pool_global_backward(first.data, second.data, planes, hw);
+    }
   } else {
-    A.kernels->avg_pool_global(first.data, second.data, planes, hw);
+    {
+      FlushDenormals guard;
+      A.kernels->avg_pool_global(first.data, second.data, planes, hw);
+    }
   }
   return nullptr;
 }
@@ -815,7 +926,10 @@ napi_value js_embedding_scatter_add(napi_env env, napi_callback_info info) {
   for (idx r = 0; r < ids.length && A.ok(); ++r) A.index(ids.data[r], rows, "token id");
   if (!A.ok()) return nullptr;
   for (idx r = 0; r < ids.length; ++r) {
-    A.kernels->axpy(dim, 1.0f, dout.data + r * dim, dtable.data + static_cast<idx>(ids.data[r]) * dim);
+    {
+      FlushDenormals guard;
+      A.kernels->axpy(dim, 1.0f, dout.data + r * dim, dtable.data + static_cast<idx>(ids.data[r]) * dim);
+    }
   }
   return nullptr;
 }
@@ -832,7 +946,10 @@ napi_value js_sgd_step(napi_env env, napi_callback_info info) {
   A.need(grads, params.length, "grads");
   if (momentum != 0.0f) A.need(buf, params.length, "buf");
   if (!A.ok()) return nullptr;
-  A.kernels->sgd_step(params.length, params.data, grads.data, buf.data, lr, momentum, wd, nesterov);
+  {
+    FlushDenormals guard;
+    A.kernels->sgd_step(params.length, params.data, grads.data, buf.data, lr, momentum, wd, nesterov);
+  }
   return nullptr;
 }
 
@@ -850,10 +967,13 @@ napi_value js_adamw_step(napi_env env, napi_callback_info info) {
   if (!A.ok()) return nullptr;
   const double bc1 = 1.0 - std::pow(beta1, step);
   const double bc2 = 1.0 - std::pow(beta2, step);
-  A.kernels->adamw_step(params.length, params.data, grads.data, m.data, v.data, static_cast<float>(lr),
-                        static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
-                        static_cast<float>(1.0 - lr * wd), static_cast<float>(lr / bc1),
-                        static_cast<float>(std::sqrt(bc2)));
+  {
+    FlushDenormals guard;
+    A.kernels->adamw_step(params.length, params.data, grads.data, m.data, v.data, static_cast<float>(lr),
+                          static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
+                          static_cast<float>(1.0 - lr * wd), static_cast<float>(lr / bc1),
+                          static_cast<float>(std::sqrt(bc2)));
+  }
   return nullptr;
 }
 

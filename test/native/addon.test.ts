@@ -119,6 +119,24 @@ describe('native addon', { skip }, () => {
     assert.deepEqual(Array.from(y), [1, 2]);
   });
 
+  it('flushes subnormals inside kernels without leaking the mode to JavaScript', () => {
+    const b = loadNativeBackend()!;
+    // Momentum buffers that decay where gradients stay zero end up subnormal: the kernels must stay correct (they
+    // flush such values to zero) and JavaScript arithmetic afterwards must still see subnormals.
+    const params = new Float32Array(1000).fill(1);
+    const grads = new Float32Array(1000);
+    const buf = new Float32Array(1000).fill(1e-39);
+    b.sgdStep(params, grads, buf, 0.1, 0.5, 0, false);
+    assert.ok(buf.every((v) => v >= 0 && v < 1e-38));
+    assert.ok(params.every((v) => Math.abs(v - 1) < 1e-30));
+    const c = new Float32Array(4);
+    b.sgemm(false, false, 2, 2, 2, 1, new Float32Array(4).fill(1e-20), 2, new Float32Array(4).fill(1e-20), 2, 0, c, 2);
+    assert.ok(c.every((v) => v >= 0 && v < 1e-38));
+    const tiny = [1e-310, 3];
+    assert.ok(tiny[0] * tiny[1] > 0, 'subnormal doubles still work in JavaScript');
+    assert.ok(Math.fround(tiny[0] * 1e271 * tiny[1]) > 0);
+  });
+
   it('computes the MLP products at full size to float64 accuracy on every instruction set', () => {
     const shapes: [boolean, boolean, number, number, number][] = [
       [false, false, 128, 512, 784], [true, false, 784, 512, 128], [false, true, 128, 784, 512],
