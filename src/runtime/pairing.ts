@@ -259,6 +259,7 @@ export class Pairing {
         return true;
       }
       if (r.reason === 'timeout') this.suspect(peer);
+      else if (r.reason === 'closed') this.markGone(peer);
       else this.alive(peer);
       this.party.failed?.(ex, r.reason);
       if (r.reason === 'busy' && this.crossed === peer) {
@@ -274,8 +275,7 @@ export class Pairing {
       }
       if (r.reason === 'busy') this.stats.busy++;
       else if (r.reason === 'timeout') this.stats.timeouts++;
-      else if (r.reason === 'closed') this.markGone(peer);
-      else this.stats.refused++;
+      else if (r.reason !== 'closed') this.stats.refused++;
     }
     return false;
   }
