@@ -1,24 +1,14 @@
 import { spectral } from '../../src/graph/spectral.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { Quadratic } from '../../src/objectives/quadratic.js';
-import { mean, runSpec, table } from './common.js';
+import { mean, runSpec, slope, table } from './common.js';
 
 /** Exponential decay rate of the consensus error, fitted on log(consensus) over its middle range. */
 export function decayRate(rows: Array<{ t: number; consensus: number }>): number {
   const c0 = rows[0].consensus;
   const pts = rows.filter((r) => r.consensus < 1e-1 * c0 && r.consensus > 1e-22 * c0);
   if (pts.length < 5) return NaN;
-  const xs = pts.map((r) => r.t);
-  const ys = pts.map((r) => Math.log(r.consensus));
-  const mx = mean(xs);
-  const my = mean(ys);
-  let num = 0;
-  let den = 0;
-  for (let k = 0; k < xs.length; k++) {
-    num += (xs[k] - mx) * (ys[k] - my);
-    den += (xs[k] - mx) ** 2;
-  }
-  return -num / den;
+  return -slope(pts.map((r) => r.t), pts.map((r) => Math.log(r.consensus)));
 }
 
 /**

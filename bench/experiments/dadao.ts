@@ -2,7 +2,7 @@ import { LeastSquares } from '../../src/objectives/least-squares.js';
 import { Logistic } from '../../src/objectives/logistic.js';
 import type { Objective } from '../../src/objectives/objective.js';
 import type { MetricsRow } from '../../src/report/metrics.js';
-import { runSpec, sci, table } from './common.js';
+import { runSpec, sci, slope, table } from './common.js';
 
 /** The first metrics row whose optimality is below eps × the initial optimality. */
 function reach(rows: MetricsRow[], eps: number): MetricsRow | undefined {
@@ -14,17 +14,7 @@ function reach(rows: MetricsRow[], eps: number): MetricsRow | undefined {
 function linearRate(rows: MetricsRow[]): number {
   const pts = rows.filter((r) => r.t > 0 && r.optimality! > 1e-26);
   const half = pts.slice(Math.floor(pts.length / 4));
-  const xs = half.map((r) => r.t);
-  const ys = half.map((r) => Math.log(r.optimality!));
-  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-  let num = 0;
-  let den = 0;
-  for (let k = 0; k < xs.length; k++) {
-    num += (xs[k] - mx) * (ys[k] - my);
-    den += (xs[k] - mx) ** 2;
-  }
-  return -num / den;
+  return -slope(half.map((r) => r.t), half.map((r) => Math.log(r.optimality!)));
 }
 
 /**

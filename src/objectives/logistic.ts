@@ -1,59 +1,42 @@
 import { solveSpd, symmetricEigenvalues } from '../core/linalg.js';
-import type { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
-import { gram, linearData, type LinearDataOptions } from './least-squares.js';
-import type { Objective } from './objective.js';
+import { gaussianPoint, gram, LinearModelObjective, type LinearDataOptions } from './linear-model.js';
 
 /**
  * ℓ2-regularised logistic regression: f_i(x) = (1/m) Σ_r log(1 + exp(−y_r a_rᵀx)) + (λ/2) ‖x‖², labels ±1 from a
  * planted separator with label noise. The optimum is found by Newton's method to machine precision at set-up;
  * L_i = λmax(A_iᵀA_i)/(4m) + λ and μ = λ.
  */
-export class Logistic implements Objective {
+export class Logistic extends LinearModelObjective {
   readonly name = 'logistic';
-  readonly dtype = 'f64' as const;
-  readonly dim: number;
-  readonly workers: number;
   readonly smoothness: number;
   readonly strongConvexity: number;
   readonly optimum: Float64Array;
-  private readonly features: Float64Array[];
   private readonly labels: Float64Array[];
-  private readonly m: number;
-  private readonly l2: number;
-  private readonly noise: number;
-  private readonly minLoss: number;
 
   constructor(opts: LinearDataOptions) {
-    const d = opts.dim;
-    this.dim = d;
-    this.workers = opts.workers;
-    this.l2 = opts.l2 ?? 0.1;
-    this.noise = opts.noise ?? 0;
-    const { features, rng, m } = linearData(opts, 'logistic');
-    this.features = features;
-    this.m = m;
-    const planted = new Float64Array(d);
-    for (let k = 0; k < d; k++) planted[k] = rng.normal();
-    this.labels = features.map((a) => {
+    super(opts, 'logistic');
+    const d = this.dim;
+    const m = this.m;
+    const planted = gaussianPoint(this.rng, d);
+    this.labels = this.features.map((a) => {
       const y = new Float64Array(m);
       for (let r = 0; r < m; r++) {
         let s = 0;
         for (let k = 0; k < d; k++) s += a[r * d + k] * planted[k];
-        y[r] = s + 0.5 * rng.normal() >= 0 ? 1 : -1;
+        y[r] = s + 0.5 * this.rng.normal() >= 0 ? 1 : -1;
       }
       return y;
     });
     let L = 0;
-    for (const a of features) {
+    for (const a of this.features) {
       const eig = symmetricEigenvalues(gram(a, m, d), d);
       L = Math.max(L, eig[d - 1] / 4 + this.l2);
     }
     this.smoothness = L;
     this.strongConvexity = this.l2;
     this.optimum = this.newton();
-    this.minLoss = 0;
-    this.minLoss = this.loss(this.optimum);
+    this.setMinimum();
   }
 
   private newton(): Float64Array {
@@ -93,13 +76,7 @@ export class Logistic implements Objective {
     return x;
   }
 
-  initial(rng: Rng): Vec {
-    const x = new Float64Array(this.dim);
-    for (let k = 0; k < this.dim; k++) x[k] = rng.normal();
-    return x;
-  }
-
-  private local(i: number, x: Vec, grad: Vec | null): number {
+  protected local(i: number, x: Vec, grad: Vec | null): number {
     const d = this.dim;
     const a = this.features[i];
     const y = this.labels[i];
@@ -118,19 +95,6 @@ export class Logistic implements Objective {
     let reg = 0;
     for (let k = 0; k < d; k++) reg += x[k] * x[k];
     return f + 0.5 * this.l2 * reg;
-  }
-
-  gradient(i: number, x: Vec, grad: Vec, rng: Rng): number {
-    const f = this.local(i, x, grad);
-    if (this.noise > 0) for (let k = 0; k < this.dim; k++) grad[k] += this.noise * rng.normal();
-    return f;
-  }
-
-  /** f(x) − f(x*). */
-  loss(x: Vec): number {
-    let f = 0;
-    for (let i = 0; i < this.workers; i++) f += this.local(i, x, null);
-    return f / this.workers - this.minLoss;
   }
 }
 

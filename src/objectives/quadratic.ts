@@ -1,5 +1,6 @@
 import { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
+import { gaussianPoint } from './linear-model.js';
 import type { Objective } from './objective.js';
 
 export interface QuadraticOptions {
@@ -64,9 +65,7 @@ export class Quadratic implements Objective {
   }
 
   initial(rng: Rng): Vec {
-    const x = new Float64Array(this.dim);
-    for (let k = 0; k < this.dim; k++) x[k] = rng.normal();
-    return x;
+    return gaussianPoint(rng, this.dim);
   }
 
   gradient(i: number, x: Vec, grad: Vec, rng: Rng): number {
