@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import type { ImageDataset } from '../../src/data/dataset.js';
+import { syntheticClassification } from '../../src/data/synthetic.js';
+import { readCheckpoint } from '../../src/engine/checkpoint.js';
+import { readMetrics } from '../../src/report/metrics.js';
+import { runCluster, type ClusterConfig } from '../../src/runtime/cluster.js';
+
+/** Worker threads training a tiny MLP on Gaussian clusters: a few seconds per run. */
+const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
+const split = (from: number, to: number, name: string): ImageDataset => ({
+  ...all, name, images: all.images.subarray(from * 16, to * 16), labels: all.labels.subarray(from, to), n: to - from,
+});
+const data = { train: split(0, 2000, 'clusters-train'), test: split(2000, 2400, 'clusters-test') };
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const base: ClusterConfig = {
+  workers: 4, topology: 'ring', algorithm: 'acid', rate: 1, model: 'mlp', modelConfig: { hidden: [16] }, dataset: data,
+  batchSize: 16, steps: 800, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4, schedule: 'multistep', warmup: 5,
+  clip: 1, seed: 3, backend: 'js', metricsEvery: 100,
+};
+
+// One asynchronous run for several tests (threads are slow to start): worker 2 is killed at a quarter of the budget.
+const out = mkdtempSync(join(tmpdir(), 'gossamer-cluster-'));
+dirs.push(out);
+const asyncRun = runCluster({ ...base, out, kill: [{ worker: 2, atStep: 200 }] });
+
+test('worker threads train a tiny model together: accuracy rises and the workers reach consensus', async () => {
+  const s = await asyncRun;
+  const rows = readMetrics(join(out, 'metrics.jsonl'));
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  assert.ok((first.testAccuracy as number) < 0.5, `accuracy before training ${first.testAccuracy}`);
+  assert.ok(s.testAccuracy > 0.8, `final accuracy ${s.testAccuracy}`);
+  assert.ok(last.loss < first.loss / 2);
+  const peak = Math.max(...rows.map((r) => r.consensus));
+  assert.ok(peak > 0, 'the workers drifted apart while training');
+  assert.ok(s.consensus < peak / 5 && s.consensus < 1e-2, `consensus ${s.consensus} (peak ${peak})`);
+  // The simulator's format, plus wall-clock seconds.
+  for (const r of rows) for (const key of ['t', 'consensus', 'loss', 'gradients', 'communications', 'seconds', 'testAccuracy']) assert.equal(typeof r[key], 'number', key);
+  assert.ok(rows.every((r, i) => i === 0 || (r.t >= rows[i - 1].t && r.gradients >= rows[i - 1].gradients)));
+  assert.ok(s.exchanges > 100 && s.idleFraction >= 0 && s.idleFraction < 1);
+  assert.equal(s.algorithm, 'acid');
+  assert.ok(existsSync(join(out, 'metrics.svg')) && readFileSync(join(out, 'metrics.svg'), 'utf8').includes('<svg'));
+  const ckpt = readCheckpoint(join(out, 'checkpoint.safetensors'));
+  assert.equal(ckpt.params.length, s.params);
+  assert.equal(ckpt.step, s.steps);
+});
+
+test('killing a worker mid-run leaves the others training to the end', async () => {
+  const s = await asyncRun;
+  assert.deepEqual(s.killed, [2]);
+  assert.ok(s.steps >= s.budget, `${s.steps} steps of ${s.budget}`);
+  const dead = s.perWorker[2];
+  assert.equal(dead.alive, false);
+  for (const w of s.perWorker.filter((p) => p.alive)) {
+    // Each survivor went on well past the moment of the kill, and kept exchanging.
+    assert.ok(w.steps > 200 / 4 + 60, `worker ${w.id}: ${w.steps} steps`);
+    assert.ok(w.exchanges > 0.5 * w.steps, `worker ${w.id}: ${w.exchanges} exchanges in ${w.steps} steps`);
+  }
+  assert.ok(s.testAccuracy > 0.8);
+});
+
+test('the synchronous baseline keeps all workers identical and trains', async () => {
+  const s = await runCluster({ ...base, workers: 3, algorithm: 'allreduce', steps: 450, slowdown: { 1: 2 } });
+  assert.equal(s.algorithm, 'allreduce');
+  assert.equal(s.consensus, 0);
+  assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
+  const steps = s.perWorker.map((w) => w.steps);
+  assert.ok(steps.every((k) => k === steps[0]), `rounds per worker ${steps}`);
+  // The two fast workers wait for the slow one at every round.
+  assert.ok(s.perWorker[0].idleFraction > s.perWorker[1].idleFraction);
+});
