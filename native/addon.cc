@@ -863,8 +863,18 @@ napi_value js_max_pool_backward(napi_env env, napi_callback_info info) {
   auto dx = A.f32(2, "dx");
   A.need(argmax, dy.length, "argmax");
   if (!A.ok()) return nullptr;
-  for (idx o = 0; o < dy.length; ++o) A.index(argmax.data[o], dx.length, "argmax entry");
-  if (!A.ok()) return nullptr;
+  // Range check over all entries first (a vectorisable min/max), naming the first bad one only on failure.
+  std::int32_t lo = 0, hi = 0;
+  if (dy.length > 0) lo = hi = argmax.data[0];
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+  for (idx o = 0; o < dy.length; ++o) {
+    lo = argmax.data[o] < lo ? argmax.data[o] : lo;
+    hi = argmax.data[o] > hi ? argmax.data[o] : hi;
+  }
+  if (lo < 0 || hi >= dx.length) {
+    for (idx o = 0; o < dy.length && A.ok(); ++o) A.index(argmax.data[o], dx.length, "argmax entry");
+    return nullptr;
+  }
   if (dx.length > 0) std::memset(dx.data, 0, static_cast<std::size_t>(dx.length) * sizeof(float));
   for (idx o = 0; o < dy.length; ++o) dx.data[argmax.data[o]] += dy.data[o];
   return nullptr;
