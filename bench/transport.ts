@@ -7,7 +7,8 @@
  *   - the libp2p transport with noise + yamux,
  *   - the libp2p transport with noise + yamux inside a private network (swarm key): what `gossamer peer` runs.
  * Each figure is the median of `runs` exchanges after a warm-up one, in MB/s of payload moved (both directions),
- * with its ratio to the raw socket measured in the same run. --sweep adds chunk and yamux window sizes.
+ * with its ratio to raw TCP exchanges interleaved with its own runs (the machine's load drifts). --sweep adds send
+ * chunk sizes, yamux window and frame sizes, and the f16 / i8 codecs.
  *
  * Usage: node --import tsx bench/transport.ts [--json] [--mb 50] [--runs 3] [--sweep]
  */
@@ -31,6 +32,7 @@ interface Variant {
   mode: Mode;
   chunkBytes?: number;
   windowBytes?: number;
+  frameBytes?: number;
   codec?: MessageHeader['codec'];
 }
 
@@ -105,7 +107,7 @@ async function serveLibp2p(v: Variant, bytes: number, keyFile: string | null): P
 function transportOptions(v: Variant, self: number, swarmKey: Uint8Array | null, floats: number): NetTransportOptions {
   return {
     self, workers: 2, swarmKey, encryption: v.mode === 'plaintext' ? 'plaintext' : 'noise',
-    chunkBytes: v.chunkBytes, windowBytes: v.windowBytes, messageLength: floats, algorithm: 'bench', layoutHash: LAYOUT,
+    chunkBytes: v.chunkBytes, windowBytes: v.windowBytes, frameBytes: v.frameBytes, messageLength: floats, algorithm: 'bench', layoutHash: LAYOUT,
     log: (level, line) => void ((level === 'warn' || process.env.GOSSAMER_BENCH_VERBOSE) && process.stderr.write(`bench transport ${self}: ${line}\n`)),
   };
 }
@@ -148,7 +150,8 @@ async function timeRaw(port: number, bytes: number, runs: number): Promise<numbe
   return times;
 }
 
-async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: number, key: Uint8Array | null): Promise<number[]> {
+/** Times `runs` exchanges (after a warm-up one), calling `between` after each timed one. */
+async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: number, key: Uint8Array | null, between: () => Promise<void>): Promise<number[]> {
   const { createNetTransport } = await import('../src/runtime/net/libp2p-transport.js');
   const floats = bytes / 4;
   const mine = message(floats, 1);
@@ -160,7 +163,10 @@ async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: numb
       const t0 = performance.now();
       const result = await t.propose(1, header(v.codec), mine, 300_000);
       if (!result.ok) throw new Error(`exchange failed: ${result.reason}`);
-      if (r > 0) times.push(performance.now() - t0);
+      if (r > 0) {
+        times.push(performance.now() - t0);
+        await between();
+      }
     }
     return times;
   } finally {
@@ -186,35 +192,47 @@ export async function runTransportBench(opts: TransportBenchOptions = {}): Promi
   if (opts.sweep) {
     for (const chunkBytes of [64 << 10, 256 << 10, 4 << 20]) variants.push({ name: `noise-chunk-${chunkBytes >> 10}k`, mode: 'noise', chunkBytes });
     for (const windowBytes of [256 << 10, 4 << 20, 64 << 20]) variants.push({ name: `noise-window-${windowBytes >> 10}k`, mode: 'noise', windowBytes });
+    for (const frameBytes of [256 << 10, 1 << 20]) {
+      variants.push({ name: `plaintext-frame-${frameBytes >> 10}k`, mode: 'plaintext', frameBytes });
+      variants.push({ name: `noise-frame-${frameBytes >> 10}k`, mode: 'noise', frameBytes });
+    }
     for (const codec of ['f16', 'i8'] as const) variants.push({ name: `noise-swarm-${codec}`, mode: 'noise-swarm', codec });
   }
   const results: Record<string, Record<string, number | string>> = {};
+  // The machine is shared and its load drifts: every variant's runs alternate with raw TCP exchanges, and its ratio
+  // is to the raw figure measured alongside it.
+  const raw = await startResponder({ name: 'raw-tcp', mode: 'raw' }, bytes, null);
+  const rawPort = raw.info.port as number;
+  const wireBytesOf = (v: Variant): number =>
+    v.codec === 'f16' ? bytes / 2 : v.codec === 'i8' ? bytes / 4 + 8 * Math.ceil(bytes / 4 / 256) : bytes;
+  const figures = (ms: number, v: Variant) => ({
+    ms: +ms.toFixed(1),
+    mbPerSecond: +((2 * wireBytesOf(v)) / 1e6 / (ms / 1000)).toFixed(1),
+    // Model parameters exchanged per second (both sides), millions.
+    mParamsPerSecond: +((2 * bytes) / 4 / 1e6 / (ms / 1000)).toFixed(1),
+  });
   try {
-    for (const v of variants) {
+    const rawAll = await timeRaw(rawPort, bytes, runs);
+    results['raw-tcp'] = { ...figures(median(rawAll), { name: 'raw-tcp', mode: 'raw' }), ratioToRawTcp: 1 };
+    for (const v of variants.slice(1)) {
       const usesKey = v.mode === 'noise-swarm';
       const { child, info } = await startResponder(v, bytes, usesKey ? keyFile : null);
+      const rawTimes: number[] = [];
       try {
-        const times = v.mode === 'raw'
-          ? await timeRaw(info.port as number, bytes, runs)
-          : await timeLibp2p(v, info.addrs as string[], bytes, runs, usesKey ? key : null);
-        const ms = median(times);
-        // Payload bytes moved: both messages (on the wire: after the codec).
-        const wireBytes = v.codec === 'f16' ? bytes / 2 : v.codec === 'i8' ? bytes / 4 + 2 * Math.ceil(bytes / 4 / 256) * 4 : bytes;
-        results[v.name] = {
-          ms: +ms.toFixed(1),
-          mbPerSecond: +((2 * wireBytes) / 1e6 / (ms / 1000)).toFixed(1),
-          /** Model parameters exchanged per second (both sides), millions. */
-          mParamsPerSecond: +((2 * bytes) / 4 / 1e6 / (ms / 1000)).toFixed(1),
-        };
+        const times = await timeLibp2p(v, info.addrs as string[], bytes, runs, usesKey ? key : null, async () => {
+          rawTimes.push(...(await timeRaw(rawPort, bytes, 1)));
+        });
+        const f = figures(median(times), v);
+        const rawMBs = (2 * bytes) / 1e6 / (median(rawTimes) / 1000);
+        results[v.name] = { ...f, rawTcpMBPerSecond: +rawMBs.toFixed(1), ratioToRawTcp: +(f.mbPerSecond / rawMBs).toFixed(3) };
       } finally {
         child.kill();
       }
     }
   } finally {
+    raw.child.kill();
     rmSync(dir, { recursive: true, force: true });
   }
-  const raw = results['raw-tcp'].mbPerSecond as number;
-  for (const r of Object.values(results)) r.ratioToRawTcp = +((r.mbPerSecond as number) / raw).toFixed(3);
   return { messageMB: bytes / 1e6, runs, direction: 'both ways at once', results };
 }
 
@@ -238,7 +256,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     else {
       process.stdout.write(`transport: ${result.messageMB} MB each way, median of ${result.runs}\n`);
       for (const [name, r] of Object.entries(result.results as Record<string, Record<string, number>>)) {
-        process.stdout.write(`  ${name.padEnd(22)} ${String(r.mbPerSecond).padStart(8)} MB/s  ${String(r.ratioToRawTcp).padStart(6)} × raw TCP  (${r.ms} ms)\n`);
+        const rawNote = r.rawTcpMBPerSecond ? `, raw TCP alongside ${r.rawTcpMBPerSecond} MB/s` : '';
+        process.stdout.write(`  ${name.padEnd(22)} ${String(r.mbPerSecond).padStart(8)} MB/s  ${String(r.ratioToRawTcp).padStart(6)} × raw TCP  (${r.ms} ms${rawNote})\n`);
       }
     }
   }

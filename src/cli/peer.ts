@@ -75,11 +75,11 @@ function jsonObject(value: string): Record<string, unknown> {
 export function peerCommand(): Command {
   const peer = new Command('peer')
     .description(
-      'Run one worker of a cluster that trains over the network: one process per worker, each with its own --index,\n' +
-        'all with the same --workers, --swarm-key, model and data flags. Workers find each other from --bootstrap\n' +
-        'addresses (any running worker; the first one needs none), train with A2CiD2 or gossip on their neighbours in\n' +
-        '--topology, then average to consensus and write the final model to --out.\n' +
-        'Create the swarm key once with "gossamer peer keygen <file>" and give every worker a copy.',
+      'Run one worker of a cluster that trains over the network, one process per worker: each with its own --index, ' +
+        'all with the same --workers, --swarm-key, model and data flags. Workers find each other from --bootstrap ' +
+        'addresses (any running worker; the first one needs none), train with A2CiD2 or gossip on their neighbours in ' +
+        '--topology, then average to consensus and write the final model to --out. Create the swarm key once with ' +
+        '"gossamer peer keygen <file>" and give every worker a copy.',
     )
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/0.0.0.0/tcp/0'])
     .option('--bootstrap <multiaddr...>', 'addresses of running workers to join through')
