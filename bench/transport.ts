@@ -161,7 +161,12 @@ async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: numb
     const times: number[] = [];
     for (let r = 0; r <= runs; r++) {
       const t0 = performance.now();
-      const result = await t.propose(1, header(v.codec), mine, 300_000);
+      let result = await t.propose(1, header(v.codec), mine, 300_000);
+      // The responder answers busy until it has processed this node's hello.
+      for (let retry = 0; !result.ok && result.reason === 'busy' && retry < 50; retry++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        result = await t.propose(1, header(v.codec), mine, 300_000);
+      }
       if (!result.ok) throw new Error(`exchange failed: ${result.reason}`);
       if (r > 0) {
         times.push(performance.now() - t0);

@@ -187,13 +187,14 @@ function readAll(stream: Stream, maxBytes: number, timeoutMs: number): Promise<U
     const done = (error?: Error): void => {
       clearTimeout(timer);
       stream.removeEventListener('message', onMessage);
-      stream.removeEventListener('remoteCloseWrite', onEnd);
+      stream.removeEventListener('end', onEnd);
       stream.removeEventListener('close', onClose);
       if (error) {
         stream.abort(error);
         reject(error);
         return;
       }
+      void stream.close().catch(() => {});
       const out = new Uint8Array(size);
       let o = 0;
       for (const p of parts) {
@@ -210,9 +211,9 @@ function readAll(stream: Stream, maxBytes: number, timeoutMs: number): Promise<U
       }
     };
     const onEnd = (): void => done();
-    const onClose = (): void => done();
+    const onClose = (event: { error?: Error }): void => done(event.error);
     stream.addEventListener('message', onMessage);
-    stream.addEventListener('remoteCloseWrite', onEnd);
+    stream.addEventListener('end', onEnd);
     stream.addEventListener('close', onClose);
   });
 }
@@ -549,7 +550,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
         if (stream) {
           stream.removeEventListener('message', onMessage);
           stream.removeEventListener('close', onClose);
-          stream.removeEventListener('remoteCloseWrite', onClose);
+          stream.removeEventListener('end', onClose);
           if (result.ok) {
             void stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => stream?.abort(new Error('close timed out')));
           } else if (tell) {
@@ -628,7 +629,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
           stream = s;
           s.addEventListener('message', onMessage);
           s.addEventListener('close', onClose);
-          s.addEventListener('remoteCloseWrite', onClose);
+          s.addEventListener('end', onClose);
           s.send(encodeControl('propose', header, { count: message.length, aux: Math.min(0xffffffff, Math.max(1, Math.round(timeoutMs))) }));
         })
         .catch((error) => {
@@ -688,7 +689,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
       controller.abort();
       stream.removeEventListener('message', onMessage);
       stream.removeEventListener('close', onClose);
-      stream.removeEventListener('remoteCloseWrite', onClose);
+      stream.removeEventListener('end', onClose);
     };
     const maybeCommit = (): void => {
       if (phase !== 'accepted' || !received || !sent || peer === undefined) return;
@@ -786,7 +787,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     const onClose = (): void => end('closed');
     stream.addEventListener('message', onMessage);
     stream.addEventListener('close', onClose);
-    stream.addEventListener('remoteCloseWrite', onClose);
+    stream.addEventListener('end', onClose);
   }
 }
 
