@@ -18,6 +18,9 @@ import { LocalClock, RateControl, type RateMode } from './rate.js';
 import { S, shareState } from './shared.js';
 import type { MessageHeader, Transport, WorkerId } from './transport.js';
 
+/** A proposer this many steps ahead of us is accepted beyond our rate quota. */
+const AHEAD = 1;
+
 /** Wire version of the runtime's exchange headers. */
 export const HEADER_VERSION = 1;
 
@@ -263,6 +266,16 @@ export class WorkerAgent implements ExchangeParty {
 
   wants(): boolean {
     return !this.stopping && this.rate.canExchange();
+  }
+
+  /**
+   * Proposals are accepted within the rate quota, and also beyond it from a neighbour that is ahead by more than a
+   * step: a slower worker (whose agent thread is as quick as anyone's) then never holds a faster neighbour back,
+   * while workers of equal speed keep to the rate.
+   */
+  accepts(header: MessageHeader): boolean {
+    if (this.stopping) return false;
+    return this.rate.canExchange() || (this.rate.rate > 0 && header.step > this.rate.steps + AHEAD);
   }
 
   header(): MessageHeader {

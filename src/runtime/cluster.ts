@@ -67,8 +67,8 @@ export interface ClusterConfig {
   momentum: number;
   weightDecay: number;
   schedule: RunSchedule['kind'];
-  /** Warm-up, in expected local steps. */
-  warmup: number;
+  /** Linear warm-up, in expected local steps (default: 5% of them). */
+  warmup?: number;
   milestones?: number[];
   clip: number | null;
   seed: number;
@@ -234,7 +234,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const optimizer: OptimizerConfig = config.optimizer === 'sgd'
     ? { kind: 'sgd', lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, noDecay: NO_DECAY_BIAS_NORM }
     : { kind: 'adamw', lr: config.lr, weightDecay: config.weightDecay, noDecay: NO_DECAY_BIAS_NORM };
-  const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup: config.warmup, totalSteps: perWorker, milestones: config.milestones };
+  const warmup = config.warmup ?? Math.round(0.05 * perWorker);
+  const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones };
 
   // Shared memory: the training set once for all, per worker its parameters, gradient, state, control and statistics.
   const inputs = toShared(data.train.images);
@@ -347,17 +348,25 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
 
   // Measurements of the average model.
   const mean = new Float32Array(dim);
-  const diff = new Float32Array(dim);
   const liveIds = () => threads.map((w, i) => (w.alive ? i : -1)).filter((i) => i >= 0);
+  // In float64, so that identical workers have a consensus distance of exactly 0.
+  const mean64 = new Float64Array(dim);
   const average = (ids: number[]): number => {
-    mean.fill(0);
-    for (const i of ids) backend.axpy(1 / ids.length, xs[i], mean);
+    mean64.fill(0);
+    for (const i of ids) {
+      const x = xs[i];
+      for (let k = 0; k < dim; k++) mean64[k] += x[k];
+    }
+    for (let k = 0; k < dim; k++) mean64[k] /= ids.length;
     let c = 0;
     for (const i of ids) {
-      backend.copy(xs[i], diff);
-      backend.axpy(-1, mean, diff);
-      c += backend.sumSquares(diff);
+      const x = xs[i];
+      for (let k = 0; k < dim; k++) {
+        const d = x[k] - mean64[k];
+        c += d * d;
+      }
     }
+    mean.set(mean64);
     return c / Math.max(1, ids.length);
   };
   const evaluate = (set: ImageDataset) => {

@@ -7,6 +7,8 @@
  *   [latency + jitter + b / bandwidth]  (its message travels)  then the inner exchange  then the same for the answer;
  * each direction is lost with probability `loss`, which the proposer sees as a timeout (a lost proposal never
  * reaches the peer; a lost answer leaves the peer committed and the proposer untouched — each side stays atomic).
+ * An answer that is late but not lost still completes the exchange (the proposer's deadline bounds the proposal
+ * and the inner exchange, not the answer's travel).
  * The acceptor's side is kept busy while its answer is in flight: it answers further proposals 'busy' until then.
  */
 import { Rng } from '../core/rng.js';
@@ -99,8 +101,9 @@ export class EmulatedTransport implements Transport {
     if (out > 0) await sleep(out);
     const r = await this.inner.propose(peer, header, message, Math.max(1, remaining()));
     if (!r.ok) return r;
+    // The peer has committed: the answer is on its way. Only its loss (not its lateness) undoes our side.
     const back = this.delay(peer, r.message.byteLength);
-    if (back === null || back >= remaining()) {
+    if (back === null) {
       await sleep(Math.max(0, remaining()));
       return { ok: false, peer, reason: 'timeout' };
     }

@@ -36,6 +36,8 @@ export interface ExchangeContext {
 export interface ExchangeParty {
   /** Whether the worker wants an exchange now (rate control). */
   wants(): boolean;
+  /** Whether to accept a proposal with this header now (default: wants()). */
+  accepts?(header: MessageHeader): boolean;
   /** The header sent with this worker's messages. */
   header(): MessageHeader;
   /** Writes this worker's message as an exchange starts. */
@@ -281,12 +283,11 @@ export class Pairing {
   }
 
   private accept(peer: WorkerId, header: MessageHeader): { header: MessageHeader; message: Float32Array } | null {
-    void header;
     if (this.stopped || !this.live.has(peer)) return null;
     this.alive(peer);
     const s = this.state;
     if (s.kind === 'proposing' && s.peer === peer) this.crossed = peer;
-    if (s.kind !== 'idle' || !this.party.wants()) return null;
+    if (s.kind !== 'idle' || !(this.party.accepts ? this.party.accepts(header) : this.party.wants())) return null;
     const ex: ExchangeContext = { peer, role: 'acceptor' };
     this.state = { kind: 'exchanging', peer, ex };
     this.stats.accepted++;

@@ -178,7 +178,7 @@ test('pairing stress: thousands of exchanges on a ring with random delays and cr
 test('pairing stress: complete graph and torus, with a silent (stalled) worker and crashes', async () => {
   for (const [topology, n] of [['complete', 6], ['torus', 9]] as const) {
     const r = await stress({
-      topology, n, phases: 5, phaseMs: 300, exchanges: 300, crashes: 1, stalled: 1, seed: 7, links: { default: { latencyMs: 0.1, jitterMs: 0.3 } },
+      topology, n, phases: 5, phaseMs: 500, exchanges: 300, crashes: 1, stalled: 1, seed: 7, links: { default: { latencyMs: 0.1, jitterMs: 0.3 } },
     });
     const exchanges = check(r);
     assert.ok(exchanges >= 300, `${topology}: only ${exchanges} exchanges`);
