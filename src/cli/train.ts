@@ -30,6 +30,7 @@ import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { integer, oneOf, real } from './options.js';
+import { addClusterOptions, explicitOptions, isClusterRun, runClusterCommand } from '../runtime/cli.js';
 
 export const DATASETS = ['mnist', 'moby-dick', 'synthetic'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -147,17 +148,19 @@ function jsonObject(value: string): Record<string, unknown> {
 }
 
 export function trainCommand(): Command {
-  return new Command('train')
+  const command = new Command('train')
     .description(
       'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors\n' +
         'to --out. Defaults depend on the model: mlp and cnn train on MNIST with SGD (momentum 0.9, batch 128, cosine\n' +
         'schedule) for 2 epochs; transformer is a character language model on Moby-Dick with AdamW (lr 3e-3, 100 warm-up\n' +
         'steps then cosine, batch 32, context 64, clipping at 1) for 2000 steps. Ctrl-C stops after the current step and\n' +
-        'writes a checkpoint; --resume <checkpoint> continues the run to its original budget.',
+        'writes a checkpoint; --resume <checkpoint> continues the run to its original budget.\n' +
+        'With --workers n > 1, a cluster option, or no training flag at all, n worker threads (default 8) train together\n' +
+        '(A2CiD2 on a ring, MLP on MNIST by default; see the cluster options).',
     )
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', 'data set: mnist, moby-dick or synthetic (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)', oneOf(DATASETS))
-    .option('--workers <n>', 'number of workers (only 1 for now)', integer(1), 1)
+    .option('--workers <n>', 'number of workers: threads of this process (default 8 with no training flag, else 1)', integer(1), 1)
     .option('--epochs <e>', 'training budget in epochs (may be fractional)', real({ positive: true }))
     .option('--steps <n>', 'training budget in updates (instead of --epochs)', integer(1))
     .option('--batch-size <n>', 'examples (text: windows) per update', integer(1))
@@ -185,8 +188,14 @@ export function trainCommand(): Command {
     .option('--prompt <text>', 'transformer: prompt of the sample printed at the end', 'The whale ')
     .option('--sample-length <n>', 'transformer: characters to sample (0: none)', integer(0), 200)
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
-    .option('--json', 'print one JSON summary on stdout and nothing else')
-    .action(async (flags: TrainFlags) => {
+    .option('--json', 'print one JSON summary on stdout and nothing else');
+  return addClusterOptions(command)
+    .action(async (flags: TrainFlags, cmd: Command) => {
+      const explicit = explicitOptions(cmd);
+      if (isClusterRun(flags, explicit)) {
+        process.exitCode = await runClusterCommand(flags, explicit);
+        return;
+      }
       const { summary, interrupted } = await runTrain(flags);
       if (interrupted) {
         process.stderr.write(`gossamer: interrupted at step ${summary.steps}/${summary.totalSteps}; checkpoint written to ${summary.checkpoint} (continue with --resume ${summary.checkpoint})\n`);
@@ -385,8 +394,8 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   }
   const checkpoint = flags.resume !== undefined ? loadResume(flags.resume) : null;
   const { run, epochs } = resolveRun(flags, checkpoint);
-  const backend = getBackend({ backend: flags.backend });
   const data = prepareData(run);
+  const backend = getBackend({ backend: flags.backend });
   if (epochs !== null) run.totalSteps = stepsOfEpochs(epochs, data.train.epochSize, run.batchSize);
   const stepsPerEpoch = Math.max(1, Math.round(data.train.epochSize / run.batchSize));
   const evalEvery = run.evalEvery ?? stepsPerEpoch;
