@@ -451,11 +451,12 @@ function compare(actual: Output, expected: Output, rtol: number, atol: number, w
     assert.ok(Math.abs(a - expected) <= atol + rtol * Math.abs(expected), `${what}: ${a} vs ${expected}`);
     return;
   }
-  assert.ok(typeof actual !== 'number' && actual.constructor === expected.constructor, `${what}: output type`);
+  if (typeof actual === 'number') assert.fail(`${what}: a number where an array was expected`);
+  assert.equal(actual.constructor, expected.constructor, `${what}: output type`);
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
+    const a: number = actual[i];
+    const e: number = expected[i];
     if (Number.isNaN(e) && Number.isNaN(a)) continue;
     if (expected instanceof Int32Array || (rtol === 0 && atol === 0)) {
       assert.ok(Object.is(a, e) || a === e, `${what}[${i}]: ${a} vs ${e}`);
