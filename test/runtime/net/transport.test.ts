@@ -114,7 +114,7 @@ describe('network transport', { timeout: 120_000 }, () => {
   });
 
   it('large messages stream in chunks and arrive intact', async () => {
-    const n = 3 << 20; // 12 MB each way
+    const n = 2 << 20; // 8 MB each way
     const mine = vector(n, 3);
     const theirs = vector(n, 4);
     const r = recorder(() => ({ header: header(), message: theirs }));
@@ -190,10 +190,10 @@ describe('network transport', { timeout: 120_000 }, () => {
   });
 
   it('a proposer that runs out of time resolves timeout; the acceptor leaves its parameters alone', async () => {
-    const r = recorder(() => ({ header: header(), message: vector(2 << 20, 13) }));
+    const r = recorder(() => ({ header: header(), message: vector(1 << 18, 13) }));
     nodes[0].onProposal(r);
     const settled = r.settled();
-    const result = await nodes[1].propose(0, header(), vector(2 << 20, 14), 1);
+    const result = await nodes[1].propose(0, header(), vector(1 << 18, 14), 1);
     assert.equal(result.ok, false);
     assert.ok(!result.ok && (result.reason === 'timeout' || result.reason === 'closed'), JSON.stringify(result));
     if (r.accepts > 0) {
@@ -209,10 +209,10 @@ describe('network transport: peers that vanish mid-exchange', { timeout: 120_000
     const key = generateSwarmKey();
     const [a, b] = await cluster(2, { swarmKey: key, log: () => {} });
     try {
-      const r = recorder(() => ({ header: header(), message: vector(4 << 20, 15) }));
+      const r = recorder(() => ({ header: header(), message: vector(1 << 20, 15) }));
       r.afterAccept = () => void b.close();
       b.onProposal(r);
-      const result = await a.propose(1, header(), vector(4 << 20, 16), 60_000);
+      const result = await a.propose(1, header(), vector(1 << 20, 16), 60_000);
       assert.equal(result.ok, false);
       assert.ok(!result.ok && ['closed', 'timeout'].includes(result.reason), JSON.stringify(result));
       assert.equal(r.commits.length, 0);
@@ -225,11 +225,11 @@ describe('network transport: peers that vanish mid-exchange', { timeout: 120_000
     const key = generateSwarmKey();
     const [a, b] = await cluster(2, { swarmKey: key, log: () => {} });
     try {
-      const r = recorder(() => ({ header: header(), message: vector(4 << 20, 17) }));
+      const r = recorder(() => ({ header: header(), message: vector(1 << 20, 17) }));
       r.afterAccept = () => void a.close();
       b.onProposal(r);
       const settled = r.settled();
-      const result = await a.propose(1, header(), vector(4 << 20, 18), 60_000);
+      const result = await a.propose(1, header(), vector(1 << 20, 18), 60_000);
       assert.equal(result.ok, false);
       await settled;
       assert.equal(r.commits.length, 0);
