@@ -19,7 +19,10 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { saveCheckpoint } from '../engine/checkpoint.js';
 import { createModel } from '../engine/models/index.js';
 import { ShuffledBatches } from '../engine/training/batches.js';
+import { NO_DECAY_BIAS_NORM } from '../engine/optim/index.js';
 import { makeTopology } from '../graph/topology.js';
+import { DIRECTION_STEP, LocalOptimizer } from '../runtime/optimizer.js';
+import { makeRunSchedule } from '../runtime/schedule.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { integer, oneOf, real } from './options.js';
@@ -29,6 +32,7 @@ const PEER_DATASETS = ['synthetic', 'mnist'] as const;
 const PEER_ALGORITHMS = ['acid', 'gossip'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
 const BACKENDS = ['auto', 'js', 'native'] as const;
+const SCHEDULES = ['constant', 'cosine'] as const;
 
 interface PeerFlags {
   listen: string[];
@@ -47,6 +51,9 @@ interface PeerFlags {
   lr: number;
   momentum: number;
   weightDecay: number;
+  schedule: (typeof SCHEDULES)[number];
+  warmup: number;
+  clip?: number;
   codec: (typeof CODECS)[number];
   finalExchanges: number;
   timeout: number;
@@ -96,7 +103,10 @@ export function peerCommand(): Command {
     .option('--batch-size <n>', 'examples per step', integer(1), 32)
     .option('--lr <lr>', 'learning rate', real({ positive: true }), 0.05)
     .option('--momentum <m>', 'heavy-ball momentum', real({ min: 0, max: 0.999 }), 0.9)
-    .option('--weight-decay <wd>', 'weight decay', real({ min: 0 }), 0)
+    .option('--weight-decay <wd>', 'weight decay (not on biases and norms)', real({ min: 0 }), 0)
+    .option('--schedule <kind>', 'learning-rate schedule over the steps: constant or cosine', oneOf(SCHEDULES), 'cosine')
+    .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
+    .option('--clip <norm>', 'clip gradients to this L2 norm', real({ positive: true }))
     .option('--codec <c>', `payload codec: ${CODECS.join(', ')}`, oneOf(CODECS), 'f32')
     .option('--final-exchanges <n>', 'averaging exchanges after every worker has finished its steps', integer(0), 20)
     .option('--timeout <ms>', 'deadline of one exchange, ms', integer(1), 30_000)
@@ -166,12 +176,16 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     : { channels: train.channels, height: train.height, width: train.width, classes: train.classes };
   const model = createModel(flags.model, { ...shape, ...(flags.modelConfig ?? {}), seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
-  const built = buildAlgorithm({
-    name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32',
-    lr: flags.lr, momentum: flags.momentum, weightDecay: flags.weightDecay,
-  });
+  // The runtime's recipe: the algorithm adds the engine optimizer's step (see runtime/optimizer.ts).
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', ...DIRECTION_STEP });
+  const optimizer = new LocalOptimizer(
+    backend, model.layout, model.size,
+    { kind: 'sgd', lr: flags.lr, momentum: flags.momentum, weightDecay: flags.weightDecay, noDecay: NO_DECAY_BIAS_NORM },
+    makeRunSchedule({ kind: flags.schedule, lr: flags.lr, warmup: flags.warmup, totalSteps: flags.steps }),
+  );
   if (built.kind !== 'pairwise') throw new UsageError(`${flags.algo} is not a pairwise algorithm`);
   const neighbours = [...new Set(graph.neighbors[flags.index])];
+  model.initialize(flags.seed);
 
   const log: NetLogger = (level, message) => {
     if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${flags.index}] ${message}\n`);
@@ -185,6 +199,7 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     algorithm: built.algorithm.name,
     layoutHash: model.layoutHash,
     messageLength: model.size,
+    codec: flags.codec,
     status: { phase: 'join' },
     log,
   });
@@ -210,14 +225,16 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     const result = await runPeerWorker({
       transport,
       model,
+      backend,
       train: new ShuffledBatches({ inputs: train.images, targets: train.labels, count: train.n }, flags.seed * 7919 + flags.index + 1, flags.batchSize),
-      algorithm: built.algorithm,
+      built,
+      optimizer,
+      clip: flags.clip ?? null,
       neighbours,
       layoutHash: model.layoutHash,
       steps: flags.steps,
       rate: flags.rate,
       finalExchanges: flags.finalExchanges,
-      codec: flags.codec,
       timeoutMs: flags.timeout,
       barrierTimeoutMs: flags.barrierTimeout * 1000,
       rng: new Rng(flags.seed).fork(`peer:${flags.index}`),

@@ -82,6 +82,8 @@ export interface NetTransportOptions {
   frameBytes?: number;
   /** Elements per block of the i8 codec. */
   blockSize?: number;
+  /** Payload codec of this node's messages, whatever their header says (default: the header's). */
+  codec?: MessageHeader['codec'];
   /** Longest deadline an acceptor grants a proposer, in ms. */
   maxTimeoutMs?: number;
   /** Free-form status announced with the hello (e.g. the training phase). */
@@ -524,6 +526,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     const fail = (reason: 'busy' | 'refused' | 'timeout' | 'closed' | 'invalid'): ExchangeResult => ({ ok: false, peer, reason });
     const info = this.byIndex.get(peer);
     if (this.closed || !info || peer === this.self) return Promise.resolve(fail('closed'));
+    if (this.opts.codec) header = { ...header, codec: this.opts.codec };
     let frame: EncodedFrame;
     try {
       frame = encodeMessage(header, message, this.blockSize);
@@ -724,6 +727,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
         reply = null;
       }
       if (!reply) return end('busy', 'busy');
+      if (this.opts.codec) reply = { header: { ...reply.header, codec: this.opts.codec }, message: reply.message };
       phase = 'accepted';
       this.stats.accepted++;
       if (reply.header.algorithm !== f.header.algorithm || reply.header.layoutHash !== f.header.layoutHash || reply.message.length !== f.count) {

@@ -1,24 +1,25 @@
 /**
- * One worker of a networked cluster, one per process (`gossamer peer`): a compute loop of local gradient steps
- * through the algorithm's own handlers (src/algorithms), and, concurrently on the same event loop, the runtime's
- * coordinator-free pairing protocol (../pairing.ts) exchanging parameters with graph neighbours over the network
- * transport. Three phases, announced to the cluster through the transport's status:
+ * One worker of a networked cluster, one per process (`gossamer peer`): the runtime's worker agent (../agent.ts:
+ * the algorithm's handlers, rate control, A2CiD2's local clock, the engine optimizer with its schedule, and the
+ * coordinator-free pairing protocol) over the network transport, fed by a compute loop on the same event loop.
+ * Three phases, announced to the cluster through the transport's status:
  *
- *   train  — local steps; exchanges at `rate` per step (the compute loop never waits for them);
+ *   train  — local steps through the agent, exchanges at `rate` per step with graph neighbours;
  *   final  — once this worker's steps are done: exchanges only, plain pairwise averaging x ← (x + x_peer)/2; once
  *            every live worker is in this phase, `finalExchanges` more exchanges (or until no neighbour is left);
  *   done   — keeps answering exchanges until every live worker is done, then stops.
  *
- * A worker whose connection closes is dropped from the phase barriers, so killing one leaves the others training to
- * the end. The compute loop here is deliberately small (the step loop, a local clock, a rate cap) so that the
- * shared worker loop of the runtime can take its place: everything network-specific is in PeerMembership and the
- * transport.
+ * A worker whose connection closes is dropped from the phase barriers and from its neighbours' pairing, so killing
+ * one leaves the others training to the end.
  */
-import type { PairwiseAlgorithm, WorkerState } from '../../algorithms/types.js';
+import type { Built } from '../../algorithms/index.js';
 import type { Rng } from '../../core/rng.js';
-import type { Vec } from '../../core/vec.js';
+import type { Backend } from '../../engine/backend.js';
 import type { Model } from '../../engine/models/model.js';
+import { clipGradNorm } from '../../engine/optim/clip.js';
 import type { BatchSource } from '../../engine/training/batches.js';
+import { WorkerAgent } from '../agent.js';
+import type { LocalOptimizer } from '../optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
 import type { MessageHeader, Transport, WorkerId } from '../transport.js';
 import { WIRE_VERSION } from './wire.js';
@@ -42,8 +43,12 @@ export interface PeerWorkerOptions {
   transport: PeerMembership;
   /** The model, holding the common initial point x0 (same seed on every worker). */
   model: Model;
+  backend: Backend;
   train: BatchSource;
-  algorithm: PairwiseAlgorithm;
+  /** A pairwise algorithm built with the runtime's DIRECTION_STEP (the optimizer makes the local step). */
+  built: Built;
+  optimizer: LocalOptimizer;
+  clip: number | null;
   /** Graph neighbours of this worker. */
   neighbours: readonly WorkerId[];
   layoutHash: string;
@@ -51,7 +56,6 @@ export interface PeerWorkerOptions {
   /** Expected exchanges per local step. */
   rate: number;
   finalExchanges: number;
-  codec: MessageHeader['codec'];
   /** Deadline of one exchange, ms. */
   timeoutMs: number;
   /** Longest wait at each phase barrier, ms. */
@@ -85,86 +89,86 @@ export interface PeerResult {
   x: Float32Array;
 }
 
-/** Wall-clock time in units of the moving average of a gradient step's duration (A2CiD2's time). */
-class LocalClock {
-  private t = 0;
-  private last = performance.now();
-  private stepMs = 0;
-
-  now(): number {
-    const at = performance.now();
-    if (this.stepMs > 0) this.t += (at - this.last) / this.stepMs;
-    this.last = at;
-    return this.t;
-  }
-
-  stepTook(ms: number): void {
-    this.now();
-    this.stepMs = this.stepMs === 0 ? Math.max(ms, 1e-3) : 0.9 * this.stepMs + 0.1 * Math.max(ms, 1e-3);
-  }
-}
-
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The exchange side of the worker: the algorithm's message/receive in training, plain averaging afterwards. */
-class Party implements ExchangeParty {
-  phase: Phase = 'train';
-  steps = 0;
+/** The exchange side after training: plain pairwise averaging of x. */
+class AveragingParty implements ExchangeParty {
   exchanges = 0;
   /** Exchanges since the final barrier. */
-  finalExchanges = 0;
-  finalCounting = false;
+  counted = 0;
+  counting = false;
 
   constructor(
-    private readonly algorithm: PairwiseAlgorithm,
-    private readonly state: WorkerState,
-    private readonly clock: LocalClock,
-    private readonly rate: number,
-    private readonly headerBase: Omit<MessageHeader, 'step'>,
+    private readonly x: Float32Array,
+    private readonly headerOf: () => MessageHeader,
   ) {}
 
   wants(): boolean {
-    if (this.phase !== 'train') return true;
-    return this.rate > 0 && this.exchanges < this.rate * (this.steps + 1);
+    return true;
   }
 
   header(): MessageHeader {
-    return { ...this.headerBase, step: this.steps };
+    return this.headerOf();
   }
 
   message(out: Float32Array, _ex: ExchangeContext): void {
-    if (this.phase === 'train') this.algorithm.message(this.state, this.clock.now(), out);
-    else out.set(this.state.x);
+    out.set(this.x);
   }
 
   receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
-    if (this.phase === 'train') this.algorithm.receive(this.state, this.clock.now(), message);
-    else {
-      const x = this.state.x;
-      for (let k = 0; k < x.length; k++) x[k] = 0.5 * (x[k] + message[k]);
-    }
+    const x = this.x;
+    for (let k = 0; k < x.length; k++) x[k] = 0.5 * (x[k] + message[k]);
     this.exchanges++;
-    if (this.finalCounting) this.finalExchanges++;
+    if (this.counting) this.counted++;
   }
 }
 
 /** Trains this worker with its neighbours to the end of the three phases; never throws on network trouble. */
 export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult> {
-  const { transport, model, algorithm } = opts;
+  const { transport, model, built } = opts;
+  if (built.kind !== 'pairwise') throw new Error('the networked worker runs pairwise algorithms');
   const log = opts.log ?? (() => {});
   const started = performance.now();
-  const clock = new LocalClock();
-  const state = algorithm.createState(Float32Array.from(model.params), 0);
-  const x = state.x as Float32Array;
-  const party = new Party(algorithm, state, clock, opts.rate, { version: WIRE_VERSION, algorithm: algorithm.name, layoutHash: opts.layoutHash, codec: opts.codec });
-  const pairing = new Pairing(transport, party, {
-    neighbours: opts.neighbours, messageLength: x.length, rng: opts.rng.fork('pairing'), timeoutMs: opts.timeoutMs, log,
+  // The agent's x is the model's parameter buffer: gradients are taken right where the algorithm keeps x.
+  const x = Float32Array.from(model.params);
+  model.setParams(x);
+
+  let waiting: (() => void) | null = null;
+  let permits = 0;
+  const permit = (): void => {
+    const w = waiting;
+    waiting = null;
+    if (w) w();
+    else permits++;
+  };
+  const nextPermit = (): Promise<void> => {
+    if (permits > 0) {
+      permits--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => (waiting = resolve));
+  };
+  const agent = new WorkerAgent({
+    id: transport.self,
+    built,
+    x,
+    layoutHash: opts.layoutHash,
+    optimizer: opts.optimizer,
+    rate: opts.rate,
+    rng: opts.rng,
+    pairing: { transport, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs },
+    permit,
+    log,
   });
+  const state = { phase: 'train' as Phase };
+  let averaging: Pairing | null = null;
   const onLeave = (j: WorkerId): void => {
     log(`worker ${j} left`);
-    pairing.markGone(j);
-    pairing.wake();
+    agent.pairing?.markGone(j);
+    agent.pairing?.wake();
+    averaging?.markGone(j);
+    averaging?.wake();
   };
   transport.on('leave', onLeave);
   const finished = new Set<WorkerId>([transport.self]);
@@ -172,60 +176,63 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     if (status.phase === 'done') finished.add(j);
   };
   transport.on('status', onStatus);
-  const progress = (loss: number): void => opts.onProgress?.({ phase: party.phase, steps: party.steps, exchanges: party.exchanges, loss, t: clock.now() });
-
-  // Gradients at the algorithm's x, computed by the engine model bound to a scratch buffer.
-  const params = model.params;
   let loss = NaN;
-  const gradient = (at: Vec, grad: Vec): number => {
-    params.set(at);
-    const batch = opts.train.batch(party.steps);
-    const value = model.lossAndGradient(batch.inputs, batch.targets);
-    grad.set(model.grads);
-    return value;
-  };
+  const party = new AveragingParty(x, () => ({ version: WIRE_VERSION, algorithm: built.algorithm.name, step: agent.steps, layoutHash: opts.layoutHash, codec: 'f32' }));
+  const progress = (): void =>
+    opts.onProgress?.({ phase: state.phase, steps: agent.steps, exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now() });
 
+  // Training: the compute loop takes a step whenever the agent permits one (rate control), yielding to the network
+  // between steps.
   await transport.setStatus({ phase: 'train' });
-  pairing.start();
   const every = opts.progressEvery ?? Math.max(1, Math.floor(opts.steps / 10));
-  for (let step = 0; step < opts.steps; step++) {
-    const t0 = performance.now();
-    loss = algorithm.gradientStep(state, clock.now(), gradient);
-    clock.stepTook(performance.now() - t0);
-    party.steps++;
-    if (party.steps % every === 0) progress(loss);
-    pairing.wake();
+  agent.start();
+  while (agent.steps < opts.steps) {
+    await nextPermit();
     await yieldToEventLoop();
+    const t0 = performance.now();
+    const batch = opts.train.batch(agent.steps);
+    loss = model.lossAndGradient(batch.inputs, batch.targets);
+    if (opts.clip !== null && opts.clip > 0) clipGradNorm(opts.backend, model.grads, opts.clip);
+    agent.applyGradient(loss, model.grads, performance.now() - t0);
+    if (agent.steps % every === 0) progress();
   }
+  await agent.stop();
 
   // Final phase: averaging only, once every live worker has finished its steps.
-  party.phase = 'final';
+  state.phase = 'final';
+  averaging = new Pairing(transport, party, {
+    neighbours: agent.pairing?.liveNeighbours() ?? opts.neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
+  });
+  averaging.start();
   await transport.setStatus({ phase: 'final' });
-  progress(loss);
+  progress();
   const allIn = (phases: Phase[]) => (): boolean =>
     transport.connected().every((j) => phases.includes(transport.peer(j)?.status.phase as Phase));
   if (!(await barrier(transport, allIn(['final', 'done']), opts.barrierTimeoutMs, { phase: 'final' }))) {
     log('gave up waiting for every worker to finish its steps');
   }
-  party.finalCounting = true;
-  const finalDone = (): boolean => party.finalExchanges >= opts.finalExchanges || pairing.liveNeighbours().length === 0;
+  party.counting = true;
+  const pairing = averaging;
+  const finalDone = (): boolean => party.counted >= opts.finalExchanges || pairing.liveNeighbours().length === 0;
   if (!(await barrier(transport, finalDone, opts.barrierTimeoutMs, { phase: 'final' }))) log('final averaging ran out of time');
 
-  party.phase = 'done';
+  state.phase = 'done';
   await transport.setStatus({ phase: 'done' });
-  progress(loss);
+  progress();
   if (!(await barrier(transport, allIn(['done']), opts.barrierTimeoutMs, { phase: 'done' }))) log('gave up waiting for every worker to finish');
-  await pairing.stop();
+  await averaging.stop();
   transport.off('leave', onLeave);
   transport.off('status', onStatus);
+  const stats = { ...(agent.pairing?.stats ?? averaging.stats) };
+  for (const [k, v] of Object.entries(averaging.stats)) stats[k as keyof typeof stats] += agent.pairing ? v : 0;
   return {
-    steps: party.steps,
-    exchanges: party.exchanges,
-    finalExchanges: party.finalExchanges,
+    steps: agent.steps,
+    exchanges: agent.exchanges + party.exchanges,
+    finalExchanges: party.counted,
     loss,
     seconds: (performance.now() - started) / 1000,
     finished: [...finished].sort((a, b) => a - b),
-    pairing: { ...pairing.stats },
+    pairing: stats,
     x: Float32Array.from(x),
   };
 }
