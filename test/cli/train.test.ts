@@ -98,7 +98,8 @@ test('SIGINT stops after the current step with a checkpoint and exit code 130; -
   });
   assert.equal(r.code, 130, r.stderr);
   assert.equal(r.stdout, '');
-  const lines = r.stderr.trim().split('\n');
+  // Besides the interruption line, only the warning that the native backend is not built may appear.
+  const lines = r.stderr.trim().split('\n').filter((l) => !l.includes('native engine backend unavailable'));
   assert.equal(lines.length, 1, r.stderr);
   const match = /interrupted at step (\d+)\/1000000; checkpoint written to (\S+checkpoint\.safetensors)/.exec(lines[0]);
   assert.ok(match, lines[0]);
