@@ -35,7 +35,7 @@ import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from '
 import { DIRECTION_STEP } from './optimizer.js';
 import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
-import { siblingModule, spawnThread } from './threads.js';
+import { siblingModule, threadSpawner } from './threads.js';
 import { MessageChannel } from 'node:worker_threads';
 
 export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
@@ -257,6 +257,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const rows: MetricsRow[] = [];
   const agentModule = siblingModule('agent-thread');
   const computeModule = siblingModule('compute-thread');
+  const spawnThread = await threadSpawner([agentModule, computeModule]);
   const timeoutMs = config.timeoutMs ?? 2000;
 
   // Threads.
