@@ -47,6 +47,8 @@ export interface AgentThreadData {
   endpoint: InProcessEndpoint | null;
   links: LinkTable | null;
   collective: CollectiveBuffers | null;
+  /** Emulated duration of every all-reduce round's communication, ms. */
+  collectiveMs: number;
   /** Gradient steps of all workers together after which the run stops. */
   budget: number;
   global: Int32Array;
@@ -93,7 +95,7 @@ const agent = new WorkerAgent({
   // workers); synchronous ones their round, which is everyone's (so that they all use the same rate).
   progress: built.kind === 'pairwise' ? () => Math.floor(Atomics.load(global, G.STEPS) / d.n) : undefined,
   pairing: transport && d.endpoint ? { transport, neighbours: d.endpoint.peers.map((p) => p.id), timeoutMs: d.timeoutMs } : undefined,
-  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend) : undefined,
+  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs) : undefined,
   stats: d.stats,
   permit,
   onStep: (steps) => {

@@ -156,7 +156,6 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   const link: LinkSpec = { latencyMs: latency, jitterMs: flags.jitter ?? 0, bandwidth: flags.bandwidth ?? Infinity, loss: flags.loss ?? 0 };
   const emulated = link.latencyMs! > 0 || link.jitterMs! > 0 || link.bandwidth! < Infinity || link.loss! > 0;
   const algorithm = flags.algo ?? CLUSTER_DEFAULTS.algorithm;
-  if (emulated && algorithm === 'allreduce') throw new UsageError('link emulation applies to pairwise exchanges; allreduce runs in shared memory');
   const epochs = flags.steps === undefined ? (flags.epochs ?? CLUSTER_DEFAULTS.epochs) : undefined;
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,

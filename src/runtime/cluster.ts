@@ -27,10 +27,10 @@ import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
 import type { AgentEvent, AgentThreadData } from './agent-thread.js';
-import { collectiveBuffers, markDead, type CollectiveBuffers } from './collective.js';
+import { collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
 import { clusterDisplay } from './display.js';
-import type { LinkTable } from './emulator.js';
+import { linkBetween, type LinkTable } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
 import { DIRECTION_STEP } from './optimizer.js';
 import type { RunSchedule } from './schedule.js';
@@ -73,7 +73,7 @@ export interface ClusterConfig {
   clip: number | null;
   seed: number;
   backend?: BackendChoice;
-  /** Link emulation (pairwise algorithms; all-reduce rounds are not emulated). */
+  /** Link emulation: pairwise exchanges through the link emulator, all-reduce rounds as a ring all-reduce's time. */
   links?: LinkTable;
   /** Compute slow-down factor per worker (1: none). */
   slowdown?: Record<number, number>;
@@ -251,6 +251,9 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const controls = Array.from({ length: n }, () => sharedInts(C.SIZE));
   const endpoints: InProcessEndpoint[] | null = built.kind === 'pairwise' ? inProcessNetwork(n, graph.edges, dim) : null;
   const collective: CollectiveBuffers | null = built.kind === 'round' ? collectiveBuffers(n, dim) : null;
+  const collectiveMs = collective && config.links
+    ? ringAllReduceMs(n, 4 * dim, Array.from({ length: n }, (_, i) => linkBetween(config.links!, i, (i + 1) % n)))
+    : 0;
 
   const out = config.out ? resolve(config.out) : null;
   const metrics = out ? new MetricsWriter(join(out, 'metrics.jsonl')) : null;
@@ -272,7 +275,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const agentData: AgentThreadData = {
       id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer, schedule,
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, links: config.links ?? null,
-      collective, budget, global, control: controls[i], stats: stats[i], port: port1,
+      collective, collectiveMs, budget, global, control: controls[i], stats: stats[i], port: port1,
     };
     const computeData: ComputeThreadData = {
       id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],

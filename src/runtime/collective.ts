@@ -42,10 +42,15 @@ export function markDead(b: CollectiveBuffers, worker: number): void {
 export class SharedAllReduce {
   private round = 0;
 
+  /**
+   * emulatedMs: how long every round's communication takes on emulated links (see ringAllReduceMs); the round
+   * ends that much later than the shared-memory reduction.
+   */
   constructor(
     readonly self: number,
     private readonly b: CollectiveBuffers,
     private readonly backend: Backend,
+    private readonly emulatedMs = 0,
   ) {}
 
   /** The slot to write this worker's contribution of the next round into. */
@@ -80,6 +85,20 @@ export class SharedAllReduce {
       count++;
     }
     this.backend.scale(out, 1 / count);
+    if (this.emulatedMs > 0) await new Promise((resolve) => setTimeout(resolve, this.emulatedMs));
     return count;
   }
+}
+
+/**
+ * Duration of a ring all-reduce of `bytes` among n workers whose consecutive links have the given one-way latencies
+ * (ms) and bandwidths (bytes/s): 2(n − 1) steps, each moving 1/n of the vector over every link at once, so paced
+ * by the slowest link.
+ */
+export function ringAllReduceMs(n: number, bytes: number, links: Array<{ latencyMs: number; bandwidth: number }>): number {
+  if (n < 2 || links.length === 0) return 0;
+  const latency = Math.max(...links.map((l) => l.latencyMs));
+  const bandwidth = Math.min(...links.map((l) => l.bandwidth));
+  const transfer = Number.isFinite(bandwidth) ? (1000 * bytes) / (n * bandwidth) : 0;
+  return 2 * (n - 1) * (latency + transfer);
 }

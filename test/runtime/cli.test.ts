@@ -70,7 +70,7 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     [['--workers', '4', '--algo', 'sgd'], /--algo/],
     [['--workers', '4', '--topology', 'moebius'], /--topology/],
     [['--workers', '4', '--slow', '9:3', ...TINY, '--steps', '10'], /slow-down given for worker 9/],
-    [['--workers', '4', '--algo', 'allreduce', '--latency', '5'], /link emulation/],
+    [['--workers', '4', '--latency', '-5'], /--latency/],
     [['--workers', '3', '--algo', 'acid', '--topology', 'ring', ...TINY, '--steps', '10'], /A2CiD2 is refused on the complete graph/],
   ] as const) {
     const r = gossamer(['train', ...args]);

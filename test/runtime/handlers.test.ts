@@ -8,7 +8,7 @@ import { jsBackend } from '../../src/engine/backends/index.js';
 import { createModel } from '../../src/engine/models/index.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { WorkerAgent } from '../../src/runtime/agent.js';
-import { SharedAllReduce, collectiveBuffers } from '../../src/runtime/collective.js';
+import { SharedAllReduce, collectiveBuffers, ringAllReduceMs } from '../../src/runtime/collective.js';
 import { InProcessTransport, inProcessNetwork } from '../../src/runtime/inprocess.js';
 import { DIRECTION_STEP, LocalOptimizer } from '../../src/runtime/optimizer.js';
 import { LocalClock } from '../../src/runtime/rate.js';
@@ -145,4 +145,11 @@ test('the synchronous baseline goes through AllReduce.contribute / apply and kee
   assert.equal(counts.apply, 5 * n);
   for (const a of agents) assert.deepEqual(a.x, agents[0].x);
   assert.notDeepEqual(agents[0].x, model.params);
+});
+
+test('emulated all-reduce rounds take a ring all-reduce’s time on the slowest link', () => {
+  // 8 workers, 2.68 MB vectors, 20 ms and 100 Mbit/s: 14 steps of 20 ms + 335 kB / 12.5 MB/s.
+  const ms = ringAllReduceMs(8, 4 * 669706, [{ latencyMs: 20, bandwidth: 12.5e6 }, { latencyMs: 5, bandwidth: 1e9 }]);
+  assert.ok(Math.abs(ms - 14 * (20 + (1000 * 4 * 669706) / (8 * 12.5e6))) < 1e-9);
+  assert.equal(ringAllReduceMs(1, 100, [{ latencyMs: 20, bandwidth: 1 }]), 0);
 });
