@@ -243,6 +243,8 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   /** Cancels every exchange in flight (on close). */
   private readonly live = new Set<(reason: string) => void>();
   private handler: ProposalHandler | null = null;
+  /** Payload codec of outgoing messages (null: the header's). */
+  codec: MessageHeader['codec'] | null;
   private status: Record<string, unknown>;
   private closed = false;
   private bootstrapTimer: NodeJS.Timeout | null = null;
@@ -259,6 +261,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 10 * 60_000;
     this.status = opts.status ?? {};
+    this.codec = opts.codec ?? null;
   }
 
   /** This node's libp2p peer id. */
@@ -526,7 +529,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     const fail = (reason: 'busy' | 'refused' | 'timeout' | 'closed' | 'invalid'): ExchangeResult => ({ ok: false, peer, reason });
     const info = this.byIndex.get(peer);
     if (this.closed || !info || peer === this.self) return Promise.resolve(fail('closed'));
-    if (this.opts.codec) header = { ...header, codec: this.opts.codec };
+    if (this.codec) header = { ...header, codec: this.codec };
     let frame: EncodedFrame;
     try {
       frame = encodeMessage(header, message, this.blockSize);
@@ -727,7 +730,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
         reply = null;
       }
       if (!reply) return end('busy', 'busy');
-      if (this.opts.codec) reply = { header: { ...reply.header, codec: this.opts.codec }, message: reply.message };
+      if (this.codec) reply = { header: { ...reply.header, codec: this.codec }, message: reply.message };
       phase = 'accepted';
       this.stats.accepted++;
       if (reply.header.algorithm !== f.header.algorithm || reply.header.layoutHash !== f.header.layoutHash || reply.message.length !== f.count) {

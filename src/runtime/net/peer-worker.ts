@@ -37,6 +37,8 @@ export interface PeerMembership extends Transport {
   on(event: 'status', listener: (index: WorkerId, status: Record<string, unknown>) => void): unknown;
   off(event: 'leave' | 'join', listener: (index: WorkerId) => void): unknown;
   off(event: 'status', listener: (index: WorkerId, status: Record<string, unknown>) => void): unknown;
+  /** Payload codec of outgoing messages (null: the header's); the final averaging sends float32. */
+  codec?: MessageHeader['codec'] | null;
 }
 
 export interface PeerWorkerOptions {
@@ -198,8 +200,10 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   }
   await agent.stop();
 
-  // Final phase: averaging only, once every live worker has finished its steps.
+  // Final phase: averaging only, in float32 (a lossy codec would leave the models a quantisation step apart), once
+  // every live worker has finished its steps.
   state.phase = 'final';
+  if (transport.codec !== undefined) transport.codec = null;
   averaging = new Pairing(transport, party, {
     neighbours: agent.pairing?.liveNeighbours() ?? opts.neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
   });
