@@ -3,14 +3,14 @@
  * and agree on the final model; killing one mid-training leaves the others training to the end.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { readCheckpoint } from '../../../src/engine/checkpoint.js';
-import { writeSwarmKey } from '../../../src/runtime/net/swarm-key.js';
+import { parseSwarmKey, writeSwarmKey } from '../../../src/runtime/net/swarm-key.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gossamer-peer-'));
 const key = join(dir, 'swarm.key');
@@ -145,5 +145,29 @@ describe('gossamer peer', { timeout: 240_000 }, () => {
     }
     const c = consensus(summaries.map((s) => readCheckpoint(s.checkpoint as string).params));
     assert.ok(c < 1e-3, `the survivors agree (relative distance ${c})`);
+  });
+});
+
+describe('gossamer peer: keys and bad input', () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'peer', ...args], { encoding: 'utf8', timeout: 60_000 });
+
+  it('keygen writes a swarm key and refuses to overwrite it', () => {
+    const file = join(dir, 'new.key');
+    const first = cli(['keygen', file]);
+    assert.equal(first.status, 0, first.stderr);
+    assert.ok(existsSync(file));
+    parseSwarmKey(readFileSync(file));
+    const again = cli(['keygen', file]);
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /already exists/);
+  });
+
+  it('a missing or malformed swarm key is a one-line usage error', () => {
+    const missing = cli(['--index', '0', '--workers', '2']);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /--swarm-key is required/);
+    const bad = cli(['--index', '0', '--workers', '2', '--swarm-key', join(dir, 'nope.key')]);
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   });
 });
