@@ -12,7 +12,7 @@ import { TOPOLOGIES } from '../graph/topology.js';
 import type { BackendChoice } from '../engine/backends/index.js';
 import type { ModelName } from '../engine/models/index.js';
 import { CLUSTER_ALGORITHMS, runCluster, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary } from './cluster.js';
-import { parseBandwidth, type LinkSpec } from './emulator.js';
+import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from './emulator.js';
 
 /** The embedded default run (`gossamer train` with no flags). */
 export const CLUSTER_DEFAULTS = {
@@ -27,7 +27,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'latency', 'jitter', 'bandwidth', 'loss', 'slow', 'exchangeTimeout'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'exchangeTimeout'] as const;
 /** Options that do not change what is trained (output and machinery). */
 const NEUTRAL_KEYS = new Set(['json', 'out', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
@@ -80,6 +80,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--jitter <ms>', 'cluster: emulated latency jitter (uniform ±), ms', nonNegative)
     .option('--bandwidth <rate>', 'cluster: emulated link bandwidth, e.g. 100Mbit or 12.5MB (per second)', bandwidth)
     .option('--loss <p>', 'cluster: probability that one direction of an exchange is lost', probability)
+    .option('--links <file>', 'cluster: JSON link table with per-worker and per-edge links, e.g. {"default": {"latencyMs": 20}, "workers": {"3": {"bandwidth": "10Mbit"}}, "edges": {"0-1": {"loss": 0.1}}}')
     .option('--slow <list>', 'cluster: compute slow-down factors, e.g. "3:3,6:3" makes workers 3 and 6 three times slower', slowList)
     .option('--exchange-timeout <ms>', 'cluster: give up an exchange after this long (default 2000)', nonNegative)
     .option('--no-display', 'cluster: no live per-worker display on the terminal');
@@ -118,6 +119,7 @@ export interface ClusterFlags {
   jitter?: number;
   bandwidth?: number;
   loss?: number;
+  links?: string;
   slow?: Record<number, number>;
   exchangeTimeout?: number;
   display?: boolean;
@@ -152,9 +154,15 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   // The authors' recipe: lr0 · (B·n / 256) after a linear warm-up, ×0.1 at 50% and 75% of the budget, momentum 0.9,
   // weight decay 5e-4 (not on biases and norms), gradient clipping at 1. lr0 = 0.1 for SGD.
   const lr = flags.lr ?? (optimizer === 'sgd' ? 0.1 * Math.max(1, (batchSize * workers) / 256) : 1e-3);
-  const latency = flags.latency ?? 0;
-  const link: LinkSpec = { latencyMs: latency, jitterMs: flags.jitter ?? 0, bandwidth: flags.bandwidth ?? Infinity, loss: flags.loss ?? 0 };
-  const emulated = link.latencyMs! > 0 || link.jitterMs! > 0 || link.bandwidth! < Infinity || link.loss! > 0;
+  // Links: the file's table, whose default the link flags override.
+  const table: LinkTable = flags.links !== undefined ? readLinkTable(flags.links) : {};
+  const link: LinkSpec = { ...table.default };
+  if (flags.latency !== undefined) link.latencyMs = flags.latency;
+  if (flags.jitter !== undefined) link.jitterMs = flags.jitter;
+  if (flags.bandwidth !== undefined) link.bandwidth = flags.bandwidth;
+  if (flags.loss !== undefined) link.loss = flags.loss;
+  const links: LinkTable = { ...table, default: link };
+  const emulated = emulatesLinks(links);
   const algorithm = flags.algo ?? CLUSTER_DEFAULTS.algorithm;
   const epochs = flags.steps === undefined ? (flags.epochs ?? CLUSTER_DEFAULTS.epochs) : undefined;
   return {
@@ -164,7 +172,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links: emulated ? { default: link } : undefined, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout,
+    links: emulated ? links : undefined, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout,
     metricsEvery: flags.logEvery, display: flags.display !== false && !flags.json,
   };
 }

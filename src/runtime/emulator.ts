@@ -11,6 +11,9 @@
  * and the inner exchange, not the answer's travel).
  * The acceptor's side is kept busy while its answer is in flight: it answers further proposals 'busy' until then.
  */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from './transport.js';
 
@@ -39,6 +42,54 @@ export function parseBandwidth(text: string): number {
   const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 }[m[2]] ?? 1;
   const bits = m[3] === 'bit' || m[3] === 'b';
   return (Number(m[1]) * scale) / (bits ? 8 : 1);
+}
+
+const Bandwidth = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  try {
+    return parseBandwidth(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+    return z.NEVER;
+  }
+});
+const Link = z.object({
+  latencyMs: z.number().nonnegative().optional(),
+  jitterMs: z.number().nonnegative().optional(),
+  bandwidth: Bandwidth.optional(),
+  loss: z.number().min(0).max(1).optional(),
+}).strict();
+const Table = z.object({
+  default: Link.optional(),
+  workers: z.record(z.string().regex(/^\d+$/, 'worker ids are integers'), Link).optional(),
+  edges: z.record(z.string().regex(/^\d+-\d+$/, 'edges are written "i-j"'), Link).optional(),
+}).strict();
+
+/**
+ * Reads a link table from a JSON file, e.g.
+ *   { "default": { "latencyMs": 20, "bandwidth": "100Mbit" }, "workers": { "3": { "loss": 0.01 } },
+ *     "edges": { "0-1": { "latencyMs": 80, "jitterMs": 10 } } }
+ * Edges are normalised to "i-j" with i < j. A malformed file is a UsageError naming the problem.
+ */
+export function readLinkTable(file: string): LinkTable {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`cannot read the link table ${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+  const parsed = Table.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`link table ${file}: ${issue.path.join('.') || 'top level'}: ${issue.message}`);
+  }
+  const t = parsed.data;
+  const edges: Record<string, LinkSpec> = {};
+  for (const [key, spec] of Object.entries(t.edges ?? {})) {
+    const [a, b] = key.split('-').map(Number);
+    edges[`${Math.min(a, b)}-${Math.max(a, b)}`] = spec;
+  }
+  return { default: t.default, workers: t.workers as Record<number, LinkSpec> | undefined, edges };
 }
 
 /**

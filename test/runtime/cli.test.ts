@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Command } from 'commander';
 import { readCheckpoint } from '../../src/engine/checkpoint.js';
 import { addClusterOptions, clusterConfig, explicitOptions, isClusterRun } from '../../src/runtime/cli.js';
+import { linkBetween } from '../../src/runtime/emulator.js';
 import { gossamer } from '../cli/run.js';
 
 const dirs: string[] = [];
@@ -45,7 +46,15 @@ test('train dispatches to a cluster with several workers, a cluster option, or n
   assert.deepEqual([c.workers, c.topology, c.algorithm, c.rate, c.model, c.dataset], [8, 'ring', 'acid', 1, 'mlp', 'mnist']);
   assert.deepEqual([c.optimizer, c.lr, c.momentum, c.weightDecay, c.schedule, c.clip], ['sgd', 0.4, 0.9, 5e-4, 'multistep', 1]);
   const emulated = clusterConfig(...Object.values(parse(['--workers', '4', '--latency', '20', '--bandwidth', '100Mbit', '--slow', '1:3'])) as [never, never]);
-  assert.deepEqual(emulated.links, { default: { latencyMs: 20, jitterMs: 0, bandwidth: 12.5e6, loss: 0 } });
+  assert.deepEqual(emulated.links, { default: { latencyMs: 20, bandwidth: 12.5e6 } });
+  const file = join(tmp(), 'links.json');
+  writeFileSync(file, JSON.stringify({ default: { latencyMs: 5, bandwidth: '1Gbit' }, workers: { 3: { loss: 0.1 } }, edges: { '2-1': { jitterMs: 4 } } }));
+  const table = clusterConfig(...Object.values(parse(['--workers', '4', '--links', file, '--latency', '7'])) as [never, never]).links!;
+  assert.deepEqual(table, { default: { latencyMs: 7, bandwidth: 1.25e8 }, workers: { 3: { loss: 0.1 } }, edges: { '1-2': { jitterMs: 4 } } });
+  assert.deepEqual(linkBetween(table, 3, 2), { latencyMs: 7, jitterMs: 0, bandwidth: 1.25e8, loss: 0.1 });
+  assert.deepEqual(linkBetween(table, 2, 1), { latencyMs: 7, jitterMs: 4, bandwidth: 1.25e8, loss: 0 });
+  writeFileSync(file, JSON.stringify({ workers: { x: {} } }));
+  assert.throws(() => clusterConfig(...Object.values(parse(['--links', file])) as [never, never]), /link table .*workers\.x: /);
   assert.deepEqual(emulated.slowdown, { 1: 3 });
 });
 
