@@ -195,7 +195,7 @@ export async function runTransportBench(opts: TransportBenchOptions = {}): Promi
     { name: 'libp2p-noise-swarm', mode: 'noise-swarm' },
   ];
   if (opts.sweep) {
-    for (const chunkBytes of [64 << 10, 256 << 10, 4 << 20]) variants.push({ name: `noise-chunk-${chunkBytes >> 10}k`, mode: 'noise', chunkBytes });
+    for (const chunkBytes of [64 << 10, 1 << 20, 4 << 20]) variants.push({ name: `noise-chunk-${chunkBytes >> 10}k`, mode: 'noise', chunkBytes });
     for (const windowBytes of [256 << 10, 4 << 20, 64 << 20]) variants.push({ name: `noise-window-${windowBytes >> 10}k`, mode: 'noise', windowBytes });
     for (const frameBytes of [256 << 10, 1 << 20]) {
       variants.push({ name: `plaintext-frame-${frameBytes >> 10}k`, mode: 'plaintext', frameBytes });

@@ -74,7 +74,7 @@ export interface NetTransportOptions {
   messageLength?: number;
   /** Largest payload accepted, in bytes. */
   maxPayloadBytes?: number;
-  /** Bytes handed to the stream per send call. */
+  /** Bytes handed to the stream per send call (default 256 KiB: the best of 64 KiB – 4 MiB in bench/transport.ts --sweep). */
   chunkBytes?: number;
   /** Yamux receive window per stream, in bytes. */
   windowBytes?: number;
@@ -256,7 +256,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.self = opts.self;
     this.workers = opts.workers;
     this.log = opts.log ?? stderrLogger;
-    this.chunkBytes = opts.chunkBytes ?? 1 << 20;
+    this.chunkBytes = opts.chunkBytes ?? 256 << 10;
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
     this.maxPayloadBytes = opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? 10 * 60_000;
