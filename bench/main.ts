@@ -2,11 +2,15 @@
  * Benchmarks. Usage: npm run bench -- <name> [--json]
  *   sim     simulator throughput (events per second, 1024 workers, one-dimensional problem)
  *   engine  training-step times of the engine's three workloads and kernel figures
+ *   transport  a 50 MB exchange over the network transport, as a ratio to a raw TCP socket
+ *   runtime  idle fraction of the compute loops, asynchronous against AllReduce with slow workers
  * Prints one JSON object per benchmark with --json, a readable summary otherwise.
  */
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   sim: async () => (await import('./sim.js')).runSimBench(),
   engine: async () => (await import('./engine.js')).runEngineBench(),
+  transport: async () => (await import('./transport.js')).runTransportBench(),
+  runtime: async () => (await import('./runtime.js')).runRuntimeBench(),
 };
 
 const args = process.argv.slice(2);
