@@ -45,6 +45,8 @@ export interface AgentThreadData {
   seed: number;
   timeoutMs: number;
   endpoint: InProcessEndpoint | null;
+  /** Pair through the supervisor's central orchestrator instead of the coordinator-free protocol. */
+  central: boolean;
   links: LinkTable | null;
   collective: CollectiveBuffers | null;
   /** Emulated duration of every all-reduce round's communication, ms. */
@@ -59,7 +61,9 @@ export interface AgentThreadData {
 }
 
 /** Messages from the agent thread to the supervisor. */
-export type AgentEvent = { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number } | { type: 'stopped' };
+export type AgentEvent =
+  | { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number } | { type: 'stopped' }
+  | { type: 'available' };
 
 const d = workerData as AgentThreadData;
 const post = (e: AgentEvent) => parentPort!.postMessage(e);
@@ -94,7 +98,12 @@ const agent = new WorkerAgent({
   // Asynchronous workers follow the cluster's progress in expected local steps (all steps over the number of
   // workers); synchronous ones their round, which is everyone's (so that they all use the same rate).
   progress: built.kind === 'pairwise' ? () => Math.floor(Atomics.load(global, G.STEPS) / d.n) : undefined,
-  pairing: transport && d.endpoint ? { transport, neighbours: d.endpoint.peers.map((p) => p.id), timeoutMs: d.timeoutMs } : undefined,
+  pairing: transport && d.endpoint
+    ? {
+      transport, neighbours: d.endpoint.peers.map((p) => p.id), timeoutMs: d.timeoutMs,
+      register: d.central ? () => post({ type: 'available' }) : undefined,
+    }
+    : undefined,
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs) : undefined,
   stats: d.stats,
   permit,
@@ -144,9 +153,10 @@ d.port.on('message', (m: GradientReport) => {
   if (Atomics.load(global, G.STOP) !== 0) void stop();
 });
 
-parentPort!.on('message', (m: { type: string }) => {
+parentPort!.on('message', (m: { type: string; peer?: number }) => {
   if (m.type === 'start') agent.start();
   else if (m.type === 'stop') void stop();
+  else if (m.type === 'assigned' && typeof m.peer === 'number' && !stopping) agent.pairing?.assigned(m.peer);
 });
 
 post({ type: 'ready' });

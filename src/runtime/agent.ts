@@ -38,7 +38,7 @@ export interface AgentOptions {
   /** Step index for the learning-rate schedule (default: this worker's own step count). */
   progress?: () => number;
   /** Pairwise algorithms: the transport and the protocol's settings. */
-  pairing?: { transport: Transport; neighbours: readonly WorkerId[]; timeoutMs: number; backoffMs?: number };
+  pairing?: { transport: Transport; neighbours: readonly WorkerId[]; timeoutMs: number; backoffMs?: number; register?: () => void };
   /** Round algorithms: the all-reduce. */
   collective?: SharedAllReduce;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
@@ -92,7 +92,7 @@ export class WorkerAgent implements ExchangeParty {
       if (!opts.pairing) throw new Error('a pairwise algorithm needs a transport');
       this.pairing = new Pairing(opts.pairing.transport, this, {
         neighbours: opts.pairing.neighbours, messageLength: dim, rng: opts.rng.fork('pairing'),
-        timeoutMs: opts.pairing.timeoutMs, backoffMs: opts.pairing.backoffMs, log: opts.log,
+        timeoutMs: opts.pairing.timeoutMs, backoffMs: opts.pairing.backoffMs, register: opts.pairing.register, log: opts.log,
       });
     } else {
       this.pairwise = null;

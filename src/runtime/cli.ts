@@ -27,7 +27,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'exchangeTimeout'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'exchangeTimeout'] as const;
 /** Options that do not change what is trained (output and machinery). */
 const NEUTRAL_KEYS = new Set(['json', 'out', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
@@ -76,6 +76,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--rate <r>', 'cluster: expected pairwise exchanges per worker per local step (default 1)', nonNegative)
     .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', choice(['poisson', 'exact'] as const))
     .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', choice(['ideal', 'official'] as const))
+    .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', choice(['decentralized', 'fifo'] as const))
     .option('--latency <ms>', 'cluster: emulated one-way link latency, ms', nonNegative)
     .option('--jitter <ms>', 'cluster: emulated latency jitter (uniform ±), ms', nonNegative)
     .option('--bandwidth <rate>', 'cluster: emulated link bandwidth, e.g. 100Mbit or 12.5MB (per second)', bandwidth)
@@ -115,6 +116,7 @@ export interface ClusterFlags {
   rate?: number;
   rateMode?: 'poisson' | 'exact';
   exchange?: 'ideal' | 'official';
+  pairing?: 'decentralized' | 'fifo';
   latency?: number;
   jitter?: number;
   bandwidth?: number;
@@ -172,7 +174,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links: emulated ? links : undefined, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout,
+    links: emulated ? links : undefined, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing,
     metricsEvery: flags.logEvery, display: flags.display !== false && !flags.json,
   };
 }

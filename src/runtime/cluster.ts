@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
+import { Rng } from '../core/rng.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { headOf } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
@@ -33,6 +34,7 @@ import { clusterDisplay } from './display.js';
 import { linkBetween, type LinkTable } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
 import { DIRECTION_STEP } from './optimizer.js';
+import { FifoOrchestrator } from './orchestrator.js';
 import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
 import { siblingModule, threadSpawner } from './threads.js';
@@ -79,6 +81,8 @@ export interface ClusterConfig {
   slowdown?: Record<number, number>;
   /** Exchange timeout, ms. */
   timeoutMs?: number;
+  /** How pairs form: 'decentralized' (default, coordinator-free) or 'fifo' (the authors' central orchestrator). */
+  pairing?: 'decentralized' | 'fifo';
   /** Gradient steps (all workers) between metrics rows (default: a fortieth of the budget). */
   metricsEvery?: number;
   /** Directory for metrics.jsonl, metrics.svg and checkpoint.safetensors (none: nothing written). */
@@ -263,6 +267,14 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const spawnThread = await threadSpawner([agentModule, computeModule]);
   const timeoutMs = config.timeoutMs ?? 2000;
 
+  // The authors' central pairing, when asked for: the supervisor hosts the orchestrator.
+  const orchestrator = built.kind === 'pairwise' && config.pairing === 'fifo'
+    ? new FifoOrchestrator(graph, new Rng(`${config.seed}:orchestrator`), (a, b) => {
+      threads[a].agent.postMessage({ type: 'assigned', peer: b });
+      threads[b].agent.postMessage({ type: 'assigned', peer: a });
+    })
+    : null;
+
   // Threads.
   let diverged = false;
   const killed: number[] = [];
@@ -274,7 +286,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const endpoint = endpoints ? endpoints[i] : null;
     const agentData: AgentThreadData = {
       id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer, schedule,
-      rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, links: config.links ?? null,
+      rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
+      links: config.links ?? null,
       collective, collectiveMs, budget, global, control: controls[i], stats: stats[i], port: port1,
     };
     const computeData: ComputeThreadData = {
@@ -301,6 +314,9 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     agent.on('message', (e: AgentEvent) => {
       if (e.type === 'ready') agentReady();
       else if (e.type === 'log') log(e.line);
+      else if (e.type === 'available') {
+        if (threads[i].alive && !stopRequested) orchestrator?.available(i);
+      } else if (e.type === 'stopped') orchestrator?.withdraw(i);
       else if (e.type === 'diverged') {
         diverged = true;
         log(`worker ${i}: the loss is ${e.loss} at its step ${e.step + 1}: training diverged`);
@@ -327,6 +343,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     if (!w.alive) return;
     w.alive = false;
     killed.push(i);
+    orchestrator?.withdraw(i);
     await Promise.all([w.agent.terminate(), w.compute.terminate()]);
     stats[i][S.DONE] = 1;
     if (collective) markDead(collective, i);

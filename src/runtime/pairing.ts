@@ -24,7 +24,7 @@
  *   maxSuspectMs) and is forgotten as soon as the peer shows a sign of life.
  */
 import type { Rng } from '../core/rng.js';
-import type { MessageHeader, Transport, WorkerId } from './transport.js';
+import type { ExchangeResult, MessageHeader, Transport, WorkerId } from './transport.js';
 
 /** One exchange as seen from one side (the same object is passed to message() and then receive() / failed()). */
 export interface ExchangeContext {
@@ -64,6 +64,12 @@ export interface PairingOptions {
   pollMs?: number;
   /** Longest time a peer that keeps timing out is skipped, ms (default 20 × timeoutMs). */
   maxSuspectMs?: number;
+  /**
+   * Central pairing instead (the authors' orchestrator, orchestrator.ts): called when this worker wants an exchange;
+   * the orchestrator answers through assigned(peer). The higher rank of a pair proposes; the lower one accepts only
+   * its assigned partner.
+   */
+  register?: () => void;
   log?: (line: string) => void;
 }
 
@@ -103,6 +109,12 @@ export class Pairing {
   private settled: (() => void) | null = null;
   /** The peer whose proposal crossed ours (it proposed to us while we proposed to it), if any. */
   private crossed: WorkerId | null = null;
+  /** Central pairing: registered and not yet assigned. */
+  private registered = false;
+  /** Central pairing: the partner to propose to. */
+  private assignment: WorkerId | null = null;
+  /** Central pairing: the partner whose proposal to accept, until when. */
+  private expecting: { peer: WorkerId; until: number } | null = null;
   /** Moving average of the duration of a proposal, ms. */
   private proposalMs = 0;
   /** Consecutive fruitless rounds. */
@@ -213,10 +225,22 @@ export class Pairing {
     });
   }
 
+  /** Central pairing: the orchestrator paired this worker with `peer`. */
+  assigned(peer: WorkerId): void {
+    this.registered = false;
+    if (this.self > peer) this.assignment = peer;
+    else this.expecting = { peer, until: performance.now() + this.opts.timeoutMs };
+    this.wake();
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       if (this.state.kind !== 'idle' || this.live.size === 0 || !this.party.wants()) {
         await this.signal(this.pollMs);
+        continue;
+      }
+      if (this.opts.register) {
+        await this.coordinated(this.opts.register);
         continue;
       }
       const { peers, wait } = this.candidates();
@@ -233,6 +257,59 @@ export class Pairing {
     }
   }
 
+  /** One turn of central pairing: propose to the assigned partner, or register, or wait for the partner. */
+  private async coordinated(register: () => void): Promise<void> {
+    if (this.assignment !== null) {
+      const peer = this.assignment;
+      this.assignment = null;
+      // The partner learns of the pair at the same time as we do: 'busy' may only mean it has not yet.
+      const deadline = performance.now() + this.opts.timeoutMs;
+      while (!this.stopped && this.live.has(peer)) {
+        const r = await this.proposeTo(peer);
+        if (r.ok || r.reason !== 'busy' || performance.now() >= deadline) break;
+        await this.signal(Math.max(this.backoffMs, this.proposalMs));
+      }
+      return;
+    }
+    if (this.expecting && performance.now() > this.expecting.until) this.expecting = null; // the partner never came
+    if (!this.registered && !this.expecting) {
+      this.registered = true;
+      register();
+    }
+    await this.signal(this.expecting ? Math.max(1, this.expecting.until - performance.now()) : this.pollMs);
+  }
+
+  /** One proposal, with its bookkeeping; the exchange is applied when it succeeds. */
+  private async proposeTo(peer: WorkerId): Promise<ExchangeResult> {
+    const ex: ExchangeContext = { peer, role: 'proposer' };
+    this.state = { kind: 'proposing', peer, ex };
+    this.stats.proposed++;
+    this.crossed = null;
+    this.party.message(this.proposeBuf, ex);
+    const sent = performance.now();
+    const r = await this.transport.propose(peer, this.party.header(), this.proposeBuf, this.opts.timeoutMs);
+    if (r.ok || r.reason === 'busy') {
+      const ms = performance.now() - sent;
+      this.proposalMs = this.proposalMs === 0 ? ms : 0.8 * this.proposalMs + 0.2 * ms;
+    }
+    // Nothing is accepted while we propose, so the state is still ours.
+    this.setIdle();
+    if (r.ok) {
+      this.alive(peer);
+      this.stats.exchanges++;
+      this.party.receive(r.message, r.header, ex);
+      return r;
+    }
+    if (r.reason === 'timeout') this.suspect(peer);
+    else if (r.reason === 'closed') this.markGone(peer);
+    else this.alive(peer);
+    this.party.failed?.(ex, r.reason);
+    if (r.reason === 'busy') this.stats.busy++;
+    else if (r.reason === 'timeout') this.stats.timeouts++;
+    else if (r.reason !== 'closed') this.stats.refused++;
+    return r;
+  }
+
   /** Proposes to the live neighbours in a random order until one accepts; true when an exchange happened. */
   private async round(peers: WorkerId[]): Promise<boolean> {
     const order = this.opts.rng.shuffle(peers);
@@ -241,43 +318,17 @@ export class Pairing {
       const peer = order[k];
       if (this.stopped || this.state.kind !== 'idle' || !this.party.wants()) return this.state.kind !== 'idle';
       if (!this.live.has(peer)) continue;
-      const ex: ExchangeContext = { peer, role: 'proposer' };
-      this.state = { kind: 'proposing', peer, ex };
-      this.stats.proposed++;
-      this.crossed = null;
-      this.party.message(this.proposeBuf, ex);
-      const sent = performance.now();
-      const r = await this.transport.propose(peer, this.party.header(), this.proposeBuf, this.opts.timeoutMs);
-      if (r.ok || r.reason === 'busy') {
-        const ms = performance.now() - sent;
-        this.proposalMs = this.proposalMs === 0 ? ms : 0.8 * this.proposalMs + 0.2 * ms;
-      }
-      // Nothing is accepted while we propose, so the state is still ours.
-      this.setIdle();
-      if (r.ok) {
-        this.alive(peer);
-        this.stats.exchanges++;
-        this.party.receive(r.message, r.header, ex);
-        return true;
-      }
-      if (r.reason === 'timeout') this.suspect(peer);
-      else if (r.reason === 'closed') this.markGone(peer);
-      else this.alive(peer);
-      this.party.failed?.(ex, r.reason);
+      const r = await this.proposeTo(peer);
+      if (r.ok) return true;
       if (r.reason === 'busy' && this.crossed === peer) {
         // A crossing: the lower id asks again right away, the higher one waits to be asked.
         this.crossed = null;
-        this.stats.busy++;
         if (this.self > peer) return false;
         if (!retried) {
           retried = true;
           k--;
         }
-        continue;
       }
-      if (r.reason === 'busy') this.stats.busy++;
-      else if (r.reason === 'timeout') this.stats.timeouts++;
-      else if (r.reason !== 'closed') this.stats.refused++;
     }
     return false;
   }
@@ -287,7 +338,12 @@ export class Pairing {
     this.alive(peer);
     const s = this.state;
     if (s.kind === 'proposing' && s.peer === peer) this.crossed = peer;
-    if (s.kind !== 'idle' || !(this.party.accepts ? this.party.accepts(header) : this.party.wants())) return null;
+    if (s.kind !== 'idle') return null;
+    if (this.opts.register) {
+      // Central pairing: only the assigned partner.
+      if (this.expecting?.peer !== peer) return null;
+      this.expecting = null;
+    } else if (!(this.party.accepts ? this.party.accepts(header) : this.party.wants())) return null;
     const ex: ExchangeContext = { peer, role: 'acceptor' };
     this.state = { kind: 'exchanging', peer, ex };
     this.stats.accepted++;

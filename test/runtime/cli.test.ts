@@ -58,9 +58,9 @@ test('train dispatches to a cluster with several workers, a cluster option, or n
   assert.deepEqual(emulated.slowdown, { 1: 3 });
 });
 
-test('gossamer train --workers 3 --json: summary, metrics, plot and averaged checkpoint', () => {
+test('gossamer train --workers 3 --json (central pairing): summary, metrics, plot and averaged checkpoint', () => {
   const out = tmp();
-  const r = gossamer(['train', '--workers', '3', '--topology', 'path', '--algo', 'gossip', '--rate', '0.5', '--steps', '240', ...TINY, '--out', out, '--json']);
+  const r = gossamer(['train', '--workers', '3', '--topology', 'path', '--algo', 'gossip', '--rate', '0.5', '--pairing', 'fifo', '--steps', '240', ...TINY, '--out', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout);
   for (const key of ['testAccuracy', 'consensus', 'steps', 'exchanges', 'seconds', 'idleFraction']) assert.equal(typeof s[key], 'number', key);

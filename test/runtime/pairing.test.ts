@@ -4,6 +4,7 @@ import { Rng } from '../../src/core/rng.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { EmulatedTransport, type LinkTable } from '../../src/runtime/emulator.js';
 import { InProcessTransport, inProcessNetwork } from '../../src/runtime/inprocess.js';
+import { FifoOrchestrator } from '../../src/runtime/orchestrator.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from '../../src/runtime/pairing.js';
 import type { MessageHeader, Transport } from '../../src/runtime/transport.js';
 
@@ -89,6 +90,8 @@ class FakeWorker implements ExchangeParty {
  */
 async function stress(opts: {
   topology: string; n: number; phases: number; phaseMs: number; exchanges: number; crashes: number; stalled?: number; links?: LinkTable; seed: number;
+  /** Pair through the authors' central FIFO orchestrator instead. */
+  central?: boolean;
 }) {
   const { n } = opts;
   const rng = new Rng(opts.seed);
@@ -96,12 +99,19 @@ async function stress(opts: {
   const endpoints = inProcessNetwork(n, graph.edges, L);
   const links: LinkTable = { ...opts.links, workers: { ...opts.links?.workers } };
   if (opts.stalled !== undefined) links.workers![opts.stalled] = { loss: 1 };
-  const workers = endpoints.map((e, i) => {
+  // Messages to and from the orchestrator take an event-loop turn, as between threads.
+  const orchestrator = opts.central
+    ? new FifoOrchestrator(graph, rng.fork('orchestrator'), (a, b) => setImmediate(() => {
+      for (const [x, y] of [[a, b], [b, a]]) if (!workers[x].dead) workers[x].pairing.assigned(y);
+    }))
+    : null;
+  const workers: FakeWorker[] = endpoints.map((e, i) => {
     const w = new FakeWorker(i, rng.fork(`w${i}`));
     const inner = new InProcessTransport(e, { expect: { algorithm: 'fake' } });
     w.transport = new EmulatedTransport(inner, links, rng.fork(`links${i}`));
     w.pairing = new Pairing(w.transport, w, {
       neighbours: graph.neighbors[i], messageLength: L, rng: rng.fork(`pairing${i}`), timeoutMs: 60, pollMs: 5,
+      register: orchestrator ? () => setImmediate(() => !w.dead && orchestrator.available(i)) : undefined,
     });
     return w;
   });
@@ -123,6 +133,7 @@ async function stress(opts: {
       crashedIds.add(victim.id);
       setTimeout(() => {
         victim.dead = true;
+        orchestrator?.withdraw(victim.id);
         void victim.transport.close();
       }, rng.uniform() * phaseMs * 0.5);
     }
@@ -183,5 +194,15 @@ test('pairing stress: complete graph and torus, with a silent (stalled) worker a
     const exchanges = check(r);
     assert.ok(exchanges >= 300, `${topology}: only ${exchanges} exchanges`);
     assert.equal(r.workers[1].completed.length, 0, 'the silent worker never completes an exchange');
+  }
+});
+
+test('the authors’ central FIFO orchestrator as an alternative: same guarantees on a ring and a complete graph', async () => {
+  for (const [topology, n] of [['ring', 8], ['complete', 6]] as const) {
+    const r = await stress({
+      topology, n, phases: 5, phaseMs: 400, exchanges: 400, crashes: 1, seed: 4, central: true, links: { default: { latencyMs: 0.1, jitterMs: 0.2 } },
+    });
+    const exchanges = check(r);
+    assert.ok(exchanges >= 400, `${topology}: only ${exchanges} exchanges`);
   }
 });
