@@ -20,6 +20,7 @@
  *
  * Pairing and transports
  *   new Pairing(transport, party, {neighbours, messageLength, rng, timeoutMs})   coordinator-free pairing
+ *     (or, with {register} and pairing.assigned(peer), pairs made by the authors' central FifoOrchestrator)
  *   inProcessNetwork(n, edges, length) → endpoints; new InProcessTransport(endpoint, {expect, log})
  *   new EmulatedTransport(transport, linkTable)   bandwidth, latency, jitter, loss per worker or per edge;
  *     readLinkTable(file), linkBetween(table, i, j), parseBandwidth('100Mbit')
@@ -34,6 +35,7 @@ export { WorkerAgent, HEADER_VERSION, type AgentOptions } from './agent.js';
 export { LocalOptimizer, DIRECTION_STEP } from './optimizer.js';
 export { makeRunSchedule, type RunSchedule } from './schedule.js';
 export { RateControl, LocalClock, type RateMode } from './rate.js';
+export { FifoOrchestrator } from './orchestrator.js';
 export { Pairing, type ExchangeParty, type ExchangeContext, type PairingOptions, type PairingStats } from './pairing.js';
 export { InProcessTransport, inProcessNetwork, sharedMailbox, acceptorWaitMs, type InProcessEndpoint, type Mailbox } from './inprocess.js';
 export { EmulatedTransport, readLinkTable, linkBetween, parseBandwidth, emulatesLinks, type LinkSpec, type LinkTable } from './emulator.js';
