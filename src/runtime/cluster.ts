@@ -360,168 +360,178 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const onAbort = () => requestStop();
   config.signal?.addEventListener('abort', onAbort);
 
-  await Promise.all(ready);
-  const display = clusterDisplay(n, perWorker, budget, config.display ?? false);
-  const evalTest = headOf(data.test, config.evalLimit ?? Math.min(data.test.n, 1000));
-  const started = performance.now();
-  for (const w of threads) if (w.alive) w.agent.postMessage({ type: 'start' });
-  Atomics.store(global, G.START, 1);
+  // Everything after the threads started: on an unexpected error, stop them before passing it on.
+  const supervise = async (): Promise<ClusterSummary> => {
+    await Promise.all(ready);
+    const display = clusterDisplay(n, perWorker, budget, config.display ?? false);
+    const evalTest = headOf(data.test, config.evalLimit ?? Math.min(data.test.n, 1000));
+    const started = performance.now();
+    for (const w of threads) if (w.alive) w.agent.postMessage({ type: 'start' });
+    Atomics.store(global, G.START, 1);
 
-  // Measurements of the average model.
-  const mean = new Float32Array(dim);
-  const liveIds = () => threads.map((w, i) => (w.alive ? i : -1)).filter((i) => i >= 0);
-  // In float64, so that identical workers have a consensus distance of exactly 0.
-  const mean64 = new Float64Array(dim);
-  const average = (ids: number[]): number => {
-    mean64.fill(0);
-    for (const i of ids) {
-      const x = xs[i];
-      for (let k = 0; k < dim; k++) mean64[k] += x[k];
-    }
-    for (let k = 0; k < dim; k++) mean64[k] /= ids.length;
-    let c = 0;
-    for (const i of ids) {
-      const x = xs[i];
-      for (let k = 0; k < dim; k++) {
-        const d = x[k] - mean64[k];
-        c += d * d;
+    // Measurements of the average model.
+    const mean = new Float32Array(dim);
+    const liveIds = () => threads.map((w, i) => (w.alive ? i : -1)).filter((i) => i >= 0);
+    // In float64, so that identical workers have a consensus distance of exactly 0.
+    const mean64 = new Float64Array(dim);
+    const average = (ids: number[]): number => {
+      mean64.fill(0);
+      for (const i of ids) {
+        const x = xs[i];
+        for (let k = 0; k < dim; k++) mean64[k] += x[k];
       }
-    }
-    mean.set(mean64);
-    return c / Math.max(1, ids.length);
-  };
-  const evaluate = (set: ImageDataset) => {
-    model.params.set(mean);
-    model.state.set(states[0]);
-    return model.evaluate({ inputs: set.images, targets: set.labels, count: set.n }, { batchSize: 500 });
-  };
-  const totals = () => {
-    let steps = 0;
-    let exchanges = 0;
-    let idle = 0;
-    let wall = 0;
-    let t = 0;
-    let alive = 0;
-    for (let i = 0; i < n; i++) {
-      const s = stats[i];
-      steps += s[S.STEPS];
-      exchanges += s[S.EXCHANGES];
-      idle += s[S.IDLE_MS];
-      wall += s[S.WALL_MS];
-      if (threads[i].alive) {
-        t += s[S.TIME];
-        alive++;
+      for (let k = 0; k < dim; k++) mean64[k] /= ids.length;
+      let c = 0;
+      for (const i of ids) {
+        const x = xs[i];
+        for (let k = 0; k < dim; k++) {
+          const d = x[k] - mean64[k];
+          c += d * d;
+        }
       }
-    }
-    const communications = built.kind === 'pairwise' ? Math.round(exchanges / 2) : (steps / n) * (n - 1);
-    return { steps, communications, idleFraction: wall > 0 ? idle / wall : 0, t: alive > 0 ? t / alive : 0 };
-  };
-  let lastAccuracy: number | undefined;
-  const row = (): MetricsRow => {
-    const tot = totals();
-    const consensus = average(liveIds());
-    const ev = evaluate(evalTest);
-    lastAccuracy = ev.accuracy;
-    const r: MetricsRow = {
-      t: tot.t, consensus, loss: ev.loss, gradients: tot.steps, communications: tot.communications,
-      seconds: (performance.now() - started) / 1000, testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
-      lr: stats[liveIds()[0] ?? 0][S.LR],
+      mean.set(mean64);
+      return c / Math.max(1, ids.length);
     };
-    rows.push(r);
-    metrics?.write(r);
-    config.onRow?.(r);
-    return r;
-  };
-  const refresh = () => {
-    display.update(
-      stats.map((s, i) => ({
-        steps: s[S.STEPS], loss: s[S.LOSS], exchanges: s[S.EXCHANGES], idle: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0, alive: threads[i].alive,
-      })),
-      { steps: Atomics.load(global, G.STEPS), accuracy: lastAccuracy },
-    );
-  };
+    const evaluate = (set: ImageDataset) => {
+      model.params.set(mean);
+      model.state.set(states[0]);
+      return model.evaluate({ inputs: set.images, targets: set.labels, count: set.n }, { batchSize: 500 });
+    };
+    const totals = () => {
+      let steps = 0;
+      let exchanges = 0;
+      let idle = 0;
+      let wall = 0;
+      let t = 0;
+      let alive = 0;
+      for (let i = 0; i < n; i++) {
+        const s = stats[i];
+        steps += s[S.STEPS];
+        exchanges += s[S.EXCHANGES];
+        idle += s[S.IDLE_MS];
+        wall += s[S.WALL_MS];
+        if (threads[i].alive) {
+          t += s[S.TIME];
+          alive++;
+        }
+      }
+      const communications = built.kind === 'pairwise' ? Math.round(exchanges / 2) : (steps / n) * (n - 1);
+      return { steps, communications, idleFraction: wall > 0 ? idle / wall : 0, t: alive > 0 ? t / alive : 0 };
+    };
+    let lastAccuracy: number | undefined;
+    const row = (): MetricsRow => {
+      const tot = totals();
+      const consensus = average(liveIds());
+      const ev = evaluate(evalTest);
+      lastAccuracy = ev.accuracy;
+      const r: MetricsRow = {
+        t: tot.t, consensus, loss: ev.loss, gradients: tot.steps, communications: tot.communications,
+        seconds: (performance.now() - started) / 1000, testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
+        lr: stats[liveIds()[0] ?? 0][S.LR],
+      };
+      rows.push(r);
+      metrics?.write(r);
+      config.onRow?.(r);
+      return r;
+    };
+    const refresh = () => {
+      display.update(
+        stats.map((s, i) => ({
+          steps: s[S.STEPS], loss: s[S.LOSS], exchanges: s[S.EXCHANGES], idle: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0, alive: threads[i].alive,
+        })),
+        { steps: Atomics.load(global, G.STEPS), accuracy: lastAccuracy },
+      );
+    };
 
-  row();
-  const every = Math.max(1, config.metricsEvery ?? Math.round(budget / 40));
-  let nextRow = every;
-  const pendingKills = [...(config.kill ?? [])].sort((a, b) => a.atStep - b.atStep);
-  const allExited = Promise.all(threads.map((w) => w.exited));
-  let finished = false;
-  void allExited.then(() => (finished = true));
-  while (!finished) {
-    await Promise.race([sleep(50), allExited]);
-    const steps = Atomics.load(global, G.STEPS);
-    while (pendingKills.length > 0 && steps >= pendingKills[0].atStep) {
-      const k = pendingKills.shift()!;
-      log(`killing worker ${k.worker} at step ${steps}`);
-      await kill(k.worker);
+    row();
+    const every = Math.max(1, config.metricsEvery ?? Math.round(budget / 40));
+    let nextRow = every;
+    const pendingKills = [...(config.kill ?? [])].sort((a, b) => a.atStep - b.atStep);
+    const allExited = Promise.all(threads.map((w) => w.exited));
+    let finished = false;
+    void allExited.then(() => (finished = true));
+    while (!finished) {
+      await Promise.race([sleep(50), allExited]);
+      const steps = Atomics.load(global, G.STEPS);
+      while (pendingKills.length > 0 && steps >= pendingKills[0].atStep) {
+        const k = pendingKills.shift()!;
+        log(`killing worker ${k.worker} at step ${steps}`);
+        await kill(k.worker);
+      }
+      if (Atomics.load(global, G.STOP) !== 0) requestStop();
+      if (!stopRequested && steps >= nextRow) {
+        row();
+        while (nextRow <= steps) nextRow += every;
+      }
+      refresh();
+      if (!stopRequested && threads.every((w, i) => !w.alive || stats[i][S.DONE] === 1)) requestStop();
     }
-    if (Atomics.load(global, G.STOP) !== 0) requestStop();
-    if (!stopRequested && steps >= nextRow) {
-      row();
-      while (nextRow <= steps) nextRow += every;
-    }
+    const seconds = (performance.now() - started) / 1000;
+
+    // The end: consensus of the final parameters, then the global average evaluated on the whole test set.
+    const ids = liveIds();
+    const survivors = ids.length > 0 ? ids : threads.map((_, i) => i);
+    const tot = totals();
+    const consensus = average(survivors);
+    const final = evaluate(data.test);
+    lastAccuracy = final.accuracy;
     refresh();
-    if (!stopRequested && threads.every((w, i) => !w.alive || stats[i][S.DONE] === 1)) requestStop();
-  }
-  const seconds = (performance.now() - started) / 1000;
-  config.signal?.removeEventListener('abort', onAbort);
+    display.stop();
+    const last: MetricsRow = {
+      t: tot.t, consensus, loss: final.loss, gradients: tot.steps, communications: tot.communications, seconds,
+      testAccuracy: final.accuracy, idleFraction: tot.idleFraction, lr: stats[survivors[0]][S.LR], final: 1,
+    };
+    rows.push(last);
+    metrics?.write(last);
+    config.onRow?.(last);
 
-  // The end: consensus of the final parameters, then the global average evaluated on the whole test set.
-  const ids = liveIds();
-  const survivors = ids.length > 0 ? ids : threads.map((_, i) => i);
-  const tot = totals();
-  const consensus = average(survivors);
-  const final = evaluate(data.test);
-  lastAccuracy = final.accuracy;
-  refresh();
-  display.stop();
-  const last: MetricsRow = {
-    t: tot.t, consensus, loss: final.loss, gradients: tot.steps, communications: tot.communications, seconds,
-    testAccuracy: final.accuracy, idleFraction: tot.idleFraction, lr: stats[survivors[0]][S.LR], final: 1,
-  };
-  rows.push(last);
-  metrics?.write(last);
-  config.onRow?.(last);
-
-  let checkpoint: string | null = null;
-  let plot: string | null = null;
-  if (out) {
-    await metrics!.close();
-    checkpoint = join(out, 'checkpoint.safetensors');
-    model.params.set(mean);
-    saveCheckpoint(checkpoint, {
-      model, step: tot.steps, epoch: (tot.steps * config.batchSize) / trainCount, seed: config.seed,
-      run: { ...serializable(config), averaged: true, workersAveraged: survivors.length },
-    });
-    plot = join(out, 'metrics.svg');
-    try {
-      await writeMetricsSvg(plot, [{ name: `${config.algorithm} ${config.topology} ${n}`, rows: rows.filter((r) => r.final === undefined) }], {
-        title: `${config.algorithm}, ${config.topology} of ${n}, rate ${config.rate}`, y: ['loss', 'consensus', 'testAccuracy'], xTitle: 't (local steps)', logY: false,
+    let checkpoint: string | null = null;
+    let plot: string | null = null;
+    if (out) {
+      await metrics!.close();
+      checkpoint = join(out, 'checkpoint.safetensors');
+      model.params.set(mean);
+      saveCheckpoint(checkpoint, {
+        model, step: tot.steps, epoch: (tot.steps * config.batchSize) / trainCount, seed: config.seed,
+        run: { ...serializable(config), averaged: true, workersAveraged: survivors.length },
       });
-    } catch (err) {
-      log(`cannot draw the plot: ${err instanceof Error ? err.message : String(err)}`);
-      plot = null;
+      plot = join(out, 'metrics.svg');
+      try {
+        await writeMetricsSvg(plot, [{ name: `${config.algorithm} ${config.topology} ${n}`, rows: rows.filter((r) => r.final === undefined) }], {
+          title: `${config.algorithm}, ${config.topology} of ${n}, rate ${config.rate}`, y: ['loss', 'consensus', 'testAccuracy'], xTitle: 't (local steps)', logY: false,
+        });
+      } catch (err) {
+        log(`cannot draw the plot: ${err instanceof Error ? err.message : String(err)}`);
+        plot = null;
+      }
     }
-  }
 
-  const perWorkerSummary: WorkerSummary[] = stats.map((s, i) => ({
-    id: i, alive: threads[i].alive, steps: s[S.STEPS], exchanges: s[S.EXCHANGES],
-    idleFraction: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0,
-    msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
-    computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
-    exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]),
-  }));
-  const trainLosses = perWorkerSummary.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
-  return {
-    algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: built.kind === 'pairwise' ? config.rate : 0,
-    model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
-    stepsPerSecond: tot.steps / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
-    testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,
-    trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
-    interrupted: (config.signal?.aborted ?? false) && !diverged, diverged, killed, perWorker: perWorkerSummary, constants: built.info,
-    backend: backend.name, metrics: metrics ? metrics.path : null, plot, checkpoint,
+    const perWorkerSummary: WorkerSummary[] = stats.map((s, i) => ({
+      id: i, alive: threads[i].alive, steps: s[S.STEPS], exchanges: s[S.EXCHANGES],
+      idleFraction: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0,
+      msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
+      computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
+      exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]),
+    }));
+    const trainLosses = perWorkerSummary.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
+    return {
+      algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: built.kind === 'pairwise' ? config.rate : 0,
+      model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
+      stepsPerSecond: tot.steps / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
+      testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,
+      trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
+      interrupted: (config.signal?.aborted ?? false) && !diverged, diverged, killed, perWorker: perWorkerSummary, constants: built.info,
+      backend: backend.name, metrics: metrics ? metrics.path : null, plot, checkpoint,
+    };
   };
+  try {
+    return await supervise();
+  } catch (err) {
+    await Promise.all(threads.map((w) => Promise.all([w.agent.terminate(), w.compute.terminate()])));
+    throw err;
+  } finally {
+    config.signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** The configuration without its callbacks, signal and data arrays (for checkpoints). */
