@@ -31,7 +31,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function agentHarness(opts: { n: number; topology: string; algorithm: AlgorithmName; rate: number; rateMode?: 'poisson' | 'exact'; seed?: number; computeMs?: () => number }): Harness {
+export function agentHarness(opts: { n: number; topology: string; algorithm: AlgorithmName; rate: number; rateMode?: 'poisson' | 'exact'; seed?: number; computeMs?: (worker: number) => number }): Harness {
   const { n } = opts;
   const seed = opts.seed ?? 1;
   const backend = jsBackend();
@@ -77,7 +77,7 @@ export function agentHarness(opts: { n: number; topology: string; algorithm: Alg
           // A gradient at the current parameters, delivered after a short "computation".
           const b = batches.batch(agent.steps);
           const loss = model.lossAndGradient(b.inputs, b.targets);
-          setTimeout(() => agent.applyGradient(loss, model.grads, 1), computeMs());
+          setTimeout(() => agent.applyGradient(loss, model.grads, 1), computeMs(i));
         };
         permits[i] = () => setImmediate(step);
         if (agent.steps === 0) agent.start();

@@ -95,3 +95,15 @@ test('agents on a ring exchange about `rate` times per local step (2 and 0.5), t
     assert.ok(Math.abs(total - rate) < 0.15 * rate, `rate ${rate}: ${total} exchanges per step overall`);
   }
 });
+
+test('a slower worker takes part in more exchanges per step, so that its faster neighbours keep their rate', async () => {
+  const h = agentHarness({ n: 4, topology: 'ring', algorithm: 'gossip', rate: 1, seed: 8, computeMs: (i) => (i === 0 ? 12 : 2) });
+  await h.run(60);
+  const counts = h.agents.map((a) => ({ steps: a.steps, exchanges: a.exchanges, forgiven: a.forgiven }));
+  await h.close();
+  const [slow, ...fast] = counts;
+  assert.ok(fast.every((w) => w.steps > 1.5 * slow.steps), `steps ${counts.map((w) => w.steps)}`);
+  assert.ok(slow.exchanges / slow.steps > 1.5, `the slow worker: ${slow.exchanges} exchanges in ${slow.steps} steps`);
+  for (const w of fast) assert.ok(Math.abs(w.exchanges / w.steps - 1) < 0.35, `a fast worker: ${w.exchanges} exchanges in ${w.steps} steps`);
+  assert.ok(counts.every((w) => w.forgiven <= 1));
+});
