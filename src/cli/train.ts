@@ -389,9 +389,6 @@ function loadResume(file: string): Checkpoint {
 }
 
 async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, unknown>; interrupted: boolean }> {
-  if (flags.workers > 1) {
-    throw new UsageError(`multi-worker training is not available yet in this command (got --workers ${flags.workers}); use --workers 1, or simulate many workers with gossamer sim`);
-  }
   const checkpoint = flags.resume !== undefined ? loadResume(flags.resume) : null;
   const { run, epochs } = resolveRun(flags, checkpoint);
   const data = prepareData(run);

@@ -165,7 +165,6 @@ const badInputs: Array<[string, string[], RegExp]> = [
   ['negative epochs', ['--epochs', '-2'], /must be positive/],
   ['zero steps', ['--steps', '0'], /at least 1/],
   ['both budgets', ['--epochs', '1', '--steps', '5'], /either --epochs or --steps/],
-  ['several workers', ['--workers', '4'], /multi-worker training is not available yet/],
   ['a missing checkpoint', ['--resume', join(dir, 'nowhere.safetensors')], /checkpoint .*nowhere\.safetensors: not found/],
   ['a corrupt checkpoint', ['--resume', corrupt], /checkpoint .*corrupt\.safetensors: /],
   ['a checkpoint of another model', ['--model', 'cnn', '--dataset', 'synthetic', '--resume', join(mlpCheckpoint, 'checkpoint.safetensors')], /holds a mlp model with layout [0-9a-f]+, which does not match this cnn model/],
