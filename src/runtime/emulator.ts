@@ -123,6 +123,7 @@ export class EmulatedTransport implements Transport {
   readonly self: WorkerId;
   /** Wall-clock time (performance.now()) until which our outgoing answer is still in flight. */
   private answerBusyUntil = 0;
+  private closed = false;
 
   constructor(
     private readonly inner: Transport,
@@ -150,6 +151,7 @@ export class EmulatedTransport implements Transport {
       return { ok: false, peer, reason: 'timeout' };
     }
     if (out > 0) await sleep(out);
+    if (this.closed) return { ok: false, peer, reason: 'closed' };
     const r = await this.inner.propose(peer, header, message, Math.max(1, remaining()));
     if (!r.ok) return r;
     // The peer has committed: the answer is on its way. Only its loss (not its lateness) undoes our side.
@@ -162,6 +164,8 @@ export class EmulatedTransport implements Transport {
       // The inner transport's buffer stays ours until our next proposal, which cannot start before we return.
       await sleep(back);
     }
+    // Closed while the answer travelled: this side is gone and applies nothing.
+    if (this.closed) return { ok: false, peer, reason: 'closed' };
     return r;
   }
 
@@ -184,6 +188,7 @@ export class EmulatedTransport implements Transport {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return this.inner.close();
   }
 }
