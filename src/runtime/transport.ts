@@ -19,6 +19,11 @@ export interface MessageHeader {
   layoutHash: string;
   /** Payload codec. */
   codec: 'f32' | 'f16' | 'i8';
+  /**
+   * Exchanges the sender's compute loop is waiting for (its rate control holds its next local step back), when the
+   * transport carries it: a free peer may then accept beyond its own quota. Optional; absent means unknown.
+   */
+  owed?: number;
 }
 
 /** The outcome of a proposed exchange. */
