@@ -269,17 +269,21 @@ export class WorkerAgent implements ExchangeParty {
   }
 
   /**
-   * Proposals are accepted within the rate quota, and also beyond it from a neighbour that is ahead by more than a
-   * step: a slower worker (whose agent thread is as quick as anyone's) then never holds a faster neighbour back,
-   * while workers of equal speed keep to the rate.
+   * Proposals are accepted within the rate quota, and also beyond it from a neighbour whose compute loop is waiting
+   * for an exchange (header.owed) or that is ahead by more than a step: a slower worker (whose agent thread is as
+   * quick as anyone's), or a neighbour shared by several others (the middle of a path), then never holds the others
+   * back, while workers of equal speed keep close to the rate.
    */
   accepts(header: MessageHeader): boolean {
-    if (this.stopping) return false;
-    return this.rate.canExchange() || (this.rate.rate > 0 && header.step > this.rate.steps + AHEAD);
+    if (this.stopping || this.rate.rate === 0) return false;
+    return this.rate.canExchange() || header.step > this.rate.steps + AHEAD || (header.owed ?? 0) > 0;
   }
 
   header(): MessageHeader {
-    return { version: HEADER_VERSION, algorithm: this.pairwise!.name, step: this.rate.steps, layoutHash: this.opts.layoutHash, codec: 'f32' };
+    return {
+      version: HEADER_VERSION, algorithm: this.pairwise!.name, step: this.rate.steps, layoutHash: this.opts.layoutHash, codec: 'f32',
+      owed: this.waitingSince === null ? 0 : this.rate.owed(),
+    };
   }
 
   message(out: Float32Array, _ex: ExchangeContext): void {
