@@ -1,5 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
+import { getBackend } from '../engine/backends/index.js';
 import { localIncrement, type LocalStepOptions } from './local-step.js';
 import type { GradientSource, PairwiseAlgorithm, WorkerState } from './types.js';
 
@@ -40,6 +42,12 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
   private readonly grad: Vec;
   private readonly tracking: boolean;
   private readonly official: boolean;
+  /**
+   * float32 models (neural networks, often millions of parameters) run the vector work on the engine's kernels;
+   * float64 convex problems use the plain loops below, which the bit-for-bit invariant tests pin down.
+   */
+  private readonly kernels: Backend | null;
+  private readonly scratch: Vec;
 
   constructor(opts: AcidOptions) {
     this.opts = opts;
@@ -48,6 +56,8 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
     this.name = this.tracking ? 'acid' : 'gossip';
     this.increment = allocVec(opts.dtype, opts.dim);
     this.grad = allocVec(opts.dtype, opts.dim);
+    this.scratch = allocVec(opts.dtype, opts.dim);
+    this.kernels = opts.dtype === 'f32' ? getBackend() : null;
   }
 
   createState(x0: Vec, t0 = 0): AcidState {
@@ -73,6 +83,14 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
     const p = 0.5 * (1 + e);
     const q = 0.5 * (1 - e);
     const x = s.x;
+    const kernels = this.kernels;
+    if (kernels) {
+      const x0 = this.scratch as Float32Array;
+      kernels.copy(x as Float32Array, x0);
+      kernels.axpby(q, xt as Float32Array, p, x as Float32Array);
+      kernels.axpby(q, x0, p, xt as Float32Array);
+      return;
+    }
     for (let k = 0; k < x.length; k++) {
       const a = x[k];
       const b = xt[k];
@@ -84,14 +102,32 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
   gradientStep(s: AcidState, t: number, gradient: GradientSource): number {
     this.advance(s, t);
     const loss = gradient(s.x, this.grad);
-    const u = this.increment;
-    localIncrement(this.opts, this.grad, s.x, s.buf, u);
     const x = s.x;
-    for (let k = 0; k < x.length; k++) x[k] += u[k];
     const xt = s.xt;
+    const kernels = this.kernels;
+    if (kernels) {
+      // The same increment as localIncrement: d = g + wd·x (into buf as buf ← μ·buf + d with momentum), x −= lr·d.
+      const { lr } = this.opts;
+      const mu = this.opts.momentum ?? 0;
+      const wd = this.opts.weightDecay ?? 0;
+      const g = this.grad as Float32Array;
+      let d = g;
+      if (wd !== 0) kernels.axpy(wd, x as Float32Array, g);
+      if (s.buf && mu !== 0) {
+        kernels.axpby(1, g, mu, s.buf as Float32Array);
+        d = s.buf as Float32Array;
+      }
+      kernels.axpy(-lr, d, x as Float32Array);
+      if (xt) kernels.axpy(-lr, d, xt as Float32Array);
+      return loss;
+    }
+    const u = this.increment;
+    localIncrement(this.opts, this.grad, x, s.buf, u);
+    for (let k = 0; k < x.length; k++) x[k] += u[k];
     if (xt) for (let k = 0; k < xt.length; k++) xt[k] += u[k];
     return loss;
   }
+
 
   messageLength(): number {
     return this.opts.dim;
@@ -108,6 +144,17 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
     const x = s.x;
     const xt = s.xt;
     const at = this.opts.alphaTilde;
+    const kernels = this.kernels;
+    if (kernels) {
+      if (xt) {
+        const delta = this.scratch as Float32Array;
+        kernels.copy(peer as Float32Array, delta);
+        kernels.axpy(-1, x as Float32Array, delta);
+        kernels.axpy(at, delta, xt as Float32Array);
+      }
+      kernels.average(x as Float32Array, peer as Float32Array);
+      return;
+    }
     if (xt) {
       for (let k = 0; k < x.length; k++) {
         const delta = peer[k] - x[k];

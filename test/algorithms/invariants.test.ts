@@ -115,3 +115,40 @@ test('DADAO: the closed-form propagator equals the matrix exponential of its ODE
     }
   }
 });
+
+test('A2CiD2 on float32 models (engine kernels) follows the float64 loops to float32 precision', () => {
+  for (const momentum of [0, 0.9]) {
+    const make = (dtype: 'f32' | 'f64') => new Acid({ dim: 5, dtype, lr: 0.1, momentum, weightDecay: 0.01, eta: 0.3, alphaTilde: 1.5 });
+    const a = make('f32');
+    const b = make('f64');
+    const x0 = [1, -2, 0.5, 3, 0.25];
+    const sa = [a.createState(Float32Array.from(x0)), a.createState(Float32Array.from(x0.map((v) => -v)))];
+    const sb = [b.createState(Float64Array.from(x0)), b.createState(Float64Array.from(x0.map((v) => -v)))];
+    const grad = (x: ArrayLike<number>, g: { [k: number]: number }) => {
+      for (let k = 0; k < 5; k++) g[k] = 2 * x[k] - k;
+      return 0;
+    };
+    let t = 0;
+    for (let step = 0; step < 50; step++) {
+      t += 0.37;
+      a.gradientStep(sa[step % 2], t, grad);
+      b.gradientStep(sb[step % 2], t, grad);
+      const ma = [new Float32Array(5), new Float32Array(5)];
+      const mb = [new Float64Array(5), new Float64Array(5)];
+      for (let w = 0; w < 2; w++) {
+        a.message(sa[w], t + 0.1, ma[w]);
+        b.message(sb[w], t + 0.1, mb[w]);
+      }
+      for (let w = 0; w < 2; w++) {
+        a.receive(sa[w], t + 0.1, ma[1 - w]);
+        b.receive(sb[w], t + 0.1, mb[1 - w]);
+      }
+    }
+    for (let w = 0; w < 2; w++) {
+      for (let k = 0; k < 5; k++) {
+        assert.ok(Math.abs(sa[w].x[k] - sb[w].x[k]) < 1e-5, `x momentum ${momentum}`);
+        assert.ok(Math.abs(sa[w].xt![k] - sb[w].xt![k]) < 1e-5, `xt momentum ${momentum}`);
+      }
+    }
+  }
+});
