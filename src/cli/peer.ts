@@ -25,7 +25,7 @@ import { DIRECTION_STEP, LocalOptimizer } from '../runtime/optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
-import { integer, oneOf, real } from './options.js';
+import { integer, modelConfig, oneOf, real } from './options.js';
 
 const PEER_MODELS = ['mlp', 'cnn'] as const;
 const PEER_DATASETS = ['synthetic', 'mnist'] as const;
@@ -68,17 +68,6 @@ interface PeerFlags {
   verbose?: boolean;
 }
 
-function jsonObject(value: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    throw new UsageError(`--model-config must be a JSON object, got ${JSON.stringify(value.slice(0, 60))}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--model-config must be a JSON object');
-  return parsed as Record<string, unknown>;
-}
-
 export function peerCommand(): Command {
   const peer = new Command('peer')
     .description(
@@ -95,7 +84,7 @@ export function peerCommand(): Command {
     .option('--workers <n>', 'number of workers in the cluster (required)', integer(1))
     .option('--model <name>', `model: ${PEER_MODELS.join(', ')}`, oneOf(PEER_MODELS), 'mlp')
     .option('--dataset <name>', `data set: ${PEER_DATASETS.join(', ')}`, oneOf(PEER_DATASETS), 'synthetic')
-    .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', jsonObject)
+    .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)

@@ -29,7 +29,7 @@ import { ShuffledBatches, TextWindows, textEvalData, type BatchSource } from '..
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
-import { integer, oneOf, real } from './options.js';
+import { integer, modelConfig, oneOf, real } from './options.js';
 import { addClusterOptions, explicitOptions, isClusterRun, runClusterCommand } from '../runtime/cli.js';
 
 export const DATASETS = ['mnist', 'moby-dick', 'synthetic'] as const;
@@ -136,17 +136,6 @@ interface TrainFlags {
   json?: boolean;
 }
 
-function jsonObject(value: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    throw new UsageError(`--model-config must be a JSON object, got ${JSON.stringify(value.slice(0, 60))}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError('--model-config must be a JSON object');
-  return parsed as Record<string, unknown>;
-}
-
 export function trainCommand(): Command {
   const command = new Command('train')
     .description(
@@ -184,7 +173,7 @@ export function trainCommand(): Command {
     .option('--limit <n>', 'keep only the first n training examples (text: characters)', integer(1))
     .option('--eval-limit <n>', 'evaluate on at most n test examples (text: windows)', integer(1))
     .option('--seq <n>', 'context length of the transformer (default 64)', integer(1))
-    .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[256]}\'', jsonObject)
+    .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[256]}\'', modelConfig)
     .option('--prompt <text>', 'transformer: prompt of the sample printed at the end', 'The whale ')
     .option('--sample-length <n>', 'transformer: characters to sample (0: none)', integer(0), 200)
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
