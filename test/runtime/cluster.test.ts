@@ -68,12 +68,13 @@ test('killing a worker mid-run leaves the others training to the end', async () 
 });
 
 test('the synchronous baseline keeps all workers identical and trains', async () => {
-  const s = await runCluster({ ...base, workers: 3, algorithm: 'allreduce', steps: 450, slowdown: { 1: 2 } });
+  const s = await runCluster({ ...base, workers: 3, algorithm: 'allreduce', steps: 450, slowdown: { 1: 4 } });
   assert.equal(s.algorithm, 'allreduce');
   assert.equal(s.consensus, 0);
   assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
   const steps = s.perWorker.map((w) => w.steps);
   assert.ok(steps.every((k) => k === steps[0]), `rounds per worker ${steps}`);
-  // The two fast workers wait for the slow one at every round.
-  assert.ok(s.perWorker[0].idleFraction > s.perWorker[1].idleFraction);
+  // The two fast workers wait for the slow one (4x slower) at every round.
+  const idle = s.perWorker.map((w) => w.idleFraction);
+  assert.ok(Math.min(idle[0], idle[2]) > idle[1], `idle fractions ${idle}`);
 });
