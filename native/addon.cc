@@ -473,6 +473,26 @@ napi_value js_average(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value js_acid_mix(napi_env env, napi_callback_info info) {
+  Args A(env, info, 8, "acidMix");
+  auto x = A.f32(0, "x");
+  auto xt = A.f32(1, "xt");
+  auto v = A.f32(2, "v");
+  const float p = A.real(3, "p");
+  const float q = A.real(4, "q");
+  const float c = A.real(5, "c");
+  const float kx = A.real(6, "kx");
+  const float kt = A.real(7, "kt");
+  A.need(xt, x.length, "xt");
+  A.need(v, x.length, "v");
+  if (!A.ok()) return nullptr;
+  {
+    FlushDenormals guard;
+    A.kernels->acid_mix(x.length, x.data, xt.data, v.data, p, q, c, kx, kt);
+  }
+  return nullptr;
+}
+
 napi_value js_sum_squares(napi_env env, napi_callback_info info) {
   Args A(env, info, 1, "sumSquares");
   auto x = A.f32(0, "x");
@@ -1007,6 +1027,7 @@ const Entry kEntries[] = {
     {"mul", binary<true>},
     {"average", js_average},
     {"sumSquares", js_sum_squares},
+    {"acidMix", js_acid_mix},
     {"addBias", bias_op<false>},
     {"biasGrad", bias_op<true>},
     {"relu", unary<0>},

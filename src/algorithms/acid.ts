@@ -47,7 +47,6 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
    * float64 convex problems use the plain loops below, which the bit-for-bit invariant tests pin down.
    */
   private readonly kernels: Backend | null;
-  private readonly scratch: Vec;
 
   constructor(opts: AcidOptions) {
     this.opts = opts;
@@ -56,7 +55,6 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
     this.name = this.tracking ? 'acid' : 'gossip';
     this.increment = allocVec(opts.dtype, opts.dim);
     this.grad = allocVec(opts.dtype, opts.dim);
-    this.scratch = allocVec(opts.dtype, opts.dim);
     this.kernels = opts.dtype === 'f32' ? getBackend() : null;
   }
 
@@ -75,20 +73,14 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
 
   /** Closed-form mixing over dt: e = exp(−2η dt); x' = ½(1+e) x + ½(1−e) x̃; x̃' = ½(1−e) x + ½(1+e) x̃. */
   advance(s: AcidState, t: number): void {
-    const dt = t - s.t;
-    s.t = t;
+    const e = this.decay(s, t);
     const xt = s.xt;
-    if (!xt || dt <= 0 || this.opts.eta === 0) return;
-    const e = Math.exp(-2 * this.opts.eta * dt);
+    if (e === 1 || !xt) return;
     const p = 0.5 * (1 + e);
     const q = 0.5 * (1 - e);
     const x = s.x;
-    const kernels = this.kernels;
-    if (kernels) {
-      const x0 = this.scratch as Float32Array;
-      kernels.copy(x as Float32Array, x0);
-      kernels.axpby(q, xt as Float32Array, p, x as Float32Array);
-      kernels.axpby(q, x0, p, xt as Float32Array);
+    if (this.kernels) {
+      this.kernels.acidMix(x as Float32Array, xt as Float32Array, x as Float32Array, p, q, 0, 0, 0);
       return;
     }
     for (let k = 0; k < x.length; k++) {
@@ -97,6 +89,14 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
       x[k] = p * a + q * b;
       xt[k] = q * a + p * b;
     }
+  }
+
+  /** Moves the state's time to t and returns the decay e = exp(−2η dt) of the mixing still to apply (1: none). */
+  private decay(s: AcidState, t: number): number {
+    const dt = t - s.t;
+    s.t = t;
+    if (!s.xt || dt <= 0 || this.opts.eta === 0) return 1;
+    return Math.exp(-2 * this.opts.eta * dt);
   }
 
   gradientStep(s: AcidState, t: number, gradient: GradientSource): number {
@@ -117,8 +117,8 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
         kernels.axpby(1, g, mu, s.buf as Float32Array);
         d = s.buf as Float32Array;
       }
-      kernels.axpy(-lr, d, x as Float32Array);
-      if (xt) kernels.axpy(-lr, d, xt as Float32Array);
+      if (xt) kernels.acidMix(x as Float32Array, xt as Float32Array, d, 1, 0, 0, -lr, -lr);
+      else kernels.axpy(-lr, d, x as Float32Array);
       return loss;
     }
     const u = this.increment;
@@ -138,23 +138,19 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
     out.set(s.x);
   }
 
-  /** Δ = x_peer − x; x ← x + ½ Δ; x̃ ← x̃ + α̃ Δ. */
+  /** Δ = x_peer − x; x ← x + ½ Δ; x̃ ← x̃ + α̃ Δ (after the mixing up to t). */
   receive(s: AcidState, t: number, peer: Vec): void {
-    this.advance(s, t);
-    const x = s.x;
-    const xt = s.xt;
     const at = this.opts.alphaTilde;
     const kernels = this.kernels;
     if (kernels) {
-      if (xt) {
-        const delta = this.scratch as Float32Array;
-        kernels.copy(peer as Float32Array, delta);
-        kernels.axpy(-1, x as Float32Array, delta);
-        kernels.axpy(at, delta, xt as Float32Array);
-      }
-      kernels.average(x as Float32Array, peer as Float32Array);
+      const e = this.decay(s, t);
+      if (s.xt) kernels.acidMix(s.x as Float32Array, s.xt as Float32Array, peer as Float32Array, 0.5 * (1 + e), 0.5 * (1 - e), 1, 0.5, at);
+      else kernels.average(s.x as Float32Array, peer as Float32Array);
       return;
     }
+    this.advance(s, t);
+    const x = s.x;
+    const xt = s.xt;
     if (xt) {
       for (let k = 0; k < x.length; k++) {
         const delta = peer[k] - x[k];

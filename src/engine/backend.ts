@@ -70,6 +70,13 @@ export interface Backend {
   average(a: Float32Array, b: Float32Array): void;
   /** Σ x[i]² over all i < x.length, accumulated in float64 (for gradient-norm clipping and metrics). */
   sumSquares(x: Float32Array): number;
+  /**
+   * A2CiD2's vector work in one pass, for i < x.length (x, xt updated in place; v read):
+   *   a = p·x[i] + q·xt[i],  b = q·x[i] + p·xt[i],  w = v[i] − c·a,  x[i] ← a + kx·w,  xt[i] ← b + kt·w.
+   * The mixing of the continuous momentum (p, q) followed by a local step (c = 0, kx = kt = −lr, v = the
+   * direction) or by an exchange (c = 1, kx = ½, kt = α̃, v = the peer's x); p = 1, q = 0 skips the mixing.
+   */
+  acidMix(x: Float32Array, xt: Float32Array, v: Float32Array, p: number, q: number, c: number, kx: number, kt: number): void;
 
   // ---------------------------------------------------------------------------------------------------------------
   // Bias, activations, dropout
@@ -274,7 +281,7 @@ export interface Backend {
 /** The names of every kernel of the Backend interface (for parity tests and for checking a native build). */
 export const KERNEL_NAMES = [
   'sgemm', 'sgemmBatched',
-  'fill', 'copy', 'scale', 'axpy', 'axpby', 'add', 'mul', 'average', 'sumSquares',
+  'fill', 'copy', 'scale', 'axpy', 'axpby', 'add', 'mul', 'average', 'sumSquares', 'acidMix',
   'addBias', 'biasGrad', 'relu', 'reluBackward', 'gelu', 'geluBackward', 'dropout',
   'softmaxCrossEntropy', 'argmaxRows', 'softmax', 'softmaxBackward',
   'layerNorm', 'layerNormBackward', 'batchNormTrain', 'batchNormEval', 'batchNormBackward',

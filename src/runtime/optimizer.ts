@@ -45,10 +45,12 @@ export class LocalOptimizer {
   direction(x: Float32Array, grad: Float32Array, out: Float32Array, step: number): void {
     const b = this.backend;
     const t = this.target;
-    b.copy(x, t.params);
+    // The optimizer updates a copy of x held in out (its views are rebuilt only when the buffers change), then
+    // out ← x − out: three passes over the vectors besides the optimizer's own.
+    b.copy(x, out);
+    t.params = out;
     t.grads = grad;
     this.optimizer.step(this.schedule(step));
-    b.copy(x, out);
-    b.axpy(-1, t.params, out);
+    b.axpby(1, x, -1, out);
   }
 }

@@ -107,6 +107,21 @@ for (const b of BACKENDS) {
       const avg = x.slice();
       b.average(avg, y);
       assert.ok(worstRatio(avg, Array.from(x, (v, i) => 0.5 * (v + y[i])), 1e-6, 1e-7) <= 1);
+      // A2CiD2's fused pass: the mixing (p, q), then an exchange with peer v (x + half the gap, x~ + 1.3 times it).
+      const v = randn(rng, 101);
+      const mx = x.slice();
+      const mxt = y.slice();
+      b.acidMix(mx, mxt, v, 0.7, 0.3, 1, 0.5, 1.3);
+      const mixedX = Array.from(x, (a, i) => 0.7 * a + 0.3 * y[i]);
+      const mixedXt = Array.from(x, (a, i) => 0.3 * a + 0.7 * y[i]);
+      assert.ok(worstRatio(mx, mixedX.map((a, i) => a + 0.5 * (v[i] - a)), 1e-5, 1e-6) <= 1);
+      assert.ok(worstRatio(mxt, mixedXt.map((bt, i) => bt + 1.3 * (v[i] - mixedX[i])), 1e-5, 1e-6) <= 1);
+      // ... and a local step: both copies move by -lr times the direction, after the mixing.
+      const sx = x.slice();
+      const sxt = y.slice();
+      b.acidMix(sx, sxt, v, 1, 0, 0, -0.1, -0.1);
+      assert.ok(worstRatio(sx, Array.from(x, (a, i) => a - 0.1 * v[i]), 1e-6, 1e-7) <= 1);
+      assert.ok(worstRatio(sxt, Array.from(y, (a, i) => a - 0.1 * v[i]), 1e-6, 1e-7) <= 1);
       let ss = 0;
       for (const v of x) ss += v * v;
       assert.ok(Math.abs(b.sumSquares(x) - ss) < 1e-9 * ss);

@@ -114,6 +114,12 @@ const CASES: Record<KernelName, Case[]> = {
     b.average(x, y);
     return [x, y];
   }],
+  acidMix: [(b, rng) => {
+    const x = randn(rng, 1025);
+    const xt = randn(rng, 1025);
+    b.acidMix(x, xt, randn(rng, 1025), 0.9, 0.1, 1, 0.5, 1.3);
+    return [x, xt];
+  }],
   sumSquares: [(b, rng) => [b.sumSquares(randn(rng, 10007)), b.sumSquares(new Float32Array(0))]],
   addBias: [(b, rng) => {
     const x = randn(rng, 3 * 5 * 7);

@@ -155,6 +155,11 @@ const CASES: Record<KernelName, Case[]> = {
     { label: 'aliased', run: (b, rng) => { const x = randn(rng, 777); const y = randn(rng, 777); b.mul(x, y, y); return [y]; } },
   ],
   average: [{ label: '4099', run: (b, rng) => { const x = randn(rng, 4099); const y = randn(rng, 4099); b.average(x, y); return [x, y]; } }],
+  acidMix: [
+    { label: 'step', run: (b, rng) => { const x = randn(rng, 1037); const xt = randn(rng, 1037); b.acidMix(x, xt, randn(rng, 1037), 0.8, 0.2, 0, -0.05, -0.05); return [x, xt]; } },
+    { label: 'exchange', run: (b, rng) => { const x = randn(rng, 1037); const xt = randn(rng, 1037); b.acidMix(x, xt, randn(rng, 1037), 0.9, 0.1, 1, 0.5, 1.7); return [x, xt]; } },
+    { label: 'mixing, v aliasing x', run: (b, rng) => { const x = randn(rng, 1037); const xt = randn(rng, 1037); b.acidMix(x, xt, x, 0.6, 0.4, 0, 0, 0); return [x, xt]; } },
+  ],
   sumSquares: [
     { label: '10007', run: (b, rng) => [b.sumSquares(randn(rng, 10007))], rtol: 1e-12, atol: 0 },
     { label: 'empty', run: (b) => [b.sumSquares(new Float32Array(0))] },

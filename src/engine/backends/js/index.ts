@@ -87,6 +87,16 @@ export class JsBackend implements Backend {
     for (let i = 0; i < a.length; i++) a[i] = 0.5 * (a[i] + b[i]);
   }
 
+  acidMix(x: Float32Array, xt: Float32Array, v: Float32Array, p: number, q: number, c: number, kx: number, kt: number): void {
+    for (let i = 0; i < x.length; i++) {
+      const a = p * x[i] + q * xt[i];
+      const b = q * x[i] + p * xt[i];
+      const w = v[i] - c * a;
+      x[i] = a + kx * w;
+      xt[i] = b + kt * w;
+    }
+  }
+
   sumSquares(x: Float32Array): number {
     let s = 0;
     for (let i = 0; i < x.length; i++) s += x[i] * x[i];
