@@ -38,7 +38,11 @@ export type ExchangeResult =
  */
 export interface Transport {
   readonly self: WorkerId;
-  /** Proposes an exchange; resolves with the peer's message, or why there was none (never rejects). */
+  /**
+   * Proposes an exchange; resolves with the peer's message, or why there was none (never rejects). The message is
+   * not copied (a network transport streams it from this very buffer): the caller must leave it unchanged until the
+   * returned promise settles.
+   */
   propose(peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult>;
   /**
    * Installs the handler of incoming proposals. It returns this worker's message to accept (and then receives the
@@ -49,7 +53,10 @@ export interface Transport {
 }
 
 export interface ProposalHandler {
-  /** A neighbour proposes; answer with our header and message to accept, or null if busy. */
+  /**
+   * A neighbour proposes; answer with our header and message to accept, or null if busy. The answer's message is
+   * not copied either: it must stay unchanged until commit or abort.
+   */
   accept(peer: WorkerId, header: MessageHeader): { header: MessageHeader; message: Float32Array } | null;
   /** The proposer's message has fully arrived: apply it (the exchange is complete on this side). */
   commit(peer: WorkerId, header: MessageHeader, message: Float32Array): void;
