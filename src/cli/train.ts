@@ -30,7 +30,7 @@ import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
-import { addClusterOptions, explicitOptions, isClusterRun, runClusterCommand } from '../runtime/cli.js';
+import { addClusterOptions, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from '../runtime/cli.js';
 
 export const DATASETS = ['mnist', 'moby-dick', 'synthetic'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -145,7 +145,11 @@ export function trainCommand(): Command {
         'steps then cosine, batch 32, context 64, clipping at 1) for 2000 steps. Ctrl-C stops after the current step and\n' +
         'writes a checkpoint; --resume <checkpoint> continues the run to its original budget.\n' +
         'With --workers n > 1, a cluster option, or no training flag at all, n worker threads (default 8) train together\n' +
-        '(A2CiD2 on a ring, MLP on MNIST by default; see the cluster options).',
+        '(A2CiD2 on a ring, MLP on MNIST by default; see the cluster options). Ctrl-C stops the workers and writes the\n' +
+        'averaged model with the run\'s configuration and progress; --resume <checkpoint> continues such a run to its\n' +
+        'budget (same workers, graph, algorithm, model and optimizer; the schedule and each worker\'s data order go on\n' +
+        'where they were; the metrics are appended to). The workers restart from the averaged model with fresh optimizer\n' +
+        'momentum and fresh A2CiD2 state (per-worker parameters and momentum are not saved).',
     )
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', 'data set: mnist, moby-dick or synthetic (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)', oneOf(DATASETS))
@@ -166,7 +170,7 @@ export function trainCommand(): Command {
     .option('--seed <s>', 'random seed of the initialisation and of the data order (default 1)', integer(0))
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
     .option('--out <dir>', 'output directory (default runs/train-<model>-<dataset>-s<seed>; with --resume, the checkpoint\'s directory)')
-    .option('--resume <checkpoint>', 'continue the run saved in this checkpoint')
+    .option('--resume <checkpoint>', 'continue the run saved in this checkpoint (one worker or a cluster; see above)')
     .option('--eval-every <steps>', 'evaluate every this many updates (default: once per epoch; 0: only at the end)', integer(0))
     .option('--checkpoint-every <steps>', 'also write the checkpoint every this many updates (default 0: at the end only)', integer(0))
     .option('--log-every <steps>', 'metrics row with the mean training loss every this many updates (default 50)', integer(1))
@@ -181,7 +185,7 @@ export function trainCommand(): Command {
   return addClusterOptions(command)
     .action(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
-      if (isClusterRun(flags, explicit)) {
+      if (isClusterRun(flags, explicit) || (flags.resume !== undefined && isClusterCheckpoint(flags.resume))) {
         process.exitCode = await runClusterCommand(flags, explicit);
         return;
       }

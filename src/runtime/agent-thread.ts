@@ -54,6 +54,13 @@ export interface AgentThreadData {
   /** Gradient steps of all workers together after which the run stops. */
   budget: number;
   global: Int32Array;
+  /**
+   * Gradient steps of all workers claimed before being applied (one shared counter): a pairwise worker applies a
+   * gradient only when its claim is within the budget, so that the run takes exactly its budget of steps.
+   */
+  claimed: Int32Array;
+  /** This worker's steps in the runs this one continues (schedule of synchronous workers, their last round). */
+  startOwn: number;
   control: Int32Array;
   stats: Float64Array;
   /** From the compute thread. */
@@ -86,7 +93,7 @@ const permit = () => {
   Atomics.notify(ctrl, C.GO);
 };
 
-const agent = new WorkerAgent({
+const agent: WorkerAgent = new WorkerAgent({
   id: d.id,
   built,
   x: d.x,
@@ -97,7 +104,7 @@ const agent = new WorkerAgent({
   rng,
   // Asynchronous workers follow the cluster's progress in expected local steps (all steps over the number of
   // workers); synchronous ones their round, which is everyone's (so that they all use the same rate).
-  progress: built.kind === 'pairwise' ? () => Math.floor(Atomics.load(global, G.STEPS) / d.n) : undefined,
+  progress: built.kind === 'pairwise' ? () => Math.floor(Atomics.load(global, G.STEPS) / d.n) : (): number => d.startOwn + agent.steps,
   pairing: transport && d.endpoint
     ? {
       transport, neighbours: d.endpoint.peers.map((p) => p.id), timeoutMs: d.timeoutMs,
@@ -112,7 +119,7 @@ const agent = new WorkerAgent({
     // Asynchronous runs stop when all workers together reach the budget; synchronous ones after the same number of
     // rounds everywhere.
     if (built.kind === 'pairwise' && total >= d.budget) requestStop();
-    else if (built.kind === 'round' && steps >= Math.ceil(d.budget / d.n)) void stop();
+    else if (built.kind === 'round' && d.startOwn + steps >= Math.ceil(d.budget / d.n)) void stop();
   },
   log,
 });
@@ -146,8 +153,14 @@ d.port.on('message', (m: GradientReport) => {
     requestStop();
     return;
   }
-  if (built.kind === 'pairwise') agent.applyGradient(m.loss, d.grads, m.ms);
-  else queue = queue.then(async () => {
+  if (built.kind === 'pairwise') {
+    // The budget may be reached by the others while this gradient was computed: then it is not applied.
+    if (Atomics.add(d.claimed, 0, 1) >= d.budget) {
+      requestStop();
+      return;
+    }
+    agent.applyGradient(m.loss, d.grads, m.ms);
+  } else queue = queue.then(async () => {
     if (!(await agent.applyRound(m.loss, d.grads, m.ms))) void stop();
   });
   if (Atomics.load(global, G.STOP) !== 0) void stop();

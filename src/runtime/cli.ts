@@ -4,14 +4,18 @@
  * plot are). The train command dispatches here when --workers > 1, when a cluster option is given, or when it is
  * run with no training flag at all (the embedded default: 8 worker threads on a ring, A2CiD2, MLP on MNIST).
  */
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { BackendChoice } from '../engine/backends/index.js';
+import { readCheckpoint } from '../engine/checkpoint.js';
 import type { ModelName } from '../engine/models/index.js';
-import { CLUSTER_ALGORITHMS, runCluster, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary } from './cluster.js';
+import {
+  CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, runCluster, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary,
+  type SavedClusterRun,
+} from './cluster.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from './emulator.js';
 
 /** The embedded default run (`gossamer train` with no flags). */
@@ -142,9 +146,90 @@ export function explicitOptions(cmd: Command): string[] {
   return cmd.options.map((o) => o.attributeName()).filter((name) => cmd.getOptionValueSource(name) === 'cli');
 }
 
-/** Resolves a cluster configuration from the train command's flags. */
+/** Whether a checkpoint was written by a cluster run (reading it: a missing or corrupt file is a UsageError). */
+export function isClusterCheckpoint(file: string): boolean {
+  return isClusterRunRecord(readCheckpoint(resolve(file)).run);
+}
+
+const LINK_KEYS = ['links', 'latency', 'jitter', 'bandwidth', 'loss'] as const;
+
+/** The link table of the flags: the file's table, whose default the link flags override; undefined if nothing is emulated. */
+function linksOf(flags: ClusterFlags): LinkTable | undefined {
+  const table: LinkTable = flags.links !== undefined ? readLinkTable(flags.links) : {};
+  const link: LinkSpec = { ...table.default };
+  if (flags.latency !== undefined) link.latencyMs = flags.latency;
+  if (flags.jitter !== undefined) link.jitterMs = flags.jitter;
+  if (flags.bandwidth !== undefined) link.bandwidth = flags.bandwidth;
+  if (flags.loss !== undefined) link.loss = flags.loss;
+  const links: LinkTable = { ...table, default: link };
+  return emulatesLinks(links) ? links : undefined;
+}
+
+/**
+ * Flags that define what a cluster trains, with the field of the saved run they must equal on --resume, and the
+ * value a missing field stands for.
+ */
+const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof SavedClusterRun; absent?: unknown; value?: (v: unknown) => unknown }> = [
+  { flag: 'workers', name: 'workers', field: 'workers' },
+  { flag: 'topology', name: 'topology', field: 'topology' },
+  { flag: 'algo', name: 'algo', field: 'algorithm' },
+  { flag: 'rate', name: 'rate', field: 'rate' },
+  { flag: 'rateMode', name: 'rate-mode', field: 'rateMode', absent: 'poisson' },
+  { flag: 'exchange', name: 'exchange', field: 'exchange', absent: 'ideal' },
+  { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
+  { flag: 'model', name: 'model', field: 'model' },
+  { flag: 'modelConfig', name: 'model-config', field: 'modelConfig' },
+  { flag: 'dataset', name: 'dataset', field: 'dataset' },
+  { flag: 'limit', name: 'limit', field: 'limit' },
+  { flag: 'batchSize', name: 'batch-size', field: 'batchSize' },
+  { flag: 'optimizer', name: 'optimizer', field: 'optimizer' },
+  { flag: 'lr', name: 'lr', field: 'lr' },
+  { flag: 'momentum', name: 'momentum', field: 'momentum' },
+  { flag: 'weightDecay', name: 'weight-decay', field: 'weightDecay' },
+  { flag: 'schedule', name: 'schedule', field: 'schedule' },
+  { flag: 'warmup', name: 'warmup', field: 'warmup' },
+  { flag: 'clip', name: 'clip', field: 'clip', value: (v) => ((v as number) > 0 ? v : null) },
+  { flag: 'seed', name: 'seed', field: 'seed' },
+];
+
+const show = (v: unknown) => (v === undefined ? '(default)' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/**
+ * The configuration of a resumed cluster run: the checkpoint's run, with the budget (--steps, --epochs), the
+ * emulation (links, slow-downs, timeout), the metrics settings and the machinery taken from the flags when given.
+ * A flag that would change what is trained (workers, graph, algorithm, model, data, optimizer, schedule, seed) must
+ * agree with the checkpoint; otherwise a UsageError.
+ */
+function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], file: string): ClusterConfig {
+  const { run, resume } = readClusterCheckpoint(file);
+  const given = (k: string) => explicit.includes(k);
+  for (const f of RUN_FLAGS) {
+    if (!given(f.flag)) continue;
+    const value = f.value ? f.value(flags[f.flag]) : flags[f.flag];
+    const saved = run[f.field] ?? f.absent;
+    if (JSON.stringify(value) !== JSON.stringify(saved)) {
+      throw new UsageError(`checkpoint ${resume.file} was written by a run with --${f.name} ${show(saved)}; it cannot continue with --${f.name} ${show(value)}`);
+    }
+  }
+  if (run.model !== 'mlp' && run.model !== 'cnn' && run.model !== 'resnet20') throw new UsageError(`checkpoint ${resume.file}: a cluster cannot train model ${run.model}`);
+  if (run.dataset !== 'mnist' && run.dataset !== 'synthetic') throw new UsageError(`checkpoint ${resume.file}: its run trained on ${run.dataset}, which the command line cannot load (mnist or synthetic)`);
+  if (given('steps') && given('epochs')) throw new UsageError('give either --steps or --epochs, not both');
+  const budget = given('steps') ? { steps: flags.steps, epochs: undefined } : given('epochs') ? { steps: undefined, epochs: flags.epochs } : { steps: run.steps, epochs: run.epochs };
+  const links = LINK_KEYS.some((k) => given(k)) ? linksOf(flags) : (run.links as LinkTable | undefined);
+  return {
+    workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
+    model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
+    batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
+    schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
+    links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing,
+    metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds, display: flags.display !== false && !flags.json,
+    resume,
+  };
+}
+
+/** Resolves a cluster configuration from the train command's flags (with --resume: from the checkpoint's run). */
 export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]): ClusterConfig {
-  if (flags.resume !== undefined) throw new UsageError('--resume is for one worker; a cluster run saves its averaged model, which a one-worker run can resume');
+  if (flags.resume !== undefined) return resumedClusterConfig(flags, explicit, flags.resume);
   const given = (k: string) => explicit.includes(k);
   const workers = given('workers') ? flags.workers! : CLUSTER_DEFAULTS.workers;
   const model = flags.model ?? CLUSTER_DEFAULTS.model;
@@ -156,15 +241,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   // The authors' recipe: lr0 · (B·n / 256) after a linear warm-up, ×0.1 at 50% and 75% of the budget, momentum 0.9,
   // weight decay 5e-4 (not on biases and norms), gradient clipping at 1. lr0 = 0.1 for SGD.
   const lr = flags.lr ?? (optimizer === 'sgd' ? 0.1 * Math.max(1, (batchSize * workers) / 256) : 1e-3);
-  // Links: the file's table, whose default the link flags override.
-  const table: LinkTable = flags.links !== undefined ? readLinkTable(flags.links) : {};
-  const link: LinkSpec = { ...table.default };
-  if (flags.latency !== undefined) link.latencyMs = flags.latency;
-  if (flags.jitter !== undefined) link.jitterMs = flags.jitter;
-  if (flags.bandwidth !== undefined) link.bandwidth = flags.bandwidth;
-  if (flags.loss !== undefined) link.loss = flags.loss;
-  const links: LinkTable = { ...table, default: link };
-  const emulated = emulatesLinks(links);
+  const links = linksOf(flags);
   const algorithm = flags.algo ?? CLUSTER_DEFAULTS.algorithm;
   const epochs = flags.steps === undefined ? (flags.epochs ?? CLUSTER_DEFAULTS.epochs) : undefined;
   return {
@@ -174,7 +251,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links: emulated ? links : undefined, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing,
+    links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing,
     metricsEvery: flags.logEvery, display: flags.display !== false && !flags.json,
   };
 }
@@ -184,7 +261,8 @@ const fmt = (v: number, digits = 4) => (Number.isInteger(v) ? String(v) : v.toPr
 /** Runs a cluster from the train command's flags and prints its summary; returns the process exit code. */
 export async function runClusterCommand(flags: ClusterFlags, explicit: readonly string[]): Promise<number> {
   const config = clusterConfig(flags, explicit);
-  const out = resolve(flags.out ?? join('runs', `cluster-${config.algorithm}-${config.topology}${config.workers}-${config.model}-s${config.seed}`));
+  // A resumed run continues in its checkpoint's directory unless told otherwise.
+  const out = resolve(flags.out ?? (config.resume ? dirname(config.resume.file) : join('runs', `cluster-${config.algorithm}-${config.topology}${config.workers}-${config.model}-s${config.seed}`)));
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -215,7 +293,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
     const s = summary;
     const lines = [
       `${s.algorithm} on a ${s.topology} of ${s.workers} workers, rate ${s.rate}: ${s.model} on ${s.dataset} (${s.params} parameters, ${s.backend} backend)`,
-      `steps            ${s.steps} of ${s.budget} (${fmt(s.epochs, 3)} epochs) in ${fmt(s.seconds, 3)} s, ${fmt(s.stepsPerSecond, 3)} steps/s`,
+      `steps            ${s.steps} of ${s.budget} (${fmt(s.epochs, 3)} epochs)${s.resumedAtStep === null ? '' : `, resumed at ${s.resumedAtStep},`} in ${fmt(s.seconds, 3)} s, ${fmt(s.stepsPerSecond, 3)} steps/s`,
       `exchanges        ${s.exchanges}`,
       `idle             ${(100 * s.idleFraction).toFixed(1)}% of the compute loops' time waiting for communication`,
       `consensus        ${s.consensus.toExponential(3)} (mean squared distance to the average, before the final averaging)`,
@@ -228,7 +306,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   if (summary.interrupted) {
-    process.stderr.write(`gossamer: interrupted after ${summary.steps} of ${summary.budget} steps; the averaged model is in ${summary.checkpoint}\n`);
+    process.stderr.write(`gossamer: interrupted after ${summary.steps} of ${summary.budget} steps; the averaged model is in ${summary.checkpoint} (continue with --resume ${summary.checkpoint})\n`);
     return 130;
   }
   return 0;

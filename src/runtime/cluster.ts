@@ -9,7 +9,15 @@
  *
  * A worker that dies (thread error, or kill()) is left behind: its neighbours notice the closed channels and train
  * on without it.
+ *
+ * Checkpoints and resuming: the checkpoint holds the global average of the parameters, the BatchNorm state of the
+ * first surviving worker, and as its run the configuration, the resolved budget and the progress (gradient steps of
+ * all workers and of each, local time, wall-clock seconds, exchanges). A run given `resume` (readClusterCheckpoint)
+ * starts every worker from that average, continues the budget, the learning-rate schedule and each worker's data
+ * order where they were, and appends to the metrics. Per-worker parameters, optimizer momentum and A2CiD2's x̃ are
+ * not saved: the workers restart from the average, with fresh momentum and x̃ = x.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
@@ -20,7 +28,7 @@ import { headOf } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
 import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
-import { saveCheckpoint } from '../engine/checkpoint.js';
+import { readCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
 import { NO_DECAY_BIAS_NORM, type OptimizerConfig } from '../engine/optim/index.js';
@@ -39,6 +47,7 @@ import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
 import { siblingModule, threadSpawner } from './threads.js';
 import { MessageChannel } from 'node:worker_threads';
+import { z } from 'zod';
 
 export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
@@ -85,6 +94,10 @@ export interface ClusterConfig {
   pairing?: 'decentralized' | 'fifo';
   /** Gradient steps (all workers) between metrics rows (default: a fortieth of the budget). */
   metricsEvery?: number;
+  /** Also a metrics row every this many wall-clock seconds (default: none). */
+  metricsEverySeconds?: number;
+  /** Continue the run saved in a checkpoint (readClusterCheckpoint); the configuration must be the saved one. */
+  resume?: ClusterResume;
   /** Directory for metrics.jsonl, metrics.svg and checkpoint.safetensors (none: nothing written). */
   out?: string;
   /** Live display on a TTY. */
@@ -141,10 +154,130 @@ export interface ClusterSummary {
   killed: number[];
   perWorker: WorkerSummary[];
   constants: Record<string, number>;
+  /** The checkpoint this run continued, and the gradient steps it had done (null: a fresh run). */
+  resumedFrom: string | null;
+  resumedAtStep: number | null;
   backend: string;
   metrics: string | null;
   plot: string | null;
   checkpoint: string | null;
+}
+
+/** Where a saved cluster run stood, to continue it. */
+export interface ClusterResume {
+  /** The checkpoint file (for messages). */
+  file: string;
+  layoutHash: string;
+  /** The averaged parameters and the saved non-learnable state. */
+  params: Float32Array;
+  state: Float32Array;
+  /** Gradient steps of all workers done. */
+  steps: number;
+  /** Per worker: its gradient steps done (its data order continues there). */
+  workerSteps: number[];
+  /** Local time (expected local steps), wall-clock seconds and exchanges of the runs before. */
+  t: number;
+  seconds: number;
+  communications: number;
+}
+
+const Progress = z.object({
+  steps: z.number().int().nonnegative(),
+  workerSteps: z.array(z.number().int().nonnegative()),
+  t: z.number().nonnegative(),
+  seconds: z.number().nonnegative(),
+  communications: z.number().nonnegative(),
+});
+
+/** The run of a cluster checkpoint: the configuration (without data, callbacks and machinery), budget, progress. */
+const SavedCluster = z.object({
+  kind: z.literal('cluster'),
+  workers: z.number().int().positive(),
+  topology: z.string(),
+  algorithm: z.enum(CLUSTER_ALGORITHMS),
+  rate: z.number().nonnegative(),
+  rateMode: z.enum(['poisson', 'exact']).optional(),
+  exchange: z.enum(['ideal', 'official']).optional(),
+  model: z.string(),
+  modelConfig: z.record(z.string(), z.unknown()).optional(),
+  dataset: z.string(),
+  limit: z.number().int().positive().optional(),
+  evalLimit: z.number().int().positive().optional(),
+  batchSize: z.number().int().positive(),
+  epochs: z.number().positive().optional(),
+  steps: z.number().int().positive().optional(),
+  optimizer: z.enum(['sgd', 'adamw']),
+  lr: z.number().positive(),
+  momentum: z.number().min(0),
+  weightDecay: z.number().min(0),
+  schedule: z.enum(['constant', 'cosine', 'step', 'multistep']),
+  warmup: z.number().nonnegative().optional(),
+  milestones: z.array(z.number()).optional(),
+  clip: z.number().positive().nullable(),
+  seed: z.number().int().nonnegative(),
+  links: z.record(z.string(), z.unknown()).optional(),
+  slowdown: z.record(z.string(), z.number()).optional(),
+  timeoutMs: z.number().nonnegative().optional(),
+  pairing: z.enum(['decentralized', 'fifo']).optional(),
+  metricsEvery: z.number().positive().optional(),
+  metricsEverySeconds: z.number().positive().optional(),
+  budget: z.number().int().positive(),
+  progress: Progress,
+});
+export type SavedClusterRun = z.infer<typeof SavedCluster>;
+
+/** Whether a checkpoint's run is a cluster's (an averaged model). */
+export function isClusterRunRecord(run: Record<string, unknown>): boolean {
+  return run.kind === 'cluster' || run.averaged === true;
+}
+
+/**
+ * Reads a cluster checkpoint: the saved run (validated) and where it stood. A file that is not a checkpoint, a
+ * one-worker checkpoint, or one without a valid cluster run is a UsageError naming the file.
+ */
+export function readClusterCheckpoint(file: string): { run: SavedClusterRun; resume: ClusterResume } {
+  const ck = readCheckpoint(resolve(file));
+  if (!isClusterRunRecord(ck.run)) {
+    throw new UsageError(`checkpoint ${ck.file} was written by a one-worker run; resume it without --workers or cluster options`);
+  }
+  const parsed = SavedCluster.safeParse(ck.run);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(`checkpoint ${ck.file}: cannot resume its cluster run: invalid run at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  const run = parsed.data;
+  const p = run.progress;
+  if (p.workerSteps.length !== run.workers) throw new UsageError(`checkpoint ${ck.file}: ${p.workerSteps.length} per-worker step counts for ${run.workers} workers`);
+  if (p.workerSteps.reduce((a, b) => a + b, 0) !== p.steps || ck.step !== p.steps) {
+    throw new UsageError(`checkpoint ${ck.file}: inconsistent step counts (${ck.step} in all, ${p.steps} in its run, ${p.workerSteps.join('+')} per worker)`);
+  }
+  return {
+    run,
+    resume: {
+      file: ck.file, layoutHash: ck.layoutHash, params: ck.params, state: ck.state, steps: p.steps, workerSteps: [...p.workerSteps],
+      t: p.t, seconds: p.seconds, communications: p.communications,
+    },
+  };
+}
+
+/** Rows of an earlier metrics file up to a resumed point (its final row dropped); none when absent or unreadable. */
+function earlierRows(file: string, steps: number, log: (line: string) => void): MetricsRow[] {
+  if (!existsSync(file)) return [];
+  const rows: MetricsRow[] = [];
+  const lines = readFileSync(file, 'utf8').split('\n');
+  for (const line of lines) {
+    if (line.trim() === '') continue;
+    let row: MetricsRow;
+    try {
+      row = JSON.parse(line) as MetricsRow;
+    } catch {
+      log(`${file}: a line is not JSON; the earlier rows after it are dropped`);
+      break;
+    }
+    if (row.final !== undefined || !(typeof row.gradients === 'number') || row.gradients > steps) continue;
+    rows.push(row);
+  }
+  return rows;
 }
 
 interface Prepared {
@@ -221,11 +354,26 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     throw new UsageError(`cannot build model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const dim = model.size;
-  const x0 = Float32Array.from(model.params);
-
   const trainCount = data.train.n;
   const budget = config.steps ?? Math.max(n, Math.ceil(((config.epochs ?? 1) * trainCount) / config.batchSize));
   const perWorker = Math.max(1, Math.ceil(budget / n));
+
+  // A resumed run starts every worker from the saved average.
+  const resume = config.resume ?? null;
+  if (resume) {
+    const short = (h: string) => h.slice(0, 12);
+    if (resume.layoutHash !== model.layoutHash) {
+      throw new UsageError(`checkpoint ${resume.file} holds a model with layout ${short(resume.layoutHash)}, which does not match this run's ${config.model} (layout ${short(model.layoutHash)})`);
+    }
+    if (resume.workerSteps.length !== n) throw new UsageError(`checkpoint ${resume.file} was written by a run of ${resume.workerSteps.length} workers, not ${n}`);
+    if (resume.steps >= budget) {
+      throw new UsageError(`checkpoint ${resume.file} has done ${resume.steps} steps, the whole budget of ${budget} (give a larger --steps or --epochs to train on)`);
+    }
+    model.params.set(resume.params);
+    model.state.set(resume.state);
+  }
+  const startSteps = resume?.steps ?? 0;
+  const x0 = Float32Array.from(model.params);
   const setup: AlgorithmSetup = {
     name: config.algorithm, graph, rate: config.rate, dim, dtype: 'f32', exchange: config.exchange, ...DIRECTION_STEP,
   };
@@ -245,6 +393,10 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const inputs = toShared(data.train.images);
   const targets = toShared(data.train.labels);
   const global = sharedInts(G.SIZE);
+  global[G.STEPS] = startSteps;
+  // Gradient steps claimed by the agents before applying them: the run takes exactly its budget of steps.
+  const claimed = sharedInts(1);
+  claimed[0] = startSteps;
   const xs = Array.from({ length: n }, () => {
     const x = sharedFloats(dim);
     x.set(x0);
@@ -260,8 +412,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     : 0;
 
   const out = config.out ? resolve(config.out) : null;
+  // A resumed run appends to the metrics of its directory: the rows up to the checkpoint are kept.
+  const earlier = out && resume ? earlierRows(join(out, 'metrics.jsonl'), startSteps, log) : [];
   const metrics = out ? new MetricsWriter(join(out, 'metrics.jsonl')) : null;
-  const rows: MetricsRow[] = [];
+  for (const r of earlier) metrics?.write(r);
+  const rows: MetricsRow[] = [...earlier];
   const agentModule = siblingModule('agent-thread');
   const computeModule = siblingModule('compute-thread');
   const spawnThread = await threadSpawner([agentModule, computeModule]);
@@ -288,11 +443,12 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer, schedule,
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
       links: config.links ?? null,
-      collective, collectiveMs, budget, global, control: controls[i], stats: stats[i], port: port1,
+      collective, collectiveMs, budget, global, claimed, startOwn: resume?.workerSteps[i] ?? 0, control: controls[i], stats: stats[i], port: port1,
     };
     const computeData: ComputeThreadData = {
       id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],
       train: { inputs, targets, count: trainCount }, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
+      firstBatch: resume?.workerSteps[i] ?? 0,
       clip: config.clip, slowdown: config.slowdown?.[i] ?? 1, control: controls[i], port: port2,
     };
     const agent = spawnThread(agentModule, agentData, [port1, ...(endpoint ? endpointTransferList(endpoint) : [])], `gossamer-agent-${i}`);
@@ -394,7 +550,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     };
     const evaluate = (set: ImageDataset) => {
       model.params.set(mean);
-      model.state.set(states[0]);
+      model.state.set(states[liveIds()[0] ?? 0]);
       return model.evaluate({ inputs: set.images, targets: set.labels, count: set.n }, { batchSize: 500 });
     };
     const totals = () => {
@@ -415,9 +571,14 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
           alive++;
         }
       }
-      const communications = built.kind === 'pairwise' ? Math.round(exchanges / 2) : (steps / n) * (n - 1);
-      return { steps, communications, idleFraction: wall > 0 ? idle / wall : 0, t: alive > 0 ? t / alive : 0 };
+      const communications = (built.kind === 'pairwise' ? Math.round(exchanges / 2) : (steps / n) * (n - 1)) + (resume?.communications ?? 0);
+      return {
+        steps: startSteps + steps, stepsNow: steps, communications, idleFraction: wall > 0 ? idle / wall : 0,
+        t: (resume?.t ?? 0) + (alive > 0 ? t / alive : 0),
+      };
     };
+    const elapsed = () => (performance.now() - started) / 1000;
+    const priorSeconds = resume?.seconds ?? 0;
     let lastAccuracy: number | undefined;
     const row = (): MetricsRow => {
       const tot = totals();
@@ -426,7 +587,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       lastAccuracy = ev.accuracy;
       const r: MetricsRow = {
         t: tot.t, consensus, loss: ev.loss, gradients: tot.steps, communications: tot.communications,
-        seconds: (performance.now() - started) / 1000, testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
+        seconds: priorSeconds + elapsed(), testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
         lr: stats[liveIds()[0] ?? 0][S.LR],
       };
       rows.push(r);
@@ -445,7 +606,9 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
 
     row();
     const every = Math.max(1, config.metricsEvery ?? Math.round(budget / 40));
-    let nextRow = every;
+    let nextRow = (Math.floor(startSteps / every) + 1) * every;
+    const everySeconds = config.metricsEverySeconds ?? Infinity;
+    let nextTimedRow = everySeconds;
     const pendingKills = [...(config.kill ?? [])].sort((a, b) => a.atStep - b.atStep);
     const allExited = Promise.all(threads.map((w) => w.exited));
     let finished = false;
@@ -459,14 +622,15 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
         await kill(k.worker);
       }
       if (Atomics.load(global, G.STOP) !== 0) requestStop();
-      if (!stopRequested && steps >= nextRow) {
+      if (!stopRequested && (steps >= nextRow || elapsed() >= nextTimedRow)) {
         row();
         while (nextRow <= steps) nextRow += every;
+        while (nextTimedRow <= elapsed()) nextTimedRow += everySeconds;
       }
       refresh();
       if (!stopRequested && threads.every((w, i) => !w.alive || stats[i][S.DONE] === 1)) requestStop();
     }
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = elapsed();
 
     // The end: consensus of the final parameters, then the global average evaluated on the whole test set.
     const ids = liveIds();
@@ -478,7 +642,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     refresh();
     display.stop();
     const last: MetricsRow = {
-      t: tot.t, consensus, loss: final.loss, gradients: tot.steps, communications: tot.communications, seconds,
+      t: tot.t, consensus, loss: final.loss, gradients: tot.steps, communications: tot.communications, seconds: priorSeconds + seconds,
       testAccuracy: final.accuracy, idleFraction: tot.idleFraction, lr: stats[survivors[0]][S.LR], final: 1,
     };
     rows.push(last);
@@ -491,9 +655,14 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       await metrics!.close();
       checkpoint = join(out, 'checkpoint.safetensors');
       model.params.set(mean);
+      model.state.set(states[survivors[0]]);
+      const progress: z.infer<typeof Progress> = {
+        steps: tot.steps, workerSteps: stats.map((s, i) => (resume?.workerSteps[i] ?? 0) + s[S.STEPS]), t: tot.t,
+        seconds: priorSeconds + seconds, communications: tot.communications,
+      };
       saveCheckpoint(checkpoint, {
         model, step: tot.steps, epoch: (tot.steps * config.batchSize) / trainCount, seed: config.seed,
-        run: { ...serializable(config), averaged: true, workersAveraged: survivors.length },
+        run: { ...serializable(config), kind: 'cluster', budget, progress, averaged: true, workersAveraged: survivors.length },
       });
       plot = join(out, 'metrics.svg');
       try {
@@ -507,7 +676,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     }
 
     const perWorkerSummary: WorkerSummary[] = stats.map((s, i) => ({
-      id: i, alive: threads[i].alive, steps: s[S.STEPS], exchanges: s[S.EXCHANGES],
+      id: i, alive: threads[i].alive, steps: (resume?.workerSteps[i] ?? 0) + s[S.STEPS], exchanges: s[S.EXCHANGES],
       idleFraction: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0,
       msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
       computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
@@ -517,11 +686,12 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     return {
       algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: built.kind === 'pairwise' ? config.rate : 0,
       model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
-      stepsPerSecond: tot.steps / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
+      stepsPerSecond: tot.stepsNow / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
       testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
       interrupted: (config.signal?.aborted ?? false) && !diverged, diverged, killed, perWorker: perWorkerSummary, constants: built.info,
       backend: backend.name, metrics: metrics ? metrics.path : null, plot, checkpoint,
+      resumedFrom: resume ? resume.file : null, resumedAtStep: resume ? startSteps : null,
     };
   };
   try {
@@ -534,8 +704,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   }
 }
 
-/** The configuration without its callbacks, signal and data arrays (for checkpoints). */
+/** The configuration without its callbacks, signal, data arrays and machinery (for checkpoints). */
 function serializable(c: ClusterConfig): Record<string, unknown> {
-  const { signal: _s, onRow: _r, log: _l, dataset, ...rest } = c;
+  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, display: _d, kill: _k, backend: _b, dataset, ...rest } = c;
   return { ...rest, dataset: typeof dataset === 'object' ? dataset.train.name : dataset };
 }

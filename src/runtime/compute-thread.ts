@@ -27,6 +27,8 @@ export interface ComputeThreadData {
   batchSize: number;
   /** Seed of this worker's data order. */
   seed: number;
+  /** Index in that order of the first batch (the worker's steps in the runs this one continues). */
+  firstBatch: number;
   clip: number | null;
   slowdown: number;
   control: Int32Array;
@@ -55,7 +57,7 @@ try {
     while (Atomics.load(ctrl, C.GO) <= step && Atomics.load(ctrl, C.STOP) === 0) Atomics.wait(ctrl, C.GO, Atomics.load(ctrl, C.GO), 200);
     if (Atomics.load(ctrl, C.STOP) !== 0) break;
     const start = performance.now();
-    const batch = batches.batch(step);
+    const batch = batches.batch(d.firstBatch + step);
     const loss = model.lossAndGradient(batch.inputs, batch.targets);
     if (d.clip !== null && d.clip > 0) clipGradNorm(backend, d.grads, d.clip);
     const took = performance.now() - start;

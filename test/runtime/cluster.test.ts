@@ -78,3 +78,40 @@ test('the synchronous baseline keeps all workers identical and trains', async ()
   const idle = s.perWorker.map((w) => w.idleFraction);
   assert.ok(Math.min(idle[0], idle[2]) > idle[1], `idle fractions ${idle}`);
 });
+
+test('a run stopped mid-way and resumed from its checkpoint takes exactly its budget and trains as well', async () => {
+  const { readClusterCheckpoint } = await import('../../src/runtime/cluster.js');
+  const config: ClusterConfig = { ...base, workers: 3, topology: 'path', steps: 900, metricsEvery: 60 };
+  const dir = mkdtempSync(join(tmpdir(), 'gossamer-cluster-resume-'));
+  dirs.push(dir);
+  const controller = new AbortController();
+  const first = await runCluster({
+    ...config, out: dir, signal: controller.signal, onRow: (r) => {
+      if (r.gradients >= 240) controller.abort();
+    },
+  });
+  assert.equal(first.interrupted, true);
+  assert.ok(first.steps >= 240 && first.steps < 900, `stopped at ${first.steps}`);
+  const before = readMetrics(join(dir, 'metrics.jsonl'));
+  const { run, resume } = readClusterCheckpoint(join(dir, 'checkpoint.safetensors'));
+  assert.deepEqual([run.workers, run.topology, run.algorithm, run.budget, run.progress.steps], [3, 'path', 'acid', 900, first.steps]);
+  assert.deepEqual(resume.workerSteps, first.perWorker.map((w) => w.steps));
+
+  const [resumed, straight] = await Promise.all([runCluster({ ...config, out: dir, resume }), runCluster(config)]);
+  assert.equal(resumed.steps, 900);
+  assert.equal(straight.steps, 900);
+  assert.equal(resumed.resumedAtStep, first.steps);
+  assert.ok(resumed.testAccuracy > 0.8 && resumed.testAccuracy > straight.testAccuracy - 0.1, `resumed ${resumed.testAccuracy}, uninterrupted ${straight.testAccuracy}`);
+  // The metrics go on from the interruption: the earlier rows (but their final row), then the resumed ones.
+  const rows = readMetrics(join(dir, 'metrics.jsonl'));
+  const kept = before.filter((r) => r.final === undefined);
+  assert.deepEqual(rows.slice(0, kept.length), kept);
+  assert.ok(rows.length > kept.length + 5);
+  assert.ok(rows.every((r, i) => i === 0 || (r.gradients >= rows[i - 1].gradients && r.t >= rows[i - 1].t && (r.seconds as number) >= (rows[i - 1].seconds as number))));
+  assert.equal(rows[rows.length - 1].gradients, 900);
+  assert.equal(readCheckpoint(join(dir, 'checkpoint.safetensors')).step, 900);
+  // A finished run has nothing left to do.
+  const done = readClusterCheckpoint(join(dir, 'checkpoint.safetensors'));
+  await assert.rejects(runCluster({ ...config, resume: done.resume }), /whole budget of 900/);
+  await assert.rejects(runCluster({ ...config, steps: 2000, modelConfig: { hidden: [8] }, resume: done.resume }), /does not match/);
+});
