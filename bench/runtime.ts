@@ -5,7 +5,7 @@
  * throughput (gradient steps per second over all workers) and the test accuracy reached with the same budget.
  *
  *   node --import tsx bench/runtime.ts [--json] [--model mlp|cnn] [--workers 8] [--epochs 0.5] [--hidden 512,512]
- *                                      [--scenarios homogeneous,slow] [--algos acid,gossip,allreduce]
+ *                                      [--batch-size 128] [--scenarios homogeneous,slow] [--algos acid,gossip,allreduce]
  *
  * Every figure comes from one run per configuration, in turn, on the same machine; compare ratios within one
  * invocation (the machines are shared and noisy).
@@ -18,6 +18,7 @@ export interface RuntimeBenchOptions {
   workers?: number;
   epochs?: number;
   hidden?: number[];
+  batchSize?: number;
   scenarios?: Array<'homogeneous' | 'slow'>;
   algos?: ClusterAlgorithm[];
   log?: (line: string) => void;
@@ -37,7 +38,7 @@ export async function runRuntimeBench(opts: RuntimeBenchOptions = {}): Promise<R
       opts.log?.(`${scenario} ${algorithm}…`);
       const s: ClusterSummary = await runCluster({
         workers: n, topology: 'ring', algorithm, rate: 1, model, modelConfig: model === 'mlp' && opts.hidden ? { hidden: opts.hidden } : undefined,
-        dataset: 'mnist', batchSize: 128, epochs, optimizer: 'sgd', lr: 0.1 * Math.max(1, (128 * n) / 256), momentum: 0.9,
+        dataset: 'mnist', batchSize: opts.batchSize ?? 128, epochs, optimizer: 'sgd', lr: 0.1 * Math.max(1, (128 * n) / 256), momentum: 0.9,
         weightDecay: 5e-4, schedule: 'multistep', clip: 1, seed: 1, slowdown: scenario === 'slow' ? slow : undefined,
       });
       const fast = s.perWorker.filter((w) => !(w.id in (scenario === 'slow' ? slow : {})));
@@ -56,7 +57,7 @@ export async function runRuntimeBench(opts: RuntimeBenchOptions = {}): Promise<R
       opts.log?.(JSON.stringify(results[results.length - 1]));
     }
   }
-  return { model, workers: n, topology: 'ring', rate: 1, epochs, slow, cpus: cpus().length, results };
+  return { model, workers: n, topology: 'ring', rate: 1, epochs, batchSize: opts.batchSize ?? 128, slow, cpus: cpus().length, results };
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
@@ -71,6 +72,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()
     workers: value('workers') ? Number(value('workers')) : undefined,
     epochs: value('epochs') ? Number(value('epochs')) : undefined,
     hidden: value('hidden') ? value('hidden')!.split(',').map(Number) : undefined,
+    batchSize: value('batch-size') ? Number(value('batch-size')) : undefined,
     scenarios: value('scenarios')?.split(',') as RuntimeBenchOptions['scenarios'],
     algos: value('algos')?.split(',') as ClusterAlgorithm[] | undefined,
     log: json ? undefined : (line) => process.stderr.write(`${line}\n`),
