@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Command } from 'commander';
-import { readCheckpoint } from '../../src/engine/checkpoint.js';
+import { UsageError } from '../../src/core/errors.js';
+import { readCheckpoint, saveCheckpoint } from '../../src/engine/checkpoint.js';
+import { createModel } from '../../src/engine/models/index.js';
+import { runCluster } from '../../src/runtime/cluster.js';
 import { addClusterOptions, clusterConfig, explicitOptions, isClusterRun } from '../../src/runtime/cli.js';
 import { linkBetween } from '../../src/runtime/emulator.js';
 import { gossamer } from '../cli/run.js';
@@ -26,7 +29,7 @@ const TINY = ['--dataset', 'synthetic', '--model-config', '{"hidden":[16]}', '--
 function parse(args: string[]) {
   const cmd = addClusterOptions(new Command('train').exitOverride()
     .option('--workers <n>', '', Number, 1).option('--epochs <e>', '', Number).option('--steps <n>', '', Number)
-    .option('--json').option('--out <dir>').option('--seed <s>', '', Number).option('--lr <lr>', '', Number));
+    .option('--json').option('--out <dir>').option('--seed <s>', '', Number).option('--lr <lr>', '', Number).option('--resume <file>'));
   cmd.parse(args, { from: 'user' });
   return { flags: cmd.opts(), explicit: explicitOptions(cmd) };
 }
@@ -89,23 +92,75 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
   }
 });
 
-test('SIGINT stops a cluster run cleanly and saves the averaged model', async () => {
-  const out = tmp();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'train', '--workers', '3', '--topology', 'path', '--algo', 'gossip',
-    '--steps', '100000', '--log-every', '20', ...TINY, '--out', out, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the CLI from source in the background; resolves with its exit code and output. */
+function background(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((r) => child.on('exit', (code) => r({ code, stdout, stderr })));
+  return { child, done };
+}
+
+test('SIGINT stops a cluster run cleanly with its averaged model; --resume finishes the budget; bad resume inputs exit with 2 and leave the checkpoint alone', async () => {
+  const dir = tmp();
+  const out = join(dir, 'run');
+  const args = ['train', '--workers', '3', '--topology', 'path', '--algo', 'acid', '--steps', '3000', '--log-every', '100', ...TINY, '--json'];
+  const first = background([...args, '--out', out]);
+  const straight = background([...args, '--out', join(dir, 'straight')]);
   const metrics = join(out, 'metrics.jsonl');
+  const progressed = () => existsSync(metrics) && readFileSync(metrics, 'utf8').trim().split('\n').length >= 3;
   const deadline = Date.now() + 90_000;
-  while (!(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 3) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  child.kill('SIGINT');
-  const code = await new Promise<number | null>((r) => child.on('exit', r));
-  assert.equal(code, 130, stderr);
-  assert.match(stderr, /interrupted after \d+ of 100000 steps/);
-  const s = JSON.parse(stdout);
-  assert.equal(s.interrupted, true);
-  assert.ok(s.steps < 100000);
-  assert.equal(readCheckpoint(join(out, 'checkpoint.safetensors')).step, s.steps);
+  while (!progressed() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  first.child.kill('SIGINT');
+  const a = await first.done;
+  assert.equal(a.code, 130, a.stderr);
+  const stopped = JSON.parse(a.stdout);
+  assert.ok(stopped.interrupted && stopped.steps < 3000);
+  const checkpoint = join(out, 'checkpoint.safetensors');
+  assert.match(a.stderr, /interrupted after \d+ of 3000 steps; .* \(continue with --resume .*checkpoint\.safetensors\)/);
+  assert.equal(readCheckpoint(checkpoint).step, stopped.steps);
+
+  // Bad inputs: one line on stderr, exit code 2, the checkpoint untouched.
+  const saved = readFileSync(checkpoint);
+  const corrupt = join(dir, 'corrupt.safetensors');
+  writeFileSync(corrupt, saved.subarray(0, 100));
+  for (const [extra, message] of [
+    [['--resume', corrupt], /checkpoint .*corrupt\.safetensors: /],
+    [['--resume', checkpoint, '--workers', '4'], /written by a run with --workers 3; it cannot continue with --workers 4/],
+  ] as const) {
+    const r = gossamer(['train', ...extra]);
+    assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  // The same checks in process (UsageErrors are what the CLI prints as one line with exit code 2).
+  const finished = JSON.parse((await straight.done).stdout);
+  assert.equal(finished.steps, 3000);
+  const single = join(dir, 'single.safetensors');
+  saveCheckpoint(single, { model: createModel('mlp', { inputSize: 256, hidden: [16], classes: 10 }), run: { workers: 1 } });
+  for (const [extra, message] of [
+    [['--resume', checkpoint, '--algo', 'gossip'], /--algo acid; it cannot continue with --algo gossip/],
+    [['--resume', checkpoint, '--lr', '0.5'], /--lr /],
+    [['--resume', single, '--workers', '3'], /written by a one-worker run/],
+  ] as const) {
+    assert.throws(() => clusterConfig(...Object.values(parse([...extra])) as [never, never]), (e: Error) => e instanceof UsageError && message.test(e.message));
+  }
+  const done = clusterConfig(...Object.values(parse(['--resume', join(dir, 'straight', 'checkpoint.safetensors')])) as [never, never]);
+  await assert.rejects(runCluster(done), (e: Error) => e instanceof UsageError && /has done 3000 steps, the whole budget of 3000/.test(e.message));
+  assert.ok(readFileSync(checkpoint).equals(saved), 'the checkpoint changed');
+
+  // The resumed run goes on in the checkpoint's directory to the original budget.
+  const r = gossamer(['train', '--resume', checkpoint, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.equal(s.steps, 3000);
+  assert.equal(s.resumedAtStep, stopped.steps);
+  assert.ok(s.testAccuracy > finished.testAccuracy - 0.1, `resumed ${s.testAccuracy}, uninterrupted ${finished.testAccuracy}`);
+  assert.equal(readCheckpoint(checkpoint).step, 3000);
+  const rows = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(rows.every((row, i) => i === 0 || row.gradients >= rows[i - 1].gradients));
+  assert.equal(rows.filter((row) => row.final === 1).length, 1);
+  assert.equal(rows[rows.length - 1].gradients, 3000);
 });
