@@ -4,11 +4,16 @@
  * with its own --index; they find each other from --bootstrap addresses, train with A2CiD2 (or the gossip baseline)
  * on their graph neighbours, average to consensus at the end, and each writes the final model.
  *
+ * A worker started while the others already train joins late: it pulls their current parameters first. SIGINT
+ * stops a worker after its current step and writes a checkpoint that --resume continues from. Links can be
+ * emulated (latency, jitter, bandwidth, loss) as for `gossamer train`'s threaded cluster, and the worker's compute
+ * slowed down.
+ *
  * `gossamer peer keygen <file>` writes a new swarm key.
  */
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { Command } from 'commander';
+import { dirname, join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
 import { buildAlgorithm } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
@@ -16,14 +21,18 @@ import type { ImageDataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
 import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
-import { saveCheckpoint } from '../engine/checkpoint.js';
+import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel } from '../engine/models/index.js';
 import { ShuffledBatches } from '../engine/training/batches.js';
 import { NO_DECAY_BIAS_NORM } from '../engine/optim/index.js';
 import { makeTopology } from '../graph/topology.js';
+import { explicitOptions } from '../runtime/cli.js';
+import { EmulatedTransport, emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import { DIRECTION_STEP, LocalOptimizer } from '../runtime/optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
+import type { Transport } from '../runtime/transport.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
+import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint } from '../runtime/net/peer-checkpoint.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 
@@ -59,13 +68,28 @@ interface PeerFlags {
   timeout: number;
   joinTimeout: number;
   barrierTimeout: number;
+  latency?: number;
+  jitter?: number;
+  bandwidth?: number;
+  loss?: number;
+  links?: string;
+  slow?: number;
   limit?: number;
   evalLimit?: number;
   seed: number;
   backend: BackendChoice;
   out?: string;
+  resume?: string;
   json?: boolean;
   verbose?: boolean;
+}
+
+function bandwidth(value: string): number {
+  try {
+    return parseBandwidth(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 export function peerCommand(): Command {
@@ -75,20 +99,28 @@ export function peerCommand(): Command {
         'all with the same --workers, --swarm-key, model and data flags. Workers find each other from --bootstrap ' +
         'addresses (any running worker; the first one needs none), train with A2CiD2 or gossip on their neighbours in ' +
         '--topology, then average to consensus and write the final model to --out. Create the swarm key once with ' +
-        '"gossamer peer keygen <file>" and give every worker a copy.',
+        '"gossamer peer keygen <file>" and give every worker a copy.\n\n' +
+        'A worker started while the others already train (a late joiner, or a restarted one) does not wait for them: ' +
+        'it pulls the current parameters from a live neighbour before its first step, and its neighbours take it back ' +
+        'into their exchanges. Ctrl-C (SIGINT) stops the worker after its current step, writes a checkpoint to ' +
+        '<--out>/checkpoint.safetensors, leaves the cluster (the others carry on) and exits with 130; run the same command ' +
+        'with --resume <checkpoint> to continue that worker to its budget of --steps.\n\n' +
+        'Emulated links (as in "gossamer train" with several workers): --latency, --jitter, --bandwidth, --loss and a ' +
+        '--links table; each exchange is delayed by its proposer\'s emulator both ways, so give every worker the same ' +
+        'link flags (a per-worker or per-edge link goes in the --links table). --slow makes this worker compute slower.',
     )
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/0.0.0.0/tcp/0'])
     .option('--bootstrap <multiaddr...>', 'addresses of running workers to join through')
     .option('--swarm-key <file>', 'pre-shared key of the private network (required)')
-    .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (required)', integer(0))
-    .option('--workers <n>', 'number of workers in the cluster (required)', integer(1))
+    .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (required, except with --resume)', integer(0))
+    .option('--workers <n>', 'number of workers in the cluster (required, except with --resume)', integer(1))
     .option('--model <name>', `model: ${PEER_MODELS.join(', ')}`, oneOf(PEER_MODELS), 'mlp')
     .option('--dataset <name>', `data set: ${PEER_DATASETS.join(', ')}`, oneOf(PEER_DATASETS), 'synthetic')
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
-    .option('--steps <n>', 'local steps of this worker', integer(1), 200)
+    .option('--steps <n>', 'local steps of this worker (with --resume: default the checkpoint\'s budget)', integer(1), 200)
     .option('--batch-size <n>', 'examples per step', integer(1), 32)
     .option('--lr <lr>', 'learning rate', real({ positive: true }), 0.05)
     .option('--momentum <m>', 'heavy-ball momentum', real({ min: 0, max: 0.999 }), 0.9)
@@ -98,18 +130,25 @@ export function peerCommand(): Command {
     .option('--clip <norm>', 'clip gradients to this L2 norm', real({ positive: true }))
     .option('--codec <c>', `payload codec: ${CODECS.join(', ')}`, oneOf(CODECS), 'f32')
     .option('--final-exchanges <n>', 'averaging exchanges after every worker has finished its steps', integer(0), 20)
-    .option('--timeout <ms>', 'deadline of one exchange, ms', integer(1), 30_000)
-    .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s', real({ min: 0 }), 60)
+    .option('--timeout <ms>', 'deadline of one exchange (and of a late joiner\'s pull), ms', integer(1), 30_000)
+    .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s (a late joiner does not wait: the cluster is already training)', real({ min: 0 }), 60)
     .option('--barrier-timeout <s>', 'longest wait for the other workers at the end of each phase, s', real({ min: 0 }), 600)
+    .option('--latency <ms>', 'emulated one-way link latency, ms', real({ min: 0 }))
+    .option('--jitter <ms>', 'emulated latency jitter (uniform ±), ms', real({ min: 0 }))
+    .option('--bandwidth <rate>', 'emulated link bandwidth, e.g. 100Mbit or 12.5MB (per second)', bandwidth)
+    .option('--loss <p>', 'probability that one direction of an exchange is lost (set a short --timeout: a loss costs one)', real({ min: 0, max: 1 }))
+    .option('--links <file>', 'JSON link table with per-worker and per-edge links, e.g. {"default": {"latencyMs": 20}, "workers": {"3": {"bandwidth": "10Mbit"}}, "edges": {"0-1": {"loss": 0.1}}}; the link flags override its default')
+    .option('--slow <factor>', 'compute slow-down of this worker: it sleeps (factor − 1) × the compute time after each gradient', real({ min: 1 }))
     .option('--limit <n>', 'training examples (synthetic: generated; mnist: the first n)', integer(1))
     .option('--eval-limit <n>', 'test examples', integer(1))
     .option('--seed <s>', 'seed of the initial model and the data (the same on every worker)', integer(0), 1)
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
-    .option('--out <dir>', 'write the final model to <dir>/checkpoint.safetensors')
-    .option('--json', 'print JSON lines on stdout: {"event":"listening",…} at start, {"event":"progress",…}, {"event":"summary",…} at the end')
+    .option('--out <dir>', 'write the final model (or, on SIGINT, the checkpoint) to <dir>/checkpoint.safetensors (on SIGINT without --out: runs/peer-<index>)')
+    .option('--resume <checkpoint>', 'continue the worker saved in this checkpoint (written on SIGINT) to its budget; --index, --workers, --steps, --algo, --topology, --rate and --seed default to the checkpoint\'s, and --out to its directory')
+    .option('--json', 'print JSON lines on stdout: {"event":"listening",…} at start, {"event":"start",…} after the first step (pulledFrom: whose parameters a late joiner took), {"event":"progress",…}, {"event":"summary",…} at the end, {"event":"interrupted",…} on SIGINT')
     .option('--verbose', 'log the network\'s dropped messages and membership changes')
-    .action(async (flags: PeerFlags) => {
-      await runPeer(flags);
+    .action(async (flags: PeerFlags, cmd: Command) => {
+      await runPeer(flags, explicitOptions(cmd));
     });
   peer
     .command('keygen')
@@ -145,17 +184,81 @@ function loadData(flags: PeerFlags): { train: ImageDataset; test: ImageDataset }
   };
 }
 
-async function runPeer(flags: PeerFlags): Promise<void> {
+/** The emulated links: the --links table, whose default the link flags override (as for the threaded cluster). */
+function linkTable(flags: PeerFlags): LinkTable | undefined {
+  const table: LinkTable = flags.links !== undefined ? readLinkTable(flags.links) : {};
+  const link: LinkSpec = { ...table.default };
+  if (flags.latency !== undefined) link.latencyMs = flags.latency;
+  if (flags.jitter !== undefined) link.jitterMs = flags.jitter;
+  if (flags.bandwidth !== undefined) link.bandwidth = flags.bandwidth;
+  if (flags.loss !== undefined) link.loss = flags.loss;
+  const links: LinkTable = { ...table, default: link };
+  return emulatesLinks(links) ? links : undefined;
+}
+
+/** Durations of this worker's completed proposals, for the summary (emulated links make each last at least both one-way delays). */
+interface ProposalTiming {
+  count: number;
+  totalMs: number;
+  minMs: number;
+}
+
+function timed(inner: Transport, timing: ProposalTiming): Transport {
+  return {
+    self: inner.self,
+    propose: async (peer, header, message, timeoutMs) => {
+      const t0 = performance.now();
+      const r = await inner.propose(peer, header, message, timeoutMs);
+      if (r.ok) {
+        const ms = performance.now() - t0;
+        timing.count++;
+        timing.totalMs += ms;
+        timing.minMs = Math.min(timing.minMs, ms);
+      }
+      return r;
+    },
+    onProposal: (handler) => inner.onProposal(handler),
+    close: () => inner.close(),
+  };
+}
+
+/** With --resume: the checkpoint's run fills in what the command line does not say. */
+function resumeFlags(flags: PeerFlags, explicit: readonly string[]): PeerCheckpoint | null {
+  if (flags.resume === undefined) return null;
+  const ck = readPeerCheckpoint(resolve(flags.resume));
+  const given = (k: string) => explicit.includes(k);
+  const run = ck.run;
+  flags.index ??= run.index;
+  flags.workers ??= run.workers;
+  if (!given('steps')) flags.steps = run.steps;
+  if (!given('algo')) {
+    if (!(PEER_ALGORITHMS as readonly string[]).includes(run.algo)) throw new UsageError(`checkpoint ${ck.checkpoint.file} was trained with ${run.algo}, which gossamer peer does not run`);
+    flags.algo = run.algo as PeerFlags['algo'];
+  }
+  if (!given('topology') && typeof run.topology === 'string') flags.topology = run.topology;
+  if (!given('rate') && typeof run.rate === 'number') flags.rate = run.rate;
+  if (!given('seed')) flags.seed = ck.checkpoint.seed;
+  flags.out ??= dirname(ck.checkpoint.file);
+  return ck;
+}
+
+async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
+  const resume = resumeFlags(flags, explicit);
   if (flags.index === undefined) throw new UsageError('--index is required');
   if (flags.workers === undefined) throw new UsageError('--workers is required');
   if (!flags.swarmKey) throw new UsageError('--swarm-key is required (create one with "gossamer peer keygen <file>")');
   if (flags.index >= flags.workers) throw new UsageError(`--index ${flags.index} is out of range for ${flags.workers} workers`);
+  const index = flags.index;
   const swarmKey = readSwarmKey(flags.swarmKey);
+  const links = linkTable(flags);
   // libp2p loads only for this command.
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
-  const { runPeerWorker } = await import('../runtime/net/peer-worker.js');
+  const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');
   const say = (line: string): void => {
-    if (!flags.json) process.stderr.write(`[peer ${flags.index}] ${line}\n`);
+    if (!flags.json) process.stderr.write(`[peer ${index}] ${line}\n`);
+  };
+  const emit = (event: string, fields: Record<string, unknown>): void => {
+    if (flags.json) process.stdout.write(`${JSON.stringify({ event, index, ...fields })}\n`);
   };
 
   const { train, test } = loadData(flags);
@@ -173,14 +276,19 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     makeRunSchedule({ kind: flags.schedule, lr: flags.lr, warmup: flags.warmup, totalSteps: flags.steps }),
   );
   if (built.kind !== 'pairwise') throw new UsageError(`${flags.algo} is not a pairwise algorithm`);
-  const neighbours = [...new Set(graph.neighbors[flags.index])];
+  const neighbours = [...new Set(graph.neighbors[index])];
   model.initialize(flags.seed);
+  if (resume) {
+    checkPeerResume(resume, { index, workers: flags.workers, algorithm: built.algorithm.name, model });
+    restoreModel(resume.checkpoint, model);
+    if (resume.checkpoint.optimizer) restoreOptimizer(resume.checkpoint, optimizer.optimizer);
+  }
 
   const log: NetLogger = (level, message) => {
-    if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${flags.index}] ${message}\n`);
+    if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${index}] ${message}\n`);
   };
   const transport = await createNetTransport({
-    self: flags.index,
+    self: index,
     workers: flags.workers,
     listen: flags.listen,
     bootstrap: flags.bootstrap,
@@ -192,30 +300,37 @@ async function runPeer(flags: PeerFlags): Promise<void> {
     status: { phase: 'join' },
     log,
   });
-  let closing = false;
-  const shutdown = (signal: string): void => {
-    if (closing) return;
-    closing = true;
-    say(`${signal}: leaving the cluster`);
-    void transport.close().finally(() => process.exit(130));
+  const timing: ProposalTiming = { count: 0, totalMs: 0, minMs: Infinity };
+  const exchange = timed(links ? new EmulatedTransport(transport, links, new Rng(flags.seed).fork(`links:${index}`)) : transport, timing);
+  // The first SIGINT (or SIGTERM) stops the worker after its current step; a second one leaves at once.
+  const controller = new AbortController();
+  let caught: NodeJS.Signals | null = null;
+  const exitCode = (signal: NodeJS.Signals): number => (signal === 'SIGTERM' ? 143 : 130);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (caught) process.exit(exitCode(signal));
+    caught = signal;
+    process.stderr.write(`[peer ${index}] ${signal}: stopping after the current step (again to leave at once)\n`);
+    controller.abort();
   };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   try {
     const addrs = transport.addresses();
-    if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'listening', index: flags.index, peerId: transport.peerId, addrs })}\n`);
-    else process.stdout.write(`worker ${flags.index} listening on ${addrs.join(' ')}\n`);
+    if (flags.json) emit('listening', { peerId: transport.peerId, addrs });
+    else process.stdout.write(`worker ${index} listening on ${addrs.join(' ')}\n`);
 
-    const joined = await transport.waitForPeers(flags.joinTimeout * 1000);
-    if (!joined) log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ') || 'none'}`);
-    say(`cluster: workers ${[flags.index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
+    const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
+    if (joined === 'timeout') log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ') || 'none'}`);
+    if (joined === 'late') say('the cluster is already training: joining it late');
+    say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
 
     const result = await runPeerWorker({
       transport,
+      exchange,
       model,
       backend,
-      train: new ShuffledBatches({ inputs: train.images, targets: train.labels, count: train.n }, flags.seed * 7919 + flags.index + 1, flags.batchSize),
+      train: new ShuffledBatches({ inputs: train.images, targets: train.labels, count: train.n }, flags.seed * 7919 + index + 1, flags.batchSize),
       built,
       optimizer,
       clip: flags.clip ?? null,
@@ -226,36 +341,59 @@ async function runPeer(flags: PeerFlags): Promise<void> {
       finalExchanges: flags.finalExchanges,
       timeoutMs: flags.timeout,
       barrierTimeoutMs: flags.barrierTimeout * 1000,
-      rng: new Rng(flags.seed).fork(`peer:${flags.index}`),
+      rng: new Rng(flags.seed).fork(`peer:${index}`),
+      pull: joined === 'late',
+      resume: resume ? { steps: resume.checkpoint.step, state: resume.state } : undefined,
+      slowdown: flags.slow,
+      signal: controller.signal,
+      onStart: (s) => {
+        if (flags.json) emit('start', { ...s, loss: Number.isFinite(s.loss) ? s.loss : null });
+        else if (s.pulledFrom !== null) say(`started at step ${s.step} from worker ${s.pulledFrom}'s parameters (its step ${s.peerStep})`);
+      },
       onProgress: (p) => {
-        if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'progress', index: flags.index, ...p })}\n`);
+        if (flags.json) emit('progress', { ...p });
         else say(`${p.phase} step ${p.steps}/${flags.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
       },
       log: (line) => say(line),
     });
 
     model.params.set(result.x);
-    const evaluation = model.evaluate({ inputs: test.images, targets: test.labels, count: test.n }, { batchSize: 500 });
-    let checkpoint: string | null = null;
-    if (flags.out) {
-      const dir = resolve(flags.out);
+    const run = {
+      command: 'peer' as const, index, workers: flags.workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, steps: flags.steps,
+      model: flags.model, dataset: flags.dataset, batchSize: flags.batchSize, interrupted: result.interrupted,
+    };
+    const save = (dir: string, withState: boolean): string => {
       mkdirSync(dir, { recursive: true });
-      checkpoint = join(dir, 'checkpoint.safetensors');
-      saveCheckpoint(checkpoint, {
-        model,
-        step: result.steps,
-        seed: flags.seed,
-        run: { command: 'peer', index: flags.index, workers: flags.workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, steps: flags.steps },
+      const file = join(dir, 'checkpoint.safetensors');
+      // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
+      savePeerCheckpoint(file, {
+        model, optimizer: optimizer.optimizer, step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
+        state: withState ? result.state : undefined,
       });
+      return file;
+    };
+
+    if (result.interrupted) {
+      const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), true);
+      emit('interrupted', { steps: result.steps, budget: flags.steps, checkpoint: file });
+      process.stderr.write(`gossamer: worker ${index} interrupted at step ${result.steps}/${flags.steps}; checkpoint written to ${file} (continue with --resume ${file})\n`);
+      await transport.close();
+      process.exit(exitCode(caught ?? 'SIGINT'));
     }
+
+    const evaluation = model.evaluate({ inputs: test.images, targets: test.labels, count: test.n }, { batchSize: 500 });
+    const checkpoint = flags.out ? save(resolve(flags.out), false) : null;
     const summary = {
-      index: flags.index,
+      index,
       workers: flags.workers,
       peerId: transport.peerId,
       algorithm: built.algorithm.name,
       model: flags.model,
       layoutHash: model.layoutHash,
       steps: result.steps,
+      resumedFrom: resume ? resume.checkpoint.file : null,
+      resumedAtStep: resume ? resume.checkpoint.step : null,
+      lateJoin: joined === 'late',
       exchanges: result.exchanges,
       finalExchanges: result.finalExchanges,
       trainLoss: result.loss,
@@ -267,18 +405,22 @@ async function runPeer(flags: PeerFlags): Promise<void> {
       bytesReceived: transport.stats.bytesReceived,
       rejected: transport.stats.rejected,
       pairing: result.pairing,
+      links: links ?? null,
+      slowdown: flags.slow ?? 1,
+      proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
       checkpoint,
     };
-    if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'summary', ...summary })}\n`);
+    if (flags.json) emit('summary', summary);
     else {
       process.stdout.write(
-        `worker ${flags.index}: ${result.steps} steps, ${result.exchanges} exchanges (${result.finalExchanges} final), ` +
+        `worker ${index}: ${result.steps} steps, ${result.exchanges} exchanges (${result.finalExchanges} final), ` +
           `test accuracy ${(100 * evaluation.accuracy).toFixed(2)}%, loss ${evaluation.loss.toFixed(4)}, ${result.seconds.toFixed(1)} s` +
           `${checkpoint ? `; model written to ${checkpoint}` : ''}\n`,
       );
     }
   } finally {
-    closing = true;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await transport.close();
   }
 }

@@ -19,9 +19,9 @@
  * - no starvation: proposal orders are reshuffled every round and back-offs are random, so two free neighbours
  *   that both want an exchange meet with probability one (symmetric collisions repeat with geometrically
  *   vanishing probability), whatever the others do;
- * - crashed peers never block: a closed channel removes the peer from the live neighbours; a silent one costs a
- *   timeout, after which it is skipped for a back-off that doubles with every further timeout (up to
- *   maxSuspectMs) and is forgotten as soon as the peer shows a sign of life.
+ * - crashed peers never block: a closed channel removes the peer from the live neighbours (until it comes back:
+ *   markLive); a silent one costs a timeout, after which it is skipped for a back-off that doubles with every
+ *   further timeout (up to maxSuspectMs) and is forgotten as soon as the peer shows a sign of life.
  */
 import type { Rng } from '../core/rng.js';
 import type { ExchangeResult, MessageHeader, Transport, WorkerId } from './transport.js';
@@ -177,6 +177,17 @@ export class Pairing {
   /** Marks a neighbour as gone (e.g. told by a supervisor); proposals stop going to it. */
   markGone(peer: WorkerId): void {
     if (this.live.delete(peer)) this.stats.lost++;
+  }
+
+  /**
+   * Readmits a neighbour found gone that came back (it reconnected, or restarted and announced itself): proposals
+   * go to it again and its proposals are accepted. Non-neighbours are ignored.
+   */
+  markLive(peer: WorkerId): void {
+    if (!this.neighbours.includes(peer) || this.live.has(peer)) return;
+    this.live.add(peer);
+    this.suspects.delete(peer);
+    this.wake();
   }
 
   start(): void {

@@ -24,6 +24,12 @@
  * closed stream, a deadline (the proposer's timeout, which it sends to the acceptor) — resolves the proposal with a
  * reason or calls the handler's abort, and parameters stay as they were. Nothing here throws into the caller:
  * errors from the network or from peers are logged and counted.
+ *
+ * Pulls (/gossamer/pull/1.0.0), how a late joiner gets the cluster's current parameters before its first step, one
+ * stream each: the requester sends a propose frame (its header, count, timeout) and closes its side; the worker asked
+ * answers with one payload frame of its current parameters (f32), or busy / abort(refused), and closes. The answer
+ * is checked like an exchange's message (version, algorithm, layout, count, checksum, finite values); nothing is
+ * modified on the answering side.
  */
 import './polyfill.js';
 import { EventEmitter } from 'node:events';
@@ -39,12 +45,16 @@ import { z } from 'zod';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from '../transport.js';
 import { swarmKeyProtector } from './swarm-protector.js';
 import {
-  ABORT_REASONS, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, decodeMessage, encodeControl, encodeMessage,
-  isWireError, type AbortReason, type EncodedFrame, type Frame, type WireError,
+  ABORT_REASONS, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage,
+  encodeControl, encodeMessage, isWireError, type AbortReason, type EncodedFrame, type Frame, type WireError,
 } from './wire.js';
 
 export const EXCHANGE_PROTOCOL = '/gossamer/exchange/1.0.0';
 export const MEMBER_PROTOCOL = '/gossamer/member/1.0.0';
+export const PULL_PROTOCOL = '/gossamer/pull/1.0.0';
+
+/** Answers a pull: this worker's current parameters (a snapshot the transport may keep) and header, or null (busy). */
+export type PullHandler = (peer: WorkerId) => { header: MessageHeader; message: Float32Array } | null;
 
 export type LogLevel = 'debug' | 'info' | 'warn';
 /** Where the transport reports what it drops and why. */
@@ -243,6 +253,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   /** Cancels every exchange in flight (on close). */
   private readonly live = new Set<(reason: string) => void>();
   private handler: ProposalHandler | null = null;
+  private pullHandler: PullHandler | null = null;
   /** Payload codec of outgoing messages (null: the header's). */
   codec: MessageHeader['codec'] | null;
   private status: Record<string, unknown>;
@@ -321,6 +332,11 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.handler = handler;
   }
 
+  /** Installs the handler of pulls (without one, pulls are answered busy). */
+  onPull(handler: PullHandler | null): void {
+    this.pullHandler = handler;
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Lifecycle
 
@@ -347,6 +363,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     });
     await node.handle(EXCHANGE_PROTOCOL, (stream, connection) => this.onExchangeStream(stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
     await node.handle(MEMBER_PROTOCOL, (stream, connection) => this.onHelloStream(stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
+    await node.handle(PULL_PROTOCOL, (stream, connection) => this.onPullStream(stream, connection), { maxInboundStreams: 16, maxOutboundStreams: 16 });
     await node.start();
     this.startBootstrap();
   }
@@ -501,6 +518,117 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     } catch (error) {
       this.log('debug', `dialling ${peerId} failed: ${errorText(error)}`);
     }
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Pulls
+
+  /**
+   * Asks worker `peer` for its current parameters (`count` values; `header` is this node's, whose algorithm and layout
+   * the answer must match). Resolves with them, or why there were none; never rejects.
+   */
+  async pull(peer: WorkerId, header: MessageHeader, count: number, timeoutMs: number): Promise<ExchangeResult> {
+    const fail = (reason: 'busy' | 'refused' | 'timeout' | 'closed' | 'invalid'): ExchangeResult => ({ ok: false, peer, reason });
+    const info = this.byIndex.get(peer);
+    if (this.closed || !info || peer === this.self) return fail('closed');
+    let stream: Stream;
+    try {
+      stream = await this.node.dialProtocol(peerIdFromString(info.peerId), PULL_PROTOCOL, { signal: AbortSignal.timeout(Math.max(1, timeoutMs)) });
+    } catch (error) {
+      this.log('debug', `cannot pull from worker ${peer}: ${errorText(error)}`);
+      return fail('closed');
+    }
+    // Listen before asking: the whole answer arrives before the answering side closes.
+    const answer = readAll(stream, this.maxPayloadBytes + MAX_HEADER_BYTES, Math.max(1, timeoutMs));
+    try {
+      stream.send(encodeControl('propose', { ...header, codec: 'f32' }, { count, aux: Math.min(0xffffffff, Math.max(1, Math.round(timeoutMs))) }));
+      await stream.close({ signal: AbortSignal.timeout(Math.max(1, timeoutMs)) });
+    } catch (error) {
+      stream.abort(new Error('pull abandoned'));
+      answer.catch(() => {});
+      this.log('debug', `pulling from worker ${peer} failed: ${errorText(error)}`);
+      return fail('closed');
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await answer;
+    } catch (error) {
+      this.log('debug', `pulling from worker ${peer} failed: ${errorText(error)}`);
+      return fail(/timed out/.test(errorText(error)) ? 'timeout' : 'closed');
+    }
+    const frame = decodeFrame(bytes, { algorithm: header.algorithm, layoutHash: header.layoutHash, count, maxPayloadBytes: this.maxPayloadBytes });
+    if (isWireError(frame)) {
+      this.rejectFrame(peer, frame);
+      return fail(tellFor(frame));
+    }
+    if (frame.kind === 'busy') return fail('busy');
+    if (frame.kind === 'abort') return fail(ABORT_REASONS[frame.aux] === 'refused' ? 'refused' : 'invalid');
+    const message = decodeMessage(frame);
+    if (isWireError(message)) {
+      this.rejectFrame(peer, message);
+      return fail('invalid');
+    }
+    this.stats.bytesReceived += bytes.length;
+    return { ok: true, peer, message, header: frame.header };
+  }
+
+  private onPullStream(stream: Stream, connection: Connection): void {
+    const remote = connection.remotePeer.toString();
+    const peer = this.byPeerId.get(remote);
+    const reader = new FrameReader({ algorithm: this.opts.algorithm, layoutHash: this.opts.layoutHash, count: this.opts.messageLength, maxPayloadBytes: 0 });
+    const own: MessageHeader = { version: WIRE_VERSION, algorithm: this.opts.algorithm ?? 'none', step: 0, layoutHash: this.opts.layoutHash ?? 'none', codec: 'f32' };
+    let finished = false;
+    const timer = setTimeout(() => finish(null), PROPOSE_WAIT_MS);
+    /** Sends the answer (nothing: abandon the stream) and closes. */
+    const finish = (answer: EncodedFrame | Uint8Array | null): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      stream.removeEventListener('message', onMessage);
+      if (answer === null) return stream.abort(new Error('pull abandoned'));
+      const frame = answer instanceof Uint8Array ? { header: answer, payload: new Uint8Array(0) } : answer;
+      const signal = AbortSignal.timeout(this.maxTimeoutMs);
+      sendFrame(stream, frame, this.chunkBytes, signal)
+        .then(() => {
+          this.stats.bytesSent += frame.header.length + frame.payload.length;
+          return stream.close({ signal });
+        })
+        .catch((error) => {
+          this.log('debug', `answering worker ${peer ?? remote}'s pull failed: ${errorText(error)}`);
+          stream.abort(new Error('pull abandoned'));
+        });
+    };
+    const answer = (f: Frame): void => {
+      if (f.kind !== 'propose') {
+        this.rejectFrame(peer ?? remote, { ok: false, reason: 'unexpected', detail: `unexpected ${f.kind} frame in a pull` });
+        return finish(encodeControl('abort', own, { aux: ABORT_REASONS.indexOf('invalid') }));
+      }
+      let reply: { header: MessageHeader; message: Float32Array } | null = null;
+      try {
+        reply = peer === undefined || this.closed ? null : (this.pullHandler?.(peer) ?? null);
+      } catch (error) {
+        this.log('warn', `pull handler failed: ${errorText(error)}`);
+      }
+      if (!reply) return finish(encodeControl('busy', f.header));
+      try {
+        finish(encodeMessage({ ...reply.header, codec: 'f32' }, reply.message, this.blockSize));
+      } catch (error) {
+        this.log('warn', `cannot send this node's parameters: ${errorText(error)}`);
+        finish(encodeControl('abort', f.header, { aux: ABORT_REASONS.indexOf('invalid') }));
+      }
+    };
+    const onMessage = (event: { data: Uint8Array | Iterable<Uint8Array> }): void => {
+      for (const chunk of chunksOf(event.data)) {
+        if (finished) return;
+        const frames = reader.push(chunk);
+        if (isWireError(frames)) {
+          this.rejectFrame(peer ?? remote, frames);
+          return finish(encodeControl('abort', own, { aux: ABORT_REASONS.indexOf(tellFor(frames)) }));
+        }
+        if (frames.length > 0) return answer(frames[0]);
+      }
+    };
+    stream.addEventListener('message', onMessage);
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,15 @@
  *   done   — keeps answering exchanges until every live worker is done, then stops.
  *
  * A worker whose connection closes is dropped from the phase barriers and from its neighbours' pairing, so killing
- * one leaves the others training to the end.
+ * one leaves the others training to the end; a worker that (re)connects is admitted again.
+ *
+ * Before the first step (joinCluster): every worker waits for the others to connect — unless the cluster is already
+ * training, in which case it is a late joiner (or a restarted one): it does not wait for that passed barrier, and it
+ * pulls the current parameters from a live neighbour instead of starting from the initial point.
+ *
+ * An abort signal (SIGINT) stops the worker after its current step, once the exchange under way has settled; the
+ * result then says it was interrupted and carries what a checkpoint needs to resume it (steps, the algorithm's
+ * vectors). A resumed worker starts from its checkpoint's step count and vectors.
  */
 import type { Built } from '../../algorithms/index.js';
 import type { Rng } from '../../core/rng.js';
@@ -21,7 +29,8 @@ import type { BatchSource } from '../../engine/training/batches.js';
 import { WorkerAgent } from '../agent.js';
 import type { LocalOptimizer } from '../optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
-import type { MessageHeader, Transport, WorkerId } from '../transport.js';
+import type { ExchangeResult, MessageHeader, Transport, WorkerId } from '../transport.js';
+import type { PullHandler } from './libp2p-transport.js';
 import { WIRE_VERSION } from './wire.js';
 
 export type Phase = 'train' | 'final' | 'done';
@@ -39,10 +48,15 @@ export interface PeerMembership extends Transport {
   off(event: 'status', listener: (index: WorkerId, status: Record<string, unknown>) => void): unknown;
   /** Payload codec of outgoing messages (null: the header's); the final averaging sends float32. */
   codec?: MessageHeader['codec'] | null;
+  /** Asks a worker for its current parameters (see NetTransport.pull). */
+  pull(peer: WorkerId, header: MessageHeader, count: number, timeoutMs: number): Promise<ExchangeResult>;
+  onPull(handler: PullHandler | null): void;
 }
 
 export interface PeerWorkerOptions {
   transport: PeerMembership;
+  /** What exchanges go through (default: transport), e.g. a link emulator around it. */
+  exchange?: Transport;
   /** The model, holding the common initial point x0 (same seed on every worker). */
   model: Model;
   backend: Backend;
@@ -63,6 +77,16 @@ export interface PeerWorkerOptions {
   /** Longest wait at each phase barrier, ms. */
   barrierTimeoutMs: number;
   rng: Rng;
+  /** A late joiner: pull the parameters from a live neighbour before the first step. */
+  pull?: boolean;
+  /** Continue from a checkpoint: the steps it had taken and the algorithm's vectors (x is the model's parameters). */
+  resume?: { steps: number; state: Record<string, Float32Array> };
+  /** Compute slow-down factor: sleep (s − 1) × the compute time after each gradient. */
+  slowdown?: number;
+  /** Stops the worker after its current step (SIGINT). */
+  signal?: AbortSignal;
+  /** Called after the first local step (or at once when there is none). */
+  onStart?: (s: PeerStart) => void;
   /** Called every `progressEvery` steps and at phase changes. */
   onProgress?: (p: PeerProgress) => void;
   progressEvery?: number;
@@ -78,8 +102,25 @@ export interface PeerProgress {
   t: number;
 }
 
+/** How a worker started. */
+export interface PeerStart {
+  /** Steps already taken (a resumed worker's). */
+  step: number;
+  /** The worker whose parameters were pulled (null: none). */
+  pulledFrom: WorkerId | null;
+  /** Its step count when it answered. */
+  peerStep: number | null;
+  /** Distance of the pulled parameters from this worker's own, relative to the norm of its own (0 without a pull). */
+  moved: number;
+  /** Loss of the first batch at the starting parameters (NaN without a step). */
+  loss: number;
+}
+
 export interface PeerResult {
+  /** Local steps of this worker (a resumed worker's earlier ones included). */
   steps: number;
+  /** Stopped by the signal before the end. */
+  interrupted: boolean;
   exchanges: number;
   finalExchanges: number;
   loss: number;
@@ -89,6 +130,8 @@ export interface PeerResult {
   pairing: Pairing['stats'];
   /** The final parameters. */
   x: Float32Array;
+  /** The algorithm's vectors besides x (A2CiD2's x̃), for a checkpoint. */
+  state: Record<string, Float32Array>;
 }
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -126,12 +169,92 @@ class AveragingParty implements ExchangeParty {
   }
 }
 
+/** The training phases past the join barrier: a worker announcing one of them means the cluster is running. */
+const RUNNING: readonly unknown[] = ['train', 'final', 'done'];
+
+/**
+ * The join barrier: resolves 'all' once every other worker is connected, 'late' when a connected worker is already
+ * past the barrier (this worker then waits at most graceMs more for its graph neighbours to connect, not for the
+ * whole cluster), 'timeout' at the timeout, 'aborted' on the signal.
+ */
+export async function joinCluster(
+  transport: PeerMembership,
+  opts: { workers: number; neighbours: readonly WorkerId[]; timeoutMs: number; graceMs?: number; signal?: AbortSignal },
+): Promise<'all' | 'late' | 'timeout' | 'aborted'> {
+  const until = performance.now() + opts.timeoutMs;
+  let lateUntil = Infinity;
+  for (;;) {
+    if (opts.signal?.aborted) return 'aborted';
+    const connected = transport.connected();
+    if (connected.length >= opts.workers - 1) return 'all';
+    if (lateUntil === Infinity && connected.some((j) => RUNNING.includes(transport.peer(j)?.status.phase))) {
+      lateUntil = performance.now() + (opts.graceMs ?? 2000);
+    }
+    if (lateUntil !== Infinity && (opts.neighbours.every((j) => connected.includes(j)) || performance.now() > lateUntil)) return 'late';
+    if (performance.now() > until) return 'timeout';
+    await sleep(50);
+  }
+}
+
+/**
+ * Pulls the current parameters from a live worker past the join barrier — a graph neighbour if one answers, else any
+ * other — trying them in a random order; null when none answers.
+ */
+async function pullParameters(
+  transport: PeerMembership, header: MessageHeader, count: number, neighbours: readonly WorkerId[], timeoutMs: number, rng: Rng, log: (line: string) => void,
+): Promise<{ from: WorkerId; step: number; x: Float32Array } | null> {
+  const running = transport.connected().filter((j) => RUNNING.includes(transport.peer(j)?.status.phase));
+  const near = rng.shuffle(running.filter((j) => neighbours.includes(j)));
+  const far = rng.shuffle(running.filter((j) => !neighbours.includes(j)));
+  for (const j of [...near, ...far]) {
+    const r = await transport.pull(j, header, count, timeoutMs);
+    if (r.ok) return { from: j, step: r.header.step, x: r.message };
+    log(`pulling the parameters from worker ${j} failed (${r.reason})`);
+  }
+  return null;
+}
+
+/** Copies of the Float32Array fields of an algorithm's worker state other than x (A2CiD2's x̃). */
+function stateVectors(state: object): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [k, v] of Object.entries(state)) if (k !== 'x' && v instanceof Float32Array) out[k] = Float32Array.from(v);
+  return out;
+}
+
+function relativeDistance(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let n = 0;
+  for (let k = 0; k < a.length; k++) {
+    d += (a[k] - b[k]) ** 2;
+    n += b[k] * b[k];
+  }
+  return Math.sqrt(d / (n || 1));
+}
+
 /** Trains this worker with its neighbours to the end of the three phases; never throws on network trouble. */
 export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult> {
   const { transport, model, built } = opts;
   if (built.kind !== 'pairwise') throw new Error('the networked worker runs pairwise algorithms');
+  const exchange = opts.exchange ?? transport;
   const log = opts.log ?? (() => {});
+  const signal = opts.signal;
+  const stopped = (): boolean => signal?.aborted ?? false;
   const started = performance.now();
+  const first = opts.resume?.steps ?? 0;
+  const headerAt = (step: number): MessageHeader => ({ version: WIRE_VERSION, algorithm: built.algorithm.name, step, layoutHash: opts.layoutHash, codec: 'f32' });
+
+  // A late joiner starts from a live neighbour's parameters (and restarts its algorithm's vectors there too).
+  let pulled: { from: WorkerId; step: number; x: Float32Array } | null = null;
+  let moved = 0;
+  if (opts.pull && !stopped()) {
+    pulled = await pullParameters(transport, headerAt(first), model.size, opts.neighbours, opts.timeoutMs, opts.rng.fork('pull'), log);
+    if (pulled) {
+      moved = relativeDistance(pulled.x, model.params);
+      model.params.set(pulled.x);
+      log(`started from worker ${pulled.from}'s parameters (its step ${pulled.step})`);
+    } else log('no worker answered a pull: starting from this worker\'s own parameters');
+  }
+
   // The agent's x is the model's parameter buffer: gradients are taken right where the algorithm keeps x.
   const x = Float32Array.from(model.params);
   model.setParams(x);
@@ -151,7 +274,9 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     }
     return new Promise((resolve) => (waiting = resolve));
   };
-  const agent = new WorkerAgent({
+  // The compute loop may wait for a permit (exchanges owed): the signal lets it go so that it can stop.
+  signal?.addEventListener('abort', permit, { once: true });
+  const agent: WorkerAgent = new WorkerAgent({
     id: transport.self,
     built,
     x,
@@ -159,10 +284,21 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     optimizer: opts.optimizer,
     rate: opts.rate,
     rng: opts.rng,
-    pairing: { transport, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs },
+    // The learning-rate schedule goes on from a resumed worker's step count.
+    progress: () => first + agent.steps,
+    pairing: { transport: exchange, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs },
     permit,
     log,
   });
+  if (opts.resume && !pulled) {
+    const fields = agent.state as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(opts.resume.state)) {
+      const into = fields[k];
+      if (k !== 'x' && into instanceof Float32Array && into.length === v.length) into.set(v);
+      else log(`the checkpoint's ${k} does not fit this algorithm's state: ignored`);
+    }
+  }
+  const steps = (): number => first + agent.steps;
   const state = { phase: 'train' as Phase };
   let averaging: Pairing | null = null;
   const onLeave = (j: WorkerId): void => {
@@ -172,84 +308,126 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     averaging?.markGone(j);
     averaging?.wake();
   };
+  const onJoin = (j: WorkerId): void => {
+    agent.pairing?.markLive(j);
+    averaging?.markLive(j);
+  };
   transport.on('leave', onLeave);
+  transport.on('join', onJoin);
   const finished = new Set<WorkerId>([transport.self]);
   const onStatus = (j: WorkerId, status: Record<string, unknown>): void => {
     if (status.phase === 'done') finished.add(j);
   };
   transport.on('status', onStatus);
+  // Late joiners pull from this worker: a snapshot of x, taken between two handlers (never half-updated).
+  transport.onPull(() => ({ header: headerAt(steps()), message: Float32Array.from(x) }));
   let loss = NaN;
-  const party = new AveragingParty(x, () => ({ version: WIRE_VERSION, algorithm: built.algorithm.name, step: agent.steps, layoutHash: opts.layoutHash, codec: 'f32' }));
+  const party = new AveragingParty(x, () => headerAt(steps()));
   const progress = (): void =>
-    opts.onProgress?.({ phase: state.phase, steps: agent.steps, exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now() });
+    opts.onProgress?.({ phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now() });
+  const start = (firstLoss: number): void =>
+    opts.onStart?.({ step: first, pulledFrom: pulled?.from ?? null, peerStep: pulled?.step ?? null, moved, loss: firstLoss });
+  const result = (interrupted: boolean, pairing: Pairing['stats']): PeerResult => {
+    transport.off('leave', onLeave);
+    transport.off('join', onJoin);
+    transport.off('status', onStatus);
+    signal?.removeEventListener('abort', permit);
+    return {
+      steps: steps(),
+      interrupted,
+      exchanges: agent.exchanges + party.exchanges,
+      finalExchanges: party.counted,
+      loss,
+      seconds: (performance.now() - started) / 1000,
+      finished: [...finished].sort((a, b) => a - b),
+      pairing,
+      x: Float32Array.from(x),
+      state: stateVectors(agent.state),
+    };
+  };
 
   // Training: the compute loop takes a step whenever the agent permits one (rate control), yielding to the network
   // between steps.
   await transport.setStatus({ phase: 'train' });
   const every = opts.progressEvery ?? Math.max(1, Math.floor(opts.steps / 10));
+  const slowdown = opts.slowdown ?? 1;
   agent.start();
-  while (agent.steps < opts.steps) {
+  if (steps() >= opts.steps) start(NaN);
+  while (steps() < opts.steps && !stopped()) {
     await nextPermit();
+    if (stopped()) break;
     await yieldToEventLoop();
     const t0 = performance.now();
-    const batch = opts.train.batch(agent.steps);
+    const batch = opts.train.batch(steps());
     loss = model.lossAndGradient(batch.inputs, batch.targets);
     if (opts.clip !== null && opts.clip > 0) clipGradNorm(opts.backend, model.grads, opts.clip);
+    // An emulated slower device: the gradient takes s times as long (exchanges go on meanwhile).
+    if (slowdown > 1) await sleep((slowdown - 1) * (performance.now() - t0));
     agent.applyGradient(loss, model.grads, performance.now() - t0);
-    if (agent.steps % every === 0) progress();
+    if (agent.steps === 1) start(loss);
+    if (steps() % every === 0) progress();
   }
+  // Settles the exchange under way, if any: x is never left half-updated.
   await agent.stop();
+  if (stopped()) return result(true, { ...agent.pairing!.stats });
 
   // Final phase: averaging only, in float32 (a lossy codec would leave the models a quantisation step apart), once
   // every live worker has finished its steps.
   state.phase = 'final';
   if (transport.codec !== undefined) transport.codec = null;
-  averaging = new Pairing(transport, party, {
-    neighbours: agent.pairing?.liveNeighbours() ?? opts.neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
+  averaging = new Pairing(exchange, party, {
+    neighbours: opts.neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
   });
+  const connected = transport.connected();
+  for (const j of opts.neighbours) if (!connected.includes(j)) averaging.markGone(j);
   averaging.start();
   await transport.setStatus({ phase: 'final' });
   progress();
+  const pairing = averaging;
+  const stats = (): Pairing['stats'] => {
+    const s = { ...agent.pairing!.stats };
+    for (const [k, v] of Object.entries(pairing.stats)) s[k as keyof typeof s] += v;
+    return s;
+  };
   const allIn = (phases: Phase[]) => (): boolean =>
     transport.connected().every((j) => phases.includes(transport.peer(j)?.status.phase as Phase));
-  if (!(await barrier(transport, allIn(['final', 'done']), opts.barrierTimeoutMs, { phase: 'final' }))) {
+  if (!(await barrier(transport, allIn(['final', 'done']), opts.barrierTimeoutMs, { phase: 'final' }, signal))) {
+    if (stopped()) {
+      await pairing.stop();
+      return result(true, stats());
+    }
     log('gave up waiting for every worker to finish its steps');
   }
   party.counting = true;
-  const pairing = averaging;
   const finalDone = (): boolean => party.counted >= opts.finalExchanges || pairing.liveNeighbours().length === 0;
-  if (!(await barrier(transport, finalDone, opts.barrierTimeoutMs, { phase: 'final' }))) log('final averaging ran out of time');
+  if (!(await barrier(transport, finalDone, opts.barrierTimeoutMs, { phase: 'final' }, signal))) {
+    if (stopped()) {
+      await pairing.stop();
+      return result(true, stats());
+    }
+    log('final averaging ran out of time');
+  }
 
   state.phase = 'done';
   await transport.setStatus({ phase: 'done' });
   progress();
-  if (!(await barrier(transport, allIn(['done']), opts.barrierTimeoutMs, { phase: 'done' }))) log('gave up waiting for every worker to finish');
-  await averaging.stop();
-  transport.off('leave', onLeave);
-  transport.off('status', onStatus);
-  const stats = { ...(agent.pairing?.stats ?? averaging.stats) };
-  for (const [k, v] of Object.entries(averaging.stats)) stats[k as keyof typeof stats] += agent.pairing ? v : 0;
-  return {
-    steps: agent.steps,
-    exchanges: agent.exchanges + party.exchanges,
-    finalExchanges: party.counted,
-    loss,
-    seconds: (performance.now() - started) / 1000,
-    finished: [...finished].sort((a, b) => a - b),
-    pairing: stats,
-    x: Float32Array.from(x),
-  };
+  // Interrupted here, the worker has nothing left to do but it stops waiting for the others.
+  if (!(await barrier(transport, allIn(['done']), opts.barrierTimeoutMs, { phase: 'done' }, signal)) && !stopped()) {
+    log('gave up waiting for every worker to finish');
+  }
+  await pairing.stop();
+  return result(stopped(), stats());
 }
 
 /**
  * Waits until `done()` holds (re-checked on membership events and every 100 ms), re-announcing this worker's
- * status every 2 s so that a lost announcement cannot stall the cluster; false at the timeout.
+ * status every 2 s so that a lost announcement cannot stall the cluster; false at the timeout or on the signal.
  */
-async function barrier(transport: PeerMembership, done: () => boolean, timeoutMs: number, status: Record<string, unknown>): Promise<boolean> {
+async function barrier(transport: PeerMembership, done: () => boolean, timeoutMs: number, status: Record<string, unknown>, signal?: AbortSignal): Promise<boolean> {
   const until = performance.now() + timeoutMs;
   let announced = performance.now();
   while (!done()) {
-    if (performance.now() > until) return false;
+    if (performance.now() > until || signal?.aborted) return false;
     if (performance.now() - announced > 2000) {
       void transport.setStatus(status);
       announced = performance.now();

@@ -1,0 +1,102 @@
+/**
+ * Checkpoints of one networked worker (`gossamer peer`): the engine's checkpoint format (../../engine/checkpoint.ts:
+ * parameters, optimizer state, step, layout hash, run) plus the algorithm's own per-worker vectors — A2CiD2's x̃ —
+ * so that a resumed worker continues exactly where it stopped:
+ *
+ *   algorithm.<field>   every vector of the algorithm's worker state other than x (e.g. algorithm.xt), [size]
+ *   metadata algorithm = the algorithm's name, algorithm_state = JSON list of the saved fields
+ *
+ * The run metadata says which worker wrote it (command "peer", index, workers, algo, steps budget, ...). Resuming
+ * checks the worker, the cluster size, the algorithm and the model's layout; a mismatch is a one-line UsageError.
+ */
+import { UsageError } from '../../core/errors.js';
+import { readSafetensors, writeSafetensors, type Safetensors, type TensorInput } from '../../core/safetensors.js';
+import { checkCompatible, checkpointContents, decodeCheckpoint, readCheckpoint, type Checkpoint, type OptimizerDescription } from '../../engine/checkpoint.js';
+import type { Model } from '../../engine/models/model.js';
+import type { Optimizer } from '../../engine/optim/optimizer.js';
+
+const PREFIX = 'algorithm.';
+
+/** What a peer checkpoint records about its run. */
+export interface PeerRun {
+  command: 'peer';
+  index: number;
+  workers: number;
+  algo: string;
+  topology: string;
+  rate: number;
+  /** The worker's budget of local steps. */
+  steps: number;
+  /** Written on SIGINT, before the end of the run. */
+  interrupted?: boolean;
+  [key: string]: unknown;
+}
+
+export interface SavePeerCheckpoint {
+  model: Model;
+  optimizer?: Optimizer | null;
+  optimizerConfig?: OptimizerDescription;
+  /** Local steps this worker has taken. */
+  step: number;
+  seed: number;
+  run: PeerRun;
+  /** Name of the algorithm and its per-worker vectors besides x (e.g. { xt }). */
+  algorithm: string;
+  state?: Record<string, Float32Array>;
+}
+
+export interface PeerCheckpoint {
+  checkpoint: Checkpoint;
+  run: PeerRun;
+  algorithm: string;
+  state: Record<string, Float32Array>;
+}
+
+/** Writes a peer checkpoint atomically. */
+export function savePeerCheckpoint(file: string, o: SavePeerCheckpoint): void {
+  const { tensors, metadata } = checkpointContents({
+    model: o.model, optimizer: o.optimizer, optimizerConfig: o.optimizerConfig, step: o.step, seed: o.seed, run: o.run,
+  });
+  const fields = Object.keys(o.state ?? {});
+  const all = new Map<string, TensorInput>(tensors);
+  for (const f of fields) all.set(PREFIX + f, { data: o.state![f] });
+  writeSafetensors(file, all, { ...metadata, algorithm: o.algorithm, algorithm_state: JSON.stringify(fields) });
+}
+
+/** Reads a peer checkpoint (any gossamer checkpoint reads; the algorithm's vectors are then empty). */
+export function readPeerCheckpoint(file: string): PeerCheckpoint {
+  let st: Safetensors;
+  try {
+    st = readSafetensors(file);
+  } catch {
+    // Let the engine's reader word the problem.
+    readCheckpoint(file);
+    throw new UsageError(`checkpoint ${file}: unreadable`);
+  }
+  const state: Record<string, Float32Array> = {};
+  const tensors = new Map(st.tensors);
+  for (const [name, t] of st.tensors) {
+    if (!name.startsWith(PREFIX)) continue;
+    if (t.dtype !== 'F32') throw new UsageError(`checkpoint ${file}: tensor ${name} is ${t.dtype}, expected F32`);
+    state[name.slice(PREFIX.length)] = t.data as Float32Array;
+    tensors.delete(name);
+  }
+  const checkpoint = decodeCheckpoint({ ...st, tensors });
+  for (const [field, v] of Object.entries(state)) {
+    if (v.length !== checkpoint.params.length) throw new UsageError(`checkpoint ${file}: ${PREFIX}${field} has ${v.length} values for ${checkpoint.params.length} parameters`);
+  }
+  const run = checkpoint.run as Partial<PeerRun>;
+  if (run.command !== 'peer' || !Number.isInteger(run.index) || !Number.isInteger(run.workers) || !Number.isInteger(run.steps) || typeof run.algo !== 'string') {
+    throw new UsageError(`checkpoint ${file} was not written by gossamer peer (no worker index, cluster size, algorithm or budget in its run)`);
+  }
+  return { checkpoint, run: run as PeerRun, algorithm: st.metadata.algorithm ?? run.algo, state };
+}
+
+/** Checks that a checkpoint belongs to this worker of this cluster; a one-line UsageError otherwise. */
+export function checkPeerResume(ck: PeerCheckpoint, me: { index: number; workers: number; algorithm: string; model: Model }): void {
+  const file = ck.checkpoint.file;
+  if (ck.run.index !== me.index) throw new UsageError(`checkpoint ${file} was written by worker ${ck.run.index}, not worker ${me.index}`);
+  if (ck.run.workers !== me.workers) throw new UsageError(`checkpoint ${file} is from a cluster of ${ck.run.workers} workers, not ${me.workers}`);
+  if (ck.algorithm !== me.algorithm) throw new UsageError(`checkpoint ${file} was trained with ${ck.algorithm}, not ${me.algorithm}`);
+  checkCompatible(ck.checkpoint, me.model);
+}
