@@ -1,26 +1,41 @@
 /**
- * Reproductions of the papers' claims in the simulator. Usage:
+ * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k]
- * Names: acid-rate, consensus-decay, dadao, all. Prints Markdown tables and writes JSON to runs/experiments/.
+ * Names: acid-rate, consensus-decay, dadao (simulator), time-to-97, sim-vs-runtime (runtime: worker threads, minutes
+ * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
+ * runs/experiments/<name>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acidRate } from './experiments/acid-rate.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
+import { simVsRuntime } from './experiments/sim-vs-runtime.js';
+import { timeTo97 } from './experiments/time-to-97.js';
 
-const experiments: Record<string, (o: { quick?: boolean; seeds?: number }) => { name: string; results: unknown; markdown: string }> = {
+type Output = { name: string; results: unknown; markdown: string };
+type Options = { quick?: boolean; seeds?: number; log?: (line: string) => void };
+
+const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-rate': acidRate,
   'consensus-decay': consensusDecay,
   dadao,
+  'time-to-97': timeTo97,
+  'sim-vs-runtime': simVsRuntime,
 };
+/** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
+const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime']);
 
 const args = process.argv.slice(2);
-const name = args.find((a) => !a.startsWith('--')) ?? 'all';
+const name = args.find((a) => !a.startsWith('--') && !/^\d+$/.test(a)) ?? 'all';
 const quick = args.includes('--quick');
 const seedsAt = args.indexOf('--seeds');
 const seeds = seedsAt >= 0 ? Number(args[seedsAt + 1]) : undefined;
-const names = name === 'all' ? Object.keys(experiments) : [name];
+if (seeds !== undefined && !(Number.isInteger(seeds) && seeds > 0)) {
+  process.stderr.write(`experiment: --seeds takes a positive integer, got ${args[seedsAt + 1]}\n`);
+  process.exit(2);
+}
+const names = name === 'all' ? Object.keys(experiments).filter((n) => !RUNTIME.has(n)) : [name];
 for (const n of names) {
   const run = experiments[n];
   if (!run) {
@@ -28,9 +43,9 @@ for (const n of names) {
     process.exit(2);
   }
   const started = performance.now();
-  const out = run({ quick, seeds });
+  const out = await run({ quick, seeds, log: (line) => process.stderr.write(`${line}\n`) });
   const seconds = (performance.now() - started) / 1000;
   mkdirSync(join('runs', 'experiments'), { recursive: true });
-  writeFileSync(join('runs', 'experiments', `${n}.json`), JSON.stringify({ ...out, seconds }, null, 2));
-  process.stdout.write(`## ${n} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
+  writeFileSync(join('runs', 'experiments', `${n}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));
+  process.stdout.write(`## ${n}${quick ? ' (quick)' : ''} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
 }

@@ -521,9 +521,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     await Promise.all(ready);
     const display = clusterDisplay(n, perWorker, budget, config.display ?? false);
     const evalTest = headOf(data.test, config.evalLimit ?? Math.min(data.test.n, 1000));
-    const started = performance.now();
-    for (const w of threads) if (w.alive) w.agent.postMessage({ type: 'start' });
-    Atomics.store(global, G.START, 1);
+    let started = performance.now();
 
     // Measurements of the average model.
     const mean = new Float32Array(dim);
@@ -580,15 +578,17 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const elapsed = () => (performance.now() - started) / 1000;
     const priorSeconds = resume?.seconds ?? 0;
     let lastAccuracy: number | undefined;
-    const row = (): MetricsRow => {
+    const row = (initial = false): MetricsRow => {
+      // The time of the measurement is when the average is taken (its evaluation takes a while).
+      const seconds = initial ? priorSeconds : priorSeconds + elapsed();
       const tot = totals();
       const consensus = average(liveIds());
       const ev = evaluate(evalTest);
       lastAccuracy = ev.accuracy;
       const r: MetricsRow = {
         t: tot.t, consensus, loss: ev.loss, gradients: tot.steps, communications: tot.communications,
-        seconds: priorSeconds + elapsed(), testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
-        lr: stats[liveIds()[0] ?? 0][S.LR],
+        seconds, testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
+        lr: initial ? undefined : stats[liveIds()[0] ?? 0][S.LR],
       };
       rows.push(r);
       metrics?.write(r);
@@ -604,7 +604,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       );
     };
 
-    row();
+    // The first row is measured before the workers start: the starting point, at the time the run starts.
+    row(true);
+    started = performance.now();
+    for (const w of threads) if (w.alive) w.agent.postMessage({ type: 'start' });
+    Atomics.store(global, G.START, 1);
     const every = Math.max(1, config.metricsEvery ?? Math.round(budget / 40));
     let nextRow = (Math.floor(startSteps / every) + 1) * every;
     const everySeconds = config.metricsEverySeconds ?? Infinity;
