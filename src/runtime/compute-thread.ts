@@ -6,6 +6,7 @@
  * agent's permission to start the next step (rate control). A slow-down factor s > 1 emulates a slower device by
  * sleeping (s − 1) times the compute time after each gradient.
  */
+import { getPriority, setPriority } from 'node:os';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
@@ -32,9 +33,14 @@ export interface ComputeThreadData {
   clip: number | null;
   slowdown: number;
   control: Int32Array;
+  /** How much nicer than the process this thread runs (Linux; default COMPUTE_NICE; 0 leaves it alone). */
+  nice?: number;
   /** To the agent: {loss, ms} after every gradient. */
   port: MessagePort;
 }
+
+/** Default nice increment of compute threads (the agents stay at the process's priority). */
+export const COMPUTE_NICE = 10;
 
 export interface GradientReport {
   step: number;
@@ -49,6 +55,18 @@ const batches = new ShuffledBatches(d.train, d.seed, d.batchSize);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const ctrl = d.control;
 
+// The compute loop runs at a lower priority than the agents: when there are more threads than cores, an exchange
+// then gets a core as soon as its message arrives instead of after a gradient's time slice, and the compute loops
+// stop waiting for exchanges held up behind other compute loops (on 2 cores with 8 workers, MLP on MNIST: 30% of
+// their time waiting at equal priority, 3-5% 10 nice levels below, for the same throughput). Only on Linux, where a nice
+// value belongs to the calling thread (elsewhere it would lower the whole process).
+if (process.platform === 'linux' && d.nice !== 0) {
+  try {
+    setPriority(0, Math.min(19, getPriority(0) + (d.nice ?? COMPUTE_NICE)));
+  } catch {
+    // Not allowed here (e.g. a seccomp profile): equal priorities only cost some waiting.
+  }
+}
 parentPort?.postMessage({ type: 'ready' });
 let step = 0;
 try {

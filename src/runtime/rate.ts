@@ -54,11 +54,15 @@ export class RateControl {
     return this.exchanges >= this.dueBy(this.steps);
   }
 
-  /** May the communication loop start (or accept) an exchange now? */
-  canExchange(): boolean {
+  /**
+   * May the communication loop start (or accept) an exchange now? With `ahead` = k > 0: may it, taking up to k
+   * exchanges of the quotas of later steps in advance? (They count towards those quotas, so the long-run rate is
+   * unchanged; only when exchanges happen moves.)
+   */
+  canExchange(ahead = 0): boolean {
     if (this.rate === 0) return false;
-    if (this.rate >= 1) return this.exchanges < this.mark(this.steps + 1);
-    return this.steps >= this.mark(this.exchanges);
+    if (this.rate >= 1) return this.exchanges < this.mark(this.steps + 1) + ahead;
+    return this.steps >= this.mark(Math.max(0, this.exchanges - ahead));
   }
 
   /** Exchanges still owed before the compute loop may go on (0 when it may). */

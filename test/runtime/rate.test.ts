@@ -66,6 +66,30 @@ test('rate control: with rate ≥ 1 the exchanges of a step overlap it; with rat
   assert.equal(b.canExchange(), true); // exchange 2 may start once 2 steps are done
 });
 
+test('rate control: exchanges taken in advance count towards later quotas, so the long-run rate is unchanged', () => {
+  const a = new RateControl(1, 'exact', new Rng(1));
+  a.exchangeDone(); // the quota of step 1
+  assert.equal(a.canExchange(), false);
+  assert.equal(a.canExchange(1), true); // one more, in advance of step 2's quota
+  a.exchangeDone();
+  assert.equal(a.canExchange(1), false); // never more than one ahead
+  a.stepDone();
+  a.stepDone();
+  assert.equal(a.canStep(), true); // step 2's quota was already done
+  assert.equal(a.canExchange(), true); // step 3's quota is open again
+  assert.equal(a.exchanges, 2);
+  // rate < 1: the next exchange may come one period early, not more.
+  const b = new RateControl(0.25, 'exact', new Rng(1));
+  b.exchangeDone(); // exchange 1 (due by step 4)
+  assert.equal(b.canExchange(), false); // exchange 2 waits for 4 steps
+  assert.equal(b.canExchange(1), true);
+  b.exchangeDone();
+  assert.equal(b.canExchange(1), false);
+  for (let k = 0; k < 4; k++) b.stepDone();
+  assert.equal(b.canExchange(1), true);
+  assert.equal(b.canStep(), true);
+});
+
 test('local clock: wall-clock time over a moving average (factor ½) of the step duration', () => {
   let wall = 0;
   const clock = new LocalClock(() => wall);
