@@ -12,7 +12,7 @@ import { mean, table } from './common.js';
  * null if it never does within the budget, and the final accuracy on the whole test set.
  *
  * Full version: target 97%, a budget of 6 epochs (of total steps) so that A2CiD2 gets there (the default run does
- * in about 3), the whole test set at every evaluation. --quick: target 90%, 500 steps, 2000 test examples.
+ * in about 3), the whole test set at every evaluation. --quick: target 90%, 360 steps, 2000 test examples.
  * The machine should be quiet: the figures are wall-clock times.
  */
 export async function timeTo97(opts: { quick?: boolean; seeds?: number; log?: (line: string) => void } = {}) {
@@ -23,7 +23,7 @@ export async function timeTo97(opts: { quick?: boolean; seeds?: number; log?: (l
   const algorithms: ClusterAlgorithm[] = ['acid', 'gossip', 'allreduce'];
   const links = { default: { latencyMs: 20, bandwidth: 100e6 / 8 } };
   const slowdown = { 3: 3, 6: 3 };
-  const budget = quick ? { steps: 500 } : { epochs: 6 };
+  const budget = quick ? { steps: 360 } : { epochs: 6 };
   const base: Omit<ClusterConfig, 'algorithm' | 'seed'> = {
     workers: n, topology: 'ring', rate: 1, model: 'mlp', dataset: 'mnist', batchSize: 128, ...budget,
     optimizer: 'sgd', lr: 0.1 * ((128 * n) / 256), momentum: 0.9, weightDecay: 5e-4, schedule: 'multistep', clip: 1,
@@ -35,7 +35,7 @@ export async function timeTo97(opts: { quick?: boolean; seeds?: number; log?: (l
       opts.log?.(`time-to-97: ${algorithm}, seed ${seed}`);
       const rows: MetricsRow[] = [];
       const s = await runCluster({
-        ...base, algorithm, seed, metricsEvery: Math.max(1, Math.round((quick ? 500 : Math.ceil((6 * 60000) / 128)) / 60)), onRow: (r) => rows.push(r),
+        ...base, algorithm, seed, metricsEvery: Math.max(1, Math.round((quick ? 360 : Math.ceil((6 * 60000) / 128)) / 60)), onRow: (r) => rows.push(r),
       });
       const hit = rows.find((r) => (r.testAccuracy as number) >= target);
       results.push({
@@ -63,7 +63,7 @@ export async function timeTo97(opts: { quick?: boolean; seeds?: number; log?: (l
   const markdown = table(
     ['algorithm', `seconds to ${pct(target)}`, 'gradient steps then', 'final accuracy', 'run seconds', 'idle'],
     rows,
-  ) + `\n\n8 workers on a ring, MLP on MNIST, links 100 Mbit/s and 20 ms, workers 3 and 6 three times slower; ${quick ? '500 steps' : '6 epochs'}, ${seeds} seed(s).`;
+  ) + `\n\n8 workers on a ring, MLP on MNIST, links 100 Mbit/s and 20 ms, workers 3 and 6 three times slower; ${quick ? '360 steps' : '6 epochs'}, ${seeds} seed(s).`;
   return {
     name: 'time-to-97',
     config: { workers: n, topology: 'ring', rate: 1, links, slowdown, budget, target, evalLimit: base.evalLimit, lr: base.lr, seeds },
