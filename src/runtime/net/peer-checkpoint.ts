@@ -9,6 +9,8 @@
  * The run metadata says which worker wrote it (command "peer", index, workers, algo, steps budget, ...). Resuming
  * checks the worker, the cluster size, the algorithm and the model's layout; a mismatch is a one-line UsageError.
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { readSafetensors, writeSafetensors, type Safetensors, type TensorInput } from '../../core/safetensors.js';
 import { checkCompatible, checkpointContents, decodeCheckpoint, readCheckpoint, type Checkpoint, type OptimizerDescription } from '../../engine/checkpoint.js';
@@ -60,6 +62,7 @@ export function savePeerCheckpoint(file: string, o: SavePeerCheckpoint): void {
   const fields = Object.keys(o.state ?? {});
   const all = new Map<string, TensorInput>(tensors);
   for (const f of fields) all.set(PREFIX + f, { data: o.state![f] });
+  mkdirSync(dirname(file), { recursive: true });
   writeSafetensors(file, all, { ...metadata, algorithm: o.algorithm, algorithm_state: JSON.stringify(fields) });
 }
 

@@ -186,11 +186,12 @@ export async function joinCluster(
   for (;;) {
     if (opts.signal?.aborted) return 'aborted';
     const connected = transport.connected();
-    if (connected.length >= opts.workers - 1) return 'all';
     if (lateUntil === Infinity && connected.some((j) => RUNNING.includes(transport.peer(j)?.status.phase))) {
       lateUntil = performance.now() + (opts.graceMs ?? 2000);
     }
-    if (lateUntil !== Infinity && (opts.neighbours.every((j) => connected.includes(j)) || performance.now() > lateUntil)) return 'late';
+    if (lateUntil !== Infinity) {
+      if (opts.neighbours.every((j) => connected.includes(j)) || performance.now() > lateUntil) return 'late';
+    } else if (connected.length >= opts.workers - 1) return 'all';
     if (performance.now() > until) return 'timeout';
     await sleep(50);
   }

@@ -3,116 +3,36 @@
  * and agree on the final model; killing one mid-training leaves the others training to the end.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { readCheckpoint } from '../../../src/engine/checkpoint.js';
 import { parseSwarmKey, writeSwarmKey } from '../../../src/runtime/net/swarm-key.js';
+import { addressOf, consensus, finish, killAll, startPeer, type Peer } from './peer-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gossamer-peer-'));
 const key = join(dir, 'swarm.key');
 writeSwarmKey(key);
-const running = new Set<ChildProcess>();
 after(() => {
-  for (const p of running) p.kill('SIGKILL');
+  killAll();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A small, fast run: an MLP with one hidden layer of 32 on synthetic 16 × 16 images, 4 workers on a ring. */
+/** A small, fast run: an MLP with one hidden layer of 32 on synthetic 16 x 16 images, 4 workers on a ring. */
 const COMMON = [
   '--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, '--workers', '4', '--topology', 'ring', '--algo', 'acid',
   '--model', 'mlp', '--model-config', '{"hidden":[32]}', '--batch-size', '16', '--lr', '0.05', '--limit', '512',
   '--eval-limit', '256', '--final-exchanges', '15', '--timeout', '10000', '--join-timeout', '60', '--barrier-timeout', '90',
-  '--backend', 'js', '--json',
+  '--backend', 'js',
 ];
-
-interface Peer {
-  index: number;
-  proc: ChildProcess;
-  events: Array<Record<string, unknown>>;
-  stderr: string[];
-  /** Resolves with the first event matching the predicate. */
-  waitFor(pred: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-function startPeer(index: number, args: string[]): Peer {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'peer', ...COMMON, '--index', String(index), ...args], {
-    env: { ...process.env, FORCE_COLOR: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(proc);
-  const events: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }> = [];
-  const stderr: string[] = [];
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      throw new Error(`peer ${index} printed a non-JSON line: ${line}`);
-    }
-    events.push(e);
-    for (const w of [...waiters]) {
-      if (w.pred(e)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(e);
-      }
-    }
-  });
-  createInterface({ input: proc.stderr! }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
-    running.delete(proc);
-    resolve(code);
-  }));
-  return {
-    index, proc, events, stderr, exited,
-    waitFor: (pred) => {
-      const found = events.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve) => waiters.push({ pred, resolve }));
-    },
-  };
-}
 
 async function startCluster(name: string, steps: number): Promise<Peer[]> {
   const out = (i: number) => ['--out', join(dir, name, `p${i}`), '--steps', String(steps)];
-  const first = startPeer(0, out(0));
-  const listening = await first.waitFor((e) => e.event === 'listening');
-  const addr = (listening.addrs as string[])[0];
-  assert.match(addr, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//);
-  return [first, ...[1, 2, 3].map((i) => startPeer(i, [...out(i), '--bootstrap', addr]))];
-}
-
-/** Largest distance between two workers' final models, relative to the norm of their mean. */
-function consensus(models: Float32Array[]): number {
-  const n = models[0].length;
-  const mean = new Float64Array(n);
-  for (const m of models) for (let k = 0; k < n; k++) mean[k] += m[k] / models.length;
-  let norm = 0;
-  for (let k = 0; k < n; k++) norm += mean[k] * mean[k];
-  let worst = 0;
-  for (let a = 0; a < models.length; a++) {
-    for (let b = a + 1; b < models.length; b++) {
-      let d = 0;
-      for (let k = 0; k < n; k++) d += (models[a][k] - models[b][k]) ** 2;
-      worst = Math.max(worst, Math.sqrt(d / norm));
-    }
-  }
-  return worst;
-}
-
-async function finish(peers: Peer[]): Promise<Array<Record<string, unknown>>> {
-  const codes = await Promise.all(peers.map((p) => p.exited));
-  codes.forEach((code, k) => assert.equal(code, 0, `peer ${peers[k].index} exited with ${code}:\n${peers[k].stderr.join('\n')}`));
-  return peers.map((p) => {
-    const s = p.events.find((e) => e.event === 'summary');
-    assert.ok(s, `peer ${p.index} printed a summary`);
-    return s;
-  });
+  const first = startPeer(0, [...COMMON, ...out(0)]);
+  const addr = await addressOf(first);
+  return [first, ...[1, 2, 3].map((i) => startPeer(i, [...COMMON, ...out(i), '--bootstrap', addr]))];
 }
 
 describe('gossamer peer', { timeout: 240_000 }, () => {

@@ -82,7 +82,7 @@ describe('network transport', { timeout: 120_000 }, () => {
     await Promise.all(nodes.map((t) => t.close()));
   });
 
-  it('nodes find each other from one bootstrap address and share the index ↔ peer id table', () => {
+  it('nodes find each other from one bootstrap address and share the index <-> peer id table', () => {
     for (const t of nodes) {
       assert.deepEqual(t.connected().sort(), [0, 1, 2].filter((i) => i !== t.self));
       for (const p of t.peers()) assert.equal(p.peerId, nodes[p.index].peerId);

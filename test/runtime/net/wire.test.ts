@@ -55,7 +55,7 @@ describe('wire: round trips', () => {
     for (const codec of ['f32', 'f16', 'i8'] as const) assert.equal(roundTrip({ ...HEADER, codec }, new Float32Array(0)).length, 0);
   });
 
-  it('f16 has relative error ≤ 2^-11 in its normal range and saturates beyond it', () => {
+  it('f16 has relative error <= 2^-11 in its normal range and saturates beyond it', () => {
     const x = randomVector(5000, 2, 100);
     x[0] = 65504;
     x[1] = -1e6;
@@ -65,8 +65,8 @@ describe('wire: round trips', () => {
     for (let k = 0; k < x.length; k++) {
       const a = Math.abs(x[k]);
       if (a > 65504) assert.equal(y[k], Math.sign(x[k]) * 65504);
-      else if (a >= 2 ** -14) assert.ok(Math.abs(y[k] - x[k]) <= a * 2 ** -11, `element ${k}: ${x[k]} → ${y[k]}`);
-      else assert.ok(Math.abs(y[k] - x[k]) <= 2 ** -25, `element ${k}: ${x[k]} → ${y[k]}`);
+      else if (a >= 2 ** -14) assert.ok(Math.abs(y[k] - x[k]) <= a * 2 ** -11, `element ${k}: ${x[k]} -> ${y[k]}`);
+      else assert.ok(Math.abs(y[k] - x[k]) <= 2 ** -25, `element ${k}: ${x[k]} -> ${y[k]}`);
     }
   });
 
@@ -95,7 +95,7 @@ describe('wire: round trips', () => {
         }
         const bound = (hi - lo) / 510 + 1e-6 * (Math.abs(lo) + Math.abs(hi));
         for (let k = b * blockSize; k < Math.min(x.length, (b + 1) * blockSize); k++) {
-          assert.ok(Math.abs(y[k] - x[k]) <= bound, `block ${blockSize}, element ${k}: ${x[k]} → ${y[k]} (bound ${bound})`);
+          assert.ok(Math.abs(y[k] - x[k]) <= bound, `block ${blockSize}, element ${k}: ${x[k]} -> ${y[k]} (bound ${bound})`);
         }
       }
       for (let k = 0; k < Math.min(50, blockSize); k++) if (blockSize <= 50) assert.equal(y[k], 1.5);
