@@ -29,7 +29,7 @@ import { mean, sci, table } from './common.js';
  * Agreement: the ratio runtime / simulator of the loss (and of the consensus) at each common point; reported as their
  * geometric mean and the largest deviation factor over the points (1 is perfect agreement).
  */
-export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?: (line: string) => void } = {}) {
+export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?: (line: string) => void; budget?: number; variants?: string[] } = {}) {
   const quick = opts.quick ?? false;
   const seeds = opts.seeds ?? 1;
   const n = 8;
@@ -42,11 +42,11 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
   const test = loadMnist('test');
   const evalLimit = test.n;
   // Gradient steps of all workers: a quick smoke test, or 3 epochs.
-  const budget = quick ? 160 : Math.ceil((3 * 60000) / batchSize);
+  const budget = opts.budget ?? (quick ? 160 : Math.ceil((3 * 60000) / batchSize));
   const points = quick ? 4 : 12;
   const algorithms = ['acid', 'gossip'] as const;
-  const variants: Array<{ name: string; links?: LinkTable }> = [{ name: 'instant' }];
-  if (!quick) variants.push({ name: 'faithful', links: { default: { latencyMs: 2, bandwidth: 1.25e9 } } });
+  const all: Array<{ name: string; links?: LinkTable }> = [{ name: 'instant' }, { name: 'faithful', links: { default: { latencyMs: 2, bandwidth: 1.25e9 } } }];
+  const variants = all.filter((v) => (opts.variants ? opts.variants.includes(v.name) : !quick || v.name === 'instant'));
 
   const results: Array<Record<string, unknown>> = [];
   for (const variant of variants) {
