@@ -23,7 +23,6 @@ import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel } from '../engine/models/index.js';
-import { ShuffledBatches } from '../engine/training/batches.js';
 import { NO_DECAY_BIAS_NORM } from '../engine/optim/index.js';
 import { makeTopology } from '../graph/topology.js';
 import { explicitOptions } from '../runtime/cli.js';
@@ -266,7 +265,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const shape = flags.model === 'mlp'
     ? { inputSize: train.channels * train.height * train.width, classes: train.classes }
     : { channels: train.channels, height: train.height, width: train.width, classes: train.classes };
-  const model = createModel(flags.model, { ...shape, ...(flags.modelConfig ?? {}), seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
+  const modelConfig: Record<string, unknown> = { ...shape, ...(flags.modelConfig ?? {}) };
+  const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
   // The runtime's recipe: the algorithm adds the engine optimizer's step (see runtime/optimizer.ts).
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', ...DIRECTION_STEP });
@@ -329,8 +329,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       transport,
       exchange,
       model,
-      backend,
-      train: new ShuffledBatches({ inputs: train.images, targets: train.labels, count: train.n }, flags.seed * 7919 + index + 1, flags.batchSize),
+      modelSpec: { name: flags.model, config: modelConfig, backend: backend.name },
+      train: { inputs: train.images, targets: train.labels, count: train.n, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },
       built,
       optimizer,
       clip: flags.clip ?? null,

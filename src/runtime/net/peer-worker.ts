@@ -1,7 +1,9 @@
 /**
  * One worker of a networked cluster, one per process (`gossamer peer`): the runtime's worker agent (../agent.ts:
  * the algorithm's handlers, rate control, A2CiD2's local clock, the engine optimizer with its schedule, and the
- * coordinator-free pairing protocol) over the network transport, fed by a compute loop on the same event loop.
+ * coordinator-free pairing protocol) over the network transport, on this process's event loop, fed by a compute
+ * thread (../compute-thread.ts, as in a cluster of threads) that takes gradients at the worker's parameters on
+ * shared memory while the event loop keeps exchanging with the neighbours.
  * Three phases, announced to the cluster through the transport's status:
  *
  *   train  — local steps through the agent, exchanges at `rate` per step with graph neighbours;
@@ -20,13 +22,16 @@
  * result then says it was interrupted and carries what a checkpoint needs to resume it (steps, the algorithm's
  * vectors). A resumed worker starts from its checkpoint's step count and vectors.
  */
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Built } from '../../algorithms/index.js';
 import type { Rng } from '../../core/rng.js';
-import type { Backend } from '../../engine/backend.js';
+import type { BackendChoice } from '../../engine/backends/index.js';
 import type { Model } from '../../engine/models/model.js';
-import { clipGradNorm } from '../../engine/optim/clip.js';
-import type { BatchSource } from '../../engine/training/batches.js';
+import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
+import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
+import { C, sharedFloats, sharedInts, toShared } from '../shared.js';
+import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
 import type { ExchangeResult, MessageHeader, Transport, WorkerId } from '../transport.js';
@@ -59,8 +64,10 @@ export interface PeerWorkerOptions {
   exchange?: Transport;
   /** The model, holding the common initial point x0 (same seed on every worker). */
   model: Model;
-  backend: Backend;
-  train: BatchSource;
+  /** What the compute thread builds the same model from (name, options) and the engine backend it uses there. */
+  modelSpec: { name: ModelName; config: Record<string, unknown>; backend: BackendChoice };
+  /** The training set, the mini-batch size and the seed of this worker's data order. */
+  train: { inputs: Float32Array; targets: Int32Array; count: number; batchSize: number; seed: number };
   /** A pairwise algorithm built with the runtime's DIRECTION_STEP (the optimizer makes the local step). */
   built: Built;
   optimizer: LocalOptimizer;
@@ -134,7 +141,6 @@ export interface PeerResult {
   state: Record<string, Float32Array>;
 }
 
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The exchange side after training: plain pairwise averaging of x. */
@@ -215,6 +221,35 @@ async function pullParameters(
   return null;
 }
 
+/**
+ * Starts this worker's compute thread (the cluster's, ../compute-thread.ts) on the shared buffers; resolves once it has
+ * built its model.
+ */
+async function startComputeThread(
+  opts: PeerWorkerOptions,
+  shared: { x: Float32Array; grads: Float32Array; state: Float32Array; control: Int32Array; firstBatch: number },
+): Promise<{ thread: Worker; port: MessagePort; exited: Promise<void> }> {
+  const module = siblingModule('compute-thread');
+  const spawn = await threadSpawner([module]);
+  const { port1, port2 } = new MessageChannel();
+  const { train, modelSpec } = opts;
+  const data: ComputeThreadData = {
+    id: opts.transport.self, model: { name: modelSpec.name, config: modelSpec.config }, backend: modelSpec.backend,
+    x: shared.x, grads: shared.grads, state: shared.state,
+    train: { inputs: toShared(train.inputs), targets: toShared(train.targets), count: train.count },
+    batchSize: train.batchSize, seed: train.seed, firstBatch: shared.firstBatch, clip: opts.clip, slowdown: opts.slowdown ?? 1,
+    control: shared.control, port: port2,
+  };
+  const thread = spawn(module, data, [port2], `gossamer-compute-${opts.transport.self}`);
+  const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
+  await new Promise<void>((resolve, reject) => {
+    thread.once('message', () => resolve());
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`the compute thread exited (code ${code}) before it was ready`)));
+  });
+  return { thread, port: port1, exited };
+}
+
 /** Copies of the Float32Array fields of an algorithm's worker state other than x (A2CiD2's x̃). */
 function stateVectors(state: object): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
@@ -256,27 +291,19 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     } else log('no worker answered a pull: starting from this worker\'s own parameters');
   }
 
-  // The agent's x is the model's parameter buffer: gradients are taken right where the algorithm keeps x.
-  const x = Float32Array.from(model.params);
+  // The agent's x is the model's parameter buffer, on shared memory: the compute thread takes its gradients right
+  // where the algorithm keeps x (reading it while an exchange may be changing it, as the authors' processes do).
+  const x = toShared(Float32Array.from(model.params));
   model.setParams(x);
-
-  let waiting: (() => void) | null = null;
-  let permits = 0;
+  const grads = sharedFloats(model.size);
+  model.setGrads(grads);
+  // Normalisation statistics, updated by the compute thread, saved with the model.
+  model.setState(toShared(Float32Array.from(model.state)));
+  const control = sharedInts(C.SIZE);
   const permit = (): void => {
-    const w = waiting;
-    waiting = null;
-    if (w) w();
-    else permits++;
+    Atomics.add(control, C.GO, 1);
+    Atomics.notify(control, C.GO);
   };
-  const nextPermit = (): Promise<void> => {
-    if (permits > 0) {
-      permits--;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => (waiting = resolve));
-  };
-  // The compute loop may wait for a permit (exchanges owed): the signal lets it go so that it can stop.
-  signal?.addEventListener('abort', permit, { once: true });
   const agent: WorkerAgent = new WorkerAgent({
     id: transport.self,
     built,
@@ -332,7 +359,6 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     transport.off('leave', onLeave);
     transport.off('join', onJoin);
     transport.off('status', onStatus);
-    signal?.removeEventListener('abort', permit);
     return {
       steps: steps(),
       interrupted,
@@ -347,26 +373,43 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     };
   };
 
-  // Training: the compute loop takes a step whenever the agent permits one (rate control), yielding to the network
-  // between steps.
+  // Training: the compute thread takes a gradient whenever the agent permits a step (rate control); the agent applies
+  // it here, between the network's events.
   await transport.setStatus({ phase: 'train' });
   const every = opts.progressEvery ?? Math.max(1, Math.floor(opts.steps / 10));
-  const slowdown = opts.slowdown ?? 1;
-  agent.start();
-  if (steps() >= opts.steps) start(NaN);
-  while (steps() < opts.steps && !stopped()) {
-    await nextPermit();
-    if (stopped()) break;
-    await yieldToEventLoop();
-    const t0 = performance.now();
-    const batch = opts.train.batch(steps());
-    loss = model.lossAndGradient(batch.inputs, batch.targets);
-    if (opts.clip !== null && opts.clip > 0) clipGradNorm(opts.backend, model.grads, opts.clip);
-    // An emulated slower device: the gradient takes s times as long (exchanges go on meanwhile).
-    if (slowdown > 1) await sleep((slowdown - 1) * (performance.now() - t0));
-    agent.applyGradient(loss, model.grads, performance.now() - t0);
-    if (agent.steps === 1) start(loss);
-    if (steps() % every === 0) progress();
+  if (steps() >= opts.steps || stopped()) {
+    start(NaN);
+  } else {
+    const compute = await startComputeThread(opts, { x, grads, state: model.state, control, firstBatch: first });
+    await new Promise<void>((resolve) => {
+      let ended = false;
+      const end = (why?: string): void => {
+        if (ended) return;
+        ended = true;
+        if (why) log(why);
+        Atomics.store(control, C.STOP, 1);
+        Atomics.notify(control, C.GO);
+        compute.port.close();
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => end();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      compute.thread.once('error', (err: Error) => end(`the compute thread failed: ${err.message}`));
+      compute.thread.once('exit', () => end());
+      compute.port.on('message', (m: GradientReport) => {
+        if (ended) return;
+        if (stopped() || steps() >= opts.steps) return end();
+        loss = m.loss;
+        agent.applyGradient(m.loss, grads, m.ms);
+        if (agent.steps === 1) start(loss);
+        if (steps() % every === 0) progress();
+        if (steps() >= opts.steps) end();
+      });
+      agent.start();
+    });
+    // The thread ends after the gradient it may be computing (at most one step's time).
+    await compute.exited;
   }
   // Settles the exchange under way, if any: x is never left half-updated.
   await agent.stop();
