@@ -323,7 +323,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
     if (joined === 'timeout') log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ') || 'none'}`);
     if (joined === 'late') say('the cluster is already training: joining it late');
-    say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
+    if (joined !== 'aborted') say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
 
     const result = await runPeerWorker({
       transport,

@@ -58,7 +58,7 @@ describe('gossamer peer: crash, late join, SIGINT, resume', { timeout: 240_000 }
     const joiner = startPeer(3, [...COMMON, ...mine]);
     const start = await joiner.waitFor(isStart);
     const context = `${JSON.stringify(start)}\n${joiner.stderr.join('\n')}`;
-    assert.ok(start.pulledFrom === 0 || start.pulledFrom === 2, `pulled from a ring neighbour: ${context}`);
+    assert.ok([0, 1, 2].includes(start.pulledFrom as number), `pulled from a live worker: ${context}`);
     assert.ok((start.peerStep as number) > 0, `the neighbour had trained: ${context}`);
     assert.ok((start.moved as number) > 0, 'the pulled parameters are not the initial point');
     assert.ok((start.loss as number) < 0.75 * (initial.loss as number), `first loss ${start.loss} is the trained model's, not the initial one (${initial.loss})`);
