@@ -95,6 +95,7 @@ describe('gossamer peer: crash, late join, SIGINT, resume', { timeout: 240_000 }
     for (const s of summaries) {
       assert.deepEqual(s.finished, [0, 1, 2, 3], `worker ${s.index} saw everybody finish`);
       // Every exchange this worker proposed travelled an emulated link both ways.
+      assert.deepEqual(s.links, { default: { latencyMs: LATENCY_MS } });
       const p = s.proposals as { completed: number; minMs: number };
       assert.ok(p.completed > 0);
       assert.ok(p.minMs >= 2 * LATENCY_MS, `an exchange took ${p.minMs} ms over links of ${LATENCY_MS} ms`);
