@@ -13,7 +13,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { buildAlgorithm } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
@@ -25,8 +25,8 @@ import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel } from '../engine/models/index.js';
 import { NO_DECAY_BIAS_NORM } from '../engine/optim/index.js';
 import { makeTopology } from '../graph/topology.js';
-import { explicitOptions } from '../runtime/cli.js';
-import { EmulatedTransport, emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
+import { bandwidth, explicitOptions, linksOf } from '../runtime/cli.js';
+import { EmulatedTransport } from '../runtime/emulator.js';
 import { DIRECTION_STEP, LocalOptimizer } from '../runtime/optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
 import type { Transport } from '../runtime/transport.js';
@@ -81,14 +81,6 @@ interface PeerFlags {
   resume?: string;
   json?: boolean;
   verbose?: boolean;
-}
-
-function bandwidth(value: string): number {
-  try {
-    return parseBandwidth(value);
-  } catch (err) {
-    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
-  }
 }
 
 export function peerCommand(): Command {
@@ -183,18 +175,6 @@ function loadData(flags: PeerFlags): { train: ImageDataset; test: ImageDataset }
   };
 }
 
-/** The emulated links: the --links table, whose default the link flags override (as for the threaded cluster). */
-function linkTable(flags: PeerFlags): LinkTable | undefined {
-  const table: LinkTable = flags.links !== undefined ? readLinkTable(flags.links) : {};
-  const link: LinkSpec = { ...table.default };
-  if (flags.latency !== undefined) link.latencyMs = flags.latency;
-  if (flags.jitter !== undefined) link.jitterMs = flags.jitter;
-  if (flags.bandwidth !== undefined) link.bandwidth = flags.bandwidth;
-  if (flags.loss !== undefined) link.loss = flags.loss;
-  const links: LinkTable = { ...table, default: link };
-  return emulatesLinks(links) ? links : undefined;
-}
-
 /** Durations of this worker's completed proposals, for the summary (emulated links make each last at least both one-way delays). */
 interface ProposalTiming {
   count: number;
@@ -249,7 +229,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.index >= flags.workers) throw new UsageError(`--index ${flags.index} is out of range for ${flags.workers} workers`);
   const index = flags.index;
   const swarmKey = readSwarmKey(flags.swarmKey);
-  const links = linkTable(flags);
+  const links = linksOf(flags);
   // libp2p loads only for this command.
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
   const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');

@@ -57,7 +57,8 @@ function probability(value: string): number {
   return n;
 }
 
-function bandwidth(value: string): number {
+/** Commander parser of a bandwidth such as 100Mbit or 12.5MB (per second). */
+export function bandwidth(value: string): number {
   try {
     return parseBandwidth(value);
   } catch (err) {
@@ -153,8 +154,17 @@ export function isClusterCheckpoint(file: string): boolean {
 
 const LINK_KEYS = ['links', 'latency', 'jitter', 'bandwidth', 'loss'] as const;
 
+/** The link-emulation flags of `gossamer train` and `gossamer peer`. */
+export interface LinkFlags {
+  links?: string;
+  latency?: number;
+  jitter?: number;
+  bandwidth?: number;
+  loss?: number;
+}
+
 /** The link table of the flags: the file's table, whose default the link flags override; undefined if nothing is emulated. */
-function linksOf(flags: ClusterFlags): LinkTable | undefined {
+export function linksOf(flags: LinkFlags): LinkTable | undefined {
   const table: LinkTable = flags.links !== undefined ? readLinkTable(flags.links) : {};
   const link: LinkSpec = { ...table.default };
   if (flags.latency !== undefined) link.latencyMs = flags.latency;
