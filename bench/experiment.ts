@@ -1,9 +1,10 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
- *   npm run experiment -- <name> [--quick] [--seeds k]
+ *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
  * Names: acid-rate, consensus-decay, dadao (simulator), time-to-97, sim-vs-runtime (runtime: worker threads, minutes
  * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
- * runs/experiments/<name>.json.
+ * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
+ * <name>-rate<r>.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { simVsRuntime } from './experiments/sim-vs-runtime.js';
 import { timeTo97 } from './experiments/time-to-97.js';
 
 type Output = { name: string; results: unknown; markdown: string };
-type Options = { quick?: boolean; seeds?: number; log?: (line: string) => void };
+type Options = { quick?: boolean; seeds?: number; rate?: number; log?: (line: string) => void };
 
 const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-rate': acidRate,
@@ -35,6 +36,12 @@ if (seeds !== undefined && !(Number.isInteger(seeds) && seeds > 0)) {
   process.stderr.write(`experiment: --seeds takes a positive integer, got ${args[seedsAt + 1]}\n`);
   process.exit(2);
 }
+const rateAt = args.indexOf('--rate');
+const rate = rateAt >= 0 ? Number(args[rateAt + 1]) : undefined;
+if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) {
+  process.stderr.write(`experiment: --rate takes a positive number, got ${args[rateAt + 1]}\n`);
+  process.exit(2);
+}
 const names = name === 'all' ? Object.keys(experiments).filter((n) => !RUNTIME.has(n)) : [name];
 for (const n of names) {
   const run = experiments[n];
@@ -43,9 +50,9 @@ for (const n of names) {
     process.exit(2);
   }
   const started = performance.now();
-  const out = await run({ quick, seeds, log: (line) => process.stderr.write(`${line}\n`) });
+  const out = await run({ quick, seeds, rate, log: (line) => process.stderr.write(`${line}\n`) });
   const seconds = (performance.now() - started) / 1000;
   mkdirSync(join('runs', 'experiments'), { recursive: true });
-  writeFileSync(join('runs', 'experiments', `${n}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));
+  writeFileSync(join('runs', 'experiments', `${n}${rate !== undefined ? `-rate${rate}` : ''}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));
   process.stdout.write(`## ${n}${quick ? ' (quick)' : ''} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
 }
