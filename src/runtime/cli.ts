@@ -26,7 +26,7 @@ export const CLUSTER_DEFAULTS = {
   rate: 1,
   model: 'mlp' as ModelName,
   dataset: 'mnist' as const,
-  epochs: 3,
+  epochs: 4,
   batchSize: 128,
 };
 
