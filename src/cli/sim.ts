@@ -37,6 +37,7 @@ interface SimFlags {
   exchange: 'ideal' | 'official';
   latency?: number;
   bandwidth?: number;
+  pacing: 'free' | 'quota';
   every?: number;
   eta?: number;
   alphaTilde?: number;
@@ -78,6 +79,7 @@ export function simCommand(): Command {
     .addOption(new Option('--exchange <variant>', "A2CiD2 exchange: 'ideal' (symmetric) or 'official' (peer sends x before its mixing step)").choices(['ideal', 'official']).default('ideal'))
     .option('--latency <t>', 'faithful mode: fixed duration of an exchange (time units)', real({ min: 0 }))
     .option('--bandwidth <floats>', 'faithful mode: floats moved per time unit', real({ positive: true }))
+    .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }))
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
@@ -111,7 +113,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
-    objective, graph, built, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link,
+    objective, graph, built, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
     onMetrics: (row) => writer.write(row),

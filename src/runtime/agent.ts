@@ -14,14 +14,10 @@ import type { Rng } from '../core/rng.js';
 import type { SharedAllReduce } from './collective.js';
 import type { LocalOptimizer } from './optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
-import { LocalClock, RateControl, type RateMode } from './rate.js';
+import { RateControl, type RateMode } from '../algorithms/rate-control.js';
+import { LocalClock } from './rate.js';
 import { S, shareState } from './shared.js';
 import type { MessageHeader, Transport, WorkerId } from './transport.js';
-
-/** A proposer this many steps ahead of us is accepted beyond our rate quota. */
-const AHEAD = 1;
-/** Exchanges of later quotas that a worker accepts in advance. */
-const BORROW = 1;
 
 /** Wire version of the runtime's exchange headers. */
 export const HEADER_VERSION = 1;
@@ -270,17 +266,9 @@ export class WorkerAgent implements ExchangeParty {
     return !this.stopping && this.rate.canExchange();
   }
 
-  /**
-   * Proposals are accepted within the rate quota, taking up to BORROW exchanges of later quotas in advance (a
-   * neighbour that still needs exchanges for its own quota then gets them while it computes, instead of waiting
-   * until our quota opens; the advance counts towards our later quotas, so the rate is unchanged), and beyond that
-   * from a neighbour whose compute loop is waiting for an exchange (header.owed) or that is ahead by more than a
-   * step: a slower worker (whose agent thread is as quick as anyone's), or a neighbour shared by several others
-   * (the middle of a path), then never holds the others back, while workers of equal speed keep close to the rate.
-   */
+  /** Accepts a proposal by the rate control's rule (RateControl.accepts). */
   accepts(header: MessageHeader): boolean {
-    if (this.stopping || this.rate.rate === 0) return false;
-    return this.rate.canExchange(BORROW) || header.step > this.rate.steps + AHEAD || (header.owed ?? 0) > 0;
+    return !this.stopping && this.rate.accepts(header.step, header.owed ?? 0);
   }
 
   header(): MessageHeader {

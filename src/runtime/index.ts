@@ -34,7 +34,8 @@ export { addClusterOptions, clusterConfig, isClusterRun, runClusterCommand, CLUS
 export { WorkerAgent, HEADER_VERSION, type AgentOptions } from './agent.js';
 export { LocalOptimizer, DIRECTION_STEP } from './optimizer.js';
 export { makeRunSchedule, type RunSchedule } from './schedule.js';
-export { RateControl, LocalClock, type RateMode } from './rate.js';
+export { RateControl, type RateMode } from '../algorithms/rate-control.js';
+export { LocalClock } from './rate.js';
 export { FifoOrchestrator } from './orchestrator.js';
 export { Pairing, type ExchangeParty, type ExchangeContext, type PairingOptions, type PairingStats } from './pairing.js';
 export { InProcessTransport, inProcessNetwork, sharedMailbox, acceptorWaitMs, type InProcessEndpoint, type Mailbox } from './inprocess.js';

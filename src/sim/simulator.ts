@@ -1,5 +1,6 @@
 import type { Built } from '../algorithms/index.js';
 import type { GradientSource, PairwiseAlgorithm, RoundAlgorithm, WorkerState } from '../algorithms/types.js';
+import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import { allocVec, sqDist, type Vec } from '../core/vec.js';
 import { edgeRates as graphEdgeRates } from '../graph/rates.js';
@@ -8,6 +9,7 @@ import type { Objective } from '../objectives/objective.js';
 import type { MetricsRow } from '../report/metrics.js';
 import { AliasTable } from './alias.js';
 import { EventHeap } from './heap.js';
+import { runPaced } from './paced.js';
 
 export interface LinkModel {
   /** Fixed delay of an exchange, in time units (expected local steps). */
@@ -33,6 +35,11 @@ export interface SimOptions {
   init?: 'shared' | 'random' | Vec;
   /** Faithful mode: a worker is in at most one exchange at a time and an exchange takes time. */
   link?: LinkModel;
+  /**
+   * 'free' (default): independent Poisson gradient clocks and edges. 'quota': the runtime's rate control — a
+   * worker's next step waits for its quota of exchanges, and free workers pair with free neighbours (paced.ts).
+   */
+  pacing?: 'free' | 'quota';
   /** Metrics grid step in virtual time. */
   every: number;
   onMetrics?: (row: MetricsRow) => void;
@@ -93,6 +100,10 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
 
   if (opts.built.kind === 'round') {
     runRounds(opts, opts.built.algorithm, starts, speeds, gradients, sources, eventRng, counts, emit);
+  } else if (opts.pacing === 'quota') {
+    if (!gradients) throw new UsageError('the paced mode needs gradient steps (it paces exchanges by them)');
+    if (opts.built.edgeRates) throw new UsageError(`${opts.built.algorithm.name} prescribes its own communication rates: it runs in the free mode only`);
+    runPaced(opts, opts.built.algorithm, starts, speeds, sources, eventRng, counts, emit);
   } else {
     const rates = opts.built.edgeRates ?? graphEdgeRates(graph, opts.rate);
     runPairwise(opts, opts.built.algorithm, rates, starts, speeds, gradients, sources, eventRng, counts, emit);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Rng } from '../../src/core/rng.js';
-import { LocalClock, RateControl } from '../../src/runtime/rate.js';
+import { RateControl } from '../../src/algorithms/rate-control.js';
+import { LocalClock } from '../../src/runtime/rate.js';
 import { agentHarness } from './harness.js';
 
 /** Drives a RateControl like the two loops would, greedily: exchange while allowed, step when allowed. */

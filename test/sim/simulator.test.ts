@@ -92,6 +92,29 @@ test('faithful mode: exchanges take time and a busy worker skips exchanges', () 
   assert.ok(Math.abs(faithful.communications + faithful.skipped - ideal.communications) < 0.1 * ideal.communications);
 });
 
+test('paced mode: the rate control holds the exchanges per step at the rate, and slow links slow the steps instead', () => {
+  for (const rate of [2, 0.5]) {
+    const { summary } = run('gossip', { rate, time: 400, pacing: 'quota' });
+    // Each exchange counts for two workers: exchanges per worker per step = 2 x communications / gradients.
+    const perStep = (2 * summary.communications) / summary.gradients;
+    assert.ok(Math.abs(perStep / rate - 1) < 0.1, `rate ${rate}: ${perStep} exchanges per step`);
+  }
+  // Exchanges lasting 4 steps: the free mode keeps computing and skips exchanges, the paced one waits for them.
+  const link = { latency: 4, bandwidth: 1e9 };
+  const free = run('acid', { time: 400, link }).summary;
+  const paced = run('acid', { time: 400, link, pacing: 'quota' }).summary;
+  assert.ok(free.skipped > 0 && paced.skipped === 0);
+  assert.ok((2 * free.communications) / free.gradients < 0.3, `free: ${free.communications} exchanges, ${free.gradients} steps`);
+  assert.ok(Math.abs((2 * paced.communications) / paced.gradients - 1) < 0.1, `paced: ${paced.communications} exchanges, ${paced.gradients} steps`);
+  assert.ok(paced.gradients < free.gradients / 2, `paced ${paced.gradients} steps, free ${free.gradients}`);
+  // Deterministic from the seed; the workers still converge.
+  const a = run('acid', { time: 400, pacing: 'quota', noise: 0.1 });
+  const b = run('acid', { time: 400, pacing: 'quota', noise: 0.1 });
+  assert.deepEqual(a.rows, b.rows);
+  assert.ok(a.summary.steadyOptimality! < a.rows[0].optimality! / 10);
+  assert.throws(() => run('dadao', { pacing: 'quota' }), /own communication rates/);
+});
+
 test('alias table samples in proportion to the weights', () => {
   const table = new AliasTable([1, 3, 0, 6]);
   const rng = new Rng(1);

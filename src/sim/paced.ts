@@ -1,0 +1,110 @@
+/**
+ * The simulator's paced mode: workers paced by the runtime's rate control instead of free-running Poisson clocks.
+ *
+ * Each worker computes gradient steps back to back (exponential durations of mean 1/speed, so that one time unit
+ * is still one expected local step of a speed-1 worker) and, after step m, starts step m+1 only once it has taken
+ * part in its quota of exchanges (RateControl, ALGORITHMS.md §2). A free worker that wants an exchange pairs with a
+ * free neighbour that accepts it, by the same rule as the runtime's agents (RateControl.accepts), chosen at random
+ * among those; an exchange lasts latency + size / bandwidth (the link model; instantaneous without one), and a worker
+ * is in at most one at a time. Gradients are computed and applied at the end of their step, as in the free mode.
+ *
+ * The free mode models workers whose computation never waits for communication (a busy worker skips an exchange);
+ * this one models the runtime, where the compute loop waits for its quota, so that over slow links the number of
+ * exchanges per gradient step stays at the rate and the gradient steps slow down instead.
+ */
+import { RateControl } from '../algorithms/rate-control.js';
+import type { GradientSource, PairwiseAlgorithm, WorkerState } from '../algorithms/types.js';
+import type { Rng } from '../core/rng.js';
+import { allocVec, type Vec } from '../core/vec.js';
+import { EventHeap } from './heap.js';
+import type { SimOptions } from './simulator.js';
+
+type Event = { kind: 'step'; i: number } | { kind: 'exchange'; i: number; j: number; fromI: Vec; fromJ: Vec };
+
+export function runPaced(
+  opts: SimOptions, algo: PairwiseAlgorithm, starts: Vec[], speeds: Float64Array, sources: GradientSource[], rng: Rng,
+  counts: { gradients: number; communications: number; skipped: number; events: number }, emit: (t: number, s: WorkerState[]) => void,
+): void {
+  const { graph, objective } = opts;
+  const n = graph.n;
+  const states = starts.map((x0) => algo.createState(x0, 0));
+  const rate = starts.map((_, i) => new RateControl(opts.rate, 'poisson', rng.fork(`rate:${i}`)));
+  const neighbours = graph.neighbors.map((list) => [...new Set(list)]);
+  const len = algo.messageLength();
+  const pool: Vec[] = [];
+  const take = () => pool.pop() ?? allocVec(objective.dtype, len);
+  const duration = opts.link ? opts.link.latency + len / opts.link.bandwidth : 0;
+  const busy = new Uint8Array(n);
+  const waiting = new Uint8Array(n);
+  const events = new EventHeap<Event>();
+  const candidates: number[] = [];
+
+  const startStep = (i: number, t: number) => events.push(t + rng.exponential(speeds[i]), { kind: 'step', i });
+  /** Pairs worker i with a free neighbour that accepts it, if i is free and wants an exchange. */
+  const pair = (i: number, t: number) => {
+    const ri = rate[i];
+    if (busy[i] || !ri.canExchange()) return;
+    const owed = waiting[i] ? ri.owed() : 0;
+    candidates.length = 0;
+    for (const j of neighbours[i]) if (!busy[j] && rate[j].accepts(ri.steps, owed)) candidates.push(j);
+    if (candidates.length === 0) return;
+    const j = candidates[rng.int(candidates.length)];
+    const fromI = take();
+    const fromJ = take();
+    algo.message(states[i], t, fromI);
+    algo.message(states[j], t, fromJ);
+    busy[i] = busy[j] = 1;
+    events.push(t + duration, { kind: 'exchange', i, j, fromI, fromJ });
+  };
+  /** Worker k changed (a step or an exchange ended): it and its neighbours may pair now. */
+  const changed = (k: number, t: number) => {
+    pair(k, t);
+    for (const j of neighbours[k]) pair(j, t);
+  };
+
+  for (let i = 0; i < n; i++) startStep(i, 0);
+  for (let i = 0; i < n; i++) pair(i, 0);
+  const T = opts.time;
+  let nextMetric = 0;
+  let nextProgress = 0;
+  for (;;) {
+    const t = events.peekTime();
+    while (nextMetric <= t && nextMetric <= T + 1e-9) {
+      for (const s of states) algo.advance(s, nextMetric);
+      emit(nextMetric, states);
+      nextMetric += opts.every;
+    }
+    if (opts.onProgress && t >= nextProgress) {
+      opts.onProgress(Math.min(t, T));
+      nextProgress = t + T / 100;
+    }
+    if (t > T) break;
+    const ev = events.pop();
+    counts.events++;
+    if (ev.kind === 'step') {
+      const i = ev.i;
+      algo.gradientStep(states[i], t, sources[i]);
+      counts.gradients++;
+      rate[i].stepDone();
+      if (rate[i].canStep()) startStep(i, t);
+      else waiting[i] = 1;
+      changed(i, t);
+      continue;
+    }
+    const { i, j } = ev;
+    algo.receive(states[i], t, ev.fromJ);
+    algo.receive(states[j], t, ev.fromI);
+    pool.push(ev.fromI, ev.fromJ);
+    counts.communications++;
+    busy[i] = busy[j] = 0;
+    for (const k of [i, j]) {
+      rate[k].exchangeDone();
+      if (waiting[k] && rate[k].canStep()) {
+        waiting[k] = 0;
+        startStep(k, t);
+      }
+    }
+    changed(i, t);
+    changed(j, t);
+  }
+}
