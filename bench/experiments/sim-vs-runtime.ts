@@ -78,37 +78,42 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
           link = { latency: (2 * l.latencyMs!) / stepMs, bandwidth: (floatsPerMs * stepMs) / 2 };
         }
 
-        opts.log?.(`sim-vs-runtime: ${variant.name}, ${algorithm}, seed ${seed}: simulator`);
-        // The same model as the runtime's (the MLP of `gossamer sim --problem mlp-mnist`, evaluated on the whole test set).
-        const model = createModel('mlp', { inputSize: 784, classes: 10, seed });
-        const objective = new NeuralObjective({ model, train, test, workers: n, seed, batchSize, evalLimit });
-        const graph = makeTopology('ring', n, { seed });
-        const built = buildAlgorithm({ name: algorithm, graph, rate: 1, dim: objective.dim, dtype: objective.dtype, lr, momentum: 0, weightDecay: 0 });
-        const speedSum = speeds.reduce((a, b) => a + b, 0);
-        const time = budget / speedSum;
-        const sim = simulate({ objective, graph, built, rate: 1, time, seed, speeds, link, every: time / (2 * points), gradients: true, init: 'shared' });
+        // The same model as the runtime's (the MLP of `gossamer sim --problem mlp-mnist`, evaluated on the whole test
+        // set), in both of the simulator's modes: free-running clocks, and paced by the runtime's rate control.
+        for (const pacing of ['free', 'quota'] as const) {
+          opts.log?.(`sim-vs-runtime: ${variant.name}, ${algorithm}, seed ${seed}: simulator (${pacing})`);
+          const model = createModel('mlp', { inputSize: 784, classes: 10, seed });
+          const objective = new NeuralObjective({ model, train, test, workers: n, seed, batchSize, evalLimit });
+          const graph = makeTopology('ring', n, { seed });
+          const built = buildAlgorithm({ name: algorithm, graph, rate: 1, dim: objective.dim, dtype: objective.dtype, lr, momentum: 0, weightDecay: 0 });
+          const speedSum = speeds.reduce((a, b) => a + b, 0);
+          // The free mode takes budget gradients in about budget / speedSum time units; the paced one may take longer
+          // (its steps wait for exchanges): it runs until it has taken as many steps as the runtime.
+          const time = pacing === 'free' ? budget / speedSum : budget / speedSum * (1 + (link ? (link.latency + objective.dim / link.bandwidth) : 0));
+          const sim = simulate({ objective, graph, built, rate: 1, time, seed, speeds, link, pacing, every: time / (6 * points), gradients: true, init: 'shared' });
 
-        // Common points: gradient steps per worker.
-        const perWorker = (r: MetricsRow) => r.gradients / n;
-        const runtimeCurve = runtimeRows;
-        const simCurve = sim.rows;
-        const top = Math.min(perWorker(runtimeCurve[runtimeCurve.length - 1]), perWorker(simCurve[simCurve.length - 1]));
-        const curve = Array.from({ length: points + 1 }, (_, k) => (k * top) / points).map((g) => ({
-          gradientsPerWorker: +g.toFixed(2),
-          sim: { loss: at(simCurve, g * n, 'loss'), consensus: at(simCurve, g * n, 'consensus') },
-          runtime: { loss: at(runtimeCurve, g * n, 'loss'), consensus: at(runtimeCurve, g * n, 'consensus') },
-        }));
-        const later = curve.filter((p) => p.gradientsPerWorker > 0);
-        const lossRatios = later.map((p) => p.runtime.loss / p.sim.loss);
-        const consensusRatios = later.map((p) => p.runtime.consensus / p.sim.consensus).filter((r) => Number.isFinite(r) && r > 0);
-        const simFinal = simCurve[simCurve.length - 1];
-        results.push({
-          variant: variant.name, algorithm, seed, budget, stepMs: +stepMs.toFixed(3), simLink: link ?? null,
-          loss: agreement(lossRatios), consensus: agreement(consensusRatios),
-          runtime: { seconds: s.seconds, steps: s.steps, exchanges: s.exchanges, exchangesPerGradient: s.exchanges / s.steps, idleFraction: s.idleFraction, testAccuracy: runtimeCurve[runtimeCurve.length - 1].testAccuracy },
-          sim: { wallSeconds: sim.summary.wallSeconds, gradients: sim.summary.gradients, exchanges: sim.summary.communications, exchangesPerGradient: sim.summary.communications / Math.max(1, sim.summary.gradients), skipped: sim.summary.skipped, testAccuracy: simFinal.testAccuracy },
-          curve,
-        });
+          // Common points: gradient steps per worker.
+          const perWorker = (r: MetricsRow) => r.gradients / n;
+          const runtimeCurve = runtimeRows;
+          const simCurve = sim.rows.filter((r, k) => k === 0 || sim.rows[k - 1].gradients < budget);
+          const top = Math.min(perWorker(runtimeCurve[runtimeCurve.length - 1]), perWorker(simCurve[simCurve.length - 1]));
+          const curve = Array.from({ length: points + 1 }, (_, k) => (k * top) / points).map((g) => ({
+            gradientsPerWorker: +g.toFixed(2),
+            sim: { loss: at(simCurve, g * n, 'loss'), consensus: at(simCurve, g * n, 'consensus') },
+            runtime: { loss: at(runtimeCurve, g * n, 'loss'), consensus: at(runtimeCurve, g * n, 'consensus') },
+          }));
+          const later = curve.filter((p) => p.gradientsPerWorker > 0);
+          const lossRatios = later.map((p) => p.runtime.loss / p.sim.loss);
+          const consensusRatios = later.map((p) => p.runtime.consensus / p.sim.consensus).filter((r) => Number.isFinite(r) && r > 0);
+          const simFinal = simCurve[simCurve.length - 1];
+          results.push({
+            variant: variant.name, algorithm, pacing, seed, budget, stepMs: +stepMs.toFixed(3), simLink: link ?? null,
+            loss: agreement(lossRatios), consensus: agreement(consensusRatios),
+            runtime: { seconds: s.seconds, steps: s.steps, exchanges: s.exchanges, exchangesPerGradient: s.exchanges / s.steps, idleFraction: s.idleFraction, testAccuracy: runtimeCurve[runtimeCurve.length - 1].testAccuracy },
+            sim: { wallSeconds: sim.summary.wallSeconds, gradients: simFinal.gradients, exchanges: simFinal.communications, exchangesPerGradient: simFinal.communications / Math.max(1, simFinal.gradients), skipped: sim.summary.skipped, testAccuracy: simFinal.testAccuracy },
+            curve,
+          });
+        }
       }
     }
   }
@@ -121,21 +126,21 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
     curve.forEach((p, k) => {
       if (k % stride !== 0 && k !== curve.length - 1) return;
       curveRows.push([
-        r.variant as string, r.algorithm as string, p.gradientsPerWorker, p.sim.loss.toFixed(4), p.runtime.loss.toFixed(4), (p.runtime.loss / p.sim.loss).toFixed(3),
+        r.variant as string, r.algorithm as string, r.pacing as string, p.gradientsPerWorker, p.sim.loss.toFixed(4), p.runtime.loss.toFixed(4), (p.runtime.loss / p.sim.loss).toFixed(3),
         sci(p.sim.consensus), sci(p.runtime.consensus),
       ]);
     });
   }
-  const summaryRows = variants.flatMap((v) => algorithms.map((algorithm) => {
-    const mine = results.filter((r) => r.variant === v.name && r.algorithm === algorithm);
+  const summaryRows = variants.flatMap((v) => algorithms.flatMap((algorithm) => (['free', 'quota'] as const).map((pacing) => {
+    const mine = results.filter((r) => r.variant === v.name && r.algorithm === algorithm && r.pacing === pacing);
     const g = (key: 'loss' | 'consensus', f: 'geometricMean' | 'maxFactor') => mean(mine.map((r) => (r[key] as Agreement)[f]));
     const ex = (side: 'sim' | 'runtime') => mean(mine.map((r) => (r[side] as { exchangesPerGradient: number }).exchangesPerGradient)).toFixed(2);
-    return [v.name, algorithm, g('loss', 'geometricMean').toFixed(3), g('loss', 'maxFactor').toFixed(3), g('consensus', 'geometricMean').toFixed(3), g('consensus', 'maxFactor').toFixed(3), ex('sim'), ex('runtime')];
-  }));
+    return [v.name, algorithm, pacing, g('loss', 'geometricMean').toFixed(3), g('loss', 'maxFactor').toFixed(3), g('consensus', 'geometricMean').toFixed(3), g('consensus', 'maxFactor').toFixed(3), ex('sim'), ex('runtime')];
+  })));
   const markdown = [
-    table(['variant', 'algorithm', 'grads/worker', 'sim loss', 'runtime loss', 'ratio', 'sim consensus', 'runtime consensus'], curveRows),
+    table(['variant', 'algorithm', 'sim pacing', 'grads/worker', 'sim loss', 'runtime loss', 'ratio', 'sim consensus', 'runtime consensus'], curveRows),
     '',
-    table(['variant', 'algorithm', 'loss ratio (geo. mean)', 'loss max factor', 'consensus ratio (geo. mean)', 'consensus max factor', 'sim exchanges/grad', 'runtime exchanges/grad'], summaryRows),
+    table(['variant', 'algorithm', 'sim pacing', 'loss ratio (geo. mean)', 'loss max factor', 'consensus ratio (geo. mean)', 'consensus max factor', 'sim exchanges/grad', 'runtime exchanges/grad'], summaryRows),
     '',
     `8 workers on a ring, rate 1, workers 3 and 6 at 1/3 speed; MLP on MNIST, SGD lr ${lr}, batch ${batchSize}; ${budget} gradient steps in all, ${seeds} seed(s). Ratios: runtime / simulator.`,
   ].join('\n');
