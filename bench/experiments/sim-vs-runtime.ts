@@ -51,7 +51,7 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
   const all: Array<{ name: string; links?: LinkTable }> = [
     { name: 'instant' },
     { name: 'faithful', links: { default: { latencyMs: 2, bandwidth: 1.25e9 } } },
-    // The links of the time-to-97 experiment: an exchange of the 2.7 MB model lasts about 80 gradient steps.
+    // The links of the time-to-97 experiment: an exchange of the 2.7 MB model lasts about 40 gradient steps.
     { name: 'slow-links', links: { default: { latencyMs: 20, bandwidth: 12.5e6 } } },
   ];
   const variants = all.filter((v) => (opts.variants ? opts.variants.includes(v.name) : !quick || v.name === 'instant'));
