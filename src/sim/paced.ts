@@ -5,8 +5,9 @@
  * is still one expected local step of a speed-1 worker) and, after step m, starts step m+1 only once it has taken
  * part in its quota of exchanges (RateControl, ALGORITHMS.md §2). A free worker that wants an exchange pairs with a
  * free neighbour that accepts it, by the same rule as the runtime's agents (RateControl.accepts), chosen at random
- * among those; an exchange lasts latency + size / bandwidth (the link model; instantaneous without one), and a worker
- * is in at most one at a time. Gradients are computed and applied at the end of their step, as in the free mode.
+ * among those; an exchange lasts latency + size / bandwidth for the proposer (the link model; instantaneous without
+ * one) and one latency more for the acceptor, which commits on the proposer's acknowledgement, as in the runtime;
+ * a worker is in at most one at a time. Gradients are computed and applied at the end of their step, as in the free mode.
  *
  * The free mode models workers whose computation never waits for communication (a busy worker skips an exchange);
  * this one models the runtime, where the compute loop waits for its quota, so that over slow links the number of
@@ -19,7 +20,7 @@ import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import type { SimOptions } from './simulator.js';
 
-type Event = { kind: 'step'; i: number } | { kind: 'exchange'; i: number; j: number; fromI: Vec; fromJ: Vec };
+type Event = { kind: 'step'; i: number } | { kind: 'end'; self: number; from: Vec; proposer: boolean };
 
 export function runPaced(
   opts: SimOptions, algo: PairwiseAlgorithm, starts: Vec[], speeds: Float64Array, sources: GradientSource[], rng: Rng,
@@ -34,6 +35,8 @@ export function runPaced(
   const pool: Vec[] = [];
   const take = () => pool.pop() ?? allocVec(objective.dtype, len);
   const duration = opts.link ? opts.link.latency + len / opts.link.bandwidth : 0;
+  // The acceptor learns that the exchange is complete one trip after the proposer (the proposer's acknowledgement).
+  const ack = opts.link ? opts.link.latency : 0;
   const busy = new Uint8Array(n);
   const waiting = new Uint8Array(n);
   const events = new EventHeap<Event>();
@@ -54,7 +57,8 @@ export function runPaced(
     algo.message(states[i], t, fromI);
     algo.message(states[j], t, fromJ);
     busy[i] = busy[j] = 1;
-    events.push(t + duration, { kind: 'exchange', i, j, fromI, fromJ });
+    events.push(t + duration, { kind: 'end', self: i, from: fromJ, proposer: true });
+    events.push(t + duration + ack, { kind: 'end', self: j, from: fromI, proposer: false });
   };
   /** Worker k changed (a step or an exchange ended): it and its neighbours may pair now. */
   const changed = (k: number, t: number) => {
@@ -91,20 +95,17 @@ export function runPaced(
       changed(i, t);
       continue;
     }
-    const { i, j } = ev;
-    algo.receive(states[i], t, ev.fromJ);
-    algo.receive(states[j], t, ev.fromI);
-    pool.push(ev.fromI, ev.fromJ);
-    counts.communications++;
-    busy[i] = busy[j] = 0;
-    for (const k of [i, j]) {
-      rate[k].exchangeDone();
-      if (waiting[k] && rate[k].canStep()) {
-        waiting[k] = 0;
-        startStep(k, t);
-      }
+    // One side of an exchange ends: it applies its peer's message and is free again.
+    const k = ev.self;
+    algo.receive(states[k], t, ev.from);
+    pool.push(ev.from);
+    if (ev.proposer) counts.communications++;
+    busy[k] = 0;
+    rate[k].exchangeDone();
+    if (waiting[k] && rate[k].canStep()) {
+      waiting[k] = 0;
+      startStep(k, t);
     }
-    changed(i, t);
-    changed(j, t);
+    changed(k, t);
   }
 }
