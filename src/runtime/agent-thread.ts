@@ -27,7 +27,7 @@ import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js'
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
 import { LocalOptimizer } from './optimizer.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
-import { C, G, S } from './shared.js';
+import { G, S, permitStep, stopCompute } from './shared.js';
 
 export interface AgentThreadData {
   id: number;
@@ -88,10 +88,6 @@ if (d.endpoint) {
   transport = d.links && emulatesLinks(d.links) ? new EmulatedTransport(inner, d.links, rng.fork('links')) : inner;
 }
 
-const permit = () => {
-  Atomics.add(ctrl, C.GO, 1);
-  Atomics.notify(ctrl, C.GO);
-};
 
 const agent: WorkerAgent = new WorkerAgent({
   id: d.id,
@@ -113,7 +109,7 @@ const agent: WorkerAgent = new WorkerAgent({
     : undefined,
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs) : undefined,
   stats: d.stats,
-  permit,
+  permit: () => permitStep(ctrl),
   onStep: (steps) => {
     const total = Atomics.add(global, G.STEPS, 1) + 1;
     // Asynchronous runs stop when all workers together reach the budget; synchronous ones after the same number of
@@ -135,8 +131,7 @@ async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await agent.stop();
-  Atomics.store(ctrl, C.STOP, 1);
-  Atomics.notify(ctrl, C.GO);
+  stopCompute(ctrl);
   await transport?.close();
   d.stats[S.DONE] = 1;
   post({ type: 'stopped' });

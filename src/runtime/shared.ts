@@ -66,6 +66,18 @@ export const C = {
   SIZE: 2,
 } as const;
 
+/** Lets the compute thread of this control block start one more step. */
+export function permitStep(control: Int32Array): void {
+  Atomics.add(control, C.GO, 1);
+  Atomics.notify(control, C.GO);
+}
+
+/** Tells the compute thread of this control block to exit (after the gradient it may be computing). */
+export function stopCompute(control: Int32Array): void {
+  Atomics.store(control, C.STOP, 1);
+  Atomics.notify(control, C.GO);
+}
+
 /** Per-worker statistics (Float64Array slots), written by the worker's threads, read by the supervisor. */
 export const S = {
   STEPS: 0,

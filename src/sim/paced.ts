@@ -18,7 +18,7 @@ import type { GradientSource, PairwiseAlgorithm, WorkerState } from '../algorith
 import type { Rng } from '../core/rng.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
-import type { SimOptions } from './simulator.js';
+import { gridRecorder, type SimOptions } from './simulator.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'end'; self: number; from: Vec; proposer: boolean };
 
@@ -68,21 +68,11 @@ export function runPaced(
 
   for (let i = 0; i < n; i++) startStep(i, 0);
   for (let i = 0; i < n; i++) pair(i, 0);
-  const T = opts.time;
-  let nextMetric = 0;
-  let nextProgress = 0;
+  const record = gridRecorder(opts, algo, states, emit);
   for (;;) {
     const t = events.peekTime();
-    while (nextMetric <= t && nextMetric <= T + 1e-9) {
-      for (const s of states) algo.advance(s, nextMetric);
-      emit(nextMetric, states);
-      nextMetric += opts.every;
-    }
-    if (opts.onProgress && t >= nextProgress) {
-      opts.onProgress(Math.min(t, T));
-      nextProgress = t + T / 100;
-    }
-    if (t > T) break;
+    record(t);
+    if (t > opts.time) break;
     const ev = events.pop();
     counts.events++;
     if (ev.kind === 'step') {

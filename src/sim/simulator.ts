@@ -160,22 +160,9 @@ function runPairwise(
   const duration = link ? link.latency + len / link.bandwidth : 0;
 
   const T = opts.time;
-  const every = opts.every;
-  let nextMetric = 0;
-  let nextProgress = 0;
   let t = 0;
   let nextPoisson = total > 0 ? rng.exponential(total) : Infinity;
-  const record = (until: number) => {
-    while (nextMetric <= until && nextMetric <= T + 1e-9) {
-      for (const s of states) algo.advance(s, nextMetric);
-      emit(nextMetric, states);
-      nextMetric += every;
-    }
-    if (opts.onProgress && until >= nextProgress) {
-      opts.onProgress(Math.min(until, T));
-      nextProgress = until + T / 100;
-    }
-  };
+  const record = gridRecorder(opts, algo, states, emit);
 
   for (;;) {
     if (inFlight.peekTime() <= nextPoisson) {
@@ -220,6 +207,29 @@ function runPairwise(
       inFlight.push(t + duration, { i, j, fromI, fromJ });
     }
   }
+}
+
+/**
+ * The metrics of a pairwise run: record(until) emits a row at every grid time up to `until` (each worker's state
+ * advanced to it first) and reports progress.
+ */
+export function gridRecorder(
+  opts: SimOptions, algo: PairwiseAlgorithm, states: WorkerState[], emit: (t: number, s: WorkerState[]) => void,
+): (until: number) => void {
+  const T = opts.time;
+  let nextMetric = 0;
+  let nextProgress = 0;
+  return (until) => {
+    while (nextMetric <= until && nextMetric <= T + 1e-9) {
+      for (const s of states) algo.advance(s, nextMetric);
+      emit(nextMetric, states);
+      nextMetric += opts.every;
+    }
+    if (opts.onProgress && until >= nextProgress) {
+      opts.onProgress(Math.min(until, T));
+      nextProgress = until + T / 100;
+    }
+  };
 }
 
 function runRounds(

@@ -30,7 +30,7 @@ import type { Model } from '../../engine/models/model.js';
 import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
-import { C, sharedFloats, sharedInts, toShared } from '../shared.js';
+import { C, permitStep, sharedFloats, sharedInts, stopCompute, toShared } from '../shared.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
@@ -300,10 +300,6 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // Normalisation statistics, updated by the compute thread, saved with the model.
   model.setState(toShared(Float32Array.from(model.state)));
   const control = sharedInts(C.SIZE);
-  const permit = (): void => {
-    Atomics.add(control, C.GO, 1);
-    Atomics.notify(control, C.GO);
-  };
   const agent: WorkerAgent = new WorkerAgent({
     id: transport.self,
     built,
@@ -315,7 +311,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     // The learning-rate schedule goes on from a resumed worker's step count.
     progress: () => first + agent.steps,
     pairing: { transport: exchange, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs },
-    permit,
+    permit: () => permitStep(control),
     log,
   });
   if (opts.resume && !pulled) {
@@ -387,8 +383,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
         if (ended) return;
         ended = true;
         if (why) log(why);
-        Atomics.store(control, C.STOP, 1);
-        Atomics.notify(control, C.GO);
+        stopCompute(control);
         compute.port.close();
         signal?.removeEventListener('abort', onAbort);
         resolve();
