@@ -43,6 +43,20 @@ export class Rng {
     return result;
   }
 
+  /** The generator's four state words (the pending second normal draw, if any, is not part of it). */
+  words(): [number, number, number, number] {
+    return [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+  }
+
+  /** Continues the stream from `words` (as returned by words()); a pending normal draw is dropped. */
+  setWords(words: readonly number[]): void {
+    if (words.length !== 4 || !words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) || words.every((w) => w === 0)) {
+      throw new Error(`Rng: invalid state words ${JSON.stringify(words)}`);
+    }
+    [this.a, this.b, this.c, this.d] = words;
+    this.spare = NaN;
+  }
+
   /** Uniform in [0, 1) with 53 random bits. */
   uniform(): number {
     const hi = this.nextUint32() >>> 5;

@@ -14,6 +14,8 @@
  *   step (updates taken), epoch (epochs of data consumed, fractional), seed
  *   optimizer (kind or "none"), optimizer_config (JSON hyper-parameters), optimizer_steps,
  *   optimizer_state (JSON: [{name, offset, size}])
+ *   random (JSON: {stream name: four uint32 words}: where the model's dropout streams are, so that a resumed run
+ *           draws the masks an uninterrupted one would; absent in older files)
  *   run (JSON: free description of the run — data set, batch size, budget, schedule — used to resume it)
  *   created (ISO date)
  *
@@ -66,6 +68,8 @@ export interface Checkpoint {
   params: Float32Array;
   /** The flat state vector (model.stateSize values). */
   state: Float32Array;
+  /** Positions of the model's random streams (Model.randomState); empty when the file has none. */
+  random: Record<string, number[]>;
   optimizer: null | {
     config: OptimizerDescription;
     steps: number;
@@ -118,6 +122,7 @@ export function checkpointContents(options: SaveCheckpointOptions): { tensors: M
     optimizer_config: JSON.stringify(optimizer ? (options.optimizerConfig ?? describeOptimizer(optimizer)) : null),
     optimizer_steps: String(optimizer?.steps ?? 0),
     optimizer_state: JSON.stringify(optimizerState),
+    random: JSON.stringify(model.randomState()),
     run: JSON.stringify(options.run ?? {}),
     created: new Date().toISOString(),
   };
@@ -157,6 +162,12 @@ function intField(file: string, metadata: Record<string, string>, key: string): 
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function isStreamWords(v: unknown): v is Record<string, number[]> {
+  return isObject(v) && Object.values(v).every(
+    (w) => Array.isArray(w) && w.length === 4 && w.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff) && w.some((x) => x !== 0),
+  );
+}
 
 function isEntryList(v: unknown): v is LayoutEntry<string>[] {
   return Array.isArray(v) && v.every((e) => isObject(e) && typeof e.name === 'string' && typeof e.kind === 'string'
@@ -245,12 +256,13 @@ export function decodeCheckpoint(st: Safetensors): Checkpoint {
 
   const epoch = Number(metadata.epoch ?? '0');
   if (!(epoch >= 0)) corrupt(file, `metadata "epoch" is not a non-negative number`);
+  const random = metadata.random === undefined ? {} : jsonField(file, metadata, 'random', isStreamWords, 'an object of four-word random states');
   const seed = Number(metadata.seed ?? '0');
   if (!Number.isFinite(seed)) corrupt(file, `metadata "seed" is not a number`);
   return {
     file, model, modelConfig, layoutHash: hash, layout, stateLayout,
     step: intField(file, metadata, 'step'), epoch, seed,
-    params, state, optimizer,
+    params, state, random, optimizer,
     run: metadata.run === undefined ? {} : jsonField(file, metadata, 'run', isObject, 'an object'),
     metadata,
   };
@@ -271,6 +283,13 @@ export function checkCompatible(checkpoint: Checkpoint, model: Model): void {
 /** Copies a checkpoint's parameters and state into a model with the same layout. */
 export function restoreModel(checkpoint: Checkpoint, model: Model): void {
   checkCompatible(checkpoint, model);
+  if (Object.keys(checkpoint.random).length > 0) {
+    try {
+      model.setRandomState(checkpoint.random); // checks every name before moving any stream
+    } catch (err) {
+      throw new UsageError(`checkpoint ${checkpoint.file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   model.params.set(checkpoint.params);
   model.state.set(checkpoint.state);
 }

@@ -65,9 +65,19 @@ export class Registry {
   readonly states: StateVar[] = [];
   paramSize = 0;
   stateSize = 0;
+  /** The model's random streams (dropout masks) by name, so that a checkpoint can carry their positions. */
+  readonly streams = new Map<string, Rng>();
   private readonly names = new Set<string>();
 
   constructor(readonly seed: number = 0) {}
+
+  /** A named random stream derived from the seed and the name. */
+  stream(name: string): Rng {
+    if (this.streams.has(name)) throw new Error(`duplicate random stream ${name}`);
+    const rng = new Rng(this.seed).fork(name);
+    this.streams.set(name, rng);
+    return rng;
+  }
 
   param(name: string, shape: readonly number[], kind: ParamKind, init: Initializer): Param {
     if (this.names.has(name)) throw new Error(`duplicate parameter name ${name}`);
@@ -117,7 +127,7 @@ export class Scope {
 
   /** A random stream for this scope (dropout masks), derived from the registry's seed and the scope's name. */
   rng(label = ''): Rng {
-    return new Rng(this.registry.seed).fork(`${this.full(label)}`);
+    return this.registry.stream(this.full(label));
   }
 }
 

@@ -50,7 +50,8 @@ export interface GradientReport {
 
 const d = workerData as ComputeThreadData;
 const backend = getBackend({ backend: d.backend });
-const model = createModel(d.model.name, { ...d.model.config, backend, params: d.x, grads: d.grads, state: d.state, initialize: false } as never);
+// seeded per worker so that workers draw their own dropout masks
+const model = createModel(d.model.name, { ...d.model.config, backend, seed: d.seed, params: d.x, grads: d.grads, state: d.state, initialize: false } as never);
 const batches = new ShuffledBatches(d.train, d.seed, d.batchSize);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const ctrl = d.control;

@@ -113,15 +113,15 @@ async function run(source: BatchSource, setupRun: () => { model: Model; opt: Sgd
 }
 
 for (const [label, make] of [
-  ['an MLP with SGD + momentum, cosine schedule', () => ({
+  ['an MLP with dropout, SGD + momentum, cosine schedule', () => ({
     source: new ShuffledBatches(imageData, 11, 40), // 96 examples: batches straddle epochs
-    setupRun: () => setup('mlp', { inputSize: 64, hidden: [16], classes: 4 }, { kind: 'sgd', lr: 0.2, momentum: 0.9, nesterov: false, weightDecay: 1e-3 }),
+    setupRun: () => setup('mlp', { inputSize: 64, hidden: [16], classes: 4, dropout: 0.3 }, { kind: 'sgd', lr: 0.2, momentum: 0.9, nesterov: false, weightDecay: 1e-3 }),
     schedule: makeSchedule({ kind: 'cosine', lr: 0.2, totalSteps: 12, warmupSteps: 2 }),
     clip: undefined,
   })],
-  ['a transformer with AdamW, warm-up, cosine and clipping', () => ({
+  ['a transformer with dropout, AdamW, warm-up, cosine and clipping', () => ({
     source: new TextWindows(text, 8, 11, 4),
-    setupRun: () => setup('transformer', tinyTransformer, { kind: 'adamw', lr: 3e-3, weightDecay: 0.01, noDecay: NO_DECAY_BIAS_NORM }),
+    setupRun: () => setup('transformer', { ...tinyTransformer, dropout: 0.2 }, { kind: 'adamw', lr: 3e-3, weightDecay: 0.01, noDecay: NO_DECAY_BIAS_NORM }),
     schedule: makeSchedule({ kind: 'cosine', lr: 3e-3, totalSteps: 12, warmupSteps: 3 }),
     clip: 0.5,
   })],
@@ -177,6 +177,16 @@ test('corrupt, foreign and mismatched checkpoints give one-line errors', () => {
   tensors.delete('fc2.bias');
   writeSafetensors(partial, tensors, st.metadata);
   assert.throws(() => readCheckpoint(partial), oneLineUsageError(/fc2\.bias/));
+  // Random stream positions: malformed, or naming streams the model does not have (parameters left untouched).
+  const badRandom = join(dir, 'bad-random.safetensors');
+  writeSafetensors(badRandom, new Map([...st.tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }])), { ...st.metadata, random: '{"fc1.dropout":[1,2,3]}' });
+  assert.throws(() => readCheckpoint(badRandom), oneLineUsageError(/metadata "random" is not an object of four-word random states/));
+  const strayRandom = join(dir, 'stray-random.safetensors');
+  writeSafetensors(strayRandom, new Map([...st.tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }])), { ...st.metadata, random: '{"fc1.dropout":[1,2,3,4]}' });
+  const target = setup('mlp', { inputSize: 64, hidden: [8], classes: 4 }, { kind: 'sgd', lr: 0.1, momentum: 0.9 }, 7);
+  const before = Float32Array.from(target.model.params);
+  assert.throws(() => restoreModel(readCheckpoint(strayRandom), target.model), oneLineUsageError(/random streams do not match \(missing: none; unknown: fc1\.dropout\)/));
+  bitsEqual(target.model.params, before, 'parameters after a refused restore');
 
   const ck = readCheckpoint(good);
   const other = setup('mlp', { inputSize: 64, hidden: [9], classes: 4 }, { kind: 'sgd', lr: 0.1, momentum: 0.9 });

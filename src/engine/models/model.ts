@@ -167,6 +167,24 @@ export class Model implements ModelSpec {
     this.resetState();
   }
 
+  /** Positions of the model's random streams (dropout masks), by stream name; empty without dropout. */
+  randomState(): Record<string, number[]> {
+    const out: Record<string, number[]> = {};
+    for (const [name, rng] of this.registry.streams) out[name] = rng.words();
+    return out;
+  }
+
+  /** Moves the random streams to saved positions (from randomState of a model with the same layout). */
+  setRandomState(saved: Readonly<Record<string, readonly number[]>>): void {
+    const names = Object.keys(saved);
+    const missing = [...this.registry.streams.keys()].filter((n) => !(n in saved));
+    const unknown = names.filter((n) => !this.registry.streams.has(n));
+    if (missing.length > 0 || unknown.length > 0) {
+      throw new Error(`${this.name}: random streams do not match (missing: ${missing.join(', ') || 'none'}; unknown: ${unknown.join(', ') || 'none'})`);
+    }
+    for (const name of names) this.registry.streams.get(name)!.setWords(saved[name]);
+  }
+
   /** Running statistics back to their initial values (mean 0, variance 1). */
   resetState(): void {
     for (const s of this.registry.states) s.value.fill(s.initial);
