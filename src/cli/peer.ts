@@ -85,6 +85,7 @@ interface PeerFlags {
 
 export function peerCommand(): Command {
   const peer = new Command('peer')
+    .summary('Run one worker of a cluster that trains over the network (js-libp2p).')
     .description(
       'Run one worker of a cluster that trains over the network, one process per worker: each with its own --index, ' +
         'all with the same --workers, --swarm-key, model and data flags. Workers find each other from --bootstrap ' +

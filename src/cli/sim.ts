@@ -50,11 +50,12 @@ interface SimFlags {
 
 export function simCommand(): Command {
   return new Command('sim')
+    .summary('Simulate decentralized optimisation in virtual time, bit-for-bit reproducible.')
     .description(
       'Simulate asynchronous decentralized optimisation in virtual time (time unit: one expected local gradient step).\n' +
         'Deterministic: the same seed gives bit-identical metrics. Writes metrics.jsonl and metrics.svg to --out.',
     )
-    .option('--problem <name>', `objective: ${problemNames().join(', ')} (neural problems once registered)`, 'quadratic')
+    .option('--problem <name>', `objective: ${problemNames().join(', ')}`, 'quadratic')
     .addOption(new Option('--algo <name>', 'algorithm').choices(ALGORITHMS).default('acid'))
     .option('--topology <name|file>', 'graph: complete, ring, path, star, torus, hypercube, exponential, exponential-official, erdos-renyi, geometric, or an edge-list file', 'ring')
     .option('--workers <n>', 'number of workers', integer(1, 1 << 20), 16)

@@ -138,6 +138,7 @@ interface TrainFlags {
 
 export function trainCommand(): Command {
   const command = new Command('train')
+    .summary('Train a model: one worker, or a cluster of worker threads in this process.')
     .description(
       'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors\n' +
         'to --out. Defaults depend on the model: mlp and cnn train on MNIST with SGD (momentum 0.9, batch 128, cosine\n' +
