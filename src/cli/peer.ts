@@ -23,7 +23,7 @@ import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel } from '../engine/models/index.js';
-import { NO_DECAY_BIAS_NORM } from '../engine/optim/index.js';
+import { optimizerConfigOf } from '../engine/optim/index.js';
 import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from '../runtime/cli.js';
 import { EmulatedTransport } from '../runtime/emulator.js';
@@ -58,7 +58,9 @@ interface PeerFlags {
   batchSize: number;
   lr: number;
   momentum: number;
+  nesterov?: boolean;
   weightDecay: number;
+  decayAll?: boolean;
   schedule: (typeof SCHEDULES)[number];
   warmup: number;
   clip?: number;
@@ -116,7 +118,9 @@ export function peerCommand(): Command {
     .option('--batch-size <n>', 'examples per step', integer(1), 32)
     .option('--lr <lr>', 'learning rate', real({ positive: true }), 0.05)
     .option('--momentum <m>', 'heavy-ball momentum', real({ min: 0, max: 0.999 }), 0.9)
-    .option('--weight-decay <wd>', 'weight decay (not on biases and norms)', real({ min: 0 }), 0)
+    .option('--nesterov', 'Nesterov momentum')
+    .option('--weight-decay <wd>', 'weight decay (not on biases and norms unless --decay-all)', real({ min: 0 }), 0)
+    .option('--decay-all', 'apply weight decay to biases and norm parameters too')
     .option('--schedule <kind>', 'learning-rate schedule over the steps: constant or cosine', oneOf(SCHEDULES), 'cosine')
     .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
     .option('--clip <norm>', 'clip gradients to this L2 norm', real({ positive: true }))
@@ -253,7 +257,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', ...DIRECTION_STEP });
   const optimizer = new LocalOptimizer(
     backend, model.layout, model.size,
-    { kind: 'sgd', lr: flags.lr, momentum: flags.momentum, weightDecay: flags.weightDecay, noDecay: NO_DECAY_BIAS_NORM },
+    optimizerConfigOf({ optimizer: 'sgd', ...flags }),
     makeRunSchedule({ kind: flags.schedule, lr: flags.lr, warmup: flags.warmup, totalSteps: flags.steps }),
   );
   if (built.kind !== 'pairwise') throw new UsageError(`${flags.algo} is not a pairwise algorithm`);

@@ -23,7 +23,7 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { checkCompatible, readCheckpoint, restoreModel, restoreOptimizer, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, MODEL_NAMES, type CreateModelOptions, type ModelName } from '../engine/models/index.js';
 import type { LabeledData, Model } from '../engine/models/model.js';
-import { createOptimizer, NO_DECAY_BIAS_NORM, type OptimizerConfig } from '../engine/optim/index.js';
+import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import { makeSchedule, type ScheduleConfig } from '../engine/optim/schedule.js';
 import { ShuffledBatches, TextWindows, textEvalData, type BatchSource } from '../engine/training/batches.js';
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
@@ -50,7 +50,10 @@ export interface RunConfig {
   optimizer: 'sgd' | 'adamw';
   lr: number;
   momentum: number;
+  nesterov: boolean;
   weightDecay: number;
+  /** Weight decay on biases and norm parameters too. */
+  decayAll: boolean;
   schedule: 'constant' | 'cosine' | 'step';
   warmup: number;
   minLr: number;
@@ -111,7 +114,9 @@ interface TrainFlags {
   batchSize?: number;
   lr?: number;
   momentum?: number;
+  nesterov?: boolean;
   weightDecay?: number;
+  decayAll?: boolean;
   optimizer?: 'sgd' | 'adamw';
   schedule?: 'constant' | 'cosine' | 'step';
   warmup?: number;
@@ -161,7 +166,9 @@ export function trainCommand(): Command {
     .option('--optimizer <kind>', 'sgd or adamw', oneOf(OPTIMIZERS))
     .option('--lr <lr>', 'peak learning rate', real({ positive: true }))
     .option('--momentum <m>', 'SGD momentum', real({ min: 0, max: 0.999 }))
-    .option('--weight-decay <wd>', 'weight decay (SGD: L2; AdamW: decoupled); never on biases and norms', real({ min: 0 }))
+    .option('--nesterov', 'SGD: Nesterov momentum')
+    .option('--weight-decay <wd>', 'weight decay (SGD: L2; AdamW: decoupled); not on biases and norms unless --decay-all', real({ min: 0 }))
+    .option('--decay-all', 'apply weight decay to biases and norm parameters too')
     .option('--schedule <kind>', 'learning-rate schedule: constant, cosine or step', oneOf(SCHEDULES))
     .option('--warmup <steps>', 'linear warm-up steps', integer(0))
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
@@ -290,7 +297,9 @@ const SavedRun = z.object({
   optimizer: z.enum(OPTIMIZERS),
   lr: z.number().positive(),
   momentum: z.number().min(0).max(0.999),
+  nesterov: z.boolean(),
   weightDecay: z.number().min(0),
+  decayAll: z.boolean(),
   schedule: z.enum(SCHEDULES),
   warmup: z.number().int().nonnegative(),
   minLr: z.number().min(0),
@@ -348,7 +357,9 @@ function resolveRun(flags: TrainFlags, checkpoint: Checkpoint | null): Resolved 
     optimizer,
     lr: pick('lr', flags.lr, o.lr),
     momentum: pick('momentum', flags.momentum, o.momentum),
+    nesterov: pick('nesterov', flags.nesterov, false),
     weightDecay: pick('weightDecay', flags.weightDecay, o.weightDecay),
+    decayAll: pick('decayAll', flags.decayAll, false),
     schedule: pick('schedule', flags.schedule, d.schedule),
     warmup: pick('warmup', flags.warmup, d.warmup),
     minLr: pick('minLr', flags.minLr, 0),
@@ -385,6 +396,7 @@ function loadResume(file: string): Checkpoint {
 async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, unknown>; interrupted: boolean }> {
   const checkpoint = flags.resume !== undefined ? loadResume(flags.resume) : null;
   const { run, epochs } = resolveRun(flags, checkpoint);
+  const optimizerConfig = optimizerConfigOf(run);
   const data = prepareData(run);
   const backend = getBackend({ backend: flags.backend });
   if (epochs !== null) run.totalSteps = stepsOfEpochs(epochs, data.train.epochSize, run.batchSize);
@@ -407,9 +419,6 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     );
   }
 
-  const optimizerConfig: OptimizerConfig = run.optimizer === 'sgd'
-    ? { kind: 'sgd', lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay, noDecay: NO_DECAY_BIAS_NORM }
-    : { kind: 'adamw', lr: run.lr, weightDecay: run.weightDecay, noDecay: NO_DECAY_BIAS_NORM };
   const optimizer = createOptimizer(model, optimizerConfig);
   if (checkpoint) {
     checkCompatible(checkpoint, model);
@@ -435,7 +444,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   const metrics = new MetricsWriter(metricsFile);
   for (const row of earlier) metrics.write(row);
   const save = (step: number) => saveCheckpoint(checkpointFile, {
-    model, optimizer, optimizerConfig: { ...optimizerConfig, noDecay: [...NO_DECAY_BIAS_NORM] }, step,
+    model, optimizer, optimizerConfig: { ...optimizerConfig, noDecay: [...(optimizerConfig.noDecay ?? [])] }, step,
     epoch: (step * run.batchSize) / data.train.epochSize, seed: run.seed, run: { ...run, workers: 1 },
   });
 

@@ -103,7 +103,9 @@ export interface ClusterFlags {
   optimizer?: 'sgd' | 'adamw';
   lr?: number;
   momentum?: number;
+  nesterov?: boolean;
   weightDecay?: number;
+  decayAll?: boolean;
   schedule?: 'constant' | 'cosine' | 'step';
   warmup?: number;
   clip?: number;
@@ -196,6 +198,8 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'lr', name: 'lr', field: 'lr' },
   { flag: 'momentum', name: 'momentum', field: 'momentum' },
   { flag: 'weightDecay', name: 'weight-decay', field: 'weightDecay' },
+  { flag: 'nesterov', name: 'nesterov', field: 'nesterov', absent: false },
+  { flag: 'decayAll', name: 'decay-all', field: 'decayAll', absent: false },
   { flag: 'schedule', name: 'schedule', field: 'schedule' },
   { flag: 'warmup', name: 'warmup', field: 'warmup' },
   { flag: 'clip', name: 'clip', field: 'clip', value: (v) => ((v as number) > 0 ? v : null) },
@@ -230,6 +234,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
+    nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds, display: flags.display !== false && !flags.json,
@@ -259,6 +264,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     rateMode: flags.rateMode, exchange: flags.exchange, model, modelConfig: flags.modelConfig, dataset, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize, epochs, steps: flags.steps, optimizer, lr,
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
+    nesterov: flags.nesterov, decayAll: flags.decayAll,
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
     links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing,

@@ -31,7 +31,7 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
-import { NO_DECAY_BIAS_NORM, type OptimizerConfig } from '../engine/optim/index.js';
+import { optimizerConfigOf } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
@@ -76,7 +76,11 @@ export interface ClusterConfig {
   optimizer: 'sgd' | 'adamw';
   lr: number;
   momentum: number;
+  /** SGD: Nesterov momentum. */
+  nesterov?: boolean;
   weightDecay: number;
+  /** Weight decay on biases and norm parameters too. */
+  decayAll?: boolean;
   schedule: RunSchedule['kind'];
   /** Linear warm-up, in expected local steps (default: 5% of them). */
   warmup?: number;
@@ -209,7 +213,9 @@ const SavedCluster = z.object({
   optimizer: z.enum(['sgd', 'adamw']),
   lr: z.number().positive(),
   momentum: z.number().min(0),
+  nesterov: z.boolean().optional(),
   weightDecay: z.number().min(0),
+  decayAll: z.boolean().optional(),
   schedule: z.enum(['constant', 'cosine', 'step', 'multistep']),
   warmup: z.number().nonnegative().optional(),
   milestones: z.array(z.number()).optional(),
@@ -383,9 +389,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   } catch (err) {
     throw err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err));
   }
-  const optimizer: OptimizerConfig = config.optimizer === 'sgd'
-    ? { kind: 'sgd', lr: config.lr, momentum: config.momentum, weightDecay: config.weightDecay, noDecay: NO_DECAY_BIAS_NORM }
-    : { kind: 'adamw', lr: config.lr, weightDecay: config.weightDecay, noDecay: NO_DECAY_BIAS_NORM };
+  const optimizer = optimizerConfigOf(config);
   const warmup = config.warmup ?? Math.round(0.05 * perWorker);
   const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones };
 

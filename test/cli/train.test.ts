@@ -64,6 +64,29 @@ test('gossamer train --json trains one worker, evaluates, and writes metrics and
   assert.equal(t.testAccuracy, s.testAccuracy);
 });
 
+test('--nesterov and --decay-all reach the optimizer, its checkpoint and a resumed run', () => {
+  const out = join(dir, 'nesterov');
+  const r = gossamer([...SMALL, '--steps', '4', '--nesterov', '--decay-all', '--weight-decay', '0.01', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const ck = readCheckpoint(join(out, 'checkpoint.safetensors'));
+  assert.equal(ck.optimizer?.config.nesterov, true);
+  assert.deepEqual(ck.optimizer?.config.noDecay, []);
+  assert.equal(ck.run.nesterov, true);
+  assert.equal(ck.run.decayAll, true);
+  const plain = join(dir, 'plain');
+  assert.equal(gossamer([...SMALL, '--steps', '4', '--weight-decay', '0.01', '--out', plain, '--json']).code, 0);
+  const ckPlain = readCheckpoint(join(plain, 'checkpoint.safetensors'));
+  assert.deepEqual(ckPlain.optimizer?.config.noDecay, ['bias', 'norm']);
+  assert.ok(!sameBits(ck.params, ckPlain.params), 'Nesterov and decayed biases change the trained parameters');
+  // A resumed run keeps the checkpoint's settings.
+  const again = gossamer(['train', '--resume', join(out, 'checkpoint.safetensors'), '--steps', '6', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  const resumed = readCheckpoint(join(out, 'checkpoint.safetensors'));
+  assert.equal(resumed.step, 6);
+  assert.equal(resumed.optimizer?.config.nesterov, true);
+  assert.deepEqual(resumed.optimizer?.config.noDecay, []);
+});
+
 /** Runs the CLI asynchronously; `onStart` may signal the child once it is running. */
 function spawnGossamer(args: string[], onRunning?: (child: ReturnType<typeof spawn>) => void) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolvePromise, reject) => {
@@ -170,6 +193,8 @@ const badInputs: Array<[string, string[], RegExp]> = [
   ['a checkpoint of another model', ['--model', 'cnn', '--dataset', 'synthetic', '--resume', join(mlpCheckpoint, 'checkpoint.safetensors')], /holds a mlp model with layout [0-9a-f]+, which does not match this cnn model/],
   ['a model config that does not fit the data', [...SMALL.slice(1), '--model-config', '{"inputSize":10}', '--steps', '1'], /does not fit synthetic/],
   ['a bad model config', ['--model-config', '[1,2]'], /must be a JSON object/],
+  ['Nesterov without momentum', ['--nesterov', '--momentum', '0'], /--nesterov needs a momentum above 0/],
+  ['Nesterov with AdamW', ['--optimizer', 'adamw', '--nesterov'], /--nesterov applies to SGD only/],
 ];
 
 test('bad input is rejected with a one-line message', async () => {

@@ -1,11 +1,12 @@
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { UsageError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import type { Backend } from '../../src/engine/backend.js';
 import type { LayoutEntry } from '../../src/engine/layout.js';
 import { createModel } from '../../src/engine/models/index.js';
 import {
-  AdamW, clipGradNorm, createOptimizer, decayRanges, gradNorm, makeSchedule, NO_DECAY_BIAS_NORM, Sgd,
+  AdamW, clipGradNorm, createOptimizer, decayRanges, gradNorm, makeSchedule, NO_DECAY_BIAS_NORM, optimizerConfigOf, Sgd,
 } from '../../src/engine/optim/index.js';
 import { BACKENDS, noteNativeSkip, randn } from './helpers.js';
 
@@ -198,4 +199,12 @@ describe('learning-rate schedules', () => {
     const c = makeSchedule({ kind: 'constant', lr: 0.3, warmupSteps: 3 });
     assert.deepEqual([0, 1, 2, 3, 100].map(c).map((v) => Math.round(v * 1e6) / 1e6), [0.1, 0.2, 0.3, 0.3, 0.3]);
   });
+});
+
+test('command-line optimizer settings: biases and norms excluded from weight decay unless decayAll; Nesterov checked', () => {
+  const sgd = optimizerConfigOf({ optimizer: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 });
+  assert.deepEqual(sgd, { kind: 'sgd', lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4, noDecay: ['bias', 'norm'] });
+  assert.deepEqual(optimizerConfigOf({ optimizer: 'adamw', lr: 1e-3, momentum: 0, weightDecay: 0.01, decayAll: true }), { kind: 'adamw', lr: 1e-3, weightDecay: 0.01, noDecay: [] });
+  assert.throws(() => optimizerConfigOf({ optimizer: 'sgd', lr: 0.1, momentum: 0, nesterov: true, weightDecay: 0 }), (e: unknown) => e instanceof UsageError && /needs a momentum above 0/.test(e.message));
+  assert.throws(() => optimizerConfigOf({ optimizer: 'adamw', lr: 0.1, momentum: 0, nesterov: true, weightDecay: 0 }), (e: unknown) => e instanceof UsageError && /SGD only/.test(e.message));
 });

@@ -84,6 +84,7 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     [['--workers', '4', '--slow', '9:3', ...TINY, '--steps', '10'], /slow-down given for worker 9/],
     [['--workers', '4', '--latency', '-5'], /--latency/],
     [['--workers', '3', '--algo', 'acid', '--topology', 'ring', ...TINY, '--steps', '10'], /A2CiD2 is refused on the complete graph/],
+    [['--workers', '4', '--nesterov', '--momentum', '0', ...TINY, '--steps', '10'], /--nesterov needs a momentum above 0/],
   ] as const) {
     const r = gossamer(['train', ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
@@ -129,6 +130,7 @@ test('SIGINT stops a cluster run cleanly with its averaged model; --resume finis
   for (const [extra, message] of [
     [['--resume', corrupt], /checkpoint .*corrupt\.safetensors: /],
     [['--resume', checkpoint, '--workers', '4'], /written by a run with --workers 3; it cannot continue with --workers 4/],
+    [['--resume', checkpoint, '--nesterov'], /written by a run with --nesterov false; it cannot continue with --nesterov true/],
   ] as const) {
     const r = gossamer(['train', ...extra]);
     assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
