@@ -108,7 +108,7 @@ const SYNTHETIC_TEST = 2048;
 interface TrainFlags {
   model?: ModelName;
   dataset?: DatasetName;
-  workers: number;
+  workers?: number;
   epochs?: number;
   steps?: number;
   batchSize?: number;
@@ -145,21 +145,21 @@ export function trainCommand(): Command {
   const command = new Command('train')
     .summary('Train a model: one worker, or a cluster of worker threads in this process.')
     .description(
-      'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors\n' +
-        'to --out. Defaults depend on the model: mlp and cnn train on MNIST with SGD (momentum 0.9, batch 128, cosine\n' +
-        'schedule) for 2 epochs; transformer is a character language model on Moby-Dick with AdamW (lr 3e-3, 100 warm-up\n' +
-        'steps then cosine, batch 32, context 64, clipping at 1) for 2000 steps. Ctrl-C stops after the current step and\n' +
-        'writes a checkpoint; --resume <checkpoint> continues the run to its original budget.\n' +
-        'With --workers n > 1, a cluster option, or no training flag at all, n worker threads (default 8) train together\n' +
-        '(A2CiD2 on a ring, MLP on MNIST by default; see the cluster options). Ctrl-C stops the workers and writes the\n' +
-        'averaged model with the run\'s configuration and progress; --resume <checkpoint> continues such a run to its\n' +
-        'budget (same workers, graph, algorithm, model and optimizer; the schedule and each worker\'s data order go on\n' +
-        'where they were; the metrics are appended to). The workers restart from the averaged model with fresh optimizer\n' +
+      'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors ' +
+        'to --out. Defaults depend on the model: mlp and cnn train on MNIST with SGD (momentum 0.9, batch 128, cosine ' +
+        'schedule) for 2 epochs; transformer is a character language model on Moby-Dick with AdamW (lr 3e-3, 100 warm-up ' +
+        'steps then cosine, batch 32, context 64, clipping at 1) for 2000 steps. Ctrl-C stops after the current step and ' +
+        'writes a checkpoint; --resume <checkpoint> continues the run to its original budget.\n\n' +
+        'With --workers n > 1, a cluster option, or no training flag at all, n worker threads (default 8) train together ' +
+        '(A2CiD2 on a ring, MLP on MNIST by default; see the cluster options). Ctrl-C stops the workers and writes the ' +
+        "averaged model with the run's configuration and progress; --resume <checkpoint> continues such a run to its " +
+        "budget (same workers, graph, algorithm, model and optimizer; the schedule and each worker's data order go on " +
+        'where they were; the metrics are appended to). The workers restart from the averaged model with fresh optimizer ' +
         'momentum and fresh A2CiD2 state (per-worker parameters and momentum are not saved).',
     )
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', 'data set: mnist, moby-dick or synthetic (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)', oneOf(DATASETS))
-    .option('--workers <n>', 'number of workers: threads of this process (default 8 with no training flag, else 1)', integer(1), 1)
+    .option('--workers <n>', 'number of workers: threads of this process (default 8 with no training flag, else 1)', integer(1))
     .option('--epochs <e>', 'training budget in epochs (may be fractional)', real({ positive: true }))
     .option('--steps <n>', 'training budget in updates (instead of --epochs)', integer(1))
     .option('--batch-size <n>', 'examples (text: windows) per update', integer(1))
