@@ -28,6 +28,25 @@ function listSources(dir: string, out: string[] = []): string[] {
   return out;
 }
 
+/** Removes the mirrors of processes that are gone (killed before their exit hook could run). */
+export function removeOrphanMirrors(cache: string): void {
+  for (const name of readdirSync(cache)) {
+    const pid = Number(/^threads-(\d+)-/.exec(name)?.[1] ?? NaN);
+    // older mirrors carry no pid: removed too (a mirror is only read while its process starts threads)
+    if (Number.isInteger(pid) && isAlive(pid)) continue;
+    rmSync(join(cache, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Transpiles the source tree (the directory above this module) into a fresh mirror; its root, or null. */
 async function transpileSources(): Promise<string | null> {
   let esbuild: typeof import('esbuild');
@@ -39,7 +58,8 @@ async function transpileSources(): Promise<string | null> {
   const srcRoot = fileURLToPath(new URL('../', import.meta.url));
   const cache = join(dirname(srcRoot), 'node_modules', '.cache', 'gossamer');
   mkdirSync(cache, { recursive: true });
-  const dir = mkdtempSync(join(cache, 'threads-'));
+  removeOrphanMirrors(cache);
+  const dir = mkdtempSync(join(cache, `threads-${process.pid}-`));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   await esbuild.build({
     entryPoints: listSources(srcRoot), outbase: srcRoot, outdir: dir, bundle: false, platform: 'node', format: 'esm',
