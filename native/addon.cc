@@ -819,6 +819,66 @@ napi_value js_batch_norm_backward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+napi_value js_group_norm(napi_env env, napi_callback_info info) {
+  Args A(env, info, 11, "groupNorm");
+  auto x = A.f32(0, "x");
+  auto gamma = A.f32(1, "gamma");
+  auto beta = A.f32(2, "beta");
+  auto y = A.f32(3, "y");
+  auto mean = A.f32(4, "mean");
+  auto rstd = A.f32(5, "rstd");
+  const idx n = A.count(6, "n"), c = A.count(7, "c"), hw = A.count(8, "hw"), groups = A.count(9, "groups");
+  const double eps = A.number(10, "eps");
+  A.check(groups > 0, "groups must be positive");
+  A.check(groups > 0 && c % groups == 0, "groups must divide c");
+  const idx total = A.product({n, c, hw});
+  const idx blocks = A.product({n, groups});
+  A.need(x, total, "x");
+  A.need(y, total, "y");
+  A.need(gamma, c, "gamma");
+  A.need(beta, c, "beta");
+  A.need(mean, blocks, "mean");
+  A.need(rstd, blocks, "rstd");
+  if (!A.ok() || total == 0) return nullptr;
+  {
+    FlushDenormals guard;
+    A.kernels->group_norm(x.data, gamma.data, beta.data, y.data, mean.data, rstd.data, n, c, hw, groups, eps);
+  }
+  return nullptr;
+}
+
+napi_value js_group_norm_backward(napi_env env, napi_callback_info info) {
+  Args A(env, info, 12, "groupNormBackward");
+  auto x = A.f32(0, "x");
+  auto dy = A.f32(1, "dy");
+  auto gamma = A.f32(2, "gamma");
+  auto mean = A.f32(3, "mean");
+  auto rstd = A.f32(4, "rstd");
+  auto dx = A.f32(5, "dx");
+  auto dgamma = A.f32(6, "dgamma");
+  auto dbeta = A.f32(7, "dbeta");
+  const idx n = A.count(8, "n"), c = A.count(9, "c"), hw = A.count(10, "hw"), groups = A.count(11, "groups");
+  A.check(groups > 0, "groups must be positive");
+  A.check(groups > 0 && c % groups == 0, "groups must divide c");
+  const idx total = A.product({n, c, hw});
+  const idx blocks = A.product({n, groups});
+  A.need(x, total, "x");
+  A.need(dy, total, "dy");
+  A.need(dx, total, "dx");
+  A.need(gamma, c, "gamma");
+  A.need(mean, blocks, "mean");
+  A.need(rstd, blocks, "rstd");
+  A.need(dgamma, c, "dgamma");
+  A.need(dbeta, c, "dbeta");
+  if (!A.ok() || total == 0) return nullptr;
+  {
+    FlushDenormals guard;
+    A.kernels->group_norm_backward(x.data, dy.data, gamma.data, mean.data, rstd.data, dx.data, dgamma.data, dbeta.data,
+                                   n, c, hw, groups);
+  }
+  return nullptr;
+}
+
 // ---- convolution and pooling
 
 template <bool Back>
@@ -1044,6 +1104,8 @@ const Entry kEntries[] = {
     {"batchNormTrain", js_batch_norm_train},
     {"batchNormEval", js_batch_norm_eval},
     {"batchNormBackward", js_batch_norm_backward},
+    {"groupNorm", js_group_norm},
+    {"groupNormBackward", js_group_norm_backward},
     {"im2col", conv_unfold<false>},
     {"col2im", conv_unfold<true>},
     {"maxPool2d", js_max_pool},

@@ -64,6 +64,12 @@ struct Kernels {
                           const float* running_var, idx n, idx c, idx hw, double eps);
   void (*batch_norm_backward)(const float* x, const float* dy, const float* gamma, const float* mean,
                               const float* rstd, float* dx, float* dgamma, float* dbeta, idx n, idx c, idx hw);
+  // GroupNorm; the addon has checked that groups > 0 divides c.
+  void (*group_norm)(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, idx n,
+                     idx c, idx hw, idx groups, double eps);
+  void (*group_norm_backward)(const float* x, const float* dy, const float* gamma, const float* mean,
+                              const float* rstd, float* dx, float* dgamma, float* dbeta, idx n, idx c, idx hw,
+                              idx groups);
 
   // Convolution and pooling (NCHW).
   void (*im2col)(const float* x, float* cols, idx n, idx c, idx h, idx w, idx kh, idx kw, idx stride, idx pad);

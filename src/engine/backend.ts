@@ -203,6 +203,32 @@ export interface Backend {
     dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, n: number, c: number, hw: number,
   ): void;
 
+  /**
+   * GroupNorm over x [n, c, hw] (as torch.nn.GroupNorm; no running statistics, the same in training and
+   * evaluation): the c channels form `groups` groups of C/G = c/groups consecutive channels, and block b = (s, k),
+   * s < n, k < groups, is the contiguous run x[(s·c + k·C/G)·hw … (s·c + (k+1)·C/G)·hw) of M = (C/G)·hw values.
+   * Per block, mean μ_b and biased variance σ²_b over its M values; rstd_b = 1/√(σ²_b + eps);
+   *   y[s, ch, i] ← (x[s, ch, i] − μ_b) · rstd_b · gamma[ch] + beta[ch],  b = s·groups + ⌊ch / (C/G)⌋.
+   * mean[b] and rstd[b] (length n·groups) are written. groups must be a positive divisor of c (RangeError
+   * otherwise). groups = 1 is LayerNorm over each sample's c·hw values (with per-channel affine); groups = c is
+   * InstanceNorm.
+   */
+  groupNorm(
+    x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array,
+    n: number, c: number, hw: number, groups: number, eps: number,
+  ): void;
+  /**
+   * Backward of groupNorm, with x̂ = (x − μ_b) · rstd_b and g = dy · gamma[ch]:
+   *   dgamma[ch] += Σ_{s, i} dy[s, ch, i] · x̂[s, ch, i];  dbeta[ch] += Σ_{s, i} dy[s, ch, i];
+   *   dx ← rstd_b · (g − mean_b(g) − x̂ · mean_b(g · x̂)),
+   * where mean_b averages over the M = (C/G)·hw values of the block b the element belongs to. dx is written;
+   * dx may alias dy. groups must be a positive divisor of c (RangeError otherwise).
+   */
+  groupNormBackward(
+    x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array,
+    dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, n: number, c: number, hw: number, groups: number,
+  ): void;
+
   // ---------------------------------------------------------------------------------------------------------------
   // Convolution and pooling (NCHW)
 
@@ -285,6 +311,7 @@ export const KERNEL_NAMES = [
   'addBias', 'biasGrad', 'relu', 'reluBackward', 'gelu', 'geluBackward', 'dropout',
   'softmaxCrossEntropy', 'argmaxRows', 'softmax', 'softmaxBackward',
   'layerNorm', 'layerNormBackward', 'batchNormTrain', 'batchNormEval', 'batchNormBackward',
+  'groupNorm', 'groupNormBackward',
   'im2col', 'col2im', 'maxPool2d', 'maxPool2dBackward', 'avgPoolGlobal', 'avgPoolGlobalBackward',
   'embeddingGather', 'embeddingScatterAdd',
   'sgdStep', 'adamwStep',

@@ -40,9 +40,9 @@
  *   const opt = new Sgd(model, { lr: 0.1, momentum: 0.9 });
  *   const loss = model.lossAndGradient(x, y); clipGradNorm(model.backend, model.grads, 1); opt.step();
  *
- * Layers (for new models): Linear, Conv2d, MaxPool2d, GlobalAvgPool, BatchNorm2d, LayerNorm, ReLU, GELU, Dropout,
- * Embedding, CausalSelfAttention, Sequential, BasicBlock, TransformerBlock; parameters are registered through a
- * Registry/Scope and bound by Model.
+ * Layers (for new models): Linear, Conv2d, MaxPool2d, GlobalAvgPool, BatchNorm2d, GroupNorm, LayerNorm, ReLU, GELU,
+ * Dropout, Embedding, CausalSelfAttention, Sequential, BasicBlock, TransformerBlock; parameters are registered
+ * through a Registry/Scope and bound by Model.
  */
 export type { Backend, KernelName } from './backend.js';
 export { KERNEL_NAMES } from './backend.js';
@@ -59,7 +59,7 @@ export { Layer, Slot, IntSlot } from './layers/layer.js';
 export { Linear } from './layers/linear.js';
 export { Conv2d, type Conv2dOptions } from './layers/conv.js';
 export { MaxPool2d, GlobalAvgPool } from './layers/pool.js';
-export { BatchNorm2d, LayerNorm } from './layers/norm.js';
+export { BatchNorm2d, GroupNorm, LayerNorm } from './layers/norm.js';
 export { ReLU, GELU, Dropout } from './layers/activation.js';
 export { Embedding } from './layers/embedding.js';
 export { CausalSelfAttention } from './layers/attention.js';

@@ -41,6 +41,56 @@ function conv2dDirect(
   return y;
 }
 
+/** GroupNorm forward and backward computed directly in float64 (statistics recomputed, nothing shared with the kernels). */
+function groupNormReference(
+  x: Float32Array, dy: Float32Array, gamma: Float32Array, beta: Float32Array,
+  n: number, c: number, hw: number, groups: number, eps: number,
+): { y: Float64Array; mean: Float64Array; rstd: Float64Array; dx: Float64Array; dgamma: Float64Array; dbeta: Float64Array } {
+  const cpg = c / groups;
+  const m = cpg * hw;
+  const y = new Float64Array(x.length);
+  const dx = new Float64Array(x.length);
+  const mean = new Float64Array(n * groups);
+  const rstd = new Float64Array(n * groups);
+  const dgamma = new Float64Array(c);
+  const dbeta = new Float64Array(c);
+  for (let s = 0; s < n; s++) {
+    for (let g = 0; g < groups; g++) {
+      const at = (i: number, ch: number) => (s * c + ch) * hw + i;
+      let mu = 0;
+      for (let ch = g * cpg; ch < (g + 1) * cpg; ch++) for (let i = 0; i < hw; i++) mu += x[at(i, ch)];
+      mu /= m;
+      let v = 0;
+      for (let ch = g * cpg; ch < (g + 1) * cpg; ch++) for (let i = 0; i < hw; i++) v += (x[at(i, ch)] - mu) ** 2;
+      v /= m;
+      const rs = 1 / Math.sqrt(v + eps);
+      mean[s * groups + g] = mu;
+      rstd[s * groups + g] = rs;
+      let mg = 0;
+      let mgx = 0;
+      for (let ch = g * cpg; ch < (g + 1) * cpg; ch++) {
+        for (let i = 0; i < hw; i++) {
+          const xh = (x[at(i, ch)] - mu) * rs;
+          y[at(i, ch)] = xh * gamma[ch] + beta[ch];
+          dgamma[ch] += dy[at(i, ch)] * xh;
+          dbeta[ch] += dy[at(i, ch)];
+          mg += dy[at(i, ch)] * gamma[ch];
+          mgx += dy[at(i, ch)] * gamma[ch] * xh;
+        }
+      }
+      mg /= m;
+      mgx /= m;
+      for (let ch = g * cpg; ch < (g + 1) * cpg; ch++) {
+        for (let i = 0; i < hw; i++) {
+          const xh = (x[at(i, ch)] - mu) * rs;
+          dx[at(i, ch)] = rs * (dy[at(i, ch)] * gamma[ch] - mg - xh * mgx);
+        }
+      }
+    }
+  }
+  return { y, mean, rstd, dx, dgamma, dbeta };
+}
+
 for (const b of BACKENDS) {
   describe(`kernels [${b.name}]`, () => {
     it('sgemm: every transpose, strides, alpha and beta; beta = 0 ignores C', () => {
@@ -300,6 +350,92 @@ for (const b of BACKENDS) {
         const want = (x[at] - rm[ch]) / Math.sqrt(rv[ch] + 1e-5) * gamma[ch] + beta[ch];
         assert.ok(Math.abs(y[at] - want) < 1e-5);
       }
+    });
+
+    it('group norm: statistics, output and backward against a float64 reference (groups 1, 2, 3, 6; hw 1)', () => {
+      const rng = new Rng('gn');
+      for (const [n, c, hw, groups] of [[3, 6, 5, 1], [3, 6, 5, 2], [2, 6, 7, 3], [3, 6, 4, 6], [4, 6, 1, 2]]) {
+        const label = `n ${n} c ${c} hw ${hw} groups ${groups}`;
+        // An offset per channel, so that a wrong block (per channel instead of per group) gives other statistics.
+        const x = Float32Array.from(randn(rng, n * c * hw, 2), (v, i) => v + Math.floor(i / hw) % c - 2);
+        const gamma = randn(rng, c);
+        const beta = randn(rng, c);
+        const dy = randn(rng, x.length);
+        const ref = groupNormReference(x, dy, gamma, beta, n, c, hw, groups, 1e-5);
+        const y = new Float32Array(x.length).fill(NaN);
+        const mean = new Float32Array(n * groups).fill(NaN);
+        const rstd = new Float32Array(n * groups).fill(NaN);
+        b.groupNorm(x, gamma, beta, y, mean, rstd, n, c, hw, groups, 1e-5);
+        assert.ok(worstRatio(mean, ref.mean, 1e-5, 1e-5) <= 1, `${label}: mean`);
+        assert.ok(worstRatio(rstd, ref.rstd, 1e-4, 0) <= 1, `${label}: rstd`);
+        assert.ok(worstRatio(y, ref.y, 1e-4, 1e-5) <= 1, `${label}: y`);
+        // Backward: dgamma and dbeta accumulate onto what is there; dx may alias dy.
+        const dg0 = randn(rng, c);
+        const db0 = randn(rng, c);
+        const dgamma = dg0.slice();
+        const dbeta = db0.slice();
+        const dx = new Float32Array(x.length).fill(NaN);
+        b.groupNormBackward(x, dy, gamma, mean, rstd, dx, dgamma, dbeta, n, c, hw, groups);
+        assert.ok(worstRatio(dx, ref.dx, 1e-3, 1e-4) <= 1, `${label}: dx`);
+        assert.ok(worstRatio(dgamma, ref.dgamma.map((v, i) => v + dg0[i]), 1e-4, 1e-4) <= 1, `${label}: dgamma`);
+        assert.ok(worstRatio(dbeta, ref.dbeta.map((v, i) => v + db0[i]), 1e-4, 1e-4) <= 1, `${label}: dbeta`);
+        const inPlace = dy.slice();
+        b.groupNormBackward(x, inPlace, gamma, mean, rstd, inPlace, dg0.slice(), db0.slice(), n, c, hw, groups);
+        assert.deepEqual(inPlace, dx, `${label}: dx aliasing dy`);
+      }
+    });
+
+    it('group norm with groups = c is instance norm; with groups = 1 it is layer norm over c*hw', () => {
+      const rng = new Rng('gn-special');
+      const n = 3, c = 4, hw = 6, eps = 1e-5;
+      const x = randn(rng, n * c * hw, 3);
+      const gamma = randn(rng, c);
+      const beta = randn(rng, c);
+      const y = new Float32Array(x.length);
+      // Instance norm written out: every (sample, channel) plane normalised on its own.
+      b.groupNorm(x, gamma, beta, y, new Float32Array(n * c), new Float32Array(n * c), n, c, hw, c, eps);
+      for (let p = 0; p < n * c; p++) {
+        const plane = Array.from(x.subarray(p * hw, (p + 1) * hw));
+        const mu = plane.reduce((s, v) => s + v, 0) / hw;
+        const sd = Math.sqrt(plane.reduce((s, v) => s + (v - mu) ** 2, 0) / hw + eps);
+        for (let i = 0; i < hw; i++) {
+          const want = (plane[i] - mu) / sd * gamma[p % c] + beta[p % c];
+          assert.ok(Math.abs(y[p * hw + i] - want) < 1e-4 * (1 + Math.abs(want)), `instance norm [${p}, ${i}]`);
+        }
+      }
+      // groups = 1 against the layerNorm kernel over rows of c*hw with gamma and beta repeated over each plane.
+      const gx = Float32Array.from({ length: c * hw }, (_, i) => gamma[Math.floor(i / hw)]);
+      const bx = Float32Array.from({ length: c * hw }, (_, i) => beta[Math.floor(i / hw)]);
+      const lnY = new Float32Array(x.length);
+      const lnMean = new Float32Array(n);
+      const lnRstd = new Float32Array(n);
+      b.layerNorm(x, gx, bx, lnY, lnMean, lnRstd, n, c * hw, eps);
+      const gnMean = new Float32Array(n);
+      const gnRstd = new Float32Array(n);
+      b.groupNorm(x, gamma, beta, y, gnMean, gnRstd, n, c, hw, 1, eps);
+      assert.ok(worstRatio(y, lnY, 1e-4, 1e-5) <= 1, 'groups = 1 output');
+      assert.ok(worstRatio(gnMean, lnMean, 1e-5, 1e-6) <= 1 && worstRatio(gnRstd, lnRstd, 1e-5, 0) <= 1, 'groups = 1 statistics');
+      const dy = randn(rng, x.length);
+      const lnDx = new Float32Array(x.length);
+      const lnDg = new Float32Array(c * hw);
+      const lnDb = new Float32Array(c * hw);
+      b.layerNormBackward(x, dy, gx, lnMean, lnRstd, lnDx, lnDg, lnDb, n, c * hw);
+      const dx = new Float32Array(x.length);
+      const dg = new Float32Array(c);
+      const db = new Float32Array(c);
+      b.groupNormBackward(x, dy, gamma, gnMean, gnRstd, dx, dg, db, n, c, hw, 1);
+      assert.ok(worstRatio(dx, lnDx, 1e-3, 1e-5) <= 1, 'groups = 1 dx');
+      const perChannel = (a: Float32Array) => Array.from({ length: c }, (_, ch) => a.subarray(ch * hw, (ch + 1) * hw).reduce((s, v) => s + v, 0));
+      assert.ok(worstRatio(dg, perChannel(lnDg), 1e-4, 1e-5) <= 1, 'groups = 1 dgamma');
+      assert.ok(worstRatio(db, perChannel(lnDb), 1e-4, 1e-5) <= 1, 'groups = 1 dbeta');
+    });
+
+    it('group norm rejects groups that do not divide c, and groups = 0', () => {
+      const f = (k: number) => new Float32Array(k);
+      assert.throws(() => b.groupNorm(f(12), f(6), f(6), f(12), f(8), f(8), 2, 6, 1, 4, 1e-5), RangeError);
+      assert.throws(() => b.groupNorm(f(12), f(6), f(6), f(12), f(8), f(8), 2, 6, 1, 0, 1e-5), RangeError);
+      assert.throws(() => b.groupNormBackward(f(12), f(12), f(6), f(8), f(8), f(12), f(6), f(6), 2, 6, 1, 5), RangeError);
+      assert.throws(() => b.groupNormBackward(f(12), f(12), f(6), f(8), f(8), f(12), f(6), f(6), 2, 6, 1, 0), RangeError);
     });
 
     it('im2col + sgemm equals direct convolution; col2im is its adjoint', () => {

@@ -8,11 +8,11 @@ import { Conv2d } from '../../src/engine/layers/conv.js';
 import { Embedding } from '../../src/engine/layers/embedding.js';
 import type { Layer } from '../../src/engine/layers/layer.js';
 import { Linear } from '../../src/engine/layers/linear.js';
-import { BatchNorm2d, LayerNorm } from '../../src/engine/layers/norm.js';
+import { BatchNorm2d, GroupNorm, LayerNorm } from '../../src/engine/layers/norm.js';
 import { GlobalAvgPool, MaxPool2d } from '../../src/engine/layers/pool.js';
 import { Sequential } from '../../src/engine/layers/sequential.js';
 import { Registry, type Scope } from '../../src/engine/layout.js';
-import { BasicBlock } from '../../src/engine/models/resnet.js';
+import { BasicBlock, groupNormFactory } from '../../src/engine/models/resnet.js';
 import { TransformerBlock } from '../../src/engine/models/transformer.js';
 import { BACKENDS, bindRegistry, directionalCheck, dot64, noteNativeSkip, randn } from './helpers.js';
 
@@ -53,6 +53,10 @@ const CASES: Case[] = [
   { name: 'GlobalAvgPool', build: (b) => new GlobalAvgPool(b, 3, 4, 5), inputSize: 3 * 4 * 5, batch: 2 },
   { name: 'BatchNorm2d (train)', build: (b, s) => new BatchNorm2d(b, s, 3, 4 * 4), inputSize: 3 * 16, batch: 3 },
   { name: 'LayerNorm', build: (b, s) => new LayerNorm(b, s, 8), inputSize: 3 * 8, batch: 2 },
+  { name: 'GroupNorm 6 channels in 3 groups', build: (b, s) => new GroupNorm(b, s, 6, 5, 3), inputSize: 6 * 5, batch: 3 },
+  { name: 'GroupNorm groups = channels (instance norm)', build: (b, s) => new GroupNorm(b, s, 4, 9, 4), inputSize: 4 * 9, batch: 2 },
+  { name: 'GroupNorm groups = 1', build: (b, s) => new GroupNorm(b, s, 5, 4, 1), inputSize: 5 * 4, batch: 2 },
+  { name: 'GroupNorm hw = 1', build: (b, s) => new GroupNorm(b, s, 8, 1, 2), inputSize: 8, batch: 3 },
   { name: 'ReLU', build: (b) => new ReLU(b), inputSize: 20, batch: 3 },
   { name: 'GELU', build: (b) => new GELU(b), inputSize: 20, batch: 3 },
   { name: 'Dropout p=0.3', build: (b) => new Dropout(b, 0.3, fixedSeed), inputSize: 40, batch: 2 },
@@ -67,6 +71,10 @@ const CASES: Case[] = [
   },
   { name: 'BasicBlock identity', build: (b, s) => new BasicBlock(b, s, 3, 3, 5, 5, 1), inputSize: 3 * 25, batch: 2, eps: 1e-3 },
   { name: 'BasicBlock projection stride 2', build: (b, s) => new BasicBlock(b, s, 2, 4, 6, 6, 2), inputSize: 2 * 36, batch: 2, eps: 1e-3 },
+  {
+    name: 'BasicBlock projection stride 2, GroupNorm',
+    build: (b, s) => new BasicBlock(b, s, 2, 4, 6, 6, 2, groupNormFactory(2)), inputSize: 2 * 36, batch: 2, eps: 1e-3,
+  },
   {
     name: 'TransformerBlock',
     build: (b, s) => new TransformerBlock(b, s, 8, 2, 4, 4, 0), inputSize: 4 * 8, batch: 2,

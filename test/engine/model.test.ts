@@ -4,7 +4,7 @@ import { Rng } from '../../src/core/rng.js';
 import { UsageError } from '../../src/core/errors.js';
 import { canonicalLayoutJson } from '../../src/engine/layout.js';
 import { createModel, MODEL_NAMES } from '../../src/engine/models/index.js';
-import { BACKENDS, noteNativeSkip, randInts, randn } from './helpers.js';
+import { BACKENDS, noteNativeSkip, randInts, randn, worstRatio } from './helpers.js';
 
 noteNativeSkip();
 
@@ -73,6 +73,65 @@ describe('model layout', () => {
     assert.deepEqual(Object.keys(json.params[0]), ['name', 'kind', 'shape', 'offset', 'size']);
     // createModel(name, config) rebuilds the same layout.
     assert.equal(createModel(a.name as 'mlp', { ...a.config, backend: js }).layoutHash, a.layoutHash);
+  });
+});
+
+describe('resnet20 norm option', () => {
+  const small = { channels: 3, height: 8, width: 8, baseWidth: 4, blocksPerStage: 1, classes: 3 };
+
+  it("BatchNorm models keep the config, layout and hash they had before the option; 'group' records its groups", () => {
+    // Hashes computed before the norm option existed: a BatchNorm ResNet, with norm left out or given as 'batch',
+    // must keep them (checkpoints and peers identify layouts by them).
+    const before = { default: '6ade999f046fb49fdc0443de6953d6f92380ae9778c50460c77fd55e1dc03bc1', small: 'c31fd34dcc7254e06063e38cc908e4e66f18ce9132d7fe09b52407934a204bd4' };
+    for (const norm of [undefined, 'batch'] as const) {
+      assert.equal(createModel('resnet20', { norm, backend: js, initialize: false }).layoutHash, before.default);
+      const m = createModel('resnet20', { ...small, norm, backend: js, initialize: false });
+      assert.equal(m.layoutHash, before.small);
+      assert.deepEqual(m.config, small);
+    }
+    const batch = createModel('resnet20', { ...small, backend: js, initialize: false });
+    const group = createModel('resnet20', { ...small, norm: 'group', backend: js, initialize: false });
+    assert.deepEqual(group.config, { ...small, norm: 'group', groups: 8 });
+    // Same tensors under the same names (bn1, bn2, shortcut.bn, stem.bn) with kind 'norm', no running statistics.
+    assert.deepEqual(group.layout, batch.layout);
+    assert.equal(group.stateSize, 0);
+    assert.deepEqual(group.stateLayout, []);
+    assert.ok(group.layout.some((e) => e.name === 'stage2.0.shortcut.bn.weight' && e.kind === 'norm'));
+    // The config tells the models apart, and the group count is part of it.
+    const hashes = new Set([
+      batch.layoutHash, group.layoutHash,
+      createModel('resnet20', { ...small, norm: 'group', groups: 2, backend: js, initialize: false }).layoutHash,
+    ]);
+    assert.equal(hashes.size, 3);
+    assert.equal(createModel('resnet20', { ...small, norm: 'group', groups: 8, backend: js, initialize: false }).layoutHash, group.layoutHash);
+    // createModel(name, config) rebuilds the same layout.
+    assert.equal(createModel('resnet20', { ...group.config, backend: js, initialize: false } as never).layoutHash, group.layoutHash);
+  });
+
+  it('a GroupNorm ResNet treats each sample on its own and evaluates as it trains', () => {
+    const rng = new Rng('resnet-gn');
+    const per = 3 * 8 * 8;
+    const x = randn(rng, 4 * per);
+    const close = (a: Float32Array, b: Float32Array) => worstRatio(a, b, 1e-5, 1e-5) <= 1;
+    const group = createModel('resnet20', { ...small, norm: 'group', groups: 2, backend: js, seed: 2 });
+    const together = group.forward(x, true).slice();
+    assert.ok(close(group.forward(x.slice(0, per), true), together.subarray(0, 3)), 'sample 0 alone');
+    assert.ok(close(group.forward(x, false), together), 'evaluation mode');
+    // The BatchNorm ResNet in training mode does not (the contrast).
+    const batch = createModel('resnet20', { ...small, backend: js, seed: 2 });
+    const bTogether = batch.forward(x, true).slice();
+    assert.ok(!close(batch.forward(x.slice(0, per), true), bTogether.subarray(0, 3)));
+  });
+
+  it('invalid norm options are usage errors', () => {
+    assert.throws(() => createModel('resnet20', { ...small, norm: 'layer' as never, backend: js }), /option norm has an invalid value "layer"/);
+    assert.throws(() => createModel('resnet20', { ...small, norm: 'group', groups: 0, backend: js }), UsageError);
+    assert.throws(() => createModel('resnet20', { ...small, norm: 'group', groups: 2.5, backend: js }), UsageError);
+    assert.throws(() => createModel('resnet20', { ...small, groups: 4, backend: js }), /groups needs norm "group"/);
+    assert.throws(() => createModel('resnet20', { ...small, norm: 'batch', groups: 4, backend: js }), UsageError);
+    assert.throws(() => createModel('cnn', { norm: 'group', backend: js } as never), /model cnn has no option "norm"/);
+    // Any positive group count works: each layer uses gcd(channels, groups) groups.
+    assert.equal(createModel('resnet20', { ...small, norm: 'group', groups: 3, backend: js }).config.groups, 3);
   });
 });
 

@@ -263,6 +263,28 @@ const CASES: Record<KernelName, Case[]> = {
     b.batchNormBackward(x, dy, gamma, mean, rstd, dx, dg, db, n, c, hw);
     return [dx, dg, db];
   }],
+  groupNorm: [[4, 6, 25, 3], [3, 8, 9, 8], [5, 6, 1, 1]].map(([n, c, hw, groups]) => (b: Backend, rng: Rng) => {
+    const x = randn(rng, n * c * hw, 2);
+    const y = new Float32Array(x.length);
+    const mean = new Float32Array(n * groups);
+    const rstd = new Float32Array(n * groups);
+    b.groupNorm(x, randn(rng, c), randn(rng, c), y, mean, rstd, n, c, hw, groups, 1e-5);
+    return [y, mean, rstd];
+  }),
+  groupNormBackward: [[4, 6, 25, 3], [3, 8, 9, 8], [5, 6, 1, 1]].map(([n, c, hw, groups]) => (b: Backend, rng: Rng) => {
+    const x = randn(rng, n * c * hw, 2);
+    const gamma = randn(rng, c);
+    const y = new Float32Array(x.length);
+    const mean = new Float32Array(n * groups);
+    const rstd = new Float32Array(n * groups);
+    b.groupNorm(x, gamma, randn(rng, c), y, mean, rstd, n, c, hw, groups, 1e-5);
+    const dy = randn(rng, x.length);
+    const dx = new Float32Array(x.length);
+    const dg = randn(rng, c);
+    const db = randn(rng, c);
+    b.groupNormBackward(x, dy, gamma, mean, rstd, dx, dg, db, n, c, hw, groups);
+    return [dx, dg, db];
+  }),
   im2col: [
     (b, rng) => {
       const n = 2, c = 3, h = 7, w = 6;
@@ -424,10 +446,14 @@ describe('backend parity', () => {
   }
 });
 
-const MODELS: { name: ModelName; config: Record<string, unknown>; batch: number }[] = [
+const MODELS: { name: ModelName; label?: string; config: Record<string, unknown>; batch: number }[] = [
   { name: 'mlp', config: { inputSize: 30, hidden: [40, 20], classes: 5 }, batch: 8 },
   { name: 'cnn', config: { channels: 1, height: 14, width: 14, conv1: 6, conv2: 8, hidden: 16, classes: 4 }, batch: 5 },
   { name: 'resnet20', config: { channels: 3, height: 8, width: 8, baseWidth: 4, blocksPerStage: 1, classes: 3 }, batch: 4 },
+  {
+    name: 'resnet20', label: 'resnet20 GroupNorm',
+    config: { channels: 3, height: 8, width: 8, baseWidth: 4, blocksPerStage: 1, classes: 3, norm: 'group', groups: 2 }, batch: 4,
+  },
   { name: 'transformer', config: { vocab: 20, seq: 9, dim: 16, heads: 4, layers: 2, dropout: 0.1 }, batch: 3 },
 ];
 
@@ -435,9 +461,9 @@ describe('whole-model parity', () => {
   const native = BACKENDS.find((b) => b.name === 'native');
   const status = nativeBackendStatus();
   for (const spec of MODELS) {
-    it(`${spec.name}: loss, gradient and running statistics agree`, { skip: native ? false : `native backend unavailable: ${status.reason}` }, () => {
+    it(`${spec.label ?? spec.name}: loss, gradient and running statistics agree`, { skip: native ? false : `native backend unavailable: ${status.reason}` }, () => {
       const run = (backend: Backend) => {
-        const rng = new Rng(`model-parity:${spec.name}`);
+        const rng = new Rng(`model-parity:${spec.label ?? spec.name}`);
         const model = createModel(spec.name, { ...spec.config, backend, seed: 11 });
         const inputs = model.inputKind === 'i32'
           ? randInts(rng, spec.batch * model.inputSize, model.classes)
@@ -448,10 +474,10 @@ describe('whole-model parity', () => {
       };
       const a = run(jsBackend());
       const b = run(native as Backend);
-      compare(`${spec.name} loss`, [a.loss], [b.loss], false);
-      compare(`${spec.name} gradient`, [a.grads], [b.grads], false);
-      compare(`${spec.name} state`, [a.state], [b.state], false);
-      compare(`${spec.name} eval logits`, [a.logits], [b.logits], false);
+      compare(`${spec.label ?? spec.name} loss`, [a.loss], [b.loss], false);
+      compare(`${spec.label ?? spec.name} gradient`, [a.grads], [b.grads], false);
+      compare(`${spec.label ?? spec.name} state`, [a.state], [b.state], false);
+      compare(`${spec.label ?? spec.name} eval logits`, [a.logits], [b.logits], false);
     });
   }
 });

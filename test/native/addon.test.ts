@@ -113,6 +113,14 @@ describe('native addon', { skip }, () => {
     assert.throws(() => b.dropout(f(4), f(4), f(4), 1, 0), RangeError);
     assert.throws(() => b.dropout(f(4), f(4), f(4), -0.1, 0), RangeError);
     assert.throws(() => b.layerNorm(f(6), f(2), f(3), f(6), f(2), f(2), 2, 3, 1e-5), RangeError);
+    assert.throws(() => b.groupNorm(f(12), f(6), f(6), f(12), f(8), f(8), 2, 6, 1, 4, 1e-5), /groupNorm: groups must divide c/);
+    assert.throws(() => b.groupNorm(f(12), f(6), f(6), f(12), f(8), f(8), 2, 6, 1, 0, 1e-5), /groupNorm: groups must be positive/);
+    assert.throws(() => b.groupNorm(f(12), f(6), f(6), f(12), f(5), f(6), 2, 6, 1, 3, 1e-5), /mean has 5 elements, needs at least 6/);
+    assert.throws(
+      () => b.groupNormBackward(f(12), f(12), f(6), f(4), f(4), f(12), f(6), f(6), 2, 6, 1, 4),
+      /groupNormBackward: groups must divide c/,
+    );
+    assert.throws(() => b.groupNormBackward(f(12), f(12), f(6), f(6), f(5), f(12), f(6), f(6), 2, 6, 1, 3), RangeError);
     // A failed call leaves no pending exception behind: the next call works.
     const y = f(2);
     b.axpy(1, new Float32Array([1, 2]), y);

@@ -346,6 +346,38 @@ const CASES: Record<KernelName, Case[]> = {
     rtol: 1e-4,
     atol: 1e-4,
   }],
+  // Shapes: several channels per group with odd hw (vector tails), one channel per group, and one group over a
+  // whole sample with hw = 1.
+  groupNorm: [[6, 8, 49, 4], [3, 16, 64, 16], [7, 12, 1, 1]].map(([n, c, hw, groups]) => ({
+    label: `${n}x${c}x${hw} groups ${groups}`,
+    run: (b: Backend, rng: Rng) => {
+      const x = randn(rng, n * c * hw, 2);
+      const y = new Float32Array(x.length);
+      const mean = new Float32Array(n * groups);
+      const rstd = new Float32Array(n * groups);
+      b.groupNorm(x, randn(rng, c), randn(rng, c), y, mean, rstd, n, c, hw, groups, 1e-5);
+      return [y, mean, rstd];
+    },
+    rtol: 1e-4,
+    atol: 1e-5,
+  })),
+  groupNormBackward: [[6, 8, 49, 4], [3, 16, 64, 16], [7, 12, 1, 1]].map(([n, c, hw, groups]) => ({
+    label: `${n}x${c}x${hw} groups ${groups}, aliased`,
+    run: (b: Backend, rng: Rng) => {
+      const x = randn(rng, n * c * hw, 2);
+      const gamma = randn(rng, c);
+      const mean = new Float32Array(n * groups);
+      const rstd = new Float32Array(n * groups);
+      b.groupNorm(x, gamma, randn(rng, c), new Float32Array(x.length), mean, rstd, n, c, hw, groups, 1e-5);
+      const dy = randn(rng, x.length);
+      const dgamma = randn(rng, c);
+      const dbeta = randn(rng, c);
+      b.groupNormBackward(x, dy, gamma, mean, rstd, dy, dgamma, dbeta, n, c, hw, groups);
+      return [dy, dgamma, dbeta];
+    },
+    rtol: 1e-4,
+    atol: 1e-4,
+  })),
   im2col: [
     [2, 3, 7, 6, 3, 3, 1, 1], [1, 2, 9, 8, 3, 3, 2, 0], [1, 2, 6, 11, 2, 4, 3, 2], [2, 1, 3, 3, 5, 5, 1, 2],
     [1, 1, 28, 28, 3, 3, 1, 0],

@@ -64,6 +64,63 @@ export class BatchNorm2d extends Layer {
   }
 }
 
+/**
+ * GroupNorm over NCHW activations (as torch.nn.GroupNorm): for each sample, the channels are split into `groups`
+ * groups of channels/groups consecutive channels, each normalised with the mean and biased variance of its
+ * (channels/groups)·spatial values, then scaled and shifted per channel. Unlike BatchNorm2d it uses no batch
+ * statistics (a sample's output does not depend on the rest of the batch) and keeps no running statistics, so
+ * training and evaluation compute the same thing. groups = 1 is LayerNorm over each sample with a per-channel
+ * affine; groups = channels is InstanceNorm. gamma = 1, beta = 0 initially (kind 'norm', like BatchNorm2d's).
+ */
+export class GroupNorm extends Layer {
+  readonly gamma: Param;
+  readonly beta: Param;
+  private x: Float32Array = new Float32Array(0);
+  private batch = -1;
+  private mean: Float32Array = new Float32Array(0);
+  private rstd: Float32Array = new Float32Array(0);
+  private readonly meanSlot = new Slot();
+  private readonly rstdSlot = new Slot();
+  private readonly out = new Slot();
+  private readonly dx = new Slot();
+
+  constructor(
+    backend: Backend, scope: Scope, readonly channels: number, readonly spatial: number, readonly groups: number,
+    readonly eps = 1e-5,
+  ) {
+    super(backend);
+    if (!Number.isInteger(groups) || groups <= 0 || !Number.isInteger(channels) || channels % groups !== 0) {
+      throw new Error(`GroupNorm: groups (${groups}) must be a positive integer that divides channels (${channels})`);
+    }
+    this.gamma = scope.param('weight', [channels], 'norm', constantInit(1));
+    this.beta = scope.param('bias', [channels], 'norm', constantInit(0));
+  }
+
+  forward(x: Float32Array, batch: number): Float32Array {
+    checkInput(x, batch, this.channels * this.spatial, 'GroupNorm');
+    const y = this.out.get(x.length);
+    this.x = x;
+    this.batch = batch;
+    this.mean = this.meanSlot.get(batch * this.groups);
+    this.rstd = this.rstdSlot.get(batch * this.groups);
+    this.backend.groupNorm(
+      x, this.gamma.value, this.beta.value, y, this.mean, this.rstd, batch, this.channels, this.spatial, this.groups,
+      this.eps,
+    );
+    return y;
+  }
+
+  backward(dy: Float32Array): Float32Array | null {
+    if (this.batch < 0) throw new Error('GroupNorm: backward needs a forward pass first');
+    const dx = this.dx.get(dy.length);
+    this.backend.groupNormBackward(
+      this.x, dy, this.gamma.value, this.mean, this.rstd, dx, this.gamma.grad, this.beta.grad,
+      this.batch, this.channels, this.spatial, this.groups,
+    );
+    return this.computeInputGrad ? dx : null;
+  }
+}
+
 /** LayerNorm over the last axis (size `features`) of rows; gamma = 1, beta = 0 initially. */
 export class LayerNorm extends Layer {
   readonly gamma: Param;

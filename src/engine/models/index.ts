@@ -29,7 +29,7 @@ const BUFFER_KEYS = ['params', 'grads', 'state', 'shared', 'initialize', 'seed',
 export const MODEL_CONFIG_KEYS: { readonly [N in ModelName]: readonly (keyof ModelConfigs[N])[] } = {
   mlp: ['inputSize', 'hidden', 'classes', 'dropout'],
   cnn: ['channels', 'height', 'width', 'conv1', 'conv2', 'hidden', 'classes'],
-  resnet20: ['channels', 'height', 'width', 'classes', 'baseWidth', 'blocksPerStage'],
+  resnet20: ['channels', 'height', 'width', 'classes', 'baseWidth', 'blocksPerStage', 'norm', 'groups'],
   transformer: ['vocab', 'seq', 'dim', 'heads', 'layers', 'mlpRatio', 'dropout'],
 };
 
@@ -58,8 +58,13 @@ export function createModel<N extends ModelName>(name: N, options: CreateModelOp
     if (!known.includes(key)) throw new UsageError(`model ${name} has no option "${key}" (options: ${known.join(', ')})`);
     const ok = key === 'hidden' && name === 'mlp'
       ? Array.isArray(value) && value.every((v) => Number.isInteger(v) && v > 0)
-      : typeof value === 'number' && Number.isFinite(value) && (key === 'dropout' ? value >= 0 && value < 1 : Number.isInteger(value) && value > 0);
+      : key === 'norm'
+        ? value === 'batch' || value === 'group'
+        : typeof value === 'number' && Number.isFinite(value) && (key === 'dropout' ? value >= 0 && value < 1 : Number.isInteger(value) && value > 0);
     if (!ok) throw new UsageError(`model ${name}: option ${key} has an invalid value ${JSON.stringify(value)}`);
+  }
+  if (name === 'resnet20' && config.groups !== undefined && config.norm !== 'group') {
+    throw new UsageError(`model resnet20: option groups needs norm "group"`);
   }
   switch (name) {
     case 'mlp': return createMlp(backend, config as MlpConfig, buffers);

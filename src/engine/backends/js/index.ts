@@ -29,6 +29,11 @@ function checkIndex(value: number, limit: number, what: string): void {
   if (!(value >= 0 && value < limit)) throw new RangeError(`${what} ${value} is out of range [0, ${limit})`);
 }
 
+function checkGroups(groups: number, c: number, kernel: string): void {
+  if (!(Number.isInteger(groups) && groups > 0)) throw new RangeError(`${kernel}: groups must be a positive integer (got ${groups})`);
+  if (c % groups !== 0) throw new RangeError(`${kernel}: groups must divide c (groups ${groups}, c ${c})`);
+}
+
 export class JsBackend implements Backend {
   readonly name = 'js' as const;
   readonly isa = 'js';
@@ -365,6 +370,86 @@ export class JsBackend implements Backend {
         for (let i = 0; i < hw; i++) {
           const xh = (x[base + i] - mu) * rs;
           dx[base + i] = g * (dy[base + i] - mdy - xh * mdyx);
+        }
+      }
+    }
+  }
+
+  groupNorm(
+    x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array,
+    n: number, c: number, hw: number, groups: number, eps: number,
+  ): void {
+    checkGroups(groups, c, 'groupNorm');
+    const cpg = c / groups;
+    const count = cpg * hw;
+    if (count === 0) return;
+    for (let img = 0; img < n; img++) {
+      for (let grp = 0; grp < groups; grp++) {
+        const blk = img * groups + grp;
+        const base = blk * count;
+        let s = 0;
+        for (let i = 0; i < count; i++) s += x[base + i];
+        const mu = s / count;
+        let v = 0;
+        for (let i = 0; i < count; i++) {
+          const d = x[base + i] - mu;
+          v += d * d;
+        }
+        const rs = 1 / Math.sqrt(v / count + eps);
+        mean[blk] = mu;
+        rstd[blk] = rs;
+        for (let k = 0; k < cpg; k++) {
+          const ch = grp * cpg + k;
+          const g = gamma[ch] * rs;
+          const b = beta[ch];
+          const off = base + k * hw;
+          for (let i = 0; i < hw; i++) y[off + i] = (x[off + i] - mu) * g + b;
+        }
+      }
+    }
+  }
+
+  groupNormBackward(
+    x: Float32Array, dy: Float32Array, gamma: Float32Array, mean: Float32Array, rstd: Float32Array,
+    dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, n: number, c: number, hw: number, groups: number,
+  ): void {
+    checkGroups(groups, c, 'groupNormBackward');
+    const cpg = c / groups;
+    const count = cpg * hw;
+    if (count === 0) return;
+    for (let img = 0; img < n; img++) {
+      for (let grp = 0; grp < groups; grp++) {
+        const blk = img * groups + grp;
+        const base = blk * count;
+        const mu = mean[blk];
+        const rs = rstd[blk];
+        // Per channel: Σ dy and Σ dy·x̂; the block's Σ g and Σ g·x̂ follow as gamma-weighted sums of them.
+        let sg = 0;
+        let sgx = 0;
+        for (let k = 0; k < cpg; k++) {
+          const ch = grp * cpg + k;
+          const off = base + k * hw;
+          let sdy = 0;
+          let sdyx = 0;
+          for (let i = 0; i < hw; i++) {
+            const d = dy[off + i];
+            sdy += d;
+            sdyx += d * (x[off + i] - mu) * rs;
+          }
+          dgamma[ch] += sdyx;
+          dbeta[ch] += sdy;
+          sg += gamma[ch] * sdy;
+          sgx += gamma[ch] * sdyx;
+        }
+        const mg = sg / count;
+        const mgx = sgx / count;
+        for (let k = 0; k < cpg; k++) {
+          const gm = gamma[grp * cpg + k];
+          const off = base + k * hw;
+          for (let i = 0; i < hw; i++) {
+            const xh = (x[off + i] - mu) * rs;
+            dx[off + i] = rs * (dy[off + i] * gm - mg - xh * mgx);
+          }
         }
       }
     }
