@@ -77,8 +77,8 @@ export interface TopologyOptions {
 
 /** Largest number of workers accepted by the built-in topologies (the complete graph is limited further). */
 export const MAX_NODES = 1 << 20;
-/** Largest complete graph (its edge list grows as n²/2). */
-export const MAX_COMPLETE_NODES = 2048;
+/** Largest complete graph (its edge list grows as n²/2: 4096 workers answer in a few seconds and 1 GB). */
+export const MAX_COMPLETE_NODES = 4096;
 const MAX_DRAWS = 100;
 
 /**
