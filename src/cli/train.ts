@@ -154,8 +154,8 @@ export function trainCommand(): Command {
         '(A2CiD2 on a ring, MLP on MNIST by default; see the cluster options). Ctrl-C stops the workers and writes the ' +
         "averaged model with the run's configuration and progress; --resume <checkpoint> continues such a run to its " +
         "budget (same workers, graph, algorithm, model and optimizer; the schedule and each worker's data order go on " +
-        'where they were; the metrics are appended to). The workers restart from the averaged model with fresh optimizer ' +
-        'momentum and fresh A2CiD2 state (per-worker parameters and momentum are not saved).',
+        'where they were; the metrics are appended to), every worker from its own saved parameters, A2CiD2 state and ' +
+        'optimizer momentum.',
     )
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', 'data set: mnist, moby-dick or synthetic (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)', oneOf(DATASETS))

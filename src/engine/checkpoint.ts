@@ -18,6 +18,9 @@
  *           draws the masks an uninterrupted one would; absent in older files)
  *   run (JSON: free description of the run — data set, batch size, budget, schedule — used to resume it)
  *   created (ISO date)
+ * Callers may add tensors and metadata of their own (`extra`: a networked worker's x̃, a cluster's per-worker
+ * state) under a prefix of their own, recorded as metadata extra_prefix so that every reader knows them (they come
+ * back in Checkpoint.extra); any other unknown tensor is an error.
  *
  * Files are written atomically (temporary file, fsync, rename). Reading validates the format, the layout against its
  * hash and every tensor's dtype and shape; problems are UsageErrors naming the file.
@@ -52,6 +55,8 @@ export interface SaveCheckpointOptions {
   seed?: number;
   /** Free description of the run, stored as JSON (enough to resume it). */
   run?: Record<string, unknown>;
+  /** The caller's own F32 tensors, all named `prefix…`, and metadata (keys must not clash with the checkpoint's). */
+  extra?: { prefix: string; tensors?: ReadonlyMap<string, Float32Array>; metadata?: Record<string, string> };
 }
 
 export interface Checkpoint {
@@ -79,6 +84,8 @@ export interface Checkpoint {
   };
   run: Record<string, unknown>;
   metadata: Record<string, string>;
+  /** The F32 tensors under the file's extra_prefix (and the prefixes the reader named). */
+  extra: Map<string, Float32Array>;
 }
 
 /** What an optimizer object says about its hyper-parameters (public numeric/boolean fields). */
@@ -126,6 +133,19 @@ export function checkpointContents(options: SaveCheckpointOptions): { tensors: M
     run: JSON.stringify(options.run ?? {}),
     created: new Date().toISOString(),
   };
+  if (options.extra) {
+    const { prefix } = options.extra;
+    if (prefix === '' || [...tensors.keys()].some((name) => name.startsWith(prefix))) throw new Error(`checkpoint: extra prefix ${JSON.stringify(prefix)} would capture the checkpoint's own tensors`);
+    for (const [name, data] of options.extra.tensors ?? []) {
+      if (!name.startsWith(prefix)) throw new Error(`checkpoint: extra tensor ${name} is not under ${prefix}`);
+      add(name, { data });
+    }
+    for (const [key, value] of Object.entries(options.extra.metadata ?? {})) {
+      if (key in metadata) throw new Error(`checkpoint: metadata ${key} is the checkpoint's own`);
+      metadata[key] = value;
+    }
+    metadata.extra_prefix = prefix;
+  }
   return { tensors, metadata };
 }
 
@@ -193,7 +213,11 @@ function tiledLength(file: string, entries: readonly { name: string; offset: num
 }
 
 /** Reads and validates a checkpoint (any model; nothing is built). */
-export function readCheckpoint(file: string): Checkpoint {
+/**
+ * Reads and validates a checkpoint; tensors under its extra_prefix, or under `extraPrefixes` (for files written before
+ * extra_prefix existed), are returned in `extra` (F32 only).
+ */
+export function readCheckpoint(file: string, extraPrefixes: readonly string[] = []): Checkpoint {
   let st: Safetensors;
   try {
     st = readSafetensors(file);
@@ -204,11 +228,11 @@ export function readCheckpoint(file: string): Checkpoint {
     }
     throw err;
   }
-  return decodeCheckpoint(st);
+  return decodeCheckpoint(st, extraPrefixes);
 }
 
 /** Interprets validated safetensors contents as a checkpoint. */
-export function decodeCheckpoint(st: Safetensors): Checkpoint {
+export function decodeCheckpoint(st: Safetensors, extraPrefixes: readonly string[] = []): Checkpoint {
   const { file, metadata } = st;
   if (metadata.format !== CHECKPOINT_FORMAT) corrupt(file, 'not a gossamer checkpoint (no "format" metadata)');
   if (metadata.version !== CHECKPOINT_VERSION) corrupt(file, `unsupported checkpoint version ${JSON.stringify(metadata.version)} (expected ${CHECKPOINT_VERSION})`);
@@ -252,7 +276,14 @@ export function decodeCheckpoint(st: Safetensors): Checkpoint {
     }
     optimizer = { config: config as OptimizerDescription, steps: intField(file, metadata, 'optimizer_steps'), stateLayout: entries, state: flat };
   }
-  for (const name of st.tensors.keys()) if (!known.has(name)) corrupt(file, `unexpected tensor ${JSON.stringify(name)}`);
+  const extra = new Map<string, Float32Array>();
+  const prefixes = metadata.extra_prefix ? [metadata.extra_prefix, ...extraPrefixes] : extraPrefixes;
+  for (const [name, t] of st.tensors) {
+    if (known.has(name)) continue;
+    if (!prefixes.some((p) => name.startsWith(p))) corrupt(file, `unexpected tensor ${JSON.stringify(name)}`);
+    if (t.dtype !== 'F32') corrupt(file, `tensor ${name} is ${t.dtype}, expected F32`);
+    extra.set(name, t.data as Float32Array);
+  }
 
   const epoch = Number(metadata.epoch ?? '0');
   if (!(epoch >= 0)) corrupt(file, `metadata "epoch" is not a non-negative number`);
@@ -262,7 +293,7 @@ export function decodeCheckpoint(st: Safetensors): Checkpoint {
   return {
     file, model, modelConfig, layoutHash: hash, layout, stateLayout,
     step: intField(file, metadata, 'step'), epoch, seed,
-    params, state, random, optimizer,
+    params, state, random, optimizer, extra,
     run: metadata.run === undefined ? {} : jsonField(file, metadata, 'run', isObject, 'an object'),
     metadata,
   };

@@ -27,7 +27,7 @@ import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js'
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
 import { LocalOptimizer } from './optimizer.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
-import { G, S, permitStep, stopCompute } from './shared.js';
+import { G, S, permitStep, restoreStateVectors, stateVectors, stopCompute } from './shared.js';
 
 export interface AgentThreadData {
   id: number;
@@ -65,11 +65,20 @@ export interface AgentThreadData {
   stats: Float64Array;
   /** From the compute thread. */
   port: MessagePort;
+  /** What this worker held when the run it continues stopped (its x is already in `x`); null: a fresh start. */
+  restore: WorkerSnapshot | null;
+}
+
+/** A worker's own state besides x: the algorithm's vectors (A2CiD2's x̃) and the local optimizer's state. */
+export interface WorkerSnapshot {
+  vectors: Record<string, Float32Array>;
+  optimizer: { state: Float32Array; steps: number };
 }
 
 /** Messages from the agent thread to the supervisor. */
 export type AgentEvent =
-  | { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number } | { type: 'stopped' }
+  | { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number }
+  | { type: 'stopped'; snapshot: WorkerSnapshot }
   | { type: 'available' };
 
 const d = workerData as AgentThreadData;
@@ -120,6 +129,11 @@ const agent: WorkerAgent = new WorkerAgent({
   log,
 });
 
+if (d.restore) {
+  restoreStateVectors(agent.state, d.restore.vectors, log);
+  optimizer.optimizer.loadState(d.restore.optimizer.state, d.restore.optimizer.steps);
+}
+
 let stopping = false;
 function requestStop(): void {
   Atomics.store(global, G.STOP, 1);
@@ -134,7 +148,11 @@ async function stop(): Promise<void> {
   stopCompute(ctrl);
   await transport?.close();
   d.stats[S.DONE] = 1;
-  post({ type: 'stopped' });
+  const snapshot: WorkerSnapshot = {
+    vectors: stateVectors(agent.state),
+    optimizer: { state: Float32Array.from(optimizer.optimizer.state), steps: optimizer.optimizer.steps },
+  };
+  post({ type: 'stopped', snapshot });
   d.port.close();
   parentPort!.close();
 }

@@ -12,10 +12,12 @@
  *
  * Checkpoints and resuming: the checkpoint holds the global average of the parameters, the BatchNorm state of the
  * first surviving worker, and as its run the configuration, the resolved budget and the progress (gradient steps of
- * all workers and of each, local time, wall-clock seconds, exchanges). A run given `resume` (readClusterCheckpoint)
- * starts every worker from that average, continues the budget, the learning-rate schedule and each worker's data
- * order where they were, and appends to the metrics. Per-worker parameters, optimizer momentum and A2CiD2's x̃ are
- * not saved: the workers restart from the average, with fresh momentum and x̃ = x.
+ * all workers and of each, local time, wall-clock seconds, exchanges); when the run was interrupted, also every
+ * live worker's own parameters, BatchNorm state, algorithm vectors (A2CiD2's x̃) and optimizer state
+ * (cluster-checkpoint.ts). A run given `resume`
+ * (readClusterCheckpoint) starts every saved worker where it was (a worker that was dead starts from the average,
+ * with fresh optimizer state), continues the budget, the learning-rate schedule and each worker's data order, and
+ * appends to the metrics.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -28,20 +30,21 @@ import { headOf } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
 import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
-import { readCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
+import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
 import { optimizerConfigOf } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
-import type { AgentEvent, AgentThreadData } from './agent-thread.js';
+import type { AgentEvent, AgentThreadData, WorkerSnapshot } from './agent-thread.js';
+import { savedWorkers, workerContents, WORKER_PREFIX, type SavedWorker } from './cluster-checkpoint.js';
 import { collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
 import { clusterDisplay } from './display.js';
 import { linkBetween, type LinkTable } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
-import { DIRECTION_STEP } from './optimizer.js';
+import { DIRECTION_STEP, LocalOptimizer } from './optimizer.js';
 import { FifoOrchestrator } from './orchestrator.js';
 import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
@@ -175,6 +178,8 @@ export interface ClusterResume {
   /** The averaged parameters and the saved non-learnable state. */
   params: Float32Array;
   state: Float32Array;
+  /** The checkpoint as read, with its per-worker tensors (cluster-checkpoint.ts). */
+  saved: Checkpoint;
   /** Gradient steps of all workers done. */
   steps: number;
   /** Per worker: its gradient steps done (its data order continues there). */
@@ -260,7 +265,7 @@ export function readClusterCheckpoint(file: string): { run: SavedClusterRun; res
   return {
     run,
     resume: {
-      file: ck.file, layoutHash: ck.layoutHash, params: ck.params, state: ck.state, steps: p.steps, workerSteps: [...p.workerSteps],
+      file: ck.file, layoutHash: ck.layoutHash, params: ck.params, state: ck.state, saved: ck, steps: p.steps, workerSteps: [...p.workerSteps],
       t: p.t, seconds: p.seconds, communications: p.communications,
     },
   };
@@ -407,6 +412,14 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     return x;
   });
   const states = Array.from({ length: n }, () => toShared(Float32Array.from(model.state)));
+  // A resumed worker goes on from its own saved parameters, statistics, algorithm vectors and optimizer state.
+  const restored = resume ? savedWorkers(resume.saved, n, new LocalOptimizer(backend, model.layout, dim, optimizer, () => 0).optimizer.state.length) : null;
+  restored?.forEach((w, i) => {
+    if (!w) return;
+    xs[i].set(w.x);
+    states[i].set(w.state);
+  });
+  const snapshots: Array<WorkerSnapshot | null> = new Array(n).fill(null);
   const stats = Array.from({ length: n }, () => sharedDoubles(S.SIZE));
   const controls = Array.from({ length: n }, () => sharedInts(C.SIZE));
   const endpoints: InProcessEndpoint[] | null = built.kind === 'pairwise' ? inProcessNetwork(n, graph.edges, dim) : null;
@@ -448,6 +461,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
       links: config.links ?? null,
       collective, collectiveMs, budget, global, claimed, startOwn: resume?.workerSteps[i] ?? 0, control: controls[i], stats: stats[i], port: port1,
+      restore: restored?.[i] ? { vectors: restored[i]!.vectors, optimizer: restored[i]!.optimizer } : null,
     };
     const computeData: ComputeThreadData = {
       id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],
@@ -476,7 +490,10 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       else if (e.type === 'log') log(e.line);
       else if (e.type === 'available') {
         if (threads[i].alive && !stopRequested) orchestrator?.available(i);
-      } else if (e.type === 'stopped') orchestrator?.withdraw(i);
+      } else if (e.type === 'stopped') {
+        snapshots[i] = e.snapshot;
+        orchestrator?.withdraw(i);
+      }
       else if (e.type === 'diverged') {
         diverged = true;
         log(`worker ${i}: the loss is ${e.loss} at its step ${e.step + 1}: training diverged`);
@@ -668,9 +685,14 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
         steps: tot.steps, workerSteps: stats.map((s, i) => (resume?.workerSteps[i] ?? 0) + s[S.STEPS]), t: tot.t,
         seconds: priorSeconds + seconds, communications: tot.communications,
       };
+      // An interrupted run is meant to be resumed: its workers are saved too (a finished one keeps just the average,
+      // a model's size instead of three per worker).
+      const interrupted = (config.signal?.aborted ?? false) && !diverged;
+      const workers = threads.map((w, i): SavedWorker | null => (interrupted && w.alive && snapshots[i] ? { x: xs[i], state: states[i], ...snapshots[i]! } : null));
       saveCheckpoint(checkpoint, {
         model, step: tot.steps, epoch: (tot.steps * config.batchSize) / trainCount, seed: config.seed,
         run: { ...serializable(config), kind: 'cluster', budget, progress, averaged: true, workersAveraged: survivors.length },
+        extra: { prefix: WORKER_PREFIX, ...workerContents(workers) },
       });
       plot = join(out, 'metrics.svg');
       try {

@@ -46,6 +46,26 @@ export function shareState<S extends object>(state: S, x: Float32Array): S {
   return state;
 }
 
+/** Copies of the Float32Array fields of an algorithm's worker state other than x (A2CiD2's x̃). */
+export function stateVectors(state: object): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [k, v] of Object.entries(state)) if (k !== 'x' && v instanceof Float32Array) out[k] = Float32Array.from(v);
+  return out;
+}
+
+/**
+ * Puts saved vectors (from stateVectors) back into an algorithm's worker state; a field the state does not have, or
+ * of another length, is left out and reported through `log`.
+ */
+export function restoreStateVectors(state: object, saved: Record<string, Float32Array>, log: (line: string) => void): void {
+  const fields = state as Record<string, unknown>;
+  for (const [k, v] of Object.entries(saved)) {
+    const into = fields[k];
+    if (k !== 'x' && into instanceof Float32Array && into.length === v.length) into.set(v);
+    else log(`the checkpoint's ${k} does not fit this algorithm's state: ignored`);
+  }
+}
+
 /** Global control words of a cluster (Int32Array slots). */
 export const G = {
   /** Gradient steps taken by all workers together. */

@@ -122,6 +122,23 @@ test('SIGINT stops a cluster run cleanly with its averaged model; --resume finis
   const checkpoint = join(out, 'checkpoint.safetensors');
   assert.match(a.stderr, /interrupted after \d+ of 3000 steps; .* \(continue with --resume .*checkpoint\.safetensors\)/);
   assert.equal(readCheckpoint(checkpoint).step, stopped.steps);
+  // Every worker's own state is saved with the average: its parameters, A2CiD2's x~ and its SGD momentum.
+  const interrupted = readCheckpoint(checkpoint);
+  const dim = interrupted.params.length;
+  const own = [0, 1, 2].map((i) => {
+    for (const t of ['x', 'algorithm.xt', 'optimizer']) assert.equal(interrupted.extra.get(`worker.${i}.${t}`)?.length, dim, `worker ${i}: ${t}`);
+    return interrupted.extra.get(`worker.${i}.x`)!;
+  });
+  assert.deepEqual(JSON.parse(interrupted.metadata.workers_saved).map((e: { index: number; vectors: string[] }) => [e.index, e.vectors]), [[0, ['xt']], [1, ['xt']], [2, ['xt']]]);
+  let worst = 0;
+  let spread = 0;
+  for (let k = 0; k < dim; k++) {
+    const m = (own[0][k] + own[1][k] + own[2][k]) / 3;
+    worst = Math.max(worst, Math.abs(m - interrupted.params[k]));
+    for (const x of own) spread += (x[k] - m) ** 2 / 3;
+  }
+  assert.ok(worst < 1e-5, `the saved average is the mean of the saved workers (off by ${worst})`);
+  assert.ok(spread > 0, 'the workers had not reached exact consensus');
 
   // Bad inputs: one line on stderr, exit code 2, the checkpoint untouched.
   const saved = readFileSync(checkpoint);
@@ -165,4 +182,9 @@ test('SIGINT stops a cluster run cleanly with its averaged model; --resume finis
   assert.ok(rows.every((row, i) => i === 0 || row.gradients >= rows[i - 1].gradients));
   assert.equal(rows.filter((row) => row.final === 1).length, 1);
   assert.equal(rows[rows.length - 1].gradients, 3000);
+  // The resumed run starts from the saved workers, not from their average: its first row has their consensus.
+  const start = rows.filter((row) => row.gradients === stopped.steps && row.final === undefined).at(-1);
+  assert.ok(start, 'the first row of the resumed run');
+  assert.ok(Math.abs(start.consensus - spread) <= 1e-6 * spread + 1e-12, `consensus ${start.consensus}, saved workers ${spread}`);
+  assert.ok(readCheckpoint(checkpoint).extra.size === 0, 'a finished run saves the average only');
 });

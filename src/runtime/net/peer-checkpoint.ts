@@ -9,11 +9,8 @@
  * The run metadata says which worker wrote it (command "peer", index, workers, algo, steps budget, ...). Resuming
  * checks the worker, the cluster size, the algorithm and the model's layout; a mismatch is a one-line UsageError.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { UsageError } from '../../core/errors.js';
-import { readSafetensors, writeSafetensors, type Safetensors, type TensorInput } from '../../core/safetensors.js';
-import { checkCompatible, checkpointContents, decodeCheckpoint, readCheckpoint, type Checkpoint, type OptimizerDescription } from '../../engine/checkpoint.js';
+import { checkCompatible, readCheckpoint, saveCheckpoint, type Checkpoint, type OptimizerDescription } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/models/model.js';
 import type { Optimizer } from '../../engine/optim/optimizer.js';
 
@@ -56,35 +53,22 @@ export interface PeerCheckpoint {
 
 /** Writes a peer checkpoint atomically. */
 export function savePeerCheckpoint(file: string, o: SavePeerCheckpoint): void {
-  const { tensors, metadata } = checkpointContents({
-    model: o.model, optimizer: o.optimizer, optimizerConfig: o.optimizerConfig, step: o.step, seed: o.seed, run: o.run,
-  });
   const fields = Object.keys(o.state ?? {});
-  const all = new Map<string, TensorInput>(tensors);
-  for (const f of fields) all.set(PREFIX + f, { data: o.state![f] });
-  mkdirSync(dirname(file), { recursive: true });
-  writeSafetensors(file, all, { ...metadata, algorithm: o.algorithm, algorithm_state: JSON.stringify(fields) });
+  saveCheckpoint(file, {
+    model: o.model, optimizer: o.optimizer, optimizerConfig: o.optimizerConfig, step: o.step, seed: o.seed, run: o.run,
+    extra: {
+      prefix: PREFIX,
+      tensors: new Map(fields.map((f) => [PREFIX + f, o.state![f]])),
+      metadata: { algorithm: o.algorithm, algorithm_state: JSON.stringify(fields) },
+    },
+  });
 }
 
 /** Reads a peer checkpoint (any gossamer checkpoint reads; the algorithm's vectors are then empty). */
 export function readPeerCheckpoint(file: string): PeerCheckpoint {
-  let st: Safetensors;
-  try {
-    st = readSafetensors(file);
-  } catch {
-    // Let the engine's reader word the problem.
-    readCheckpoint(file);
-    throw new UsageError(`checkpoint ${file}: unreadable`);
-  }
+  const checkpoint = readCheckpoint(file, [PREFIX]); // (files written before extra_prefix existed)
   const state: Record<string, Float32Array> = {};
-  const tensors = new Map(st.tensors);
-  for (const [name, t] of st.tensors) {
-    if (!name.startsWith(PREFIX)) continue;
-    if (t.dtype !== 'F32') throw new UsageError(`checkpoint ${file}: tensor ${name} is ${t.dtype}, expected F32`);
-    state[name.slice(PREFIX.length)] = t.data as Float32Array;
-    tensors.delete(name);
-  }
-  const checkpoint = decodeCheckpoint({ ...st, tensors });
+  for (const [name, data] of checkpoint.extra) state[name.slice(PREFIX.length)] = data;
   for (const [field, v] of Object.entries(state)) {
     if (v.length !== checkpoint.params.length) throw new UsageError(`checkpoint ${file}: ${PREFIX}${field} has ${v.length} values for ${checkpoint.params.length} parameters`);
   }
@@ -92,7 +76,7 @@ export function readPeerCheckpoint(file: string): PeerCheckpoint {
   if (run.command !== 'peer' || !Number.isInteger(run.index) || !Number.isInteger(run.workers) || !Number.isInteger(run.steps) || typeof run.algo !== 'string') {
     throw new UsageError(`checkpoint ${file} was not written by gossamer peer (no worker index, cluster size, algorithm or budget in its run)`);
   }
-  return { checkpoint, run: run as PeerRun, algorithm: st.metadata.algorithm ?? run.algo, state };
+  return { checkpoint, run: run as PeerRun, algorithm: checkpoint.metadata.algorithm ?? run.algo, state };
 }
 
 /** Checks that a checkpoint belongs to this worker of this cluster; a one-line UsageError otherwise. */

@@ -30,7 +30,7 @@ import type { Model } from '../../engine/models/model.js';
 import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
-import { C, permitStep, sharedFloats, sharedInts, stopCompute, toShared } from '../shared.js';
+import { C, permitStep, restoreStateVectors, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
@@ -250,13 +250,6 @@ async function startComputeThread(
   return { thread, port: port1, exited };
 }
 
-/** Copies of the Float32Array fields of an algorithm's worker state other than x (A2CiD2's x̃). */
-function stateVectors(state: object): Record<string, Float32Array> {
-  const out: Record<string, Float32Array> = {};
-  for (const [k, v] of Object.entries(state)) if (k !== 'x' && v instanceof Float32Array) out[k] = Float32Array.from(v);
-  return out;
-}
-
 function relativeDistance(a: Float32Array, b: Float32Array): number {
   let d = 0;
   let n = 0;
@@ -314,14 +307,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     permit: () => permitStep(control),
     log,
   });
-  if (opts.resume && !pulled) {
-    const fields = agent.state as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(opts.resume.state)) {
-      const into = fields[k];
-      if (k !== 'x' && into instanceof Float32Array && into.length === v.length) into.set(v);
-      else log(`the checkpoint's ${k} does not fit this algorithm's state: ignored`);
-    }
-  }
+  if (opts.resume && !pulled) restoreStateVectors(agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
   const state = { phase: 'train' as Phase };
   let averaging: Pairing | null = null;

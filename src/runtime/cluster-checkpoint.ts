@@ -1,0 +1,97 @@
+/**
+ * The per-worker part of a cluster checkpoint: besides the averaged model (what evaluation and a one-worker
+ * `gossamer train --resume` read), each worker's own parameters, normalisation state, algorithm vectors (A2CiD2's
+ * x̃) and local optimizer state, so that a resumed cluster goes on from where every worker was:
+ *
+ *   worker.<i>.x                  [size]   its parameters
+ *   worker.<i>.state              [stateSize] its BatchNorm statistics (when the model has any)
+ *   worker.<i>.algorithm.<field>  [size]   its algorithm's vectors besides x
+ *   worker.<i>.optimizer          [n]      its optimizer's flat state (momentum; AdamW's moments)
+ *   metadata workers_saved = JSON [{ index, vectors: [field, ...], optimizerSteps }]
+ *
+ * Written when a run is interrupted (the checkpoint is then meant for --resume). A worker that was dead when the run
+ * stopped has no entry, nor has any worker of a finished run: a resumed run starts those from the average, with
+ * fresh optimizer state.
+ */
+import { UsageError } from '../core/errors.js';
+import type { Checkpoint } from '../engine/checkpoint.js';
+import type { WorkerSnapshot } from './agent-thread.js';
+
+export const WORKER_PREFIX = 'worker.';
+
+/** What one worker held when its run stopped. */
+export interface SavedWorker extends WorkerSnapshot {
+  x: Float32Array;
+  state: Float32Array;
+}
+
+interface SavedEntry {
+  index: number;
+  vectors: string[];
+  optimizerSteps: number;
+}
+
+/** The tensors and metadata that record the workers (null: a worker without a snapshot). */
+export function workerContents(workers: ReadonlyArray<SavedWorker | null>): { tensors: Map<string, Float32Array>; metadata: Record<string, string> } {
+  const tensors = new Map<string, Float32Array>();
+  const entries: SavedEntry[] = [];
+  workers.forEach((w, index) => {
+    if (!w) return;
+    const at = `${WORKER_PREFIX}${index}.`;
+    tensors.set(`${at}x`, w.x);
+    if (w.state.length > 0) tensors.set(`${at}state`, w.state);
+    for (const [field, v] of Object.entries(w.vectors)) tensors.set(`${at}algorithm.${field}`, v);
+    if (w.optimizer.state.length > 0) tensors.set(`${at}optimizer`, w.optimizer.state);
+    entries.push({ index, vectors: Object.keys(w.vectors), optimizerSteps: w.optimizer.steps });
+  });
+  return { tensors, metadata: { workers_saved: JSON.stringify(entries) } };
+}
+
+/**
+ * The workers recorded in a checkpoint read with the WORKER_PREFIX (an array of n, null where none is saved), checked
+ * against the run's sizes; a malformed record is a UsageError naming the file.
+ */
+export function savedWorkers(ck: Checkpoint, n: number, optimizerSize: number): Array<SavedWorker | null> {
+  const out: Array<SavedWorker | null> = new Array(n).fill(null);
+  const text = ck.metadata.workers_saved;
+  if (text === undefined) {
+    if (ck.extra.size > 0) throw new UsageError(`checkpoint ${ck.file}: per-worker tensors without their "workers_saved" record`);
+    return out;
+  }
+  const bad = (why: string): never => {
+    throw new UsageError(`checkpoint ${ck.file}: invalid per-worker state (${why})`);
+  };
+  let entries: unknown;
+  try {
+    entries = JSON.parse(text);
+  } catch {
+    bad('"workers_saved" is not JSON');
+  }
+  if (!Array.isArray(entries)) bad('"workers_saved" is not a list');
+  const used = new Set<string>();
+  const take = (name: string, length: number): Float32Array => {
+    const t = ck.extra.get(name);
+    if (!t) bad(`missing tensor ${name}`);
+    if (t!.length !== length) bad(`${name} has ${t!.length} values, expected ${length}`);
+    used.add(name);
+    return t!;
+  };
+  for (const e of entries as unknown[]) {
+    const entry = e as Partial<SavedEntry>;
+    const { index, vectors, optimizerSteps } = entry;
+    if (!Number.isInteger(index) || index! < 0 || index! >= n) bad(`worker index ${JSON.stringify(index)} for ${n} workers`);
+    if (out[index!]) bad(`worker ${index} recorded twice`);
+    if (!Array.isArray(vectors) || !vectors.every((v) => typeof v === 'string')) bad(`worker ${index}: no list of vectors`);
+    if (!Number.isInteger(optimizerSteps) || optimizerSteps! < 0) bad(`worker ${index}: optimizer steps ${JSON.stringify(optimizerSteps)}`);
+    const at = `${WORKER_PREFIX}${index}.`;
+    const size = ck.params.length;
+    out[index!] = {
+      x: take(`${at}x`, size),
+      state: ck.state.length > 0 ? take(`${at}state`, ck.state.length) : new Float32Array(0),
+      vectors: Object.fromEntries(vectors!.map((f) => [f, take(`${at}algorithm.${f}`, size)])),
+      optimizer: { state: optimizerSize > 0 ? take(`${at}optimizer`, optimizerSize) : new Float32Array(0), steps: optimizerSteps! },
+    };
+  }
+  for (const name of ck.extra.keys()) if (!used.has(name)) bad(`unexpected tensor ${name}`);
+  return out;
+}
