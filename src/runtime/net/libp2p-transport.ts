@@ -5,8 +5,10 @@
  * Membership (/gossamer/member/1.0.0). Every new connection starts with a hello each way: the sender's worker index,
  * cluster size, peer id, listen addresses, algorithm and layout hash, its table of known workers (index → peer id,
  * addresses) and a free-form status object. A node dials the workers it learns of, so that from bootstrap addresses
- * every node comes to know every other. A hello that claims an index already held by a connected peer, another
- * cluster size, algorithm or model is refused with a logged reason.
+ * every node comes to know every other. A hello that claims another cluster size, algorithm or model, or an index
+ * held by a connected peer that still answers, is refused with a logged reason; if that peer does not answer within
+ * a few seconds (a restarted worker whose old connection has not timed out yet), it is hung up on and the newcomer
+ * takes its index.
  *
  * Exchanges (/gossamer/exchange/1.0.0), one stream each, frames of wire.ts:
  *
@@ -154,6 +156,8 @@ type Hello = z.infer<typeof Hello>;
 
 const MAX_HELLO_BYTES = 4 << 20;
 const HELLO_TIMEOUT_MS = 10_000;
+/** How long the holder of an index claimed by a newcomer has to answer before it is considered gone. */
+const PROBE_TIMEOUT_MS = 3_000;
 /** How long an acceptor waits for the propose frame of a new stream. */
 const PROPOSE_WAIT_MS = 10_000;
 /** Extra time an acceptor grants over the proposer's timeout. */
@@ -429,15 +433,18 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     };
   }
 
-  private async sendHello(peerId: string, reply: boolean): Promise<void> {
-    if (this.closed) return;
+  /** Sends a hello; resolves whether the peer took it (within timeoutMs). */
+  private async sendHello(peerId: string, reply: boolean, timeoutMs = HELLO_TIMEOUT_MS): Promise<boolean> {
+    if (this.closed) return false;
     try {
-      const stream = await this.node.dialProtocol(peerIdFromString(peerId), MEMBER_PROTOCOL, { signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) });
+      const stream = await this.node.dialProtocol(peerIdFromString(peerId), MEMBER_PROTOCOL, { signal: AbortSignal.timeout(timeoutMs) });
       const bytes = new TextEncoder().encode(JSON.stringify(this.helloMessage(reply)));
-      if (!stream.send(bytes)) await stream.onDrain({ signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) });
-      await stream.close({ signal: AbortSignal.timeout(HELLO_TIMEOUT_MS) });
+      if (!stream.send(bytes)) await stream.onDrain({ signal: AbortSignal.timeout(timeoutMs) });
+      await stream.close({ signal: AbortSignal.timeout(timeoutMs) });
+      return true;
     } catch (error) {
       if (!this.closed) this.log('debug', `hello to ${peerId} failed: ${errorText(error)}`);
+      return false;
     }
   }
 
@@ -465,7 +472,14 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     if (this.opts.algorithm && hello.algorithm && hello.algorithm !== this.opts.algorithm) return this.refuse(remote, `runs ${hello.algorithm}, this node ${this.opts.algorithm}`);
     if (this.opts.layoutHash && hello.layoutHash && hello.layoutHash !== this.opts.layoutHash) return this.refuse(remote, 'trains a model of another layout');
     const existing = this.byIndex.get(hello.index);
-    if (existing && existing.peerId !== remote && existing.connected) return this.refuse(remote, `index ${hello.index} is held by connected peer ${existing.peerId}`);
+    if (existing && existing.peerId !== remote && existing.connected) {
+      // A worker restarted under a new identity while its old connection still looks open (a crashed host's TCP
+      // connection lingers until it times out): the old holder keeps the index only if it still answers.
+      if (await this.sendHello(existing.peerId, false, PROBE_TIMEOUT_MS)) return this.refuse(remote, `index ${hello.index} is held by connected peer ${existing.peerId}`);
+      if (this.closed) return;
+      this.log('info', `worker ${hello.index} on ${existing.peerId} does not answer: replaced by ${remote}`, { peer: hello.index });
+      await this.node.hangUp(peerIdFromString(existing.peerId)).catch(() => {});
+    }
     const learned = this.learn(hello.index, remote, hello.addrs);
     const p = this.byIndex.get(hello.index) as PeerRecord;
     p.status = hello.status;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Libp2p } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { Rng } from '../../../src/core/rng.js';
-import { createNetTransport, EXCHANGE_PROTOCOL, type NetLogger, type NetTransport, type NetTransportOptions } from '../../../src/runtime/net/libp2p-transport.js';
+import { createNetTransport, EXCHANGE_PROTOCOL, MEMBER_PROTOCOL, type NetLogger, type NetTransport, type NetTransportOptions } from '../../../src/runtime/net/libp2p-transport.js';
 import { generateSwarmKey, parseSwarmKey, swarmSecret } from '../../../src/runtime/net/swarm-key.js';
 import { UsageError } from '../../../src/core/errors.js';
 import { encodeControl, encodeMessage, WIRE_VERSION } from '../../../src/runtime/net/wire.js';
@@ -237,6 +237,35 @@ describe('network transport: peers that vanish mid-exchange', { timeout: 120_000
       assert.match(r.aborts[0].reason, /closed|timeout/);
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe('network transport: a restarted worker under a new identity', { timeout: 60_000 }, () => {
+  it('takes its index from an old connection that no longer answers, and not from one that does', async () => {
+    const key = generateSwarmKey();
+    const logs = collector();
+    const [a, b] = await cluster(2, { swarmKey: key, log: () => {} }, (i) => (i === 0 ? { log: logs.log } : {}));
+    // b hangs: its connection to a stays open, but it answers nothing (a host that froze or crashed).
+    await (b as unknown as { node: Libp2p }).node.unhandle(MEMBER_PROTOCOL);
+    const joins: Array<[number, string]> = [];
+    a.on('join', (i: number) => joins.push([i, a.peers().find((p) => p.index === i)!.peerId]));
+    const restarted = await createNetTransport({ self: 1, workers: 2, swarmKey: key, bootstrap: a.addresses(), log: () => {} });
+    const twin = { t: null as NetTransport | null };
+    try {
+      assert.equal(await restarted.waitForPeers(20_000), true, 'the restarted worker is admitted');
+      const deadline = Date.now() + 20_000;
+      while (!joins.some(([i, id]) => i === 1 && id === restarted.peerId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(a.peers().find((p) => p.index === 1)?.peerId, restarted.peerId);
+      assert.ok(joins.some(([i, id]) => i === 1 && id === restarted.peerId), 'a announces the join');
+      // The restarted worker answers: a second process claiming index 1 is refused.
+      twin.t = await createNetTransport({ self: 1, workers: 2, swarmKey: key, bootstrap: a.addresses(), log: () => {} });
+      const until = Date.now() + 20_000;
+      while (!logs.warnings.some((m) => /index 1 is held by connected peer/.test(m)) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(logs.warnings.some((m) => m.includes(`index 1 is held by connected peer ${restarted.peerId}`)), logs.warnings.join('; '));
+      assert.equal(a.peers().find((p) => p.index === 1)?.peerId, restarted.peerId);
+    } finally {
+      await Promise.all([a.close(), b.close(), restarted.close(), twin.t?.close()]);
     }
   });
 });
