@@ -33,7 +33,7 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
-import { optimizerConfigOf } from '../engine/optim/index.js';
+import { optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
@@ -55,7 +55,8 @@ import { z } from 'zod';
 export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
 
-export interface ClusterConfig {
+/** A cluster run; the optimizer settings (optimizer, lr, momentum, ...) are those of the command line. */
+export interface ClusterConfig extends OptimizerSettings {
   workers: number;
   topology: string;
   algorithm: ClusterAlgorithm;
@@ -76,14 +77,6 @@ export interface ClusterConfig {
   /** Budget: epochs of the training set over all workers together, or gradient steps of all workers together. */
   epochs?: number;
   steps?: number;
-  optimizer: 'sgd' | 'adamw';
-  lr: number;
-  momentum: number;
-  /** SGD: Nesterov momentum. */
-  nesterov?: boolean;
-  weightDecay: number;
-  /** Weight decay on biases and norm parameters too. */
-  decayAll?: boolean;
   schedule: RunSchedule['kind'];
   /** Linear warm-up, in expected local steps (default: 5% of them). */
   warmup?: number;

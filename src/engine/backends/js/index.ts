@@ -29,6 +29,23 @@ function checkIndex(value: number, limit: number, what: string): void {
   if (!(value >= 0 && value < limit)) throw new RangeError(`${what} ${value} is out of range [0, ${limit})`);
 }
 
+/**
+ * Mean and 1/√(biased variance + eps) of the contiguous block x[off, off + count), written to mean[at] and rstd[at]
+ * (a row of LayerNorm, a (sample, group) block of GroupNorm).
+ */
+function blockMoments(x: Float32Array, off: number, count: number, eps: number, mean: Float32Array, rstd: Float32Array, at: number): void {
+  let s = 0;
+  for (let i = 0; i < count; i++) s += x[off + i];
+  const mu = s / count;
+  let v = 0;
+  for (let i = 0; i < count; i++) {
+    const d = x[off + i] - mu;
+    v += d * d;
+  }
+  mean[at] = mu;
+  rstd[at] = 1 / Math.sqrt(v / count + eps);
+}
+
 function checkGroups(groups: number, c: number, kernel: string): void {
   if (!(Number.isInteger(groups) && groups > 0)) throw new RangeError(`${kernel}: groups must be a positive integer (got ${groups})`);
   if (c % groups !== 0) throw new RangeError(`${kernel}: groups must divide c (groups ${groups}, c ${c})`);
@@ -246,17 +263,9 @@ export class JsBackend implements Backend {
   ): void {
     for (let r = 0; r < rows; r++) {
       const off = r * cols;
-      let s = 0;
-      for (let c = 0; c < cols; c++) s += x[off + c];
-      const mu = s / cols;
-      let v = 0;
-      for (let c = 0; c < cols; c++) {
-        const d = x[off + c] - mu;
-        v += d * d;
-      }
-      const rs = 1 / Math.sqrt(v / cols + eps);
-      mean[r] = mu;
-      rstd[r] = rs;
+      blockMoments(x, off, cols, eps, mean, rstd, r);
+      const mu = mean[r];
+      const rs = rstd[r];
       for (let c = 0; c < cols; c++) y[off + c] = (x[off + c] - mu) * rs * gamma[c] + beta[c];
     }
   }
@@ -387,17 +396,9 @@ export class JsBackend implements Backend {
       for (let grp = 0; grp < groups; grp++) {
         const blk = img * groups + grp;
         const base = blk * count;
-        let s = 0;
-        for (let i = 0; i < count; i++) s += x[base + i];
-        const mu = s / count;
-        let v = 0;
-        for (let i = 0; i < count; i++) {
-          const d = x[base + i] - mu;
-          v += d * d;
-        }
-        const rs = 1 / Math.sqrt(v / count + eps);
-        mean[blk] = mu;
-        rstd[blk] = rs;
+        blockMoments(x, base, count, eps, mean, rstd, blk);
+        const mu = mean[blk];
+        const rs = rstd[blk];
         for (let k = 0; k < cpg; k++) {
           const ch = grp * cpg + k;
           const g = gamma[ch] * rs;
