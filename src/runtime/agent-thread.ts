@@ -27,6 +27,7 @@ import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js'
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
 import { LocalOptimizer } from './optimizer.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
+import type { MessageHeader } from './transport.js';
 import { G, S, permitStep, restoreStateVectors, stateVectors, stopCompute } from './shared.js';
 
 export interface AgentThreadData {
@@ -48,6 +49,8 @@ export interface AgentThreadData {
   /** Pair through the supervisor's central orchestrator instead of the coordinator-free protocol. */
   central: boolean;
   links: LinkTable | null;
+  /** Codec of the pairwise exchanges. */
+  codec: MessageHeader['codec'];
   collective: CollectiveBuffers | null;
   /** Emulated duration of every all-reduce round's communication, ms. */
   collectiveMs: number;
@@ -93,7 +96,7 @@ const ctrl = d.control;
 const optimizer = new LocalOptimizer(backend, d.layout, d.x.length, d.optimizer, makeRunSchedule(d.schedule));
 let transport: InProcessTransport | EmulatedTransport | null = null;
 if (d.endpoint) {
-  const inner = new InProcessTransport(d.endpoint, { expect: { algorithm: built.algorithm.name, layoutHash: d.layoutHash }, log });
+  const inner = new InProcessTransport(d.endpoint, { expect: { algorithm: built.algorithm.name, layoutHash: d.layoutHash }, log, codec: d.codec });
   transport = d.links && emulatesLinks(d.links) ? new EmulatedTransport(inner, d.links, rng.fork('links')) : inner;
 }
 

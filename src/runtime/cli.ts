@@ -31,7 +31,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'exchangeTimeout'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'exchangeTimeout'] as const;
 /** Options that do not change what is trained (output and machinery). */
 const NEUTRAL_KEYS = new Set(['json', 'out', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
@@ -82,6 +82,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', choice(['poisson', 'exact'] as const))
     .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', choice(['ideal', 'official'] as const))
     .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', choice(['decentralized', 'fifo'] as const))
+    .option('--codec <c>', 'cluster: payload codec of the exchanges, f32 (default), f16 or i8 (blockwise 8-bit): a lossy one rounds the parameters as on the network, and the link emulator charges its smaller size', choice(['f32', 'f16', 'i8'] as const))
     .option('--latency <ms>', 'cluster: emulated one-way link latency, ms', nonNegative)
     .option('--jitter <ms>', 'cluster: emulated latency jitter (uniform ±), ms', nonNegative)
     .option('--bandwidth <rate>', 'cluster: emulated link bandwidth, e.g. 100Mbit or 12.5MB (per second)', bandwidth)
@@ -124,6 +125,7 @@ export interface ClusterFlags {
   rateMode?: 'poisson' | 'exact';
   exchange?: 'ideal' | 'official';
   pairing?: 'decentralized' | 'fifo';
+  codec?: 'f32' | 'f16' | 'i8';
   latency?: number;
   jitter?: number;
   bandwidth?: number;
@@ -189,6 +191,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'rateMode', name: 'rate-mode', field: 'rateMode', absent: 'poisson' },
   { flag: 'exchange', name: 'exchange', field: 'exchange', absent: 'ideal' },
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
+  { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
   { flag: 'model', name: 'model', field: 'model' },
   { flag: 'modelConfig', name: 'model-config', field: 'modelConfig' },
   { flag: 'dataset', name: 'dataset', field: 'dataset' },
@@ -236,7 +239,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
-    links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing,
+    links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds, display: flags.display !== false && !flags.json,
     resume,
   };
@@ -267,7 +270,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     nesterov: flags.nesterov, decayAll: flags.decayAll,
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing,
+    links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec,
     metricsEvery: flags.logEvery, display: flags.display !== false && !flags.json,
   };
 }

@@ -49,6 +49,7 @@ import { FifoOrchestrator } from './orchestrator.js';
 import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
 import { siblingModule, threadSpawner } from './threads.js';
+import type { MessageHeader } from './transport.js';
 import { MessageChannel } from 'node:worker_threads';
 import { z } from 'zod';
 
@@ -86,6 +87,8 @@ export interface ClusterConfig extends OptimizerSettings {
   backend?: BackendChoice;
   /** Link emulation: pairwise exchanges through the link emulator, all-reduce rounds as a ring all-reduce's time. */
   links?: LinkTable;
+  /** Codec of pairwise exchanges: f16 or blockwise i8 round the parameters as on the network (default f32). */
+  codec?: MessageHeader['codec'];
   /** Compute slow-down factor per worker (1: none). */
   slowdown?: Record<number, number>;
   /** Exchange timeout, ms. */
@@ -131,6 +134,8 @@ export interface ClusterSummary {
   workers: number;
   topology: string;
   rate: number;
+  /** Codec of the pairwise exchanges. */
+  codec: MessageHeader['codec'];
   model: string;
   dataset: string;
   params: number;
@@ -223,6 +228,7 @@ const SavedCluster = z.object({
   slowdown: z.record(z.string(), z.number()).optional(),
   timeoutMs: z.number().nonnegative().optional(),
   pairing: z.enum(['decentralized', 'fifo']).optional(),
+  codec: z.enum(['f32', 'f16', 'i8']).optional(),
   metricsEvery: z.number().positive().optional(),
   metricsEverySeconds: z.number().positive().optional(),
   budget: z.number().int().positive(),
@@ -387,6 +393,9 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   } catch (err) {
     throw err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err));
   }
+  if (built.kind !== 'pairwise' && (config.codec ?? 'f32') !== 'f32') {
+    throw new UsageError(`--codec applies to the pairwise algorithms (acid, gossip): ${config.algorithm} averages exact gradients`);
+  }
   const optimizer = optimizerConfigOf(config);
   const warmup = config.warmup ?? Math.round(0.05 * perWorker);
   const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones };
@@ -452,7 +461,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const agentData: AgentThreadData = {
       id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer, schedule,
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
-      links: config.links ?? null,
+      links: config.links ?? null, codec: config.codec ?? 'f32',
       collective, collectiveMs, budget, global, claimed, startOwn: resume?.workerSteps[i] ?? 0, control: controls[i], stats: stats[i], port: port1,
       restore: restored?.[i] ? { vectors: restored[i]!.vectors, optimizer: restored[i]!.optimizer } : null,
     };
@@ -707,7 +716,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     }));
     const trainLosses = perWorkerSummary.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
     return {
-      algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: built.kind === 'pairwise' ? config.rate : 0,
+      algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: built.kind === 'pairwise' ? config.rate : 0, codec: config.codec ?? 'f32',
       model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
       stepsPerSecond: tot.stepsNow / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
       testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
+import { DEFAULT_BLOCK_SIZE, payloadBytes } from './net/wire.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from './transport.js';
 
 export interface LinkSpec {
@@ -133,6 +134,15 @@ export class EmulatedTransport implements Transport {
     this.self = inner.self;
   }
 
+  get codec(): MessageHeader['codec'] | null {
+    return this.inner.codec ?? null;
+  }
+
+  /** Bytes on the wire of a message of `count` floats, under the inner transport's codec (every worker uses the same). */
+  bytes(count: number): number {
+    return payloadBytes(this.inner.codec ?? 'f32', count, DEFAULT_BLOCK_SIZE);
+  }
+
   /** One-way delay of `bytes` over the link to `peer`, in ms, or null when that direction is lost. */
   delay(peer: WorkerId, bytes: number): number | null {
     const l = linkBetween(this.links, this.self, peer);
@@ -145,7 +155,7 @@ export class EmulatedTransport implements Transport {
   async propose(peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult> {
     const start = performance.now();
     const remaining = () => timeoutMs - (performance.now() - start);
-    const out = this.delay(peer, message.byteLength);
+    const out = this.delay(peer, this.bytes(message.length));
     if (out === null || out >= timeoutMs) {
       await sleep(timeoutMs);
       return { ok: false, peer, reason: 'timeout' };
@@ -155,7 +165,7 @@ export class EmulatedTransport implements Transport {
     const r = await this.inner.propose(peer, header, message, Math.max(1, remaining()));
     if (!r.ok) return r;
     // The peer has committed: the answer is on its way. Only its loss (not its lateness) undoes our side.
-    const back = this.delay(peer, r.message.byteLength);
+    const back = this.delay(peer, this.bytes(r.message.length));
     if (back === null) {
       await sleep(Math.max(0, remaining()));
       return { ok: false, peer, reason: 'timeout' };
@@ -177,7 +187,7 @@ export class EmulatedTransport implements Transport {
         const answer = handler.accept(peer, header);
         if (answer) {
           const l = linkBetween(this.links, this.self, peer);
-          const transfer = Number.isFinite(l.bandwidth) ? (1000 * answer.message.byteLength) / l.bandwidth : 0;
+          const transfer = Number.isFinite(l.bandwidth) ? (1000 * this.bytes(answer.message.length)) / l.bandwidth : 0;
           this.answerBusyUntil = now + l.latencyMs + transfer;
         }
         return answer;

@@ -23,6 +23,7 @@
  * mailbox each); the pairing protocol on top (pairing.ts) keeps a worker in one exchange at a time.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { quantize } from './net/wire.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from './transport.js';
 
 /** Version of the in-process control messages. */
@@ -126,6 +127,8 @@ export interface InProcessOptions {
   expect?: { algorithm?: string; layoutHash?: string };
   /** Receives one line per dropped or refused message (default: nothing). */
   log?: (line: string) => void;
+  /** Codec of outgoing messages: a lossy one rounds each message as a network peer would decode it (default f32). */
+  codec?: MessageHeader['codec'];
 }
 
 interface PeerLink {
@@ -164,6 +167,7 @@ export class InProcessTransport implements Transport {
   private readonly fromProposal: Float32Array;
   private readonly expect: InProcessOptions['expect'];
   private readonly log: (line: string) => void;
+  readonly codec: MessageHeader['codec'] | null;
 
   constructor(endpoint: InProcessEndpoint, options: InProcessOptions = {}) {
     this.self = endpoint.self;
@@ -173,6 +177,7 @@ export class InProcessTransport implements Transport {
     this.fromProposal = new Float32Array(endpoint.messageLength);
     this.expect = options.expect;
     this.log = options.log ?? (() => {});
+    this.codec = options.codec && options.codec !== 'f32' ? options.codec : null;
     for (const p of endpoint.peers) {
       const link: PeerLink = { id: p.id, port: p.port, mailbox: p.mailbox, closed: false };
       this.peers.set(p.id, link);
@@ -196,6 +201,10 @@ export class InProcessTransport implements Transport {
     if (this.outgoing) return Promise.resolve({ ok: false, peer, reason: 'busy' });
     if (message.length !== this.messageLength) return Promise.resolve({ ok: false, peer, reason: 'invalid' });
     this.mailbox.propose.set(message);
+    if (this.codec) {
+      quantize(this.codec, this.mailbox.propose);
+      header = { ...header, codec: this.codec };
+    }
     const id = this.nextId++;
     return new Promise<ExchangeResult>((resolve) => {
       const timer = setTimeout(() => {
@@ -278,8 +287,8 @@ export class InProcessTransport implements Transport {
 
   private onPropose(link: PeerLink, m: Extract<Wire, { k: 'propose' }>): void {
     const reply = (w: Wire) => this.send(link, w);
-    if (m.length !== this.messageLength || m.header.codec !== 'f32') {
-      this.log(`worker ${this.self}: refused a proposal from ${link.id}: message of ${m.length} ${m.header.codec} values, expected ${this.messageLength} f32`);
+    if (m.length !== this.messageLength) {
+      this.log(`worker ${this.self}: refused a proposal from ${link.id}: message of ${m.length} values, expected ${this.messageLength}`);
       return reply({ v: IN_PROCESS_VERSION, k: 'refused', id: m.id, reason: 'invalid' });
     }
     const expect = this.expect;
@@ -296,13 +305,14 @@ export class InProcessTransport implements Transport {
     // cancels, and this copy is never committed).
     this.fromProposal.set(link.mailbox.propose);
     this.mailbox.answer.set(answer.message);
+    if (this.codec) quantize(this.codec, this.mailbox.answer);
     // The proposer answers our accept at once, with ack (it holds our message) or cancel (it gave up): a closed
     // channel or a long silence (a hung peer) is the only reason to stop waiting on our own.
     const timer = setTimeout(() => {
       if (this.incoming?.id === m.id && this.incoming.peer === link.id) this.abortIncoming('timeout');
     }, acceptorWaitMs(m.timeoutMs));
     this.incoming = { peer: link.id, id: m.id, header: m.header, timer };
-    reply({ v: IN_PROCESS_VERSION, k: 'accept', id: m.id, header: answer.header, length: answer.message.length });
+    reply({ v: IN_PROCESS_VERSION, k: 'accept', id: m.id, header: this.codec ? { ...answer.header, codec: this.codec } : answer.header, length: answer.message.length });
   }
 
   private onAccept(link: PeerLink, m: Extract<Wire, { k: 'accept' }>): void {

@@ -39,6 +39,11 @@ export type ExchangeResult =
 export interface Transport {
   readonly self: WorkerId;
   /**
+   * Codec of this endpoint's outgoing messages, whatever their header says (null or absent: float32). Lossy codecs
+   * round the message as the peer will decode it; the link emulator charges the encoded size.
+   */
+  readonly codec?: MessageHeader['codec'] | null;
+  /**
    * Proposes an exchange; resolves with the peer's message, or why there was none (never rejects). The message is
    * not copied (a network transport streams it from this very buffer): the caller must leave it unchanged until the
    * returned promise settles.

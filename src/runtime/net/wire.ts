@@ -145,6 +145,17 @@ export function payloadBytes(codec: Codec, count: number, blockSize: number): nu
   }
 }
 
+/**
+ * Rounds x in place to what a peer decodes from it under a codec (identity for f32): how a transport that moves
+ * floats without encoding them (the in-process one) gives a lossy codec its effect.
+ */
+export function quantize(codec: Codec, x: Float32Array, blockSize = DEFAULT_BLOCK_SIZE): void {
+  if (codec === 'f32') return;
+  const back = decodePayload(codec, encodePayload(codec, x, blockSize), x.length, blockSize);
+  if (isWireError(back)) throw new Error(`quantize: ${back.detail}`);
+  x.set(back);
+}
+
 const F16_MAX = 65504;
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
