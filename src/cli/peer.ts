@@ -235,6 +235,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const index = flags.index;
   const swarmKey = readSwarmKey(flags.swarmKey);
   const links = linksOf(flags);
+  const optimizerConfig = optimizerConfigOf({ optimizer: 'sgd', ...flags });
   // libp2p loads only for this command.
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
   const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');
@@ -257,7 +258,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', ...DIRECTION_STEP });
   const optimizer = new LocalOptimizer(
     backend, model.layout, model.size,
-    optimizerConfigOf({ optimizer: 'sgd', ...flags }),
+    optimizerConfig,
     makeRunSchedule({ kind: flags.schedule, lr: flags.lr, warmup: flags.warmup, totalSteps: flags.steps }),
   );
   if (built.kind !== 'pairwise') throw new UsageError(`${flags.algo} is not a pairwise algorithm`);

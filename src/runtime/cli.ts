@@ -12,6 +12,7 @@ import { TOPOLOGIES } from '../graph/topology.js';
 import type { BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint } from '../engine/checkpoint.js';
 import type { ModelName } from '../engine/models/index.js';
+import { optimizerConfigOf } from '../engine/optim/index.js';
 import {
   CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, runCluster, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary,
   type SavedClusterRun,
@@ -280,6 +281,7 @@ const fmt = (v: number, digits = 4) => (Number.isInteger(v) ? String(v) : v.toPr
 /** Runs a cluster from the train command's flags and prints its summary; returns the process exit code. */
 export async function runClusterCommand(flags: ClusterFlags, explicit: readonly string[]): Promise<number> {
   const config = clusterConfig(flags, explicit);
+  optimizerConfigOf(config); // inconsistent optimizer flags are reported before anything loads
   // A resumed run continues in its checkpoint's directory unless told otherwise.
   const out = resolve(flags.out ?? (config.resume ? dirname(config.resume.file) : join('runs', `cluster-${config.algorithm}-${config.topology}${config.workers}-${config.model}-s${config.seed}`)));
   const controller = new AbortController();

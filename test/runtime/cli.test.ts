@@ -89,7 +89,8 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     const r = gossamer(['train', ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
-    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    // (the one warning line of a machine without the native addon is not part of the error)
+    assert.equal(r.stderr.trim().split('\n').filter((l) => !l.includes('native engine backend unavailable')).length, 1, r.stderr);
   }
 });
 
