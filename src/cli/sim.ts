@@ -6,7 +6,8 @@ import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
-import { simulate } from '../sim/simulator.js';
+import { CODECS, DEFAULT_BLOCK_SIZE, payloadBytes, quantize, type Codec } from '../runtime/net/wire.js';
+import { simulate, type MessageCodec } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
 import { integer, oneOf, real, realList } from './options.js';
 import { progressBar } from './progress.js';
@@ -38,6 +39,7 @@ interface SimFlags {
   latency?: number;
   bandwidth?: number;
   pacing: 'free' | 'quota';
+  codec: Codec;
   every?: number;
   eta?: number;
   alphaTilde?: number;
@@ -80,6 +82,7 @@ export function simCommand(): Command {
     .addOption(new Option('--exchange <variant>', "A2CiD2 exchange: 'ideal' (symmetric) or 'official' (peer sends x before its mixing step)").choices(['ideal', 'official']).default('ideal'))
     .option('--latency <t>', 'faithful mode: fixed duration of an exchange (time units)', real({ min: 0 }))
     .option('--bandwidth <floats>', 'faithful mode: floats moved per time unit', real({ positive: true }))
+    .option('--codec <c>', 'pairwise messages as on the wire: f32 (default, exact), f16 or i8 (blockwise 8-bit); rounds every message and, in faithful mode, shrinks its size on the link', oneOf(CODECS), 'f32')
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }))
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
@@ -115,6 +118,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
     objective, graph, built, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
+    codec: flags.codec === 'f32' ? undefined : wireCodec(flags.codec),
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
     onMetrics: (row) => writer.write(row),
@@ -133,11 +137,28 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
     });
   }
   const last = rows[rows.length - 1];
-  return { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, seed: flags.seed, ...built.info, metrics: writer.path, plot };
+  return { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, codec: flags.codec, seed: flags.seed, ...built.info, metrics: writer.path, plot };
 }
 
 function printSummary(s: Record<string, unknown>): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
   const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
+}
+
+/** The network's payload codec as the simulator's message codec (float64 messages are rounded through float32). */
+function wireCodec(name: Codec): MessageCodec {
+  return {
+    name,
+    round(message) {
+      const f32 = message instanceof Float32Array ? message : Float32Array.from(message);
+      try {
+        quantize(name, f32);
+      } catch {
+        return; // non-finite values (a diverged run) cannot be encoded: left as they are, the metrics say so
+      }
+      if (f32 !== message) message.set(f32);
+    },
+    floats: (count) => payloadBytes(name, count, DEFAULT_BLOCK_SIZE) / 4,
+  };
 }

@@ -18,7 +18,7 @@ import type { GradientSource, PairwiseAlgorithm, WorkerState } from '../algorith
 import type { Rng } from '../core/rng.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
-import { gridRecorder, type SimOptions } from './simulator.js';
+import { exchangeDuration, gridRecorder, type SimOptions } from './simulator.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'end'; self: number; from: Vec; proposer: boolean };
 
@@ -34,7 +34,7 @@ export function runPaced(
   const len = algo.messageLength();
   const pool: Vec[] = [];
   const take = () => pool.pop() ?? allocVec(objective.dtype, len);
-  const duration = opts.link ? opts.link.latency + len / opts.link.bandwidth : 0;
+  const duration = exchangeDuration(opts, len);
   // The acceptor learns that the exchange is complete one trip after the proposer (the proposer's acknowledgement).
   const ack = opts.link ? opts.link.latency : 0;
   const busy = new Uint8Array(n);

@@ -18,6 +18,15 @@ export interface LinkModel {
   bandwidth: number;
 }
 
+/** How pairwise messages travel (e.g. a lossy wire codec). */
+export interface MessageCodec {
+  name: string;
+  /** Rounds a message in place to what its receiver decodes. */
+  round(message: Vec): void;
+  /** Size on the link of a message of `count` values, in floats (what LinkModel.bandwidth moves). */
+  floats(count: number): number;
+}
+
 export interface SimOptions {
   objective: Objective;
   graph: Graph;
@@ -40,6 +49,8 @@ export interface SimOptions {
    * worker's next step waits for its quota of exchanges, and free workers pair with free neighbours (paced.ts).
    */
   pacing?: 'free' | 'quota';
+  /** Pairwise messages: rounded by this codec and sized by it on the link (default: exact, full size). */
+  codec?: MessageCodec;
   /** Metrics grid step in virtual time. */
   every: number;
   onMetrics?: (row: MetricsRow) => void;
@@ -99,14 +110,18 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   };
 
   if (opts.built.kind === 'round') {
+    if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${opts.built.algorithm.name} averages exact gradients`);
     runRounds(opts, opts.built.algorithm, starts, speeds, gradients, sources, eventRng, counts, emit);
-  } else if (opts.pacing === 'quota') {
-    if (!gradients) throw new UsageError('the paced mode needs gradient steps (it paces exchanges by them)');
-    if (opts.built.edgeRates) throw new UsageError(`${opts.built.algorithm.name} prescribes its own communication rates: it runs in the free mode only`);
-    runPaced(opts, opts.built.algorithm, starts, speeds, sources, eventRng, counts, emit);
   } else {
-    const rates = opts.built.edgeRates ?? graphEdgeRates(graph, opts.rate);
-    runPairwise(opts, opts.built.algorithm, rates, starts, speeds, gradients, sources, eventRng, counts, emit);
+    const algo = opts.codec ? roundingMessages(opts.built.algorithm, opts.codec) : opts.built.algorithm;
+    if (opts.pacing === 'quota') {
+      if (!gradients) throw new UsageError('the paced mode needs gradient steps (it paces exchanges by them)');
+      if (opts.built.edgeRates) throw new UsageError(`${algo.name} prescribes its own communication rates: it runs in the free mode only`);
+      runPaced(opts, algo, starts, speeds, sources, eventRng, counts, emit);
+    } else {
+      const rates = opts.built.edgeRates ?? graphEdgeRates(graph, opts.rate);
+      runPairwise(opts, algo, rates, starts, speeds, gradients, sources, eventRng, counts, emit);
+    }
   }
 
   const wallSeconds = (performance.now() - started) / 1000;
@@ -133,6 +148,27 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
 
 type Counts = { gradients: number; communications: number; skipped: number; events: number };
 
+/** The algorithm with every message it sends rounded by the codec (its handlers stay the same). */
+export function roundingMessages<S extends WorkerState>(algo: PairwiseAlgorithm<S>, codec: MessageCodec): PairwiseAlgorithm<S> {
+  return {
+    name: algo.name,
+    createState: (x0, t0) => algo.createState(x0, t0),
+    advance: (s, t) => algo.advance(s, t),
+    gradientStep: (s, t, gradient) => algo.gradientStep(s, t, gradient),
+    messageLength: () => algo.messageLength(),
+    message: (s, t, out) => {
+      algo.message(s, t, out);
+      codec.round(out);
+    },
+    receive: (s, t, peer) => algo.receive(s, t, peer),
+  };
+}
+
+/** How long an exchange of `len` values lasts on the link (0 without one). */
+export function exchangeDuration(opts: SimOptions, len: number): number {
+  return opts.link ? opts.link.latency + (opts.codec ? opts.codec.floats(len) : len) / opts.link.bandwidth : 0;
+}
+
 function runPairwise(
   opts: SimOptions, algo: PairwiseAlgorithm, rates: Float64Array, starts: Vec[], speeds: Float64Array,
   gradients: boolean, sources: GradientSource[], rng: Rng, counts: Counts, emit: (t: number, s: WorkerState[]) => void,
@@ -157,7 +193,7 @@ function runPairwise(
   const inFlight = new EventHeap<{ i: number; j: number; fromI: Vec; fromJ: Vec }>();
   const pool: Vec[] = [];
   const take = () => pool.pop() ?? allocVec(objective.dtype, len);
-  const duration = link ? link.latency + len / link.bandwidth : 0;
+  const duration = exchangeDuration(opts, len);
 
   const T = opts.time;
   let t = 0;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
+import { UsageError } from '../../src/core/errors.js';
 import { Rng } from '../../src/core/rng.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { LeastSquares } from '../../src/objectives/least-squares.js';
@@ -8,7 +9,7 @@ import { Logistic } from '../../src/objectives/logistic.js';
 import { Quadratic } from '../../src/objectives/quadratic.js';
 import { AliasTable } from '../../src/sim/alias.js';
 import { EventHeap } from '../../src/sim/heap.js';
-import { simulate, type SimOptions } from '../../src/sim/simulator.js';
+import { roundingMessages, simulate, type MessageCodec, type SimOptions } from '../../src/sim/simulator.js';
 import { workerSpeeds } from '../../src/sim/speeds.js';
 
 function run(name: AlgorithmName, extra: Partial<SimOptions> & { topology?: string; n?: number; rate?: number; lr?: number; noise?: number } = {}) {
@@ -160,4 +161,44 @@ test('worker speeds: lists cycle, distributions are seeded, stragglers are slowe
   const s = workerSpeeds(10, { seed: 3, stragglers: 3, slowdown: 4 });
   assert.equal([...s].filter((v) => v === 0.25).length, 3);
   assert.throws(() => workerSpeeds(4, { seed: 1, stragglers: 5 }), /exceeds/);
+});
+
+test('message codecs: an exact one changes nothing; a rounding one rounds every message sent; a smaller one shortens exchanges on the link', () => {
+  const exact: MessageCodec = { name: 'exact', round: () => {}, floats: (c) => c };
+  for (const pacing of ['free', 'quota'] as const) {
+    const plain = run('acid', { noise: 0.1, pacing });
+    const same = run('acid', { noise: 0.1, pacing, codec: exact });
+    assert.deepEqual(same.rows, plain.rows, pacing);
+    assert.deepEqual(same.final, plain.final, pacing);
+  }
+  // Rounding to a grid of 1/8: every message that leaves a worker is on the grid.
+  const seen: number[] = [];
+  const grid: MessageCodec = {
+    name: 'grid',
+    round: (m) => {
+      for (let k = 0; k < m.length; k++) m[k] = Math.round(m[k] * 8) / 8;
+    },
+    floats: (c) => c,
+  };
+  const graph = makeTopology('ring', 8);
+  const objective = new Quadratic({ workers: 8, dim: 4, seed: 1 });
+  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1, dim: 4, dtype: 'f64', lr: 0.05 });
+  if (built.kind !== 'pairwise') throw new Error('gossip is pairwise');
+  const rounding = roundingMessages(built.algorithm, grid);
+  const spy = {
+    ...rounding,
+    receive: (s: Parameters<typeof rounding.receive>[0], t: number, peer: Parameters<typeof rounding.receive>[2]) => {
+      seen.push(...peer);
+      rounding.receive(s, t, peer);
+    },
+  };
+  const rounded = simulate({ objective, graph, built: { ...built, algorithm: spy }, rate: 1, time: 20, seed: 3, every: 5 });
+  assert.ok(rounded.summary.communications > 0 && seen.length > 0);
+  assert.ok(seen.every((v) => v * 8 === Math.round(v * 8)), 'every received message is on the grid');
+  // A codec with a quarter of the size on a bandwidth-bound link: exchanges are shorter, so more of them happen.
+  const link = { latency: 0.05, bandwidth: 2 };
+  const full = run('gossip', { link, time: 200 });
+  const quarter = run('gossip', { link, time: 200, codec: { name: 'quarter', round: () => {}, floats: (c) => c / 4 } });
+  assert.ok(quarter.summary.communications > 1.3 * full.summary.communications, `${quarter.summary.communications} against ${full.summary.communications}`);
+  assert.throws(() => run('allreduce', { codec: exact }), (e: unknown) => e instanceof UsageError && /pairwise algorithms/.test(e.message));
 });
