@@ -331,6 +331,10 @@ export function checkClusterConfig(c: ClusterConfig): void {
     if (!(Number(w) >= 0 && Number(w) < c.workers)) throw new UsageError(`slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
     if (!(s >= 1)) throw new UsageError(`slow-down factors are at least 1, got ${s} for worker ${w}`);
   }
+  for (const k of c.kill ?? []) {
+    if (!(Number.isInteger(k.worker) && k.worker >= 0 && k.worker < c.workers)) throw new UsageError(`--kill names worker ${k.worker}, outside 0…${c.workers - 1}`);
+    if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) throw new UsageError(`--kill needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
+  }
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -34,6 +34,14 @@ function parse(args: string[]) {
   return { flags: cmd.opts(), explicit: explicitOptions(cmd) };
 }
 
+test('--kill and --codec reach the cluster configuration', () => {
+  const { flags, explicit } = parse(['--workers', '4', '--steps', '100', '--kill', '2@30,3@60', '--codec', 'f16']);
+  const config = clusterConfig(flags as never, explicit);
+  assert.deepEqual(config.kill, [{ worker: 2, atStep: 30 }, { worker: 3, atStep: 60 }]);
+  assert.equal(config.codec, 'f16');
+  assert.ok(isClusterRun(parse(['--kill', '1@5']).flags as never, ['kill']));
+});
+
 test('train dispatches to a cluster with several workers, a cluster option, or no training flag at all', () => {
   const cases: Array<[string[], boolean]> = [
     [[], true], [['--json'], true], [['--out', 'x', '--seed', '3'], true], [['--workers', '4'], true], [['--algo', 'gossip'], true],
@@ -85,6 +93,8 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     [['--workers', '4', '--latency', '-5'], /--latency/],
     [['--workers', '3', '--algo', 'acid', '--topology', 'ring', ...TINY, '--steps', '10'], /A2CiD2 is refused on the complete graph/],
     [['--workers', '4', '--nesterov', '--momentum', '0', ...TINY, '--steps', '10'], /--nesterov needs a momentum above 0/],
+    [['--workers', '4', '--kill', '9@10', ...TINY, '--steps', '10'], /--kill names worker 9, outside 0/],
+    [['--workers', '4', '--kill', '3:10'], /expected worker@step pairs/],
   ] as const) {
     const r = gossamer(['train', ...args]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
