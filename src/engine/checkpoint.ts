@@ -212,10 +212,9 @@ function tiledLength(file: string, entries: readonly { name: string; offset: num
   return at;
 }
 
-/** Reads and validates a checkpoint (any model; nothing is built). */
 /**
- * Reads and validates a checkpoint; tensors under its extra_prefix, or under `extraPrefixes` (for files written before
- * extra_prefix existed), are returned in `extra` (F32 only).
+ * Reads and validates a checkpoint (any model; nothing is built); tensors under its extra_prefix, or under
+ * `extraPrefixes` (for files written before extra_prefix existed), are returned in `extra` (F32 only).
  */
 export function readCheckpoint(file: string, extraPrefixes: readonly string[] = []): Checkpoint {
   let st: Safetensors;

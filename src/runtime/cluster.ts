@@ -14,10 +14,9 @@
  * first surviving worker, and as its run the configuration, the resolved budget and the progress (gradient steps of
  * all workers and of each, local time, wall-clock seconds, exchanges); when the run was interrupted, also every
  * live worker's own parameters, BatchNorm state, algorithm vectors (A2CiD2's x̃) and optimizer state
- * (cluster-checkpoint.ts). A run given `resume`
- * (readClusterCheckpoint) starts every saved worker where it was (a worker that was dead starts from the average,
- * with fresh optimizer state), continues the budget, the learning-rate schedule and each worker's data order, and
- * appends to the metrics.
+ * (cluster-checkpoint.ts). A run given `resume` (readClusterCheckpoint) starts every saved worker where it was (a
+ * worker that was dead starts from the average, with fresh optimizer state), continues the budget, the
+ * learning-rate schedule and each worker's data order, and appends to the metrics.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
