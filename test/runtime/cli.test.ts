@@ -187,6 +187,9 @@ test('SIGINT stops a cluster run cleanly with its averaged model; --resume finis
   const s = JSON.parse(r.stdout);
   assert.equal(s.steps, 3000);
   assert.equal(s.resumedAtStep, stopped.steps);
+  // Every worker took its own x~ and optimizer state back (a mismatch would be logged, a bad size kill the worker).
+  assert.doesNotMatch(r.stderr, /does not fit|thread failed/);
+  assert.deepEqual(s.killed, []);
   assert.ok(s.testAccuracy > finished.testAccuracy - 0.1, `resumed ${s.testAccuracy}, uninterrupted ${finished.testAccuracy}`);
   assert.equal(readCheckpoint(checkpoint).step, 3000);
   const rows = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
