@@ -1,7 +1,7 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, consensus-decay, dadao (simulator), time-to-97, sim-vs-runtime (runtime: worker threads, minutes
+ * Names: acid-rate, consensus-decay, dadao, codecs (simulator), time-to-97, sim-vs-runtime (runtime: worker threads, minutes
  * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
  * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
  * <name>-rate<r>.json).
@@ -9,6 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { acidRate } from './experiments/acid-rate.js';
+import { codecs } from './experiments/codecs.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
 import { simVsRuntime } from './experiments/sim-vs-runtime.js';
@@ -21,6 +22,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-rate': acidRate,
   'consensus-decay': consensusDecay,
   dadao,
+  codecs,
   'time-to-97': timeTo97,
   'sim-vs-runtime': simVsRuntime,
 };

@@ -6,8 +6,8 @@ import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
-import { CODECS, DEFAULT_BLOCK_SIZE, payloadBytes, quantize, type Codec } from '../runtime/net/wire.js';
-import { simulate, type MessageCodec } from '../sim/simulator.js';
+import { CODECS, messageCodec, type Codec } from '../runtime/net/wire.js';
+import { simulate } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
 import { integer, oneOf, real, realList } from './options.js';
 import { progressBar } from './progress.js';
@@ -118,7 +118,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
     objective, graph, built, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
-    codec: flags.codec === 'f32' ? undefined : wireCodec(flags.codec),
+    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec),
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
     onMetrics: (row) => writer.write(row),
@@ -142,23 +142,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
 
 function printSummary(s: Record<string, unknown>): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
-  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
+  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'codec', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
 }
 
-/** The network's payload codec as the simulator's message codec (float64 messages are rounded through float32). */
-function wireCodec(name: Codec): MessageCodec {
-  return {
-    name,
-    round(message) {
-      const f32 = message instanceof Float32Array ? message : Float32Array.from(message);
-      try {
-        quantize(name, f32);
-      } catch {
-        return; // non-finite values (a diverged run) cannot be encoded: left as they are, the metrics say so
-      }
-      if (f32 !== message) message.set(f32);
-    },
-    floats: (count) => payloadBytes(name, count, DEFAULT_BLOCK_SIZE) / 4,
-  };
-}

@@ -11,7 +11,7 @@ import { UsageError } from '../../src/core/errors.js';
 import { runCluster, type ClusterConfig } from '../../src/runtime/cluster.js';
 import { EmulatedTransport } from '../../src/runtime/emulator.js';
 import { InProcessTransport, sharedMailbox } from '../../src/runtime/inprocess.js';
-import { decodePayload, encodePayload, quantize } from '../../src/runtime/net/wire.js';
+import { decodePayload, encodePayload, messageCodec, quantize } from '../../src/runtime/net/wire.js';
 import type { MessageHeader } from '../../src/runtime/transport.js';
 
 const dirs: string[] = [];
@@ -35,6 +35,19 @@ test('quantize rounds in place to what a peer decodes; f32 is left exact', () =>
     assert.deepEqual(q, decodePayload(codec, encodePayload(codec, x), x.length, 256));
     assert.notDeepEqual(q, x, `${codec} is lossy`);
   }
+});
+
+test('as the simulator\'s message codec: float64 messages are rounded through float32, sizes in floats, diverged runs left alone', () => {
+  const x = Float64Array.from(vector(600, 4));
+  const expected = Float32Array.from(x);
+  quantize('i8', expected);
+  const i8 = messageCodec('i8');
+  i8.round(x);
+  assert.deepEqual(Array.from(x), Array.from(expected));
+  assert.deepEqual([messageCodec('f32').floats(600), messageCodec('f16').floats(600), i8.floats(600)], [600, 300, (600 + 8 * 3) / 4]);
+  const diverged = Float64Array.from([1, NaN, 2]);
+  i8.round(diverged);
+  assert.ok(Number.isNaN(diverged[1]) && diverged[0] === 1 && diverged[2] === 2);
 });
 
 test('in-process exchanges under a lossy codec deliver the rounded messages both ways and leave the senders\' own', async () => {

@@ -156,6 +156,27 @@ export function quantize(codec: Codec, x: Float32Array, blockSize = DEFAULT_BLOC
   x.set(back);
 }
 
+/**
+ * A codec as the simulator's message codec (structurally its MessageCodec): rounds a message in place (float64
+ * messages through float32) and sizes it in floats on the link. Non-finite values (a diverged run) are left as
+ * they are.
+ */
+export function messageCodec(codec: Codec): { name: Codec; round(message: Float32Array | Float64Array): void; floats(count: number): number } {
+  return {
+    name: codec,
+    round(message) {
+      const f32 = message instanceof Float32Array ? message : Float32Array.from(message);
+      try {
+        quantize(codec, f32);
+      } catch {
+        return;
+      }
+      if (f32 !== message) message.set(f32);
+    },
+    floats: (count) => payloadBytes(codec, count, DEFAULT_BLOCK_SIZE) / 4,
+  };
+}
+
 const F16_MAX = 65504;
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
