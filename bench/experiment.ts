@@ -4,9 +4,10 @@
  * Names: acid-rate, consensus-decay, dadao, codecs (simulator), time-to-97, sim-vs-runtime (runtime: worker threads, minutes
  * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
  * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
- * <name>-rate<r>.json).
+ * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { CODECS, type Codec } from '../src/runtime/net/wire.js';
 import { join } from 'node:path';
 import { acidRate } from './experiments/acid-rate.js';
 import { codecs } from './experiments/codecs.js';
@@ -16,7 +17,7 @@ import { simVsRuntime } from './experiments/sim-vs-runtime.js';
 import { timeTo97 } from './experiments/time-to-97.js';
 
 type Output = { name: string; results: unknown; markdown: string };
-type Options = { quick?: boolean; seeds?: number; rate?: number; log?: (line: string) => void };
+type Options = { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; log?: (line: string) => void };
 
 const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-rate': acidRate,
@@ -30,7 +31,8 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
 const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime']);
 
 const args = process.argv.slice(2);
-const name = args.find((a) => !a.startsWith('--') && !/^\d+$/.test(a)) ?? 'all';
+const VALUED = new Set(['--seeds', '--rate', '--codec']);
+const name = args.find((a, i) => !a.startsWith('--') && !VALUED.has(args[i - 1])) ?? 'all';
 const quick = args.includes('--quick');
 const seedsAt = args.indexOf('--seeds');
 const seeds = seedsAt >= 0 ? Number(args[seedsAt + 1]) : undefined;
@@ -44,6 +46,12 @@ if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) {
   process.stderr.write(`experiment: --rate takes a positive number, got ${args[rateAt + 1]}\n`);
   process.exit(2);
 }
+const codecAt = args.indexOf('--codec');
+const codec = codecAt >= 0 ? args[codecAt + 1] as Codec : undefined;
+if (codec !== undefined && !(CODECS as readonly string[]).includes(codec)) {
+  process.stderr.write(`experiment: --codec takes one of ${CODECS.join(', ')}, got ${args[codecAt + 1]}\n`);
+  process.exit(2);
+}
 const names = name === 'all' ? Object.keys(experiments).filter((n) => !RUNTIME.has(n)) : [name];
 for (const n of names) {
   const run = experiments[n];
@@ -52,9 +60,9 @@ for (const n of names) {
     process.exit(2);
   }
   const started = performance.now();
-  const out = await run({ quick, seeds, rate, log: (line) => process.stderr.write(`${line}\n`) });
+  const out = await run({ quick, seeds, rate, codec, log: (line) => process.stderr.write(`${line}\n`) });
   const seconds = (performance.now() - started) / 1000;
   mkdirSync(join('runs', 'experiments'), { recursive: true });
-  writeFileSync(join('runs', 'experiments', `${n}${rate !== undefined ? `-rate${rate}` : ''}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));
+  writeFileSync(join('runs', 'experiments', `${n}${rate !== undefined ? `-rate${rate}` : ''}${codec !== undefined ? `-codec-${codec}` : ''}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));
   process.stdout.write(`## ${n}${quick ? ' (quick)' : ''} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
 }

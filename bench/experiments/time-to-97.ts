@@ -1,5 +1,6 @@
 import type { MetricsRow } from '../../src/report/metrics.js';
 import { runCluster, type ClusterAlgorithm, type ClusterConfig } from '../../src/runtime/cluster.js';
+import type { Codec } from '../../src/runtime/net/wire.js';
 import { mean, table } from './common.js';
 
 /**
@@ -15,21 +16,22 @@ import { mean, table } from './common.js';
  * in about 3), the whole test set at every evaluation. --quick: target 90%, 360 steps, 2000 test examples.
  * The machine should be quiet: the figures are wall-clock times.
  */
-export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: number; log?: (line: string) => void } = {}) {
+export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; log?: (line: string) => void } = {}) {
   const quick = opts.quick ?? false;
   const seeds = opts.seeds ?? 1;
   const target = quick ? 0.9 : 0.97;
   const rate = opts.rate ?? 1;
   const n = 8;
-  // AllReduce has no exchange rate: it runs with the default rate only.
-  const algorithms: ClusterAlgorithm[] = rate === 1 ? ['acid', 'gossip', 'allreduce'] : ['acid', 'gossip'];
+  const codec = opts.codec ?? 'f32';
+  // AllReduce has no exchange rate nor codec: it runs with the defaults only.
+  const algorithms: ClusterAlgorithm[] = rate === 1 && codec === 'f32' ? ['acid', 'gossip', 'allreduce'] : ['acid', 'gossip'];
   const links = { default: { latencyMs: 20, bandwidth: 100e6 / 8 } };
   const slowdown = { 3: 3, 6: 3 };
   const budget = quick ? { steps: 360 } : { epochs: 6 };
   const base: Omit<ClusterConfig, 'algorithm' | 'seed'> = {
     workers: n, topology: 'ring', rate, model: 'mlp', dataset: 'mnist', batchSize: 128, ...budget,
     optimizer: 'sgd', lr: 0.1 * ((128 * n) / 256), momentum: 0.9, weightDecay: 5e-4, schedule: 'multistep', clip: 1,
-    links, slowdown, evalLimit: quick ? 2000 : 10000, metricsEverySeconds: quick ? 1 : 3,
+    links, slowdown, evalLimit: quick ? 2000 : 10000, metricsEverySeconds: quick ? 1 : 3, codec,
   };
   const results: Array<Record<string, unknown>> = [];
   for (const algorithm of algorithms) {
@@ -65,10 +67,10 @@ export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: n
   const markdown = table(
     ['algorithm', `seconds to ${pct(target)}`, 'gradient steps then', 'final accuracy', 'run seconds', 'idle'],
     rows,
-  ) + `\n\n8 workers on a ring at rate ${rate}, MLP on MNIST, links 100 Mbit/s and 20 ms, workers 3 and 6 three times slower; ${quick ? '360 steps' : '6 epochs'}, ${seeds} seed(s).`;
+  ) + `\n\n8 workers on a ring at rate ${rate}${codec === 'f32' ? '' : `, ${codec} exchanges`}, MLP on MNIST, links 100 Mbit/s and 20 ms, workers 3 and 6 three times slower; ${quick ? '360 steps' : '6 epochs'}, ${seeds} seed(s).`;
   return {
     name: 'time-to-97',
-    config: { workers: n, topology: 'ring', rate, links, slowdown, budget, target, evalLimit: base.evalLimit, lr: base.lr, seeds },
+    config: { workers: n, topology: 'ring', rate, codec, links, slowdown, budget, target, evalLimit: base.evalLimit, lr: base.lr, seeds },
     results, markdown,
   };
 }
