@@ -287,7 +287,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     log,
   });
   const timing: ProposalTiming = { count: 0, totalMs: 0, minMs: Infinity };
-  const exchange = timed(links ? new EmulatedTransport(transport, links, new Rng(flags.seed).fork(`links:${index}`)) : transport, timing);
+  const emulator = links ? new EmulatedTransport(transport, links, new Rng(flags.seed).fork(`links:${index}`)) : undefined;
+  const exchange = timed(emulator ?? transport, timing);
   // The first SIGINT (or SIGTERM) stops the worker after its current step; a second one leaves at once.
   const controller = new AbortController();
   let caught: NodeJS.Signals | null = null;
@@ -314,6 +315,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     const result = await runPeerWorker({
       transport,
       exchange,
+      emulator,
       model,
       modelSpec: { name: flags.model, config: modelConfig, backend: backend.name },
       train: { inputs: train.images, targets: train.labels, count: train.n, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },

@@ -120,6 +120,9 @@ export function emulatesLinks(table: LinkTable | undefined): boolean {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Size of a pull request on the link (a frame header). */
+const PULL_REQUEST_BYTES = 64;
+
 export class EmulatedTransport implements Transport {
   readonly self: WorkerId;
   /** Wall-clock time (performance.now()) until which our outgoing answer is still in flight. */
@@ -177,6 +180,30 @@ export class EmulatedTransport implements Transport {
     // Closed while the answer travelled: this side is gone and applies nothing.
     if (this.closed) return { ok: false, peer, reason: 'closed' };
     return r;
+  }
+
+  /**
+   * A pull of `count` floats from `peer` (`pull`, given the time left) as the link would carry it: the request one
+   * way, the parameters back the other; a lost direction costs the whole timeout.
+   */
+  async emulatePull(peer: WorkerId, count: number, timeoutMs: number, pull: (timeoutMs: number) => Promise<ExchangeResult>): Promise<ExchangeResult> {
+    const start = performance.now();
+    const remaining = () => timeoutMs - (performance.now() - start);
+    const out = this.delay(peer, PULL_REQUEST_BYTES);
+    if (out === null || out >= timeoutMs) {
+      await sleep(timeoutMs);
+      return { ok: false, peer, reason: 'timeout' };
+    }
+    if (out > 0) await sleep(out);
+    const r = await pull(Math.max(1, remaining()));
+    if (!r.ok) return r;
+    const back = this.delay(peer, this.bytes(count));
+    if (back === null || back >= remaining()) {
+      await sleep(Math.max(0, remaining()));
+      return { ok: false, peer, reason: 'timeout' };
+    }
+    if (back > 0) await sleep(back);
+    return this.closed ? { ok: false, peer, reason: 'closed' } : r;
   }
 
   onProposal(handler: ProposalHandler): void {

@@ -542,6 +542,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
    * the answer must match). Resolves with them, or why there were none; never rejects.
    */
   async pull(peer: WorkerId, header: MessageHeader, count: number, timeoutMs: number): Promise<ExchangeResult> {
+    timeoutMs = Math.max(1, Math.round(timeoutMs)); // timers take whole milliseconds
     const fail = (reason: 'busy' | 'refused' | 'timeout' | 'closed' | 'invalid'): ExchangeResult => ({ ok: false, peer, reason });
     const info = this.byIndex.get(peer);
     if (this.closed || !info || peer === this.self) return fail('closed');

@@ -30,6 +30,7 @@ import type { Model } from '../../engine/models/model.js';
 import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
+import type { EmulatedTransport } from '../emulator.js';
 import { C, permitStep, restoreStateVectors, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../optimizer.js';
@@ -62,6 +63,8 @@ export interface PeerWorkerOptions {
   transport: PeerMembership;
   /** What exchanges go through (default: transport), e.g. a link emulator around it. */
   exchange?: Transport;
+  /** The link emulator, if any: a late joiner's pull is delayed by it too. */
+  emulator?: EmulatedTransport;
   /** The model, holding the common initial point x0 (same seed on every worker). */
   model: Model;
   /** What the compute thread builds the same model from (name, options) and the engine backend it uses there. */
@@ -208,13 +211,15 @@ export async function joinCluster(
  * other — trying them in a random order; null when none answers.
  */
 async function pullParameters(
-  transport: PeerMembership, header: MessageHeader, count: number, neighbours: readonly WorkerId[], timeoutMs: number, rng: Rng, log: (line: string) => void,
+  transport: PeerMembership, emulator: EmulatedTransport | null, header: MessageHeader, count: number, neighbours: readonly WorkerId[],
+  timeoutMs: number, rng: Rng, log: (line: string) => void,
 ): Promise<{ from: WorkerId; step: number; x: Float32Array } | null> {
   const running = transport.connected().filter((j) => RUNNING.includes(transport.peer(j)?.status.phase));
   const near = rng.shuffle(running.filter((j) => neighbours.includes(j)));
   const far = rng.shuffle(running.filter((j) => !neighbours.includes(j)));
   for (const j of [...near, ...far]) {
-    const r = await transport.pull(j, header, count, timeoutMs);
+    const pull = (ms: number) => transport.pull(j, header, count, ms);
+    const r = await (emulator ? emulator.emulatePull(j, count, timeoutMs, pull) : pull(timeoutMs));
     if (r.ok) return { from: j, step: r.header.step, x: r.message };
     log(`pulling the parameters from worker ${j} failed (${r.reason})`);
   }
@@ -276,7 +281,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   let pulled: { from: WorkerId; step: number; x: Float32Array } | null = null;
   let moved = 0;
   if (opts.pull && !stopped()) {
-    pulled = await pullParameters(transport, headerAt(first), model.size, opts.neighbours, opts.timeoutMs, opts.rng.fork('pull'), log);
+    pulled = await pullParameters(transport, opts.emulator ?? null, headerAt(first), model.size, opts.neighbours, opts.timeoutMs, opts.rng.fork('pull'), log);
     if (pulled) {
       moved = relativeDistance(pulled.x, model.params);
       model.params.set(pulled.x);

@@ -80,6 +80,26 @@ describe('network transport: pulls and emulated links', { timeout: 60_000 }, () 
     assert.ok(ms >= 100, `the exchange took ${ms} ms over a 50 ms link`);
   });
 
+  it('a pull through the link emulator takes both one-way latencies; a lost pull times out', async () => {
+    const x = vector(6);
+    nodes[1].onPull(() => ({ header: header(7), message: Float32Array.from(x) }));
+    const slow = new EmulatedTransport(nodes[0], { default: { latencyMs: 50 } });
+    const t0 = performance.now();
+    const r = await slow.emulatePull(1, N, 10_000, (ms) => nodes[0].pull(1, header(), N, ms));
+    const ms = performance.now() - t0;
+    assert.ok(r.ok, r.ok ? '' : r.reason);
+    assert.deepEqual(r.message, x);
+    assert.ok(ms >= 100, `the pull took ${ms} ms over a 50 ms link`);
+    const lost = new EmulatedTransport(nodes[0], { default: { loss: 1 } });
+    let pulled = 0;
+    const none = await lost.emulatePull(1, N, 200, (left) => {
+      pulled++;
+      return nodes[0].pull(1, header(), N, left);
+    });
+    assert.deepEqual(none, { ok: false, peer: 1, reason: 'timeout' });
+    assert.equal(pulled, 0, 'a lost request never reaches the peer');
+  });
+
   it('an emulated loss makes some exchanges fail (timeout) and none throw; each side stays whole', async () => {
     const h = acceptor(vector(5));
     nodes[1].onProposal(h);
