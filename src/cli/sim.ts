@@ -29,6 +29,7 @@ interface SimFlags {
   shard: 'full' | 'iid' | 'dirichlet';
   alpha: number;
   limit?: number;
+  evalLimit?: number;
   speeds?: number[];
   speedDistribution?: string;
   stragglers: number;
@@ -73,6 +74,7 @@ export function simCommand(): Command {
     .addOption(new Option('--shard <mode>', "neural problems: each worker's data: full (whole set, own order), iid, dirichlet").choices(['full', 'iid', 'dirichlet']).default('full'))
     .option('--alpha <a>', 'neural problems: Dirichlet concentration of the label split', real({ positive: true }), 0.5)
     .option('--limit <n>', 'neural problems: use only the first n training examples', integer(1))
+    .option('--eval-limit <n>', 'neural problems: test examples behind each metrics row (default 2000; they dominate the run time of short simulations)', integer(1))
     .option('--speeds <list>', 'gradient speeds of the workers, cycled (e.g. 1,1,0.5)', realList)
     .option('--speed-distribution <spec>', 'heterogeneous speeds: uniform:a:b or lognormal:sigma')
     .option('--stragglers <k>', 'make k (seeded) workers slower', integer(0), 0)
@@ -103,7 +105,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const n = flags.workers;
   // A single worker is plain local training: a graph of one node and no edges.
   const graph = n === 1 ? ({ n: 1, name: 'single', neighbors: [[]], edges: [] } satisfies Graph) : makeTopology(flags.topology, n, { seed: flags.seed, p: flags.p, radius: flags.radius });
-  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit });
+  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, lr: flags.lr, momentum: flags.momentum,
     weightDecay: flags.weightDecay, exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde,

@@ -21,6 +21,8 @@ export interface ProblemOptions {
   shard?: 'full' | 'iid' | 'dirichlet';
   alpha?: number;
   limit?: number;
+  /** Neural problems: test examples behind each metrics row (default 2000). */
+  evalLimit?: number;
 }
 
 export type ObjectiveFactory = (opts: ProblemOptions) => Objective | Promise<Objective>;
@@ -53,7 +55,7 @@ async function neural(modelName: 'mlp' | 'cnn', dataset: 'mnist' | 'synthetic', 
   }
   const config = dataset === 'synthetic' ? { inputSize: 32, hidden: [64], classes: 4 } : {};
   const model = createModel(modelName, { ...config, seed: o.seed });
-  return new NeuralObjective({ model, train, test, workers: o.workers, seed: o.seed, batchSize: o.batchSize, shard: o.shard, alpha: o.alpha });
+  return new NeuralObjective({ model, train, test, workers: o.workers, seed: o.seed, batchSize: o.batchSize, shard: o.shard, alpha: o.alpha, evalLimit: o.evalLimit });
 }
 
 export function registerProblem(name: string, factory: ObjectiveFactory): void {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildAlgorithm } from '../../src/algorithms/index.js';
+import { Rng } from '../../src/core/rng.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { makeObjective } from '../../src/objectives/index.js';
 import { simulate } from '../../src/sim/simulator.js';
@@ -21,4 +22,15 @@ test('virtual workers train a real network with real gradients (A2CiD2, ring of 
   assert.ok(a.final[0] instanceof Float32Array);
   const b = await run();
   assert.deepEqual(a.rows, b.rows);
+});
+
+test('--eval-limit: the metrics of a neural problem use that many test examples', async () => {
+  const few = await makeObjective('mlp-synthetic', { workers: 2, seed: 1, evalLimit: 5 });
+  const all = await makeObjective('mlp-synthetic', { workers: 2, seed: 1 });
+  const x = few.initial(new Rng(1));
+  assert.deepEqual(all.initial(new Rng(1)), x, 'the same model');
+  const accuracy = (o: typeof few) => o.metrics!(x).testAccuracy;
+  // Accuracies over 5 examples are multiples of 1/5; over the 400 of the synthetic test set, of 1/400.
+  assert.ok(Math.abs(accuracy(few) * 5 - Math.round(accuracy(few) * 5)) < 1e-9, `accuracy ${accuracy(few)} over 5 examples`);
+  assert.notEqual(few.loss(x), all.loss(x));
 });
