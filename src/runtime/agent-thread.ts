@@ -70,6 +70,8 @@ export interface AgentThreadData {
   port: MessagePort;
   /** What this worker held when the run it continues stopped (its x is already in `x`); null: a fresh start. */
   restore: WorkerSnapshot | null;
+  /** A worker restarted within the run: the statistics of its earlier lives (its counts go on from them). */
+  carry: Float64Array | null;
 }
 
 /** A worker's own state besides x: the algorithm's vectors (A2CiD2's x̃) and the local optimizer's state. */
@@ -95,8 +97,9 @@ const ctrl = d.control;
 
 const optimizer = new LocalOptimizer(backend, d.layout, d.x.length, d.optimizer, makeRunSchedule(d.schedule));
 let transport: InProcessTransport | EmulatedTransport | null = null;
+let inner: InProcessTransport | null = null;
 if (d.endpoint) {
-  const inner = new InProcessTransport(d.endpoint, { expect: { algorithm: built.algorithm.name, layoutHash: d.layoutHash }, log, codec: d.codec });
+  inner = new InProcessTransport(d.endpoint, { expect: { algorithm: built.algorithm.name, layoutHash: d.layoutHash }, log, codec: d.codec });
   transport = d.links && emulatesLinks(d.links) ? new EmulatedTransport(inner, d.links, rng.fork('links')) : inner;
 }
 
@@ -121,6 +124,7 @@ const agent: WorkerAgent = new WorkerAgent({
     : undefined,
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs) : undefined,
   stats: d.stats,
+  carry: d.carry ?? undefined,
   permit: () => permitStep(ctrl),
   onStep: (steps) => {
     const total = Atomics.add(global, G.STEPS, 1) + 1;
@@ -182,8 +186,13 @@ d.port.on('message', (m: GradientReport) => {
   if (Atomics.load(global, G.STOP) !== 0) void stop();
 });
 
-parentPort!.on('message', (m: { type: string; peer?: number }) => {
+parentPort!.on('message', (m: { type: string; peer?: number; link?: Parameters<InProcessTransport['link']>[0] }) => {
   if (m.type === 'start') agent.start();
+  else if (m.type === 'link' && m.link && !stopping) {
+    // A neighbour restarted: a new channel to it, and it is a partner again.
+    inner?.link(m.link);
+    agent.pairing?.markLive(m.link.id);
+  }
   else if (m.type === 'stop') void stop();
   else if (m.type === 'assigned' && typeof m.peer === 'number' && !stopping) agent.pairing?.assigned(m.peer);
 });

@@ -43,6 +43,11 @@ export interface AgentOptions {
   maxWaitMs?: number;
   /** Shared statistics block of this worker (layout S). */
   stats?: Float64Array;
+  /**
+   * The counts of this worker's earlier lives (a restarted worker; layout S): published counts and its local time
+   * go on from them.
+   */
+  carry?: Float64Array;
   /** The compute loop may start its next step. */
   permit: () => void;
   /** Called after every applied local step with the worker's step count (e.g. to count the global budget). */
@@ -237,25 +242,28 @@ export class WorkerAgent implements ExchangeParty {
     const owed = this.rate.owed();
     for (let k = 0; k < owed; k++) this.rate.exchangeDone();
     this.forgiven += owed;
-    this.stats[S.FORGIVEN] = this.forgiven;
+    this.publish();
     this.opts.log?.(`worker ${this.id}: went on without ${owed} exchange(s) owed to the rate control`);
     this.release();
   }
 
   private publish(): void {
     const st = this.stats;
-    st[S.STEPS] = this.rate.steps;
-    st[S.EXCHANGES] = this.exchanges;
+    const c = this.opts.carry;
+    const set = (k: number, v: number) => (st[k] = (c ? c[k] : 0) + v);
+    set(S.STEPS, this.rate.steps);
+    set(S.EXCHANGES, this.exchanges);
     st[S.LOSS] = this.lastLoss;
-    st[S.TIME] = this.clock.now();
+    set(S.TIME, this.clock.now());
     st[S.STEP_MS] = this.clock.stepMs;
-    st[S.WALL_MS] = now() - this.started;
+    set(S.WALL_MS, now() - this.started);
+    set(S.FORGIVEN, this.forgiven);
     const p = this.pairing?.stats;
     if (p) {
-      st[S.PROPOSED] = p.proposed;
-      st[S.BUSY] = p.busy;
-      st[S.TIMEOUTS] = p.timeouts;
-      st[S.ABORTED] = p.aborted;
+      set(S.PROPOSED, p.proposed);
+      set(S.BUSY, p.busy);
+      set(S.TIMEOUTS, p.timeouts);
+      set(S.ABORTED, p.aborted);
     }
   }
 

@@ -32,7 +32,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'exchangeTimeout'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout'] as const;
 /** Options that do not change what is trained (output and machinery). */
 const NEUTRAL_KEYS = new Set(['json', 'out', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
@@ -99,6 +99,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--links <file>', 'cluster: JSON link table with per-worker and per-edge links, e.g. {"default": {"latencyMs": 20}, "workers": {"3": {"bandwidth": "10Mbit"}}, "edges": {"0-1": {"loss": 0.1}}}')
     .option('--slow <list>', 'cluster: compute slow-down factors, e.g. "3:3,6:3" makes workers 3 and 6 three times slower', slowList)
     .option('--kill <list>', 'cluster: fault injection, e.g. "3@2000" kills worker 3 once all workers together have taken 2000 steps (the others train on without it)', killList)
+    .option('--rejoin <list>', 'cluster: brings killed workers back, e.g. "3@4000": worker 3 restarts from a live neighbour\'s parameters and trains on (acid, gossip)', killList)
     .option('--exchange-timeout <ms>', 'cluster: give up an exchange after this long (default 2000)', nonNegative)
     .option('--no-display', 'cluster: no live per-worker display on the terminal');
 }
@@ -143,6 +144,7 @@ export interface ClusterFlags {
   links?: string;
   slow?: Record<number, number>;
   kill?: Array<{ worker: number; atStep: number }>;
+  rejoin?: Array<{ worker: number; atStep: number }>;
   exchangeTimeout?: number;
   display?: boolean;
 }
@@ -250,7 +252,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
-    links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill,
+    links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds, display: flags.display !== false && !flags.json,
     resume,
   };
@@ -281,7 +283,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     nesterov: flags.nesterov, decayAll: flags.decayAll,
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill,
+    links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
     metricsEvery: flags.logEvery, display: flags.display !== false && !flags.json,
   };
 }

@@ -42,7 +42,7 @@ import { collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } 
 import type { ComputeThreadData } from './compute-thread.js';
 import { clusterDisplay } from './display.js';
 import { linkBetween, type LinkTable } from './emulator.js';
-import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
+import { endpointTransferList, inProcessNetwork, relinkEndpoint, type InProcessEndpoint } from './inprocess.js';
 import { DIRECTION_STEP, LocalOptimizer } from './optimizer.js';
 import { FifoOrchestrator } from './orchestrator.js';
 import type { RunSchedule } from './schedule.js';
@@ -108,6 +108,8 @@ export interface ClusterConfig extends OptimizerSettings {
   signal?: AbortSignal;
   /** Kill these workers when all workers together have taken `atStep` steps (fault injection). */
   kill?: Array<{ worker: number; atStep: number }>;
+  /** Bring killed workers back at these step counts (pairwise algorithms; fault injection). */
+  rejoin?: Array<{ worker: number; atStep: number }>;
   onRow?: (row: MetricsRow) => void;
   log?: (line: string) => void;
 }
@@ -156,6 +158,8 @@ export interface ClusterSummary {
   interrupted: boolean;
   diverged: boolean;
   killed: number[];
+  /** Workers brought back after being killed (config.rejoin). */
+  rejoined: number[];
   perWorker: WorkerSummary[];
   constants: Record<string, number>;
   /** The checkpoint this run continued, and the gradient steps it had done (null: a fresh run). */
@@ -330,9 +334,17 @@ export function checkClusterConfig(c: ClusterConfig): void {
     if (!(Number(w) >= 0 && Number(w) < c.workers)) throw new UsageError(`slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
     if (!(s >= 1)) throw new UsageError(`slow-down factors are at least 1, got ${s} for worker ${w}`);
   }
-  for (const k of c.kill ?? []) {
-    if (!(Number.isInteger(k.worker) && k.worker >= 0 && k.worker < c.workers)) throw new UsageError(`--kill names worker ${k.worker}, outside 0…${c.workers - 1}`);
-    if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) throw new UsageError(`--kill needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
+  for (const [flag, list] of [['kill', c.kill], ['rejoin', c.rejoin]] as const) {
+    for (const k of list ?? []) {
+      if (!(Number.isInteger(k.worker) && k.worker >= 0 && k.worker < c.workers)) throw new UsageError(`--${flag} names worker ${k.worker}, outside 0…${c.workers - 1}`);
+      if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) throw new UsageError(`--${flag} needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
+    }
+  }
+  if ((c.rejoin ?? []).length > 0 && c.algorithm === 'allreduce') throw new UsageError('--rejoin applies to the pairwise algorithms (acid, gossip): an all-reduce ring does not take workers back');
+  for (const r of c.rejoin ?? []) {
+    const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;
+    const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;
+    if (before <= rejoinsBefore) throw new UsageError(`--rejoin ${r.worker}@${r.atStep}: worker ${r.worker} is not killed before step ${r.atStep}`);
   }
 }
 
@@ -343,6 +355,8 @@ interface WorkerThreads {
   compute: Worker;
   alive: boolean;
   exited: Promise<void>;
+  /** Both threads have exited. */
+  exitedNow: boolean;
 }
 
 export async function runCluster(config: ClusterConfig): Promise<ClusterSummary> {
@@ -455,23 +469,30 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   // Threads.
   let diverged = false;
   const killed: number[] = [];
+  const rejoined: number[] = [];
   const threads: WorkerThreads[] = [];
   const ready: Promise<void>[] = [];
-  for (let i = 0; i < n; i++) {
+  /**
+   * Starts worker i's agent and compute threads. A worker restarted within the run (`life.carry`: its earlier
+   * counts) gets a fresh endpoint and control block; its steps go on from where they were (data order included).
+   */
+  const spawnWorker = (i: number, life: { endpoint: InProcessEndpoint | null; carry: Float64Array | null }): Promise<void> => {
     const { port1, port2 } = new MessageChannel();
     const grads = sharedFloats(dim);
-    const endpoint = endpoints ? endpoints[i] : null;
+    const endpoint = life.endpoint;
+    const ownSteps = (resume?.workerSteps[i] ?? 0) + (life.carry ? life.carry[S.STEPS] : 0);
     const agentData: AgentThreadData = {
       id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer, schedule,
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
       links: config.links ?? null, codec: config.codec ?? 'f32',
-      collective, collectiveMs, budget, global, claimed, startOwn: resume?.workerSteps[i] ?? 0, control: controls[i], stats: stats[i], port: port1,
-      restore: restored?.[i] ? { vectors: restored[i]!.vectors, optimizer: restored[i]!.optimizer } : null,
+      collective, collectiveMs, budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
+      restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, optimizer: restored[i]!.optimizer } : null,
+      carry: life.carry,
     };
     const computeData: ComputeThreadData = {
       id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],
       train: { inputs, targets, count: trainCount }, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
-      firstBatch: resume?.workerSteps[i] ?? 0,
+      firstBatch: ownSteps,
       clip: config.clip, slowdown: config.slowdown?.[i] ?? 1, control: controls[i], port: port2,
     };
     const agent = spawnThread(agentModule, agentData, [port1, ...(endpoint ? endpointTransferList(endpoint) : [])], `gossamer-agent-${i}`);
@@ -479,13 +500,15 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     let agentExit!: () => void;
     let computeExit!: () => void;
     const w: WorkerThreads = {
-      agent, compute, alive: true,
-      exited: Promise.all([new Promise<void>((r) => (agentExit = r)), new Promise<void>((r) => (computeExit = r))]).then(() => {}),
+      agent, compute, alive: true, exitedNow: false,
+      exited: Promise.all([new Promise<void>((r) => (agentExit = r)), new Promise<void>((r) => (computeExit = r))]).then(() => {
+        w.exitedNow = true;
+      }),
     };
-    threads.push(w);
+    threads[i] = w;
     let agentReady!: () => void;
     let computeReady!: () => void;
-    ready.push(Promise.all([new Promise<void>((r) => (agentReady = r)), new Promise<void>((r) => (computeReady = r))]).then(() => {}));
+    const isReady = Promise.all([new Promise<void>((r) => (agentReady = r)), new Promise<void>((r) => (computeReady = r))]).then(() => {});
     const fail = (what: string) => (err: Error) => {
       log(`worker ${i}: ${what} thread failed: ${err.message}`);
       void kill(i);
@@ -494,7 +517,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       if (e.type === 'ready') agentReady();
       else if (e.type === 'log') log(e.line);
       else if (e.type === 'available') {
-        if (threads[i].alive && !stopRequested) orchestrator?.available(i);
+        if (threads[i] === w && w.alive && !stopRequested) orchestrator?.available(i);
       } else if (e.type === 'stopped') {
         snapshots[i] = e.snapshot;
         orchestrator?.withdraw(i);
@@ -518,6 +541,35 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       computeExit();
       computeReady();
     });
+    return isReady;
+  };
+  for (let i = 0; i < n; i++) ready.push(spawnWorker(i, { endpoint: endpoints ? endpoints[i] : null, carry: null }));
+
+  /**
+   * Brings a dead worker back (fault injection): it takes the parameters and statistics of a live neighbour, as a
+   * networked late joiner pulls them, links up with its live neighbours again and trains on; its counts continue.
+   */
+  async function rejoin(i: number): Promise<void> {
+    const w = threads[i];
+    if (w.alive || stopRequested) return;
+    await w.exited;
+    const live = [...new Set(graph.neighbors[i])].filter((j) => threads[j].alive);
+    if (live.length === 0) {
+      log(`worker ${i} cannot rejoin: none of its neighbours is alive`);
+      return;
+    }
+    xs[i].set(xs[live[0]]);
+    states[i].set(states[live[0]]);
+    // The counts go on from the earlier life (published ones through the carry, accumulated ones in place).
+    const carry = Float64Array.from(stats[i]);
+    stats[i][S.DONE] = 0;
+    controls[i] = sharedInts(C.SIZE);
+    const { endpoint, links } = relinkEndpoint(endpoints!, i, live);
+    for (const l of links) threads[l.to].agent.postMessage({ type: 'link', link: l.peer }, [l.peer.port]);
+    await spawnWorker(i, { endpoint, carry });
+    rejoined.push(i);
+    log(`worker ${i} rejoined from worker ${live[0]}'s parameters`);
+    threads[i].agent.postMessage({ type: 'start' });
   }
 
   async function kill(i: number): Promise<void> {
@@ -639,17 +691,22 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     let nextRow = (Math.floor(startSteps / every) + 1) * every;
     const everySeconds = config.metricsEverySeconds ?? Infinity;
     let nextTimedRow = everySeconds;
-    const pendingKills = [...(config.kill ?? [])].sort((a, b) => a.atStep - b.atStep);
-    const allExited = Promise.all(threads.map((w) => w.exited));
+    // Fault injection, in the order of the step counts (a kill before a rejoin of the same worker at the same count).
+    const pendingFaults = [
+      ...(config.kill ?? []).map((k) => ({ ...k, rejoin: false })), ...(config.rejoin ?? []).map((k) => ({ ...k, rejoin: true })),
+    ].sort((a, b) => a.atStep - b.atStep || Number(a.rejoin) - Number(b.rejoin));
+    // Threads may be replaced (a rejoining worker): wait on the current ones.
+    const allExited = () => Promise.all(threads.map((w) => w.exited));
     let finished = false;
-    void allExited.then(() => (finished = true));
     while (!finished) {
-      await Promise.race([sleep(50), allExited]);
+      const current = allExited();
+      void current.then(() => (finished = threads.every((w) => w.exitedNow)));
+      await Promise.race([sleep(50), current]);
       const steps = Atomics.load(global, G.STEPS);
-      while (pendingKills.length > 0 && steps >= pendingKills[0].atStep) {
-        const k = pendingKills.shift()!;
-        log(`killing worker ${k.worker} at step ${steps}`);
-        await kill(k.worker);
+      while (pendingFaults.length > 0 && steps >= pendingFaults[0].atStep) {
+        const k = pendingFaults.shift()!;
+        log(`${k.rejoin ? 'restarting' : 'killing'} worker ${k.worker} at step ${steps}`);
+        await (k.rejoin ? rejoin(k.worker) : kill(k.worker));
       }
       if (Atomics.load(global, G.STOP) !== 0) requestStop();
       if (!stopRequested && (steps >= nextRow || elapsed() >= nextTimedRow)) {
@@ -724,7 +781,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       stepsPerSecond: tot.stepsNow / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
       testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
-      interrupted: (config.signal?.aborted ?? false) && !diverged, diverged, killed, perWorker: perWorkerSummary, constants: built.info,
+      interrupted: (config.signal?.aborted ?? false) && !diverged, diverged, killed, rejoined, perWorker: perWorkerSummary, constants: built.info,
       backend: backend.name, metrics: metrics ? metrics.path : null, plot, checkpoint,
       resumedFrom: resume ? resume.file : null, resumedAtStep: resume ? startSteps : null,
     };
@@ -741,6 +798,6 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
 
 /** The configuration without its callbacks, signal, data arrays and machinery (for checkpoints). */
 function serializable(c: ClusterConfig): Record<string, unknown> {
-  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, display: _d, kill: _k, backend: _b, dataset, ...rest } = c;
+  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, display: _d, kill: _k, rejoin: _j, backend: _b, dataset, ...rest } = c;
   return { ...rest, dataset: typeof dataset === 'object' ? dataset.train.name : dataset };
 }

@@ -76,6 +76,23 @@ export function inProcessNetwork(n: number, edges: ReadonlyArray<readonly [numbe
   return endpoints;
 }
 
+/**
+ * A fresh endpoint for worker i, which comes back after its threads died: a new channel to each of the given live
+ * neighbours, over the same mailboxes. `links[k]` is what neighbour k's transport must add (InProcessTransport.link).
+ */
+export function relinkEndpoint(endpoints: readonly InProcessEndpoint[], i: number, neighbours: readonly number[]): {
+  endpoint: InProcessEndpoint; links: Array<{ to: number; peer: { id: number; port: MessagePort; mailbox: Mailbox } }>;
+} {
+  const own = endpoints[i];
+  const endpoint: InProcessEndpoint = { self: i, messageLength: own.messageLength, mailbox: own.mailbox, peers: [] };
+  const links = neighbours.map((j) => {
+    const { port1, port2 } = new MessageChannel();
+    endpoint.peers.push({ id: j, port: port1, mailbox: endpoints[j].mailbox });
+    return { to: j, peer: { id: i, port: port2, mailbox: own.mailbox } };
+  });
+  return { endpoint, links };
+}
+
 /** The ports of an endpoint, to list in postMessage / workerData transfer lists. */
 export function endpointTransferList(e: InProcessEndpoint): MessagePort[] {
   return e.peers.map((p) => p.port);
@@ -178,12 +195,17 @@ export class InProcessTransport implements Transport {
     this.expect = options.expect;
     this.log = options.log ?? (() => {});
     this.codec = options.codec && options.codec !== 'f32' ? options.codec : null;
-    for (const p of endpoint.peers) {
-      const link: PeerLink = { id: p.id, port: p.port, mailbox: p.mailbox, closed: false };
-      this.peers.set(p.id, link);
-      p.port.on('message', (m: unknown) => this.onWire(link, m));
-      p.port.on('close', () => this.onClose(link));
-    }
+    for (const p of endpoint.peers) this.link(p);
+  }
+
+  /** Adds the channel to a neighbour, or replaces a closed one (a neighbour that came back). */
+  link(p: { id: WorkerId; port: MessagePort; mailbox: Mailbox }): void {
+    const old = this.peers.get(p.id);
+    if (old && !old.closed) old.port.close();
+    const link: PeerLink = { id: p.id, port: p.port, mailbox: p.mailbox, closed: false };
+    this.peers.set(p.id, link);
+    p.port.on('message', (m: unknown) => this.onWire(link, m));
+    p.port.on('close', () => this.onClose(link));
   }
 
   /** Neighbours whose channel is still open. */

@@ -34,10 +34,11 @@ function parse(args: string[]) {
   return { flags: cmd.opts(), explicit: explicitOptions(cmd) };
 }
 
-test('--kill and --codec reach the cluster configuration', () => {
-  const { flags, explicit } = parse(['--workers', '4', '--steps', '100', '--kill', '2@30,3@60', '--codec', 'f16']);
+test('--kill, --rejoin and --codec reach the cluster configuration', () => {
+  const { flags, explicit } = parse(['--workers', '4', '--steps', '100', '--kill', '2@30,3@60', '--rejoin', '2@80', '--codec', 'f16']);
   const config = clusterConfig(flags as never, explicit);
   assert.deepEqual(config.kill, [{ worker: 2, atStep: 30 }, { worker: 3, atStep: 60 }]);
+  assert.deepEqual(config.rejoin, [{ worker: 2, atStep: 80 }]);
   assert.equal(config.codec, 'f16');
   assert.ok(isClusterRun(parse(['--kill', '1@5']).flags as never, ['kill']));
 });

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { UsageError } from '../../src/core/errors.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { readCheckpoint } from '../../src/engine/checkpoint.js';
@@ -51,6 +52,29 @@ test('worker threads train a tiny model together: accuracy rises and the workers
   const ckpt = readCheckpoint(join(out, 'checkpoint.safetensors'));
   assert.equal(ckpt.params.length, s.params);
   assert.equal(ckpt.step, s.steps);
+});
+
+test('a killed worker brought back takes a neighbour\'s parameters, links up again and trains to the end with the others', async () => {
+  const lines: string[] = [];
+  const s = await runCluster({
+    ...base, steps: 2000, kill: [{ worker: 2, atStep: 300 }], rejoin: [{ worker: 2, atStep: 600 }], log: (l) => lines.push(l),
+  });
+  assert.deepEqual(s.killed, [2]);
+  assert.deepEqual(s.rejoined, [2]);
+  assert.ok(lines.some((l) => /worker 2 rejoined from worker [13]'s parameters/.test(l)), lines.join('; '));
+  assert.ok(s.perWorker.every((w) => w.alive));
+  assert.ok(s.steps >= s.budget);
+  // Its counts go on from its first life: about a quarter of 300 steps, then of the 1400 after its return.
+  const back = s.perWorker[2];
+  assert.ok(back.steps > 0.5 * (300 / 4 + 1400 / 4), `worker 2 took ${back.steps} steps`);
+  assert.ok(back.exchanges > back.steps / 4, `worker 2 took part in ${back.exchanges} exchanges`);
+  assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
+  assert.ok(s.consensus < 1e-2, `consensus ${s.consensus}`);
+  await assert.rejects(runCluster({ ...base, rejoin: [{ worker: 1, atStep: 10 }] }), (e: Error) => e instanceof UsageError && /worker 1 is not killed before step 10/.test(e.message));
+  await assert.rejects(
+    runCluster({ ...base, algorithm: 'allreduce', kill: [{ worker: 1, atStep: 5 }], rejoin: [{ worker: 1, atStep: 10 }] }),
+    (e: Error) => e instanceof UsageError && /--rejoin applies to the pairwise algorithms/.test(e.message),
+  );
 });
 
 test('killing a worker mid-run leaves the others training to the end', async () => {
