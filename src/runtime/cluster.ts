@@ -384,6 +384,10 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const trainCount = data.train.n;
   const budget = config.steps ?? Math.max(n, Math.ceil(((config.epochs ?? 1) * trainCount) / config.batchSize));
   const perWorker = Math.max(1, Math.ceil(budget / n));
+  for (const [flag, list] of [['kill', config.kill], ['rejoin', config.rejoin]] as const) {
+    const late = (list ?? []).find((k) => k.atStep >= budget);
+    if (late) throw new UsageError(`--${flag} ${late.worker}@${late.atStep} would never happen: the run takes ${budget} steps in all`);
+  }
 
   // A resumed run starts every worker from the saved average.
   const resume = config.resume ?? null;

@@ -71,6 +71,7 @@ test('a killed worker brought back takes a neighbour\'s parameters, links up aga
   assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
   assert.ok(s.consensus < 1e-2, `consensus ${s.consensus}`);
   await assert.rejects(runCluster({ ...base, rejoin: [{ worker: 1, atStep: 10 }] }), (e: Error) => e instanceof UsageError && /worker 1 is not killed before step 10/.test(e.message));
+  await assert.rejects(runCluster({ ...base, kill: [{ worker: 1, atStep: 5000 }] }), (e: Error) => e instanceof UsageError && /--kill 1@5000 would never happen: the run takes 800 steps/.test(e.message));
   await assert.rejects(
     runCluster({ ...base, algorithm: 'allreduce', kill: [{ worker: 1, atStep: 5 }], rejoin: [{ worker: 1, atStep: 10 }] }),
     (e: Error) => e instanceof UsageError && /--rejoin applies to the pairwise algorithms/.test(e.message),
