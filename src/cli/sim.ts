@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ALGORITHMS, buildAlgorithm, type AlgorithmName } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { makeTopology, type Graph } from '../graph/topology.js';
@@ -7,7 +7,7 @@ import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
 import { CODECS, messageCodec, type Codec } from '../runtime/net/wire.js';
-import { simulate } from '../sim/simulator.js';
+import { simulate, type ChurnEvent } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
 import { integer, oneOf, real, realList } from './options.js';
 import { progressBar } from './progress.js';
@@ -41,6 +41,7 @@ interface SimFlags {
   bandwidth?: number;
   pacing: 'free' | 'quota';
   codec: Codec;
+  churn?: ChurnEvent[];
   every?: number;
   eta?: number;
   alphaTilde?: number;
@@ -85,6 +86,7 @@ export function simCommand(): Command {
     .option('--latency <t>', 'faithful mode: fixed duration of an exchange (time units)', real({ min: 0 }))
     .option('--bandwidth <floats>', 'faithful mode: floats moved per time unit', real({ positive: true }))
     .option('--codec <c>', 'pairwise messages as on the wire: f32 (default, exact), f16 or i8 (blockwise 8-bit); rounds every message and, in faithful mode, shrinks its size on the link', oneOf(CODECS), 'f32')
+    .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }))
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
@@ -120,7 +122,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
     objective, graph, built, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
-    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec),
+    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
     onMetrics: (row) => writer.write(row),
@@ -148,3 +150,13 @@ function printSummary(s: Record<string, unknown>): void {
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
 }
 
+/** Commander parser of --churn: worker@leave[-back], comma-separated. */
+function churnList(value: string): ChurnEvent[] {
+  return value.split(',').map((part) => {
+    const m = /^\s*(\d+)\s*@\s*([0-9.eE+]+)\s*(?:-\s*([0-9.eE+]+))?\s*$/.exec(part);
+    if (!m || !Number.isFinite(Number(m[2])) || (m[3] !== undefined && !Number.isFinite(Number(m[3])))) {
+      throw new InvalidArgumentError(`expected worker@leave or worker@leave-back, e.g. "3@100-200,5@50", got "${value}"`);
+    }
+    return { worker: Number(m[1]), leave: Number(m[2]), ...(m[3] === undefined ? {} : { back: Number(m[3]) }) };
+  });
+}

@@ -27,6 +27,12 @@ export interface MessageCodec {
   floats(count: number): number;
 }
 
+export interface ChurnEvent {
+  worker: number;
+  leave: number;
+  back?: number;
+}
+
 export interface SimOptions {
   objective: Objective;
   graph: Graph;
@@ -51,6 +57,12 @@ export interface SimOptions {
   pacing?: 'free' | 'quota';
   /** Pairwise messages: rounded by this codec and sized by it on the link (default: exact, full size). */
   codec?: MessageCodec;
+  /**
+   * Churn (free pacing): worker `worker` leaves at time `leave` (no gradient steps, no exchanges; an exchange in
+   * flight with it is lost on both sides) and, if `back` is given, returns then from a live neighbour's x, as a
+   * late joiner pulls it. Metrics rows then cover the live workers, and say how many (`live`).
+   */
+  churn?: ChurnEvent[];
   /** Metrics grid step in virtual time. */
   every: number;
   onMetrics?: (row: MetricsRow) => void;
@@ -105,16 +117,20 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   const emit = (t: number, states: WorkerState[]) => {
     finalStates = states;
     const row = measure(objective, states, t, counts);
+    if (opts.churn) row.live = states.length;
     rows.push(row);
     opts.onMetrics?.(row);
   };
 
+  checkChurn(opts);
   if (opts.built.kind === 'round') {
+    if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${opts.built.algorithm.name} rounds need every worker`);
     if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${opts.built.algorithm.name} averages exact gradients`);
     runRounds(opts, opts.built.algorithm, starts, speeds, gradients, sources, eventRng, counts, emit);
   } else {
     const algo = opts.codec ? roundingMessages(opts.built.algorithm, opts.codec) : opts.built.algorithm;
     if (opts.pacing === 'quota') {
+      if (opts.churn) throw new UsageError('churn is simulated in the free pacing only');
       if (!gradients) throw new UsageError('the paced mode needs gradient steps (it paces exchanges by them)');
       if (opts.built.edgeRates) throw new UsageError(`${algo.name} prescribes its own communication rates: it runs in the free mode only`);
       runPaced(opts, algo, starts, speeds, sources, eventRng, counts, emit);
@@ -164,6 +180,24 @@ export function roundingMessages<S extends WorkerState>(algo: PairwiseAlgorithm<
   };
 }
 
+/** Checks the churn events: workers in range, times within the run, a worker's absences apart. */
+function checkChurn(opts: SimOptions): void {
+  const n = opts.graph.n;
+  const byWorker = new Map<number, ChurnEvent[]>();
+  for (const c of opts.churn ?? []) {
+    if (!(Number.isInteger(c.worker) && c.worker >= 0 && c.worker < n)) throw new UsageError(`churn names worker ${c.worker}, outside 0…${n - 1}`);
+    if (!(c.leave >= 0 && c.leave <= opts.time)) throw new UsageError(`worker ${c.worker} leaves at ${c.leave}, outside the run (0…${opts.time})`);
+    if (c.back !== undefined && !(c.back > c.leave)) throw new UsageError(`worker ${c.worker} comes back at ${c.back}, not after it leaves (${c.leave})`);
+    byWorker.set(c.worker, [...(byWorker.get(c.worker) ?? []), c]);
+  }
+  for (const [w, list] of byWorker) {
+    list.sort((a, b) => a.leave - b.leave);
+    for (let k = 1; k < list.length; k++) {
+      if (list[k - 1].back === undefined || list[k - 1].back! > list[k].leave) throw new UsageError(`worker ${w} leaves at ${list[k].leave} before it is back`);
+    }
+  }
+}
+
 /** How long an exchange of `len` values lasts on the link (0 without one). */
 export function exchangeDuration(opts: SimOptions, len: number): number {
   return opts.link ? opts.link.latency + (opts.codec ? opts.codec.floats(len) : len) / opts.link.bandwidth : 0;
@@ -198,35 +232,65 @@ function runPairwise(
   const T = opts.time;
   let t = 0;
   let nextPoisson = total > 0 ? rng.exponential(total) : Infinity;
-  const record = gridRecorder(opts, algo, states, emit);
+  // Churn: who is live, and the departures and returns still to come, in time order.
+  const live = new Uint8Array(n).fill(1);
+  const changes = (opts.churn ?? [])
+    .flatMap((c) => [{ t: c.leave, worker: c.worker, back: false }, ...(c.back === undefined ? [] : [{ t: c.back, worker: c.worker, back: true }])])
+    .sort((a, b) => a.t - b.t || Number(a.back) - Number(b.back));
+  const record = gridRecorder(opts, algo, states, emit, opts.churn ? live : undefined);
+  const churnUntil = (until: number) => {
+    while (changes.length > 0 && changes[0].t <= until) {
+      const c = changes.shift()!;
+      record(c.t);
+      if (!c.back) {
+        live[c.worker] = 0;
+        continue;
+      }
+      // Back from a live neighbour's x (else any live worker's, else its own), with fresh algorithm state.
+      const neighbours = graph.neighbors[c.worker].filter((j) => live[j]);
+      const from = neighbours[0] ?? live.indexOf(1);
+      if (from >= 0) algo.advance(states[from], c.t);
+      const src = from >= 0 ? states[from].x : states[c.worker].x;
+      states[c.worker] = algo.createState(objective.dtype === 'f64' ? Float64Array.from(src) : Float32Array.from(src), c.t);
+      live[c.worker] = 1;
+    }
+  };
 
   for (;;) {
     if (inFlight.peekTime() <= nextPoisson) {
       t = inFlight.peekTime();
+      churnUntil(t);
       record(t);
       if (t > T) break;
       const ex = inFlight.pop();
-      algo.receive(states[ex.i], t, ex.fromJ);
-      algo.receive(states[ex.j], t, ex.fromI);
       busy[ex.i] = busy[ex.j] = 0;
-      pool.push(ex.fromI, ex.fromJ);
-      counts.communications++;
       counts.events++;
+      // A side that left while the exchange was in flight: neither side holds the other's whole message.
+      if (live[ex.i] && live[ex.j]) {
+        algo.receive(states[ex.i], t, ex.fromJ);
+        algo.receive(states[ex.j], t, ex.fromI);
+        counts.communications++;
+      } else counts.skipped++;
+      pool.push(ex.fromI, ex.fromJ);
       continue;
     }
     t = nextPoisson;
+    churnUntil(t);
     record(t);
     if (t > T) break;
     nextPoisson = t + rng.exponential(total);
     counts.events++;
     const k = table.sample(rng);
     if (k < nGrad) {
+      if (!live[k]) continue;
       algo.gradientStep(states[k], t, sources[k]);
       counts.gradients++;
       continue;
     }
     const [i, j] = edges[k - nGrad];
-    if (!link) {
+    if (!live[i] || !live[j]) {
+      counts.skipped++;
+    } else if (!link) {
       algo.message(states[i], t, mi);
       algo.message(states[j], t, mj);
       algo.receive(states[i], t, mj);
@@ -250,15 +314,16 @@ function runPairwise(
  * advanced to it first) and reports progress.
  */
 export function gridRecorder(
-  opts: SimOptions, algo: PairwiseAlgorithm, states: WorkerState[], emit: (t: number, s: WorkerState[]) => void,
+  opts: SimOptions, algo: PairwiseAlgorithm, states: WorkerState[], emit: (t: number, s: WorkerState[]) => void, live?: Uint8Array,
 ): (until: number) => void {
   const T = opts.time;
   let nextMetric = 0;
   let nextProgress = 0;
   return (until) => {
     while (nextMetric <= until && nextMetric <= T + 1e-9) {
-      for (const s of states) algo.advance(s, nextMetric);
-      emit(nextMetric, states);
+      const measured = live ? states.filter((_, i) => live[i]) : states;
+      for (const s of measured) algo.advance(s, nextMetric);
+      emit(nextMetric, measured);
       nextMetric += opts.every;
     }
     if (opts.onProgress && until >= nextProgress) {

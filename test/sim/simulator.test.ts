@@ -202,3 +202,30 @@ test('message codecs: an exact one changes nothing; a rounding one rounds every 
   assert.ok(quarter.summary.communications > 1.3 * full.summary.communications, `${quarter.summary.communications} against ${full.summary.communications}`);
   assert.throws(() => run('allreduce', { codec: exact }), (e: unknown) => e instanceof UsageError && /pairwise algorithms/.test(e.message));
 });
+
+test('churn: departed workers neither step nor exchange, metrics cover the live ones, and a returning worker starts from a neighbour', () => {
+  const churn = [{ worker: 3, leave: 20, back: 60 }, { worker: 5, leave: 40 }];
+  const plain = run('acid', { noise: 0.1, time: 100 });
+  const churned = run('acid', { noise: 0.1, time: 100, churn });
+  const liveAt = (t: number) => churned.rows.find((r) => r.t === t)!.live;
+  assert.deepEqual([liveAt(10), liveAt(30), liveAt(50), liveAt(70), liveAt(100)], [16, 15, 14, 15, 15]);
+  assert.equal(plain.rows[0].live, undefined, 'no churn, no live column');
+  assert.ok(churned.summary.gradients < plain.summary.gradients, `${churned.summary.gradients} against ${plain.summary.gradients}`);
+  assert.equal(churned.final.length, 15);
+  // On a path with (almost) no exchanges, the returning worker holds exactly its only neighbour's x.
+  const graph = makeTopology('path', 4);
+  const objective = new Quadratic({ workers: 4, dim: 3, seed: 2 });
+  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1e-9, dim: 3, dtype: 'f64', lr: 0.05 });
+  const r = simulate({ objective, graph, built, rate: 1e-9, time: 5, seed: 1, every: 1, gradients: false, init: 'random', churn: [{ worker: 3, leave: 1, back: 2 }] });
+  assert.deepEqual(r.final[3], r.final[2]);
+  assert.notDeepEqual(r.final[1], r.final[2]);
+  for (const bad of [
+    { pacing: 'quota' as const, churn: [{ worker: 1, leave: 5 }] },
+    { churn: [{ worker: 16, leave: 5 }] },
+    { churn: [{ worker: 1, leave: 5, back: 3 }] },
+    { churn: [{ worker: 1, leave: 5, back: 30 }, { worker: 1, leave: 20 }] },
+  ]) {
+    assert.throws(() => run('acid', { time: 100, ...bad }), (e: unknown) => e instanceof UsageError, JSON.stringify(bad));
+  }
+  assert.throws(() => run('allreduce', { churn: [{ worker: 1, leave: 5 }] }), (e: unknown) => e instanceof UsageError && /pairwise/.test(e.message));
+});
