@@ -5,8 +5,10 @@
  * -----------
  * Clusters of worker threads (one process)
  *   runCluster(config) → ClusterSummary      N workers × (compute thread + agent thread), parameters on shared
- *                                            memory, exchanges over the in-process transport, metrics rows in the
- *                                            simulator's format, the final global average evaluated and saved
+ *                                            memory, exchanges over the in-process transport (optionally rounded
+ *                                            by a wire codec), metrics rows in the simulator's format, fault
+ *                                            injection (kill, rejoin), the final global average evaluated and saved
+ *                                            (with every worker's own state when interrupted: cluster-checkpoint.ts)
  *   checkClusterConfig(config)               one-line UsageErrors for bad configurations
  *   the train command's cluster options: addClusterOptions, clusterConfig, isClusterRun, runClusterCommand (cli.ts)
  *
@@ -21,7 +23,8 @@
  * Pairing and transports
  *   new Pairing(transport, party, {neighbours, messageLength, rng, timeoutMs})   coordinator-free pairing
  *     (or, with {register} and pairing.assigned(peer), pairs made by the authors' central FifoOrchestrator)
- *   inProcessNetwork(n, edges, length) → endpoints; new InProcessTransport(endpoint, {expect, log})
+ *   inProcessNetwork(n, edges, length) → endpoints; new InProcessTransport(endpoint, {expect, log, codec});
+ *     relinkEndpoint(endpoints, i, live) and transport.link(peer): new channels for a worker that comes back
  *   new EmulatedTransport(transport, linkTable)   bandwidth, latency, jitter, loss per worker or per edge;
  *     readLinkTable(file), linkBetween(table, i, j), parseBandwidth('100Mbit')
  *   SharedAllReduce / collectiveBuffers: the synchronous baseline's all-reduce in shared memory (ringAllReduceMs
