@@ -86,8 +86,8 @@ test('gossamer train --workers 3 --json (central pairing): summary, metrics, plo
   assert.equal(readCheckpoint(join(out, 'checkpoint.safetensors')).step, s.steps);
 });
 
-test('gossamer train with bad cluster input fails with one line and exit code 2', () => {
-  for (const [args, message] of [
+test('gossamer train with bad cluster input fails with one line and exit code 2', async () => {
+  const cases = [
     [['--workers', '4', '--algo', 'sgd'], /--algo/],
     [['--workers', '4', '--topology', 'moebius'], /--topology/],
     [['--workers', '4', '--slow', '9:3', ...TINY, '--steps', '10'], /slow-down given for worker 9/],
@@ -96,8 +96,11 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     [['--workers', '4', '--nesterov', '--momentum', '0', ...TINY, '--steps', '10'], /--nesterov needs a momentum above 0/],
     [['--workers', '4', '--kill', '9@10', ...TINY, '--steps', '10'], /--kill names worker 9, outside 0/],
     [['--workers', '4', '--kill', '3:10'], /expected worker@step pairs/],
-  ] as const) {
-    const r = gossamer(['train', ...args]);
+  ] as const;
+  // The processes run side by side (each spends most of its time starting up).
+  const results = await Promise.all(cases.map(([args]) => background(['train', ...args]).done));
+  for (const [k, [args, message]] of cases.entries()) {
+    const r = results[k];
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, message);
     // (the one warning line of a machine without the native addon is not part of the error)
