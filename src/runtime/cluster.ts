@@ -32,7 +32,7 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
-import { optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
+import { createOptimizer, optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
@@ -43,7 +43,7 @@ import type { ComputeThreadData } from './compute-thread.js';
 import { clusterDisplay } from './display.js';
 import { linkBetween, type LinkTable } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, relinkEndpoint, type InProcessEndpoint } from './inprocess.js';
-import { DIRECTION_STEP, LocalOptimizer } from './optimizer.js';
+import { DIRECTION_STEP } from './optimizer.js';
 import { FifoOrchestrator } from './orchestrator.js';
 import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
@@ -436,7 +436,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   });
   const states = Array.from({ length: n }, () => toShared(Float32Array.from(model.state)));
   // A resumed worker goes on from its own saved parameters, statistics, algorithm vectors and optimizer state.
-  const restored = resume ? savedWorkers(resume.saved, n, new LocalOptimizer(backend, model.layout, dim, optimizer, () => 0).optimizer.state.length) : null;
+  const restored = resume ? savedWorkers(resume.saved, n, createOptimizer(model, optimizer).state.length) : null;
   restored?.forEach((w, i) => {
     if (!w) return;
     xs[i].set(w.x);
@@ -700,12 +700,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       ...(config.kill ?? []).map((k) => ({ ...k, rejoin: false })), ...(config.rejoin ?? []).map((k) => ({ ...k, rejoin: true })),
     ].sort((a, b) => a.atStep - b.atStep || Number(a.rejoin) - Number(b.rejoin));
     // Threads may be replaced (a rejoining worker): wait on the current ones.
-    const allExited = () => Promise.all(threads.map((w) => w.exited));
-    let finished = false;
-    while (!finished) {
-      const current = allExited();
-      void current.then(() => (finished = threads.every((w) => w.exitedNow)));
-      await Promise.race([sleep(50), current]);
+    while (!threads.every((w) => w.exitedNow)) {
+      await Promise.race([sleep(50), Promise.all(threads.map((w) => w.exited))]);
       const steps = Atomics.load(global, G.STEPS);
       while (pendingFaults.length > 0 && steps >= pendingFaults[0].atStep) {
         const k = pendingFaults.shift()!;

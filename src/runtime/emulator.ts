@@ -155,50 +155,38 @@ export class EmulatedTransport implements Transport {
     return Math.max(0, l.latencyMs + jitter) + transfer;
   }
 
-  async propose(peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult> {
-    const start = performance.now();
-    const remaining = () => timeoutMs - (performance.now() - start);
-    const out = this.delay(peer, this.bytes(message.length));
-    if (out === null || out >= timeoutMs) {
-      await sleep(timeoutMs);
-      return { ok: false, peer, reason: 'timeout' };
-    }
-    if (out > 0) await sleep(out);
-    if (this.closed) return { ok: false, peer, reason: 'closed' };
-    const r = await this.inner.propose(peer, header, message, Math.max(1, remaining()));
-    if (!r.ok) return r;
-    // The peer has committed: the answer is on its way. Only its loss (not its lateness) undoes our side.
-    const back = this.delay(peer, this.bytes(r.message.length));
-    if (back === null) {
-      await sleep(Math.max(0, remaining()));
-      return { ok: false, peer, reason: 'timeout' };
-    }
-    if (back > 0) {
-      // The inner transport's buffer stays ours until our next proposal, which cannot start before we return.
-      await sleep(back);
-    }
-    // Closed while the answer travelled: this side is gone and applies nothing.
-    if (this.closed) return { ok: false, peer, reason: 'closed' };
-    return r;
+  propose(peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult> {
+    // The inner transport's buffer stays ours until our next proposal, which cannot start before we return.
+    return this.roundTrip(peer, this.bytes(message.length), timeoutMs, (ms) => this.inner.propose(peer, header, message, ms));
   }
 
   /**
    * A pull of `count` floats from `peer` (`pull`, given the time left) as the link would carry it: the request one
-   * way, the parameters back the other; a lost direction costs the whole timeout.
+   * way, the parameters back the other.
    */
-  async emulatePull(peer: WorkerId, count: number, timeoutMs: number, pull: (timeoutMs: number) => Promise<ExchangeResult>): Promise<ExchangeResult> {
+  emulatePull(peer: WorkerId, count: number, timeoutMs: number, pull: (timeoutMs: number) => Promise<ExchangeResult>): Promise<ExchangeResult> {
+    return this.roundTrip(peer, PULL_REQUEST_BYTES, timeoutMs, pull);
+  }
+
+  /**
+   * `send` (given the time left) once `outBytes` have crossed the link; its answer then crosses back. A lost
+   * direction costs the whole timeout; once the peer has answered, only the answer's loss (not its lateness) undoes
+   * our side; a transport closed meanwhile applies nothing.
+   */
+  private async roundTrip(peer: WorkerId, outBytes: number, timeoutMs: number, send: (timeoutMs: number) => Promise<ExchangeResult>): Promise<ExchangeResult> {
     const start = performance.now();
     const remaining = () => timeoutMs - (performance.now() - start);
-    const out = this.delay(peer, PULL_REQUEST_BYTES);
+    const out = this.delay(peer, outBytes);
     if (out === null || out >= timeoutMs) {
       await sleep(timeoutMs);
       return { ok: false, peer, reason: 'timeout' };
     }
     if (out > 0) await sleep(out);
-    const r = await pull(Math.max(1, remaining()));
+    if (this.closed) return { ok: false, peer, reason: 'closed' };
+    const r = await send(Math.max(1, remaining()));
     if (!r.ok) return r;
-    const back = this.delay(peer, this.bytes(count));
-    if (back === null || back >= remaining()) {
+    const back = this.delay(peer, this.bytes(r.message.length));
+    if (back === null) {
       await sleep(Math.max(0, remaining()));
       return { ok: false, peer, reason: 'timeout' };
     }
