@@ -20,12 +20,12 @@ export function runSpec(spec: RunSpec, extra: Partial<SimOptions> = {}) {
   const graph = makeTopology(spec.topology, spec.n, { seed: spec.seed });
   const o = spec.objective;
   const built = buildAlgorithm({
-    name: spec.algo, graph, rate: spec.rate, dim: o.dim, dtype: o.dtype, lr: spec.lr ?? 0.05,
+    name: spec.algo, graph, rate: spec.rate, dim: o.dim, dtype: o.dtype, backend: o.backend,
     smoothness: o.smoothness, strongConvexity: o.strongConvexity,
   });
   const gradients = spec.gradients ?? true;
   const result = simulate({
-    objective: o, graph, built, rate: spec.rate, time: spec.time, seed: spec.seed, every: spec.every ?? spec.time / 200,
+    objective: o, graph, built, optimizer: { lr: spec.lr ?? 0.05 }, rate: spec.rate, time: spec.time, seed: spec.seed, every: spec.every ?? spec.time / 200,
     gradients, init: gradients ? 'shared' : 'random', ...extra,
   });
   return { ...result, info: built.info };

@@ -85,12 +85,12 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
           const model = createModel('mlp', { inputSize: 784, classes: 10, seed });
           const objective = new NeuralObjective({ model, train, test, workers: n, seed, batchSize, evalLimit });
           const graph = makeTopology('ring', n, { seed });
-          const built = buildAlgorithm({ name: algorithm, graph, rate: 1, dim: objective.dim, dtype: objective.dtype, lr, momentum: 0, weightDecay: 0 });
+          const built = buildAlgorithm({ name: algorithm, graph, rate: 1, dim: objective.dim, dtype: objective.dtype, backend: objective.backend });
           const speedSum = speeds.reduce((a, b) => a + b, 0);
           // The free mode takes budget gradients in about budget / speedSum time units; the paced one may take longer
           // (its steps wait for exchanges): it runs until it has taken as many steps as the runtime.
           const time = pacing === 'free' ? budget / speedSum : budget / speedSum * (1 + (link ? (link.latency + objective.dim / link.bandwidth) : 0));
-          const sim = simulate({ objective, graph, built, rate: 1, time, seed, speeds, link, pacing, every: time / (6 * points), gradients: true, init: 'shared' });
+          const sim = simulate({ objective, graph, built, optimizer: { lr }, rate: 1, time, seed, speeds, link, pacing, every: time / (6 * points), gradients: true, init: 'shared' });
 
           // Common points: gradient steps per worker.
           const perWorker = (r: MetricsRow) => r.gradients / n;

@@ -1,14 +1,15 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
-import { getBackend } from '../engine/backends/index.js';
-import { localIncrement, type LocalStepOptions } from './local-step.js';
-import type { GradientSource, PairwiseAlgorithm, WorkerState } from './types.js';
+import type { LocalOptimizer } from './local-optimizer.js';
+import { restoreFields, type Algorithm, type GradientSource, type PairwiseCapability, type SavedState, type WorkerState } from './types.js';
 
-export interface AcidOptions extends LocalStepOptions {
+export interface AcidOptions {
   dim: number;
   dtype: Dtype;
-  /** Mixing rate of the continuous momentum (ALGORITHMS.md §2); 0 with tracking off is the baseline. */
+  /** Vector kernels for float32 models (null: plain loops, as float64 convex problems use). */
+  backend: Backend | null;
+  /** Mixing rate of the continuous momentum (docs/algorithms.md §2); 0 with tracking off is the baseline. */
   eta: number;
   /** Step of x̃ in an exchange. */
   alphaTilde: number;
@@ -25,8 +26,6 @@ export interface AcidState extends WorkerState {
   readonly x: Vec;
   /** x̃, the second copy (null for the baseline). */
   readonly xt: Vec | null;
-  /** Momentum buffer of the local optimizer (null without momentum). */
-  readonly buf: Vec | null;
   /** Time up to which the mixing has been applied. */
   t: number;
 }
@@ -35,10 +34,10 @@ export interface AcidState extends WorkerState {
  * A2CiD2 (Nabli, Belilovsky, Oyallon — NeurIPS 2023): asynchronous pairwise gossip with a continuous momentum.
  * With tracking off (and so η = 0, no x̃) it is the paper's asynchronous baseline.
  */
-export class Acid implements PairwiseAlgorithm<AcidState> {
+export class Acid implements Algorithm<AcidState> {
   readonly name: string;
+  readonly pairwise: PairwiseCapability<AcidState>;
   private readonly opts: AcidOptions;
-  private readonly increment: Vec;
   private readonly grad: Vec;
   private readonly tracking: boolean;
   private readonly official: boolean;
@@ -53,9 +52,13 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
     this.tracking = opts.tracking ?? true;
     this.official = opts.exchange === 'official';
     this.name = this.tracking ? 'acid' : 'gossip';
-    this.increment = allocVec(opts.dtype, opts.dim);
     this.grad = allocVec(opts.dtype, opts.dim);
-    this.kernels = opts.dtype === 'f32' ? getBackend() : null;
+    this.kernels = opts.dtype === 'f32' ? opts.backend : null;
+    this.pairwise = {
+      messageLength: () => opts.dim,
+      message: (s, t, out) => this.message(s, t, out),
+      receive: (s, t, peer) => this.receive(s, t, peer),
+    };
   }
 
   createState(x0: Vec, t0 = 0): AcidState {
@@ -67,8 +70,15 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
       xt = allocVec(dtype, dim);
       xt.set(x0);
     }
-    const buf = (this.opts.momentum ?? 0) !== 0 ? allocVec(dtype, dim) : null;
-    return { x, xt, buf, t: t0 };
+    return { x, xt, t: t0 };
+  }
+
+  saved(s: AcidState): SavedState {
+    return { vectors: s.xt ? { xt: s.xt } : {}, scalars: { t: s.t } };
+  }
+
+  restore(s: AcidState, saved: SavedState): void {
+    restoreFields(s, saved);
   }
 
   /** Closed-form mixing over dt: e = exp(−2η dt); x' = ½(1+e) x + ½(1−e) x̃; x̃' = ½(1−e) x + ½(1+e) x̃. */
@@ -99,47 +109,29 @@ export class Acid implements PairwiseAlgorithm<AcidState> {
     return Math.exp(-2 * this.opts.eta * dt);
   }
 
-  gradientStep(s: AcidState, t: number, gradient: GradientSource): number {
+  /** Mixes up to t, then adds the optimizer's increment −s·d to x and to x̃ alike. */
+  localStep(s: AcidState, t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
     this.advance(s, t);
     const loss = gradient(s.x, this.grad);
-    const x = s.x;
-    const xt = s.xt;
+    optimizer.step(s.x, this.grad);
     const kernels = this.kernels;
-    if (kernels) {
-      // The same increment as localIncrement: d = g + wd·x (into buf as buf ← μ·buf + d with momentum), x −= lr·d.
-      const { lr } = this.opts;
-      const mu = this.opts.momentum ?? 0;
-      const wd = this.opts.weightDecay ?? 0;
-      const g = this.grad as Float32Array;
-      let d = g;
-      if (wd !== 0) kernels.axpy(wd, x as Float32Array, g);
-      if (s.buf && mu !== 0) {
-        kernels.axpby(1, g, mu, s.buf as Float32Array);
-        d = s.buf as Float32Array;
-      }
-      if (xt) kernels.acidMix(x as Float32Array, xt as Float32Array, d, 1, 0, 0, -lr, -lr);
-      else kernels.axpy(-lr, d, x as Float32Array);
+    if (kernels && s.xt) {
+      const k = -optimizer.scale;
+      kernels.acidMix(s.x as Float32Array, s.xt as Float32Array, optimizer.direction as Float32Array, 1, 0, 0, k, k);
       return loss;
     }
-    const u = this.increment;
-    localIncrement(this.opts, this.grad, x, s.buf, u);
-    for (let k = 0; k < x.length; k++) x[k] += u[k];
-    if (xt) for (let k = 0; k < xt.length; k++) xt[k] += u[k];
+    optimizer.applyTo(s.x);
+    if (s.xt) optimizer.applyTo(s.xt);
     return loss;
   }
 
-
-  messageLength(): number {
-    return this.opts.dim;
-  }
-
-  message(s: AcidState, t: number, out: Vec): void {
+  private message(s: AcidState, t: number, out: Vec): void {
     if (!this.official) this.advance(s, t);
     out.set(s.x);
   }
 
   /** Δ = x_peer − x; x ← x + ½ Δ; x̃ ← x̃ + α̃ Δ (after the mixing up to t). */
-  receive(s: AcidState, t: number, peer: Vec): void {
+  private receive(s: AcidState, t: number, peer: Vec): void {
     const at = this.opts.alphaTilde;
     const kernels = this.kernels;
     if (kernels) {

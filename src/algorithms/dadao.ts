@@ -1,5 +1,5 @@
 import type { Vec } from '../core/vec.js';
-import type { GradientSource, PairwiseAlgorithm, WorkerState } from './types.js';
+import { restoreFields, type Algorithm, type GradientSource, type PairwiseCapability, type SavedState, type WorkerState } from './types.js';
 
 export interface DadaoOptions {
   dim: number;
@@ -23,10 +23,15 @@ export interface DadaoState extends WorkerState {
 /**
  * DADAO (Nabli, Oyallon — ICML 2023): decoupled accelerated decentralized asynchronous optimization for smooth
  * strongly convex sums. Six vectors per node follow a linear ODE between events (integrated exactly with the 6×6
- * matrix exponential); gradient and communication events jump them (ALGORITHMS.md §3).
+ * matrix exponential); gradient and communication events jump them (docs/algorithms.md §3).
  */
-export class Dadao implements PairwiseAlgorithm<DadaoState> {
+export class Dadao implements Algorithm<DadaoState> {
   readonly name = 'dadao';
+  readonly pairwise: PairwiseCapability<DadaoState> = {
+    messageLength: () => this.dim,
+    message: (s, t, out) => this.message(s, t, out),
+    receive: (s, t, peer) => this.receive(s, t, peer),
+  };
   private readonly dim: number;
   private readonly nu: number;
   private readonly gamma: number;
@@ -165,8 +170,20 @@ export class Dadao implements PairwiseAlgorithm<DadaoState> {
     }
   }
 
-  /** g = ∇f_i(x) − ν x − ỹ;  x −= g/(4L);  x̃ −= g/(4√(Lν));  ỹ += (ρ/4 + 1) g. */
-  gradientStep(s: DadaoState, t: number, gradient: GradientSource): number {
+  saved(s: DadaoState): SavedState {
+    const { xt, y, yt, z, zt } = s;
+    return { vectors: { xt, y, yt, z, zt }, scalars: { t: s.t } };
+  }
+
+  restore(s: DadaoState, saved: SavedState): void {
+    restoreFields(s, saved);
+  }
+
+  /**
+   * g = ∇f_i(x) − ν x − ỹ;  x −= g/(4L);  x̃ −= g/(4√(Lν));  ỹ += (ρ/4 + 1) g. DADAO's step sizes are part of the
+   * method: it takes no local optimizer.
+   */
+  localStep(s: DadaoState, t: number, gradient: GradientSource): number {
     this.advance(s, t);
     const loss = gradient(s.x, this.grad);
     const { x, xt, yt } = s;
@@ -180,18 +197,14 @@ export class Dadao implements PairwiseAlgorithm<DadaoState> {
     return loss;
   }
 
-  messageLength(): number {
-    return this.dim;
-  }
-
   /** Sends y + z. */
-  message(s: DadaoState, t: number, out: Vec): void {
+  private message(s: DadaoState, t: number, out: Vec): void {
     this.advance(s, t);
     for (let k = 0; k < this.dim; k++) out[k] = s.y[k] + s.z[k];
   }
 
   /** m = (y + z) − peer;  z −= ½ m;  z̃ −= β̃ m. */
-  receive(s: DadaoState, t: number, peer: Vec): void {
+  private receive(s: DadaoState, t: number, peer: Vec): void {
     this.advance(s, t);
     const { y, z, zt } = s;
     for (let k = 0; k < this.dim; k++) {

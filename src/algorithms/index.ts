@@ -1,24 +1,26 @@
 import { UsageError } from '../core/errors.js';
 import type { Dtype } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
 import { acidConstants, assertAcidAllowed } from '../graph/acid.js';
 import { spectral, spectralOfLaplacian } from '../graph/spectral.js';
 import type { Graph } from '../graph/topology.js';
 import { Acid } from './acid.js';
 import { AllReduce } from './allreduce.js';
 import { Dadao } from './dadao.js';
-import type { LocalStepOptions } from './local-step.js';
-import type { PairwiseAlgorithm, RoundAlgorithm } from './types.js';
+import type { Algorithm } from './types.js';
 
 export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 
-export interface AlgorithmSetup extends LocalStepOptions {
+export interface AlgorithmSetup {
   name: AlgorithmName;
   graph: Graph;
   /** Expected pairwise averagings per worker per unit time. */
   rate: number;
   dim: number;
   dtype: Dtype;
+  /** The engine backend whose vector kernels float32 models use. */
+  backend?: Backend | null;
   exchange?: 'ideal' | 'official';
   /** Overrides of the A2CiD2 constants (defaults from the graph's χ1, χ2). */
   eta?: number;
@@ -28,34 +30,39 @@ export interface AlgorithmSetup extends LocalStepOptions {
   strongConvexity?: number;
 }
 
-export type Built =
-  | { kind: 'pairwise'; algorithm: PairwiseAlgorithm; edgeRates: Float64Array | null; info: Record<string, number> }
-  | { kind: 'round'; algorithm: RoundAlgorithm; info: Record<string, number> };
+export interface Built {
+  algorithm: Algorithm;
+  /**
+   * Pairwise algorithms: the communication rate of every edge (aligned with graph.edges) that the algorithm
+   * prescribes (DADAO), or null to use the rate-weighted graph's own.
+   */
+  edgeRates: Float64Array | null;
+  /** The constants the algorithm was built with (χ1, χ2, η, ...). */
+  info: Record<string, number>;
+}
 
-/**
- * Builds an algorithm with its constants from the graph. For pairwise algorithms, edgeRates (aligned with
- * graph.edges) is the communication rate that the algorithm prescribes (DADAO), or null to use the rate-weighted
- * graph's own.
- */
+/** Builds an algorithm with its constants from the graph. */
 export function buildAlgorithm(setup: AlgorithmSetup): Built {
   const { name, graph, rate, dim, dtype } = setup;
-  const local = { lr: setup.lr, momentum: setup.momentum, weightDecay: setup.weightDecay };
+  const backend = setup.backend ?? null;
+  if (dtype === 'f32' && !backend) throw new Error('float32 models need the engine backend for the algorithms\' vector kernels');
+  const base = { dim, dtype, backend };
   switch (name) {
     case 'gossip':
-      return { kind: 'pairwise', algorithm: new Acid({ ...local, dim, dtype, eta: 0, alphaTilde: 0, tracking: false }), edgeRates: null, info: {} };
+      return { algorithm: new Acid({ ...base, eta: 0, alphaTilde: 0, tracking: false }), edgeRates: null, info: {} };
     case 'acid': {
       // One worker never exchanges; x and x̃ receive the same increments and stay equal: plain local training.
-      if (graph.n === 1) return { kind: 'pairwise', algorithm: new Acid({ ...local, dim, dtype, eta: 0, alphaTilde: 0 }), edgeRates: null, info: {} };
+      if (graph.n === 1) return { algorithm: new Acid({ ...base, eta: 0, alphaTilde: 0 }), edgeRates: null, info: {} };
       assertAcidAllowed(graph);
       const s = spectral(graph, rate);
       const c = acidConstants(s.chi1, s.chi2);
       const eta = setup.eta ?? c.eta;
       const alphaTilde = setup.alphaTilde ?? c.alphaTilde;
-      const algorithm = new Acid({ ...local, dim, dtype, eta, alphaTilde, exchange: setup.exchange ?? 'ideal' });
-      return { kind: 'pairwise', algorithm, edgeRates: null, info: { chi1: s.chi1, chi2: s.chi2, eta, alphaTilde } };
+      const algorithm = new Acid({ ...base, eta, alphaTilde, exchange: setup.exchange ?? 'ideal' });
+      return { algorithm, edgeRates: null, info: { chi1: s.chi1, chi2: s.chi2, eta, alphaTilde } };
     }
     case 'allreduce':
-      return { kind: 'round', algorithm: new AllReduce({ ...local, dim, dtype }), info: {} };
+      return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;
@@ -63,12 +70,12 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       if (dtype !== 'f64') throw new UsageError('dadao runs on float64 convex problems');
       // Communications: an edge chosen uniformly, at total rate √(2 χ1 χ2) of L_norm = (D − A)/|E|.
       const m = graph.edges.length;
-      if (m === 0) return { kind: 'pairwise', algorithm: new Dadao({ dim, L, mu, chi1Star: 0 }), edgeRates: new Float64Array(0), info: {} };
+      if (m === 0) return { algorithm: new Dadao({ dim, L, mu, chi1Star: 0 }), edgeRates: new Float64Array(0), info: {} };
       const s = spectralOfLaplacian(graph.n, graph.edges, new Float64Array(m).fill(1 / m));
       const total = Math.sqrt(2 * s.chi1 * s.chi2);
       const chi1Star = s.chi1 / total;
       const algorithm = new Dadao({ dim, L, mu, chi1Star });
-      return { kind: 'pairwise', algorithm, edgeRates: new Float64Array(m).fill(total / m), info: { chi1: s.chi1, chi2: s.chi2, communicationRate: total, chi1Star } };
+      return { algorithm, edgeRates: new Float64Array(m).fill(total / m), info: { chi1: s.chi1, chi2: s.chi2, communicationRate: total, chi1Star } };
     }
   }
 }

@@ -1,9 +1,13 @@
 import type { Vec } from '../core/vec.js';
+import type { LocalOptimizer } from './local-optimizer.js';
 
 /**
  * "One algorithm, two clocks": every distributed algorithm is written as reactions to the events of ONE worker,
  * against its own state. The simulator calls these handlers in virtual time; the runtime calls the very same
  * handlers in wall-clock time (time measured in expected local gradient steps). Algorithms never know which.
+ *
+ * An algorithm declares what it can do, and the drivers dispatch on that: every algorithm takes local steps; it may
+ * exchange with one neighbour at a time (`pairwise`) and it may take part in collectives (`collective`).
  */
 
 /** Computes the gradient of the worker's local objective at x into grad and returns the loss there. */
@@ -14,15 +18,20 @@ export interface WorkerState {
   readonly x: Vec;
 }
 
-/** An asynchronous algorithm driven by local gradient steps and pairwise exchanges. */
-export interface PairwiseAlgorithm<S extends WorkerState = WorkerState> {
-  readonly name: string;
-  /** Worker state, starting from the (global average) initial point x0, at time t0. */
-  createState(x0: Vec, t0?: number): S;
-  /** Brings the worker's continuous dynamics up to time t (idempotent; a no-op for discrete algorithms). */
-  advance(s: S, t: number): void;
-  /** One local gradient step at time t; returns the local loss. */
-  gradientStep(s: S, t: number, gradient: GradientSource): number;
+/** Every vector and scalar of a worker's state besides x: what a checkpoint holds to resume it exactly. */
+export interface SavedState {
+  vectors: Record<string, Vec>;
+  scalars: Record<string, number>;
+}
+
+/** A contiguous range [start, end) of the flat parameter vector. */
+export interface ParamRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Exchanges with one neighbour at a time (A2CiD2, gossip, DADAO). */
+export interface PairwiseCapability<S extends WorkerState> {
   /** Length of the message a worker sends in an exchange. */
   messageLength(): number;
   /** Writes what this worker sends to its peer when an exchange starts at time t. */
@@ -31,12 +40,61 @@ export interface PairwiseAlgorithm<S extends WorkerState = WorkerState> {
   receive(s: S, t: number, peer: Vec): void;
 }
 
-/** A synchronous algorithm: every round, all workers contribute a vector and get back the mean. */
-export interface RoundAlgorithm<S extends WorkerState = WorkerState> {
+/**
+ * Collectives among all live workers: after a local step the worker may owe one (`due`); it writes its
+ * contribution (`begin`), the driver averages the contributions of all workers, and the worker applies the mean
+ * (`complete`).
+ */
+export interface CollectiveCapability<S extends WorkerState> {
+  /** Whether local steps go on while this worker's collective is in flight (otherwise the worker waits for it). */
+  readonly overlaps: boolean;
+  /** Is a collective due after the local step just taken? */
+  due(s: S): boolean;
+  /**
+   * The parts of the flat vector the next contribution covers, in order: the contribution is as long as they are
+   * together (a streaming algorithm sends a fragment of the model).
+   */
+  ranges(s: S): readonly ParamRange[];
+  /** Writes this worker's contribution at time t. */
+  begin(s: S, t: number, out: Vec): void;
+  /** Applies the mean of the workers' contributions at time t. */
+  complete(s: S, t: number, mean: Vec, optimizer: LocalOptimizer): void;
+}
+
+export interface Algorithm<S extends WorkerState = WorkerState> {
   readonly name: string;
-  createState(x0: Vec): S;
-  /** Computes this worker's contribution to the round into out; returns the local loss. */
-  contribute(s: S, gradient: GradientSource, out: Vec): number;
-  /** Applies the all-reduced mean of the contributions. */
-  apply(s: S, mean: Vec): void;
+  /** Worker state, starting from the (global average) initial point x0, at time t0. */
+  createState(x0: Vec, t0?: number): S;
+  /** Brings the worker's continuous dynamics up to time t (idempotent; a no-op for discrete algorithms). */
+  advance(s: S, t: number): void;
+  /** One local step at time t with the gradient at s.x, through the worker's local optimizer; returns the loss. */
+  localStep(s: S, t: number, gradient: GradientSource, optimizer: LocalOptimizer): number;
+  readonly pairwise?: PairwiseCapability<S>;
+  readonly collective?: CollectiveCapability<S>;
+  /** Every vector (besides x) and scalar of the state, as references: a checkpoint copies them. */
+  saved(s: S): SavedState;
+  /** Puts a saved state back (vectors copied in place; a missing or mis-sized vector is an error). */
+  restore(s: S, saved: SavedState): void;
+}
+
+/** Puts saved vectors and scalars back into the fields of the same names of a plain state object. */
+export function restoreFields(s: object, saved: SavedState): void {
+  const fields = s as Record<string, unknown>;
+  for (const [k, v] of Object.entries(saved.vectors)) {
+    const into = fields[k];
+    if (!(into instanceof Float32Array || into instanceof Float64Array)) throw new Error(`the saved state has a vector ${k} this algorithm does not keep`);
+    if (into.length !== v.length) throw new Error(`the saved vector ${k} has ${v.length} values, the state ${into.length}`);
+    into.set(v);
+  }
+  for (const [k, v] of Object.entries(saved.scalars)) {
+    if (typeof fields[k] !== 'number') throw new Error(`the saved state has a scalar ${k} this algorithm does not keep`);
+    fields[k] = v;
+  }
+}
+
+/** The number of values in a list of ranges. */
+export function rangesLength(ranges: readonly ParamRange[]): number {
+  let n = 0;
+  for (const r of ranges) n += r.end - r.start;
+  return n;
 }

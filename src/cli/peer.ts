@@ -23,11 +23,11 @@ import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel } from '../engine/models/index.js';
-import { optimizerConfigOf } from '../engine/optim/index.js';
+import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from '../runtime/cli.js';
 import { EmulatedTransport } from '../runtime/emulator.js';
-import { DIRECTION_STEP, LocalOptimizer } from '../runtime/optimizer.js';
+import { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
@@ -254,20 +254,24 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const modelConfig: Record<string, unknown> = { ...shape, ...(flags.modelConfig ?? {}) };
   const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
-  // The runtime's recipe: the algorithm adds the engine optimizer's step (see runtime/optimizer.ts).
-  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', ...DIRECTION_STEP });
-  const optimizer = new LocalOptimizer(
-    backend, model.layout, model.size,
-    optimizerConfig,
-    makeRunSchedule({ kind: flags.schedule, lr: flags.lr, warmup: flags.warmup, totalSteps: flags.steps }),
-  );
-  if (built.kind !== 'pairwise') throw new UsageError(`${flags.algo} is not a pairwise algorithm`);
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend });
+  if (!built.algorithm.pairwise) throw new UsageError(`${flags.algo} is not a pairwise algorithm`);
+  // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
+  const optimizer = new LocalOptimizer({ optimizer: 'sgd', ...flags }, {
+    dim: model.size, dtype: 'f32', backend, layout: model.layout,
+    schedule: makeRunSchedule({ kind: flags.schedule, lr: flags.lr, warmup: flags.warmup, totalSteps: flags.steps }),
+  });
+  // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's.
+  const saved = createOptimizer(model, optimizerConfig);
   const neighbours = [...new Set(graph.neighbors[index])];
   model.initialize(flags.seed);
   if (resume) {
     checkPeerResume(resume, { index, workers: flags.workers, algorithm: built.algorithm.name, model });
     restoreModel(resume.checkpoint, model);
-    if (resume.checkpoint.optimizer) restoreOptimizer(resume.checkpoint, optimizer.optimizer);
+    if (resume.checkpoint.optimizer) {
+      restoreOptimizer(resume.checkpoint, saved);
+      optimizer.loadState(saved.state, saved.steps);
+    }
   }
 
   const log: NetLogger = (level, message) => {
@@ -355,7 +359,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       const file = join(dir, 'checkpoint.safetensors');
       // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
       savePeerCheckpoint(file, {
-        model, optimizer: optimizer.optimizer, step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
+        model, optimizer: (saved.loadState(optimizer.state as Float32Array, optimizer.steps), saved), step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
         state: withState ? result.state : undefined,
       });
       return file;

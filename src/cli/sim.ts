@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ALGORITHMS, buildAlgorithm, type AlgorithmName } from '../algorithms/index.js';
+import { LOCAL_OPTIMIZERS } from '../algorithms/local-optimizer.js';
+import { makeSchedule } from '../engine/optim/schedule.js';
 import { UsageError } from '../core/errors.js';
 import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
@@ -20,9 +22,18 @@ interface SimFlags {
   rate: number;
   time: number;
   seed: number;
+  optimizer: (typeof LOCAL_OPTIMIZERS)[number];
   lr: number;
   momentum: number;
+  nesterov?: boolean;
   weightDecay: number;
+  decayAll?: boolean;
+  clip?: number;
+  schedule: 'constant' | 'cosine' | 'step';
+  warmup: number;
+  minLr?: number;
+  lrStepSize?: number;
+  lrGamma?: number;
   dim: number;
   noise: number;
   batchSize: number;
@@ -66,9 +77,18 @@ export function simCommand(): Command {
     .option('--rate <r>', 'expected pairwise averagings per worker per gradient step', real({ positive: true }), 1)
     .option('--time <T>', 'virtual time to simulate', real({ positive: true }), 200)
     .option('--seed <s>', 'random seed', integer(0), 1)
-    .option('--lr <lr>', 'local step size', real({ positive: true }), 0.05)
-    .option('--momentum <m>', 'heavy-ball momentum of the local optimizer', real({ min: 0, max: 0.999 }), 0)
+    .option('--optimizer <kind>', 'local optimizer of every worker: sgd or adamw (adamw on neural problems)', oneOf(LOCAL_OPTIMIZERS), 'sgd')
+    .option('--lr <lr>', 'local step size (the peak of the schedule)', real({ positive: true }), 0.05)
+    .option('--momentum <m>', 'SGD momentum (heavy ball)', real({ min: 0, max: 0.999 }), 0)
+    .option('--nesterov', 'SGD: Nesterov momentum (neural problems)')
     .option('--weight-decay <wd>', 'weight decay of the local optimizer', real({ min: 0 }), 0)
+    .option('--decay-all', 'neural problems: weight decay on biases and norm parameters too (by default they are excluded)')
+    .option('--clip <norm>', 'clip every gradient to this norm', real({ positive: true }))
+    .option('--schedule <kind>', "learning-rate schedule over each worker's own steps: constant, cosine (to --min-lr at --time steps) or step", oneOf(['constant', 'cosine', 'step'] as const), 'constant')
+    .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
+    .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
+    .option('--lr-step-size <steps>', 'step schedule: steps between decays (default a third of --time)', integer(1))
+    .option('--lr-gamma <g>', 'step schedule: decay factor (default 0.1)', real({ positive: true }))
     .option('--dim <d>', 'dimension of convex problems', integer(1), 10)
     .option('--noise <sigma>', 'standard deviation of Gaussian gradient noise', real({ min: 0 }), 0)
     .option('--batch-size <b>', 'neural problems: mini-batch size', integer(1), 32)
@@ -109,10 +129,21 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const graph = n === 1 ? ({ n: 1, name: 'single', neighbors: [[]], edges: [] } satisfies Graph) : makeTopology(flags.topology, n, { seed: flags.seed, p: flags.p, radius: flags.radius });
   const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
-    name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, lr: flags.lr, momentum: flags.momentum,
-    weightDecay: flags.weightDecay, exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde,
+    name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
+    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde,
     smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
   });
+  if (flags.schedule !== 'step' && (flags.lrStepSize !== undefined || flags.lrGamma !== undefined)) throw new UsageError('--lr-step-size and --lr-gamma apply to --schedule step');
+  if (flags.schedule !== 'cosine' && flags.minLr !== undefined) throw new UsageError('--min-lr applies to --schedule cosine');
+  const totalSteps = Math.ceil(flags.time);
+  const schedule = makeSchedule({
+    kind: flags.schedule, lr: flags.lr, warmupSteps: flags.warmup, totalSteps, minLr: flags.minLr,
+    stepSize: flags.lrStepSize ?? Math.max(1, Math.floor(totalSteps / 3)), gamma: flags.lrGamma,
+  });
+  const optimizer = {
+    optimizer: flags.optimizer, lr: flags.lr, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay,
+    decayAll: flags.decayAll, clip: flags.clip,
+  };
   const speeds = workerSpeeds(n, { list: flags.speeds, distribution: flags.speedDistribution, stragglers: flags.stragglers, slowdown: flags.slowdown, seed: flags.seed });
   if ((flags.latency === undefined) !== (flags.bandwidth === undefined)) throw new UsageError('faithful mode needs both --latency and --bandwidth');
   const link = flags.latency !== undefined && flags.bandwidth !== undefined ? { latency: flags.latency, bandwidth: flags.bandwidth } : undefined;
@@ -121,7 +152,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
-    objective, graph, built, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
+    objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
     codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,

@@ -4,6 +4,8 @@ import type { Vec } from '../core/vec.js';
 import { BatchIterator } from '../data/batch.js';
 import { headOf, type ImageDataset } from '../data/dataset.js';
 import { shardDirichlet, shardIid } from '../data/shard.js';
+import type { Backend } from '../engine/backend.js';
+import type { LayoutEntry } from '../engine/layout.js';
 import type { Model } from '../engine/models/model.js';
 import type { Objective } from './objective.js';
 
@@ -33,6 +35,8 @@ export class NeuralObjective implements Objective {
   readonly dim: number;
   readonly workers: number;
   private readonly model: Model;
+  readonly backend: Backend;
+  readonly layout: readonly LayoutEntry[];
   private readonly iterators: BatchIterator[];
   private readonly test: ImageDataset;
   private readonly seed: number;
@@ -40,6 +44,8 @@ export class NeuralObjective implements Objective {
   constructor(opts: NeuralObjectiveOptions) {
     const { model, train, workers } = opts;
     this.model = model;
+    this.backend = model.backend;
+    this.layout = model.layout;
     this.name = `${model.name}-${train.name}`;
     this.dim = model.size;
     this.workers = workers;

@@ -1,5 +1,7 @@
 import type { Rng } from '../core/rng.js';
 import type { Dtype, Vec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
+import type { LayoutEntry } from '../engine/layout.js';
 
 /**
  * An objective: f(x) = (1/n) Σ_i f_i(x), where worker i only sees f_i (its own data).
@@ -17,6 +19,10 @@ export interface Objective {
   /** Smoothness L and strong convexity μ of every f_i, when known (DADAO needs them). */
   readonly smoothness?: number;
   readonly strongConvexity?: number;
+  /** Neural objectives: the engine backend of their model (its kernels serve the algorithms and optimizers too). */
+  readonly backend?: Backend;
+  /** Neural objectives: the model's parameter layout (which values are biases and norms, for weight decay). */
+  readonly layout?: readonly LayoutEntry[];
   /** The exact minimiser of f, when known. */
   readonly optimum?: Float64Array;
 

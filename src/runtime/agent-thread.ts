@@ -19,13 +19,12 @@ import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
 import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import type { LayoutEntry } from '../engine/layout.js';
-import type { OptimizerConfig } from '../engine/optim/index.js';
+import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { WorkerAgent } from './agent.js';
 import { SharedAllReduce, type CollectiveBuffers } from './collective.js';
 import type { GradientReport } from './compute-thread.js';
 import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js';
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
-import { LocalOptimizer } from './optimizer.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
 import type { MessageHeader } from './transport.js';
 import { G, S, permitStep, restoreStateVectors, stateVectors, stopCompute } from './shared.js';
@@ -39,7 +38,7 @@ export interface AgentThreadData {
   grads: Float32Array;
   layout: LayoutEntry[];
   layoutHash: string;
-  optimizer: OptimizerConfig;
+  optimizer: LocalStepSettings;
   schedule: RunSchedule;
   rate: number;
   rateMode: 'poisson' | 'exact';
@@ -90,12 +89,16 @@ const d = workerData as AgentThreadData;
 const post = (e: AgentEvent) => parentPort!.postMessage(e);
 const log = (line: string) => post({ type: 'log', line });
 const backend = getBackend({ backend: d.backend });
-const built = buildAlgorithm(d.setup);
+const built = buildAlgorithm({ ...d.setup, backend });
 const rng = new Rng(`${d.seed}:agent:${d.id}`);
 const global = d.global;
 const ctrl = d.control;
 
-const optimizer = new LocalOptimizer(backend, d.layout, d.x.length, d.optimizer, makeRunSchedule(d.schedule));
+// Workers whose collectives wait for everyone follow their own round, which is everyone's (so that they all use the
+// same learning rate); asynchronous ones the cluster's progress in expected local steps (all steps over the workers).
+const lockstep = built.algorithm.collective !== undefined && !built.algorithm.collective.overlaps;
+const progress = lockstep ? (): number => d.startOwn + agent.steps : () => Math.floor(Atomics.load(global, G.STEPS) / d.n);
+const optimizer = new LocalOptimizer(d.optimizer, { dim: d.x.length, dtype: 'f32', backend, layout: d.layout, schedule: makeRunSchedule(d.schedule), progress });
 let transport: InProcessTransport | EmulatedTransport | null = null;
 let inner: InProcessTransport | null = null;
 if (d.endpoint) {
@@ -113,9 +116,7 @@ const agent: WorkerAgent = new WorkerAgent({
   rate: d.rate,
   rateMode: d.rateMode,
   rng,
-  // Asynchronous workers follow the cluster's progress in expected local steps (all steps over the number of
-  // workers); synchronous ones their round, which is everyone's (so that they all use the same rate).
-  progress: built.kind === 'pairwise' ? () => Math.floor(Atomics.load(global, G.STEPS) / d.n) : (): number => d.startOwn + agent.steps,
+  progress,
   pairing: transport && d.endpoint
     ? {
       transport, neighbours: d.endpoint.peers.map((p) => p.id), timeoutMs: d.timeoutMs,
@@ -128,17 +129,17 @@ const agent: WorkerAgent = new WorkerAgent({
   permit: () => permitStep(ctrl),
   onStep: (steps) => {
     const total = Atomics.add(global, G.STEPS, 1) + 1;
-    // Asynchronous runs stop when all workers together reach the budget; synchronous ones after the same number of
-    // rounds everywhere.
-    if (built.kind === 'pairwise' && total >= d.budget) requestStop();
-    else if (built.kind === 'round' && d.startOwn + steps >= Math.ceil(d.budget / d.n)) void stop();
+    // Asynchronous runs stop when all workers together reach the budget; lockstep ones after the same number of
+    // steps everywhere.
+    if (!lockstep && total >= d.budget) requestStop();
+    else if (lockstep && d.startOwn + steps >= Math.ceil(d.budget / d.n)) void stop();
   },
   log,
 });
 
 if (d.restore) {
-  restoreStateVectors(agent.state, d.restore.vectors, log);
-  optimizer.optimizer.loadState(d.restore.optimizer.state, d.restore.optimizer.steps);
+  restoreStateVectors(built.algorithm, agent.state, d.restore.vectors, log);
+  optimizer.loadState(d.restore.optimizer.state, d.restore.optimizer.steps);
 }
 
 let stopping = false;
@@ -156,8 +157,8 @@ async function stop(): Promise<void> {
   await transport?.close();
   d.stats[S.DONE] = 1;
   const snapshot: WorkerSnapshot = {
-    vectors: stateVectors(agent.state),
-    optimizer: { state: Float32Array.from(optimizer.optimizer.state), steps: optimizer.optimizer.steps },
+    vectors: stateVectors(built.algorithm, agent.state),
+    optimizer: { state: Float32Array.from(optimizer.state), steps: optimizer.steps },
   };
   post({ type: 'stopped', snapshot });
   d.port.close();
@@ -173,16 +174,19 @@ d.port.on('message', (m: GradientReport) => {
     requestStop();
     return;
   }
-  if (built.kind === 'pairwise') {
+  if (!lockstep) {
     // The budget may be reached by the others while this gradient was computed: then it is not applied.
     if (Atomics.add(d.claimed, 0, 1) >= d.budget) {
       requestStop();
       return;
     }
-    agent.applyGradient(m.loss, d.grads, m.ms);
-  } else queue = queue.then(async () => {
-    if (!(await agent.applyRound(m.loss, d.grads, m.ms))) void stop();
-  });
+  }
+  // A step that may wait for a collective is queued behind the previous one; otherwise it is applied at once.
+  if (built.algorithm.collective) {
+    queue = queue.then(async () => {
+      if (!(await agent.applyGradient(m.loss, d.grads, m.ms))) void stop();
+    });
+  } else void agent.applyGradient(m.loss, d.grads, m.ms);
   if (Atomics.load(global, G.STOP) !== 0) void stop();
 });
 

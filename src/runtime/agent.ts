@@ -1,18 +1,19 @@
 /**
  * A runtime worker's algorithm side: it owns the algorithm's state for this worker (on shared memory), applies the
- * local steps whose gradients the compute loop delivers, takes part in pairwise exchanges (or all-reduce rounds),
- * and tells the compute loop when it may start its next step (rate control). Every change to the parameters goes
- * through the algorithm's own handlers — gradientStep / message / receive of a PairwiseAlgorithm, contribute /
- * apply of a RoundAlgorithm — the very code the simulator drives, here at times read from the worker's LocalClock.
+ * local steps whose gradients the compute loop delivers, takes part in pairwise exchanges and in collectives, and
+ * tells the compute loop when it may start its next step (rate control; a collective that does not overlap
+ * computation). Every change to the parameters goes through the algorithm's own handlers — localStep, the pairwise
+ * message / receive, the collective's begin / complete — the very code the simulator drives, here at times read from
+ * the worker's LocalClock, with the worker's local optimizer.
  *
  * The agent is thread-agnostic: agent-thread.ts runs it in a worker thread next to a compute thread, tests run it
  * directly.
  */
 import type { Built } from '../algorithms/index.js';
-import type { PairwiseAlgorithm, RoundAlgorithm, WorkerState } from '../algorithms/types.js';
+import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
+import { rangesLength, type Algorithm, type CollectiveCapability, type WorkerState } from '../algorithms/types.js';
 import type { Rng } from '../core/rng.js';
 import type { SharedAllReduce } from './collective.js';
-import type { LocalOptimizer } from './optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
@@ -37,7 +38,7 @@ export interface AgentOptions {
   progress?: () => number;
   /** Pairwise algorithms: the transport and the protocol's settings. */
   pairing?: { transport: Transport; neighbours: readonly WorkerId[]; timeoutMs: number; backoffMs?: number; register?: () => void };
-  /** Round algorithms: the all-reduce. */
+  /** Algorithms with collectives: the all-reduce. */
   collective?: SharedAllReduce;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
   maxWaitMs?: number;
@@ -63,16 +64,17 @@ export class WorkerAgent implements ExchangeParty {
   readonly rate: RateControl;
   readonly clock: LocalClock;
   readonly pairing: Pairing | null;
-  private readonly pairwise: PairwiseAlgorithm | null;
-  private readonly round: RoundAlgorithm | null;
+  private readonly algorithm: Algorithm;
   private readonly stats: Float64Array;
+  /** The collective in flight while local steps go on (algorithms whose collectives overlap computation). */
+  private inFlight: Promise<boolean> | null = null;
+  /** The mean of the last collective (one at a time). */
+  private mean = new Float32Array(0);
   private started = now();
   private stopping = false;
   /** When the compute loop started waiting for the permission of its next step (null: not waiting). */
   private waitingSince: number | null = null;
   private waitTimer: ReturnType<typeof setTimeout> | null = null;
-  private readonly direction: Float32Array;
-  private readonly mean: Float32Array;
   private lastLoss = NaN;
   /** When the compute loop was last allowed to start a step. */
   private permittedAt = now();
@@ -82,29 +84,24 @@ export class WorkerAgent implements ExchangeParty {
   constructor(private readonly opts: AgentOptions) {
     this.id = opts.id;
     this.clock = opts.clock ?? new LocalClock();
-    this.rate = new RateControl(opts.built.kind === 'pairwise' ? opts.rate : 0, opts.rateMode ?? 'poisson', opts.rng.fork('rate'));
+    const algorithm = opts.built.algorithm;
+    this.algorithm = algorithm;
+    this.rate = new RateControl(algorithm.pairwise ? opts.rate : 0, opts.rateMode ?? 'poisson', opts.rng.fork('rate'));
     this.stats = opts.stats ?? new Float64Array(S.SIZE);
     const dim = opts.x.length;
-    this.direction = new Float32Array(dim);
-    this.mean = new Float32Array(0);
-    if (opts.built.kind === 'pairwise') {
-      this.pairwise = opts.built.algorithm;
-      this.round = null;
-      this.state = shareState(this.pairwise.createState(opts.x, 0), opts.x);
-      if (this.pairwise.messageLength() !== dim) throw new Error(`the runtime exchanges whole models: message of ${this.pairwise.messageLength()} values for ${dim} parameters`);
-      if (!opts.pairing) throw new Error('a pairwise algorithm needs a transport');
-      this.pairing = new Pairing(opts.pairing.transport, this, {
-        neighbours: opts.pairing.neighbours, messageLength: dim, rng: opts.rng.fork('pairing'),
-        timeoutMs: opts.pairing.timeoutMs, backoffMs: opts.pairing.backoffMs, register: opts.pairing.register, log: opts.log,
-      });
-    } else {
-      this.pairwise = null;
-      this.round = opts.built.algorithm;
-      this.state = shareState(this.round.createState(opts.x), opts.x);
-      if (!opts.collective) throw new Error('a round algorithm needs a collective');
+    this.state = shareState(algorithm.createState(opts.x, 0), opts.x);
+    if (algorithm.collective && !opts.collective) throw new Error(`${algorithm.name} takes part in collectives: it needs a collective`);
+    if (!algorithm.pairwise) {
       this.pairing = null;
-      this.mean = new Float32Array(dim);
+      return;
     }
+    const length = algorithm.pairwise.messageLength();
+    if (length !== dim) throw new Error(`the runtime exchanges whole models: message of ${length} values for ${dim} parameters`);
+    if (!opts.pairing) throw new Error(`${algorithm.name} exchanges pairwise: it needs a transport`);
+    this.pairing = new Pairing(opts.pairing.transport, this, {
+      neighbours: opts.pairing.neighbours, messageLength: dim, rng: opts.rng.fork('pairing'),
+      timeoutMs: opts.pairing.timeoutMs, backoffMs: opts.pairing.backoffMs, register: opts.pairing.register, log: opts.log,
+    });
   }
 
   get x(): Float32Array {
@@ -150,45 +147,51 @@ export class WorkerAgent implements ExchangeParty {
 
   /**
    * Applies the local step of a gradient computed by the compute loop at this worker's x (grad is read before this
-   * returns), through the algorithm's gradientStep; computeMs is how long the gradient took.
+   * returns) through the algorithm's localStep; then, if a collective is due, takes part in it — waiting for it, or
+   * letting the compute loop go on while it is in flight when the algorithm's collectives overlap computation.
+   * computeMs is how long the gradient took. Resolves false when the worker stopped while waiting for a collective.
    */
-  applyGradient(loss: number, grad: Float32Array, computeMs: number): void {
-    if (!this.pairwise) throw new Error('applyGradient is for pairwise algorithms (use applyRound)');
-    const start = now();
-    this.stepStarted = start;
-    const step = this.scheduleStep();
-    this.pairwise.gradientStep(this.state, this.clock.now(), (x, g) => {
-      this.opts.optimizer.direction(x as Float32Array, grad, g as Float32Array, step);
-      return loss;
-    });
-    this.stepDone(loss, step, computeMs, now() - start);
-  }
-
-  /**
-   * Synchronous algorithms: contributes the gradient to this round's all-reduce, waits for the mean and applies it
-   * (through contribute / apply). Resolves false when the worker stopped while waiting.
-   */
-  async applyRound(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
-    const algo = this.round;
-    const collective = this.opts.collective;
-    if (!algo || !collective) throw new Error('applyRound is for round algorithms');
+  async applyGradient(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
     let start = now();
     this.stepStarted = start;
-    algo.contribute(this.state, (_x, out) => {
-      (out as Float32Array).set(grad);
-      return loss;
-    }, collective.nextSlot());
-    let applyMs = now() - start;
-    const waited = now();
-    const count = await collective.reduce(this.mean, () => this.stopping);
-    this.stats[S.IDLE_MS] += now() - waited;
-    if (count === 0) return false;
-    start = now();
     const step = this.scheduleStep();
-    this.opts.optimizer.direction(this.x, this.mean, this.direction, step);
-    algo.apply(this.state, this.direction);
-    applyMs += now() - start;
+    this.algorithm.localStep(this.state, this.clock.now(), (_x, g) => {
+      (g as Float32Array).set(grad);
+      return loss;
+    }, this.opts.optimizer);
+    let applyMs = now() - start;
+    const c = this.algorithm.collective;
+    if (c?.due(this.state)) {
+      // One collective at a time: one still in flight is waited for first.
+      if (this.inFlight && !(await this.idle(this.inFlight))) return false;
+      start = now();
+      const reduced = this.collect(c);
+      if (c.overlaps) this.inFlight = reduced;
+      else if (!(await this.idle(reduced))) return false;
+      applyMs += now() - start;
+    }
     this.stepDone(loss, step, computeMs, applyMs);
+    return true;
+  }
+
+  /** Waits for a collective, counted as idle time of the compute loop. */
+  private async idle(collective: Promise<boolean>): Promise<boolean> {
+    const waited = now();
+    const ok = await collective;
+    this.stats[S.IDLE_MS] += now() - waited;
+    return ok;
+  }
+
+  /** Begins the due collective with this worker's contribution; resolves once its mean is applied (false: stopped). */
+  private async collect(c: CollectiveCapability<WorkerState>): Promise<boolean> {
+    const all = this.opts.collective!;
+    const length = rangesLength(c.ranges(this.state));
+    c.begin(this.state, this.clock.now(), all.nextSlot().subarray(0, length));
+    if (this.mean.length !== length) this.mean = new Float32Array(length);
+    const mean = this.mean;
+    const count = await all.reduce(mean, () => this.stopping);
+    if (count === 0) return false;
+    c.complete(this.state, this.clock.now(), mean, this.opts.optimizer);
     return true;
   }
 
@@ -281,20 +284,20 @@ export class WorkerAgent implements ExchangeParty {
 
   header(): MessageHeader {
     return {
-      version: HEADER_VERSION, algorithm: this.pairwise!.name, step: this.rate.steps, layoutHash: this.opts.layoutHash, codec: 'f32',
+      version: HEADER_VERSION, algorithm: this.algorithm.name, step: this.rate.steps, layoutHash: this.opts.layoutHash, codec: 'f32',
       owed: this.waitingSince === null ? 0 : this.rate.owed(),
     };
   }
 
   message(out: Float32Array, _ex: ExchangeContext): void {
     const start = now();
-    this.pairwise!.message(this.state, this.clock.now(), out);
+    this.algorithm.pairwise!.message(this.state, this.clock.now(), out);
     this.stats[S.EXCHANGE_MS] += now() - start;
   }
 
   receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
     const start = now();
-    this.pairwise!.receive(this.state, this.clock.now(), message);
+    this.algorithm.pairwise!.receive(this.state, this.clock.now(), message);
     this.rate.exchangeDone();
     this.stats[S.EXCHANGE_MS] += now() - start;
     this.publish();

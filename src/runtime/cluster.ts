@@ -32,6 +32,7 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
+import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { createOptimizer, optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
@@ -43,7 +44,6 @@ import type { ComputeThreadData } from './compute-thread.js';
 import { clusterDisplay } from './display.js';
 import { linkBetween, type LinkTable } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, relinkEndpoint, type InProcessEndpoint } from './inprocess.js';
-import { DIRECTION_STEP } from './optimizer.js';
 import { FifoOrchestrator } from './orchestrator.js';
 import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
@@ -406,18 +406,22 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const startSteps = resume?.steps ?? 0;
   const x0 = Float32Array.from(model.params);
   const setup: AlgorithmSetup = {
-    name: config.algorithm, graph, rate: config.rate, dim, dtype: 'f32', exchange: config.exchange, ...DIRECTION_STEP,
+    name: config.algorithm, graph, rate: config.rate, dim, dtype: 'f32', exchange: config.exchange,
   };
   let built;
   try {
-    built = buildAlgorithm(setup);
+    built = buildAlgorithm({ ...setup, backend });
   } catch (err) {
     throw err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err));
   }
-  if (built.kind !== 'pairwise' && (config.codec ?? 'f32') !== 'f32') {
+  const pairwise = built.algorithm.pairwise !== undefined;
+  if (!pairwise && (config.codec ?? 'f32') !== 'f32') {
     throw new UsageError(`--codec applies to the pairwise algorithms (acid, gossip): ${config.algorithm} averages exact gradients`);
   }
   const optimizer = optimizerConfigOf(config);
+  const localStep: LocalStepSettings = {
+    optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,
+  };
   const warmup = config.warmup ?? Math.round(0.05 * perWorker);
   const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones };
 
@@ -445,8 +449,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const snapshots: Array<WorkerSnapshot | null> = new Array(n).fill(null);
   const stats = Array.from({ length: n }, () => sharedDoubles(S.SIZE));
   const controls = Array.from({ length: n }, () => sharedInts(C.SIZE));
-  const endpoints: InProcessEndpoint[] | null = built.kind === 'pairwise' ? inProcessNetwork(n, graph.edges, dim) : null;
-  const collective: CollectiveBuffers | null = built.kind === 'round' ? collectiveBuffers(n, dim) : null;
+  const endpoints: InProcessEndpoint[] | null = pairwise ? inProcessNetwork(n, graph.edges, dim) : null;
+  const collective: CollectiveBuffers | null = built.algorithm.collective ? collectiveBuffers(n, dim) : null;
   const collectiveMs = collective && config.links
     ? ringAllReduceMs(n, 4 * dim, Array.from({ length: n }, (_, i) => linkBetween(config.links!, i, (i + 1) % n)))
     : 0;
@@ -463,7 +467,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const timeoutMs = config.timeoutMs ?? 2000;
 
   // The authors' central pairing, when asked for: the supervisor hosts the orchestrator.
-  const orchestrator = built.kind === 'pairwise' && config.pairing === 'fifo'
+  const orchestrator = pairwise && config.pairing === 'fifo'
     ? new FifoOrchestrator(graph, new Rng(`${config.seed}:orchestrator`), (a, b) => {
       threads[a].agent.postMessage({ type: 'assigned', peer: b });
       threads[b].agent.postMessage({ type: 'assigned', peer: a });
@@ -486,7 +490,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const endpoint = life.endpoint;
     const ownSteps = (resume?.workerSteps[i] ?? 0) + (life.carry ? life.carry[S.STEPS] : 0);
     const agentData: AgentThreadData = {
-      id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer, schedule,
+      id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer: localStep, schedule,
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
       links: config.links ?? null, codec: config.codec ?? 'f32',
       collective, collectiveMs, budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
@@ -651,7 +655,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
           alive++;
         }
       }
-      const communications = (built.kind === 'pairwise' ? Math.round(exchanges / 2) : (steps / n) * (n - 1)) + (resume?.communications ?? 0);
+      const communications = (pairwise ? Math.round(exchanges / 2) : (steps / n) * (n - 1)) + (resume?.communications ?? 0);
       return {
         steps: startSteps + steps, stepsNow: steps, communications, idleFraction: wall > 0 ? idle / wall : 0,
         t: (resume?.t ?? 0) + (alive > 0 ? t / alive : 0),
@@ -776,7 +780,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     }));
     const trainLosses = perWorkerSummary.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
     return {
-      algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: built.kind === 'pairwise' ? config.rate : 0, codec: config.codec ?? 'f32',
+      algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: pairwise ? config.rate : 0, codec: config.codec ?? 'f32',
       model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
       stepsPerSecond: tot.stepsNow / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
       testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,

@@ -81,7 +81,8 @@ export class SharedAllReduce {
     out.fill(0);
     for (let j = 0; j < n; j++) {
       if (Atomics.load(done, j) < r) continue;
-      this.backend.axpy(1, slots[j], out);
+      // A contribution may cover a part of the model (its first out.length values of the slot).
+      this.backend.axpy(1, slots[j].subarray(0, out.length), out);
       count++;
     }
     this.backend.scale(out, 1 / count);

@@ -14,10 +14,10 @@
  *
  * A worker's algorithm side (thread-agnostic)
  *   new WorkerAgent({id, built, x, optimizer, rate, pairing | collective, permit, ...})
- *     applyGradient(loss, grad, ms) / applyRound(loss, grad, ms)   a local step through the algorithm's handlers
+ *     applyGradient(loss, grad, ms)   a local step through the algorithm's handlers, then its collective if due
  *     start(), stop(), steps, exchanges, state (the handlers' state, its vectors on shared memory)
- *   LocalOptimizer: the engine optimizer's update as the algorithm's "gradient" (DIRECTION_STEP builds the
- *     algorithm for it); makeRunSchedule (warm-up, cosine, step, the authors' multistep)
+ *   the worker's LocalOptimizer (src/algorithms/local-optimizer.ts) with makeRunSchedule (warm-up, cosine, step,
+ *     the authors' multistep)
  *   RateControl (rate ≥ 1 and < 1, Poisson or exact), LocalClock (wall-clock over the moving average of a step)
  *
  * Pairing and transports
@@ -35,7 +35,6 @@ export { runCluster, checkClusterConfig, CLUSTER_ALGORITHMS } from './cluster.js
 export type { ClusterConfig, ClusterSummary, ClusterAlgorithm, WorkerSummary } from './cluster.js';
 export { addClusterOptions, clusterConfig, isClusterRun, runClusterCommand, CLUSTER_DEFAULTS } from './cli.js';
 export { WorkerAgent, HEADER_VERSION, type AgentOptions } from './agent.js';
-export { LocalOptimizer, DIRECTION_STEP } from './optimizer.js';
 export { makeRunSchedule, type RunSchedule } from './schedule.js';
 export { RateControl, type RateMode } from '../algorithms/rate-control.js';
 export { LocalClock } from './rate.js';

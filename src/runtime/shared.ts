@@ -2,6 +2,7 @@
  * Shared-memory plumbing of the threads of a cluster: control words, per-worker statistics, and moving an
  * algorithm's state onto SharedArrayBuffers.
  */
+import type { Algorithm, WorkerState } from '../algorithms/types.js';
 
 type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs?: number) => { async: boolean; value: Promise<string> | string };
 
@@ -46,22 +47,22 @@ export function shareState<S extends object>(state: S, x: Float32Array): S {
   return state;
 }
 
-/** Copies of the Float32Array fields of an algorithm's worker state other than x (A2CiD2's x̃). */
-export function stateVectors(state: object): Record<string, Float32Array> {
+/** Copies of the vectors of an algorithm's worker state other than x (A2CiD2's x̃), as the algorithm lists them. */
+export function stateVectors<S extends WorkerState>(algorithm: Algorithm<S>, state: S): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
-  for (const [k, v] of Object.entries(state)) if (k !== 'x' && v instanceof Float32Array) out[k] = Float32Array.from(v);
+  for (const [k, v] of Object.entries(algorithm.saved(state).vectors)) out[k] = Float32Array.from(v);
   return out;
 }
 
 /**
- * Puts saved vectors (from stateVectors) back into an algorithm's worker state; a field the state does not have, or
- * of another length, is left out and reported through `log`.
+ * Puts saved vectors (from stateVectors) back into an algorithm's worker state; a vector the algorithm does not
+ * keep, or of another length, is left out and reported through `log`.
  */
-export function restoreStateVectors(state: object, saved: Record<string, Float32Array>, log: (line: string) => void): void {
-  const fields = state as Record<string, unknown>;
+export function restoreStateVectors<S extends WorkerState>(algorithm: Algorithm<S>, state: S, saved: Record<string, Float32Array>, log: (line: string) => void): void {
+  const own = algorithm.saved(state).vectors;
   for (const [k, v] of Object.entries(saved)) {
-    const into = fields[k];
-    if (k !== 'x' && into instanceof Float32Array && into.length === v.length) into.set(v);
+    const into = own[k];
+    if (into && into.length === v.length) into.set(v);
     else log(`the checkpoint's ${k} does not fit this algorithm's state: ignored`);
   }
 }

@@ -3,7 +3,7 @@
  *
  * Each worker computes gradient steps back to back (exponential durations of mean 1/speed, so that one time unit
  * is still one expected local step of a speed-1 worker) and, after step m, starts step m+1 only once it has taken
- * part in its quota of exchanges (RateControl, ALGORITHMS.md §2). A free worker that wants an exchange pairs with a
+ * part in its quota of exchanges (RateControl, docs/algorithms.md §2). A free worker that wants an exchange pairs with a
  * free neighbour that accepts it, by the same rule as the runtime's agents (RateControl.accepts), chosen at random
  * among those; an exchange lasts latency + size / bandwidth for the proposer (the link model; instantaneous without
  * one) and one latency more for the acceptor, which commits on the proposer's acknowledgement, as in the runtime;
@@ -14,24 +14,23 @@
  * exchanges per gradient step stays at the rate and the gradient steps slow down instead.
  */
 import { RateControl } from '../algorithms/rate-control.js';
-import type { GradientSource, PairwiseAlgorithm, WorkerState } from '../algorithms/types.js';
-import type { Rng } from '../core/rng.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
-import { exchangeDuration, gridRecorder, type SimOptions } from './simulator.js';
+import { gridRecorder } from './metrics.js';
+import { exchangeDuration, pairwiseOf, type DriverContext } from './run.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'end'; self: number; from: Vec; proposer: boolean };
 
-export function runPaced(
-  opts: SimOptions, algo: PairwiseAlgorithm, starts: Vec[], speeds: Float64Array, sources: GradientSource[], rng: Rng,
-  counts: { gradients: number; communications: number; skipped: number; events: number }, emit: (t: number, s: WorkerState[]) => void,
-): void {
+export function runPaced(ctx: DriverContext): void {
+  const { opts, starts, speeds, sources, optimizers, rng, counts } = ctx;
   const { graph, objective } = opts;
+  const algo = opts.built.algorithm;
+  const pairwise = pairwiseOf(opts, algo);
   const n = graph.n;
   const states = starts.map((x0) => algo.createState(x0, 0));
   const rate = starts.map((_, i) => new RateControl(opts.rate, 'poisson', rng.fork(`rate:${i}`)));
   const neighbours = graph.neighbors.map((list) => [...new Set(list)]);
-  const len = algo.messageLength();
+  const len = pairwise.messageLength();
   const pool: Vec[] = [];
   const take = () => pool.pop() ?? allocVec(objective.dtype, len);
   const duration = exchangeDuration(opts, len);
@@ -54,8 +53,8 @@ export function runPaced(
     const j = candidates[rng.int(candidates.length)];
     const fromI = take();
     const fromJ = take();
-    algo.message(states[i], t, fromI);
-    algo.message(states[j], t, fromJ);
+    pairwise.message(states[i], t, fromI);
+    pairwise.message(states[j], t, fromJ);
     busy[i] = busy[j] = 1;
     events.push(t + duration, { kind: 'end', self: i, from: fromJ, proposer: true });
     events.push(t + duration + ack, { kind: 'end', self: j, from: fromI, proposer: false });
@@ -68,7 +67,7 @@ export function runPaced(
 
   for (let i = 0; i < n; i++) startStep(i, 0);
   for (let i = 0; i < n; i++) pair(i, 0);
-  const record = gridRecorder(opts, algo, states, emit);
+  const record = gridRecorder(opts, algo, states, ctx.emit);
   for (;;) {
     const t = events.peekTime();
     record(t);
@@ -77,7 +76,7 @@ export function runPaced(
     counts.events++;
     if (ev.kind === 'step') {
       const i = ev.i;
-      algo.gradientStep(states[i], t, sources[i]);
+      algo.localStep(states[i], t, sources[i], optimizers[i]);
       counts.gradients++;
       rate[i].stepDone();
       if (rate[i].canStep()) startStep(i, t);
@@ -87,7 +86,7 @@ export function runPaced(
     }
     // One side of an exchange ends: it applies its peer's message and is free again.
     const k = ev.self;
-    algo.receive(states[k], t, ev.from);
+    pairwise.receive(states[k], t, ev.from);
     pool.push(ev.from);
     if (ev.proposer) counts.communications++;
     busy[k] = 0;

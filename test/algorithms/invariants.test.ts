@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Acid } from '../../src/algorithms/acid.js';
+import { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
+import { jsBackend } from '../../src/engine/backends/index.js';
 import { Dadao } from '../../src/algorithms/dadao.js';
 import { MatrixExponential } from '../../src/core/linalg.js';
 import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
@@ -17,9 +19,9 @@ for (const name of ['gossip', 'acid', 'allreduce'] as AlgorithmName[]) {
     test(`n = 1: ${name} (momentum ${momentum}) is plain local SGD, bit for bit`, () => {
       const objective = new Quadratic({ workers: 1, dim: 4, seed: 2 });
       const lr = 0.1;
-      const built = buildAlgorithm({ name, graph: single, rate: 1, dim: 4, dtype: 'f64', lr, momentum });
+      const built = buildAlgorithm({ name, graph: single, rate: 1, dim: 4, dtype: 'f64' });
       const x0 = Float64Array.from([1, -2, 0.5, 3]);
-      const { summary, final } = simulate({ objective, graph: single, built, rate: 1, time: 50, seed: 5, every: 50, init: x0 });
+      const { summary, final } = simulate({ objective, graph: single, built, optimizer: { lr, momentum }, rate: 1, time: 50, seed: 5, every: 50, init: x0 });
       assert.ok(summary.gradients > 10);
       const x = Float64Array.from(x0);
       const g = new Float64Array(4);
@@ -44,8 +46,8 @@ for (const name of ['gossip', 'acid', 'allreduce'] as AlgorithmName[]) {
 test('A2CiD2 with η = 0 reproduces the gossip baseline bit for bit', () => {
   const graph = makeTopology('ring', 12);
   const objective = new Quadratic({ workers: 12, dim: 5, seed: 4, noise: 0.3 });
-  const common = { graph, rate: 1.5, dim: 5, dtype: 'f64' as const, lr: 0.05, momentum: 0.5 };
-  const run = (built: ReturnType<typeof buildAlgorithm>) => simulate({ objective, graph, built, rate: 1.5, time: 60, seed: 8, every: 3 });
+  const common = { graph, rate: 1.5, dim: 5, dtype: 'f64' as const };
+  const run = (built: ReturnType<typeof buildAlgorithm>) => simulate({ objective, graph, built, optimizer: { lr: 0.05, momentum: 0.5 }, rate: 1.5, time: 60, seed: 8, every: 3 });
   const a = run(buildAlgorithm({ ...common, name: 'acid', eta: 0 }));
   const b = run(buildAlgorithm({ ...common, name: 'gossip' }));
   assert.deepEqual(a.rows, b.rows);
@@ -61,7 +63,8 @@ test('pure gossip conserves the mean of x (baseline) and of x + x̃ (A2CiD2)', (
   const graph = makeTopology('ring', n);
   const rng = new Rng(11);
   for (const tracking of [false, true]) {
-    const algo = new Acid({ dim: d, dtype: 'f64', lr: 0.1, eta: tracking ? 0.2 : 0, alphaTilde: 1.7, tracking });
+    const algo = new Acid({ dim: d, dtype: 'f64', backend: null, eta: tracking ? 0.2 : 0, alphaTilde: 1.7, tracking });
+    const p = algo.pairwise;
     const states = Array.from({ length: n }, () => algo.createState(Float64Array.from({ length: d }, () => rng.normal())));
     const total = (): Float64Array => {
       const s = new Float64Array(d);
@@ -75,10 +78,10 @@ test('pure gossip conserves the mean of x (baseline) and of x + x̃ (A2CiD2)', (
     for (let e = 0; e < 500; e++) {
       t += rng.exponential(5);
       const [i, j] = graph.edges[rng.int(graph.edges.length)];
-      algo.message(states[i], t, mi);
-      algo.message(states[j], t, mj);
-      algo.receive(states[i], t, mj);
-      algo.receive(states[j], t, mi);
+      p.message(states[i], t, mi);
+      p.message(states[j], t, mj);
+      p.receive(states[i], t, mj);
+      p.receive(states[j], t, mi);
     }
     for (const st of states) algo.advance(st, t + 3);
     const after = total();
@@ -87,7 +90,7 @@ test('pure gossip conserves the mean of x (baseline) and of x + x̃ (A2CiD2)', (
 });
 
 test('the closed-form mixing is a semigroup and conserves x + x̃', () => {
-  const algo = new Acid({ dim: 2, dtype: 'f64', lr: 0.1, eta: 0.3, alphaTilde: 1 });
+  const algo = new Acid({ dim: 2, dtype: 'f64', backend: null, eta: 0.3, alphaTilde: 1 });
   const a = algo.createState(new Float64Array([1, -2]));
   a.xt!.set([3, 5]);
   const b = algo.createState(new Float64Array([1, -2]));
@@ -118,9 +121,12 @@ test('DADAO: the closed-form propagator equals the matrix exponential of its ODE
 
 test('A2CiD2 on float32 models (engine kernels) follows the float64 loops to float32 precision', () => {
   for (const momentum of [0, 0.9]) {
-    const make = (dtype: 'f32' | 'f64') => new Acid({ dim: 5, dtype, lr: 0.1, momentum, weightDecay: 0.01, eta: 0.3, alphaTilde: 1.5 });
+    const make = (dtype: 'f32' | 'f64') => new Acid({ dim: 5, dtype, backend: dtype === 'f32' ? jsBackend() : null, eta: 0.3, alphaTilde: 1.5 });
+    const optimizers = (dtype: 'f32' | 'f64') => [0, 1].map(() => new LocalOptimizer({ lr: 0.1, momentum, weightDecay: 0.01 }, { dim: 5, dtype, backend: dtype === 'f32' ? jsBackend() : null }));
     const a = make('f32');
     const b = make('f64');
+    const oa = optimizers('f32');
+    const ob = optimizers('f64');
     const x0 = [1, -2, 0.5, 3, 0.25];
     const sa = [a.createState(Float32Array.from(x0)), a.createState(Float32Array.from(x0.map((v) => -v)))];
     const sb = [b.createState(Float64Array.from(x0)), b.createState(Float64Array.from(x0.map((v) => -v)))];
@@ -131,17 +137,17 @@ test('A2CiD2 on float32 models (engine kernels) follows the float64 loops to flo
     let t = 0;
     for (let step = 0; step < 50; step++) {
       t += 0.37;
-      a.gradientStep(sa[step % 2], t, grad);
-      b.gradientStep(sb[step % 2], t, grad);
+      a.localStep(sa[step % 2], t, grad, oa[step % 2]);
+      b.localStep(sb[step % 2], t, grad, ob[step % 2]);
       const ma = [new Float32Array(5), new Float32Array(5)];
       const mb = [new Float64Array(5), new Float64Array(5)];
       for (let w = 0; w < 2; w++) {
-        a.message(sa[w], t + 0.1, ma[w]);
-        b.message(sb[w], t + 0.1, mb[w]);
+        a.pairwise.message(sa[w], t + 0.1, ma[w]);
+        b.pairwise.message(sb[w], t + 0.1, mb[w]);
       }
       for (let w = 0; w < 2; w++) {
-        a.receive(sa[w], t + 0.1, ma[1 - w]);
-        b.receive(sb[w], t + 0.1, mb[1 - w]);
+        a.pairwise.receive(sa[w], t + 0.1, ma[1 - w]);
+        b.pairwise.receive(sb[w], t + 0.1, mb[1 - w]);
       }
     }
     for (let w = 0; w < 2; w++) {

@@ -8,8 +8,7 @@ import { createModel } from '../../src/engine/models/index.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { WorkerAgent } from '../../src/runtime/agent.js';
 import { IN_PROCESS_VERSION, InProcessTransport, acceptorWaitMs, sharedMailbox, type Mailbox } from '../../src/runtime/inprocess.js';
-import { DIRECTION_STEP, LocalOptimizer } from '../../src/runtime/optimizer.js';
-import { makeRunSchedule } from '../../src/runtime/schedule.js';
+import { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
 import type { MessageHeader, ProposalHandler } from '../../src/runtime/transport.js';
 
 const L = 16;
@@ -133,7 +132,7 @@ test('a worker whose peer vanishes in the middle of an exchange keeps its parame
   const model = createModel('mlp', { inputSize: 5, hidden: [4], classes: 3, backend, seed: 3 });
   const dim = model.size;
   const graph = makeTopology('path', 2);
-  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1, dim, dtype: 'f32', ...DIRECTION_STEP });
+  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1, dim, dtype: 'f32', backend });
   const { port1, port2 } = new MessageChannel();
   const boxes = [sharedMailbox(dim), sharedMailbox(dim)];
   const tA = new InProcessTransport({ self: 0, messageLength: dim, mailbox: boxes[0], peers: [{ id: 1, port: port1, mailbox: boxes[1] }] });
@@ -145,11 +144,11 @@ test('a worker whose peer vanishes in the middle of an exchange keeps its parame
   x.set(model.params);
   const agent = new WorkerAgent({
     id: 0, built, x, layoutHash: model.layoutHash, rng: new Rng(1), rate: 1, rateMode: 'exact',
-    optimizer: new LocalOptimizer(backend, model.layout, dim, { kind: 'sgd', lr: 0.1 }, makeRunSchedule({ kind: 'constant', lr: 0.1, warmup: 0, totalSteps: 1 })),
+    optimizer: new LocalOptimizer({ lr: 0.1 }, { dim, dtype: 'f32', backend, layout: model.layout }),
     pairing: { transport: tA, neighbours: [1], timeoutMs: 200 }, permit: () => permits++,
   });
   // Take one step without starting the protocol (so that its quota of one exchange is owed), then start it.
-  agent.applyGradient(0, new Float32Array(dim), 1);
+  void agent.applyGradient(0, new Float32Array(dim), 1);
   const before = Float32Array.from(x);
   agent.start();
   await sleep(100);

@@ -10,17 +10,16 @@ import { makeTopology } from '../../src/graph/topology.js';
 import { WorkerAgent } from '../../src/runtime/agent.js';
 import { SharedAllReduce, collectiveBuffers, ringAllReduceMs } from '../../src/runtime/collective.js';
 import { InProcessTransport, inProcessNetwork } from '../../src/runtime/inprocess.js';
-import { DIRECTION_STEP, LocalOptimizer } from '../../src/runtime/optimizer.js';
+import { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
 import { LocalClock } from '../../src/runtime/rate.js';
-import { makeRunSchedule } from '../../src/runtime/schedule.js';
 import { agentHarness } from './harness.js';
 
 /** Counts the calls of some prototype methods while fn runs. */
-async function spy<T extends object>(proto: T, names: (keyof T & string)[], fn: () => Promise<void>): Promise<Record<string, number>> {
+async function spy(proto: object, names: string[], fn: () => Promise<void>): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   const saved = new Map<string, unknown>();
   for (const name of names) {
-    const original = proto[name] as unknown as (...args: unknown[]) => unknown;
+    const original = (proto as Record<string, unknown>)[name] as (...args: unknown[]) => unknown;
     saved.set(name, original);
     counts[name] = 0;
     (proto as Record<string, unknown>)[name] = function (this: unknown, ...args: unknown[]) {
@@ -38,7 +37,7 @@ async function spy<T extends object>(proto: T, names: (keyof T & string)[], fn: 
 
 test('the runtime drives the algorithms of src/algorithms: every step and exchange goes through their handlers', async () => {
   let agents: WorkerAgent[] = [];
-  const counts = await spy(Acid.prototype, ['gradientStep', 'message', 'receive', 'advance'], async () => {
+  const counts = await spy(Acid.prototype, ['localStep', 'message', 'receive', 'advance'], async () => {
     const h = agentHarness({ n: 4, topology: 'ring', algorithm: 'acid', rate: 1, seed: 2 });
     await h.run(30);
     agents = h.agents;
@@ -47,35 +46,34 @@ test('the runtime drives the algorithms of src/algorithms: every step and exchan
   const steps = agents.reduce((s, a) => s + a.steps, 0);
   const exchanges = agents.reduce((s, a) => s + a.exchanges, 0);
   assert.ok(steps >= 120 && exchanges > 0);
-  assert.equal(counts.gradientStep, steps);
+  assert.equal(counts.localStep, steps);
   assert.equal(counts.receive, exchanges);
   assert.ok(counts.message >= exchanges);
   assert.ok(counts.advance > 0);
 });
 
-test('a runtime worker takes the same steps as the algorithm driven directly (the simulator’s way)', () => {
+test('a runtime worker takes the same steps as the algorithm driven directly (the simulator’s way), bit for bit', () => {
   const backend = jsBackend();
   const graph = makeTopology('ring', 4);
   const model = createModel('mlp', { inputSize: 5, hidden: [4], classes: 3, backend, seed: 3 });
   const dim = model.size;
-  const lr = 0.05;
-  // The runtime: the algorithm with lr 1, fed the engine optimizer's update as its gradient.
-  const runtimeBuilt = buildAlgorithm({ name: 'acid', graph, rate: 1, dim, dtype: 'f32', ...DIRECTION_STEP });
-  // Directly: the same algorithm with plain SGD at lr.
-  const direct = buildAlgorithm({ name: 'acid', graph, rate: 1, dim, dtype: 'f32', lr });
+  const settings = { lr: 0.05, momentum: 0.9 };
+  const optimizer = () => new LocalOptimizer(settings, { dim, dtype: 'f32', backend, layout: model.layout });
+  const runtimeBuilt = buildAlgorithm({ name: 'acid', graph, rate: 1, dim, dtype: 'f32', backend });
+  const direct = buildAlgorithm({ name: 'acid', graph, rate: 1, dim, dtype: 'f32', backend });
   assert.ok(runtimeBuilt.algorithm instanceof Acid && direct.algorithm instanceof Acid);
-  if (runtimeBuilt.kind !== 'pairwise' || direct.kind !== 'pairwise') throw new Error('pairwise expected');
   let wall = 0;
   const clock = new LocalClock(() => wall);
   const x = new Float32Array(new SharedArrayBuffer(4 * dim));
   x.set(model.params);
   const [endpoint] = inProcessNetwork(1, [], dim);
   const agent = new WorkerAgent({
-    id: 0, built: runtimeBuilt, x, layoutHash: model.layoutHash, rng: new Rng(1), rate: 1, clock,
-    optimizer: new LocalOptimizer(backend, model.layout, dim, { kind: 'sgd', lr, momentum: 0 }, makeRunSchedule({ kind: 'constant', lr, warmup: 0, totalSteps: 1 })),
+    id: 0, built: runtimeBuilt, x, layoutHash: model.layoutHash, rng: new Rng(1), rate: 1, clock, optimizer: optimizer(),
     pairing: { transport: new InProcessTransport(endpoint), neighbours: [], timeoutMs: 100 }, permit: () => {},
   });
   const ref = direct.algorithm.createState(model.params, 0);
+  const refOptimizer = optimizer();
+  const pairwise = direct.algorithm.pairwise!;
   const rng = new Rng(9);
   const grad = new Float32Array(dim);
   const peer = new Float32Array(dim);
@@ -85,64 +83,65 @@ test('a runtime worker takes the same steps as the algorithm driven directly (th
     for (let i = 0; i < dim; i++) grad[i] = rng.normal();
     wall += 3 + 5 * rng.uniform();
     const t = clock.now();
-    agent.applyGradient(0, grad, 4);
-    direct.algorithm.gradientStep(ref, t, (_x, g) => {
+    void agent.applyGradient(0, grad, 4);
+    direct.algorithm.localStep(ref, t, (_x, g) => {
       g.set(grad);
       return 0;
-    });
+    }, refOptimizer);
     if (k % 3 === 0) {
       // An exchange with a made-up peer, started now and completed a little later.
       for (let i = 0; i < dim; i++) peer[i] = x[i] + 0.1 * rng.normal();
       const ex = { peer: 1, role: 'proposer' as const };
       agent.message(out, ex);
-      direct.algorithm.message(ref, clock.now(), refOut);
+      pairwise.message(ref, clock.now(), refOut);
       wall += 2;
       const t2 = clock.now();
       agent.receive(peer, agent.header(), ex);
-      direct.algorithm.receive(ref, t2, peer);
+      pairwise.receive(ref, t2, peer);
     }
   }
   const refState = ref as unknown as { x: Float32Array; xt: Float32Array };
   const state = agent.state as unknown as { x: Float32Array; xt: Float32Array };
   assert.equal(state.x, x, 'the agent keeps x in the shared buffer');
-  let worst = 0;
-  for (let i = 0; i < dim; i++) {
-    worst = Math.max(worst, Math.abs(state.x[i] - refState.x[i]), Math.abs(state.xt[i] - refState.xt[i]));
-  }
-  assert.ok(worst < 1e-5, `largest difference ${worst}`);
+  assert.deepEqual(Float32Array.from(state.x), refState.x);
+  assert.deepEqual(Float32Array.from(state.xt), refState.xt);
 });
 
-test('the synchronous baseline goes through AllReduce.contribute / apply and keeps every worker identical', async () => {
+test('the synchronous baseline is a collective due every step: begin / complete keep every worker identical', async () => {
   const backend = jsBackend();
   const n = 3;
   const model = createModel('mlp', { inputSize: 5, hidden: [4], classes: 3, backend, seed: 4 });
   const dim = model.size;
   const graph = makeTopology('ring', n);
-  const built = buildAlgorithm({ name: 'allreduce', graph, rate: 1, dim, dtype: 'f32', ...DIRECTION_STEP });
+  const built = buildAlgorithm({ name: 'allreduce', graph, rate: 1, dim, dtype: 'f32', backend });
   assert.ok(built.algorithm instanceof AllReduce);
+  const collective = built.algorithm.collective!;
+  const counts = { begin: 0, complete: 0 };
+  const { begin, complete } = collective;
+  Object.assign(collective, {
+    begin: (...a: Parameters<typeof begin>) => (counts.begin++, begin(...a)),
+    complete: (...a: Parameters<typeof complete>) => (counts.complete++, complete(...a)),
+  });
   const buffers = collectiveBuffers(n, dim);
   const agents = Array.from({ length: n }, (_, i) => {
     const x = new Float32Array(new SharedArrayBuffer(4 * dim));
     x.set(model.params);
     return new WorkerAgent({
       id: i, built, x, layoutHash: model.layoutHash, rng: new Rng(i), rate: 0, collective: new SharedAllReduce(i, buffers, backend),
-      optimizer: new LocalOptimizer(backend, model.layout, dim, { kind: 'sgd', lr: 0.1, momentum: 0.9 }, makeRunSchedule({ kind: 'constant', lr: 0.1, warmup: 0, totalSteps: 1 })),
+      optimizer: new LocalOptimizer({ lr: 0.1, momentum: 0.9 }, { dim, dtype: 'f32', backend, layout: model.layout }),
       permit: () => {},
     });
   });
   const rng = new Rng(5);
-  const counts = await spy(AllReduce.prototype, ['contribute', 'apply'], async () => {
-    for (let round = 0; round < 5; round++) {
-      await Promise.all(agents.map(async (a) => {
-        const g = new Float32Array(dim);
-        for (let i = 0; i < dim; i++) g[i] = rng.normal();
-        await new Promise((r) => setTimeout(r, rng.uniform() * 5));
-        assert.equal(await a.applyRound(0, g, 1), true);
-      }));
-    }
-  });
-  assert.equal(counts.contribute, 5 * n);
-  assert.equal(counts.apply, 5 * n);
+  for (let round = 0; round < 5; round++) {
+    await Promise.all(agents.map(async (a) => {
+      const g = new Float32Array(dim);
+      for (let i = 0; i < dim; i++) g[i] = rng.normal();
+      await new Promise((r) => setTimeout(r, rng.uniform() * 5));
+      assert.equal(await a.applyGradient(0, g, 1), true);
+    }));
+  }
+  assert.deepEqual(counts, { begin: 5 * n, complete: 5 * n });
   for (const a of agents) assert.deepEqual(a.x, agents[0].x);
   assert.notDeepEqual(agents[0].x, model.params);
 });

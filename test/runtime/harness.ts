@@ -12,8 +12,7 @@ import { ShuffledBatches } from '../../src/engine/training/batches.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { WorkerAgent } from '../../src/runtime/agent.js';
 import { InProcessTransport, inProcessNetwork } from '../../src/runtime/inprocess.js';
-import { DIRECTION_STEP, LocalOptimizer } from '../../src/runtime/optimizer.js';
-import { makeRunSchedule } from '../../src/runtime/schedule.js';
+import { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
 
 export function tinyData(seed = 1) {
   return syntheticClassification({ n: 600, features: 8, classes: 3, seed, noise: 1.5 });
@@ -39,7 +38,7 @@ export function agentHarness(opts: { n: number; topology: string; algorithm: Alg
   const graph = makeTopology(opts.topology, n);
   const template = createModel('mlp', { inputSize: 8, hidden: [6], classes: 3, backend, seed });
   const dim = template.size;
-  const built = buildAlgorithm({ name: opts.algorithm, graph, rate: opts.rate, dim, dtype: 'f32', ...DIRECTION_STEP });
+  const built = buildAlgorithm({ name: opts.algorithm, graph, rate: opts.rate, dim, dtype: 'f32', backend });
   const endpoints = inProcessNetwork(n, graph.edges, dim);
   const rng = new Rng(seed);
   const transports: InProcessTransport[] = [];
@@ -52,7 +51,7 @@ export function agentHarness(opts: { n: number; topology: string; algorithm: Alg
     models.push(model);
     const t = new InProcessTransport(e);
     transports.push(t);
-    const optimizer = new LocalOptimizer(backend, template.layout, dim, { kind: 'sgd', lr: 0.1, momentum: 0.9 }, makeRunSchedule({ kind: 'constant', lr: 0.1, warmup: 0, totalSteps: 1 }));
+    const optimizer = new LocalOptimizer({ lr: 0.1, momentum: 0.9 }, { dim, dtype: 'f32', backend, layout: template.layout });
     return new WorkerAgent({
       id: i, built, x, layoutHash: template.layoutHash, optimizer, rate: opts.rate, rateMode: opts.rateMode, rng: rng.fork(i),
       pairing: { transport: t, neighbours: graph.neighbors[i], timeoutMs: 500 }, maxWaitMs: 300,
@@ -77,7 +76,7 @@ export function agentHarness(opts: { n: number; topology: string; algorithm: Alg
           // A gradient at the current parameters, delivered after a short "computation".
           const b = batches.batch(agent.steps);
           const loss = model.lossAndGradient(b.inputs, b.targets);
-          setTimeout(() => agent.applyGradient(loss, model.grads, 1), computeMs(i));
+          setTimeout(() => void agent.applyGradient(loss, model.grads, 1), computeMs(i));
         };
         permits[i] = () => setImmediate(step);
         if (agent.steps === 0) agent.start();

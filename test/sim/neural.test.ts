@@ -10,8 +10,8 @@ test('virtual workers train a real network with real gradients (A2CiD2, ring of 
   const run = async () => {
     const objective = await makeObjective('mlp-synthetic', { workers: 6, seed: 2, batchSize: 16, shard: 'iid' });
     const graph = makeTopology('ring', 6);
-    const built = buildAlgorithm({ name: 'acid', graph, rate: 1, dim: objective.dim, dtype: 'f32', lr: 0.05, momentum: 0.9 });
-    return simulate({ objective, graph, built, rate: 1, time: 60, seed: 2, every: 20 });
+    const built = buildAlgorithm({ name: 'acid', graph, rate: 1, dim: objective.dim, dtype: 'f32', backend: objective.backend });
+    return simulate({ objective, graph, built, optimizer: { lr: 0.05, momentum: 0.9 }, rate: 1, time: 60, seed: 2, every: 20 });
   };
   const a = await run();
   const first = a.rows[0];

@@ -18,10 +18,10 @@ function run(name: AlgorithmName, extra: Partial<SimOptions> & { topology?: stri
   const objective = extra.objective ?? new Quadratic({ workers: n, dim: 4, seed: 1, noise: extra.noise ?? 0 });
   const rate = extra.rate ?? 1;
   const built = buildAlgorithm({
-    name, graph, rate, dim: objective.dim, dtype: 'f64', lr: extra.lr ?? 0.05,
+    name, graph, rate, dim: objective.dim, dtype: 'f64',
     smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
   });
-  return simulate({ objective, graph, built, rate, time: 100, seed: 3, every: 5, ...extra });
+  return simulate({ objective, graph, built, optimizer: { lr: extra.lr ?? 0.05 }, rate, time: 100, seed: 3, every: 5, ...extra });
 }
 
 test('same seed, bit-identical metrics; another seed, other metrics', () => {
@@ -138,8 +138,8 @@ test("A2CiD2's official exchange (peer's x before its mixing) differs from the i
   const graph = makeTopology('ring', n);
   const objective = new Quadratic({ workers: n, dim: 4, seed: 1 });
   const runWith = (exchange: 'ideal' | 'official', eta?: number) => {
-    const built = buildAlgorithm({ name: 'acid', graph, rate: 1, dim: 4, dtype: 'f64', lr: 0.05, exchange, eta });
-    return simulate({ objective, graph, built, rate: 1, time: 1000, seed: 3, every: 10 });
+    const built = buildAlgorithm({ name: 'acid', graph, rate: 1, dim: 4, dtype: 'f64', exchange, eta });
+    return simulate({ objective, graph, built, optimizer: { lr: 0.05 }, rate: 1, time: 1000, seed: 3, every: 10 });
   };
   const ideal = runWith('ideal');
   const official = runWith('official');
@@ -182,17 +182,18 @@ test('message codecs: an exact one changes nothing; a rounding one rounds every 
   };
   const graph = makeTopology('ring', 8);
   const objective = new Quadratic({ workers: 8, dim: 4, seed: 1 });
-  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1, dim: 4, dtype: 'f64', lr: 0.05 });
-  if (built.kind !== 'pairwise') throw new Error('gossip is pairwise');
-  const rounding = roundingMessages(built.algorithm, grid);
-  const spy = {
-    ...rounding,
-    receive: (s: Parameters<typeof rounding.receive>[0], t: number, peer: Parameters<typeof rounding.receive>[2]) => {
-      seen.push(...peer);
-      rounding.receive(s, t, peer);
+  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1, dim: 4, dtype: 'f64' });
+  const rounding = roundingMessages(built.algorithm.pairwise!, grid);
+  const spy: typeof built.algorithm = Object.assign(Object.create(built.algorithm), {
+    pairwise: {
+      ...rounding,
+      receive: (s: Parameters<typeof rounding.receive>[0], t: number, peer: Parameters<typeof rounding.receive>[2]) => {
+        seen.push(...peer);
+        rounding.receive(s, t, peer);
+      },
     },
-  };
-  const rounded = simulate({ objective, graph, built: { ...built, algorithm: spy }, rate: 1, time: 20, seed: 3, every: 5 });
+  });
+  const rounded = simulate({ objective, graph, built: { ...built, algorithm: spy }, optimizer: { lr: 0.05 }, rate: 1, time: 20, seed: 3, every: 5 });
   assert.ok(rounded.summary.communications > 0 && seen.length > 0);
   assert.ok(seen.every((v) => v * 8 === Math.round(v * 8)), 'every received message is on the grid');
   // A codec with a quarter of the size on a bandwidth-bound link: exchanges are shorter, so more of them happen.
@@ -215,8 +216,8 @@ test('churn: departed workers neither step nor exchange, metrics cover the live 
   // On a path with (almost) no exchanges, the returning worker holds exactly its only neighbour's x.
   const graph = makeTopology('path', 4);
   const objective = new Quadratic({ workers: 4, dim: 3, seed: 2 });
-  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1e-9, dim: 3, dtype: 'f64', lr: 0.05 });
-  const r = simulate({ objective, graph, built, rate: 1e-9, time: 5, seed: 1, every: 1, gradients: false, init: 'random', churn: [{ worker: 3, leave: 1, back: 2 }] });
+  const built = buildAlgorithm({ name: 'gossip', graph, rate: 1e-9, dim: 3, dtype: 'f64' });
+  const r = simulate({ objective, graph, built, optimizer: { lr: 0.05 }, rate: 1e-9, time: 5, seed: 1, every: 1, gradients: false, init: 'random', churn: [{ worker: 3, leave: 1, back: 2 }] });
   assert.deepEqual(r.final[3], r.final[2]);
   assert.notDeepEqual(r.final[1], r.final[2]);
   for (const bad of [

@@ -33,7 +33,7 @@ import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
 import type { EmulatedTransport } from '../emulator.js';
 import { C, permitStep, restoreStateVectors, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
 import { siblingModule, threadSpawner } from '../threads.js';
-import type { LocalOptimizer } from '../optimizer.js';
+import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
 import type { ExchangeResult, MessageHeader, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
@@ -71,7 +71,7 @@ export interface PeerWorkerOptions {
   modelSpec: { name: ModelName; config: Record<string, unknown>; backend: BackendChoice };
   /** The training set, the mini-batch size and the seed of this worker's data order. */
   train: { inputs: Float32Array; targets: Int32Array; count: number; batchSize: number; seed: number };
-  /** A pairwise algorithm built with the runtime's DIRECTION_STEP (the optimizer makes the local step). */
+  /** A pairwise algorithm. */
   built: Built;
   optimizer: LocalOptimizer;
   clip: number | null;
@@ -268,7 +268,7 @@ function relativeDistance(a: Float32Array, b: Float32Array): number {
 /** Trains this worker with its neighbours to the end of the three phases; never throws on network trouble. */
 export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult> {
   const { transport, model, built } = opts;
-  if (built.kind !== 'pairwise') throw new Error('the networked worker runs pairwise algorithms');
+  if (!built.algorithm.pairwise) throw new Error('the networked worker runs pairwise algorithms');
   const exchange = opts.exchange ?? transport;
   const log = opts.log ?? (() => {});
   const signal = opts.signal;
@@ -312,7 +312,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     permit: () => permitStep(control),
     log,
   });
-  if (opts.resume && !pulled) restoreStateVectors(agent.state, opts.resume.state, log);
+  if (opts.resume && !pulled) restoreStateVectors(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
   const state = { phase: 'train' as Phase };
   let averaging: Pairing | null = null;
@@ -356,7 +356,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       finished: [...finished].sort((a, b) => a - b),
       pairing,
       x: Float32Array.from(x),
-      state: stateVectors(agent.state),
+      state: stateVectors(built.algorithm, agent.state),
     };
   };
 
@@ -387,7 +387,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
         if (ended) return;
         if (stopped() || steps() >= opts.steps) return end();
         loss = m.loss;
-        agent.applyGradient(m.loss, grads, m.ms);
+        void agent.applyGradient(m.loss, grads, m.ms);
         if (agent.steps === 1) start(loss);
         if (steps() % every === 0) progress();
         if (steps() >= opts.steps) end();

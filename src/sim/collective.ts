@@ -1,0 +1,65 @@
+/**
+ * The simulator's collective driver, for algorithms whose collectives wait for every worker (AllReduce SGD). Each
+ * round, every worker takes local steps on its own gradient clock until its collective is due; the collective
+ * starts when the slowest worker is done and lasts as long as a ring all-reduce of the contribution on the link
+ * model: 2(n − 1) latency-bound steps, each moving 1/n of it. Then every worker applies the mean.
+ * Metrics rows at grid times inside a round show the models after the round's local steps.
+ */
+import { rangesLength } from '../algorithms/types.js';
+import { UsageError } from '../core/errors.js';
+import { allocVec } from '../core/vec.js';
+import type { DriverContext } from './run.js';
+
+export function runCollective(ctx: DriverContext): void {
+  const { opts, starts, speeds, gradients, sources, optimizers, rng, counts } = ctx;
+  const algo = opts.built.algorithm;
+  const collective = algo.collective;
+  if (!collective) throw new Error(`${algo.name} has no collective`);
+  if (collective.overlaps) throw new UsageError(`${algo.name} overlaps its collectives with local steps: the simulator runs only collectives that wait`);
+  const { objective } = opts;
+  const n = starts.length;
+  const states = starts.map((x0) => algo.createState(x0));
+  const link = opts.link;
+  const T = opts.time;
+  let nextMetric = 0;
+  let nextProgress = 0;
+  let t = 0;
+  for (;;) {
+    let slowest = 0;
+    let steps = 0;
+    if (gradients) {
+      for (let i = 0; i < n; i++) {
+        let took = 0;
+        do {
+          took += rng.exponential(speeds[i]);
+          algo.localStep(states[i], t + took, sources[i], optimizers[i]);
+          steps++;
+        } while (!collective.due(states[i]));
+        slowest = Math.max(slowest, took);
+      }
+    }
+    const len = rangesLength(collective.ranges(states[0]));
+    const commTime = link && n > 1 ? 2 * (n - 1) * link.latency + (2 * (n - 1) * len) / (n * link.bandwidth) : 0;
+    const end = t + slowest + commTime;
+    while (nextMetric <= end && nextMetric <= T + 1e-9) {
+      ctx.emit(nextMetric, states.map((s) => s.x.slice()));
+      nextMetric += opts.every;
+    }
+    if (opts.onProgress && end >= nextProgress) {
+      opts.onProgress(Math.min(end, T));
+      nextProgress = end + T / 100;
+    }
+    if (end > T || (!gradients && commTime === 0)) break;
+    t = end;
+    const contribution = allocVec(objective.dtype, len);
+    const mean = allocVec(objective.dtype, len);
+    for (let i = 0; i < n; i++) {
+      collective.begin(states[i], t, contribution);
+      for (let k = 0; k < len; k++) mean[k] += contribution[k] / n;
+    }
+    for (let i = 0; i < n; i++) collective.complete(states[i], t, mean, optimizers[i]);
+    counts.gradients += steps;
+    counts.communications += n - 1;
+    counts.events += n;
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * What every driver of the simulator shares: the options of a run, its counters, the link and codec models, and the
+ * workers' local optimizers.
+ */
+import type { Built } from '../algorithms/index.js';
+import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
+import type { Algorithm, GradientSource, PairwiseCapability, WorkerState } from '../algorithms/types.js';
+import type { Rng } from '../core/rng.js';
+import type { Vec } from '../core/vec.js';
+import type { Schedule } from '../engine/optim/schedule.js';
+import type { Graph } from '../graph/topology.js';
+import type { Objective } from '../objectives/objective.js';
+import type { MetricsRow } from '../report/metrics.js';
+
+export interface LinkModel {
+  /** Fixed delay of an exchange, in time units (expected local steps). */
+  latency: number;
+  /** Floats moved per time unit; an exchange of d floats takes latency + d / bandwidth. */
+  bandwidth: number;
+}
+
+/** How pairwise messages travel (e.g. a lossy wire codec). */
+export interface MessageCodec {
+  name: string;
+  /** Rounds a message in place to what its receiver decodes. */
+  round(message: Vec): void;
+  /** Size on the link of a message of `count` values, in floats (what LinkModel.bandwidth moves). */
+  floats(count: number): number;
+}
+
+export interface ChurnEvent {
+  worker: number;
+  leave: number;
+  back?: number;
+}
+
+export interface SimOptions {
+  objective: Objective;
+  graph: Graph;
+  built: Built;
+  /** Every worker's local optimizer (its own instance, with its own state). */
+  optimizer: LocalStepSettings;
+  /** The learning rate of a worker's k-th step (default: the constant optimizer.lr). */
+  schedule?: Schedule;
+  /** Expected pairwise averagings per worker per unit time (for gossip and A2CiD2). */
+  rate: number;
+  /** Virtual time to simulate, in expected local steps. */
+  time: number;
+  seed: number;
+  /** Gradient-clock rate of each worker (default: all 1). */
+  speeds?: Float64Array;
+  /** false: pure gossip, no gradient events. */
+  gradients?: boolean;
+  /** 'shared': all workers start at the same point; 'random': each worker at its own random point; or a given point. */
+  init?: 'shared' | 'random' | Vec;
+  /** Faithful mode: a worker is in at most one exchange at a time and an exchange takes time. */
+  link?: LinkModel;
+  /**
+   * 'free' (default): independent Poisson gradient clocks and edges. 'quota': the runtime's rate control — a
+   * worker's next step waits for its quota of exchanges, and free workers pair with free neighbours (paced.ts).
+   */
+  pacing?: 'free' | 'quota';
+  /** Pairwise messages: rounded by this codec and sized by it on the link (default: exact, full size). */
+  codec?: MessageCodec;
+  /**
+   * Churn (free pacing): worker `worker` leaves at time `leave` (no gradient steps, no exchanges; an exchange in
+   * flight with it is lost on both sides) and, if `back` is given, returns then from a live neighbour's x, as a
+   * late joiner pulls it. Metrics rows then cover the live workers, and say how many (`live`).
+   */
+  churn?: ChurnEvent[];
+  /** Metrics grid step in virtual time. */
+  every: number;
+  onMetrics?: (row: MetricsRow) => void;
+  onProgress?: (t: number) => void;
+}
+
+export type Counts = { gradients: number; communications: number; skipped: number; events: number };
+
+/** What a driver is handed: the workers' starting points, gradient sources, optimizers and the run's streams. */
+export interface DriverContext {
+  opts: SimOptions;
+  starts: Vec[];
+  speeds: Float64Array;
+  gradients: boolean;
+  sources: GradientSource[];
+  optimizers: LocalOptimizer[];
+  /** The stream of event times and choices. */
+  rng: Rng;
+  counts: Counts;
+  /** Emits the metrics row of time t over the given workers' models (which the caller no longer changes). */
+  emit: (t: number, models: Vec[]) => void;
+}
+
+/** One local optimizer per worker, for the objective's vectors. */
+export function workerOptimizers(opts: SimOptions): LocalOptimizer[] {
+  const { objective } = opts;
+  const init = { dim: objective.dim, dtype: objective.dtype, backend: objective.backend ?? null, layout: objective.layout, schedule: opts.schedule };
+  return Array.from({ length: opts.graph.n }, () => new LocalOptimizer(opts.optimizer, init));
+}
+
+/** The pairwise capability with every message it sends rounded by the codec. */
+export function roundingMessages<S extends WorkerState>(p: PairwiseCapability<S>, codec: MessageCodec): PairwiseCapability<S> {
+  return {
+    messageLength: () => p.messageLength(),
+    message: (s, t, out) => {
+      p.message(s, t, out);
+      codec.round(out);
+    },
+    receive: (s, t, peer) => p.receive(s, t, peer),
+  };
+}
+
+/** The pairwise part of an algorithm, rounded by the run's codec when it has one. */
+export function pairwiseOf(opts: SimOptions, algo: Algorithm): PairwiseCapability<WorkerState> {
+  if (!algo.pairwise) throw new Error(`${algo.name} does not exchange pairwise`);
+  return opts.codec ? roundingMessages(algo.pairwise, opts.codec) : algo.pairwise;
+}
+
+/** How long an exchange of `len` values lasts on the link (0 without one). */
+export function exchangeDuration(opts: SimOptions, len: number): number {
+  return opts.link ? opts.link.latency + (opts.codec ? opts.codec.floats(len) : len) / opts.link.bandwidth : 0;
+}
