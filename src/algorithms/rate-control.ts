@@ -1,5 +1,5 @@
 /**
- * Rate control, as the authors' runtime does it (ALGORITHMS.md §2); the runtime's agents and the simulator's paced
+ * Rate control, as the authors' runtime does it (docs/algorithms.md §2); the runtime's agents and the simulator's paced
  * mode pace their workers with it.
  *
  * A worker takes part in an expected `rate` pairwise exchanges per local gradient step. The two loops are not free

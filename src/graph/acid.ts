@@ -1,5 +1,5 @@
 /**
- * A2CiD2 constants (official `compute_acid_constants`, ALGORITHMS.md §2):
+ * A2CiD2 constants (official `compute_acid_constants`, docs/algorithms.md §2):
  *   eta = 1/(2 √(chi1 chi2)),  alpha = ½,  alphaTilde = ½ √(chi1/chi2),
  * and the theoretical communication gain chi1/√(chi1 chi2) = √(chi1/chi2).
  */

@@ -1,5 +1,5 @@
 /**
- * Spectral quantities of a weighted graph Laplacian L (ALGORITHMS.md §1):
+ * Spectral quantities of a weighted graph Laplacian L (docs/algorithms.md §1):
  *   chi1 = 1/λ2 (λ2 = smallest positive eigenvalue), chi2 = max over edges of ½ (e_i − e_j)ᵀ L⁺ (e_i − e_j).
  *
  * Methods:

@@ -63,7 +63,7 @@ export interface ClusterConfig extends OptimizerSettings {
   /** Expected exchanges per worker per local step (pairwise algorithms). */
   rate: number;
   rateMode?: 'poisson' | 'exact';
-  /** A2CiD2's exchange rule (ALGORITHMS.md §2). */
+  /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';
   model: ModelName;
   modelConfig?: Record<string, unknown>;

@@ -1,4 +1,4 @@
-/** A2CiD2's local time in the runtime (ALGORITHMS.md §2). The rate control is in ../algorithms/rate-control.ts. */
+/** A2CiD2's local time in the runtime (docs/algorithms.md §2). The rate control is in ../algorithms/rate-control.ts. */
 
 /**
  * A2CiD2's clock: wall-clock time divided by a moving average (factor ½) of the duration of one local step, so
