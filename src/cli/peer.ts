@@ -30,6 +30,7 @@ import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
 import type { Transport } from '../runtime/transport.js';
+import type { NetCollective } from '../runtime/net/collective.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
 import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint } from '../runtime/net/peer-checkpoint.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
@@ -37,7 +38,7 @@ import { integer, modelConfig, oneOf, real } from './options.js';
 
 const PEER_MODELS = ['mlp', 'cnn'] as const;
 const PEER_DATASETS = ['synthetic', 'mnist'] as const;
-const PEER_ALGORITHMS = ['acid', 'gossip'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
 const BACKENDS = ['auto', 'js', 'native'] as const;
 const SCHEDULES = ['constant', 'cosine'] as const;
@@ -126,7 +127,7 @@ export function peerCommand(): Command {
     .option('--clip <norm>', 'clip gradients to this L2 norm', real({ positive: true }))
     .option('--codec <c>', `payload codec: ${CODECS.join(', ')}`, oneOf(CODECS), 'f32')
     .option('--final-exchanges <n>', 'averaging exchanges after every worker has finished its steps', integer(0), 20)
-    .option('--timeout <ms>', 'deadline of one exchange (and of a late joiner\'s pull), ms', integer(1), 30_000)
+    .option('--timeout <ms>', 'deadline of one exchange, of a late joiner\'s pull, and of an all-reduce round after the coordinator\'s own contribution, ms', integer(1), 30_000)
     .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s (a late joiner does not wait: the cluster is already training)', real({ min: 0 }), 60)
     .option('--barrier-timeout <s>', 'longest wait for the other workers at the end of each phase, s', real({ min: 0 }), 600)
     .option('--latency <ms>', 'emulated one-way link latency, ms', real({ min: 0 }))
@@ -239,6 +240,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   // libp2p loads only for this command.
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
   const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');
+  const { NetCollective } = await import('../runtime/net/collective.js');
   const say = (line: string): void => {
     if (!flags.json) process.stderr.write(`[peer ${index}] ${line}\n`);
   };
@@ -255,7 +257,6 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend });
-  if (!built.algorithm.pairwise) throw new UsageError(`${flags.algo} is not a pairwise algorithm`);
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ optimizer: 'sgd', ...flags }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
@@ -314,6 +315,13 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
     if (joined === 'timeout') log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ') || 'none'}`);
     if (joined === 'late') say('the cluster is already training: joining it late');
+    let collective: NetCollective | undefined;
+    if (built.algorithm.collective) {
+      collective = new NetCollective(transport, {
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size, timeoutMs: flags.timeout, codec: flags.codec, log: (level, line) => log(level, line),
+      });
+      await collective.start();
+    }
     if (joined !== 'aborted') say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
 
     const result = await runPeerWorker({
@@ -324,6 +332,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       modelSpec: { name: flags.model, config: modelConfig, backend: backend.name },
       train: { inputs: train.images, targets: train.labels, count: train.n, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },
       built,
+      collective,
       optimizer,
       clip: flags.clip ?? null,
       neighbours,
@@ -334,7 +343,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       timeoutMs: flags.timeout,
       barrierTimeoutMs: flags.barrierTimeout * 1000,
       rng: new Rng(flags.seed).fork(`peer:${index}`),
-      pull: joined === 'late',
+      // A late joiner of collectives starts from the initial model and catches up with the means the others applied.
+      pull: joined === 'late' && !built.algorithm.collective,
       resume: resume ? { steps: resume.checkpoint.step, state: resume.state } : undefined,
       slowdown: flags.slow,
       signal: controller.signal,

@@ -13,12 +13,11 @@ import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { rangesLength, type Algorithm, type CollectiveCapability, type WorkerState } from '../algorithms/types.js';
 import type { Rng } from '../core/rng.js';
-import type { SharedAllReduce } from './collective.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
 import { S, shareState } from './shared.js';
-import type { MessageHeader, Transport, WorkerId } from './transport.js';
+import type { Collective, MessageHeader, Transport, WorkerId } from './transport.js';
 
 /** Wire version of the runtime's exchange headers. */
 export const HEADER_VERSION = 1;
@@ -39,7 +38,7 @@ export interface AgentOptions {
   /** Pairwise algorithms: the transport and the protocol's settings. */
   pairing?: { transport: Transport; neighbours: readonly WorkerId[]; timeoutMs: number; backoffMs?: number; register?: () => void };
   /** Algorithms with collectives: the all-reduce. */
-  collective?: SharedAllReduce;
+  collective?: Collective;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
   maxWaitMs?: number;
   /** Shared statistics block of this worker (layout S). */
@@ -186,7 +185,7 @@ export class WorkerAgent implements ExchangeParty {
   private async collect(c: CollectiveCapability<WorkerState>): Promise<boolean> {
     const all = this.opts.collective!;
     const length = rangesLength(c.ranges(this.state));
-    c.begin(this.state, this.clock.now(), all.nextSlot().subarray(0, length));
+    c.begin(this.state, this.clock.now(), all.nextSlot(length));
     if (this.mean.length !== length) this.mean = new Float32Array(length);
     const mean = this.mean;
     const count = await all.reduce(mean, () => this.stopping);

@@ -11,6 +11,7 @@
  */
 import type { Backend } from '../engine/backend.js';
 import { waitChange } from './shared.js';
+import type { Collective } from './transport.js';
 
 /** Shared buffers of a collective among n workers (structured-cloneable). */
 export interface CollectiveBuffers {
@@ -39,7 +40,7 @@ export function markDead(b: CollectiveBuffers, worker: number): void {
   Atomics.notify(b.epoch, 0);
 }
 
-export class SharedAllReduce {
+export class SharedAllReduce implements Collective {
   private round = 0;
 
   /**
@@ -54,8 +55,8 @@ export class SharedAllReduce {
   ) {}
 
   /** The slot to write this worker's contribution of the next round into. */
-  nextSlot(): Float32Array {
-    return this.b.slots[(this.round + 1) % 2][this.self];
+  nextSlot(length: number): Float32Array {
+    return this.b.slots[(this.round + 1) % 2][this.self].subarray(0, length);
   }
 
   /**

@@ -87,6 +87,11 @@ export interface PairingStats {
   lost: number;
 }
 
+/** Counts of a pairing that took no part in anything yet. */
+export function emptyPairingStats(): PairingStats {
+  return { exchanges: 0, proposed: 0, accepted: 0, busy: 0, timeouts: 0, refused: 0, aborted: 0, lost: 0 };
+}
+
 type State =
   | { kind: 'idle' }
   | { kind: 'proposing'; peer: WorkerId; ex: ExchangeContext }
@@ -95,7 +100,7 @@ type State =
 const IDLE: State = { kind: 'idle' };
 
 export class Pairing {
-  readonly stats: PairingStats = { exchanges: 0, proposed: 0, accepted: 0, busy: 0, timeouts: 0, refused: 0, aborted: 0, lost: 0 };
+  readonly stats: PairingStats = emptyPairingStats();
   private readonly live: Set<WorkerId>;
   private readonly neighbours: WorkerId[];
   private state: State = IDLE;

@@ -68,3 +68,18 @@ export interface ProposalHandler {
   /** The exchange was abandoned after accept (peer vanished, timeout, bad message): leave parameters as they were. */
   abort(peer: WorkerId, reason: string): void;
 }
+
+/**
+ * The mean of one vector per live worker, once per round (an all-reduce). Implementations: shared memory among the
+ * threads of a process (collective.ts), reduce and broadcast among network peers (net/collective.ts). A worker that
+ * dies does not hang the others, and a mean is always over whole contributions.
+ */
+export interface Collective {
+  /** Where to write this worker's contribution to its next round (`length` values). */
+  nextSlot(length: number): Float32Array;
+  /**
+   * Publishes the contribution written into nextSlot() and writes the round's mean into out (of the contribution's
+   * length). Resolves with the number of contributions behind it (at least 1), or 0 when `cancelled()` became true.
+   */
+  reduce(out: Float32Array, cancelled?: () => boolean): Promise<number>;
+}

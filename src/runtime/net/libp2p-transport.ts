@@ -167,11 +167,11 @@ function stripPeerId(addr: string): string {
   return addr.replace(/\/p2p\/[^/]+$/, '');
 }
 
-function chunksOf(data: Uint8Array | Iterable<Uint8Array>): Iterable<Uint8Array> {
+export function chunksOf(data: Uint8Array | Iterable<Uint8Array>): Iterable<Uint8Array> {
   return data instanceof Uint8Array ? [data] : data;
 }
 
-function errorText(error: unknown): string {
+export function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
@@ -186,7 +186,7 @@ function count(map: Record<string, number>, key: string): void {
 }
 
 /** Sends a frame on a stream in chunks, waiting for the stream to drain whenever it asks to. */
-async function sendFrame(stream: Stream, frame: EncodedFrame, chunkBytes: number, signal: AbortSignal): Promise<void> {
+export async function sendFrame(stream: Stream, frame: EncodedFrame, chunkBytes: number, signal: AbortSignal): Promise<void> {
   if (!stream.send(frame.header)) await stream.onDrain({ signal });
   const p = frame.payload;
   for (let o = 0; o < p.length; o += chunkBytes) {
@@ -195,7 +195,7 @@ async function sendFrame(stream: Stream, frame: EncodedFrame, chunkBytes: number
 }
 
 /** Reads a whole (small) stream up to maxBytes. */
-function readAll(stream: Stream, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
+export function readAll(stream: Stream, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const parts: Uint8Array[] = [];
     let size = 0;
@@ -339,6 +339,18 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   /** Installs the handler of pulls (without one, pulls are answered busy). */
   onPull(handler: PullHandler | null): void {
     this.pullHandler = handler;
+  }
+
+  /** Serves one more protocol (e.g. collectives): the handler gets every inbound stream and its sender's index, if known. */
+  async serve(protocol: string, handler: (stream: Stream, peer: WorkerId | undefined) => void): Promise<void> {
+    await this.node.handle(protocol, (stream, connection) => handler(stream, this.byPeerId.get(connection.remotePeer.toString())), { maxInboundStreams: 64, maxOutboundStreams: 64 });
+  }
+
+  /** Opens a stream of `protocol` to a known worker. */
+  async dial(peer: WorkerId, protocol: string, signal: AbortSignal): Promise<Stream> {
+    const info = this.byIndex.get(peer);
+    if (this.closed || !info) throw new Error(`worker ${peer} is not known`);
+    return this.node.dialProtocol(peerIdFromString(info.peerId), protocol, { signal });
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ import type { EmulatedTransport } from '../emulator.js';
 import { C, permitStep, restoreStateVectors, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
-import { Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
-import type { ExchangeResult, MessageHeader, Transport, WorkerId } from '../transport.js';
+import { emptyPairingStats, Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
+import type { Collective, ExchangeResult, MessageHeader, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
 import { WIRE_VERSION } from './wire.js';
 
@@ -63,6 +63,8 @@ export interface PeerWorkerOptions {
   transport: PeerMembership;
   /** What exchanges go through (default: transport), e.g. a link emulator around it. */
   exchange?: Transport;
+  /** Algorithms with collectives: the collective among the peers (net/collective.ts). */
+  collective?: Collective;
   /** The link emulator, if any: a late joiner's pull is delayed by it too. */
   emulator?: EmulatedTransport;
   /** The model, holding the common initial point x0 (same seed on every worker). */
@@ -268,7 +270,7 @@ function relativeDistance(a: Float32Array, b: Float32Array): number {
 /** Trains this worker with its neighbours to the end of the three phases; never throws on network trouble. */
 export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult> {
   const { transport, model, built } = opts;
-  if (!built.algorithm.pairwise) throw new Error('the networked worker runs pairwise algorithms');
+  if (built.algorithm.collective && !opts.collective) throw new Error(`${built.algorithm.name} takes part in collectives: the networked worker needs one`);
   const exchange = opts.exchange ?? transport;
   const log = opts.log ?? (() => {});
   const signal = opts.signal;
@@ -308,12 +310,14 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     rng: opts.rng,
     // The learning-rate schedule goes on from a resumed worker's step count.
     progress: () => first + agent.steps,
-    pairing: { transport: exchange, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs },
+    pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs } : undefined,
+    collective: opts.collective,
     permit: () => permitStep(control),
     log,
   });
   if (opts.resume && !pulled) restoreStateVectors(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
+  const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
   const state = { phase: 'train' as Phase };
   let averaging: Pairing | null = null;
   const onLeave = (j: WorkerId): void => {
@@ -381,6 +385,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       };
       const onAbort = (): void => end();
       signal?.addEventListener('abort', onAbort, { once: true });
+      let queue: Promise<void> = Promise.resolve();
       compute.thread.once('error', (err: Error) => end(`the compute thread failed: ${err.message}`));
       compute.thread.once('exit', () => end());
       compute.port.on('message', (m: GradientReport) => {
@@ -399,7 +404,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   }
   // Settles the exchange under way, if any: x is never left half-updated.
   await agent.stop();
-  if (stopped()) return result(true, { ...agent.pairing!.stats });
+  if (stopped()) return result(true, trainingStats());
 
   // Final phase: averaging only, in float32 (a lossy codec would leave the models a quantisation step apart), once
   // every live worker has finished its steps.
@@ -415,7 +420,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   progress();
   const pairing = averaging;
   const stats = (): Pairing['stats'] => {
-    const s = { ...agent.pairing!.stats };
+    const s = trainingStats();
     for (const [k, v] of Object.entries(pairing.stats)) s[k as keyof typeof s] += v;
     return s;
   };
