@@ -17,18 +17,19 @@ import { Command } from 'commander';
 import { buildAlgorithm } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import type { ImageDataset } from '../data/dataset.js';
-import { loadMnist } from '../data/mnist.js';
-import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
-import { createModel } from '../engine/models/index.js';
+import { createModel, MODEL_NAMES, type ModelName } from '../engine/models/index.js';
 import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
+import {
+  DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, type DatasetName,
+} from '../engine/training/data.js';
 import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from '../runtime/cli.js';
 import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
+import { toShared } from '../runtime/shared.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetCollective } from '../runtime/net/collective.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
@@ -36,8 +37,6 @@ import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheck
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 
-const PEER_MODELS = ['mlp', 'cnn'] as const;
-const PEER_DATASETS = ['synthetic', 'mnist'] as const;
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
 const BACKENDS = ['auto', 'js', 'native'] as const;
@@ -49,8 +48,9 @@ interface PeerFlags {
   swarmKey?: string;
   index?: number;
   workers?: number;
-  model: (typeof PEER_MODELS)[number];
-  dataset: (typeof PEER_DATASETS)[number];
+  model: ModelName;
+  dataset?: DatasetName;
+  seq?: number;
   modelConfig?: Record<string, unknown>;
   algo: (typeof PEER_ALGORITHMS)[number];
   topology: string;
@@ -109,8 +109,9 @@ export function peerCommand(): Command {
     .option('--swarm-key <file>', 'pre-shared key of the private network (required)')
     .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (required, except with --resume)', integer(0))
     .option('--workers <n>', 'number of workers in the cluster (required, except with --resume)', integer(1))
-    .option('--model <name>', `model: ${PEER_MODELS.join(', ')}`, oneOf(PEER_MODELS), 'mlp')
-    .option('--dataset <name>', `data set: ${PEER_DATASETS.join(', ')}`, oneOf(PEER_DATASETS), 'synthetic')
+    .option('--model <name>', `model: ${MODEL_NAMES.join(', ')}`, oneOf(MODEL_NAMES), 'mlp')
+    .option('--dataset <name>', `data set: ${DATASETS.join(', ')} (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)`, oneOf(DATASETS))
+    .option('--seq <n>', `context length of the transformer (default ${DEFAULT_SEQ})`, integer(1))
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
@@ -160,26 +161,6 @@ export function peerCommand(): Command {
   return peer;
 }
 
-function loadData(flags: PeerFlags): { train: ImageDataset; test: ImageDataset } {
-  if (flags.dataset === 'mnist') {
-    const train = loadMnist('train');
-    const test = loadMnist('test');
-    const cut = (d: ImageDataset, n: number | undefined): ImageDataset => {
-      if (n === undefined || n >= d.n) return d;
-      const row = d.channels * d.height * d.width;
-      return { ...d, images: d.images.subarray(0, n * row), labels: d.labels.subarray(0, n), n };
-    };
-    return { train: cut(train, flags.limit), test: cut(test, flags.evalLimit ?? 2000) };
-  }
-  const nTrain = flags.limit ?? 4096;
-  const nTest = flags.evalLimit ?? 1024;
-  const all = syntheticImages({ n: nTrain + nTest, seed: `synthetic:${flags.seed}`, channels: 1, height: 16, width: 16, classes: 10 });
-  const row = all.channels * all.height * all.width;
-  return {
-    train: { ...all, name: 'synthetic-train', images: all.images.subarray(0, nTrain * row), labels: all.labels.subarray(0, nTrain), n: nTrain },
-    test: { ...all, name: 'synthetic-test', images: all.images.subarray(nTrain * row), labels: all.labels.subarray(nTrain), n: nTest },
-  };
-}
 
 /** Durations of this worker's completed proposals, for the summary (emulated links make each last at least both one-way delays). */
 interface ProposalTiming {
@@ -248,12 +229,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     if (flags.json) process.stdout.write(`${JSON.stringify({ event, index, ...fields })}\n`);
   };
 
-  const { train, test } = loadData(flags);
+  const seq = flags.seq ?? DEFAULT_SEQ;
+  const data = loadTrainingData(flags.dataset ?? DEFAULT_DATASET[flags.model], flags.model, { seed: flags.seed, limit: flags.limit, evalLimit: flags.evalLimit });
   const backend = getBackend({ backend: flags.backend });
-  const shape = flags.model === 'mlp'
-    ? { inputSize: train.channels * train.height * train.width, classes: train.classes }
-    : { channels: train.channels, height: train.height, width: train.width, classes: train.classes };
-  const modelConfig: Record<string, unknown> = { ...shape, ...(flags.modelConfig ?? {}) };
+  const modelConfig: Record<string, unknown> = { ...modelShape(flags.model, data, seq), ...(flags.modelConfig ?? {}) };
   const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend });
@@ -330,7 +309,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       emulator,
       model,
       modelSpec: { name: flags.model, config: modelConfig, backend: backend.name },
-      train: { inputs: train.images, targets: train.labels, count: train.n, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },
+      train: { data: trainingPart(data, toShared), seq, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },
       built,
       collective,
       optimizer,
@@ -383,7 +362,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       process.exit(exitCode(caught ?? 'SIGINT'));
     }
 
-    const evaluation = model.evaluate({ inputs: test.images, targets: test.labels, count: test.n }, { batchSize: 500 });
+    const evaluation = evaluate(model, data, evaluationSet(data, seq, data.kind === 'text' ? flags.evalLimit : undefined));
     const checkpoint = flags.out ? save(resolve(flags.out), false) : null;
     const summary = {
       index,
@@ -399,8 +378,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       exchanges: result.exchanges,
       finalExchanges: result.finalExchanges,
       trainLoss: result.loss,
-      testLoss: evaluation.loss,
-      testAccuracy: evaluation.accuracy,
+      ...evaluation,
       finished: result.finished,
       seconds: result.seconds,
       bytesSent: transport.stats.bytesSent,

@@ -15,25 +15,20 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { loadMnist } from '../data/mnist.js';
-import { syntheticImages } from '../data/synthetic.js';
-import { loadText, splitText, unigramCrossEntropy } from '../data/text.js';
-import type { ImageDataset } from '../data/dataset.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { checkCompatible, readCheckpoint, restoreModel, restoreOptimizer, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, MODEL_NAMES, type CreateModelOptions, type ModelName } from '../engine/models/index.js';
-import type { LabeledData, Model } from '../engine/models/model.js';
+import type { Model } from '../engine/models/model.js';
 import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import { makeSchedule, type ScheduleConfig } from '../engine/optim/schedule.js';
-import { ShuffledBatches, TextWindows, textEvalData, type BatchSource } from '../engine/training/batches.js';
+import type { BatchSource } from '../engine/training/batches.js';
+import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, type DatasetName, type Evaluation } from '../engine/training/data.js';
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 import { addClusterOptions, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from '../runtime/cli.js';
 
-export const DATASETS = ['mnist', 'moby-dick', 'synthetic'] as const;
-export type DatasetName = (typeof DATASETS)[number];
 const OPTIMIZERS = ['sgd', 'adamw'] as const;
 const SCHEDULES = ['constant', 'cosine', 'step'] as const;
 const BACKENDS = ['auto', 'js', 'native'] as const;
@@ -98,12 +93,6 @@ const OPTIMIZER_DEFAULTS = {
   sgd: { lr: 0.05, momentum: 0.9, weightDecay: 0 },
   adamw: { lr: 1e-3, momentum: 0, weightDecay: 0.01 },
 } as const;
-
-/** Fraction of the text held out for evaluation (the end of the book). */
-const TEXT_HELD_OUT = 0.1;
-/** Synthetic images: examples in the training and test sets (the training set can be changed with --limit). */
-const SYNTHETIC_TRAIN = 8192;
-const SYNTHETIC_TEST = 2048;
 
 interface TrainFlags {
   model?: ModelName;
@@ -214,7 +203,7 @@ export function trainCommand(): Command {
 interface PreparedData {
   train: BatchSource;
   /** Evaluation of the model on the held-out data. */
-  evaluate: (model: Model) => Record<string, number>;
+  evaluate: (model: Model) => Evaluation;
   /** Model options implied by the data (input shape, classes, context length). */
   modelOptions: Record<string, unknown>;
   /** Values per input sample and number of classes of the data. */
@@ -223,64 +212,17 @@ interface PreparedData {
   info: Record<string, unknown>;
 }
 
-function labeled(data: ImageDataset): LabeledData & { inputs: Float32Array } {
-  return { inputs: data.images, targets: data.labels, count: data.n };
-}
-
-function imageShape(model: ModelName, data: ImageDataset): Record<string, unknown> {
-  if (model === 'mlp') return { inputSize: data.channels * data.height * data.width, classes: data.classes };
-  return { channels: data.channels, height: data.height, width: data.width, classes: data.classes };
-}
-
-function checkPairing(model: ModelName, dataset: DatasetName): void {
-  const text = dataset === 'moby-dick';
-  if (model === 'transformer' && !text) throw new UsageError(`model transformer is a language model and needs a text data set (moby-dick), not ${dataset}`);
-  if (model !== 'transformer' && text) throw new UsageError(`model ${model} classifies images and cannot train on the text data set ${dataset} (use mnist or synthetic)`);
-}
-
 function prepareData(run: RunConfig): PreparedData {
-  const { model, dataset, batchSize, seed } = run;
-  checkPairing(model, dataset);
-  if (dataset === 'moby-dick') {
-    const corpus = loadText('moby-dick', { limit: run.limit ?? undefined });
-    const { train, test } = splitText(corpus.bytes, TEXT_HELD_OUT);
-    const evalData = textEvalData(test, run.seq, run.evalLimit ?? undefined);
-    return {
-      train: new TextWindows(train, run.seq, seed, batchSize),
-      evaluate: (m) => {
-        const r = m.evaluate(evalData, { batchSize: 64 });
-        return { testLoss: r.loss, testAccuracy: r.accuracy, testBitsPerChar: r.loss / Math.LN2 };
-      },
-      modelOptions: { seq: run.seq, vocab: corpus.vocab },
-      inputSize: run.seq,
-      classes: corpus.vocab,
-      info: { trainTokens: train.length, testTokens: evalData.count * run.seq, unigramLoss: unigramCrossEntropy(train, test) },
-    };
-  }
-  let train: ImageDataset;
-  let test: ImageDataset;
-  if (dataset === 'mnist') {
-    train = loadMnist('train', { limit: run.limit ?? undefined });
-    test = loadMnist('test', { limit: run.evalLimit ?? undefined });
-  } else {
-    const nTrain = run.limit ?? SYNTHETIC_TRAIN;
-    const nTest = run.evalLimit ?? SYNTHETIC_TEST;
-    const all = syntheticImages({ n: nTrain + nTest, seed: `synthetic:${seed}`, channels: model === 'resnet20' ? 3 : 1, height: 16, width: 16, classes: 10 });
-    const row = all.channels * all.height * all.width;
-    train = { ...all, name: 'synthetic-train', images: all.images.subarray(0, nTrain * row), labels: all.labels.subarray(0, nTrain), n: nTrain };
-    test = { ...all, name: 'synthetic-test', images: all.images.subarray(nTrain * row), labels: all.labels.subarray(nTrain), n: nTest };
-  }
-  const testData = labeled(test);
+  const { model, seq } = run;
+  const data = loadTrainingData(run.dataset, model, { seed: run.seed, limit: run.limit ?? undefined, evalLimit: run.evalLimit ?? undefined });
+  const evalSet = evaluationSet(data, seq, data.kind === 'text' ? (run.evalLimit ?? undefined) : undefined);
   return {
-    train: new ShuffledBatches(labeled(train), seed, batchSize),
-    evaluate: (m) => {
-      const r = m.evaluate(testData, { batchSize: 500 });
-      return { testLoss: r.loss, testAccuracy: r.accuracy };
-    },
-    modelOptions: imageShape(model, train),
-    inputSize: train.channels * train.height * train.width,
-    classes: train.classes,
-    info: { trainExamples: train.n, testExamples: test.n },
+    train: batchSource(data, run.seed, run.batchSize, seq),
+    evaluate: (m) => evaluate(m, data, evalSet),
+    modelOptions: modelShape(model, data, seq),
+    inputSize: data.kind === 'text' ? seq : data.train.channels * data.train.height * data.train.width,
+    classes: data.kind === 'text' ? data.vocab : data.train.classes,
+    info: dataInfo(data, seq, run.evalLimit ?? undefined),
   };
 }
 
@@ -367,7 +309,7 @@ function resolveRun(flags: TrainFlags, checkpoint: Checkpoint | null): Resolved 
     lrGamma: pick('lrGamma', flags.lrGamma, 0.1),
     clip: pick('clip', flags.clip === 0 ? null : flags.clip, d.clip),
     seed: pick('seed', flags.seed, 1),
-    seq: pick('seq', flags.seq, 64),
+    seq: pick('seq', flags.seq, DEFAULT_SEQ),
     limit: pick('limit', flags.limit, null),
     evalLimit: pick('evalLimit', flags.evalLimit, null),
     evalEvery: pick('evalEvery', flags.evalEvery, null),

@@ -11,7 +11,8 @@ import { UsageError } from '../core/errors.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint } from '../engine/checkpoint.js';
-import type { ModelName } from '../engine/models/index.js';
+import { MODEL_NAMES, type ModelName } from '../engine/models/index.js';
+import { checkModelData, DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, type DatasetName } from '../engine/training/data.js';
 import { optimizerConfigOf } from '../engine/optim/index.js';
 import {
   CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, runCluster, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary,
@@ -26,7 +27,6 @@ export const CLUSTER_DEFAULTS = {
   algorithm: 'acid' as ClusterAlgorithm,
   rate: 1,
   model: 'mlp' as ModelName,
-  dataset: 'mnist' as const,
   epochs: 4,
   batchSize: 128,
 };
@@ -109,6 +109,7 @@ export interface ClusterFlags {
   workers?: number;
   model?: ModelName;
   dataset?: string;
+  seq?: number;
   epochs?: number;
   steps?: number;
   batchSize?: number;
@@ -208,6 +209,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'model', name: 'model', field: 'model' },
   { flag: 'modelConfig', name: 'model-config', field: 'modelConfig' },
   { flag: 'dataset', name: 'dataset', field: 'dataset' },
+  { flag: 'seq', name: 'seq', field: 'seq', absent: DEFAULT_SEQ },
   { flag: 'limit', name: 'limit', field: 'limit' },
   { flag: 'batchSize', name: 'batch-size', field: 'batchSize' },
   { flag: 'optimizer', name: 'optimizer', field: 'optimizer' },
@@ -241,14 +243,14 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
       throw new UsageError(`checkpoint ${resume.file} was written by a run with --${f.name} ${show(saved)}; it cannot continue with --${f.name} ${show(value)}`);
     }
   }
-  if (run.model !== 'mlp' && run.model !== 'cnn' && run.model !== 'resnet20') throw new UsageError(`checkpoint ${resume.file}: a cluster cannot train model ${run.model}`);
-  if (run.dataset !== 'mnist' && run.dataset !== 'synthetic') throw new UsageError(`checkpoint ${resume.file}: its run trained on ${run.dataset}, which the command line cannot load (mnist or synthetic)`);
+  if (!(MODEL_NAMES as readonly string[]).includes(run.model)) throw new UsageError(`checkpoint ${resume.file}: its run trained model ${run.model}, which this version does not know`);
+  if (!(DATASETS as readonly string[]).includes(run.dataset)) throw new UsageError(`checkpoint ${resume.file}: its run trained on ${run.dataset}, which the command line cannot load (${DATASETS.join(', ')})`);
   if (given('steps') && given('epochs')) throw new UsageError('give either --steps or --epochs, not both');
   const budget = given('steps') ? { steps: flags.steps, epochs: undefined } : given('epochs') ? { steps: undefined, epochs: flags.epochs } : { steps: run.steps, epochs: run.epochs };
   const links = LINK_KEYS.some((k) => given(k)) ? linksOf(flags) : (run.links as LinkTable | undefined);
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
-    model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
+    model: run.model as ModelName, modelConfig: run.modelConfig, dataset: run.dataset as DatasetName, seq: run.seq, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
@@ -264,11 +266,11 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   const given = (k: string) => explicit.includes(k);
   const workers = given('workers') ? flags.workers! : CLUSTER_DEFAULTS.workers;
   const model = flags.model ?? CLUSTER_DEFAULTS.model;
-  if (model === 'transformer') throw new UsageError('a cluster trains image classifiers (mlp, cnn, resnet20); the transformer needs one worker for now');
-  const dataset = flags.dataset ?? (model === 'resnet20' ? 'synthetic' : CLUSTER_DEFAULTS.dataset);
-  if (dataset !== 'mnist' && dataset !== 'synthetic') throw new UsageError(`a cluster trains on mnist or synthetic images, not ${dataset}`);
+  const dataset = (flags.dataset ?? DEFAULT_DATASET[model]) as DatasetName;
+  checkModelData(model, dataset);
   const batchSize = flags.batchSize ?? CLUSTER_DEFAULTS.batchSize;
-  const optimizer = flags.optimizer ?? 'sgd';
+  // The language model trains with AdamW, as with one worker.
+  const optimizer = flags.optimizer ?? (model === 'transformer' ? 'adamw' : 'sgd');
   // The authors' recipe: lr0 · (B·n / 256) after a linear warm-up, ×0.1 at 50% and 75% of the budget, momentum 0.9,
   // weight decay 5e-4 (not on biases and norms), gradient clipping at 1. lr0 = 0.1 for SGD.
   const lr = flags.lr ?? (optimizer === 'sgd' ? 0.1 * Math.max(1, (batchSize * workers) / 256) : 1e-3);
@@ -277,7 +279,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   const epochs = flags.steps === undefined ? (flags.epochs ?? CLUSTER_DEFAULTS.epochs) : undefined;
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
-    rateMode: flags.rateMode, exchange: flags.exchange, model, modelConfig: flags.modelConfig, dataset, limit: flags.limit,
+    rateMode: flags.rateMode, exchange: flags.exchange, model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize, epochs, steps: flags.steps, optimizer, lr,
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
     nesterov: flags.nesterov, decayAll: flags.decayAll,

@@ -25,13 +25,13 @@ import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { headOf } from '../data/dataset.js';
-import { loadMnist } from '../data/mnist.js';
-import { syntheticImages } from '../data/synthetic.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
+import {
+  DEFAULT_SEQ, epochSize, evaluate, evaluationSet, imageData, loadTrainingData, modelShape, trainingPart, type DatasetName, type TrainingData,
+} from '../engine/training/data.js';
 import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
-import type { Model } from '../engine/models/model.js';
+import type { LabeledData, Model } from '../engine/models/model.js';
 import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { createOptimizer, optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
@@ -67,8 +67,10 @@ export interface ClusterConfig extends OptimizerSettings {
   exchange?: 'ideal' | 'official';
   model: ModelName;
   modelConfig?: Record<string, unknown>;
-  /** A data set by name, or given (tests). */
-  dataset: 'mnist' | 'synthetic' | { train: ImageDataset; test: ImageDataset };
+  /** A data set by name, or image sets given directly (tests). */
+  dataset: DatasetName | { train: ImageDataset; test: ImageDataset };
+  /** Context length of the transformer (default 64). */
+  seq?: number;
   /** Keep only the first n training examples. */
   limit?: number;
   /** Test examples used by the metrics rows during the run (the final evaluation uses the whole test set). */
@@ -211,6 +213,7 @@ const SavedCluster = z.object({
   model: z.string(),
   modelConfig: z.record(z.string(), z.unknown()).optional(),
   dataset: z.string(),
+  seq: z.number().int().positive().optional(),
   limit: z.number().int().positive().optional(),
   evalLimit: z.number().int().positive().optional(),
   batchSize: z.number().int().positive(),
@@ -293,33 +296,11 @@ function earlierRows(file: string, steps: number, log: (line: string) => void): 
   return rows;
 }
 
-interface Prepared {
-  train: ImageDataset;
-  test: ImageDataset;
-  name: string;
-}
-
-const SYNTHETIC_TRAIN = 8192;
-const SYNTHETIC_TEST = 2048;
-
-function prepareData(config: ClusterConfig): Prepared {
+/** The run's data: by name from the registry, or given. */
+function prepareData(config: ClusterConfig): TrainingData {
   const ds = config.dataset;
-  if (typeof ds === 'object') return { train: headOf(ds.train, config.limit), test: ds.test, name: ds.train.name };
-  if (ds === 'mnist') return { train: loadMnist('train', { limit: config.limit }), test: loadMnist('test'), name: 'mnist' };
-  const nTrain = config.limit ?? SYNTHETIC_TRAIN;
-  const all = syntheticImages({ n: nTrain + SYNTHETIC_TEST, seed: `synthetic:${config.seed}`, channels: 1, height: 16, width: 16, classes: 10 });
-  const row = all.channels * all.height * all.width;
-  return {
-    train: { ...all, name: 'synthetic-train', images: all.images.subarray(0, nTrain * row), labels: all.labels.subarray(0, nTrain), n: nTrain },
-    test: { ...all, name: 'synthetic-test', images: all.images.subarray(nTrain * row), labels: all.labels.subarray(nTrain), n: SYNTHETIC_TEST },
-    name: 'synthetic',
-  };
-}
-
-function modelShape(model: ModelName, data: ImageDataset): Record<string, unknown> {
-  if (model === 'mlp') return { inputSize: data.channels * data.height * data.width, classes: data.classes };
-  if (model === 'transformer') throw new UsageError('the cluster runtime trains image classifiers (mlp, cnn, resnet20); the transformer is not supported yet');
-  return { channels: data.channels, height: data.height, width: data.width, classes: data.classes };
+  if (typeof ds === 'object') return imageData(ds.train, ds.test, config.limit);
+  return loadTrainingData(ds, config.model, { seed: config.seed, limit: config.limit });
 }
 
 /** Validates a configuration; throws a UsageError with a one-line reason. */
@@ -373,7 +354,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   }
 
   // The model of the supervisor: initial point, layout, and evaluation of the average.
-  const modelConfig = { ...modelShape(config.model, data.train), ...config.modelConfig };
+  const seq = config.seq ?? DEFAULT_SEQ;
+  const modelConfig = { ...modelShape(config.model, data, seq), ...config.modelConfig };
   let model: Model;
   try {
     model = createModel(config.model, { ...modelConfig, backend, seed: config.seed } as never);
@@ -381,7 +363,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     throw new UsageError(`cannot build model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const dim = model.size;
-  const trainCount = data.train.n;
+  const trainCount = epochSize(data, seq);
   const budget = config.steps ?? Math.max(n, Math.ceil(((config.epochs ?? 1) * trainCount) / config.batchSize));
   const perWorker = Math.max(1, Math.ceil(budget / n));
   for (const [flag, list] of [['kill', config.kill], ['rejoin', config.rejoin]] as const) {
@@ -426,8 +408,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones };
 
   // Shared memory: the training set once for all, per worker its parameters, gradient, state, control and statistics.
-  const inputs = toShared(data.train.images);
-  const targets = toShared(data.train.labels);
+  const training = trainingPart(data, toShared);
   const global = sharedInts(G.SIZE);
   global[G.STEPS] = startSteps;
   // Gradient steps claimed by the agents before applying them: the run takes exactly its budget of steps.
@@ -499,7 +480,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     };
     const computeData: ComputeThreadData = {
       id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],
-      train: { inputs, targets, count: trainCount }, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
+      data: training, seq, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
       firstBatch: ownSteps,
       clip: config.clip, slowdown: config.slowdown?.[i] ?? 1, control: controls[i], port: port2,
     };
@@ -606,7 +587,9 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const supervise = async (): Promise<ClusterSummary> => {
     await Promise.all(ready);
     const display = clusterDisplay(n, perWorker, budget, config.display ?? false);
-    const evalTest = headOf(data.test, config.evalLimit ?? Math.min(data.test.n, 1000));
+    // Metrics rows evaluate on part of the held-out data (test images, or windows of held-out text); the end on all.
+    const evalRows = evaluationSet(data, seq, config.evalLimit ?? (data.kind === 'text' ? 200 : 1000));
+    const evalAll = evaluationSet(data, seq);
     let started = performance.now();
 
     // Measurements of the average model.
@@ -632,10 +615,10 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       mean.set(mean64);
       return c / Math.max(1, ids.length);
     };
-    const evaluate = (set: ImageDataset) => {
+    const evaluateMean = (set: LabeledData) => {
       model.params.set(mean);
       model.state.set(states[liveIds()[0] ?? 0]);
-      return model.evaluate({ inputs: set.images, targets: set.labels, count: set.n }, { batchSize: 500 });
+      return evaluate(model, data, set);
     };
     const totals = () => {
       let steps = 0;
@@ -669,11 +652,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       const seconds = initial ? priorSeconds : priorSeconds + elapsed();
       const tot = totals();
       const consensus = average(liveIds());
-      const ev = evaluate(evalTest);
-      lastAccuracy = ev.accuracy;
+      const ev = evaluateMean(evalRows);
+      lastAccuracy = ev.testAccuracy;
       const r: MetricsRow = {
-        t: tot.t, consensus, loss: ev.loss, gradients: tot.steps, communications: tot.communications,
-        seconds, testAccuracy: ev.accuracy, idleFraction: tot.idleFraction,
+        t: tot.t, consensus, loss: ev.testLoss, gradients: tot.steps, communications: tot.communications,
+        seconds, ...ev, idleFraction: tot.idleFraction,
         lr: initial ? undefined : stats[liveIds()[0] ?? 0][S.LR],
       };
       rows.push(r);
@@ -728,13 +711,13 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const survivors = ids.length > 0 ? ids : threads.map((_, i) => i);
     const tot = totals();
     const consensus = average(survivors);
-    const final = evaluate(data.test);
-    lastAccuracy = final.accuracy;
+    const final = evaluateMean(evalAll);
+    lastAccuracy = final.testAccuracy;
     refresh();
     display.stop();
     const last: MetricsRow = {
-      t: tot.t, consensus, loss: final.loss, gradients: tot.steps, communications: tot.communications, seconds: priorSeconds + seconds,
-      testAccuracy: final.accuracy, idleFraction: tot.idleFraction, lr: stats[survivors[0]][S.LR], final: 1,
+      t: tot.t, consensus, loss: final.testLoss, gradients: tot.steps, communications: tot.communications, seconds: priorSeconds + seconds,
+      ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, idleFraction: tot.idleFraction, lr: stats[survivors[0]][S.LR], final: 1,
     };
     rows.push(last);
     metrics?.write(last);
@@ -783,7 +766,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: pairwise ? config.rate : 0, codec: config.codec ?? 'f32',
       model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
       stepsPerSecond: tot.stepsNow / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
-      testLoss: final.loss, testAccuracy: final.accuracy, idleFraction: tot.idleFraction,
+      ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, idleFraction: tot.idleFraction,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
       interrupted: (config.signal?.aborted ?? false) && !diverged, diverged, killed, rejoined, perWorker: perWorkerSummary, constants: built.info,
       backend: backend.name, metrics: metrics ? metrics.path : null, plot, checkpoint,

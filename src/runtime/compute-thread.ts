@@ -11,7 +11,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import { clipGradNorm } from '../engine/optim/clip.js';
-import { ShuffledBatches } from '../engine/training/batches.js';
+import { batchSource, type TrainingData } from '../engine/training/data.js';
 import { C } from './shared.js';
 
 export interface ComputeThreadData {
@@ -24,7 +24,10 @@ export interface ComputeThreadData {
   grads: Float32Array;
   /** Non-learnable state (BatchNorm statistics), shared so that the supervisor can save worker 0's. */
   state: Float32Array;
-  train: { inputs: Float32Array; targets: Int32Array; count: number };
+  /** The training data (on shared memory; trainingPart). */
+  data: TrainingData;
+  /** Context length (text). */
+  seq: number;
   batchSize: number;
   /** Seed of this worker's data order. */
   seed: number;
@@ -52,7 +55,7 @@ const d = workerData as ComputeThreadData;
 const backend = getBackend({ backend: d.backend });
 // seeded per worker so that workers draw their own dropout masks
 const model = createModel(d.model.name, { ...d.model.config, backend, seed: d.seed, params: d.x, grads: d.grads, state: d.state, initialize: false } as never);
-const batches = new ShuffledBatches(d.train, d.seed, d.batchSize);
+const batches = batchSource(d.data, d.seed, d.batchSize, d.seq);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const ctrl = d.control;
 

@@ -35,6 +35,7 @@ import { C, permitStep, restoreStateVectors, sharedFloats, sharedInts, stateVect
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
 import { emptyPairingStats, Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
+import type { TrainingData } from '../../engine/training/data.js';
 import type { Collective, ExchangeResult, MessageHeader, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
 import { WIRE_VERSION } from './wire.js';
@@ -72,7 +73,8 @@ export interface PeerWorkerOptions {
   /** What the compute thread builds the same model from (name, options) and the engine backend it uses there. */
   modelSpec: { name: ModelName; config: Record<string, unknown>; backend: BackendChoice };
   /** The training set, the mini-batch size and the seed of this worker's data order. */
-  train: { inputs: Float32Array; targets: Int32Array; count: number; batchSize: number; seed: number };
+  /** The training data (trainingPart, on shared memory), the transformer's context length, the batches and their seed. */
+  train: { data: TrainingData; seq: number; batchSize: number; seed: number };
   /** A pairwise algorithm. */
   built: Built;
   optimizer: LocalOptimizer;
@@ -243,8 +245,7 @@ async function startComputeThread(
   const data: ComputeThreadData = {
     id: opts.transport.self, model: { name: modelSpec.name, config: modelSpec.config }, backend: modelSpec.backend,
     x: shared.x, grads: shared.grads, state: shared.state,
-    train: { inputs: toShared(train.inputs), targets: toShared(train.targets), count: train.count },
-    batchSize: train.batchSize, seed: train.seed, firstBatch: shared.firstBatch, clip: opts.clip, slowdown: opts.slowdown ?? 1,
+    data: train.data, seq: train.seq, batchSize: train.batchSize, seed: train.seed, firstBatch: shared.firstBatch, clip: opts.clip, slowdown: opts.slowdown ?? 1,
     control: shared.control, port: port2,
   };
   const thread = spawn(module, data, [port2], `gossamer-compute-${opts.transport.self}`);
