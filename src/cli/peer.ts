@@ -11,11 +11,11 @@
  *
  * `gossamer peer keygen <file>` writes a new swarm key.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { buildAlgorithm } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { loadMnist } from '../data/mnist.js';
@@ -232,6 +232,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.workers === undefined) throw new UsageError('--workers is required');
   if (!flags.swarmKey) throw new UsageError('--swarm-key is required (create one with "gossamer peer keygen <file>")');
   if (flags.index >= flags.workers) throw new UsageError(`--index ${flags.index} is out of range for ${flags.workers} workers`);
+  // Checked now, not after training (without --out, only a checkpoint at Ctrl-C is written, to runs/peer-<index>).
+  if (flags.out !== undefined) flags.out = prepareOutputDir(flags.out, '--out');
   const index = flags.index;
   const swarmKey = readSwarmKey(flags.swarmKey);
   const links = linksOf(flags);
@@ -350,16 +352,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       command: 'peer' as const, index, workers: flags.workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, steps: flags.steps,
       model: flags.model, dataset: flags.dataset, batchSize: flags.batchSize, interrupted: result.interrupted,
     };
-    const save = (dir: string, withState: boolean): string => {
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, 'checkpoint.safetensors');
-      // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
-      savePeerCheckpoint(file, {
-        model, optimizer: optimizer.optimizer, step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
-        state: withState ? result.state : undefined,
-      });
-      return file;
-    };
+    // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
+    const save = (dir: string, withState: boolean): string => writeOrFallback(join(dir, 'checkpoint.safetensors'), 'checkpoint', (file) => savePeerCheckpoint(file, {
+      model, optimizer: optimizer.optimizer, step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
+      state: withState ? result.state : undefined,
+    }));
 
     if (result.interrupted) {
       const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), true);

@@ -27,9 +27,9 @@
  * shape; problems are UsageErrors naming the file. A file without checksums (from an older version) loads with one
  * warning line on stderr.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir } from '../core/output-dir.js';
 import { getTensor, readSafetensors, writeSafetensors, type Safetensors, type TensorInput } from '../core/safetensors.js';
 import type { Backend } from './backend.js';
 import { canonicalLayoutJson, layoutHash, type LayoutEntry, type StateKind } from './layout.js';
@@ -154,7 +154,7 @@ export function checkpointContents(options: SaveCheckpointOptions): { tensors: M
 /** Writes a checkpoint atomically (creating the directory if needed). */
 export function saveCheckpoint(file: string, options: SaveCheckpointOptions): void {
   const { tensors, metadata } = checkpointContents(options);
-  mkdirSync(dirname(file), { recursive: true });
+  prepareOutputDir(dirname(file), 'checkpoint directory');
   writeSafetensors(file, tensors, metadata);
 }
 
