@@ -32,6 +32,7 @@ import { makeRunSchedule } from '../runtime/schedule.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
 import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint } from '../runtime/net/peer-checkpoint.js';
+import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 
@@ -232,6 +233,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.workers === undefined) throw new UsageError('--workers is required');
   if (!flags.swarmKey) throw new UsageError('--swarm-key is required (create one with "gossamer peer keygen <file>")');
   if (flags.index >= flags.workers) throw new UsageError(`--index ${flags.index} is out of range for ${flags.workers} workers`);
+  flags.listen.forEach(checkListenAddress);
+  flags.bootstrap?.forEach(checkBootstrapAddress);
   // Checked now, not after training (without --out, only a checkpoint at Ctrl-C is written, to runs/peer-<index>).
   if (flags.out !== undefined) flags.out = prepareOutputDir(flags.out, '--out');
   const index = flags.index;

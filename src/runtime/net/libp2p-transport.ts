@@ -44,7 +44,9 @@ import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { z } from 'zod';
+import { UsageError } from '../../core/errors.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from '../transport.js';
+import { listenFailure } from './addresses.js';
 import { swarmKeyProtector } from './swarm-protector.js';
 import {
   ABORT_REASONS, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage,
@@ -946,9 +948,10 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
   if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error(`invalid cluster size ${opts.workers}`);
   if (!Number.isInteger(opts.self) || opts.self < 0 || opts.self >= opts.workers) throw new Error(`invalid worker index ${opts.self} for ${opts.workers} workers`);
   const window = opts.windowBytes ?? 16 << 20;
+  const listen = opts.listen ?? ['/ip4/127.0.0.1/tcp/0'];
   const node = await createLibp2p({
     start: false,
-    addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    addresses: { listen },
     transports: [tcp()],
     connectionEncrypters: [opts.encryption === 'plaintext' ? plaintext() : noise()],
     streamMuxers: [
@@ -966,6 +969,13 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
     connectionMonitor: { enabled: false },
   });
   const transport = new NetTransport(node as unknown as Libp2p, opts);
-  await transport.start();
+  try {
+    await transport.start();
+  } catch (error) {
+    await transport.close();
+    // An address of another machine, a port in use or a privileged one: the caller's input, said in one line.
+    if (error instanceof Error && error.name === 'UnsupportedListenAddressesError') throw new UsageError(listenFailure(error, listen));
+    throw error;
+  }
   return transport;
 }
