@@ -128,7 +128,7 @@ export function peerCommand(): Command {
     .option('--codec <c>', `payload codec: ${CODECS.join(', ')}`, oneOf(CODECS), 'f32')
     .option('--final-exchanges <n>', 'averaging exchanges after every worker has finished its steps', integer(0), 20)
     .option('--timeout <ms>', 'deadline of one exchange (and of a late joiner\'s pull), ms', integer(1), 30_000)
-    .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s (a late joiner does not wait: the cluster is already training)', real({ min: 0 }), 60)
+    .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s (a late joiner does not wait: the cluster is already training; a worker that has reached nobody by then exits with code 2)', real({ min: 0 }), 60)
     .option('--barrier-timeout <s>', 'longest wait for the other workers at the end of each phase, s', real({ min: 0 }), 600)
     .option('--latency <ms>', 'emulated one-way link latency, ms', real({ min: 0 }))
     .option('--jitter <ms>', 'emulated latency jitter (uniform ±), ms', real({ min: 0 }))
@@ -313,7 +313,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     else process.stdout.write(`worker ${index} listening on ${addrs.join(' ')}\n`);
 
     const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
-    if (joined === 'timeout') log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ') || 'none'}`);
+    if (joined === 'timeout' && transport.connected().length === 0) {
+      // Training alone is not what was asked for, and a wrong key or address would otherwise look like success.
+      throw new UsageError(`worker ${index} reached no other worker within ${flags.joinTimeout} s: ${transport.isolation()}`);
+    }
+    if (joined === 'timeout') log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ')}`);
     if (joined === 'late') say('the cluster is already training: joining it late');
     if (joined !== 'aborted') say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
 
@@ -348,6 +352,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
         else say(`${p.phase} step ${p.steps}/${flags.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
       },
       log: (line) => say(line),
+      warn: (line) => log('warn', line),
     });
 
     model.params.set(result.x);
