@@ -11,11 +11,11 @@
  *
  * `gossamer peer keygen <file>` writes a new swarm key.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { buildAlgorithm } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
@@ -34,6 +34,7 @@ import type { Transport } from '../runtime/transport.js';
 import type { NetCollective } from '../runtime/net/collective.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
 import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint } from '../runtime/net/peer-checkpoint.js';
+import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 
@@ -129,7 +130,7 @@ export function peerCommand(): Command {
     .option('--codec <c>', `payload codec: ${CODECS.join(', ')}`, oneOf(CODECS), 'f32')
     .option('--final-exchanges <n>', 'averaging exchanges after every worker has finished its steps', integer(0), 20)
     .option('--timeout <ms>', 'deadline of one exchange, of a late joiner\'s pull, and of an all-reduce round after the coordinator\'s own contribution, ms', integer(1), 30_000)
-    .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s (a late joiner does not wait: the cluster is already training)', real({ min: 0 }), 60)
+    .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s (a late joiner does not wait: the cluster is already training; a worker that has reached nobody by then exits with code 2)', real({ min: 0 }), 60)
     .option('--barrier-timeout <s>', 'longest wait for the other workers at the end of each phase, s', real({ min: 0 }), 600)
     .option('--latency <ms>', 'emulated one-way link latency, ms', real({ min: 0 }))
     .option('--jitter <ms>', 'emulated latency jitter (uniform ±), ms', real({ min: 0 }))
@@ -214,6 +215,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.workers === undefined) throw new UsageError('--workers is required');
   if (!flags.swarmKey) throw new UsageError('--swarm-key is required (create one with "gossamer peer keygen <file>")');
   if (flags.index >= flags.workers) throw new UsageError(`--index ${flags.index} is out of range for ${flags.workers} workers`);
+  flags.listen.forEach(checkListenAddress);
+  flags.bootstrap?.forEach(checkBootstrapAddress);
+  // Checked now, not after training (without --out, only a checkpoint at Ctrl-C is written, to runs/peer-<index>).
+  if (flags.out !== undefined) flags.out = prepareOutputDir(flags.out, '--out');
   const index = flags.index;
   const swarmKey = readSwarmKey(flags.swarmKey);
   const links = linksOf(flags);
@@ -292,7 +297,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     else process.stdout.write(`worker ${index} listening on ${addrs.join(' ')}\n`);
 
     const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
-    if (joined === 'timeout') log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ') || 'none'}`);
+    if (joined === 'timeout' && transport.connected().length === 0) {
+      // Training alone is not what was asked for, and a wrong key or address would otherwise look like success.
+      throw new UsageError(`worker ${index} reached no other worker within ${flags.joinTimeout} s: ${transport.isolation()}`);
+    }
+    if (joined === 'timeout') log('warn', `not every worker joined within ${flags.joinTimeout} s; starting with workers ${transport.connected().join(', ')}`);
     if (joined === 'late') say('the cluster is already training: joining it late');
     let collective: NetCollective | undefined;
     if (built.algorithm.collective) {
@@ -336,23 +345,19 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
         else say(`${p.phase} step ${p.steps}/${flags.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
       },
       log: (line) => say(line),
+      warn: (line) => log('warn', line),
     });
 
     model.params.set(result.x);
     const run = {
       command: 'peer' as const, index, workers: flags.workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, steps: flags.steps,
-      model: flags.model, dataset: flags.dataset, batchSize: flags.batchSize, interrupted: result.interrupted,
+      model: flags.model, dataset: data.name, batchSize: flags.batchSize, interrupted: result.interrupted,
     };
-    const save = (dir: string, withState: boolean): string => {
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, 'checkpoint.safetensors');
-      // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
-      savePeerCheckpoint(file, {
-        model, optimizer: (saved.loadState(optimizer.state as Float32Array, optimizer.steps), saved), step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
-        state: withState ? result.state : undefined,
-      });
-      return file;
-    };
+    // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
+    const save = (dir: string, withState: boolean): string => writeOrFallback(join(dir, 'checkpoint.safetensors'), 'checkpoint', (file) => savePeerCheckpoint(file, {
+      model, optimizer: (saved.loadState(optimizer.state as Float32Array, optimizer.steps), saved), step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
+      state: withState ? result.state : undefined,
+    }));
 
     if (result.interrupted) {
       const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), true);

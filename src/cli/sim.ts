@@ -4,6 +4,7 @@ import { ALGORITHMS, buildAlgorithm, type AlgorithmName } from '../algorithms/in
 import { LOCAL_OPTIMIZERS } from '../algorithms/local-optimizer.js';
 import { makeSchedule } from '../engine/optim/schedule.js';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir } from '../core/output-dir.js';
 import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
@@ -127,6 +128,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const n = flags.workers;
   // A single worker is plain local training: a graph of one node and no edges.
   const graph = n === 1 ? ({ n: 1, name: 'single', neighbors: [[]], edges: [] } satisfies Graph) : makeTopology(flags.topology, n, { seed: flags.seed, p: flags.p, radius: flags.radius });
+  const out = prepareOutputDir(flags.out ?? join('runs', `sim-${flags.algo}-${graph.name}-${n}-s${flags.seed}`), '--out');
   const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
@@ -148,7 +150,6 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   if ((flags.latency === undefined) !== (flags.bandwidth === undefined)) throw new UsageError('faithful mode needs both --latency and --bandwidth');
   const link = flags.latency !== undefined && flags.bandwidth !== undefined ? { latency: flags.latency, bandwidth: flags.bandwidth } : undefined;
 
-  const out = flags.out ?? join('runs', `sim-${flags.algo}-${graph.name}-${n}-s${flags.seed}`);
   const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({

@@ -14,6 +14,7 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { checkCompatible, readCheckpoint, restoreModel, restoreOptimizer, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
@@ -338,6 +339,8 @@ function loadResume(file: string): Checkpoint {
 async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, unknown>; interrupted: boolean }> {
   const checkpoint = flags.resume !== undefined ? loadResume(flags.resume) : null;
   const { run, epochs } = resolveRun(flags, checkpoint);
+  // A resumed run continues in its checkpoint's directory unless told otherwise.
+  const out = prepareOutputDir(flags.out ?? (checkpoint ? dirname(checkpoint.file) : join('runs', `train-${run.model}-${run.dataset}-s${run.seed}`)), '--out');
   const optimizerConfig = optimizerConfigOf(run);
   const data = prepareData(run);
   const backend = getBackend({ backend: flags.backend });
@@ -377,18 +380,19 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   };
   const schedule = makeSchedule(scheduleConfig);
 
-  // A resumed run continues in its checkpoint's directory unless told otherwise.
-  const out = resolve(flags.out ?? (checkpoint ? dirname(checkpoint.file) : join('runs', `train-${run.model}-${run.dataset}-s${run.seed}`)));
-  const checkpointFile = join(out, 'checkpoint.safetensors');
+  // Where the checkpoint goes: out, unless out has become unwritable (then a temporary directory, from then on).
+  let checkpointFile = join(out, 'checkpoint.safetensors');
   const metricsFile = join(out, 'metrics.jsonl');
   // Resuming into a directory with metrics keeps its rows up to the checkpoint (later ones are trained again).
   const earlier = checkpoint && existsSync(metricsFile) ? readMetrics(metricsFile).filter((row) => row.t <= startStep) : [];
   const metrics = new MetricsWriter(metricsFile);
   for (const row of earlier) metrics.write(row);
-  const save = (step: number) => saveCheckpoint(checkpointFile, {
-    model, optimizer, optimizerConfig: { ...optimizerConfig, noDecay: [...(optimizerConfig.noDecay ?? [])] }, step,
-    epoch: (step * run.batchSize) / data.train.epochSize, seed: run.seed, run: { ...run, workers: 1 },
-  });
+  const save = (step: number) => {
+    checkpointFile = writeOrFallback(checkpointFile, 'checkpoint', (file) => saveCheckpoint(file, {
+      model, optimizer, optimizerConfig: { ...optimizerConfig, noDecay: [...(optimizerConfig.noDecay ?? [])] }, step,
+      epoch: (step * run.batchSize) / data.train.epochSize, seed: run.seed, run: { ...run, workers: 1 },
+    }));
+  };
 
   const bar = trainBar(run.totalSteps, startStep, !flags.json);
   const printEvals = !flags.json && !bar.active;

@@ -22,12 +22,14 @@
  * state) under a prefix of their own, recorded as metadata extra_prefix so that every reader knows them (they come
  * back in Checkpoint.extra); any other unknown tensor is an error.
  *
- * Files are written atomically (temporary file, fsync, rename). Reading validates the format, the layout against its
- * hash and every tensor's dtype and shape; problems are UsageErrors naming the file.
+ * Files are written atomically (temporary file, fsync, rename), with a CRC-32 of every tensor (../core/safetensors.ts).
+ * Reading validates the format, every tensor's checksum, the layout against its hash and every tensor's dtype and
+ * shape; problems are UsageErrors naming the file. A file without checksums (from an older version) loads with one
+ * warning line on stderr.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir } from '../core/output-dir.js';
 import { getTensor, readSafetensors, writeSafetensors, type Safetensors, type TensorInput } from '../core/safetensors.js';
 import type { Backend } from './backend.js';
 import { canonicalLayoutJson, layoutHash, type LayoutEntry, type StateKind } from './layout.js';
@@ -152,7 +154,7 @@ export function checkpointContents(options: SaveCheckpointOptions): { tensors: M
 /** Writes a checkpoint atomically (creating the directory if needed). */
 export function saveCheckpoint(file: string, options: SaveCheckpointOptions): void {
   const { tensors, metadata } = checkpointContents(options);
-  mkdirSync(dirname(file), { recursive: true });
+  prepareOutputDir(dirname(file), 'checkpoint directory');
   writeSafetensors(file, tensors, metadata);
 }
 
@@ -227,7 +229,17 @@ export function readCheckpoint(file: string, extraPrefixes: readonly string[] = 
     }
     throw err;
   }
+  if (!st.checksummed) warnUnverified(file);
   return decodeCheckpoint(st, extraPrefixes);
+}
+
+const warned = new Set<string>();
+
+/** One line per file and process: an older checkpoint still loads, but nothing vouches for its data. */
+function warnUnverified(file: string): void {
+  if (warned.has(file)) return;
+  warned.add(file);
+  process.stderr.write(`gossamer: checkpoint ${file} has no tensor checksums (written by an older version); its data cannot be verified\n`);
 }
 
 /** Interprets validated safetensors contents as a checkpoint. */

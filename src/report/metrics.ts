@@ -1,6 +1,7 @@
-import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir } from '../core/output-dir.js';
 
 /**
  * One line of a metrics file: the same format from the simulator (virtual time) and the runtime (time in expected
@@ -28,7 +29,7 @@ export class MetricsWriter {
   private readonly stream: WriteStream;
 
   constructor(readonly path: string) {
-    mkdirSync(dirname(path), { recursive: true });
+    prepareOutputDir(dirname(path), 'metrics directory');
     this.stream = createWriteStream(path);
   }
 

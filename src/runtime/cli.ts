@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { UsageError } from '../core/errors.js';
+import { prepareOutputDir } from '../core/output-dir.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint } from '../engine/checkpoint.js';
@@ -297,7 +298,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
   const config = clusterConfig(flags, explicit);
   optimizerConfigOf(config); // inconsistent optimizer flags are reported before anything loads
   // A resumed run continues in its checkpoint's directory unless told otherwise.
-  const out = resolve(flags.out ?? (config.resume ? dirname(config.resume.file) : join('runs', `cluster-${config.algorithm}-${config.topology}${config.workers}-${config.model}-s${config.seed}`)));
+  const out = prepareOutputDir(flags.out ?? (config.resume ? dirname(config.resume.file) : join('runs', `cluster-${config.algorithm}-${config.topology}${config.workers}-${config.model}-s${config.seed}`)), '--out');
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {

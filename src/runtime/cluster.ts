@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
+import { writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
@@ -738,11 +739,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       // a model's size instead of three per worker).
       const interrupted = (config.signal?.aborted ?? false) && !diverged;
       const workers = threads.map((w, i): SavedWorker | null => (interrupted && w.alive && snapshots[i] ? { x: xs[i], state: states[i], ...snapshots[i]! } : null));
-      saveCheckpoint(checkpoint, {
+      checkpoint = writeOrFallback(checkpoint, 'checkpoint', (file) => saveCheckpoint(file, {
         model, step: tot.steps, epoch: (tot.steps * config.batchSize) / trainCount, seed: config.seed,
         run: { ...serializable(config), kind: 'cluster', budget, progress, averaged: true, workersAveraged: survivors.length },
         extra: { prefix: WORKER_PREFIX, ...workerContents(workers) },
-      });
+      }));
       plot = join(out, 'metrics.svg');
       try {
         await writeMetricsSvg(plot, [{ name: `${config.algorithm} ${config.topology} ${n}`, rows: rows.filter((r) => r.final === undefined) }], {

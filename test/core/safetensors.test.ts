@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../../src/core/errors.js';
 import {
+  CHECKSUMS,
   decodeSafetensors,
   encodeSafetensors,
   getTensor,
@@ -72,7 +73,7 @@ test('a reference byte buffer from the format specification decodes', () => {
   assert.deepEqual(st.tensors.get('test'), { dtype: 'I32', shape: [2, 2], data: new Int32Array(4) });
   assert.deepEqual(st.metadata, {});
   // The same tensor written by the encoder: header padded with spaces to a multiple of 8.
-  assert.deepEqual(encodeSafetensors({ test: { shape: [2, 2], data: new Int32Array(4) } }), build(header, new Array(16).fill(0), 64));
+  assert.deepEqual(encodeSafetensors({ test: { shape: [2, 2], data: new Int32Array(4) } }, {}, { checksums: false }), build(header, new Array(16).fill(0), 64));
 });
 
 test('hand-built little-endian data, metadata, and out-of-order offsets decode', () => {
@@ -100,7 +101,7 @@ test('the encoder lays out an 8-aligned header and aligned tensors by decreasing
   assert.deepEqual(header.f.data_offsets, [8, 12]);
   assert.deepEqual(header.u.data_offsets, [12, 13]);
   assert.equal(bytes.length, 8 + n + 13);
-  assert.equal(header.__metadata__, undefined);
+  assert.deepEqual(Object.keys(header.__metadata__), ['tensor_crc32'], 'no metadata but the checksums');
 });
 
 test('bad inputs to the encoder are UsageErrors', () => {
@@ -192,4 +193,85 @@ test('files: write atomically, overwrite, leave no temporary files, keep the old
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** Where a tensor's bytes are in an encoded buffer. */
+function dataRange(bytes: Uint8Array, name: string): [number, number] {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const [begin, end] = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)))[name].data_offsets;
+  return [8 + n + begin, 8 + n + end];
+}
+
+test('every tensor carries a CRC-32 of its bytes, and a flipped bit in any of them is refused naming it', () => {
+  const tensors = {
+    digits: { data: enc.encode('123456789') },
+    w: { shape: [2, 3], data: Float32Array.from([1, -2, 3.5, 0, 1e-7, 6]) },
+    steps: { data: BigInt64Array.from([5n]) },
+    empty: { data: new Float32Array(0) },
+  };
+  const bytes = encodeSafetensors(tensors, { note: 'x' });
+  const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const sums = JSON.parse(JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))).__metadata__[CHECKSUMS]);
+  assert.equal(sums.digits, 'cbf43926', 'the standard CRC-32 check value');
+  assert.equal(sums.empty, '00000000');
+  assert.deepEqual(Object.keys(sums).sort(), Object.keys(tensors).sort());
+  const back = decodeSafetensors(bytes);
+  assert.equal(back.checksummed, true);
+  assert.deepEqual(back.metadata, { note: 'x' }, 'the checksums are not part of the metadata read');
+  for (const name of ['digits', 'w', 'steps']) {
+    const [begin, end] = dataRange(bytes, name);
+    for (const at of [begin, end - 1]) {
+      const damaged = Uint8Array.from(bytes);
+      damaged[at] ^= 0x40;
+      assert.throws(() => decodeSafetensors(damaged, 'ck.safetensors'), (err: unknown) => {
+        assert.ok(err instanceof UsageError);
+        assert.match(err.message, new RegExp(`^safetensors file ck\\.safetensors: tensor "${name}" is damaged: its bytes have CRC-32 [0-9a-f]{8}, the file recorded ${sums[name]}$`));
+        return true;
+      });
+    }
+  }
+  // Without checksums (another writer): read, but said to be unverified.
+  const plain = decodeSafetensors(encodeSafetensors(tensors, {}, { checksums: false }));
+  assert.equal(plain.checksummed, false);
+  assert.deepEqual(plain.tensors.get('w')!.data, tensors.w.data);
+  // The key is the format's own.
+  assert.throws(() => encodeSafetensors(tensors, { [CHECKSUMS]: '{}' }), /"tensor_crc32" is reserved/);
+});
+
+test('the file writers write the bytes of the encoder, checksums included', async () => {
+  const dir = tempDir();
+  try {
+    // More than one 4 MiB chunk, so that a checksum spans chunks.
+    const big = new Float32Array(1_500_000).map((_, i) => Math.sin(i));
+    const tensors = { big: { data: big }, small: { data: Int32Array.from([1, 2, 3]) }, none: { data: new Uint8Array(0) } };
+    const expected = encodeSafetensors(tensors, { k: 'v' });
+    writeSafetensors(join(dir, 'a'), tensors, { k: 'v' });
+    await writeSafetensorsAsync(join(dir, 'b'), tensors, { k: 'v' });
+    assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'a'))), expected);
+    assert.deepEqual(new Uint8Array(readFileSync(join(dir, 'b'))), expected);
+    assert.equal(readSafetensors(join(dir, 'a')).checksummed, true);
+    writeSafetensors(join(dir, 'c'), tensors, {}, { checksums: false });
+    assert.equal(readSafetensors(join(dir, 'c')).checksummed, false);
+    const damaged = readFileSync(join(dir, 'a'));
+    damaged[dataRange(damaged, 'big')[0] + 4_500_000] ^= 1;
+    writeFileSync(join(dir, 'd'), damaged);
+    assert.throws(() => readSafetensors(join(dir, 'd')), /tensor "big" is damaged/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('malformed checksum records are refused', () => {
+  const t = '"t":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}';
+  const meta = (sums: string) => `{"__metadata__":{"${CHECKSUMS}":${JSON.stringify(sums)}},${t}}`;
+  const cases: [string, RegExp][] = [
+    [meta('{"t":'), /"tensor_crc32" is not valid JSON/],
+    [meta('[]'), /"tensor_crc32" is not an object/],
+    [meta('{}'), /tensor "t" has no checksum/],
+    [meta('{"t":"00000000","u":"00000000"}'), /a checksum for tensor "u", which the file does not hold/],
+    [meta('{"t":"1234"}'), /checksum of tensor "t" is not 8 hex digits/],
+    [meta('{"t":"00000000"}'), /tensor "t" is damaged/],
+  ];
+  for (const [header, problem] of cases) assert.throws(() => decodeSafetensors(build(header, [0x41])), problem);
+  assert.equal(decodeSafetensors(build(meta('{"t":"d3d99e8b"}'), [0x41])).tensors.get('t')!.data[0], 0x41);
 });

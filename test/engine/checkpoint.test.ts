@@ -262,3 +262,35 @@ test('trainLocal records, evaluates and checkpoints on schedule', async () => {
   assert.equal(typeof result.eval?.testAccuracy, 'number');
   assert.ok(Number.isFinite(result.trainLoss));
 });
+
+test('a flipped bit in a tensor is refused naming it; a checkpoint without checksums loads with one warning', () => {
+  const { model, opt } = setup('mlp', { inputSize: 64, hidden: [8], classes: 4 }, { kind: 'sgd', lr: 0.1, momentum: 0.9 });
+  const intact = join(dir, 'intact.safetensors');
+  saveCheckpoint(intact, { model, optimizer: opt });
+  const file = join(dir, 'flipped.safetensors');
+  saveCheckpoint(file, { model, optimizer: opt });
+  const bytes = readFileSync(file);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+  // An exponent bit of the first weight of fc2: the value changes by orders of magnitude, the layout does not.
+  bytes[8 + n + header['fc2.weight'].data_offsets[0] + 3] ^= 0x40;
+  writeFileSync(file, bytes);
+  assert.throws(() => readCheckpoint(file), oneLineUsageError(/^checkpoint .*flipped\.safetensors: tensor "fc2\.weight" is damaged: its bytes have CRC-32 [0-9a-f]{8}, the file recorded [0-9a-f]{8}$/));
+  assert.ok(readFileSync(file).equals(bytes), 'reading leaves the file as it was');
+
+  const older = join(dir, 'older.safetensors');
+  const st = readSafetensors(intact);
+  writeSafetensors(older, new Map([...st.tensors].map(([k, t]) => [k, { shape: t.shape, data: t.data }])), st.metadata, { checksums: false });
+  const lines: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => lines.push(chunk) > 0) as typeof process.stderr.write;
+  try {
+    readCheckpoint(older);
+    readCheckpoint(older);
+    bitsEqual(readCheckpoint(older).params, readCheckpoint(intact).params, 'parameters of the older file');
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.equal(lines.length, 1, 'one warning per file');
+  assert.match(lines[0], /^gossamer: checkpoint .*older\.safetensors has no tensor checksums \(written by an older version\); its data cannot be verified\n$/);
+});

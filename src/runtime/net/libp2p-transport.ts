@@ -44,7 +44,9 @@ import { tcp } from '@libp2p/tcp';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import { createLibp2p } from 'libp2p';
 import { z } from 'zod';
+import { UsageError } from '../../core/errors.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from '../transport.js';
+import { listenFailure } from './addresses.js';
 import { swarmKeyProtector } from './swarm-protector.js';
 import {
   ABORT_REASONS, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage,
@@ -263,6 +265,13 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   private status: Record<string, unknown>;
   private closed = false;
   private bootstrapTimer: NodeJS.Timeout | null = null;
+  /** The last reason each bootstrap address not yet reached did not answer. */
+  private readonly bootstrapFailures = new Map<string, string>();
+  /**
+   * Nodes refused for another swarm key, each reported once at warn level: by address for those this node dialled,
+   * by host for those that dialled it (from a new port each time).
+   */
+  private readonly foreignKeys = new Map<string, string>();
 
   constructor(node: Libp2p, opts: NetTransportOptions) {
     super();
@@ -415,7 +424,9 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
         try {
           await this.node.dial(ma, { signal: AbortSignal.timeout(5000) });
           pending.delete(addr);
+          this.bootstrapFailures.delete(addr);
         } catch (error) {
+          this.bootstrapFailures.set(addr, error instanceof Error ? error.message : String(error));
           this.log('debug', `bootstrap ${addr} not reachable yet: ${errorText(error)}`);
         }
       }));
@@ -424,6 +435,29 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
       this.bootstrapTimer = setTimeout(() => void attempt(), delay);
     };
     void attempt();
+  }
+
+  /** Reports a connection refused for another swarm key: the first from each host as a warning, later ones quietly. */
+  noteForeignKey(remote: string, direction: 'inbound' | 'outbound'): void {
+    const addr = stripPeerId(remote);
+    const node = direction === 'inbound' ? addr.replace(/\/tcp\/\d+$/, '') : addr;
+    const message = direction === 'inbound'
+      ? `refused a connection from ${addr}: it does not hold this swarm key`
+      : `the node at ${addr} does not hold this swarm key: cannot connect to it`;
+    this.log(this.foreignKeys.has(node) ? 'debug' : 'warn', message);
+    this.foreignKeys.set(node, addr);
+  }
+
+  /** Why this node has reached no other worker, in a few words, for a worker that gives up. */
+  isolation(): string {
+    const reasons: string[] = [];
+    if (this.foreignKeys.size > 0) reasons.push(`${[...this.foreignKeys.values()].join(', ')} ${this.foreignKeys.size === 1 ? 'holds' : 'hold'} another swarm key`);
+    // (a bootstrap address that held another key at some point is explained by that, whatever it answers since)
+    for (const [addr, why] of this.bootstrapFailures) if (!this.foreignKeys.has(stripPeerId(addr))) reasons.push(`nobody answered at ${addr} (${why})`);
+    if (reasons.length > 0) return reasons.join('; ');
+    return (this.opts.bootstrap ?? []).length > 0
+      ? 'its bootstrap addresses answered but no worker of this cluster introduced itself'
+      : 'no worker connected to it (it has no --bootstrap address: start the others with this worker\'s address)';
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -958,9 +992,11 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
   if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error(`invalid cluster size ${opts.workers}`);
   if (!Number.isInteger(opts.self) || opts.self < 0 || opts.self >= opts.workers) throw new Error(`invalid worker index ${opts.self} for ${opts.workers} workers`);
   const window = opts.windowBytes ?? 16 << 20;
+  const listen = opts.listen ?? ['/ip4/127.0.0.1/tcp/0'];
+  let transport: NetTransport | undefined; // (the protector reports to it, once it exists)
   const node = await createLibp2p({
     start: false,
-    addresses: { listen: opts.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    addresses: { listen },
     transports: [tcp()],
     connectionEncrypters: [opts.encryption === 'plaintext' ? plaintext() : noise()],
     streamMuxers: [
@@ -973,11 +1009,18 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
         },
       }),
     ],
-    ...(opts.swarmKey ? { connectionProtector: swarmKeyProtector(opts.swarmKey) } : {}),
+    ...(opts.swarmKey ? { connectionProtector: swarmKeyProtector(opts.swarmKey, { onMismatch: (remote, direction) => transport?.noteForeignKey(remote, direction) }) } : {}),
     // Liveness is judged by the exchanges' own deadlines; pings could starve behind long compute steps.
     connectionMonitor: { enabled: false },
   });
-  const transport = new NetTransport(node as unknown as Libp2p, opts);
-  await transport.start();
+  transport = new NetTransport(node as unknown as Libp2p, opts);
+  try {
+    await transport.start();
+  } catch (error) {
+    await transport.close();
+    // An address of another machine, a port in use or a privileged one: the caller's input, said in one line.
+    if (error instanceof Error && error.name === 'UnsupportedListenAddressesError') throw new UsageError(listenFailure(error, listen));
+    throw error;
+  }
   return transport;
 }

@@ -16,7 +16,10 @@
  *
  * Before the first step (joinCluster): every worker waits for the others to connect — unless the cluster is already
  * training, in which case it is a late joiner (or a restarted one): it does not wait for that passed barrier, and it
- * pulls the current parameters from a live neighbour instead of starting from the initial point.
+ * pulls the current parameters from a live neighbour instead of starting from the initial point. "Already training"
+ * means that some worker had taken a step when this one first reached the cluster: workers started together pass
+ * the barrier at slightly different times, and one that is a moment behind must still start from the common initial
+ * point, not pull another's. So a worker announces its step count with its phase once it has taken its first step.
  *
  * An abort signal (SIGINT) stops the worker after its current step, once the exchange under way has settled; the
  * result then says it was interrupted and carries what a checkpoint needs to resume it (steps, the algorithm's
@@ -105,6 +108,8 @@ export interface PeerWorkerOptions {
   onProgress?: (p: PeerProgress) => void;
   progressEvery?: number;
   log?: (line: string) => void;
+  /** What must be seen without --verbose (a worker that left before the end); default: log. */
+  warn?: (line: string) => void;
 }
 
 export interface PeerProgress {
@@ -182,13 +187,20 @@ class AveragingParty implements ExchangeParty {
   }
 }
 
-/** The training phases past the join barrier: a worker announcing one of them means the cluster is running. */
-const RUNNING: readonly unknown[] = ['train', 'final', 'done'];
+/**
+ * Whether a worker's announced status says the cluster is training: it has taken a step, or finished its steps. (A
+ * status in the training phase without a step count comes from a worker that did not announce one: training.)
+ */
+function pastStart(status: Record<string, unknown> | undefined): boolean {
+  const phase = status?.phase;
+  if (phase === 'final' || phase === 'done') return true;
+  return phase === 'train' && (status!.steps === undefined || (typeof status!.steps === 'number' && status!.steps > 0));
+}
 
 /**
- * The join barrier: resolves 'all' once every other worker is connected, 'late' when a connected worker is already
- * past the barrier (this worker then waits at most graceMs more for its graph neighbours to connect, not for the
- * whole cluster), 'timeout' at the timeout, 'aborted' on the signal.
+ * The join barrier: resolves 'all' once every other worker is connected, 'late' when, at this worker's first contact
+ * with the cluster, a connected worker had already taken a step (this worker then waits at most graceMs more for its
+ * graph neighbours to connect, not for the whole cluster), 'timeout' at the timeout, 'aborted' on the signal.
  */
 export async function joinCluster(
   transport: PeerMembership,
@@ -196,11 +208,13 @@ export async function joinCluster(
 ): Promise<'all' | 'late' | 'timeout' | 'aborted'> {
   const until = performance.now() + opts.timeoutMs;
   let lateUntil = Infinity;
+  let firstContact = true;
   for (;;) {
     if (opts.signal?.aborted) return 'aborted';
     const connected = transport.connected();
-    if (lateUntil === Infinity && connected.some((j) => RUNNING.includes(transport.peer(j)?.status.phase))) {
-      lateUntil = performance.now() + (opts.graceMs ?? 2000);
+    if (firstContact && connected.length > 0) {
+      firstContact = false;
+      if (connected.some((j) => pastStart(transport.peer(j)?.status))) lateUntil = performance.now() + (opts.graceMs ?? 2000);
     }
     if (lateUntil !== Infinity) {
       if (opts.neighbours.every((j) => connected.includes(j)) || performance.now() > lateUntil) return 'late';
@@ -218,7 +232,7 @@ async function pullParameters(
   transport: PeerMembership, emulator: EmulatedTransport | null, header: MessageHeader, count: number, neighbours: readonly WorkerId[],
   timeoutMs: number, rng: Rng, log: (line: string) => void,
 ): Promise<{ from: WorkerId; step: number; x: Float32Array } | null> {
-  const running = transport.connected().filter((j) => RUNNING.includes(transport.peer(j)?.status.phase));
+  const running = transport.connected().filter((j) => pastStart(transport.peer(j)?.status));
   const near = rng.shuffle(running.filter((j) => neighbours.includes(j)));
   const far = rng.shuffle(running.filter((j) => !neighbours.includes(j)));
   for (const j of [...near, ...far]) {
@@ -274,6 +288,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   if (built.algorithm.collective && !opts.collective) throw new Error(`${built.algorithm.name} takes part in collectives: the networked worker needs one`);
   const exchange = opts.exchange ?? transport;
   const log = opts.log ?? (() => {});
+  const warn = opts.warn ?? log;
   const signal = opts.signal;
   const stopped = (): boolean => signal?.aborted ?? false;
   const started = performance.now();
@@ -322,7 +337,10 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   const state = { phase: 'train' as Phase };
   let averaging: Pairing | null = null;
   const onLeave = (j: WorkerId): void => {
-    log(`worker ${j} left`);
+    const phase = transport.peer(j)?.status.phase;
+    const who = `worker ${j}${opts.neighbours.includes(j) ? ' (a neighbour)' : ''}`;
+    if (phase === 'done') log(`${who} left, done`);
+    else warn(`${who} left the cluster before the end (its connection closed during its ${String(phase ?? 'join')} phase); going on without it`);
     agent.pairing?.markGone(j);
     agent.pairing?.wake();
     averaging?.markGone(j);
@@ -367,7 +385,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
 
   // Training: the compute thread takes a gradient whenever the agent permits a step (rate control); the agent applies
   // it here, between the network's events.
-  await transport.setStatus({ phase: 'train' });
+  await transport.setStatus({ phase: 'train', steps: first });
   const every = opts.progressEvery ?? Math.max(1, Math.floor(opts.steps / 10));
   if (steps() >= opts.steps || stopped()) {
     start(NaN);
@@ -393,10 +411,25 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
         if (ended) return;
         if (stopped() || steps() >= opts.steps) return end();
         loss = m.loss;
-        void agent.applyGradient(m.loss, grads, m.ms);
-        if (agent.steps === 1) start(loss);
-        if (steps() % every === 0) progress();
-        if (steps() >= opts.steps) end();
+        const applied = (): void => {
+          if (agent.steps === 1) {
+            start(loss);
+            // The step count in the status tells whoever meets this worker from now on that it is past the join barrier.
+            void transport.setStatus({ phase: 'train', steps: steps() });
+          }
+          if (steps() % every === 0) progress();
+          if (steps() >= opts.steps) end();
+        };
+        // A step that may wait for a collective is queued behind the previous one; otherwise it is applied at once.
+        if (opts.collective) {
+          queue = queue.then(async () => {
+            if (await agent.applyGradient(m.loss, grads, m.ms)) applied();
+            else end();
+          });
+        } else {
+          void agent.applyGradient(m.loss, grads, m.ms);
+          applied();
+        }
       });
       agent.start();
     });

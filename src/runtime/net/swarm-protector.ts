@@ -100,11 +100,14 @@ class SwarmStream extends AbstractMultiaddrConnection {
   }
 }
 
+/** Told of every connection refused for another swarm key: the remote address, and who dialled whom. */
+export type MismatchListener = (remote: string, direction: 'inbound' | 'outbound') => void;
+
 class SwarmKeyProtector implements ConnectionProtector {
   readonly [Symbol.toStringTag] = 'gossamer-swarm-key';
   private readonly secret: Uint8Array;
 
-  constructor(key: Uint8Array, private readonly timeoutMs: number) {
+  constructor(key: Uint8Array, private readonly timeoutMs: number, private readonly onMismatch?: MismatchListener) {
     this.secret = swarmSecret(key);
   }
 
@@ -116,6 +119,8 @@ class SwarmKeyProtector implements ConnectionProtector {
     const remote = Buffer.from(remoteNonce.subarray());
     const [theirs] = await Promise.all([bytes.read({ bytes: PROOF_BYTES, signal }), bytes.write(proof(this.secret, local, remote), { signal })]);
     if (!timingSafeEqual(Buffer.from(theirs.subarray()), proof(this.secret, remote, local))) {
+      // libp2p keeps a failed upgrade to itself (an accepted connection's failure is not reported at all): say it here.
+      this.onMismatch?.(String((connection as MultiaddrConnection).remoteAddr ?? 'an unknown address'), connection.direction);
       throw new SwarmKeyMismatchError('the remote node does not hold this swarm key');
     }
     const o = directionKey(this.secret, local, remote);
@@ -125,6 +130,6 @@ class SwarmKeyProtector implements ConnectionProtector {
 }
 
 /** A connection protector for libp2p's `connectionProtector` option, from a swarm key file's contents. */
-export function swarmKeyProtector(key: Uint8Array, opts: { timeoutMs?: number } = {}): () => ConnectionProtector {
-  return () => new SwarmKeyProtector(key, opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS);
+export function swarmKeyProtector(key: Uint8Array, opts: { timeoutMs?: number; onMismatch?: MismatchListener } = {}): () => ConnectionProtector {
+  return () => new SwarmKeyProtector(key, opts.timeoutMs ?? HANDSHAKE_TIMEOUT_MS, opts.onMismatch);
 }

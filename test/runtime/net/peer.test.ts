@@ -39,6 +39,8 @@ describe('gossamer peer', { timeout: 240_000 }, () => {
   it('four processes train together over the network and agree on the final model', async () => {
     const peers = await startCluster('together', 30);
     const summaries = await finish(peers);
+    // Started together, none of them is a late joiner: all start from the common initial point.
+    for (const p of peers) assert.equal(p.events.find((e) => e.event === 'start')?.pulledFrom, null, `worker ${p.index} pulled: ${p.stderr.join('\n')}`);
     for (const s of summaries) {
       assert.equal(s.steps, 30);
       assert.deepEqual(s.finished, [0, 1, 2, 3]);
@@ -62,6 +64,10 @@ describe('gossamer peer', { timeout: 240_000 }, () => {
     for (const s of summaries) {
       assert.equal(s.steps, 100, 'trained to the end');
       assert.deepEqual(s.finished, [0, 1, 2]);
+    }
+    // Every survivor says so without --verbose (on stderr, beside its JSON events).
+    for (const p of peers.slice(0, 3)) {
+      assert.ok(p.stderr.some((l) => /^\[peer \d\] worker 3( \(a neighbour\))? left the cluster before the end/.test(l)), `worker ${p.index}: ${p.stderr.join('\n')}`);
     }
     const c = consensus(summaries.map((s) => readCheckpoint(s.checkpoint as string).params));
     assert.ok(c < 1e-3, `the survivors agree (relative distance ${c})`);
