@@ -25,7 +25,7 @@ import {
   DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, type DatasetName,
 } from '../engine/training/data.js';
 import { makeTopology } from '../graph/topology.js';
-import { bandwidth, explicitOptions, linksOf } from '../runtime/cli.js';
+import { bandwidth, explicitOptions, linksOf } from './cluster.js';
 import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';

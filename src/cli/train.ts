@@ -28,7 +28,7 @@ import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
-import { addClusterOptions, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from '../runtime/cli.js';
+import { addClusterOptions, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
 const OPTIMIZERS = ['sgd', 'adamw'] as const;
 const SCHEDULES = ['constant', 'cosine', 'step'] as const;

@@ -42,7 +42,6 @@ import type { AgentEvent, AgentThreadData, WorkerSnapshot } from './agent-thread
 import { savedWorkers, workerContents, WORKER_PREFIX, type SavedWorker } from './cluster-checkpoint.js';
 import { collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
-import { clusterDisplay } from './display.js';
 import { linkBetween, type LinkTable } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, relinkEndpoint, type InProcessEndpoint } from './inprocess.js';
 import { FifoOrchestrator } from './orchestrator.js';
@@ -105,8 +104,8 @@ export interface ClusterConfig extends OptimizerSettings {
   resume?: ClusterResume;
   /** Directory for metrics.jsonl, metrics.svg and checkpoint.safetensors (none: nothing written). */
   out?: string;
-  /** Live display on a TTY. */
-  display?: boolean;
+  /** Live progress (e.g. a terminal display), started once the threads are ready. */
+  progress?: (shape: { workers: number; perWorker: number; budget: number }) => ClusterProgress;
   /** Stops the run cleanly (SIGINT). */
   signal?: AbortSignal;
   /** Kill these workers when all workers together have taken `atStep` steps (fault injection). */
@@ -339,6 +338,23 @@ interface WorkerThreads {
   exited: Promise<void>;
   /** Both threads have exited. */
   exitedNow: boolean;
+}
+
+/** One worker's line of the live progress. */
+export interface WorkerProgress {
+  steps: number;
+  /** Loss of its last step. */
+  loss: number;
+  exchanges: number;
+  /** Share of its time the compute loop waited. */
+  idle: number;
+  alive: boolean;
+}
+
+/** Live progress of a run: updated at every metrics sample, stopped at the end. */
+export interface ClusterProgress {
+  update(workers: WorkerProgress[], total: { steps: number; accuracy?: number }): void;
+  stop(): void;
 }
 
 export async function runCluster(config: ClusterConfig): Promise<ClusterSummary> {
@@ -587,7 +603,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   // Everything after the threads started: on an unexpected error, stop them before passing it on.
   const supervise = async (): Promise<ClusterSummary> => {
     await Promise.all(ready);
-    const display = clusterDisplay(n, perWorker, budget, config.display ?? false);
+    const display = config.progress?.({ workers: n, perWorker, budget }) ?? { update() {}, stop() {} };
     // Metrics rows evaluate on part of the held-out data (test images, or windows of held-out text); the end on all.
     const evalRows = evaluationSet(data, seq, config.evalLimit ?? (data.kind === 'text' ? 200 : 1000));
     const evalAll = evaluationSet(data, seq);
@@ -786,6 +802,6 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
 
 /** The configuration without its callbacks, signal, data arrays and machinery (for checkpoints). */
 function serializable(c: ClusterConfig): Record<string, unknown> {
-  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, display: _d, kill: _k, rejoin: _j, backend: _b, dataset, ...rest } = c;
+  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, progress: _p, kill: _k, rejoin: _j, backend: _b, dataset, ...rest } = c;
   return { ...rest, dataset: typeof dataset === 'object' ? dataset.train.name : dataset };
 }

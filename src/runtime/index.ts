@@ -33,7 +33,6 @@
  */
 export { runCluster, checkClusterConfig, CLUSTER_ALGORITHMS } from './cluster.js';
 export type { ClusterConfig, ClusterSummary, ClusterAlgorithm, WorkerSummary } from './cluster.js';
-export { addClusterOptions, clusterConfig, isClusterRun, runClusterCommand, CLUSTER_DEFAULTS } from './cli.js';
 export { WorkerAgent, HEADER_VERSION, type AgentOptions } from './agent.js';
 export { makeRunSchedule, type RunSchedule } from './schedule.js';
 export { RateControl, type RateMode } from '../algorithms/rate-control.js';

@@ -18,8 +18,9 @@ import { optimizerConfigOf } from '../engine/optim/index.js';
 import {
   CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, runCluster, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary,
   type SavedClusterRun,
-} from './cluster.js';
-import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from './emulator.js';
+} from '../runtime/cluster.js';
+import { clusterDisplay } from './cluster-display.js';
+import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 
 /** The embedded default run (`gossamer train` with no flags). */
 export const CLUSTER_DEFAULTS = {
@@ -256,7 +257,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
-    metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds, display: flags.display !== false && !flags.json,
+    metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds,
     resume,
   };
 }
@@ -287,7 +288,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
     links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
-    metricsEvery: flags.logEvery, display: flags.display !== false && !flags.json,
+    metricsEvery: flags.logEvery,
   };
 }
 
@@ -309,12 +310,14 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
   process.on('SIGINT', onSigint);
   const logs: string[] = [];
   let summary: ClusterSummary;
+  // The live display (drawn on a terminal only); without it, the run's log lines go to stderr.
+  const display = flags.display !== false && !flags.json;
   try {
     summary = await runCluster({
-      ...config, out, signal: controller.signal,
+      ...config, out, signal: controller.signal, progress: display ? clusterDisplay : undefined,
       log: (line) => {
         logs.push(line);
-        if (!flags.json && !config.display) process.stderr.write(`${line}\n`);
+        if (!flags.json && !display) process.stderr.write(`${line}\n`);
       },
     });
   } finally {

@@ -3,22 +3,10 @@
  * idle share) and a line for the whole run. Nothing is drawn when stderr is not a TTY.
  */
 import cliProgress from 'cli-progress';
+import type { ClusterProgress } from '../runtime/cluster.js';
 
-export interface WorkerLine {
-  steps: number;
-  loss: number;
-  exchanges: number;
-  idle: number;
-  alive: boolean;
-}
-
-export interface ClusterDisplay {
-  update(workers: WorkerLine[], total: { steps: number; accuracy?: number }): void;
-  stop(): void;
-}
-
-export function clusterDisplay(n: number, perWorker: number, budget: number, enabled: boolean): ClusterDisplay {
-  if (!enabled || !process.stderr.isTTY) return { update() {}, stop() {} };
+export function clusterDisplay({ workers: n, perWorker, budget }: { workers: number; perWorker: number; budget: number }): ClusterProgress {
+  if (!process.stderr.isTTY) return { update() {}, stop() {} };
   const multi = new cliProgress.MultiBar(
     {
       format: '{label} [{bar}] {value}/{total} | {info}',

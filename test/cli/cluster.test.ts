@@ -9,9 +9,9 @@ import { UsageError } from '../../src/core/errors.js';
 import { readCheckpoint, saveCheckpoint } from '../../src/engine/checkpoint.js';
 import { createModel } from '../../src/engine/models/index.js';
 import { runCluster } from '../../src/runtime/cluster.js';
-import { addClusterOptions, clusterConfig, explicitOptions, isClusterRun } from '../../src/runtime/cli.js';
+import { addClusterOptions, clusterConfig, explicitOptions, isClusterRun } from '../../src/cli/cluster.js';
 import { linkBetween } from '../../src/runtime/emulator.js';
-import { gossamer } from '../cli/run.js';
+import { gossamer } from './run.js';
 
 const dirs: string[] = [];
 after(() => {
