@@ -29,6 +29,7 @@ import { bandwidth, explicitOptions, linksOf } from '../runtime/cli.js';
 import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
+import { graphPairing } from '../runtime/pairing.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
 import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint } from '../runtime/net/peer-checkpoint.js';
@@ -263,7 +264,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   });
   // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's.
   const saved = createOptimizer(model, optimizerConfig);
-  const neighbours = [...new Set(graph.neighbors[index])];
+  const partners = graphPairing(graph, flags.rate, index);
+  const neighbours = partners.neighbours;
   model.initialize(flags.seed);
   if (resume) {
     checkPeerResume(resume, { index, workers: flags.workers, algorithm: built.algorithm.name, model });
@@ -327,9 +329,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       optimizer,
       clip: flags.clip ?? null,
       neighbours,
+      weights: partners.weights,
       layoutHash: model.layoutHash,
       steps: flags.steps,
-      rate: flags.rate,
+      rate: partners.rate,
       finalExchanges: flags.finalExchanges,
       timeoutMs: flags.timeout,
       barrierTimeoutMs: flags.barrierTimeout * 1000,

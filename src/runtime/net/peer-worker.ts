@@ -75,11 +75,13 @@ export interface PeerWorkerOptions {
   built: Built;
   optimizer: LocalOptimizer;
   clip: number | null;
-  /** Graph neighbours of this worker. */
+  /** Graph neighbours of this worker, each once. */
   neighbours: readonly WorkerId[];
+  /** Their weights as partners (partners.ts; default: all equal). */
+  weights?: readonly number[];
   layoutHash: string;
   steps: number;
-  /** Expected exchanges per local step. */
+  /** Expected exchanges of this worker per local step: its r_i (partners.ts). */
   rate: number;
   finalExchanges: number;
   /** Deadline of one exchange, ms. */
@@ -308,7 +310,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     rng: opts.rng,
     // The learning-rate schedule goes on from a resumed worker's step count.
     progress: () => first + agent.steps,
-    pairing: { transport: exchange, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs },
+    pairing: { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs },
     permit: () => permitStep(control),
     log,
   });
