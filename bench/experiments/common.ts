@@ -14,13 +14,15 @@ export interface RunSpec {
   lr?: number;
   every?: number;
   gradients?: boolean;
+  /** A2CiD2's exchange rule (default: ideal). */
+  exchange?: 'ideal' | 'official';
 }
 
 export function runSpec(spec: RunSpec, extra: Partial<SimOptions> = {}) {
   const graph = makeTopology(spec.topology, spec.n, { seed: spec.seed });
   const o = spec.objective;
   const built = buildAlgorithm({
-    name: spec.algo, graph, rate: spec.rate, dim: o.dim, dtype: o.dtype, backend: o.backend,
+    name: spec.algo, graph, rate: spec.rate, dim: o.dim, dtype: o.dtype, backend: o.backend, exchange: spec.exchange,
     smoothness: o.smoothness, strongConvexity: o.strongConvexity,
   });
   const gradients = spec.gradients ?? true;

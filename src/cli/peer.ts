@@ -30,6 +30,7 @@ import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
 import { toShared } from '../runtime/shared.js';
+import { graphPairing } from '../runtime/pairing.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetCollective } from '../runtime/net/collective.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
@@ -248,7 +249,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   });
   // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's.
   const saved = createOptimizer(model, optimizerConfig);
-  const neighbours = [...new Set(graph.neighbors[index])];
+  const partners = graphPairing(graph, flags.rate, index);
+  const neighbours = partners.neighbours;
   model.initialize(flags.seed);
   if (resume) {
     checkPeerResume(resume, { index, workers: flags.workers, algorithm: built.algorithm.name, model });
@@ -324,9 +326,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       optimizer,
       clip: flags.clip ?? null,
       neighbours,
+      weights: partners.weights,
       layoutHash: model.layoutHash,
       steps: flags.steps,
-      rate: flags.rate,
+      rate: partners.rate,
       finalExchanges: flags.finalExchanges,
       timeoutMs: flags.timeout,
       barrierTimeoutMs: flags.barrierTimeout * 1000,

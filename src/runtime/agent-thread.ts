@@ -25,6 +25,7 @@ import { SharedAllReduce, type CollectiveBuffers } from './collective.js';
 import type { GradientReport } from './compute-thread.js';
 import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js';
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
+import { graphPairing } from './pairing.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
 import type { MessageHeader } from './transport.js';
 import { G, S, permitStep, restoreStateVectors, stateVectors, stopCompute } from './shared.js';
@@ -107,19 +108,21 @@ if (d.endpoint) {
 }
 
 
+const partners = graphPairing(d.setup.graph, d.rate, d.id, d.endpoint?.peers.map((p) => p.id) ?? []);
+
 const agent: WorkerAgent = new WorkerAgent({
   id: d.id,
   built,
   x: d.x,
   layoutHash: d.layoutHash,
   optimizer,
-  rate: d.rate,
+  rate: partners.rate,
   rateMode: d.rateMode,
   rng,
   progress,
   pairing: transport && d.endpoint
     ? {
-      transport, neighbours: d.endpoint.peers.map((p) => p.id), timeoutMs: d.timeoutMs,
+      transport, neighbours: partners.neighbours, weights: partners.weights, timeoutMs: d.timeoutMs,
       register: d.central ? () => post({ type: 'available' }) : undefined,
     }
     : undefined,

@@ -29,14 +29,15 @@ export interface AgentOptions {
   x: Float32Array;
   layoutHash: string;
   optimizer: LocalOptimizer;
+  /** This worker's exchanges per local step: r_i of partners.ts. */
   rate: number;
   rateMode?: RateMode;
   rng: Rng;
   clock?: LocalClock;
   /** Step index for the learning-rate schedule (default: this worker's own step count). */
   progress?: () => number;
-  /** Pairwise algorithms: the transport and the protocol's settings. */
-  pairing?: { transport: Transport; neighbours: readonly WorkerId[]; timeoutMs: number; backoffMs?: number; register?: () => void };
+  /** Pairwise algorithms: the transport and the protocol's settings (weights: of the neighbours, see partners.ts). */
+  pairing?: { transport: Transport; neighbours: readonly WorkerId[]; weights?: readonly number[]; timeoutMs: number; backoffMs?: number; register?: () => void };
   /** Algorithms with collectives: the all-reduce. */
   collective?: Collective;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
@@ -98,7 +99,7 @@ export class WorkerAgent implements ExchangeParty {
     if (length !== dim) throw new Error(`the runtime exchanges whole models: message of ${length} values for ${dim} parameters`);
     if (!opts.pairing) throw new Error(`${algorithm.name} exchanges pairwise: it needs a transport`);
     this.pairing = new Pairing(opts.pairing.transport, this, {
-      neighbours: opts.pairing.neighbours, messageLength: dim, rng: opts.rng.fork('pairing'),
+      neighbours: opts.pairing.neighbours, weights: opts.pairing.weights, messageLength: dim, rng: opts.rng.fork('pairing'),
       timeoutMs: opts.pairing.timeoutMs, backoffMs: opts.pairing.backoffMs, register: opts.pairing.register, log: opts.log,
     });
   }

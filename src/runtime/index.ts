@@ -38,7 +38,7 @@ export { makeRunSchedule, type RunSchedule } from './schedule.js';
 export { RateControl, type RateMode } from '../algorithms/rate-control.js';
 export { LocalClock } from './rate.js';
 export { FifoOrchestrator } from './orchestrator.js';
-export { Pairing, type ExchangeParty, type ExchangeContext, type PairingOptions, type PairingStats } from './pairing.js';
+export { graphPairing, Pairing, type ExchangeParty, type ExchangeContext, type PairingOptions, type PairingStats } from './pairing.js';
 export { InProcessTransport, inProcessNetwork, sharedMailbox, acceptorWaitMs, type InProcessEndpoint, type Mailbox } from './inprocess.js';
 export { EmulatedTransport, readLinkTable, linkBetween, parseBandwidth, emulatesLinks, type LinkSpec, type LinkTable } from './emulator.js';
 export { SharedAllReduce, collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } from './collective.js';

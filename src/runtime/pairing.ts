@@ -4,6 +4,12 @@
  * - A worker that wants an exchange (its rate control allows one) and is free proposes to its live neighbours one
  *   at a time, in a freshly shuffled order; the first that accepts is its partner. If every neighbour answered
  *   'busy', it waits a random back-off (staying free, so that it can be picked meanwhile) and tries again.
+ * - When its neighbours carry unequal weights (a neighbour listed twice, an irregular graph: the edge rates of
+ *   docs/algorithms.md §1.2), it instead draws the partner of its next proposal in proportion to the weights and
+ *   proposes only to that one until it accepts (or is found gone or suspect, or has answered 'busy' through
+ *   REDRAW_AFTER rounds: a neighbour that has finished never accepts again): its exchanges then go to each partner
+ *   with the right frequency. Proposing to the first that accepts in a weighted order would under-serve
+ *   the heavier neighbours, whose own weight is in the denominator of every draw they win.
  * - A free worker that wants an exchange accepts a proposal. A worker that is already in an exchange, or is waiting
  *   for the answer to its own proposal, answers 'busy'. Two workers that propose to each other at the same moment
  *   thus both get 'busy'; each noticed the other's proposal, and the lower id proposes again to the same peer at
@@ -24,6 +30,8 @@
  *   further timeout (up to maxSuspectMs) and is forgotten as soon as the peer shows a sign of life.
  */
 import type { Rng } from '../core/rng.js';
+import { drawWeighted, partnersOf } from '../graph/partners.js';
+import type { Graph } from '../graph/topology.js';
 import type { ExchangeResult, MessageHeader, Transport, WorkerId } from './transport.js';
 
 /** One exchange as seen from one side (the same object is passed to message() and then receive() / failed()). */
@@ -49,7 +57,10 @@ export interface ExchangeParty {
 }
 
 export interface PairingOptions {
+  /** The neighbours; one listed several times weighs that many times (without `weights`). */
   neighbours: readonly WorkerId[];
+  /** The relative weight of each entry of `neighbours` as a partner (default 1 each; entries of a repeated one add up). */
+  weights?: readonly number[];
   messageLength: number;
   rng: Rng;
   /** How long a proposal (and an accepted exchange) may take before it is abandoned, ms. */
@@ -87,6 +98,17 @@ export interface PairingStats {
   lost: number;
 }
 
+/**
+ * Worker i's rate control and pairing settings on a graph at communication rate r: its own rate r_i and its
+ * neighbours weighted by their edge rates (partners.ts), so that the exchanges follow the rate-weighted Laplacian the
+ * constants are computed from; restricted to the neighbours it is linked to, when given.
+ */
+export function graphPairing(graph: Graph, rate: number, i: number, linked?: readonly WorkerId[]): { rate: number; neighbours: WorkerId[]; weights: number[] } {
+  const p = partnersOf(graph, rate, i);
+  const keep = p.ids.map((j) => !linked || linked.includes(j));
+  return { rate: p.rate, neighbours: p.ids.filter((_, k) => keep[k]), weights: p.weights.filter((_, k) => keep[k]) };
+}
+
 /** Counts of a pairing that took no part in anything yet. */
 export function emptyPairingStats(): PairingStats {
   return { exchanges: 0, proposed: 0, accepted: 0, busy: 0, timeouts: 0, refused: 0, aborted: 0, lost: 0 };
@@ -98,11 +120,17 @@ type State =
   | { kind: 'exchanging'; peer: WorkerId; ex: ExchangeContext };
 
 const IDLE: State = { kind: 'idle' };
+/** Fruitless rounds after which the weighted pairing draws another partner. */
+const REDRAW_AFTER = 5;
 
 export class Pairing {
   readonly stats: PairingStats = emptyPairingStats();
   private readonly live: Set<WorkerId>;
   private readonly neighbours: WorkerId[];
+  /** Each neighbour's weight as a partner, when they are not all equal (null: uniform). */
+  private readonly weights: Map<WorkerId, number> | null;
+  /** The partner drawn for the next proposal (weighted pairing). */
+  private drawn: WorkerId | null = null;
   private state: State = IDLE;
   private stopped = false;
   private running: Promise<void> | null = null;
@@ -132,7 +160,13 @@ export class Pairing {
     private readonly party: ExchangeParty,
     private readonly opts: PairingOptions,
   ) {
-    this.neighbours = [...new Set(opts.neighbours)].filter((j) => j !== transport.self);
+    const weights = new Map<WorkerId, number>();
+    opts.neighbours.forEach((j, k) => {
+      if (j !== transport.self) weights.set(j, (weights.get(j) ?? 0) + (opts.weights?.[k] ?? 1));
+    });
+    this.neighbours = [...weights.keys()];
+    const first = weights.get(this.neighbours[0]);
+    this.weights = [...weights.values()].every((w) => w === first) ? null : weights;
     this.live = new Set(this.neighbours);
     this.proposeBuf = new Float32Array(opts.messageLength);
     this.answerBuf = new Float32Array(opts.messageLength);
@@ -264,13 +298,21 @@ export class Pairing {
         await this.signal(Math.min(wait, this.pollMs));
         continue;
       }
-      const paired = await this.round(peers);
+      const paired = await this.round(this.weights ? [this.partner(peers, this.weights)] : peers);
       if (paired) this.fruitless = 0;
       else if (!this.stopped) {
         const window = Math.max(this.backoffMs, this.proposalMs) * 2 ** Math.min(this.fruitless++, 4);
         await this.signal(this.opts.rng.uniform() * window);
       }
     }
+  }
+
+  /** The drawn partner of the next proposal if it is still a candidate, else a new draw among the candidates. */
+  private partner(peers: WorkerId[], weights: Map<WorkerId, number>): WorkerId {
+    if (this.drawn === null || !peers.includes(this.drawn) || this.fruitless >= REDRAW_AFTER) {
+      this.drawn = peers[drawWeighted(peers.map((j) => weights.get(j)!), this.opts.rng)];
+    }
+    return this.drawn;
   }
 
   /** One turn of central pairing: propose to the assigned partner, or register, or wait for the partner. */
@@ -311,6 +353,7 @@ export class Pairing {
     // Nothing is accepted while we propose, so the state is still ours.
     this.setIdle();
     if (r.ok) {
+      if (peer === this.drawn) this.drawn = null;
       this.alive(peer);
       this.stats.exchanges++;
       this.party.receive(r.message, r.header, ex);

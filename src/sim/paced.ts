@@ -3,11 +3,15 @@
  *
  * Each worker computes gradient steps back to back (exponential durations of mean 1/speed, so that one time unit
  * is still one expected local step of a speed-1 worker) and, after step m, starts step m+1 only once it has taken
- * part in its quota of exchanges (RateControl, docs/algorithms.md §2). A free worker that wants an exchange pairs with a
- * free neighbour that accepts it, by the same rule as the runtime's agents (RateControl.accepts), chosen at random
- * among those; an exchange lasts latency + size / bandwidth for the proposer (the link model; instantaneous without
- * one) and one latency more for the acceptor, which commits on the proposer's acknowledgement, as in the runtime;
- * a worker is in at most one at a time. Gradients are computed and applied at the end of their step, as in the free mode.
+ * part in its quota of exchanges (RateControl, docs/algorithms.md §2) — r_i per step, its share of the rate-weighted
+ * Laplacian (partners.ts), so that the edges fire at the rates χ1, χ2 and the A2CiD2 constants are computed for. A free
+ * worker that wants an exchange pairs with a free neighbour that accepts it, by the same rule as the runtime's agents
+ * (RateControl.accepts): uniformly among those when all its neighbours carry the same rate; otherwise with the
+ * partner drawn for its next exchange in proportion to the edge rates, for which it waits (choosing by weight among
+ * the free ones would under-serve the heavier edges, whose own weight always sits in the denominator). An exchange
+ * lasts latency + size / bandwidth for the proposer (the link model; instantaneous without one) and one latency more
+ * for the acceptor, which commits on the proposer's acknowledgement, as in the runtime; a worker is in at most one at
+ * a time. Gradients are computed and applied at the end of their step, as in the free mode.
  *
  * The free mode models workers whose computation never waits for communication (a busy worker skips an exchange);
  * this one models the runtime, where the compute loop waits for its quota, so that over slow links the number of
@@ -15,6 +19,7 @@
  */
 import { RateControl } from '../algorithms/rate-control.js';
 import { allocVec, type Vec } from '../core/vec.js';
+import { drawWeighted, partnersOf } from '../graph/partners.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
 import { exchangeDuration, pairwiseOf, type DriverContext } from './run.js';
@@ -28,8 +33,11 @@ export function runPaced(ctx: DriverContext): void {
   const pairwise = pairwiseOf(opts, algo);
   const n = graph.n;
   const states = starts.map((x0) => algo.createState(x0, 0));
-  const rate = starts.map((_, i) => new RateControl(opts.rate, 'poisson', rng.fork(`rate:${i}`)));
-  const neighbours = graph.neighbors.map((list) => [...new Set(list)]);
+  const partners = starts.map((_, i) => partnersOf(graph, opts.rate, i));
+  const rate = partners.map((p, i) => new RateControl(p.rate, 'poisson', rng.fork(`rate:${i}`)));
+  const neighbours = partners.map((p) => p.ids);
+  /** The partner drawn for a worker's next exchange (−1: none yet), when its neighbours carry unequal rates. */
+  const drawn = new Int32Array(n).fill(-1);
   const len = pairwise.messageLength();
   const pool: Vec[] = [];
   const take = () => pool.pop() ?? allocVec(objective.dtype, len);
@@ -47,10 +55,19 @@ export function runPaced(ctx: DriverContext): void {
     const ri = rate[i];
     if (busy[i] || !ri.canExchange()) return;
     const owed = waiting[i] ? ri.owed() : 0;
-    candidates.length = 0;
-    for (const j of neighbours[i]) if (!busy[j] && rate[j].accepts(ri.steps, owed)) candidates.push(j);
-    if (candidates.length === 0) return;
-    const j = candidates[rng.int(candidates.length)];
+    const p = partners[i];
+    let j: number;
+    if (p.uniform) {
+      candidates.length = 0;
+      for (const k of p.ids) if (!busy[k] && rate[k].accepts(ri.steps, owed)) candidates.push(k);
+      if (candidates.length === 0) return;
+      j = candidates[rng.int(candidates.length)];
+    } else {
+      if (drawn[i] < 0) drawn[i] = p.ids[drawWeighted(p.weights, rng)];
+      j = drawn[i];
+      if (busy[j] || !rate[j].accepts(ri.steps, owed)) return;
+      drawn[i] = -1;
+    }
     const fromI = take();
     const fromJ = take();
     pairwise.message(states[i], t, fromI);

@@ -2,16 +2,17 @@
  * Runtime agents inside one thread, for tests: every worker's WorkerAgent over the in-process transport, and a fake
  * compute loop per worker that computes real gradients of a tiny engine model (on timers instead of a thread).
  */
-import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
+import { buildAlgorithm, type AlgorithmName, type Built } from '../../src/algorithms/index.js';
 import { Rng } from '../../src/core/rng.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { jsBackend } from '../../src/engine/backends/index.js';
 import { createModel } from '../../src/engine/models/index.js';
 import type { Model } from '../../src/engine/models/model.js';
 import { ShuffledBatches } from '../../src/engine/training/batches.js';
-import { makeTopology } from '../../src/graph/topology.js';
+import { makeTopology, type Graph } from '../../src/graph/topology.js';
 import { WorkerAgent } from '../../src/runtime/agent.js';
 import { InProcessTransport, inProcessNetwork } from '../../src/runtime/inprocess.js';
+import { graphPairing } from '../../src/runtime/pairing.js';
 import { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
 
 export function tinyData(seed = 1) {
@@ -30,7 +31,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function agentHarness(opts: { n: number; topology: string; algorithm: AlgorithmName; rate: number; rateMode?: 'poisson' | 'exact'; seed?: number; computeMs?: (worker: number) => number }): Harness {
+export function agentHarness(opts: {
+  n: number; topology: string; algorithm: AlgorithmName; rate: number; rateMode?: 'poisson' | 'exact'; seed?: number; computeMs?: (worker: number) => number;
+  /** Runs this algorithm instead (its states are created for workers 0, 1, … in turn). */
+  built?: (graph: Graph, dim: number) => Built;
+}): Harness {
   const { n } = opts;
   const seed = opts.seed ?? 1;
   const backend = jsBackend();
@@ -38,7 +43,7 @@ export function agentHarness(opts: { n: number; topology: string; algorithm: Alg
   const graph = makeTopology(opts.topology, n);
   const template = createModel('mlp', { inputSize: 8, hidden: [6], classes: 3, backend, seed });
   const dim = template.size;
-  const built = buildAlgorithm({ name: opts.algorithm, graph, rate: opts.rate, dim, dtype: 'f32', backend });
+  const built = opts.built?.(graph, dim) ?? buildAlgorithm({ name: opts.algorithm, graph, rate: opts.rate, dim, dtype: 'f32', backend });
   const endpoints = inProcessNetwork(n, graph.edges, dim);
   const rng = new Rng(seed);
   const transports: InProcessTransport[] = [];
@@ -52,9 +57,10 @@ export function agentHarness(opts: { n: number; topology: string; algorithm: Alg
     const t = new InProcessTransport(e);
     transports.push(t);
     const optimizer = new LocalOptimizer({ lr: 0.1, momentum: 0.9 }, { dim, dtype: 'f32', backend, layout: template.layout });
+    const partners = graphPairing(graph, opts.rate, i);
     return new WorkerAgent({
-      id: i, built, x, layoutHash: template.layoutHash, optimizer, rate: opts.rate, rateMode: opts.rateMode, rng: rng.fork(i),
-      pairing: { transport: t, neighbours: graph.neighbors[i], timeoutMs: 500 }, maxWaitMs: 300,
+      id: i, built, x, layoutHash: template.layoutHash, optimizer, rate: partners.rate, rateMode: opts.rateMode, rng: rng.fork(i),
+      pairing: { transport: t, neighbours: partners.neighbours, weights: partners.weights, timeoutMs: 500 }, maxWaitMs: 300,
       permit: () => permits[i]?.(),
     });
   });

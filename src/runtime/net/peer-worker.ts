@@ -82,11 +82,13 @@ export interface PeerWorkerOptions {
   built: Built;
   optimizer: LocalOptimizer;
   clip: number | null;
-  /** Graph neighbours of this worker. */
+  /** Graph neighbours of this worker, each once. */
   neighbours: readonly WorkerId[];
+  /** Their weights as partners (partners.ts; default: all equal). */
+  weights?: readonly number[];
   layoutHash: string;
   steps: number;
-  /** Expected exchanges per local step. */
+  /** Expected exchanges of this worker per local step: its r_i (partners.ts). */
   rate: number;
   finalExchanges: number;
   /** Deadline of one exchange, ms. */
@@ -326,7 +328,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     rng: opts.rng,
     // The learning-rate schedule goes on from a resumed worker's step count.
     progress: () => first + agent.steps,
-    pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs } : undefined,
+    pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     permit: () => permitStep(control),
     log,
