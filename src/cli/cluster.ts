@@ -35,6 +35,11 @@ export const CLUSTER_DEFAULTS = {
 
 /** Options that only make sense for a cluster. */
 const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout'] as const;
+/** The command-line spelling of an option's camel-cased name. */
+const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** Options of one worker that a cluster does not honour. */
+const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
 const NEUTRAL_KEYS = new Set(['json', 'out', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
@@ -123,6 +128,9 @@ export interface ClusterFlags {
   decayAll?: boolean;
   schedule?: 'constant' | 'cosine' | 'step';
   warmup?: number;
+  minLr?: number;
+  lrStepSize?: number;
+  lrGamma?: number;
   clip?: number;
   seed?: number;
   backend?: BackendChoice;
@@ -157,7 +165,12 @@ export interface ClusterFlags {
  * (the embedded default). `explicit` lists the options given on the command line.
  */
 export function isClusterRun(flags: ClusterFlags, explicit: readonly string[]): boolean {
-  if (explicit.includes('workers')) return (flags.workers ?? 1) > 1;
+  if (explicit.includes('workers') && (flags.workers ?? 1) <= 1) {
+    const given = CLUSTER_KEYS.find((k) => explicit.includes(k));
+    if (given) throw new UsageError(`--${kebab(given)} applies to a cluster, not to one worker (--workers 1)`);
+    return false;
+  }
+  if (explicit.includes('workers')) return true;
   if (CLUSTER_KEYS.some((k) => explicit.includes(k))) return true;
   return explicit.every((k) => NEUTRAL_KEYS.has(k));
 }
@@ -222,6 +235,9 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'decayAll', name: 'decay-all', field: 'decayAll', absent: false },
   { flag: 'schedule', name: 'schedule', field: 'schedule' },
   { flag: 'warmup', name: 'warmup', field: 'warmup' },
+  { flag: 'minLr', name: 'min-lr', field: 'minLr' },
+  { flag: 'lrStepSize', name: 'lr-step-size', field: 'stepSize' },
+  { flag: 'lrGamma', name: 'lr-gamma', field: 'gamma' },
   { flag: 'clip', name: 'clip', field: 'clip', value: (v) => ((v as number) > 0 ? v : null) },
   { flag: 'seed', name: 'seed', field: 'seed' },
 ];
@@ -255,7 +271,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     model: run.model as ModelName, modelConfig: run.modelConfig, dataset: run.dataset as DatasetName, seq: run.seq, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
-    schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
+    schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds,
     resume,
@@ -264,6 +280,12 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
 
 /** Resolves a cluster configuration from the train command's flags (with --resume: from the checkpoint's run). */
 export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]): ClusterConfig {
+  const alone = ONE_WORKER_KEYS.find((k) => explicit.includes(k));
+  if (alone) throw new UsageError(`--${kebab(alone)} applies to one worker (--workers 1): a cluster does not honour it`);
+  const schedule = flags.schedule ?? 'multistep';
+  if (flags.minLr !== undefined && schedule !== 'cosine') throw new UsageError('--min-lr applies to --schedule cosine');
+  if (flags.lrStepSize !== undefined && schedule !== 'step') throw new UsageError('--lr-step-size applies to --schedule step');
+  if (flags.lrGamma !== undefined && schedule !== 'step' && schedule !== 'multistep') throw new UsageError(`--lr-gamma applies to the step schedules, not to --schedule ${schedule}`);
   if (flags.resume !== undefined) return resumedClusterConfig(flags, explicit, flags.resume);
   const given = (k: string) => explicit.includes(k);
   const workers = given('workers') ? flags.workers! : CLUSTER_DEFAULTS.workers;
@@ -285,7 +307,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     evalLimit: flags.evalLimit, batchSize, epochs, steps: flags.steps, optimizer, lr,
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
     nesterov: flags.nesterov, decayAll: flags.decayAll,
-    schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
+    schedule, warmup: flags.warmup, minLr: flags.minLr, stepSize: flags.lrStepSize, gamma: flags.lrGamma,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
     links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
     metricsEvery: flags.logEvery,

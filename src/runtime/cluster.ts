@@ -83,6 +83,12 @@ export interface ClusterConfig extends OptimizerSettings {
   /** Linear warm-up, in expected local steps (default: 5% of them). */
   warmup?: number;
   milestones?: number[];
+  /** cosine: the final rate (default 0). */
+  minLr?: number;
+  /** step: each worker's steps between decays (default a third of them). */
+  stepSize?: number;
+  /** step and multistep: the decay factor (default 0.1). */
+  gamma?: number;
   clip: number | null;
   seed: number;
   backend?: BackendChoice;
@@ -228,6 +234,9 @@ const SavedCluster = z.object({
   schedule: z.enum(['constant', 'cosine', 'step', 'multistep']),
   warmup: z.number().nonnegative().optional(),
   milestones: z.array(z.number()).optional(),
+  minLr: z.number().min(0).optional(),
+  stepSize: z.number().int().positive().optional(),
+  gamma: z.number().positive().optional(),
   clip: z.number().positive().nullable(),
   seed: z.number().int().nonnegative(),
   links: z.record(z.string(), z.unknown()).optional(),
@@ -422,7 +431,9 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,
   };
   const warmup = config.warmup ?? Math.round(0.05 * perWorker);
-  const schedule: RunSchedule = { kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones };
+  const schedule: RunSchedule = {
+    kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones, minLr: config.minLr, stepSize: config.stepSize, gamma: config.gamma,
+  };
 
   // Shared memory: the training set once for all, per worker its parameters, gradient, state, control and statistics.
   const training = trainingPart(data, toShared);

@@ -43,10 +43,40 @@ test('--kill, --rejoin and --codec reach the cluster configuration', () => {
   assert.ok(isClusterRun(parse(['--kill', '1@5']).flags as never, ['kill']));
 });
 
+test('flags that a mode cannot honour are refused with one line; the cluster honours the schedule flags', () => {
+  const refused = (args: string[], pattern: RegExp) => {
+    const { flags, explicit } = parse(args);
+    assert.throws(() => (isClusterRun(flags, explicit) ? clusterConfig(flags as never, explicit) : null), (e: unknown) => e instanceof UsageError && pattern.test(e.message), args.join(' '));
+  };
+  refused(['--workers', '1', '--rate', '2'], /--rate applies to a cluster, not to one worker/);
+  refused(['--workers', '1', '--kill', '1@3'], /--kill applies to a cluster/);
+  const cmd = (args: string[]) => {
+    const c = addClusterOptions(new Command('train').exitOverride()
+      .option('--workers <n>', '', Number, 1).option('--schedule <k>').option('--min-lr <lr>', '', Number).option('--lr-step-size <n>', '', Number)
+      .option('--lr-gamma <g>', '', Number).option('--eval-every <n>', '', Number).option('--prompt <text>'));
+    c.parse(args, { from: 'user' });
+    return { flags: c.opts(), explicit: explicitOptions(c) };
+  };
+  const fails = (args: string[], pattern: RegExp) => {
+    const { flags, explicit } = cmd(args);
+    assert.throws(() => clusterConfig(flags as never, explicit), (e: unknown) => e instanceof UsageError && pattern.test(e.message), args.join(' '));
+  };
+  fails(['--workers', '8', '--eval-every', '10'], /--eval-every applies to one worker/);
+  fails(['--workers', '8', '--prompt', 'Call me'], /--prompt applies to one worker/);
+  fails(['--workers', '8', '--min-lr', '0.01'], /--min-lr applies to --schedule cosine/);
+  fails(['--workers', '8', '--lr-step-size', '10'], /--lr-step-size applies to --schedule step/);
+  fails(['--workers', '8', '--schedule', 'cosine', '--lr-gamma', '0.5'], /--lr-gamma applies to the step schedules/);
+  const { flags, explicit } = cmd(['--workers', '8', '--lr-gamma', '0.5']);
+  assert.equal(clusterConfig(flags as never, explicit).gamma, 0.5, 'the multistep schedule decays by --lr-gamma');
+  const step = cmd(['--workers', '8', '--schedule', 'step', '--lr-step-size', '40', '--lr-gamma', '0.3']);
+  const c = clusterConfig(step.flags as never, step.explicit);
+  assert.deepEqual([c.schedule, c.stepSize, c.gamma], ['step', 40, 0.3]);
+});
+
 test('train dispatches to a cluster with several workers, a cluster option, or no training flag at all', () => {
   const cases: Array<[string[], boolean]> = [
     [[], true], [['--json'], true], [['--out', 'x', '--seed', '3'], true], [['--workers', '4'], true], [['--algo', 'gossip'], true],
-    [['--workers', '1'], false], [['--steps', '30'], false], [['--workers', '1', '--rate', '2'], false],
+    [['--workers', '1'], false], [['--steps', '30'], false],
   ];
   for (const [args, cluster] of cases) {
     const { flags, explicit } = parse(args);
