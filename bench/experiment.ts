@@ -7,7 +7,7 @@
  * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { CODECS, type Codec } from '../src/runtime/net/wire.js';
+import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
 import { acidRate } from './experiments/acid-rate.js';
 import { codecs } from './experiments/codecs.js';

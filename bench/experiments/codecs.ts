@@ -1,6 +1,6 @@
 import type { AlgorithmName } from '../../src/algorithms/index.js';
 import { Quadratic } from '../../src/objectives/quadratic.js';
-import { messageCodec, type Codec } from '../../src/runtime/net/wire.js';
+import { messageCodec, type Codec } from '../../src/core/codecs.js';
 import { mean, runSpec, sci, table } from './common.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { MetricsRow } from '../../src/report/metrics.js';
 import { runCluster, type ClusterAlgorithm, type ClusterConfig } from '../../src/runtime/cluster.js';
-import type { Codec } from '../../src/runtime/net/wire.js';
+import type { Codec } from '../../src/core/codecs.js';
 import { mean, table } from './common.js';
 
 /**

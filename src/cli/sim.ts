@@ -9,7 +9,7 @@ import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
-import { CODECS, messageCodec, type Codec } from '../runtime/net/wire.js';
+import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
 import { simulate, type ChurnEvent } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
 import { integer, oneOf, real, realList } from './options.js';

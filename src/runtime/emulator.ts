@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
-import { DEFAULT_BLOCK_SIZE, payloadBytes } from './net/wire.js';
+import { DEFAULT_BLOCK_SIZE, payloadBytes } from '../core/codecs.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from './transport.js';
 
 export interface LinkSpec {

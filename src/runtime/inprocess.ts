@@ -23,7 +23,7 @@
  * mailbox each); the pairing protocol on top (pairing.ts) keeps a worker in one exchange at a time.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { quantize } from './net/wire.js';
+import { quantize } from '../core/codecs.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from './transport.js';
 
 /** Version of the in-process control messages. */

@@ -11,7 +11,7 @@ import { UsageError } from '../../src/core/errors.js';
 import { runCluster, type ClusterConfig } from '../../src/runtime/cluster.js';
 import { EmulatedTransport } from '../../src/runtime/emulator.js';
 import { InProcessTransport, sharedMailbox } from '../../src/runtime/inprocess.js';
-import { decodePayload, encodePayload, messageCodec, quantize } from '../../src/runtime/net/wire.js';
+import { decodePayload, encodePayload, messageCodec, quantize } from '../../src/core/codecs.js';
 import type { MessageHeader } from '../../src/runtime/transport.js';
 
 const dirs: string[] = [];

@@ -15,7 +15,7 @@ import { makeTopology } from '../../src/graph/topology.js';
 import { makeObjective } from '../../src/objectives/index.js';
 import type { Objective } from '../../src/objectives/objective.js';
 import { simulate, type SimOptions } from '../../src/sim/simulator.js';
-import { messageCodec } from '../../src/runtime/net/wire.js';
+import { messageCodec } from '../../src/core/codecs.js';
 
 interface Case {
   algo: AlgorithmName;

@@ -25,8 +25,9 @@ import type { Collective, MessageHeader, WorkerId } from '../transport.js';
 import { chunksOf, errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
 import {
   ABORT_REASONS, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage, encodeControl,
-  encodeMessage, isWireError, type Codec,
+  encodeMessage, isWireError,
 } from './wire.js';
+import type { Codec } from '../../core/codecs.js';
 
 export const COLLECTIVE_PROTOCOL = '/gossamer/collective/1.0.0';
 

@@ -47,9 +47,10 @@ import { z } from 'zod';
 import { UsageError } from '../../core/errors.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from '../transport.js';
 import { listenFailure } from './addresses.js';
+import { DEFAULT_BLOCK_SIZE } from '../../core/codecs.js';
 import { swarmKeyProtector } from './swarm-protector.js';
 import {
-  ABORT_REASONS, DEFAULT_BLOCK_SIZE, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage,
+  ABORT_REASONS, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage,
   encodeControl, encodeMessage, isWireError, type AbortReason, type EncodedFrame, type Frame, type WireError,
 } from './wire.js';
 

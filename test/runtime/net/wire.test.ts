@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Rng } from '../../../src/core/rng.js';
 import type { MessageHeader } from '../../../src/runtime/transport.js';
+import { decodePayload, encodePayload, fromHalf, toHalf } from '../../../src/core/codecs.js';
 import {
-  FrameReader, WIRE_VERSION, crc32, decodeFrame, decodeHeader, decodeMessage, decodePayload, encodeControl, encodeHeader,
-  encodeMessage, encodePayload, fromHalf, isWireError, toHalf, type Frame, type WireError,
+  FrameReader, WIRE_VERSION, crc32, decodeFrame, decodeHeader, decodeMessage, encodeControl, encodeHeader, encodeMessage, isWireError,
+  type Frame, type WireError,
 } from '../../../src/runtime/net/wire.js';
 
 const HEADER: MessageHeader = { version: WIRE_VERSION, algorithm: 'acid', step: 1234567, layoutHash: 'a'.repeat(64), codec: 'f32' };
