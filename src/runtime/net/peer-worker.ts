@@ -26,7 +26,9 @@
  * vectors). A resumed worker starts from its checkpoint's step count and vectors.
  */
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { Acid, type AcidState } from '../../algorithms/acid.js';
 import type { Built } from '../../algorithms/index.js';
+import type { Backend } from '../../engine/backend.js';
 import type { Rng } from '../../core/rng.js';
 import type { BackendChoice } from '../../engine/backends/index.js';
 import type { Model } from '../../engine/models/model.js';
@@ -34,7 +36,7 @@ import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
 import type { EmulatedTransport } from '../emulator.js';
-import { C, permitStep, restoreStateVectors, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
+import { C, permitStep, restoreStateVectors, shareState, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
 import { emptyPairingStats, Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
@@ -157,17 +159,27 @@ export interface PeerResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The exchange side after training: plain pairwise averaging of x. */
+/**
+ * The final averaging phase: plain pairwise gossip (the baseline's handlers, η = 0, no x̃) on the worker's own x, so
+ * that the workers meet at their average without any momentum of their own.
+ */
 class AveragingParty implements ExchangeParty {
   exchanges = 0;
   /** Exchanges since the final barrier. */
   counted = 0;
   counting = false;
+  private readonly gossip: Acid;
+  private readonly state: AcidState;
+  private readonly started = performance.now();
 
   constructor(
-    private readonly x: Float32Array,
+    x: Float32Array,
+    backend: Backend,
     private readonly headerOf: () => MessageHeader,
-  ) {}
+  ) {
+    this.gossip = new Acid({ dim: x.length, dtype: 'f32', backend, eta: 0, alphaTilde: 0, tracking: false });
+    this.state = shareState(this.gossip.createState(x), x);
+  }
 
   wants(): boolean {
     return true;
@@ -178,14 +190,18 @@ class AveragingParty implements ExchangeParty {
   }
 
   message(out: Float32Array, _ex: ExchangeContext): void {
-    out.set(this.x);
+    this.gossip.pairwise.message(this.state, this.now(), out);
   }
 
   receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
-    const x = this.x;
-    for (let k = 0; k < x.length; k++) x[k] = 0.5 * (x[k] + message[k]);
+    this.gossip.pairwise.receive(this.state, this.now(), message);
     this.exchanges++;
     if (this.counting) this.counted++;
+  }
+
+  /** Gossip without momentum has no dynamics between events: any clock will do. */
+  private now(): number {
+    return performance.now() - this.started;
   }
 }
 
@@ -362,7 +378,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // Late joiners pull from this worker: a snapshot of x, taken between two handlers (never half-updated).
   transport.onPull(() => ({ header: headerAt(steps()), message: Float32Array.from(x) }));
   let loss = NaN;
-  const party = new AveragingParty(x, () => headerAt(steps()));
+  const party = new AveragingParty(x, model.backend, () => headerAt(steps()));
   const progress = (): void =>
     opts.onProgress?.({ phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now() });
   const start = (firstLoss: number): void =>
