@@ -28,7 +28,8 @@ import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
 import { graphPairing } from './pairing.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
 import type { MessageHeader } from './transport.js';
-import { G, S, permitStep, restoreStateVectors, stateVectors, stopCompute } from './shared.js';
+import { LocalClock } from './rate.js';
+import { G, S, permitStep, restoreSaved, savedCopy, stopCompute } from './shared.js';
 
 export interface AgentThreadData {
   id: number;
@@ -74,9 +75,15 @@ export interface AgentThreadData {
   carry: Float64Array | null;
 }
 
-/** A worker's own state besides x: the algorithm's vectors (A2CiD2's x̃) and the local optimizer's state. */
+/**
+ * A worker's own state besides x: the algorithm's vectors (A2CiD2's x̃) and scalars (its time, counters), the
+ * worker's local time, and the local optimizer's state.
+ */
 export interface WorkerSnapshot {
   vectors: Record<string, Float32Array>;
+  scalars: Record<string, number>;
+  /** The worker's local clock (expected local steps): a resumed worker's clock goes on from it. */
+  time: number;
   optimizer: { state: Float32Array; steps: number };
 }
 
@@ -111,6 +118,8 @@ if (d.endpoint) {
 const partners = graphPairing(d.setup.graph, d.rate, d.id, d.endpoint?.peers.map((p) => p.id) ?? []);
 
 const agent: WorkerAgent = new WorkerAgent({
+  // A resumed worker's clock goes on from its saved time, with which its algorithm's saved time agrees.
+  clock: new LocalClock(undefined, d.restore?.time ?? 0),
   id: d.id,
   built,
   x: d.x,
@@ -141,7 +150,7 @@ const agent: WorkerAgent = new WorkerAgent({
 });
 
 if (d.restore) {
-  restoreStateVectors(built.algorithm, agent.state, d.restore.vectors, log);
+  restoreSaved(built.algorithm, agent.state, d.restore, log);
   optimizer.loadState(d.restore.optimizer.state, d.restore.optimizer.steps);
 }
 
@@ -160,7 +169,8 @@ async function stop(): Promise<void> {
   await transport?.close();
   d.stats[S.DONE] = 1;
   const snapshot: WorkerSnapshot = {
-    vectors: stateVectors(built.algorithm, agent.state),
+    ...savedCopy(built.algorithm, agent.state),
+    time: agent.clock.now(),
     optimizer: { state: Float32Array.from(optimizer.state), steps: optimizer.steps },
   };
   post({ type: 'stopped', snapshot });

@@ -7,7 +7,9 @@
  *   worker.<i>.state              [stateSize] its BatchNorm statistics (when the model has any)
  *   worker.<i>.algorithm.<field>  [size]   its algorithm's vectors besides x
  *   worker.<i>.optimizer          [n]      its optimizer's flat state (momentum; AdamW's moments)
- *   metadata workers_saved = JSON [{ index, vectors: [field, ...], optimizerSteps }]
+ *   metadata workers_saved = JSON [{ index, vectors: [field, ...], scalars: {name: value}, time, optimizerSteps }]
+ *   (scalars and time: the algorithm's scalars, e.g. A2CiD2's time, and the worker's local clock; absent from older
+ *   checkpoints, whose workers then start them afresh)
  *
  * Written when a run is interrupted (the checkpoint is then meant for --resume). A worker that was dead when the run
  * stopped has no entry, nor has any worker of a finished run: a resumed run starts those from the average, with
@@ -28,6 +30,8 @@ export interface SavedWorker extends WorkerSnapshot {
 interface SavedEntry {
   index: number;
   vectors: string[];
+  scalars?: Record<string, number>;
+  time?: number;
   optimizerSteps: number;
 }
 
@@ -42,7 +46,7 @@ export function workerContents(workers: ReadonlyArray<SavedWorker | null>): { te
     if (w.state.length > 0) tensors.set(`${at}state`, w.state);
     for (const [field, v] of Object.entries(w.vectors)) tensors.set(`${at}algorithm.${field}`, v);
     if (w.optimizer.state.length > 0) tensors.set(`${at}optimizer`, w.optimizer.state);
-    entries.push({ index, vectors: Object.keys(w.vectors), optimizerSteps: w.optimizer.steps });
+    entries.push({ index, vectors: Object.keys(w.vectors), scalars: w.scalars, time: w.time, optimizerSteps: w.optimizer.steps });
   });
   return { tensors, metadata: { workers_saved: JSON.stringify(entries) } };
 }
@@ -79,16 +83,23 @@ export function savedWorkers(ck: Checkpoint, n: number, optimizerSize: number): 
   for (const e of entries as unknown[]) {
     const entry = e as Partial<SavedEntry>;
     const { index, vectors, optimizerSteps } = entry;
+    const scalars = entry.scalars ?? {};
+    const time = entry.time ?? 0;
+    const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
     if (!Number.isInteger(index) || index! < 0 || index! >= n) bad(`worker index ${JSON.stringify(index)} for ${n} workers`);
     if (out[index!]) bad(`worker ${index} recorded twice`);
     if (!Array.isArray(vectors) || !vectors.every((v) => typeof v === 'string')) bad(`worker ${index}: no list of vectors`);
     if (!Number.isInteger(optimizerSteps) || optimizerSteps! < 0) bad(`worker ${index}: optimizer steps ${JSON.stringify(optimizerSteps)}`);
+    if (typeof scalars !== 'object' || scalars === null || !Object.values(scalars).every(finite)) bad(`worker ${index}: scalars ${JSON.stringify(scalars)}`);
+    if (!finite(time) || time < 0) bad(`worker ${index}: time ${JSON.stringify(time)}`);
     const at = `${WORKER_PREFIX}${index}.`;
     const size = ck.params.length;
     out[index!] = {
       x: take(`${at}x`, size),
       state: ck.state.length > 0 ? take(`${at}state`, ck.state.length) : new Float32Array(0),
       vectors: Object.fromEntries(vectors!.map((f) => [f, take(`${at}algorithm.${f}`, size)])),
+      scalars,
+      time,
       optimizer: { state: optimizerSize > 0 ? take(`${at}optimizer`, optimizerSize) : new Float32Array(0), steps: optimizerSteps! },
     };
   }

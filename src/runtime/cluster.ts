@@ -503,7 +503,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
       links: config.links ?? null, codec: config.codec ?? 'f32',
       collective, collectiveMs, budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
-      restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, optimizer: restored[i]!.optimizer } : null,
+      restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,
       carry: life.carry,
     };
     const computeData: ComputeThreadData = {

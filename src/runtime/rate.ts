@@ -10,8 +10,10 @@ export class LocalClock {
   private last: number;
   private average = 0;
 
-  constructor(private readonly wall: () => number = () => performance.now()) {
+  /** t0: the local time to start from (a resumed worker's). */
+  constructor(private readonly wall: () => number = () => performance.now(), t0 = 0) {
     this.last = wall();
+    this.t = t0;
   }
 
   /** Current local time, in expected local steps. */

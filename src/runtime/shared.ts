@@ -47,24 +47,33 @@ export function shareState<S extends object>(state: S, x: Float32Array): S {
   return state;
 }
 
-/** Copies of the vectors of an algorithm's worker state other than x (A2CiD2's x̃), as the algorithm lists them. */
-export function stateVectors<S extends WorkerState>(algorithm: Algorithm<S>, state: S): Record<string, Float32Array> {
-  const out: Record<string, Float32Array> = {};
-  for (const [k, v] of Object.entries(algorithm.saved(state).vectors)) out[k] = Float32Array.from(v);
-  return out;
+/** A copy of an algorithm's worker state besides x (A2CiD2's x̃ and time), as the algorithm lists it. */
+export function savedCopy<S extends WorkerState>(algorithm: Algorithm<S>, state: S): { vectors: Record<string, Float32Array>; scalars: Record<string, number> } {
+  const saved = algorithm.saved(state);
+  const vectors: Record<string, Float32Array> = {};
+  for (const [k, v] of Object.entries(saved.vectors)) vectors[k] = Float32Array.from(v);
+  return { vectors, scalars: { ...saved.scalars } };
 }
 
 /**
- * Puts saved vectors (from stateVectors) back into an algorithm's worker state; a vector the algorithm does not
- * keep, or of another length, is left out and reported through `log`.
+ * Puts a saved state (from savedCopy) back into an algorithm's worker state; a vector or scalar the algorithm does
+ * not keep, or a vector of another length, is left out and reported through `log` (a checkpoint of another version).
  */
-export function restoreStateVectors<S extends WorkerState>(algorithm: Algorithm<S>, state: S, saved: Record<string, Float32Array>, log: (line: string) => void): void {
-  const own = algorithm.saved(state).vectors;
-  for (const [k, v] of Object.entries(saved)) {
-    const into = own[k];
-    if (into && into.length === v.length) into.set(v);
+export function restoreSaved<S extends WorkerState>(
+  algorithm: Algorithm<S>, state: S, saved: { vectors: Record<string, Float32Array>; scalars?: Record<string, number> }, log: (line: string) => void,
+): void {
+  const own = algorithm.saved(state);
+  const vectors: Record<string, Float32Array> = {};
+  for (const [k, v] of Object.entries(saved.vectors)) {
+    if (own.vectors[k]?.length === v.length) vectors[k] = v;
     else log(`the checkpoint's ${k} does not fit this algorithm's state: ignored`);
   }
+  const scalars: Record<string, number> = {};
+  for (const [k, v] of Object.entries(saved.scalars ?? {})) {
+    if (k in own.scalars && Number.isFinite(v)) scalars[k] = v;
+    else log(`the checkpoint's ${k} does not fit this algorithm's state: ignored`);
+  }
+  algorithm.restore(state, { vectors, scalars });
 }
 
 /** Global control words of a cluster (Int32Array slots). */

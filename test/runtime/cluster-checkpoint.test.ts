@@ -16,7 +16,8 @@ const model = createModel('mlp', { inputSize: 6, hidden: [5], classes: 3, seed: 
 const dim = model.size;
 const filled = (n: number, v: number) => Float32Array.from({ length: n }, (_, k) => v + k / 1000);
 const worker = (i: number): SavedWorker => ({
-  x: filled(dim, i), state: new Float32Array(0), vectors: { xt: filled(dim, 10 + i) }, optimizer: { state: filled(dim, 20 + i), steps: 7 + i },
+  x: filled(dim, i), state: new Float32Array(0), vectors: { xt: filled(dim, 10 + i) }, scalars: { t: 30.5 + i }, time: 31 + i,
+  optimizer: { state: filled(dim, 20 + i), steps: 7 + i },
 });
 
 test('per-worker state round-trips through a checkpoint; a dead worker has no entry', () => {
@@ -30,6 +31,8 @@ test('per-worker state round-trips through a checkpoint; a dead worker has no en
     assert.deepEqual(back[i]!.vectors.xt, worker(i).vectors.xt);
     assert.deepEqual(back[i]!.optimizer.state, worker(i).optimizer.state);
     assert.equal(back[i]!.optimizer.steps, 7 + i);
+    assert.deepEqual(back[i]!.scalars, { t: 30.5 + i }, 'the algorithm\'s scalars');
+    assert.equal(back[i]!.time, 31 + i, 'the worker\'s local time');
   }
   // A checkpoint without per-worker state: every worker starts from the average.
   const plain = join(dir, 'plain.safetensors');

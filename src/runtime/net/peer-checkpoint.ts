@@ -4,7 +4,9 @@
  * so that a resumed worker continues exactly where it stopped:
  *
  *   algorithm.<field>   every vector of the algorithm's worker state other than x (e.g. algorithm.xt), [size]
- *   metadata algorithm = the algorithm's name, algorithm_state = JSON list of the saved fields
+ *   metadata algorithm = the algorithm's name, algorithm_state = JSON list of the saved fields,
+ *            algorithm_scalars = JSON {name: value} of its scalars (e.g. A2CiD2's time), local_time = the worker's
+ *            local clock (both absent from older checkpoints: the worker then starts them afresh)
  *
  * The run metadata says which worker wrote it (command "peer", index, workers, algo, steps budget, ...). Resuming
  * checks the worker, the cluster size, the algorithm and the model's layout; a mismatch is a one-line UsageError.
@@ -39,44 +41,70 @@ export interface SavePeerCheckpoint {
   step: number;
   seed: number;
   run: PeerRun;
-  /** Name of the algorithm and its per-worker vectors besides x (e.g. { xt }). */
+  /** Name of the algorithm and its per-worker state besides x (e.g. vectors { xt }, scalars { t }). */
   algorithm: string;
-  state?: Record<string, Float32Array>;
+  state?: AlgorithmSnapshot;
+}
+
+/** An algorithm's state besides x and the worker's local time. */
+export interface AlgorithmSnapshot {
+  vectors: Record<string, Float32Array>;
+  scalars: Record<string, number>;
+  time: number;
 }
 
 export interface PeerCheckpoint {
   checkpoint: Checkpoint;
   run: PeerRun;
   algorithm: string;
-  state: Record<string, Float32Array>;
+  state: AlgorithmSnapshot;
 }
 
 /** Writes a peer checkpoint atomically. */
 export function savePeerCheckpoint(file: string, o: SavePeerCheckpoint): void {
-  const fields = Object.keys(o.state ?? {});
+  const vectors = o.state?.vectors ?? {};
+  const fields = Object.keys(vectors);
+  const metadata: Record<string, string> = { algorithm: o.algorithm, algorithm_state: JSON.stringify(fields) };
+  if (o.state) {
+    metadata.algorithm_scalars = JSON.stringify(o.state.scalars);
+    metadata.local_time = String(o.state.time);
+  }
   saveCheckpoint(file, {
     model: o.model, optimizer: o.optimizer, optimizerConfig: o.optimizerConfig, step: o.step, seed: o.seed, run: o.run,
-    extra: {
-      prefix: PREFIX,
-      tensors: new Map(fields.map((f) => [PREFIX + f, o.state![f]])),
-      metadata: { algorithm: o.algorithm, algorithm_state: JSON.stringify(fields) },
-    },
+    extra: { prefix: PREFIX, tensors: new Map(fields.map((f) => [PREFIX + f, vectors[f]])), metadata },
   });
 }
 
 /** Reads a peer checkpoint (any gossamer checkpoint reads; the algorithm's vectors are then empty). */
 export function readPeerCheckpoint(file: string): PeerCheckpoint {
   const checkpoint = readCheckpoint(file, [PREFIX]); // (files written before extra_prefix existed)
-  const state: Record<string, Float32Array> = {};
-  for (const [name, data] of checkpoint.extra) state[name.slice(PREFIX.length)] = data;
-  for (const [field, v] of Object.entries(state)) {
+  const vectors: Record<string, Float32Array> = {};
+  for (const [name, data] of checkpoint.extra) vectors[name.slice(PREFIX.length)] = data;
+  for (const [field, v] of Object.entries(vectors)) {
     if (v.length !== checkpoint.params.length) throw new UsageError(`checkpoint ${file}: ${PREFIX}${field} has ${v.length} values for ${checkpoint.params.length} parameters`);
   }
   const run = checkpoint.run as Partial<PeerRun>;
   if (run.command !== 'peer' || !Number.isInteger(run.index) || !Number.isInteger(run.workers) || !Number.isInteger(run.steps) || typeof run.algo !== 'string') {
     throw new UsageError(`checkpoint ${file} was not written by gossamer peer (no worker index, cluster size, algorithm or budget in its run)`);
   }
-  return { checkpoint, run: run as PeerRun, algorithm: checkpoint.metadata.algorithm ?? run.algo, state };
+  const scalars = parseScalars(file, checkpoint.metadata.algorithm_scalars);
+  const time = Number(checkpoint.metadata.local_time ?? 0);
+  if (!(Number.isFinite(time) && time >= 0)) throw new UsageError(`checkpoint ${file}: local_time ${JSON.stringify(checkpoint.metadata.local_time)} is not a time`);
+  return { checkpoint, run: run as PeerRun, algorithm: checkpoint.metadata.algorithm ?? run.algo, state: { vectors, scalars, time } };
+}
+
+/** The algorithm's scalars of a checkpoint's metadata ({} when absent). */
+function parseScalars(file: string, text: string | undefined): Record<string, number> {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = null;
+  }
+  const ok = typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'number' && Number.isFinite(v));
+  if (!ok) throw new UsageError(`checkpoint ${file}: algorithm_scalars is not a record of numbers`);
+  return value as Record<string, number>;
 }
 
 /** Checks that a checkpoint belongs to this worker of this cluster; a one-line UsageError otherwise. */

@@ -36,7 +36,9 @@ import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
 import type { EmulatedTransport } from '../emulator.js';
-import { C, permitStep, restoreStateVectors, shareState, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
+import { LocalClock } from '../rate.js';
+import { C, permitStep, restoreSaved, savedCopy, shareState, sharedFloats, sharedInts, stopCompute, toShared } from '../shared.js';
+import type { AlgorithmSnapshot } from './peer-checkpoint.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
 import { emptyPairingStats, Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
@@ -101,7 +103,7 @@ export interface PeerWorkerOptions {
   /** A late joiner: pull the parameters from a live neighbour before the first step. */
   pull?: boolean;
   /** Continue from a checkpoint: the steps it had taken and the algorithm's vectors (x is the model's parameters). */
-  resume?: { steps: number; state: Record<string, Float32Array> };
+  resume?: { steps: number; state: AlgorithmSnapshot };
   /** Compute slow-down factor: sleep (s − 1) × the compute time after each gradient. */
   slowdown?: number;
   /** Stops the worker after its current step (SIGINT). */
@@ -154,7 +156,7 @@ export interface PeerResult {
   /** The final parameters. */
   x: Float32Array;
   /** The algorithm's vectors besides x (A2CiD2's x̃), for a checkpoint. */
-  state: Record<string, Float32Array>;
+  state: AlgorithmSnapshot;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -335,6 +337,8 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   model.setState(toShared(Float32Array.from(model.state)));
   const control = sharedInts(C.SIZE);
   const agent: WorkerAgent = new WorkerAgent({
+    // A resumed worker (not one that pulled its parameters afresh) goes on from its saved local time.
+    clock: new LocalClock(undefined, opts.resume && !pulled ? opts.resume.state.time : 0),
     id: transport.self,
     built,
     x,
@@ -349,7 +353,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     permit: () => permitStep(control),
     log,
   });
-  if (opts.resume && !pulled) restoreStateVectors(built.algorithm, agent.state, opts.resume.state, log);
+  if (opts.resume && !pulled) restoreSaved(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
   const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
   const state = { phase: 'train' as Phase };
@@ -397,7 +401,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       finished: [...finished].sort((a, b) => a - b),
       pairing,
       x: Float32Array.from(x),
-      state: stateVectors(built.algorithm, agent.state),
+      state: { ...savedCopy(built.algorithm, agent.state), time: agent.clock.now() },
     };
   };
 

@@ -79,7 +79,8 @@ describe('gossamer peer: crash, late join, SIGINT, resume', { timeout: 240_000 }
     assert.equal(ck.checkpoint.step, stopped.steps);
     assert.ok(ck.checkpoint.step >= 8 && ck.checkpoint.step < 40);
     assert.ok(ck.checkpoint.optimizer, 'optimizer state saved');
-    assert.equal(ck.state.xt?.length, ck.checkpoint.params.length, "A2CiD2's x-tilde saved");
+    assert.equal(ck.state.vectors.xt?.length, ck.checkpoint.params.length, "A2CiD2's x-tilde saved");
+    assert.ok(ck.state.scalars.t > 0 && ck.state.time >= ck.state.scalars.t, "A2CiD2's time and the worker's clock saved");
 
     // --resume: the same worker (index, budget and output directory from the checkpoint) rejoins the running cluster.
     const resumed = startPeer(3, [...COMMON, '--resume', file, '--bootstrap', addr]);
@@ -130,7 +131,7 @@ describe('gossamer peer: bad emulation flags and checkpoints', () => {
     const model = createModel('mlp', { inputSize: 256, classes: 10, hidden: [32], seed: 1 });
     const file = join(dir, 'other', 'checkpoint.safetensors');
     const run = { command: 'peer' as const, index: 1, workers: 4, algo: 'acid', topology: 'ring', rate: 1, steps: 50, interrupted: true };
-    savePeerCheckpoint(file, { model, step: 10, seed: 1, run, algorithm: 'acid', state: { xt: Float32Array.from(model.params) } });
+    savePeerCheckpoint(file, { model, step: 10, seed: 1, run, algorithm: 'acid', state: { vectors: { xt: Float32Array.from(model.params) }, scalars: { t: 3 }, time: 3 } });
     oneLine(cli([...base, '--resume', file]), /written by worker 1, not worker 0/);
     oneLine(cli([...base, '--index', '1', '--model-config', '{"hidden":[16]}', '--resume', file]), /does not match/);
     oneLine(cli([...base, '--index', '1', '--algo', 'gossip', '--resume', file]), /trained with acid, not gossip/);
