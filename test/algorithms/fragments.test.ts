@@ -106,3 +106,37 @@ test('the runtime\'s all-reduce carries a fragment: the rest of every model stay
     }
   }
 });
+
+test('a collective that overlaps computation: the worker steps on while it is in flight, and applies it when it completes', async () => {
+  const backend = jsBackend();
+  const dim = 4;
+  const completed: number[] = [];
+  const base = new FragmentAveraging(dim, 'f32', { start: 0, end: dim });
+  const overlapping: Algorithm<State> = Object.assign(Object.create(base) as FragmentAveraging, {
+    collective: {
+      ...base.collective,
+      overlaps: true,
+      due: (s: State) => s.steps === 1,
+      complete: (s: State, t: number, mean: Vec, o: LocalOptimizer) => {
+        completed.push(s.steps);
+        base.collective.complete(s, t, mean, o);
+      },
+    },
+  });
+  const buffers = collectiveBuffers(2, dim);
+  const agents = [0, 1].map((i) => new WorkerAgent({
+    id: i, built: { algorithm: overlapping, edgeRates: null, info: {} }, x: new Float32Array(new SharedArrayBuffer(4 * dim)).fill(i),
+    layoutHash: 'overlap', rng: new Rng(i), rate: 0, collective: new SharedAllReduce(i, buffers, backend),
+    optimizer: new LocalOptimizer({ lr: 0.1 }, { dim, dtype: 'f32', backend }), permit: () => {},
+  }));
+  const zero = new Float32Array(dim);
+  // Worker 0 takes its first step (its collective begins) and two more while worker 1 has not contributed yet.
+  for (let k = 0; k < 3; k++) assert.equal(await agents[0].applyGradient(0, zero, 1), true);
+  assert.equal(agents[0].steps, 3, 'worker 0 did not wait for the collective');
+  assert.deepEqual(completed, []);
+  // Worker 1's first step completes the round: both apply the mean, worker 0 after its third step.
+  await agents[1].applyGradient(0, zero, 1);
+  for (let waited = 0; completed.length < 2 && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual([...completed].sort((a, b) => a - b), [1, 3], 'worker 1 applied it at once, worker 0 three steps after it began');
+  assert.deepEqual(agents[0].x, agents[1].x, 'the same mean');
+});
