@@ -35,7 +35,27 @@ const registry = new Map<string, ObjectiveFactory>([
   ['mlp-mnist', (o) => neural('mlp', 'mnist', o)],
   ['cnn-mnist', (o) => neural('cnn', 'mnist', o)],
   ['mlp-synthetic', (o) => neural('mlp', 'synthetic', o)],
+  ['resnet20-synthetic', (o) => registered('resnet20', 'synthetic', o)],
+  ['transformer-moby-dick', (o) => registered('transformer', 'moby-dick', o)],
 ]);
+
+/**
+ * A model on a data set of the registry that `gossamer train` and `gossamer peer` use (engine/training/data.ts): the
+ * same data by the same name in every mode.
+ */
+async function registered(modelName: 'resnet20' | 'transformer', dataset: 'synthetic' | 'moby-dick', o: ProblemOptions): Promise<Objective> {
+  const [{ createModel }, data] = await Promise.all([import('../engine/index.js'), import('../engine/training/data.js')]);
+  const loaded = data.loadTrainingData(dataset, modelName, { seed: o.seed, limit: o.limit });
+  const seq = data.DEFAULT_SEQ;
+  const model = createModel(modelName, { ...data.modelShape(modelName, loaded, seq), seed: o.seed } as never);
+  if (loaded.kind === 'text') {
+    if ((o.shard ?? 'full') !== 'full') throw new UsageError(`--shard ${o.shard} splits labelled examples: ${dataset} is a text, which every worker reads whole in its own order`);
+    const { TextObjective } = await import('./text.js');
+    return new TextObjective({ model, data: loaded, seq, workers: o.workers, seed: o.seed, batchSize: o.batchSize, evalLimit: o.evalLimit });
+  }
+  const { NeuralObjective } = await import('./neural.js');
+  return new NeuralObjective({ name: `${modelName}-${dataset}`, model, train: loaded.train, test: loaded.test, workers: o.workers, seed: o.seed, batchSize: o.batchSize, shard: o.shard, alpha: o.alpha, evalLimit: o.evalLimit });
+}
 
 /** A model of the engine on a real (or synthetic) data set; modules load only when such a problem is asked for. */
 async function neural(modelName: 'mlp' | 'cnn', dataset: 'mnist' | 'synthetic', o: ProblemOptions): Promise<Objective> {

@@ -10,6 +10,8 @@ import type { Model } from '../engine/models/model.js';
 import type { Objective } from './objective.js';
 
 export interface NeuralObjectiveOptions {
+  /** @default the model's name and the training set's */
+  name?: string;
   model: Model;
   train: ImageDataset;
   test: ImageDataset;
@@ -46,7 +48,7 @@ export class NeuralObjective implements Objective {
     this.model = model;
     this.backend = model.backend;
     this.layout = model.layout;
-    this.name = `${model.name}-${train.name}`;
+    this.name = opts.name ?? `${model.name}-${train.name}`;
     this.dim = model.size;
     this.workers = workers;
     this.seed = opts.seed;

@@ -34,3 +34,19 @@ test('--eval-limit: the metrics of a neural problem use that many test examples'
   assert.ok(Math.abs(accuracy(few) * 5 - Math.round(accuracy(few) * 5)) < 1e-9, `accuracy ${accuracy(few)} over 5 examples`);
   assert.notEqual(few.loss(x), all.loss(x));
 });
+
+test('the character transformer on Moby-Dick as a simulator problem: AdamW inner steps through the one local optimizer, deterministic', async () => {
+  const run = async () => {
+    const objective = await makeObjective('transformer-moby-dick', { workers: 2, seed: 1, limit: 40_000, evalLimit: 16, batchSize: 4 });
+    const graph = makeTopology('ring', 2);
+    const built = buildAlgorithm({ name: 'gossip', graph, rate: 1, dim: objective.dim, dtype: 'f32', backend: objective.backend });
+    return simulate({ objective, graph, built, optimizer: { optimizer: 'adamw', lr: 3e-3, weightDecay: 0.01, clip: 1 }, rate: 1, time: 12, seed: 1, every: 12 });
+  };
+  const a = await run();
+  assert.equal(a.summary.problem, 'transformer-moby-dick');
+  const [first, last] = [a.rows[0], a.rows[a.rows.length - 1]];
+  assert.ok(last.loss < first.loss - 0.5, `held-out loss ${first.loss} → ${last.loss}`);
+  assert.ok(typeof last.testBitsPerChar === 'number');
+  const b = await run();
+  assert.deepEqual(a.rows, b.rows);
+});
