@@ -7,9 +7,10 @@ import type { Graph } from '../graph/topology.js';
 import { Acid } from './acid.js';
 import { AllReduce } from './allreduce.js';
 import { Dadao } from './dadao.js';
+import { Diloco, type DilocoOptions } from './diloco.js';
 import type { Algorithm } from './types.js';
 
-export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao'] as const;
+export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 
 export interface AlgorithmSetup {
@@ -25,6 +26,8 @@ export interface AlgorithmSetup {
   /** Overrides of the A2CiD2 constants (defaults from the graph's χ1, χ2). */
   eta?: number;
   alphaTilde?: number;
+  /** DiLoCo's round length and outer step (defaults: DILOCO_DEFAULTS). */
+  diloco?: Omit<DilocoOptions, 'dim' | 'dtype'>;
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -63,6 +66,13 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
     }
     case 'allreduce':
       return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
+    case 'diloco': {
+      try {
+        return { algorithm: new Diloco({ dim, dtype, ...setup.diloco }), edgeRates: null, info: {} };
+      } catch (err) {
+        throw err instanceof RangeError ? new UsageError(err.message) : err;
+      }
+    }
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;
