@@ -7,6 +7,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
 import { TOPOLOGIES } from '../graph/topology.js';
@@ -20,6 +21,7 @@ import {
   type SavedClusterRun,
 } from '../runtime/cluster.js';
 import { clusterDisplay } from './cluster-display.js';
+import { integer, real } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 
 /** The embedded default run (`gossamer train` with no flags). */
@@ -34,7 +36,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout'] as const;
 /** The command-line spelling of an option's camel-cased name. */
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -97,6 +99,10 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--rate <r>', 'cluster: expected pairwise exchanges per worker per local step (default 1)', nonNegative)
     .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', choice(['poisson', 'exact'] as const))
     .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', choice(['ideal', 'official'] as const))
+    .option('--inner-steps <H>', `cluster, diloco: inner steps between two outer steps (default ${DILOCO_DEFAULTS.innerSteps})`, integer(1))
+    .option('--outer-lr <lr>', `cluster, diloco: outer learning rate (default ${DILOCO_DEFAULTS.outerLr})`, real({ positive: true }))
+    .option('--outer-momentum <m>', `cluster, diloco: outer momentum (default ${DILOCO_DEFAULTS.outerMomentum})`, real({ min: 0, max: 0.999 }))
+    .option('--outer-optimizer <kind>', `cluster, diloco: ${OUTER_OPTIMIZERS.join(' or ')} (default ${DILOCO_DEFAULTS.outerOptimizer})`, choice(OUTER_OPTIMIZERS))
     .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', choice(['decentralized', 'fifo'] as const))
     .option('--codec <c>', 'cluster: payload codec of the exchanges, f32 (default), f16 or i8 (blockwise 8-bit): a lossy one rounds the parameters as on the network, and the link emulator charges its smaller size', choice(['f32', 'f16', 'i8'] as const))
     .option('--latency <ms>', 'cluster: emulated one-way link latency, ms', nonNegative)
@@ -146,6 +152,10 @@ export interface ClusterFlags {
   rate?: number;
   rateMode?: 'poisson' | 'exact';
   exchange?: 'ideal' | 'official';
+  innerSteps?: number;
+  outerLr?: number;
+  outerMomentum?: number;
+  outerOptimizer?: OuterOptimizer;
   pairing?: 'decentralized' | 'fifo';
   codec?: 'f32' | 'f16' | 'i8';
   latency?: number;
@@ -219,6 +229,10 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'rate', name: 'rate', field: 'rate' },
   { flag: 'rateMode', name: 'rate-mode', field: 'rateMode', absent: 'poisson' },
   { flag: 'exchange', name: 'exchange', field: 'exchange', absent: 'ideal' },
+  { flag: 'innerSteps', name: 'inner-steps', field: 'innerSteps' },
+  { flag: 'outerLr', name: 'outer-lr', field: 'outerLr' },
+  { flag: 'outerMomentum', name: 'outer-momentum', field: 'outerMomentum' },
+  { flag: 'outerOptimizer', name: 'outer-optimizer', field: 'outerOptimizer' },
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
   { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
   { flag: 'model', name: 'model', field: 'model' },
@@ -268,6 +282,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   const links = LINK_KEYS.some((k) => given(k)) ? linksOf(flags) : (run.links as LinkTable | undefined);
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
+    innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
     model: run.model as ModelName, modelConfig: run.modelConfig, dataset: run.dataset as DatasetName, seq: run.seq, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
@@ -303,7 +318,8 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   const epochs = flags.steps === undefined ? (flags.epochs ?? CLUSTER_DEFAULTS.epochs) : undefined;
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
-    rateMode: flags.rateMode, exchange: flags.exchange, model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
+    rateMode: flags.rateMode, exchange: flags.exchange, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
+    model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize, epochs, steps: flags.steps, optimizer, lr,
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
     nesterov: flags.nesterov, decayAll: flags.decayAll,

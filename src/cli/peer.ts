@@ -13,6 +13,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
+import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { buildAlgorithm } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
@@ -39,7 +40,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
 const BACKENDS = ['auto', 'js', 'native'] as const;
 const SCHEDULES = ['constant', 'cosine'] as const;
@@ -55,6 +56,10 @@ interface PeerFlags {
   seq?: number;
   modelConfig?: Record<string, unknown>;
   algo: (typeof PEER_ALGORITHMS)[number];
+  innerSteps?: number;
+  outerLr?: number;
+  outerMomentum?: number;
+  outerOptimizer?: OuterOptimizer;
   topology: string;
   rate: number;
   steps: number;
@@ -117,6 +122,10 @@ export function peerCommand(): Command {
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
+    .option('--inner-steps <H>', `diloco: inner steps between two outer steps (default ${DILOCO_DEFAULTS.innerSteps})`, integer(1))
+    .option('--outer-lr <lr>', `diloco: outer learning rate (default ${DILOCO_DEFAULTS.outerLr})`, real({ positive: true }))
+    .option('--outer-momentum <m>', `diloco: outer momentum (default ${DILOCO_DEFAULTS.outerMomentum})`, real({ min: 0, max: 0.999 }))
+    .option('--outer-optimizer <kind>', `diloco: ${OUTER_OPTIMIZERS.join(' or ')} (default ${DILOCO_DEFAULTS.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS))
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
     .option('--steps <n>', 'local steps of this worker (with --resume: default the checkpoint\'s budget)', integer(1), 200)
     .option('--batch-size <n>', 'examples per step', integer(1), 32)
@@ -241,7 +250,12 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const modelConfig: Record<string, unknown> = { ...modelShape(flags.model, data, seq), ...(flags.modelConfig ?? {}) };
   const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
-  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend });
+  const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
+  if (outer && flags.algo !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
+  const built = buildAlgorithm({
+    name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend,
+    diloco: { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer },
+  });
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ optimizer: 'sgd', ...flags }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,

@@ -68,6 +68,8 @@ export class WorkerAgent implements ExchangeParty {
   private readonly stats: Float64Array;
   /** The collective in flight while local steps go on (algorithms whose collectives overlap computation). */
   private inFlight: Promise<boolean> | null = null;
+  /** Collectives completed. */
+  private collectives = 0;
   /** The mean of the last collective (one at a time). */
   private mean = new Float32Array(0);
   private started = now();
@@ -112,9 +114,9 @@ export class WorkerAgent implements ExchangeParty {
     return this.rate.steps;
   }
 
-  /** Exchanges completed (those given up by the rate control not counted). */
+  /** Exchanges completed (those given up by the rate control not counted), or collectives completed. */
   get exchanges(): number {
-    return this.rate.exchanges - this.forgiven;
+    return this.rate.exchanges - this.forgiven + this.collectives;
   }
 
   /** Exchanges owed to the rate control that were given up after a long wait. */
@@ -192,6 +194,7 @@ export class WorkerAgent implements ExchangeParty {
     const count = await all.reduce(mean, () => this.stopping);
     if (count === 0) return false;
     c.complete(this.state, this.clock.now(), mean, this.opts.optimizer);
+    this.collectives++;
     return true;
   }
 

@@ -33,6 +33,7 @@ import {
 import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { LabeledData, Model } from '../engine/models/model.js';
+import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { createOptimizer, optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
@@ -52,7 +53,9 @@ import type { MessageHeader } from './transport.js';
 import { MessageChannel } from 'node:worker_threads';
 import { z } from 'zod';
 
-export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce'] as const;
+export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
+/** The algorithms whose workers meet in collectives (the others exchange pairwise). */
+const COLLECTIVE_ALGORITHMS: readonly ClusterAlgorithm[] = ['allreduce', 'diloco'];
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
 
 /** A cluster run; the optimizer settings (optimizer, lr, momentum, ...) are those of the command line. */
@@ -63,6 +66,11 @@ export interface ClusterConfig extends OptimizerSettings {
   /** Expected exchanges per worker per local step (pairwise algorithms). */
   rate: number;
   rateMode?: 'poisson' | 'exact';
+  /** DiLoCo (docs/algorithms.md §5): inner steps per round and the outer step (defaults: DILOCO_DEFAULTS). */
+  innerSteps?: number;
+  outerLr?: number;
+  outerMomentum?: number;
+  outerOptimizer?: OuterOptimizer;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';
   model: ModelName;
@@ -216,6 +224,10 @@ const SavedCluster = z.object({
   rate: z.number().nonnegative(),
   rateMode: z.enum(['poisson', 'exact']).optional(),
   exchange: z.enum(['ideal', 'official']).optional(),
+  innerSteps: z.number().int().positive().optional(),
+  outerLr: z.number().positive().optional(),
+  outerMomentum: z.number().min(0).max(1).optional(),
+  outerOptimizer: z.enum(OUTER_OPTIMIZERS).optional(),
   model: z.string(),
   modelConfig: z.record(z.string(), z.unknown()).optional(),
   dataset: z.string(),
@@ -318,7 +330,7 @@ export function checkClusterConfig(c: ClusterConfig): void {
   if (!(CLUSTER_ALGORITHMS as readonly string[]).includes(c.algorithm)) throw new UsageError(`--algo must be one of ${CLUSTER_ALGORITHMS.join(', ')}, got ${c.algorithm}`);
   if (!TOPOLOGIES.includes(c.topology)) throw new UsageError(`unknown topology ${c.topology} (expected one of ${TOPOLOGIES.join(', ')})`);
   if (!(c.rate >= 0) || !Number.isFinite(c.rate)) throw new UsageError(`--rate must be a non-negative number, got ${c.rate}`);
-  if (c.algorithm !== 'allreduce' && c.rate === 0 && c.workers > 1) throw new UsageError('--rate 0 means no exchanges at all: the workers would never average');
+  if (!COLLECTIVE_ALGORITHMS.includes(c.algorithm) && c.rate === 0 && c.workers > 1) throw new UsageError('--rate 0 means no exchanges at all: the workers would never average');
   if (c.steps === undefined && c.epochs === undefined) throw new UsageError('a budget is needed: --epochs or --steps');
   for (const [w, s] of Object.entries(c.slowdown ?? {})) {
     if (!(Number(w) >= 0 && Number(w) < c.workers)) throw new UsageError(`slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
@@ -330,7 +342,9 @@ export function checkClusterConfig(c: ClusterConfig): void {
       if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) throw new UsageError(`--${flag} needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
     }
   }
-  if ((c.rejoin ?? []).length > 0 && c.algorithm === 'allreduce') throw new UsageError('--rejoin applies to the pairwise algorithms (acid, gossip): an all-reduce ring does not take workers back');
+  if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) throw new UsageError(`--rejoin applies to the pairwise algorithms (acid, gossip): the collectives of ${c.algorithm} do not take workers back`);
+  const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
+  if (outer && c.algorithm !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
   for (const r of c.rejoin ?? []) {
     const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;
     const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;
@@ -415,6 +429,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const x0 = Float32Array.from(model.params);
   const setup: AlgorithmSetup = {
     name: config.algorithm, graph, rate: config.rate, dim, dtype: 'f32', exchange: config.exchange,
+    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer },
   };
   let built;
   try {
@@ -666,7 +681,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
           alive++;
         }
       }
-      const communications = (pairwise ? Math.round(exchanges / 2) : (steps / n) * (n - 1)) + (resume?.communications ?? 0);
+      // An exchange is counted by both its workers; a collective among n workers by each of them, as n − 1 messages.
+      const communications = (pairwise ? Math.round(exchanges / 2) : (exchanges / n) * (n - 1)) + (resume?.communications ?? 0);
       return {
         steps: startSteps + steps, stepsNow: steps, communications, idleFraction: wall > 0 ? idle / wall : 0,
         t: (resume?.t ?? 0) + (alive > 0 ? t / alive : 0),

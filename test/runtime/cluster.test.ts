@@ -104,6 +104,16 @@ test('the synchronous baseline keeps all workers identical and trains', async ()
   assert.ok(Math.min(idle[0], idle[2]) > idle[1], `idle fractions ${idle}`);
 });
 
+test('DiLoCo in threads: H local steps per round, then one all-reduce of the pseudo-gradients and the outer step', async () => {
+  const s = await runCluster({ ...base, workers: 3, algorithm: 'diloco', steps: 300, innerSteps: 10, outerLr: 0.7, outerMomentum: 0.9 });
+  assert.equal(s.algorithm, 'diloco');
+  assert.ok(s.perWorker.every((w) => w.steps === 100), `steps per worker ${s.perWorker.map((w) => w.steps)}`);
+  // 10 rounds of one collective each, counted as n − 1 messages.
+  assert.equal(s.exchanges, 10 * 2);
+  assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
+  await assert.rejects(runCluster({ ...base, algorithm: 'acid', innerSteps: 10 }), (e: Error) => e instanceof UsageError && /--inner-steps applies to --algo diloco/.test(e.message));
+});
+
 test('a run stopped mid-way and resumed from its checkpoint takes exactly its budget and trains as well', async () => {
   const { readClusterCheckpoint } = await import('../../src/runtime/cluster.js');
   const config: ClusterConfig = { ...base, workers: 3, topology: 'path', steps: 900, metricsEvery: 60 };
