@@ -1,7 +1,8 @@
 /**
  * Deterministic discrete-event simulation in virtual time. The algorithm reacts to its events through the same
  * handlers the runtime calls; a driver per kind of schedule generates the events: free-running Poisson clocks and
- * edges (free.ts), the runtime's rate control (paced.ts), or rounds of collectives (collective.ts).
+ * edges (free.ts), the runtime's rate control (paced.ts), rounds of collectives that wait (collective.ts), or
+ * collectives that overlap computation (overlap.ts).
  */
 import type { GradientSource } from '../algorithms/types.js';
 import { UsageError } from '../core/errors.js';
@@ -11,6 +12,7 @@ import { edgeRates as graphEdgeRates } from '../graph/rates.js';
 import type { MetricsRow } from '../report/metrics.js';
 import { runCollective } from './collective.js';
 import { runFree } from './free.js';
+import { runOverlap } from './overlap.js';
 import { measure } from './metrics.js';
 import { runPaced } from './paced.js';
 import { workerOptimizers, type ChurnEvent, type DriverContext, type SimOptions } from './run.js';
@@ -76,7 +78,8 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${algo.name}'s collectives need every worker`);
     if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${algo.name} averages exact values`);
     if (opts.pacing === 'quota') throw new UsageError(`the paced mode paces pairwise exchanges: ${algo.name} has none`);
-    runCollective(ctx);
+    if (algo.collective.overlaps) runOverlap(ctx);
+    else runCollective(ctx);
   } else if (opts.pacing === 'quota') {
     if (opts.churn) throw new UsageError('churn is simulated in the free pacing only');
     if (!gradients) throw new UsageError('the paced mode needs gradient steps (it paces exchanges by them)');

@@ -140,3 +140,38 @@ test('a collective that overlaps computation: the worker steps on while it is in
   assert.deepEqual([...completed].sort((a, b) => a - b), [1, 3], 'worker 1 applied it at once, worker 0 three steps after it began');
   assert.deepEqual(agents[0].x, agents[1].x, 'the same mean');
 });
+
+test('the simulator runs a collective that overlaps computation: workers step on while it is in flight', () => {
+  const n = 3;
+  const graph = makeTopology('ring', n);
+  const objective = new Quadratic({ workers: n, dim: 4, seed: 2 });
+  const base = new FragmentAveraging(4, 'f64', { start: 0, end: 4 });
+  const begunAt: number[] = [];
+  const appliedAt: number[] = [];
+  /** A collective due every 5 local steps; it lasts long on the link, so the workers take steps meanwhile. */
+  const overlapping = (overlaps: boolean): Algorithm<State> => Object.assign(Object.create(base) as FragmentAveraging, {
+    collective: {
+      ...base.collective,
+      overlaps,
+      due: (s: State) => s.steps % 5 === 0,
+      begin: (s: State, t: number, out: Vec) => (begunAt.push(s.steps), base.collective.begin(s, t, out)),
+      complete: (s: State, t: number, mean: Vec, o: LocalOptimizer) => (appliedAt.push(s.steps), base.collective.complete(s, t, mean, o)),
+    },
+  });
+  const run = (overlaps: boolean) => {
+    begunAt.length = 0;
+    appliedAt.length = 0;
+    const r = simulate({
+      objective, graph, built: { algorithm: overlapping(overlaps), edgeRates: null, info: {} }, optimizer: { lr: 0.05 }, rate: 1, time: 200, seed: 1,
+      every: 50, link: { latency: 1, bandwidth: 1e9 },
+    });
+    return { ...r, begunAt: [...begunAt], appliedAt: [...appliedAt] };
+  };
+  const waiting = run(false);
+  const overlapped = run(true);
+  // Waiting: a worker applies the mean at the very step count it began with; overlapping: some steps later.
+  assert.ok(waiting.appliedAt.every((s) => s % 5 === 0), 'no step while a waiting collective is in flight');
+  assert.ok(overlapped.appliedAt.some((s) => s % 5 !== 0), 'steps while an overlapping one is in flight');
+  assert.ok(overlapped.summary.gradients > 1.3 * waiting.summary.gradients, `${overlapped.summary.gradients} steps against ${waiting.summary.gradients}`);
+  assert.deepEqual(run(true).rows, overlapped.rows, 'deterministic');
+});
