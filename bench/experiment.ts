@@ -1,7 +1,7 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, consensus-decay, dadao, codecs (simulator), time-to-97, sim-vs-runtime (runtime: worker threads, minutes
+ * Names: acid-rate, consensus-decay, dadao, codecs (simulator), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes
  * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
  * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
  * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
@@ -13,6 +13,7 @@ import { acidRate } from './experiments/acid-rate.js';
 import { codecs } from './experiments/codecs.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
+import { diloco } from './experiments/diloco.js';
 import { simVsRuntime } from './experiments/sim-vs-runtime.js';
 import { timeTo97 } from './experiments/time-to-97.js';
 
@@ -26,9 +27,10 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   codecs,
   'time-to-97': timeTo97,
   'sim-vs-runtime': simVsRuntime,
+  diloco,
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime']);
+const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);
