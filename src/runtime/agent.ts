@@ -13,6 +13,8 @@ import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { rangesLength, type Algorithm, type CollectiveCapability, type WorkerState } from '../algorithms/types.js';
 import type { Rng } from '../core/rng.js';
+import { DEFAULT_BOUNDS } from './bounds.js';
+import { ExchangeGuard } from './exchange-guard.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
@@ -39,6 +41,8 @@ export interface AgentOptions {
   pairing?: { transport: Transport; neighbours: readonly WorkerId[]; timeoutMs: number; backoffMs?: number; register?: () => void };
   /** Algorithms with collectives: the all-reduce. */
   collective?: Collective;
+  /** What decides whether a neighbour's message is applied (default: the default bounds, logging to `log`). */
+  guard?: ExchangeGuard;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
   maxWaitMs?: number;
   /** Shared statistics block of this worker (layout S). */
@@ -63,6 +67,7 @@ export class WorkerAgent implements ExchangeParty {
   readonly rate: RateControl;
   readonly clock: LocalClock;
   readonly pairing: Pairing | null;
+  readonly guard: ExchangeGuard;
   private readonly algorithm: Algorithm;
   private readonly stats: Float64Array;
   /** The collective in flight while local steps go on (algorithms whose collectives overlap computation). */
@@ -87,6 +92,7 @@ export class WorkerAgent implements ExchangeParty {
     this.algorithm = algorithm;
     this.rate = new RateControl(algorithm.pairwise ? opts.rate : 0, opts.rateMode ?? 'poisson', opts.rng.fork('rate'));
     this.stats = opts.stats ?? new Float64Array(S.SIZE);
+    this.guard = opts.guard ?? new ExchangeGuard(opts.id, { bounds: DEFAULT_BOUNDS, log: opts.log });
     const dim = opts.x.length;
     this.state = shareState(algorithm.createState(opts.x, 0), opts.x);
     if (algorithm.collective && !opts.collective) throw new Error(`${algorithm.name} takes part in collectives: it needs a collective`);
@@ -118,6 +124,11 @@ export class WorkerAgent implements ExchangeParty {
 
   /** Exchanges owed to the rate control that were given up after a long wait. */
   forgiven = 0;
+
+  /** Takes a neighbour that came back as a partner again, unless it was banned. */
+  readmit(peer: WorkerId): void {
+    if (!this.guard.isBanned(peer)) this.pairing?.markLive(peer);
+  }
 
   /** Starts the communication loop; the compute loop may take its first step. */
   start(): void {
@@ -260,6 +271,7 @@ export class WorkerAgent implements ExchangeParty {
     st[S.STEP_MS] = this.clock.stepMs;
     set(S.WALL_MS, now() - this.started);
     set(S.FORGIVEN, this.forgiven);
+    set(S.REJECTED, this.guard.rejected);
     const p = this.pairing?.stats;
     if (p) {
       set(S.PROPOSED, p.proposed);
@@ -294,8 +306,20 @@ export class WorkerAgent implements ExchangeParty {
     this.stats[S.EXCHANGE_MS] += now() - start;
   }
 
-  receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
+  /**
+   * Applies the peer's message, unless the guard refuses it: then the exchange is void on this side (parameters
+   * untouched, not counted by the rate control), whatever the peer did with ours — one side applying and the other
+   * not leaves both models whole. A peer banned by the refusal is no partner any more.
+   */
+  receive(message: Float32Array, _header: MessageHeader, ex: ExchangeContext): void {
     const start = now();
+    if (!this.guard.admit(ex.peer, this.x, message)) {
+      if (this.guard.isBanned(ex.peer)) this.pairing?.markGone(ex.peer);
+      this.stats[S.EXCHANGE_MS] += now() - start;
+      this.publish();
+      this.release();
+      return;
+    }
     this.algorithm.pairwise!.receive(this.state, this.clock.now(), message);
     this.rate.exchangeDone();
     this.stats[S.EXCHANGE_MS] += now() - start;

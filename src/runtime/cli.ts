@@ -20,6 +20,8 @@ import {
   type SavedClusterRun,
 } from './cluster.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from './emulator.js';
+import type { AdversaryKind } from './adversary.js';
+import { adversaryList } from '../cli/adversary-option.js';
 
 /** The embedded default run (`gossamer train` with no flags). */
 export const CLUSTER_DEFAULTS = {
@@ -33,7 +35,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds'] as const;
 /** Options that do not change what is trained (output and machinery). */
 const NEUTRAL_KEYS = new Set(['json', 'out', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
@@ -102,6 +104,8 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--kill <list>', 'cluster: fault injection, e.g. "3@2000" kills worker 3 once all workers together have taken 2000 steps (the others train on without it)', killList)
     .option('--rejoin <list>', 'cluster: brings killed workers back, e.g. "3@4000": worker 3 restarts from a live neighbour\'s parameters and trains on (acid, gossip)', killList)
     .option('--exchange-timeout <ms>', 'cluster: give up an exchange after this long (default 2000)', nonNegative)
+    .option('--adversary <list>', 'cluster: fault injection, e.g. "3:huge": worker 3 sends forged models instead of its own (huge, random, sign-flip, stale, nan); repeatable', adversaryList)
+    .option('--no-bounds', 'cluster: apply neighbours\' messages unchecked (to measure what the bounds on exchanges prevent)')
     .option('--no-display', 'cluster: no live per-worker display on the terminal');
 }
 
@@ -149,6 +153,8 @@ export interface ClusterFlags {
   rejoin?: Array<{ worker: number; atStep: number }>;
   exchangeTimeout?: number;
   display?: boolean;
+  adversary?: Record<number, AdversaryKind>;
+  bounds?: boolean;
 }
 
 /**
@@ -256,6 +262,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
+    adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds, display: flags.display !== false && !flags.json,
     resume,
   };
@@ -287,6 +294,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     schedule: flags.schedule ?? 'multistep', warmup: flags.warmup,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
     links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
+    adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery, display: flags.display !== false && !flags.json,
   };
 }

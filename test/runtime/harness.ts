@@ -11,6 +11,9 @@ import type { Model } from '../../src/engine/models/model.js';
 import { ShuffledBatches } from '../../src/engine/training/batches.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { WorkerAgent } from '../../src/runtime/agent.js';
+import { Adversary, AdversarialTransport, type AdversaryKind } from '../../src/runtime/adversary.js';
+import { DEFAULT_BOUNDS } from '../../src/runtime/bounds.js';
+import { ExchangeGuard } from '../../src/runtime/exchange-guard.js';
 import { InProcessTransport, inProcessNetwork } from '../../src/runtime/inprocess.js';
 import { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
 
@@ -30,7 +33,22 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function agentHarness(opts: { n: number; topology: string; algorithm: AlgorithmName; rate: number; rateMode?: 'poisson' | 'exact'; seed?: number; computeMs?: (worker: number) => number }): Harness {
+export interface HarnessOptions {
+  n: number;
+  topology: string;
+  algorithm: AlgorithmName;
+  rate: number;
+  rateMode?: 'poisson' | 'exact';
+  seed?: number;
+  computeMs?: (worker: number) => number;
+  /** Workers that send forged models. */
+  adversary?: Record<number, AdversaryKind>;
+  /** false: no bounds on exchanges. */
+  bounds?: boolean;
+  log?: (line: string) => void;
+}
+
+export function agentHarness(opts: HarnessOptions): Harness {
   const { n } = opts;
   const seed = opts.seed ?? 1;
   const backend = jsBackend();
@@ -51,10 +69,13 @@ export function agentHarness(opts: { n: number; topology: string; algorithm: Alg
     models.push(model);
     const t = new InProcessTransport(e);
     transports.push(t);
+    const kind = opts.adversary?.[i];
+    const transport = kind ? new AdversarialTransport(t, new Adversary(kind, rng.fork(`adversary${i}`))) : t;
+    const guard = new ExchangeGuard(i, { bounds: opts.bounds === false ? null : DEFAULT_BOUNDS, log: opts.log });
     const optimizer = new LocalOptimizer({ lr: 0.1, momentum: 0.9 }, { dim, dtype: 'f32', backend, layout: template.layout });
     return new WorkerAgent({
       id: i, built, x, layoutHash: template.layoutHash, optimizer, rate: opts.rate, rateMode: opts.rateMode, rng: rng.fork(i),
-      pairing: { transport: t, neighbours: graph.neighbors[i], timeoutMs: 500 }, maxWaitMs: 300,
+      guard, pairing: { transport, neighbours: graph.neighbors[i], timeoutMs: 500 }, maxWaitMs: 300,
       permit: () => permits[i]?.(),
     });
   });

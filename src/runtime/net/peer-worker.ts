@@ -347,8 +347,8 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     averaging?.wake();
   };
   const onJoin = (j: WorkerId): void => {
-    agent.pairing?.markLive(j);
-    averaging?.markLive(j);
+    agent.readmit(j);
+    if (!agent.guard.isBanned(j)) averaging?.markLive(j);
   };
   transport.on('leave', onLeave);
   transport.on('join', onJoin);
