@@ -367,6 +367,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       process.exit(exitCode(caught ?? 'SIGINT'));
     }
 
+    if (result.ruined) {
+      const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), false);
+      throw new Error(`${result.ruined}; its last good parameters are in ${file}`);
+    }
+
     const evaluation = evaluate(model, data, evaluationSet(data, seq, data.kind === 'text' ? flags.evalLimit : undefined));
     const checkpoint = flags.out ? save(resolve(flags.out), false) : null;
     const summary = {
@@ -388,7 +393,9 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       seconds: result.seconds,
       bytesSent: transport.stats.bytesSent,
       bytesReceived: transport.stats.bytesReceived,
-      rejected: transport.stats.rejected,
+      // Messages refused by the wire (malformed) and by the bounds (well-formed, but no model of this cluster).
+      rejected: result.rejected > 0 ? { ...transport.stats.rejected, 'out-of-bounds': result.rejected } : transport.stats.rejected,
+      banned: result.banned,
       pairing: result.pairing,
       links: links ?? null,
       slowdown: flags.slow ?? 1,

@@ -90,7 +90,7 @@ export interface WorkerSnapshot {
 export type AgentEvent =
   | { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number }
   | { type: 'stopped'; snapshot: WorkerSnapshot }
-  | { type: 'available' } | { type: 'banned'; peer: number; reason: string };
+  | { type: 'available' } | { type: 'banned'; peer: number; reason: string } | { type: 'ruined'; reason: string };
 
 const d = workerData as AgentThreadData;
 const post = (e: AgentEvent) => parentPort!.postMessage(e);
@@ -133,6 +133,11 @@ const agent: WorkerAgent = new WorkerAgent({
     }
     : undefined,
   guard,
+  sumSquares: (x) => backend.sumSquares(x),
+  onRuined: (reason) => {
+    post({ type: 'ruined', reason });
+    requestStop();
+  },
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs) : undefined,
   stats: d.stats,
   carry: d.carry ?? undefined,

@@ -15,6 +15,7 @@ import { rangesLength, type Algorithm, type CollectiveCapability, type WorkerSta
 import type { Rng } from '../core/rng.js';
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
+import { ParameterHealth } from './health.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
@@ -54,6 +55,13 @@ export interface AgentOptions {
   carry?: Float64Array;
   /** The compute loop may start its next step. */
   permit: () => void;
+  /** Σ x² of the parameters, for the check of their health after every step and exchange (default: a plain loop). */
+  sumSquares?: (x: Float32Array) => number;
+  /**
+   * The parameters were found ruined (why, in a sentence): they are back at their last good state and the worker
+   * stops. Without a handler, the worker just stops.
+   */
+  onRuined?: (reason: string) => void;
   /** Called after every applied local step with the worker's step count (e.g. to count the global budget). */
   onStep?: (steps: number) => void;
   log?: (line: string) => void;
@@ -69,6 +77,9 @@ export class WorkerAgent implements ExchangeParty {
   readonly pairing: Pairing | null;
   readonly guard: ExchangeGuard;
   private readonly algorithm: Algorithm;
+  private readonly health: ParameterHealth;
+  /** Why the parameters were found ruined (null: they never were). */
+  ruined: string | null = null;
   private readonly stats: Float64Array;
   /** The collective in flight while local steps go on (algorithms whose collectives overlap computation). */
   private inFlight: Promise<boolean> | null = null;
@@ -95,6 +106,7 @@ export class WorkerAgent implements ExchangeParty {
     this.guard = opts.guard ?? new ExchangeGuard(opts.id, { bounds: DEFAULT_BOUNDS, log: opts.log });
     const dim = opts.x.length;
     this.state = shareState(algorithm.createState(opts.x, 0), opts.x);
+    this.health = new ParameterHealth(opts.x, { sumSquares: opts.sumSquares });
     if (algorithm.collective && !opts.collective) throw new Error(`${algorithm.name} takes part in collectives: it needs a collective`);
     if (!algorithm.pairwise) {
       this.pairing = null;
@@ -162,6 +174,7 @@ export class WorkerAgent implements ExchangeParty {
    * computeMs is how long the gradient took. Resolves false when the worker stopped while waiting for a collective.
    */
   async applyGradient(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
+    if (this.ruined) return false;
     let start = now();
     this.stepStarted = start;
     const step = this.scheduleStep();
@@ -169,6 +182,7 @@ export class WorkerAgent implements ExchangeParty {
       (g as Float32Array).set(grad);
       return loss;
     }, this.opts.optimizer);
+    if (!this.healthy(`its local step ${this.rate.steps + 1}`)) return false;
     let applyMs = now() - start;
     const c = this.algorithm.collective;
     if (c?.due(this.state)) {
@@ -202,7 +216,23 @@ export class WorkerAgent implements ExchangeParty {
     const count = await all.reduce(mean, () => this.stopping);
     if (count === 0) return false;
     c.complete(this.state, this.clock.now(), mean, this.opts.optimizer);
-    return true;
+    return this.healthy('a collective');
+  }
+
+  /**
+   * Checks the parameters after `what` changed them: when they are ruined, puts back their last good state and stops
+   * (false). Training on would only spread the garbage to the neighbours.
+   */
+  private healthy(what: string): boolean {
+    if (this.ruined) return false;
+    const why = this.health.check();
+    if (why === null) return true;
+    this.ruined = `worker ${this.id}: its parameters are ruined after ${what}: ${why}; back at its last good state, of ${this.health.sinceGood} steps and exchanges before`;
+    this.x.set(this.health.lastGood);
+    this.opts.log?.(this.ruined);
+    this.opts.onRuined?.(this.ruined);
+    void this.stop();
+    return false;
   }
 
   private scheduleStep(): number {
@@ -321,6 +351,7 @@ export class WorkerAgent implements ExchangeParty {
       return;
     }
     this.algorithm.pairwise!.receive(this.state, this.clock.now(), message);
+    if (!this.healthy(`an exchange with worker ${ex.peer}`)) return;
     this.rate.exchangeDone();
     this.stats[S.EXCHANGE_MS] += now() - start;
     this.publish();

@@ -329,7 +329,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
     process.off('SIGINT', onSigint);
   }
   if (summary.diverged) {
-    throw new UsageError(`training diverged (${logs.find((l) => l.includes('diverged')) ?? 'non-finite loss'}); try a lower --lr or --clip`);
+    throw new UsageError(`training diverged (${logs.find((l) => /diverged|ruined/.test(l)) ?? 'non-finite loss'}); try a lower --lr or --clip`);
   }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -523,6 +523,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
         orchestrator?.withdraw(i);
       }
       else if (e.type === 'banned') bans[i].push({ worker: e.peer, reason: e.reason });
+      else if (e.type === 'ruined') {
+        diverged = true;
+        log(`${e.reason}: the run stops`);
+        requestStop();
+      }
       else if (e.type === 'diverged') {
         diverged = true;
         log(`worker ${i}: the loss is ${e.loss} at its step ${e.step + 1}: training diverged`);

@@ -5,6 +5,7 @@ import { adversaryList } from '../../src/cli/adversary-option.js';
 import { Rng } from '../../src/core/rng.js';
 import { Adversary } from '../../src/runtime/adversary.js';
 import { DEFAULT_BOUNDS, ExchangeBounds, relativeDistance } from '../../src/runtime/bounds.js';
+import { ParameterHealth } from '../../src/runtime/health.js';
 import { PeerScores } from '../../src/runtime/scoring.js';
 import { agentHarness } from './harness.js';
 
@@ -94,6 +95,24 @@ describe('forged messages and --adversary', () => {
   });
 });
 
+describe('parameter health', () => {
+  it('find non-finite or exploded parameters and keep the last good state', () => {
+    const x = model(100);
+    const health = new ParameterHealth(x, { keepEvery: 2 });
+    const good = Float32Array.from(x);
+    assert.equal(health.check(), null);
+    x[0] += 0.5;
+    assert.equal(health.check(), null);
+    const kept = Float32Array.from(x);
+    x[1] = 1e30;
+    assert.match(health.check() ?? '', /its norm is 1.00e\+30/);
+    x[1] = NaN;
+    assert.match(health.check() ?? '', /its norm is NaN/);
+    assert.deepEqual(health.lastGood, kept);
+    assert.notDeepEqual(health.lastGood, good);
+  });
+});
+
 describe('bounded exchanges between agents', () => {
   const honestNorms = (h: ReturnType<typeof agentHarness>, skip: number) => h.agents.filter((_, i) => i !== skip).map((a) => norm(a.x));
 
@@ -111,11 +130,14 @@ describe('bounded exchanges between agents', () => {
     for (const n of honestNorms(h, 1)) assert.ok(n < 100, `norm ${n}`);
   });
 
-  it('without bounds, the same neighbour ruins the models it reaches', async () => {
+  it('without bounds, the workers it ruins find out, go back to their last good state and stop', async () => {
     const h = agentHarness({ n: 4, topology: 'ring', algorithm: 'acid', rate: 1, seed: 4, adversary: { 1: 'huge' }, bounds: false });
-    await h.run(30);
+    await h.run(30, 2000);
     await h.close();
-    assert.ok(honestNorms(h, 1).some((n) => !(n < 1e20)));
+    const ruined = h.agents.filter((a) => a.ruined !== null);
+    assert.ok(ruined.length > 0);
+    for (const a of ruined) assert.match(a.ruined!, /^worker [023]: its parameters are ruined after an exchange with worker [0-3]: its norm is .* times that of its last good state/);
+    for (const n of honestNorms(h, 1)) assert.ok(n < 100, `norm ${n}`);
   });
 
   it('refuse nothing among honest workers', async () => {

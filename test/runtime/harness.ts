@@ -97,7 +97,10 @@ export function agentHarness(opts: HarnessOptions): Harness {
           // A gradient at the current parameters, delivered after a short "computation".
           const b = batches.batch(agent.steps);
           const loss = model.lossAndGradient(b.inputs, b.targets);
-          setTimeout(() => void agent.applyGradient(loss, model.grads, 1), computeMs(i));
+          // A worker that stopped (its parameters ruined) takes no more steps.
+          setTimeout(() => void agent.applyGradient(loss, model.grads, 1).then((applied) => {
+            if (!applied) resolve();
+          }), computeMs(i));
         };
         permits[i] = () => setImmediate(step);
         if (agent.steps === 0) agent.start();

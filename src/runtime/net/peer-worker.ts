@@ -32,6 +32,7 @@ import type { BackendChoice } from '../../engine/backends/index.js';
 import type { Model } from '../../engine/models/model.js';
 import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
+import type { ExchangeGuard } from '../exchange-guard.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
 import type { EmulatedTransport } from '../emulator.js';
 import { C, permitStep, restoreStateVectors, sharedFloats, sharedInts, stateVectors, stopCompute, toShared } from '../shared.js';
@@ -140,6 +141,11 @@ export interface PeerResult {
   steps: number;
   /** Stopped by the signal before the end. */
   interrupted: boolean;
+  /** Why the worker stopped with ruined parameters (x is then its last good state); null: it did not. */
+  ruined: string | null;
+  /** Neighbours' messages refused by the bounds, and the neighbours banned for it. */
+  rejected: number;
+  banned: Array<{ worker: WorkerId; reason: string }>;
   exchanges: number;
   finalExchanges: number;
   loss: number;
@@ -155,7 +161,7 @@ export interface PeerResult {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The exchange side after training: plain pairwise averaging of x. */
+/** The exchange side after training: plain pairwise averaging of x, of the messages the worker's guard admits. */
 class AveragingParty implements ExchangeParty {
   exchanges = 0;
   /** Exchanges since the final barrier. */
@@ -165,6 +171,7 @@ class AveragingParty implements ExchangeParty {
   constructor(
     private readonly x: Float32Array,
     private readonly headerOf: () => MessageHeader,
+    private readonly guard: ExchangeGuard,
   ) {}
 
   wants(): boolean {
@@ -179,7 +186,8 @@ class AveragingParty implements ExchangeParty {
     out.set(this.x);
   }
 
-  receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
+  receive(message: Float32Array, _header: MessageHeader, ex: ExchangeContext): void {
+    if (!this.guard.admit(ex.peer, this.x, message)) return;
     const x = this.x;
     for (let k = 0; k < x.length; k++) x[k] = 0.5 * (x[k] + message[k]);
     this.exchanges++;
@@ -329,11 +337,15 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     permit: () => permitStep(control),
+    sumSquares: (v) => model.backend.sumSquares(v),
+    // (the compute thread waits for a permission that will not come: the training loop is ended from here)
+    onRuined: () => endTraining(),
     log,
   });
   if (opts.resume && !pulled) restoreStateVectors(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
   const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
+  let endTraining = (): void => {};
   const state = { phase: 'train' as Phase };
   let averaging: Pairing | null = null;
   const onLeave = (j: WorkerId): void => {
@@ -360,18 +372,21 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // Late joiners pull from this worker: a snapshot of x, taken between two handlers (never half-updated).
   transport.onPull(() => ({ header: headerAt(steps()), message: Float32Array.from(x) }));
   let loss = NaN;
-  const party = new AveragingParty(x, () => headerAt(steps()));
+  const party = new AveragingParty(x, () => headerAt(steps()), agent.guard);
   const progress = (): void =>
     opts.onProgress?.({ phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now() });
   const start = (firstLoss: number): void =>
     opts.onStart?.({ step: first, pulledFrom: pulled?.from ?? null, peerStep: pulled?.step ?? null, moved, loss: firstLoss });
-  const result = (interrupted: boolean, pairing: Pairing['stats']): PeerResult => {
+  const result = (interrupted: boolean, pairing: Pairing['stats'], ruined: string | null = null): PeerResult => {
     transport.off('leave', onLeave);
     transport.off('join', onJoin);
     transport.off('status', onStatus);
     return {
       steps: steps(),
       interrupted,
+      ruined,
+      rejected: agent.guard.rejected,
+      banned: [...agent.guard.banned].map(([worker, reason]) => ({ worker, reason })),
       exchanges: agent.exchanges + party.exchanges,
       finalExchanges: party.counted,
       loss,
@@ -403,13 +418,14 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
         resolve();
       };
       const onAbort = (): void => end();
+      endTraining = () => end();
       signal?.addEventListener('abort', onAbort, { once: true });
       let queue: Promise<void> = Promise.resolve();
       compute.thread.once('error', (err: Error) => end(`the compute thread failed: ${err.message}`));
       compute.thread.once('exit', () => end());
       compute.port.on('message', (m: GradientReport) => {
         if (ended) return;
-        if (stopped() || steps() >= opts.steps) return end();
+        if (stopped() || steps() >= opts.steps || agent.ruined) return end();
         loss = m.loss;
         const applied = (): void => {
           if (agent.steps === 1) {
@@ -438,6 +454,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   }
   // Settles the exchange under way, if any: x is never left half-updated.
   await agent.stop();
+  if (agent.ruined) return result(false, trainingStats(), agent.ruined);
   if (stopped()) return result(true, trainingStats());
 
   // Final phase: averaging only, in float32 (a lossy codec would leave the models a quantisation step apart), once
