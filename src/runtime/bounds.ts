@@ -7,6 +7,17 @@
  * `ceiling`, or exceeds `factor` times the `quantile` of the recent accepted distances (but never less than
  * `floor`). Until `warmup` exchanges have been accepted there is no statistic, only the ceiling.
  *
+ * The statistic that bounds a neighbour's message is taken over the messages of the OTHER neighbours (as long as they
+ * sent enough): on a ring, a worker has two neighbours, and one that sends half of its messages would otherwise set
+ * its own bound.
+ *
+ * Nor may a neighbour send the same model twice: an honest model changes with every step and every exchange, while an
+ * adversary replaying an old model drags the neighbours it averages with back towards it, so that their distance to
+ * it stays under any bound (in the default run, one replaying its first model among 8 workers cost 20 points of
+ * accuracy and was never refused). Identical messages are told by a fingerprint (a weighted sum); a message identical
+ * to this worker's own model is exempt (workers start from the same point). A replay with noise added is not caught
+ * by this: only by the distance, once it is far enough.
+ *
  * Why these choices, from the distances of the default run (MNIST MLP, 8 workers on a ring, 1,474 exchanges): they
  * are heavy-tailed — median 0.004, 99th percentile 0.21, largest 0.53, early and mid-run, and below 0.04 once the
  * learning rate has decayed. A neighbour not met for a while is legitimately far, and refusing it keeps it far, so a
@@ -17,6 +28,8 @@
  * flip (r = 2), a random model of the same norm (r ≈ 1.4), huge or non-finite values are refused at any time; late in
  * training the statistic tightens the bound to `floor`.
  */
+
+import type { WorkerId } from './transport.js';
 
 export interface BoundsSettings {
   /** Refuse r above factor × the quantile of the recent accepted distances. */
@@ -49,18 +62,28 @@ export function relativeDistance(x: Float32Array, peer: Float32Array): number {
   return Number.isFinite(d) ? Math.sqrt(d / (n > 0 ? n : 1)) : NaN;
 }
 
+/** A weighted sum of the values, in float64: equal for identical messages, different otherwise but by accident. */
+export function fingerprint(x: Float32Array): number {
+  let s = 0;
+  for (let k = 0; k < x.length; k++) s += x[k] * (1 + (k % 7919));
+  return s;
+}
+
 export class ExchangeBounds {
-  private readonly recent: number[] = [];
+  private readonly recent: Array<{ r: number; from: WorkerId }> = [];
   private next = 0;
   private accepted = 0;
+  /** The fingerprint of each neighbour's last message. */
+  private readonly last = new Map<WorkerId, number>();
 
   constructor(readonly settings: BoundsSettings = DEFAULT_BOUNDS) {}
 
-  /** The largest relative distance accepted now. */
-  limit(): number {
+  /** The largest relative distance accepted now from `from` (any neighbour when not given). */
+  limit(from?: WorkerId): number {
     const s = this.settings;
     if (this.accepted < s.warmup) return s.ceiling;
-    const sorted = [...this.recent].sort((a, b) => a - b);
+    const others = this.recent.filter((e) => e.from !== from);
+    const sorted = (others.length >= s.warmup ? others : this.recent).map((e) => e.r).sort((a, b) => a - b);
     const q = sorted[Math.min(sorted.length - 1, Math.floor(s.quantile * sorted.length))];
     return Math.min(s.ceiling, Math.max(s.floor, s.factor * q));
   }
@@ -69,20 +92,24 @@ export class ExchangeBounds {
    * Measures a peer's message against this worker's model x: null when it is within bounds (its distance then joins
    * the statistic), else why it is not, in a few words.
    */
-  check(x: Float32Array, peer: Float32Array): string | null {
+  check(x: Float32Array, peer: Float32Array, from: WorkerId): string | null {
     if (peer.length !== x.length) return `${peer.length} values for a model of ${x.length}`;
     const r = relativeDistance(x, peer);
     if (Number.isNaN(r)) return 'non-finite values';
-    const limit = this.limit();
+    const print = fingerprint(peer);
+    const replayed = r > 0 && this.last.get(from) === print;
+    this.last.set(from, print);
+    if (replayed) return 'the same model as its previous message';
+    const limit = this.limit(from);
     if (r > limit) return `relative distance ${r.toPrecision(3)} to this worker's model, over the bound ${limit.toPrecision(3)}`;
-    this.remember(r);
+    this.remember({ r, from });
     return null;
   }
 
-  private remember(r: number): void {
+  private remember(e: { r: number; from: WorkerId }): void {
     const w = this.settings.window;
-    if (this.recent.length < w) this.recent.push(r);
-    else this.recent[this.next] = r;
+    if (this.recent.length < w) this.recent.push(e);
+    else this.recent[this.next] = e;
     this.next = (this.next + 1) % w;
     this.accepted++;
   }

@@ -41,15 +41,24 @@ export class ExchangeGuard {
   /** Whether `peer`'s message may be applied to x; a refusal is logged, counted and scored. */
   admit(peer: WorkerId, x: Float32Array, message: Float32Array): boolean {
     if (!this.bounds) return true;
-    const refused = this.bounds.check(x, message);
+    const refused = this.bounds.check(x, message, peer);
     const ban = this.scores.record(peer, refused);
     if (refused === null) return true;
     this.rejected++;
     this.opts.log?.(`worker ${this.self}: refused the message of worker ${peer}: ${refused}`);
-    if (ban) {
-      this.opts.log?.(`worker ${this.self}: banned worker ${peer} for the rest of the run: ${ban}`);
-      this.opts.onBan?.(peer, ban);
-    }
+    if (ban) this.announceBan(peer, ban);
     return false;
+  }
+
+  /** Scores a message of `peer` refused before it reached the guard (e.g. a malformed frame the wire dropped). */
+  strike(peer: WorkerId, reason: string): void {
+    if (!this.bounds) return;
+    const ban = this.scores.record(peer, reason);
+    if (ban) this.announceBan(peer, ban);
+  }
+
+  private announceBan(peer: WorkerId, reason: string): void {
+    this.opts.log?.(`worker ${this.self}: banned worker ${peer} for the rest of the run: ${reason}`);
+    this.opts.onBan?.(peer, reason);
   }
 }

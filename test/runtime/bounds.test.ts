@@ -5,7 +5,9 @@ import { adversaryList } from '../../src/cli/adversary-option.js';
 import { Rng } from '../../src/core/rng.js';
 import { Adversary } from '../../src/runtime/adversary.js';
 import { DEFAULT_BOUNDS, ExchangeBounds, relativeDistance } from '../../src/runtime/bounds.js';
+import { ExchangeGuard } from '../../src/runtime/exchange-guard.js';
 import { ParameterHealth } from '../../src/runtime/health.js';
+import { choosePull } from '../../src/runtime/pull-bounds.js';
 import { PeerScores } from '../../src/runtime/scoring.js';
 import { agentHarness } from './harness.js';
 
@@ -35,20 +37,43 @@ describe('exchange bounds', () => {
       new Adversary(kind, rng).forge(x, out);
       return [kind, out] as const;
     });
-    for (const [kind, forged] of adversaries) assert.notEqual(b.check(x, forged), null, kind);
-    assert.equal(b.check(x, near(x, 0.5)), null);
+    for (const [kind, forged] of adversaries) assert.notEqual(b.check(x, forged, 1), null, kind);
+    assert.equal(b.check(x, near(x, 0.5), 1), null);
   });
 
   it('tighten to the recent distances after the warm-up, never below the floor, and ignore what they refused', () => {
     const b = new ExchangeBounds();
     const x = model();
     assert.equal(b.limit(), DEFAULT_BOUNDS.ceiling);
-    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 1e-3)), null);
+    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 1e-3), k % 2), null);
     assert.equal(b.limit(), DEFAULT_BOUNDS.floor);
-    assert.match(b.check(x, near(x, 0.2)) ?? '', /over the bound 0.0500/);
-    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 0.01)), null);
+    assert.match(b.check(x, near(x, 0.2), 0) ?? '', /over the bound 0.0500/);
+    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 0.01), k % 2), null);
     assert.ok(Math.abs(b.limit() - 16 * 0.01) < 1e-3, `limit ${b.limit()}`);
-    assert.equal(b.check(x, near(x, 0.15)), null);
+    assert.equal(b.check(x, near(x, 0.15), 0), null);
+  });
+
+  it('bound a neighbour by what the others send: one that sends far models cannot raise its own bound', () => {
+    const b = new ExchangeBounds();
+    const x = model();
+    for (let k = 0; k < 32; k++) {
+      assert.equal(b.check(x, near(x, 1e-3), 1), null);
+      assert.equal(b.check(x, near(x, 0.04), 2), null);
+    }
+    assert.equal(b.limit(2), DEFAULT_BOUNDS.floor, 'worker 2 is held to what worker 1 sends');
+    assert.ok(b.limit(1) > 0.5, 'worker 1 is held to what worker 2 sends');
+    assert.notEqual(b.check(x, near(x, 0.2), 2), null);
+  });
+
+  it('refuse a neighbour\'s model sent twice (a replay), unless it is this worker\'s own', () => {
+    const b = new ExchangeBounds();
+    const x = model();
+    const old = near(x, 0.1);
+    assert.equal(b.check(x, old, 3), null);
+    assert.equal(b.check(x, old, 3), 'the same model as its previous message');
+    assert.equal(b.check(x, near(x, 0.1), 3), null);
+    assert.equal(b.check(x, x, 4), null);
+    assert.equal(b.check(x, x, 4), null, 'workers start from the same point');
   });
 });
 
@@ -70,6 +95,42 @@ describe('peer scores', () => {
     const bans = pattern.map((refused) => s.record(4, refused ? 'far' : null));
     assert.deepEqual(bans.slice(0, 9), new Array(9).fill(null));
     assert.match(bans[9] ?? '', /7 of its last 10 messages refused/);
+  });
+});
+
+describe('guard', () => {
+  it('count refusals, score frames dropped by the wire alike, and report a ban once', () => {
+    const bans: Array<[number, string]> = [];
+    const g = new ExchangeGuard(0, { bounds: DEFAULT_BOUNDS, onBan: (peer, why) => bans.push([peer, why]) });
+    const x = model();
+    assert.equal(g.admit(2, x, new Float32Array(x.length).fill(1e30)), false);
+    g.strike(2, 'non-finite: element 0 is NaN');
+    g.strike(2, 'checksum: mismatch');
+    g.strike(2, 'checksum: mismatch');
+    assert.equal(g.rejected, 1);
+    assert.deepEqual(bans, [[2, '3 messages in a row refused, the last one: checksum: mismatch']]);
+    const open = new ExchangeGuard(0, { bounds: null });
+    assert.equal(open.admit(2, x, new Float32Array(x.length).fill(NaN)), true, 'without bounds everything is admitted');
+  });
+});
+
+describe('pull bounds', () => {
+  const own = model();
+  const trained = near(own, 0.8);
+  const neighbour = near(trained, 0.01);
+  const flipped = trained.map((v) => -v);
+
+  it('take the answer the others agree with, refuse the forged one', () => {
+    const c = choosePull(own, [{ from: 1, x: flipped }, { from: 2, x: trained }, { from: 3, x: neighbour }]);
+    assert.ok(c.chosen && c.chosen.from !== 1);
+    assert.deepEqual(c.refused.map((r) => r.from), [1]);
+  });
+
+  it('of two that disagree take the one nearer this worker; refuse huge answers outright', () => {
+    assert.equal(choosePull(own, [{ from: 1, x: flipped }, { from: 2, x: trained }]).chosen?.from, 2);
+    const c = choosePull(own, [{ from: 4, x: new Float32Array(own.length).fill(1e30) }]);
+    assert.equal(c.chosen, null);
+    assert.match(c.refused[0].reason, /its norm 3.16e\+31 is over/);
   });
 });
 
