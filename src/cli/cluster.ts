@@ -23,6 +23,8 @@ import {
 import { clusterDisplay } from './cluster-display.js';
 import { integer, real } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
+import type { AdversaryKind } from '../runtime/adversary.js';
+import { adversaryList } from './adversary-option.js';
 
 /** The embedded default run (`gossamer train` with no flags). */
 export const CLUSTER_DEFAULTS = {
@@ -36,7 +38,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds'] as const;
 /** The command-line spelling of an option's camel-cased name. */
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -114,6 +116,8 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--kill <list>', 'cluster: fault injection, e.g. "3@2000" kills worker 3 once all workers together have taken 2000 steps (the others train on without it)', killList)
     .option('--rejoin <list>', 'cluster: brings killed workers back, e.g. "3@4000": worker 3 restarts from a live neighbour\'s parameters and trains on (acid, gossip)', killList)
     .option('--exchange-timeout <ms>', 'cluster: give up an exchange after this long (default 2000)', nonNegative)
+    .option('--adversary <list>', 'cluster: fault injection, e.g. "3:huge": worker 3 sends forged models instead of its own (huge, random, sign-flip, stale, nan); repeatable', adversaryList)
+    .option('--no-bounds', 'cluster: apply neighbours\' messages unchecked (to measure what the bounds on exchanges prevent)')
     .option('--no-display', 'cluster: no live per-worker display on the terminal');
 }
 
@@ -168,6 +172,8 @@ export interface ClusterFlags {
   rejoin?: Array<{ worker: number; atStep: number }>;
   exchangeTimeout?: number;
   display?: boolean;
+  adversary?: Record<number, AdversaryKind>;
+  bounds?: boolean;
 }
 
 /**
@@ -288,6 +294,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
+    adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds,
     resume,
   };
@@ -326,6 +333,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     schedule, warmup: flags.warmup, minLr: flags.minLr, stepSize: flags.lrStepSize, gamma: flags.lrGamma,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
     links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
+    adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery,
   };
 }
@@ -362,7 +370,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
     process.off('SIGINT', onSigint);
   }
   if (summary.diverged) {
-    throw new UsageError(`training diverged (${logs.find((l) => l.includes('diverged')) ?? 'non-finite loss'}); try a lower --lr or --clip`);
+    throw new UsageError(`training diverged (${logs.find((l) => /diverged|ruined/.test(l)) ?? 'non-finite loss'}); try a lower --lr or --clip`);
   }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);

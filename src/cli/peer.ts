@@ -38,6 +38,8 @@ import type { NetLogger } from '../runtime/net/libp2p-transport.js';
 import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint } from '../runtime/net/peer-checkpoint.js';
 import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
+import { adversaryKind } from './adversary-option.js';
+import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
@@ -83,6 +85,8 @@ interface PeerFlags {
   loss?: number;
   links?: string;
   slow?: number;
+  adversary?: AdversaryKind;
+  bounds: boolean;
   limit?: number;
   evalLimit?: number;
   seed: number;
@@ -148,6 +152,8 @@ export function peerCommand(): Command {
     .option('--loss <p>', 'probability that one direction of an exchange is lost (set a short --timeout: a loss costs one)', real({ min: 0, max: 1 }))
     .option('--links <file>', 'JSON link table with per-worker and per-edge links, e.g. {"default": {"latencyMs": 20}, "workers": {"3": {"bandwidth": "10Mbit"}}, "edges": {"0-1": {"loss": 0.1}}}; the link flags override its default')
     .option('--slow <factor>', 'compute slow-down of this worker: it sleeps (factor − 1) × the compute time after each gradient', real({ min: 1 }))
+    .option('--adversary <kind>', `fault injection: this worker sends forged models instead of its own (${ADVERSARY_KINDS.join(', ')})`, adversaryKind)
+    .option('--no-bounds', 'apply neighbours\' messages and pulled parameters unchecked (to measure what the bounds prevent)')
     .option('--limit <n>', 'training examples (synthetic: generated; mnist: the first n)', integer(1))
     .option('--eval-limit <n>', 'test examples', integer(1))
     .option('--seed <s>', 'seed of the initial model and the data (the same on every worker)', integer(0), 1)
@@ -352,6 +358,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       pull: joined === 'late' && !built.algorithm.collective,
       resume: resume ? { steps: resume.checkpoint.step, state: resume.state } : undefined,
       slowdown: flags.slow,
+      adversary: flags.adversary,
+      bounds: flags.bounds,
       signal: controller.signal,
       onStart: (s) => {
         if (flags.json) emit('start', { ...s, loss: Number.isFinite(s.loss) ? s.loss : null });
@@ -384,6 +392,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       process.exit(exitCode(caught ?? 'SIGINT'));
     }
 
+    if (result.ruined) {
+      const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), false);
+      throw new Error(`${result.ruined}; its last good parameters are in ${file}`);
+    }
+
     const evaluation = evaluate(model, data, evaluationSet(data, seq, data.kind === 'text' ? flags.evalLimit : undefined));
     const checkpoint = flags.out ? save(resolve(flags.out), false) : null;
     const summary = {
@@ -405,7 +418,9 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       seconds: result.seconds,
       bytesSent: transport.stats.bytesSent,
       bytesReceived: transport.stats.bytesReceived,
-      rejected: transport.stats.rejected,
+      // Messages refused by the wire (malformed) and by the bounds (well-formed, but no model of this cluster).
+      rejected: result.rejected > 0 ? { ...transport.stats.rejected, 'out-of-bounds': result.rejected } : transport.stats.rejected,
+      banned: result.banned,
       pairing: result.pairing,
       links: links ?? null,
       slowdown: flags.slow ?? 1,

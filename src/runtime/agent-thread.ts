@@ -21,13 +21,16 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import type { LayoutEntry } from '../engine/layout.js';
 import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { WorkerAgent } from './agent.js';
+import { Adversary, AdversarialTransport, type AdversaryKind } from './adversary.js';
+import { DEFAULT_BOUNDS } from './bounds.js';
+import { ExchangeGuard } from './exchange-guard.js';
 import { SharedAllReduce, type CollectiveBuffers } from './collective.js';
 import type { GradientReport } from './compute-thread.js';
 import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js';
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
 import { graphPairing } from './pairing.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
-import type { MessageHeader } from './transport.js';
+import type { MessageHeader, Transport } from './transport.js';
 import { LocalClock } from './rate.js';
 import { G, S, permitStep, restoreSaved, savedCopy, stopCompute } from './shared.js';
 
@@ -73,6 +76,10 @@ export interface AgentThreadData {
   restore: WorkerSnapshot | null;
   /** A worker restarted within the run: the statistics of its earlier lives (its counts go on from them). */
   carry: Float64Array | null;
+  /** This worker sends forged models instead of its own (fault injection). */
+  adversary: AdversaryKind | null;
+  /** Whether neighbours' messages are checked against the bounds before they are applied. */
+  bounds: boolean;
 }
 
 /**
@@ -91,7 +98,7 @@ export interface WorkerSnapshot {
 export type AgentEvent =
   | { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number }
   | { type: 'stopped'; snapshot: WorkerSnapshot }
-  | { type: 'available' };
+  | { type: 'available' } | { type: 'banned'; peer: number; reason: string } | { type: 'ruined'; reason: string };
 
 const d = workerData as AgentThreadData;
 const post = (e: AgentEvent) => parentPort!.postMessage(e);
@@ -107,12 +114,14 @@ const ctrl = d.control;
 const lockstep = built.algorithm.collective !== undefined && !built.algorithm.collective.overlaps;
 const progress = lockstep ? (): number => d.startOwn + agent.steps : () => Math.floor(Atomics.load(global, G.STEPS) / d.n);
 const optimizer = new LocalOptimizer(d.optimizer, { dim: d.x.length, dtype: 'f32', backend, layout: d.layout, schedule: makeRunSchedule(d.schedule), progress });
-let transport: InProcessTransport | EmulatedTransport | null = null;
+let transport: Transport | null = null;
 let inner: InProcessTransport | null = null;
 if (d.endpoint) {
   inner = new InProcessTransport(d.endpoint, { expect: { algorithm: built.algorithm.name, layoutHash: d.layoutHash }, log, codec: d.codec });
-  transport = d.links && emulatesLinks(d.links) ? new EmulatedTransport(inner, d.links, rng.fork('links')) : inner;
+  const linked = d.links && emulatesLinks(d.links) ? new EmulatedTransport(inner, d.links, rng.fork('links')) : inner;
+  transport = d.adversary ? new AdversarialTransport(linked, new Adversary(d.adversary, rng.fork('adversary'))) : linked;
 }
+const guard = new ExchangeGuard(d.id, { bounds: d.bounds ? DEFAULT_BOUNDS : null, log, onBan: (peer, reason) => post({ type: 'banned', peer, reason }) });
 
 
 const partners = graphPairing(d.setup.graph, d.rate, d.id, d.endpoint?.peers.map((p) => p.id) ?? []);
@@ -135,6 +144,12 @@ const agent: WorkerAgent = new WorkerAgent({
       register: d.central ? () => post({ type: 'available' }) : undefined,
     }
     : undefined,
+  guard,
+  sumSquares: (x) => backend.sumSquares(x),
+  onRuined: (reason) => {
+    post({ type: 'ruined', reason });
+    requestStop();
+  },
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs) : undefined,
   stats: d.stats,
   carry: d.carry ?? undefined,
@@ -208,7 +223,7 @@ parentPort!.on('message', (m: { type: string; peer?: number; link?: Parameters<I
   else if (m.type === 'link' && m.link && !stopping) {
     // A neighbour restarted: a new channel to it, and it is a partner again.
     inner?.link(m.link);
-    agent.pairing?.markLive(m.link.id);
+    agent.readmit(m.link.id);
   }
   else if (m.type === 'stop') void stop();
   else if (m.type === 'assigned' && typeof m.peer === 'number' && !stopping) agent.pairing?.assigned(m.peer);

@@ -13,6 +13,9 @@ import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { rangesLength, type Algorithm, type CollectiveCapability, type WorkerState } from '../algorithms/types.js';
 import type { Rng } from '../core/rng.js';
+import { DEFAULT_BOUNDS } from './bounds.js';
+import { ExchangeGuard } from './exchange-guard.js';
+import { ParameterHealth } from './health.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
@@ -40,6 +43,8 @@ export interface AgentOptions {
   pairing?: { transport: Transport; neighbours: readonly WorkerId[]; weights?: readonly number[]; timeoutMs: number; backoffMs?: number; register?: () => void };
   /** Algorithms with collectives: the all-reduce. */
   collective?: Collective;
+  /** What decides whether a neighbour's message is applied (default: the default bounds, logging to `log`). */
+  guard?: ExchangeGuard;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
   maxWaitMs?: number;
   /** Shared statistics block of this worker (layout S). */
@@ -51,6 +56,13 @@ export interface AgentOptions {
   carry?: Float64Array;
   /** The compute loop may start its next step. */
   permit: () => void;
+  /** Σ x² of the parameters, for the check of their health after every step and exchange (default: a plain loop). */
+  sumSquares?: (x: Float32Array) => number;
+  /**
+   * The parameters were found ruined (why, in a sentence): they are back at their last good state and the worker
+   * stops. Without a handler, the worker just stops.
+   */
+  onRuined?: (reason: string) => void;
   /** Called after every applied local step with the worker's step count (e.g. to count the global budget). */
   onStep?: (steps: number) => void;
   log?: (line: string) => void;
@@ -64,7 +76,11 @@ export class WorkerAgent implements ExchangeParty {
   readonly rate: RateControl;
   readonly clock: LocalClock;
   readonly pairing: Pairing | null;
+  readonly guard: ExchangeGuard;
   private readonly algorithm: Algorithm;
+  private readonly health: ParameterHealth;
+  /** Why the parameters were found ruined (null: they never were). */
+  ruined: string | null = null;
   private readonly stats: Float64Array;
   /** The collective in flight while local steps go on (algorithms whose collectives overlap computation). */
   private inFlight: Promise<boolean> | null = null;
@@ -90,8 +106,10 @@ export class WorkerAgent implements ExchangeParty {
     this.algorithm = algorithm;
     this.rate = new RateControl(algorithm.pairwise ? opts.rate : 0, opts.rateMode ?? 'poisson', opts.rng.fork('rate'));
     this.stats = opts.stats ?? new Float64Array(S.SIZE);
+    this.guard = opts.guard ?? new ExchangeGuard(opts.id, { bounds: DEFAULT_BOUNDS, log: opts.log });
     const dim = opts.x.length;
     this.state = shareState(algorithm.createState(opts.x, 0), opts.x);
+    this.health = new ParameterHealth(opts.x, { sumSquares: opts.sumSquares });
     if (algorithm.collective && !opts.collective) throw new Error(`${algorithm.name} takes part in collectives: it needs a collective`);
     if (!algorithm.pairwise) {
       this.pairing = null;
@@ -121,6 +139,11 @@ export class WorkerAgent implements ExchangeParty {
 
   /** Exchanges owed to the rate control that were given up after a long wait. */
   forgiven = 0;
+
+  /** Takes a neighbour that came back as a partner again, unless it was banned. */
+  readmit(peer: WorkerId): void {
+    if (!this.guard.isBanned(peer)) this.pairing?.markLive(peer);
+  }
 
   /** Starts the communication loop; the compute loop may take its first step. */
   start(): void {
@@ -154,6 +177,7 @@ export class WorkerAgent implements ExchangeParty {
    * computeMs is how long the gradient took. Resolves false when the worker stopped while waiting for a collective.
    */
   async applyGradient(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
+    if (this.ruined) return false;
     let start = now();
     this.stepStarted = start;
     const step = this.scheduleStep();
@@ -161,6 +185,7 @@ export class WorkerAgent implements ExchangeParty {
       (g as Float32Array).set(grad);
       return loss;
     }, this.opts.optimizer);
+    if (!this.healthy(`its local step ${this.rate.steps + 1}`)) return false;
     let applyMs = now() - start;
     const c = this.algorithm.collective;
     if (c?.due(this.state)) {
@@ -195,7 +220,23 @@ export class WorkerAgent implements ExchangeParty {
     if (count === 0) return false;
     c.complete(this.state, this.clock.now(), mean, this.opts.optimizer);
     this.collectives++;
-    return true;
+    return this.healthy('a collective');
+  }
+
+  /**
+   * Checks the parameters after `what` changed them: when they are ruined, puts back their last good state and stops
+   * (false). Training on would only spread the garbage to the neighbours.
+   */
+  private healthy(what: string): boolean {
+    if (this.ruined) return false;
+    const why = this.health.check();
+    if (why === null) return true;
+    this.ruined = `worker ${this.id}: its parameters are ruined after ${what}: ${why}; back at its last good state, of ${this.health.sinceGood} steps and exchanges before`;
+    this.x.set(this.health.lastGood);
+    this.opts.log?.(this.ruined);
+    this.opts.onRuined?.(this.ruined);
+    void this.stop();
+    return false;
   }
 
   private scheduleStep(): number {
@@ -264,6 +305,7 @@ export class WorkerAgent implements ExchangeParty {
     st[S.STEP_MS] = this.clock.stepMs;
     set(S.WALL_MS, now() - this.started);
     set(S.FORGIVEN, this.forgiven);
+    set(S.REJECTED, this.guard.rejected);
     const p = this.pairing?.stats;
     if (p) {
       set(S.PROPOSED, p.proposed);
@@ -298,9 +340,22 @@ export class WorkerAgent implements ExchangeParty {
     this.stats[S.EXCHANGE_MS] += now() - start;
   }
 
-  receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
+  /**
+   * Applies the peer's message, unless the guard refuses it: then the exchange is void on this side (parameters
+   * untouched, not counted by the rate control), whatever the peer did with ours — one side applying and the other
+   * not leaves both models whole. A peer banned by the refusal is no partner any more.
+   */
+  receive(message: Float32Array, _header: MessageHeader, ex: ExchangeContext): void {
     const start = now();
+    if (!this.guard.admit(ex.peer, this.x, message)) {
+      if (this.guard.isBanned(ex.peer)) this.pairing?.markGone(ex.peer);
+      this.stats[S.EXCHANGE_MS] += now() - start;
+      this.publish();
+      this.release();
+      return;
+    }
     this.algorithm.pairwise!.receive(this.state, this.clock.now(), message);
+    if (!this.healthy(`an exchange with worker ${ex.peer}`)) return;
     this.rate.exchangeDone();
     this.stats[S.EXCHANGE_MS] += now() - start;
     this.publish();

@@ -41,6 +41,7 @@ import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
 import type { AgentEvent, AgentThreadData, WorkerSnapshot } from './agent-thread.js';
 import { savedWorkers, workerContents, WORKER_PREFIX, type SavedWorker } from './cluster-checkpoint.js';
+import { checkAdversaries, type AdversaryKind } from './adversary.js';
 import { collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
 import { linkBetween, type LinkTable } from './emulator.js';
@@ -126,6 +127,10 @@ export interface ClusterConfig extends OptimizerSettings {
   kill?: Array<{ worker: number; atStep: number }>;
   /** Bring killed workers back at these step counts (pairwise algorithms; fault injection). */
   rejoin?: Array<{ worker: number; atStep: number }>;
+  /** Workers that send forged models instead of their own (fault injection). */
+  adversary?: Record<number, AdversaryKind>;
+  /** false: neighbours' messages are applied unchecked (default: bounded, exchange-guard.ts). */
+  bounds?: boolean;
   onRow?: (row: MetricsRow) => void;
   log?: (line: string) => void;
 }
@@ -144,6 +149,9 @@ export interface WorkerSummary {
   computeMs: number;
   applyMs: number;
   exchangeMs: number;
+  /** Neighbours' messages refused by the bounds, and the neighbours banned for it. */
+  rejected: number;
+  banned: Array<{ worker: number; reason: string }>;
 }
 
 export interface ClusterSummary {
@@ -342,6 +350,7 @@ export function checkClusterConfig(c: ClusterConfig): void {
       if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) throw new UsageError(`--${flag} needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
     }
   }
+  checkAdversaries(c.adversary, c.workers);
   if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) throw new UsageError(`--rejoin applies to the pairwise algorithms (acid, gossip): the collectives of ${c.algorithm} do not take workers back`);
   const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
   if (outer && c.algorithm !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
@@ -471,6 +480,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     states[i].set(w.state);
   });
   const snapshots: Array<WorkerSnapshot | null> = new Array(n).fill(null);
+  const bans = Array.from({ length: n }, (): WorkerSummary['banned'] => []);
   const stats = Array.from({ length: n }, () => sharedDoubles(S.SIZE));
   const controls = Array.from({ length: n }, () => sharedInts(C.SIZE));
   const endpoints: InProcessEndpoint[] | null = pairwise ? inProcessNetwork(n, graph.edges, dim) : null;
@@ -519,7 +529,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       links: config.links ?? null, codec: config.codec ?? 'f32',
       collective, collectiveMs, budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
       restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,
-      carry: life.carry,
+      carry: life.carry, adversary: config.adversary?.[i] ?? null, bounds: config.bounds !== false,
     };
     const computeData: ComputeThreadData = {
       id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],
@@ -553,6 +563,12 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       } else if (e.type === 'stopped') {
         snapshots[i] = e.snapshot;
         orchestrator?.withdraw(i);
+      }
+      else if (e.type === 'banned') bans[i].push({ worker: e.peer, reason: e.reason });
+      else if (e.type === 'ruined') {
+        diverged = true;
+        log(`${e.reason}: the run stops`);
+        requestStop();
       }
       else if (e.type === 'diverged') {
         diverged = true;
@@ -637,7 +653,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
 
     // Measurements of the average model.
     const mean = new Float32Array(dim);
-    const liveIds = () => threads.map((w, i) => (w.alive ? i : -1)).filter((i) => i >= 0);
+    // The cluster's model is its honest workers' (an adversary trains its own well, but shows the others garbage).
+    const liveIds = () => threads.map((w, i) => (w.alive && !config.adversary?.[i] ? i : -1)).filter((i) => i >= 0);
     // In float64, so that identical workers have a consensus distance of exactly 0.
     const mean64 = new Float64Array(dim);
     const average = (ids: number[]): number => {
@@ -803,7 +820,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       idleFraction: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0,
       msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
       computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
-      exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]),
+      exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]), rejected: s[S.REJECTED], banned: bans[i],
     }));
     const trainLosses = perWorkerSummary.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
     return {
@@ -829,6 +846,6 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
 
 /** The configuration without its callbacks, signal, data arrays and machinery (for checkpoints). */
 function serializable(c: ClusterConfig): Record<string, unknown> {
-  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, progress: _p, kill: _k, rejoin: _j, backend: _b, dataset, ...rest } = c;
+  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, progress: _p, kill: _k, rejoin: _j, adversary: _a, bounds: _n, backend: _b, dataset, ...rest } = c;
   return { ...rest, dataset: typeof dataset === 'object' ? dataset.train.name : dataset };
 }

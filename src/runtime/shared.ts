@@ -137,5 +137,7 @@ export const S = {
   DONE: 15,
   /** Time the exchanges spent in the handlers (ms). */
   EXCHANGE_MS: 16,
+  /** Neighbours' messages refused by the bounds (exchange-guard.ts). */
+  REJECTED: 17,
   SIZE: 20,
 } as const;

@@ -254,6 +254,13 @@ for (const b of BACKENDS) {
       assert.ok(Number.isFinite(b.softmaxCrossEntropy(Float32Array.of(1e4, -1e4), Int32Array.of(1), 1, 2, null, 0)));
     });
 
+    it('softmax cross-entropy of huge equal logits is log(classes), not 0 (a ruined model must not look trained)', () => {
+      for (const v of [1e17, 1e30, 3e38]) {
+        const loss = b.softmaxCrossEntropy(new Float32Array(10).fill(v), Int32Array.of(4), 1, 10, null, 0);
+        assert.ok(Math.abs(loss - Math.log(10)) < 1e-6, `logits ${v}: loss ${loss}`);
+      }
+    });
+
     it('argmax per row, first index on ties', () => {
       const out = new Int32Array(3);
       b.argmaxRows(Float32Array.of(1, 3, 3, 0, 0, 0, -1, -2, 5), 3, 3, out);

@@ -11,6 +11,9 @@ import type { Model } from '../../src/engine/models/model.js';
 import { ShuffledBatches } from '../../src/engine/training/batches.js';
 import { makeTopology, type Graph } from '../../src/graph/topology.js';
 import { WorkerAgent } from '../../src/runtime/agent.js';
+import { Adversary, AdversarialTransport, type AdversaryKind } from '../../src/runtime/adversary.js';
+import { DEFAULT_BOUNDS } from '../../src/runtime/bounds.js';
+import { ExchangeGuard } from '../../src/runtime/exchange-guard.js';
 import { InProcessTransport, inProcessNetwork } from '../../src/runtime/inprocess.js';
 import { graphPairing } from '../../src/runtime/pairing.js';
 import { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
@@ -31,11 +34,24 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function agentHarness(opts: {
-  n: number; topology: string; algorithm: AlgorithmName; rate: number; rateMode?: 'poisson' | 'exact'; seed?: number; computeMs?: (worker: number) => number;
+export interface HarnessOptions {
+  n: number;
+  topology: string;
+  algorithm: AlgorithmName;
+  rate: number;
+  rateMode?: 'poisson' | 'exact';
+  seed?: number;
+  computeMs?: (worker: number) => number;
+  /** Workers that send forged models. */
+  adversary?: Record<number, AdversaryKind>;
+  /** false: no bounds on exchanges. */
+  bounds?: boolean;
+  log?: (line: string) => void;
   /** Runs this algorithm instead (its states are created for workers 0, 1, … in turn). */
   built?: (graph: Graph, dim: number) => Built;
-}): Harness {
+}
+
+export function agentHarness(opts: HarnessOptions): Harness {
   const { n } = opts;
   const seed = opts.seed ?? 1;
   const backend = jsBackend();
@@ -56,11 +72,14 @@ export function agentHarness(opts: {
     models.push(model);
     const t = new InProcessTransport(e);
     transports.push(t);
+    const kind = opts.adversary?.[i];
+    const transport = kind ? new AdversarialTransport(t, new Adversary(kind, rng.fork(`adversary${i}`))) : t;
+    const guard = new ExchangeGuard(i, { bounds: opts.bounds === false ? null : DEFAULT_BOUNDS, log: opts.log });
     const optimizer = new LocalOptimizer({ lr: 0.1, momentum: 0.9 }, { dim, dtype: 'f32', backend, layout: template.layout });
     const partners = graphPairing(graph, opts.rate, i);
     return new WorkerAgent({
       id: i, built, x, layoutHash: template.layoutHash, optimizer, rate: partners.rate, rateMode: opts.rateMode, rng: rng.fork(i),
-      pairing: { transport: t, neighbours: partners.neighbours, weights: partners.weights, timeoutMs: 500 }, maxWaitMs: 300,
+      guard, pairing: { transport, neighbours: partners.neighbours, weights: partners.weights, timeoutMs: 500 }, maxWaitMs: 300,
       permit: () => permits[i]?.(),
     });
   });
@@ -82,7 +101,10 @@ export function agentHarness(opts: {
           // A gradient at the current parameters, delivered after a short "computation".
           const b = batches.batch(agent.steps);
           const loss = model.lossAndGradient(b.inputs, b.targets);
-          setTimeout(() => void agent.applyGradient(loss, model.grads, 1), computeMs(i));
+          // A worker that stopped (its parameters ruined) takes no more steps.
+          setTimeout(() => void agent.applyGradient(loss, model.grads, 1).then((applied) => {
+            if (!applied) resolve();
+          }), computeMs(i));
         };
         permits[i] = () => setImmediate(step);
         if (agent.steps === 0) agent.start();

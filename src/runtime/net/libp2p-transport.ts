@@ -135,6 +135,8 @@ export interface NetTransportEvents {
   leave: [index: WorkerId];
   /** A worker announced a new status. */
   status: [index: WorkerId, status: Record<string, unknown>];
+  /** A frame from a worker was rejected (malformed, non-finite, mismatched). */
+  rejected: [index: WorkerId, reason: string];
 }
 
 const PeerEntry = z.object({
@@ -273,6 +275,9 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
    * by host for those that dialled it (from a new port each time).
    */
   private readonly foreignKeys = new Map<string, string>();
+  /** Banned workers (by index, whatever identity they come back with) and their peer ids, refused by the gater. */
+  readonly bannedIndices = new Set<WorkerId>();
+  readonly bannedPeers = new Set<string>();
 
   constructor(node: Libp2p, opts: NetTransportOptions) {
     super();
@@ -461,6 +466,20 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
       : 'no worker connected to it (it has no --bootstrap address: start the others with this worker\'s address)';
   }
 
+  /**
+   * Bans a worker for the rest of the run (peer scoring decided it): its connections are closed, and the connection
+   * gater refuses its peer id from now on; a hello claiming its index under another identity is refused too.
+   */
+  ban(index: WorkerId, reason: string): void {
+    if (this.bannedIndices.has(index)) return;
+    this.bannedIndices.add(index);
+    const p = this.byIndex.get(index);
+    this.log('warn', `banned worker ${index}${p ? ` (${p.peerId})` : ''}: ${reason}`, { peer: index });
+    if (!p) return;
+    this.bannedPeers.add(p.peerId);
+    void this.node.hangUp(peerIdFromString(p.peerId)).catch((error) => this.log('debug', `hanging up on ${p.peerId}: ${errorText(error)}`));
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Membership
 
@@ -516,6 +535,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     if (hello.workers !== this.workers) return this.refuse(remote, `cluster of ${hello.workers} workers, this one has ${this.workers}`);
     if (hello.index >= this.workers) return this.refuse(remote, `worker index ${hello.index} out of range`);
     if (hello.index === this.self) return this.refuse(remote, `claims this node's index ${this.self}`);
+    if (this.bannedIndices.has(hello.index)) return this.refuse(remote, `claims the index of banned worker ${hello.index}`);
     if (this.opts.algorithm && hello.algorithm && hello.algorithm !== this.opts.algorithm) return this.refuse(remote, `runs ${hello.algorithm}, this node ${this.opts.algorithm}`);
     if (this.opts.layoutHash && hello.layoutHash && hello.layoutHash !== this.opts.layoutHash) return this.refuse(remote, 'trains a model of another layout');
     const existing = this.byIndex.get(hello.index);
@@ -713,6 +733,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   private rejectFrame(peer: WorkerId | string, error: WireError): void {
     count(this.stats.rejected, error.reason);
     this.log('warn', `rejected a message from worker ${peer}: ${error.reason}: ${error.detail}`, { peer, reason: error.reason });
+    if (typeof peer === 'number' && !MISMATCHES.has(error.reason)) this.emit('rejected', peer, `${error.reason}: ${error.detail}`);
   }
 
   private proposeInner(peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult> {
@@ -1013,6 +1034,12 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
     ...(opts.swarmKey ? { connectionProtector: swarmKeyProtector(opts.swarmKey, { onMismatch: (remote, direction) => transport?.noteForeignKey(remote, direction) }) } : {}),
     // Liveness is judged by the exchanges' own deadlines; pings could starve behind long compute steps.
     connectionMonitor: { enabled: false },
+    // Banned workers (peer scoring) stay out, whichever side dials.
+    connectionGater: {
+      denyDialPeer: (peer) => transport?.bannedPeers.has(peer.toString()) ?? false,
+      denyInboundEncryptedConnection: (peer) => transport?.bannedPeers.has(peer.toString()) ?? false,
+      denyOutboundEncryptedConnection: (peer) => transport?.bannedPeers.has(peer.toString()) ?? false,
+    },
   });
   transport = new NetTransport(node as unknown as Libp2p, opts);
   try {

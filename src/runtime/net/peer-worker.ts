@@ -34,6 +34,10 @@ import type { BackendChoice } from '../../engine/backends/index.js';
 import type { Model } from '../../engine/models/model.js';
 import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
+import { Adversary, AdversarialTransport, type AdversaryKind } from '../adversary.js';
+import { DEFAULT_BOUNDS } from '../bounds.js';
+import { ExchangeGuard } from '../exchange-guard.js';
+import { choosePull } from '../pull-bounds.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
 import type { EmulatedTransport } from '../emulator.js';
 import { LocalClock } from '../rate.js';
@@ -58,8 +62,12 @@ export interface PeerMembership extends Transport {
   setStatus(status: Record<string, unknown>): Promise<void>;
   on(event: 'leave' | 'join', listener: (index: WorkerId) => void): unknown;
   on(event: 'status', listener: (index: WorkerId, status: Record<string, unknown>) => void): unknown;
+  on(event: 'rejected', listener: (index: WorkerId, reason: string) => void): unknown;
   off(event: 'leave' | 'join', listener: (index: WorkerId) => void): unknown;
   off(event: 'status', listener: (index: WorkerId, status: Record<string, unknown>) => void): unknown;
+  off(event: 'rejected', listener: (index: WorkerId, reason: string) => void): unknown;
+  /** Closes a banned worker's connections and keeps it out for the rest of the run. */
+  ban?(index: WorkerId, reason: string): void;
   /** Payload codec of outgoing messages (null: the header's); the final averaging sends float32. */
   codec?: MessageHeader['codec'] | null;
   /** Asks a worker for its current parameters (see NetTransport.pull). */
@@ -102,6 +110,10 @@ export interface PeerWorkerOptions {
   rng: Rng;
   /** A late joiner: pull the parameters from a live neighbour before the first step. */
   pull?: boolean;
+  /** false: neighbours' messages and pulled parameters are applied unchecked (default: bounded). */
+  bounds?: boolean;
+  /** Send forged models instead of this worker's own, in exchanges and answers to pulls (fault injection). */
+  adversary?: AdversaryKind;
   /** Continue from a checkpoint: the steps it had taken and the algorithm's vectors (x is the model's parameters). */
   resume?: { steps: number; state: AlgorithmSnapshot };
   /** Compute slow-down factor: sleep (s − 1) × the compute time after each gradient. */
@@ -146,6 +158,11 @@ export interface PeerResult {
   steps: number;
   /** Stopped by the signal before the end. */
   interrupted: boolean;
+  /** Why the worker stopped with ruined parameters (x is then its last good state); null: it did not. */
+  ruined: string | null;
+  /** Neighbours' messages refused by the bounds, and the neighbours banned for it. */
+  rejected: number;
+  banned: Array<{ worker: WorkerId; reason: string }>;
   exchanges: number;
   finalExchanges: number;
   loss: number;
@@ -162,8 +179,8 @@ export interface PeerResult {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The final averaging phase: plain pairwise gossip (the baseline's handlers, η = 0, no x̃) on the worker's own x, so
- * that the workers meet at their average without any momentum of their own.
+ * The final averaging phase: plain pairwise gossip (the baseline's handlers, η = 0, no x̃) on the worker's own x, of
+ * the messages the worker's guard admits, so that the workers meet at their average without any momentum of their own.
  */
 class AveragingParty implements ExchangeParty {
   exchanges = 0;
@@ -178,6 +195,7 @@ class AveragingParty implements ExchangeParty {
     x: Float32Array,
     backend: Backend,
     private readonly headerOf: () => MessageHeader,
+    private readonly guard: ExchangeGuard,
   ) {
     this.gossip = new Acid({ dim: x.length, dtype: 'f32', backend, eta: 0, alphaTilde: 0, tracking: false });
     this.state = shareState(this.gossip.createState(x), x);
@@ -195,7 +213,8 @@ class AveragingParty implements ExchangeParty {
     this.gossip.pairwise.message(this.state, this.now(), out);
   }
 
-  receive(message: Float32Array, _header: MessageHeader, _ex: ExchangeContext): void {
+  receive(message: Float32Array, _header: MessageHeader, ex: ExchangeContext): void {
+    if (!this.guard.admit(ex.peer, this.state.x as Float32Array, message)) return;
     this.gossip.pairwise.receive(this.state, this.now(), message);
     this.exchanges++;
     if (this.counting) this.counted++;
@@ -244,24 +263,34 @@ export async function joinCluster(
   }
 }
 
+/** Answers a pull takes from before choosing one (pull-bounds.ts): three, so that one forged answer is outvoted. */
+const PULL_ANSWERS = 3;
+
 /**
- * Pulls the current parameters from a live worker past the join barrier — a graph neighbour if one answers, else any
- * other — trying them in a random order; null when none answers.
+ * Pulls the current parameters from live workers past the join barrier — graph neighbours first, then any other, each
+ * group in a random order — until PULL_ANSWERS answered, and takes the answer the pull bounds choose (without bounds,
+ * the first); null when none answers or none is acceptable.
  */
 async function pullParameters(
-  transport: PeerMembership, emulator: EmulatedTransport | null, header: MessageHeader, count: number, neighbours: readonly WorkerId[],
-  timeoutMs: number, rng: Rng, log: (line: string) => void,
+  transport: PeerMembership, emulator: EmulatedTransport | null, header: MessageHeader, own: Float32Array, neighbours: readonly WorkerId[],
+  timeoutMs: number, rng: Rng, bounded: boolean, log: (line: string) => void, warn: (line: string) => void,
 ): Promise<{ from: WorkerId; step: number; x: Float32Array } | null> {
+  const count = own.length;
   const running = transport.connected().filter((j) => pastStart(transport.peer(j)?.status));
   const near = rng.shuffle(running.filter((j) => neighbours.includes(j)));
   const far = rng.shuffle(running.filter((j) => !neighbours.includes(j)));
+  const answers: Array<{ from: WorkerId; step: number; x: Float32Array }> = [];
   for (const j of [...near, ...far]) {
+    if (answers.length >= (bounded ? PULL_ANSWERS : 1)) break;
     const pull = (ms: number) => transport.pull(j, header, count, ms);
     const r = await (emulator ? emulator.emulatePull(j, count, timeoutMs, pull) : pull(timeoutMs));
-    if (r.ok) return { from: j, step: r.header.step, x: r.message };
-    log(`pulling the parameters from worker ${j} failed (${r.reason})`);
+    if (r.ok) answers.push({ from: j, step: r.header.step, x: r.message });
+    else log(`pulling the parameters from worker ${j} failed (${r.reason})`);
   }
-  return null;
+  if (!bounded) return answers[0] ?? null;
+  const { chosen, refused } = choosePull(own, answers);
+  for (const r of refused) warn(`refused the parameters pulled from worker ${r.from}: ${r.reason}`);
+  return chosen ? answers.find((a) => a.from === chosen.from)! : null;
 }
 
 /**
@@ -306,9 +335,10 @@ function relativeDistance(a: Float32Array, b: Float32Array): number {
 export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult> {
   const { transport, model, built } = opts;
   if (built.algorithm.collective && !opts.collective) throw new Error(`${built.algorithm.name} takes part in collectives: the networked worker needs one`);
-  const exchange = opts.exchange ?? transport;
   const log = opts.log ?? (() => {});
   const warn = opts.warn ?? log;
+  const adversary = opts.adversary ? new Adversary(opts.adversary, opts.rng.fork('adversary')) : null;
+  const exchange = adversary ? new AdversarialTransport(opts.exchange ?? transport, adversary) : (opts.exchange ?? transport);
   const signal = opts.signal;
   const stopped = (): boolean => signal?.aborted ?? false;
   const started = performance.now();
@@ -319,12 +349,14 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   let pulled: { from: WorkerId; step: number; x: Float32Array } | null = null;
   let moved = 0;
   if (opts.pull && !stopped()) {
-    pulled = await pullParameters(transport, opts.emulator ?? null, headerAt(first), model.size, opts.neighbours, opts.timeoutMs, opts.rng.fork('pull'), log);
+    pulled = await pullParameters(
+      transport, opts.emulator ?? null, headerAt(first), model.params, opts.neighbours, opts.timeoutMs, opts.rng.fork('pull'), opts.bounds !== false, log, warn,
+    );
     if (pulled) {
       moved = relativeDistance(pulled.x, model.params);
       model.params.set(pulled.x);
       log(`started from worker ${pulled.from}'s parameters (its step ${pulled.step})`);
-    } else log('no worker answered a pull: starting from this worker\'s own parameters');
+    } else log('no worker answered a pull acceptably: starting from this worker\'s own parameters');
   }
 
   // The agent's x is the model's parameter buffer, on shared memory: the compute thread takes its gradients right
@@ -336,6 +368,17 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // Normalisation statistics, updated by the compute thread, saved with the model.
   model.setState(toShared(Float32Array.from(model.state)));
   const control = sharedInts(C.SIZE);
+  // A banned neighbour is hung up on (its 'leave' then takes it out of the pairings).
+  const guard = new ExchangeGuard(transport.self, {
+    bounds: opts.bounds === false ? null : DEFAULT_BOUNDS, log,
+    onBan: (j, reason) => {
+      if (transport.ban) transport.ban(j, reason);
+      else warn(`banned worker ${j}: ${reason}`);
+    },
+  });
+  // Frames the wire dropped count against their sender as refusals do.
+  const onRejected = (j: WorkerId, reason: string): void => guard.strike(j, reason);
+  transport.on('rejected', onRejected);
   const agent: WorkerAgent = new WorkerAgent({
     // A resumed worker (not one that pulled its parameters afresh) goes on from its saved local time.
     clock: new LocalClock(undefined, opts.resume && !pulled ? opts.resume.state.time : 0),
@@ -351,11 +394,16 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     permit: () => permitStep(control),
+    guard,
+    sumSquares: (v) => model.backend.sumSquares(v),
+    // (the compute thread waits for a permission that will not come: the training loop is ended from here)
+    onRuined: () => endTraining(),
     log,
   });
   if (opts.resume && !pulled) restoreSaved(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
   const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
+  let endTraining = (): void => {};
   const state = { phase: 'train' as Phase };
   let averaging: Pairing | null = null;
   const onLeave = (j: WorkerId): void => {
@@ -369,8 +417,8 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     averaging?.wake();
   };
   const onJoin = (j: WorkerId): void => {
-    agent.pairing?.markLive(j);
-    averaging?.markLive(j);
+    agent.readmit(j);
+    if (!agent.guard.isBanned(j)) averaging?.markLive(j);
   };
   transport.on('leave', onLeave);
   transport.on('join', onJoin);
@@ -380,20 +428,28 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   };
   transport.on('status', onStatus);
   // Late joiners pull from this worker: a snapshot of x, taken between two handlers (never half-updated).
-  transport.onPull(() => ({ header: headerAt(steps()), message: Float32Array.from(x) }));
+  transport.onPull(() => {
+    const message = Float32Array.from(x);
+    adversary?.forge(message, message);
+    return { header: headerAt(steps()), message };
+  });
   let loss = NaN;
-  const party = new AveragingParty(x, model.backend, () => headerAt(steps()));
+  const party = new AveragingParty(x, model.backend, () => headerAt(steps()), agent.guard);
   const progress = (): void =>
     opts.onProgress?.({ phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now() });
   const start = (firstLoss: number): void =>
     opts.onStart?.({ step: first, pulledFrom: pulled?.from ?? null, peerStep: pulled?.step ?? null, moved, loss: firstLoss });
-  const result = (interrupted: boolean, pairing: Pairing['stats']): PeerResult => {
+  const result = (interrupted: boolean, pairing: Pairing['stats'], ruined: string | null = null): PeerResult => {
     transport.off('leave', onLeave);
     transport.off('join', onJoin);
     transport.off('status', onStatus);
+    transport.off('rejected', onRejected);
     return {
       steps: steps(),
       interrupted,
+      ruined,
+      rejected: agent.guard.rejected,
+      banned: [...agent.guard.banned].map(([worker, reason]) => ({ worker, reason })),
       exchanges: agent.exchanges + party.exchanges,
       finalExchanges: party.counted,
       loss,
@@ -425,13 +481,14 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
         resolve();
       };
       const onAbort = (): void => end();
+      endTraining = () => end();
       signal?.addEventListener('abort', onAbort, { once: true });
       let queue: Promise<void> = Promise.resolve();
       compute.thread.once('error', (err: Error) => end(`the compute thread failed: ${err.message}`));
       compute.thread.once('exit', () => end());
       compute.port.on('message', (m: GradientReport) => {
         if (ended) return;
-        if (stopped() || steps() >= opts.steps) return end();
+        if (stopped() || steps() >= opts.steps || agent.ruined) return end();
         loss = m.loss;
         const applied = (): void => {
           if (agent.steps === 1) {
@@ -460,6 +517,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   }
   // Settles the exchange under way, if any: x is never left half-updated.
   await agent.stop();
+  if (agent.ruined) return result(false, trainingStats(), agent.ruined);
   if (stopped()) return result(true, trainingStats());
 
   // Final phase: averaging only, in float32 (a lossy codec would leave the models a quantisation step apart), once

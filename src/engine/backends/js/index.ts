@@ -199,8 +199,8 @@ export class JsBackend implements Backend {
       for (let c = 0; c < classes; c++) if (logits[off + c] > max) max = logits[off + c];
       let sum = 0;
       for (let c = 0; c < classes; c++) sum += Math.exp(logits[off + c] - max);
-      const lse = max + Math.log(sum);
-      loss += lse - logits[off + label];
+      // (max − label) first: with huge logits, max + log(sum) − label would cancel to 0 and hide a ruined model.
+      loss += max - logits[off + label] + Math.log(sum);
       if (dlogits) {
         const inv = 1 / sum;
         for (let c = 0; c < classes; c++) {
