@@ -16,7 +16,8 @@ import { agentHarness } from './harness.js';
 
 async function agents(topology: string, n: number, steps: number) {
   let probe!: EdgeProbe;
-  const h = agentHarness({ n, topology, algorithm: 'gossip', rate: 1, seed: 2, built: (g, dim) => (probe = edgeProbe(g, dim)).built });
+  // The probe's messages are not models: no bounds on them.
+  const h = agentHarness({ n, topology, algorithm: 'gossip', rate: 1, seed: 2, bounds: false, built: (g, dim) => (probe = edgeProbe(g, dim)).built });
   try {
     await h.run(steps);
   } finally {
