@@ -80,11 +80,11 @@ const PINNED: Record<string, string> = {
   'allreduce quadratic': 'cc073d97a9601edb',
   'allreduce quadratic momentum link': '6291413656d59247',
   'dadao least-squares': 'd46326ffb70f4ccd',
-  'acid mlp-synthetic momentum wd': '2c8125c7849cd5b4',
+  'acid mlp-synthetic momentum wd': '48f5385916f7a16e',
   'gossip mlp-synthetic': '1cb2333be4336b21',
   // Changed deliberately: AllReduce's float32 step went from plain loops to the backend's kernels (the one local
   // optimizer, shared with A2CiD2).
-  'allreduce mlp-synthetic momentum': 'a2749402a1ab67d5',
+  'allreduce mlp-synthetic momentum': '8de467646feab723',
 };
 
 test('same-seed simulator outputs are the pinned ones, bit for bit', async () => {

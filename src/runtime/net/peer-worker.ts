@@ -197,8 +197,8 @@ class AveragingParty implements ExchangeParty {
     out.set(this.x);
   }
 
-  receive(message: Float32Array, _header: MessageHeader, ex: ExchangeContext): void {
-    if (!this.guard.admit(ex.peer, this.x, message)) return;
+  receive(message: Float32Array, header: MessageHeader, ex: ExchangeContext): void {
+    if (!this.guard.admit(ex.peer, this.x, message, header.step)) return;
     const x = this.x;
     for (let k = 0; k < x.length; k++) x[k] = 0.5 * (x[k] + message[k]);
     this.exchanges++;
