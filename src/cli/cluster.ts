@@ -25,6 +25,7 @@ import { integer, real } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
 import { adversaryList } from './adversary-option.js';
+import { boundsLines } from './bounds-summary.js';
 
 /** The embedded default run (`gossamer train` with no flags). */
 export const CLUSTER_DEFAULTS = {
@@ -385,6 +386,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
       `test accuracy    ${(100 * s.testAccuracy).toFixed(2)}% (the global average of the final parameters; test loss ${fmt(s.testLoss)})`,
     ];
     if (s.killed.length > 0) lines.push(`lost workers     ${s.killed.join(', ')}`);
+    lines.push(...boundsLines(s.perWorker));
     lines.push(`metrics          ${s.metrics}`);
     if (s.plot) lines.push(`plot             ${s.plot}`);
     lines.push(`checkpoint       ${s.checkpoint} (the averaged model)`);

@@ -345,9 +345,9 @@ export class WorkerAgent implements ExchangeParty {
    * untouched, not counted by the rate control), whatever the peer did with ours — one side applying and the other
    * not leaves both models whole. A peer banned by the refusal is no partner any more.
    */
-  receive(message: Float32Array, _header: MessageHeader, ex: ExchangeContext): void {
+  receive(message: Float32Array, header: MessageHeader, ex: ExchangeContext): void {
     const start = now();
-    if (!this.guard.admit(ex.peer, this.x, message)) {
+    if (!this.guard.admit(ex.peer, this.x, message, header.step)) {
       if (this.guard.isBanned(ex.peer)) this.pairing?.markGone(ex.peer);
       this.stats[S.EXCHANGE_MS] += now() - start;
       this.publish();

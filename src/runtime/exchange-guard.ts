@@ -38,10 +38,10 @@ export class ExchangeGuard {
     return this.scores.isBanned(peer);
   }
 
-  /** Whether `peer`'s message may be applied to x; a refusal is logged, counted and scored. */
-  admit(peer: WorkerId, x: Float32Array, message: Float32Array): boolean {
+  /** Whether `peer`'s message (sent at its step count `step`) may be applied to x; a refusal is logged, counted and scored. */
+  admit(peer: WorkerId, x: Float32Array, message: Float32Array, step: number): boolean {
     if (!this.bounds) return true;
-    const refused = this.bounds.check(x, message, peer);
+    const refused = this.bounds.check(x, message, peer, step);
     const ban = this.scores.record(peer, refused);
     if (refused === null) return true;
     this.rejected++;

@@ -2,6 +2,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { adversaryList } from '../../src/cli/adversary-option.js';
+import { boundsLines } from '../../src/cli/bounds-summary.js';
+import type { WorkerSummary } from '../../src/runtime/cluster.js';
 import { Rng } from '../../src/core/rng.js';
 import { Adversary } from '../../src/runtime/adversary.js';
 import { DEFAULT_BOUNDS, ExchangeBounds, relativeDistance } from '../../src/runtime/bounds.js';
@@ -37,43 +39,42 @@ describe('exchange bounds', () => {
       new Adversary(kind, rng).forge(x, out);
       return [kind, out] as const;
     });
-    for (const [kind, forged] of adversaries) assert.notEqual(b.check(x, forged, 1), null, kind);
-    assert.equal(b.check(x, near(x, 0.5), 1), null);
+    for (const [kind, forged] of adversaries) assert.notEqual(b.check(x, forged, 1, 0), null, kind);
+    assert.equal(b.check(x, near(x, 0.5), 1, 0), null);
   });
 
   it('tighten to the recent distances after the warm-up, never below the floor, and ignore what they refused', () => {
     const b = new ExchangeBounds();
     const x = model();
     assert.equal(b.limit(), DEFAULT_BOUNDS.ceiling);
-    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 1e-3), k % 2), null);
+    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 1e-3), k % 2, k), null);
     assert.equal(b.limit(), DEFAULT_BOUNDS.floor);
-    assert.match(b.check(x, near(x, 0.2), 0) ?? '', /over the bound 0.0500/);
-    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 0.01), k % 2), null);
+    assert.match(b.check(x, near(x, 0.2), 0, 50) ?? '', /over the bound 0.0500/);
+    for (let k = 0; k < 40; k++) assert.equal(b.check(x, near(x, 0.01), k % 2, 60 + k), null);
     assert.ok(Math.abs(b.limit() - 16 * 0.01) < 1e-3, `limit ${b.limit()}`);
-    assert.equal(b.check(x, near(x, 0.15), 0), null);
+    assert.equal(b.check(x, near(x, 0.15), 0, 200), null);
   });
 
   it('bound a neighbour by what the others send: one that sends far models cannot raise its own bound', () => {
     const b = new ExchangeBounds();
     const x = model();
     for (let k = 0; k < 32; k++) {
-      assert.equal(b.check(x, near(x, 1e-3), 1), null);
-      assert.equal(b.check(x, near(x, 0.04), 2), null);
+      assert.equal(b.check(x, near(x, 1e-3), 1, k), null);
+      assert.equal(b.check(x, near(x, 0.04), 2, k), null);
     }
     assert.equal(b.limit(2), DEFAULT_BOUNDS.floor, 'worker 2 is held to what worker 1 sends');
     assert.ok(b.limit(1) > 0.5, 'worker 1 is held to what worker 2 sends');
-    assert.notEqual(b.check(x, near(x, 0.2), 2), null);
+    assert.notEqual(b.check(x, near(x, 0.2), 2, 40), null);
   });
 
-  it('refuse a neighbour\'s model sent twice (a replay), unless it is this worker\'s own', () => {
+  it('refuse a neighbour\'s model sent again after steps (a replay), not under the same step count', () => {
     const b = new ExchangeBounds();
     const x = model();
     const old = near(x, 0.1);
-    assert.equal(b.check(x, old, 3), null);
-    assert.equal(b.check(x, old, 3), 'the same model as its previous message');
-    assert.equal(b.check(x, near(x, 0.1), 3), null);
-    assert.equal(b.check(x, x, 4), null);
-    assert.equal(b.check(x, x, 4), null, 'workers start from the same point');
+    assert.equal(b.check(x, old, 3, 5), null);
+    assert.equal(b.check(x, old, 3, 5), null, 'no step since: what it has (its previous exchange was void)');
+    assert.equal(b.check(x, old, 3, 7), 'the same model as its previous message');
+    assert.equal(b.check(x, near(x, 0.1), 3, 8), null);
   });
 });
 
@@ -103,14 +104,14 @@ describe('guard', () => {
     const bans: Array<[number, string]> = [];
     const g = new ExchangeGuard(0, { bounds: DEFAULT_BOUNDS, onBan: (peer, why) => bans.push([peer, why]) });
     const x = model();
-    assert.equal(g.admit(2, x, new Float32Array(x.length).fill(1e30)), false);
+    assert.equal(g.admit(2, x, new Float32Array(x.length).fill(1e30), 0), false);
     g.strike(2, 'non-finite: element 0 is NaN');
     g.strike(2, 'checksum: mismatch');
     g.strike(2, 'checksum: mismatch');
     assert.equal(g.rejected, 1);
     assert.deepEqual(bans, [[2, '3 messages in a row refused, the last one: checksum: mismatch']]);
     const open = new ExchangeGuard(0, { bounds: null });
-    assert.equal(open.admit(2, x, new Float32Array(x.length).fill(NaN)), true, 'without bounds everything is admitted');
+    assert.equal(open.admit(2, x, new Float32Array(x.length).fill(NaN), 0), true, 'without bounds everything is admitted');
   });
 });
 
@@ -147,6 +148,16 @@ describe('forged messages and --adversary', () => {
     const first = Float32Array.from(forge('stale', stale));
     x[0] += 1;
     assert.deepEqual(forge('stale', stale), first);
+  });
+
+  it('summarise refusals and bans per banned worker, and nothing when nothing was refused', () => {
+    const w = (id: number, rejected: number, banned: WorkerSummary['banned']) => ({ id, rejected, banned }) as WorkerSummary;
+    const ban = [{ worker: 3, reason: 'far' }];
+    assert.deepEqual(boundsLines([w(2, 3, ban), w(3, 0, []), w(4, 4, ban)]), [
+      'rejected         7 messages out of bounds (worker 2: 3, worker 4: 4)',
+      'banned           worker 3 by workers 2, 4 (far)',
+    ]);
+    assert.deepEqual(boundsLines([w(0, 0, [])]), []);
   });
 
   it('parse worker:kind lists, repeated or comma-separated', () => {

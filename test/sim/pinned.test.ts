@@ -85,7 +85,7 @@ const PINNED: Record<string, string> = {
   'acid mlp-synthetic momentum wd': '48f5385916f7a16e',
   'gossip mlp-synthetic': '1cb2333be4336b21',
   // Changed deliberately: AllReduce's float32 step went from plain loops to the backend's kernels (the one local
-  // optimizer, shared with A2CiD2).
+  // optimizer, shared with A2CiD2), then the cross-entropy's order as above.
   'allreduce mlp-synthetic momentum': '8de467646feab723',
 };
 

@@ -213,8 +213,8 @@ class AveragingParty implements ExchangeParty {
     this.gossip.pairwise.message(this.state, this.now(), out);
   }
 
-  receive(message: Float32Array, _header: MessageHeader, ex: ExchangeContext): void {
-    if (!this.guard.admit(ex.peer, this.state.x as Float32Array, message)) return;
+  receive(message: Float32Array, header: MessageHeader, ex: ExchangeContext): void {
+    if (!this.guard.admit(ex.peer, this.state.x as Float32Array, message, header.step)) return;
     this.gossip.pairwise.receive(this.state, this.now(), message);
     this.exchanges++;
     if (this.counting) this.counted++;
