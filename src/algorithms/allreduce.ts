@@ -34,8 +34,7 @@ export class AllReduce implements Algorithm<AllReduceState> {
       complete: (s, _t, mean, optimizer) => {
         // The optimizer may overwrite the gradient it is given; the mean may be shared by every worker.
         scratch.set(mean);
-        optimizer.step(s.x, scratch);
-        optimizer.applyTo(s.x);
+        optimizer.update(s.x, scratch);
       },
     };
   }

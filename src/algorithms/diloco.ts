@@ -83,8 +83,7 @@ export class Diloco implements Algorithm<DilocoState> {
 
   localStep(s: DilocoState, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
     const loss = gradient(s.x, this.grad);
-    optimizer.step(s.x, this.grad);
-    optimizer.applyTo(s.x);
+    optimizer.update(s.x, this.grad);
     s.inner++;
     return loss;
   }

@@ -157,6 +157,12 @@ export class LocalOptimizer {
     this.direction = g;
   }
 
+  /** One step of gradient g at x, applied to x (step, then applyTo). */
+  update(x: Vec, g: Vec): void {
+    this.step(x, g);
+    this.applyTo(x);
+  }
+
   /** Adds −scale·direction of the last step to v (x itself, or a copy that moves with it). */
   applyTo(v: Vec): void {
     const d = this.direction;

@@ -8,6 +8,7 @@
 import { rangesLength } from '../algorithms/types.js';
 import { UsageError } from '../core/errors.js';
 import { allocVec } from '../core/vec.js';
+import { gridRecorder } from './metrics.js';
 import type { DriverContext } from './run.js';
 
 export function runCollective(ctx: DriverContext): void {
@@ -21,8 +22,7 @@ export function runCollective(ctx: DriverContext): void {
   const states = starts.map((x0) => algo.createState(x0));
   const link = opts.link;
   const T = opts.time;
-  let nextMetric = 0;
-  let nextProgress = 0;
+  const record = gridRecorder(opts, algo, states, ctx.emit);
   let t = 0;
   for (;;) {
     let slowest = 0;
@@ -41,14 +41,7 @@ export function runCollective(ctx: DriverContext): void {
     const len = rangesLength(collective.ranges(states[0]));
     const commTime = link && n > 1 ? 2 * (n - 1) * link.latency + (2 * (n - 1) * len) / (n * link.bandwidth) : 0;
     const end = t + slowest + commTime;
-    while (nextMetric <= end && nextMetric <= T + 1e-9) {
-      ctx.emit(nextMetric, states.map((s) => s.x.slice()));
-      nextMetric += opts.every;
-    }
-    if (opts.onProgress && end >= nextProgress) {
-      opts.onProgress(Math.min(end, T));
-      nextProgress = end + T / 100;
-    }
+    record(end);
     if (end > T || (!gradients && commTime === 0)) break;
     t = end;
     const contribution = allocVec(objective.dtype, len);

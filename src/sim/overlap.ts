@@ -10,6 +10,7 @@ import type { WorkerState } from '../algorithms/types.js';
 import { rangesLength } from '../algorithms/types.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
+import { gridRecorder } from './metrics.js';
 import type { DriverContext } from './run.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'complete'; round: number };
@@ -32,18 +33,7 @@ export function runOverlap(ctx: DriverContext): void {
   let completed = 0;
   const events = new EventHeap<Event>();
   const step = (i: number, t: number) => events.push(t + rng.exponential(speeds[i]), { kind: 'step', i });
-  let nextMetric = 0;
-  let nextProgress = 0;
-  const record = (until: number) => {
-    while (nextMetric <= until && nextMetric <= T + 1e-9) {
-      ctx.emit(nextMetric, states.map((s) => s.x.slice()));
-      nextMetric += opts.every;
-    }
-    if (opts.onProgress && until >= nextProgress) {
-      opts.onProgress(Math.min(until, T));
-      nextProgress = until + T / 100;
-    }
-  };
+  const record = gridRecorder(opts, algo, states, ctx.emit);
   const begin = (i: number, t: number) => {
     const round = begun[i] + 1;
     begun[i] = round;

@@ -49,8 +49,7 @@ class FragmentAveraging implements Algorithm<State> {
 
   localStep(s: State, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
     const loss = gradient(s.x, this.grad);
-    optimizer.step(s.x, this.grad);
-    optimizer.applyTo(s.x);
+    optimizer.update(s.x, this.grad);
     s.steps++;
     return loss;
   }

@@ -47,8 +47,7 @@ class PeriodicAveraging implements Algorithm<PeriodicState> {
 
   localStep(s: PeriodicState, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
     const loss = gradient(s.x, this.grad);
-    optimizer.step(s.x, this.grad);
-    optimizer.applyTo(s.x);
+    optimizer.update(s.x, this.grad);
     s.steps++;
     return loss;
   }
