@@ -371,7 +371,12 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
     process.off('SIGINT', onSigint);
   }
   if (summary.diverged) {
-    throw new UsageError(`training diverged (${logs.find((l) => /diverged|ruined/.test(l)) ?? 'non-finite loss'}); try a lower --lr or --clip`);
+    const reason = logs.find((l) => /diverged|ruined/.test(l)) ?? 'non-finite loss';
+    // A model ruined by what a neighbour sent calls for the bounds, one ruined by its own steps for a gentler step.
+    const hint = /ruined after an exchange|ruined after a collective/.test(reason)
+      ? (flags.bounds === false ? 'drop --no-bounds to refuse such messages' : 'a neighbour sent a model the bounds did not catch')
+      : 'try a lower --lr or --clip';
+    throw new UsageError(`training diverged (${reason}); ${hint}`);
   }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -236,3 +236,11 @@ test('SIGINT stops a cluster run cleanly with its averaged model; --resume finis
   assert.ok(Math.abs(start.consensus - spread) <= 1e-6 * spread + 1e-12, `consensus ${start.consensus}, saved workers ${spread}`);
   assert.ok(readCheckpoint(checkpoint).extra.size === 0, 'a finished run saves the average only');
 });
+
+test('a model ruined by a neighbour\'s message stops the run with the reason and the right advice', () => {
+  const r = gossamer(['train', '--workers', '3', '--topology', 'path', '--adversary', '1:huge', '--no-bounds', '--steps', '120', ...TINY, '--out', tmp(), '--json']);
+  assert.equal(r.code, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n').filter((l) => !l.includes('TypeScript backend'));
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], /ruined after an exchange with worker 1.*drop --no-bounds/);
+});
