@@ -4,6 +4,7 @@
  *   engine  training-step times of the engine's three workloads and kernel figures
  *   transport  a 50 MB exchange over the network transport, as a ratio to a raw TCP socket
  *   runtime  idle fraction of the compute loops, asynchronous against AllReduce with slow workers
+ *   aggregate  the cost of the collectives' aggregation rules (mean, trimmed mean, median, centered clipping)
  * Prints one JSON object per benchmark with --json, a readable summary otherwise.
  */
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
@@ -11,6 +12,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   engine: async () => (await import('./engine.js')).runEngineBench(),
   transport: async () => (await import('./transport.js')).runTransportBench(),
   runtime: async () => (await import('./runtime.js')).runRuntimeBench(),
+  aggregate: async () => (await import('./aggregate.js')).runAggregateBench(),
 };
 
 const args = process.argv.slice(2);

@@ -24,6 +24,7 @@ import { clusterDisplay } from './cluster-display.js';
 import { integer, real } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
+import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
 import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
 
@@ -39,7 +40,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** The command-line spelling of an option's camel-cased name. */
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
@@ -102,6 +103,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--rate <r>', 'cluster: expected pairwise exchanges per worker per local step (default 1)', nonNegative)
     .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', choice(['poisson', 'exact'] as const))
     .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', choice(['ideal', 'official'] as const))
+    .option('--aggregate <rule>', `cluster, collectives: how the contributions are combined, ${AGGREGATES.join(', ')} (default mean)`, choice(AGGREGATES))
     .option('--inner-steps <H>', `cluster, diloco: inner steps between two outer steps (default ${DILOCO_DEFAULTS.innerSteps})`, integer(1))
     .option('--outer-lr <lr>', `cluster, diloco: outer learning rate (default ${DILOCO_DEFAULTS.outerLr})`, real({ positive: true }))
     .option('--outer-momentum <m>', `cluster, diloco: outer momentum (default ${DILOCO_DEFAULTS.outerMomentum})`, real({ min: 0, max: 0.999 }))
@@ -157,6 +159,7 @@ export interface ClusterFlags {
   rate?: number;
   rateMode?: 'poisson' | 'exact';
   exchange?: 'ideal' | 'official';
+  aggregate?: Aggregate;
   innerSteps?: number;
   outerLr?: number;
   outerMomentum?: number;
@@ -236,6 +239,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'rate', name: 'rate', field: 'rate' },
   { flag: 'rateMode', name: 'rate-mode', field: 'rateMode', absent: 'poisson' },
   { flag: 'exchange', name: 'exchange', field: 'exchange', absent: 'ideal' },
+  { flag: 'aggregate', name: 'aggregate', field: 'aggregate', absent: 'mean' },
   { flag: 'innerSteps', name: 'inner-steps', field: 'innerSteps' },
   { flag: 'outerLr', name: 'outer-lr', field: 'outerLr' },
   { flag: 'outerMomentum', name: 'outer-momentum', field: 'outerMomentum' },
@@ -289,7 +293,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   const links = LINK_KEYS.some((k) => given(k)) ? linksOf(flags) : (run.links as LinkTable | undefined);
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
-    innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
+    aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
     model: run.model as ModelName, modelConfig: run.modelConfig, dataset: run.dataset as DatasetName, seq: run.seq, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
@@ -326,7 +330,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   const epochs = flags.steps === undefined ? (flags.epochs ?? CLUSTER_DEFAULTS.epochs) : undefined;
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
-    rateMode: flags.rateMode, exchange: flags.exchange, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
+    rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
     model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize, epochs, steps: flags.steps, optimizer, lr,
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),

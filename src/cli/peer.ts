@@ -29,6 +29,7 @@ import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from './cluster.js';
 import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
+import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
 import { toShared } from '../runtime/shared.js';
 import { graphPairing } from '../runtime/pairing.js';
@@ -58,6 +59,7 @@ interface PeerFlags {
   seq?: number;
   modelConfig?: Record<string, unknown>;
   algo: (typeof PEER_ALGORITHMS)[number];
+  aggregate?: Aggregate;
   innerSteps?: number;
   outerLr?: number;
   outerMomentum?: number;
@@ -126,6 +128,7 @@ export function peerCommand(): Command {
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
+    .option('--aggregate <rule>', `collectives (allreduce, diloco): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES))
     .option('--inner-steps <H>', `diloco: inner steps between two outer steps (default ${DILOCO_DEFAULTS.innerSteps})`, integer(1))
     .option('--outer-lr <lr>', `diloco: outer learning rate (default ${DILOCO_DEFAULTS.outerLr})`, real({ positive: true }))
     .option('--outer-momentum <m>', `diloco: outer momentum (default ${DILOCO_DEFAULTS.outerMomentum})`, real({ min: 0, max: 0.999 }))
@@ -257,6 +260,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
   const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
+  if (flags.aggregate !== undefined && flags.algo !== 'allreduce' && flags.algo !== 'diloco') throw new UsageError(`--aggregate applies to the algorithms with collectives (allreduce, diloco), not to ${flags.algo}`);
   if (outer && flags.algo !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend,
@@ -328,7 +332,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     let collective: NetCollective | undefined;
     if (built.algorithm.collective) {
       collective = new NetCollective(transport, {
-        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size, timeoutMs: flags.timeout, codec: flags.codec, log: (level, line) => log(level, line),
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size, timeoutMs: flags.timeout, codec: flags.codec, aggregate: flags.aggregate, log: (level, line) => log(level, line),
       });
       await collective.start();
     }

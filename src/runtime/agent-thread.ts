@@ -20,6 +20,7 @@ import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import type { LayoutEntry } from '../engine/layout.js';
 import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
+import type { Aggregate } from './aggregate.js';
 import { WorkerAgent } from './agent.js';
 import { Adversary, AdversarialTransport, type AdversaryKind } from './adversary.js';
 import { DEFAULT_BOUNDS } from './bounds.js';
@@ -58,6 +59,8 @@ export interface AgentThreadData {
   collective: CollectiveBuffers | null;
   /** Emulated duration of every all-reduce round's communication, ms. */
   collectiveMs: number;
+  /** How the collective combines the contributions. */
+  aggregate: Aggregate;
   /** Gradient steps of all workers together after which the run stops. */
   budget: number;
   global: Int32Array;
@@ -150,7 +153,7 @@ const agent: WorkerAgent = new WorkerAgent({
     post({ type: 'ruined', reason });
     requestStop();
   },
-  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs) : undefined,
+  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs, d.aggregate) : undefined,
   stats: d.stats,
   carry: d.carry ?? undefined,
   permit: () => permitStep(ctrl),

@@ -34,6 +34,7 @@ import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/check
 import { createModel, type ModelName } from '../engine/models/index.js';
 import type { LabeledData, Model } from '../engine/models/model.js';
 import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import { AGGREGATES, type Aggregate } from './aggregate.js';
 import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { createOptimizer, optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
 import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
@@ -67,6 +68,8 @@ export interface ClusterConfig extends OptimizerSettings {
   /** Expected exchanges per worker per local step (pairwise algorithms). */
   rate: number;
   rateMode?: 'poisson' | 'exact';
+  /** How collectives combine the contributions (aggregate.ts; default the mean). */
+  aggregate?: Aggregate;
   /** DiLoCo (docs/algorithms.md §5): inner steps per round and the outer step (defaults: DILOCO_DEFAULTS). */
   innerSteps?: number;
   outerLr?: number;
@@ -232,6 +235,7 @@ const SavedCluster = z.object({
   rate: z.number().nonnegative(),
   rateMode: z.enum(['poisson', 'exact']).optional(),
   exchange: z.enum(['ideal', 'official']).optional(),
+  aggregate: z.enum(AGGREGATES).optional(),
   innerSteps: z.number().int().positive().optional(),
   outerLr: z.number().positive().optional(),
   outerMomentum: z.number().min(0).max(1).optional(),
@@ -352,6 +356,9 @@ export function checkClusterConfig(c: ClusterConfig): void {
   }
   checkAdversaries(c.adversary, c.workers);
   if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) throw new UsageError(`--rejoin applies to the pairwise algorithms (acid, gossip): the collectives of ${c.algorithm} do not take workers back`);
+  if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {
+    throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
+  }
   const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
   if (outer && c.algorithm !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
   for (const r of c.rejoin ?? []) {
@@ -527,7 +534,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer: localStep, schedule,
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
       links: config.links ?? null, codec: config.codec ?? 'f32',
-      collective, collectiveMs, budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
+      collective, collectiveMs, aggregate: config.aggregate ?? 'mean', budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
       restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,
       carry: life.carry, adversary: config.adversary?.[i] ?? null, bounds: config.bounds !== false,
     };

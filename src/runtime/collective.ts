@@ -10,6 +10,7 @@
  * Like a ring all-reduce, a round lasts as long as the slowest worker: the point of the baseline.
  */
 import type { Backend } from '../engine/backend.js';
+import { aggregate, type Aggregate } from './aggregate.js';
 import { waitChange } from './shared.js';
 import type { Collective } from './transport.js';
 
@@ -52,6 +53,8 @@ export class SharedAllReduce implements Collective {
     private readonly b: CollectiveBuffers,
     private readonly backend: Backend,
     private readonly emulatedMs = 0,
+    /** How the contributions are combined (aggregate.ts). */
+    private readonly rule: Aggregate = 'mean',
   ) {}
 
   /** The slot to write this worker's contribution of the next round into. */
@@ -78,15 +81,15 @@ export class SharedAllReduce implements Collective {
       await waitChange(epoch, 0, seen, 100);
     }
     const slots = this.b.slots[r % 2];
-    let count = 0;
-    out.fill(0);
-    for (let j = 0; j < n; j++) {
-      if (Atomics.load(done, j) < r) continue;
-      // A contribution may cover a part of the model (its first out.length values of the slot).
-      this.backend.axpy(1, slots[j].subarray(0, out.length), out);
-      count++;
-    }
-    this.backend.scale(out, 1 / count);
+    // A contribution may cover a part of the model (its first out.length values of the slot).
+    const contributions: Float32Array[] = [];
+    for (let j = 0; j < n; j++) if (Atomics.load(done, j) >= r) contributions.push(slots[j].subarray(0, out.length));
+    const count = contributions.length;
+    if (this.rule === 'mean') {
+      out.fill(0);
+      for (const c of contributions) this.backend.axpy(1, c, out);
+      this.backend.scale(out, 1 / count);
+    } else aggregate(this.rule, contributions, out);
     if (this.emulatedMs > 0) await new Promise((resolve) => setTimeout(resolve, this.emulatedMs));
     return count;
   }

@@ -28,6 +28,7 @@ import {
   encodeMessage, isWireError,
 } from './wire.js';
 import type { Codec } from '../../core/codecs.js';
+import { aggregate, type Aggregate } from '../aggregate.js';
 
 export const COLLECTIVE_PROTOCOL = '/gossamer/collective/1.0.0';
 
@@ -39,6 +40,8 @@ export interface NetCollectiveInit {
   maxLength: number;
   /** How long a coordinator waits for a round's contributions after its own, and a member for the mean, in ms. @default 30000 */
   timeoutMs?: number;
+  /** How the coordinator combines the contributions (aggregate.ts). @default 'mean' */
+  aggregate?: Aggregate;
   /** Codec of contributions (means travel in float32). @default 'f32' */
   codec?: Codec;
   /** Bytes per send call. @default 256 KiB */
@@ -159,22 +162,18 @@ export class NetCollective implements Collective {
     for (const [r, round] of this.rounds) this.check(r, round);
   }
 
-  /** The mean over whole contributions of the coordinator's length, summed in index order. */
+  /** The aggregate (by default the mean) of whole contributions of the coordinator's length, in index order. */
   private complete(r: number, round: Round): void {
     const own = round.contributions.get(this.transport.self)!;
-    const mean = new Float64Array(own.length);
-    let count = 0;
+    const whole: Float32Array[] = [];
     for (const j of [...round.contributions.keys()].sort((a, b) => a - b)) {
       const c = round.contributions.get(j)!;
-      if (c.length !== own.length) {
-        this.log('warn', `worker ${j}'s contribution to round ${r} has ${c.length} values, not ${own.length}: left out`);
-        continue;
-      }
-      for (let k = 0; k < c.length; k++) mean[k] += c[k];
-      count++;
+      if (c.length === own.length) whole.push(c);
+      else this.log('warn', `worker ${j}'s contribution to round ${r} has ${c.length} values, not ${own.length}: left out`);
     }
+    const count = whole.length;
     const result = new Float32Array(own.length);
-    for (let k = 0; k < result.length; k++) result[k] = mean[k] / count;
+    aggregate(this.init.aggregate ?? 'mean', whole, result);
     const missing = this.transport.connected().filter((j) => !round.contributions.has(j));
     if (missing.length > 0) this.log('warn', `round ${r} completed without worker(s) ${missing.join(', ')} (no contribution within ${this.timeoutMs} ms)`);
     this.contributors.set(r, count);
