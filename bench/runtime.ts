@@ -11,7 +11,8 @@
  * invocation (the machines are shared and noisy).
  */
 import { cpus } from 'node:os';
-import { runCluster, type ClusterAlgorithm, type ClusterSummary } from '../src/runtime/cluster.js';
+import { runCluster } from '../src/runtime/cluster.js';
+import { type ClusterAlgorithm, type ClusterSummary } from '../src/runtime/cluster-config.js';
 
 export interface RuntimeBenchOptions {
   model?: 'mlp' | 'cnn';

@@ -1,4 +1,5 @@
-import { runCluster, type ClusterConfig } from '../../src/runtime/cluster.js';
+import { runCluster } from '../../src/runtime/cluster.js';
+import { type ClusterConfig } from '../../src/runtime/cluster-config.js';
 import { table } from './common.js';
 
 /**

@@ -1,5 +1,6 @@
 import type { MetricsRow } from '../../src/report/metrics.js';
-import { runCluster, type ClusterAlgorithm, type ClusterConfig } from '../../src/runtime/cluster.js';
+import { runCluster } from '../../src/runtime/cluster.js';
+import { type ClusterAlgorithm, type ClusterConfig } from '../../src/runtime/cluster-config.js';
 import type { Codec } from '../../src/core/codecs.js';
 import { mean, table } from './common.js';
 

@@ -1,5 +1,5 @@
 /** The lines of a cluster's text summary that say what the bounds on exchanges refused and whom they banned. */
-import type { WorkerSummary } from '../runtime/cluster.js';
+import type { WorkerSummary } from '../runtime/cluster-config.js';
 
 export function boundsLines(perWorker: readonly WorkerSummary[]): string[] {
   const refusing = perWorker.filter((w) => w.rejected > 0);

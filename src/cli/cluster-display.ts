@@ -3,7 +3,7 @@
  * idle share) and a line for the whole run. Nothing is drawn when stderr is not a TTY.
  */
 import cliProgress from 'cli-progress';
-import type { ClusterProgress } from '../runtime/cluster.js';
+import type { ClusterProgress } from '../runtime/cluster-config.js';
 
 export function clusterDisplay({ workers: n, perWorker, budget }: { workers: number; perWorker: number; budget: number }): ClusterProgress {
   if (!process.stderr.isTTY) return { update() {}, stop() {} };

@@ -16,10 +16,8 @@ import { readCheckpoint } from '../engine/checkpoint.js';
 import { MODEL_NAMES, type ModelName } from '../engine/models/index.js';
 import { checkModelData, DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, type DatasetName } from '../engine/training/data.js';
 import { optimizerConfigOf } from '../engine/optim/index.js';
-import {
-  CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, runCluster, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary,
-  type SavedClusterRun,
-} from '../runtime/cluster.js';
+import { runCluster } from '../runtime/cluster.js';
+import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary, type SavedClusterRun } from '../runtime/cluster-config.js';
 import { clusterDisplay } from './cluster-display.js';
 import { integer, real } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';

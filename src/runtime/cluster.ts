@@ -25,289 +25,31 @@ import { buildAlgorithm, type AlgorithmSetup } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
-import type { ImageDataset } from '../data/dataset.js';
-import { getBackend, type BackendChoice } from '../engine/backends/index.js';
+import { getBackend } from '../engine/backends/index.js';
 import {
-  DEFAULT_SEQ, epochSize, evaluate, evaluationSet, imageData, loadTrainingData, modelShape, trainingPart, type DatasetName, type TrainingData,
+  DEFAULT_SEQ, epochSize, evaluate, evaluationSet, imageData, loadTrainingData, modelShape, trainingPart, type TrainingData,
 } from '../engine/training/data.js';
-import { readCheckpoint, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
-import { createModel, type ModelName } from '../engine/models/index.js';
+import { saveCheckpoint } from '../engine/checkpoint.js';
+import { createModel } from '../engine/models/index.js';
 import type { LabeledData, Model } from '../engine/models/model.js';
-import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
-import { AGGREGATES, type Aggregate } from './aggregate.js';
 import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
-import { createOptimizer, optimizerConfigOf, type OptimizerSettings } from '../engine/optim/index.js';
-import { makeTopology, TOPOLOGIES, type Graph } from '../graph/topology.js';
+import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
+import { makeTopology, type Graph } from '../graph/topology.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
 import type { AgentEvent, AgentThreadData, WorkerSnapshot } from './agent-thread.js';
 import { savedWorkers, workerContents, WORKER_PREFIX, type SavedWorker } from './cluster-checkpoint.js';
-import { checkAdversaries, type AdversaryKind } from './adversary.js';
+import { checkClusterConfig, Progress, type ClusterConfig, type ClusterSummary, type WorkerSummary } from './cluster-config.js';
 import { collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
-import { linkBetween, type LinkTable } from './emulator.js';
+import { linkBetween } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, relinkEndpoint, type InProcessEndpoint } from './inprocess.js';
 import { FifoOrchestrator } from './orchestrator.js';
 import type { RunSchedule } from './schedule.js';
 import { G, S, C, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
 import { siblingModule, threadSpawner } from './threads.js';
-import type { MessageHeader } from './transport.js';
 import { MessageChannel } from 'node:worker_threads';
 import { z } from 'zod';
-
-export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
-/** The algorithms whose workers meet in collectives (the others exchange pairwise). */
-const COLLECTIVE_ALGORITHMS: readonly ClusterAlgorithm[] = ['allreduce', 'diloco'];
-export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
-
-/** A cluster run; the optimizer settings (optimizer, lr, momentum, ...) are those of the command line. */
-export interface ClusterConfig extends OptimizerSettings {
-  workers: number;
-  topology: string;
-  algorithm: ClusterAlgorithm;
-  /** Expected exchanges per worker per local step (pairwise algorithms). */
-  rate: number;
-  rateMode?: 'poisson' | 'exact';
-  /** How collectives combine the contributions (aggregate.ts; default the mean). */
-  aggregate?: Aggregate;
-  /** DiLoCo (docs/algorithms.md §5): inner steps per round and the outer step (defaults: DILOCO_DEFAULTS). */
-  innerSteps?: number;
-  outerLr?: number;
-  outerMomentum?: number;
-  outerOptimizer?: OuterOptimizer;
-  /** A2CiD2's exchange rule (docs/algorithms.md §2). */
-  exchange?: 'ideal' | 'official';
-  model: ModelName;
-  modelConfig?: Record<string, unknown>;
-  /** A data set by name, or image sets given directly (tests). */
-  dataset: DatasetName | { train: ImageDataset; test: ImageDataset };
-  /** Context length of the transformer (default 64). */
-  seq?: number;
-  /** Keep only the first n training examples. */
-  limit?: number;
-  /** Test examples used by the metrics rows during the run (the final evaluation uses the whole test set). */
-  evalLimit?: number;
-  batchSize: number;
-  /** Budget: epochs of the training set over all workers together, or gradient steps of all workers together. */
-  epochs?: number;
-  steps?: number;
-  schedule: RunSchedule['kind'];
-  /** Linear warm-up, in expected local steps (default: 5% of them). */
-  warmup?: number;
-  milestones?: number[];
-  /** cosine: the final rate (default 0). */
-  minLr?: number;
-  /** step: each worker's steps between decays (default a third of them). */
-  stepSize?: number;
-  /** step and multistep: the decay factor (default 0.1). */
-  gamma?: number;
-  clip: number | null;
-  seed: number;
-  backend?: BackendChoice;
-  /** Link emulation: pairwise exchanges through the link emulator, all-reduce rounds as a ring all-reduce's time. */
-  links?: LinkTable;
-  /** Codec of pairwise exchanges: f16 or blockwise i8 round the parameters as on the network (default f32). */
-  codec?: MessageHeader['codec'];
-  /** Compute slow-down factor per worker (1: none). */
-  slowdown?: Record<number, number>;
-  /** Exchange timeout, ms. */
-  timeoutMs?: number;
-  /** How pairs form: 'decentralized' (default, coordinator-free) or 'fifo' (the authors' central orchestrator). */
-  pairing?: 'decentralized' | 'fifo';
-  /** Gradient steps (all workers) between metrics rows (default: a fortieth of the budget). */
-  metricsEvery?: number;
-  /** Also a metrics row every this many wall-clock seconds (default: none). */
-  metricsEverySeconds?: number;
-  /** Continue the run saved in a checkpoint (readClusterCheckpoint); the configuration must be the saved one. */
-  resume?: ClusterResume;
-  /** Directory for metrics.jsonl, metrics.svg and checkpoint.safetensors (none: nothing written). */
-  out?: string;
-  /** Live progress (e.g. a terminal display), started once the threads are ready. */
-  progress?: (shape: { workers: number; perWorker: number; budget: number }) => ClusterProgress;
-  /** Stops the run cleanly (SIGINT). */
-  signal?: AbortSignal;
-  /** Kill these workers when all workers together have taken `atStep` steps (fault injection). */
-  kill?: Array<{ worker: number; atStep: number }>;
-  /** Bring killed workers back at these step counts (pairwise algorithms; fault injection). */
-  rejoin?: Array<{ worker: number; atStep: number }>;
-  /** Workers that send forged models instead of their own (fault injection). */
-  adversary?: Record<number, AdversaryKind>;
-  /** false: neighbours' messages are applied unchecked (default: bounded, exchange-guard.ts). */
-  bounds?: boolean;
-  onRow?: (row: MetricsRow) => void;
-  log?: (line: string) => void;
-}
-
-export interface WorkerSummary {
-  id: number;
-  alive: boolean;
-  steps: number;
-  exchanges: number;
-  idleFraction: number;
-  msPerStep: number;
-  loss: number;
-  timeouts: number;
-  forgiven: number;
-  /** Per step, ms: gradient computation (slow-down included), local update in the handlers, exchanges in the handlers. */
-  computeMs: number;
-  applyMs: number;
-  exchangeMs: number;
-  /** Neighbours' messages refused by the bounds, and the neighbours banned for it. */
-  rejected: number;
-  banned: Array<{ worker: number; reason: string }>;
-}
-
-export interface ClusterSummary {
-  algorithm: string;
-  workers: number;
-  topology: string;
-  rate: number;
-  /** Codec of the pairwise exchanges. */
-  codec: MessageHeader['codec'];
-  model: string;
-  dataset: string;
-  params: number;
-  budget: number;
-  /** Gradient steps of all workers. */
-  steps: number;
-  /** Pairwise exchanges (or all-reduce rounds × (n − 1), as the simulator counts them). */
-  exchanges: number;
-  seconds: number;
-  stepsPerSecond: number;
-  epochs: number;
-  /** Consensus distance (1/n) Σ ‖x_i − x̄‖² of the final parameters, before the final averaging. */
-  consensus: number;
-  testLoss: number;
-  testAccuracy: number;
-  /** Share of the compute loops' time spent waiting for communication. */
-  idleFraction: number;
-  trainLoss: number;
-  interrupted: boolean;
-  diverged: boolean;
-  killed: number[];
-  /** Workers brought back after being killed (config.rejoin). */
-  rejoined: number[];
-  perWorker: WorkerSummary[];
-  constants: Record<string, number>;
-  /** The checkpoint this run continued, and the gradient steps it had done (null: a fresh run). */
-  resumedFrom: string | null;
-  resumedAtStep: number | null;
-  backend: string;
-  metrics: string | null;
-  plot: string | null;
-  checkpoint: string | null;
-}
-
-/** Where a saved cluster run stood, to continue it. */
-export interface ClusterResume {
-  /** The checkpoint file (for messages). */
-  file: string;
-  layoutHash: string;
-  /** The averaged parameters and the saved non-learnable state. */
-  params: Float32Array;
-  state: Float32Array;
-  /** The checkpoint as read, with its per-worker tensors (cluster-checkpoint.ts). */
-  saved: Checkpoint;
-  /** Gradient steps of all workers done. */
-  steps: number;
-  /** Per worker: its gradient steps done (its data order continues there). */
-  workerSteps: number[];
-  /** Local time (expected local steps), wall-clock seconds and exchanges of the runs before. */
-  t: number;
-  seconds: number;
-  communications: number;
-}
-
-const Progress = z.object({
-  steps: z.number().int().nonnegative(),
-  workerSteps: z.array(z.number().int().nonnegative()),
-  t: z.number().nonnegative(),
-  seconds: z.number().nonnegative(),
-  communications: z.number().nonnegative(),
-});
-
-/** The run of a cluster checkpoint: the configuration (without data, callbacks and machinery), budget, progress. */
-const SavedCluster = z.object({
-  kind: z.literal('cluster'),
-  workers: z.number().int().positive(),
-  topology: z.string(),
-  algorithm: z.enum(CLUSTER_ALGORITHMS),
-  rate: z.number().nonnegative(),
-  rateMode: z.enum(['poisson', 'exact']).optional(),
-  exchange: z.enum(['ideal', 'official']).optional(),
-  aggregate: z.enum(AGGREGATES).optional(),
-  innerSteps: z.number().int().positive().optional(),
-  outerLr: z.number().positive().optional(),
-  outerMomentum: z.number().min(0).max(1).optional(),
-  outerOptimizer: z.enum(OUTER_OPTIMIZERS).optional(),
-  model: z.string(),
-  modelConfig: z.record(z.string(), z.unknown()).optional(),
-  dataset: z.string(),
-  seq: z.number().int().positive().optional(),
-  limit: z.number().int().positive().optional(),
-  evalLimit: z.number().int().positive().optional(),
-  batchSize: z.number().int().positive(),
-  epochs: z.number().positive().optional(),
-  steps: z.number().int().positive().optional(),
-  optimizer: z.enum(['sgd', 'adamw']),
-  lr: z.number().positive(),
-  momentum: z.number().min(0),
-  nesterov: z.boolean().optional(),
-  weightDecay: z.number().min(0),
-  decayAll: z.boolean().optional(),
-  schedule: z.enum(['constant', 'cosine', 'step', 'multistep']),
-  warmup: z.number().nonnegative().optional(),
-  milestones: z.array(z.number()).optional(),
-  minLr: z.number().min(0).optional(),
-  stepSize: z.number().int().positive().optional(),
-  gamma: z.number().positive().optional(),
-  clip: z.number().positive().nullable(),
-  seed: z.number().int().nonnegative(),
-  links: z.record(z.string(), z.unknown()).optional(),
-  slowdown: z.record(z.string(), z.number()).optional(),
-  timeoutMs: z.number().nonnegative().optional(),
-  pairing: z.enum(['decentralized', 'fifo']).optional(),
-  codec: z.enum(['f32', 'f16', 'i8']).optional(),
-  metricsEvery: z.number().positive().optional(),
-  metricsEverySeconds: z.number().positive().optional(),
-  budget: z.number().int().positive(),
-  progress: Progress,
-});
-export type SavedClusterRun = z.infer<typeof SavedCluster>;
-
-/** Whether a checkpoint's run is a cluster's (an averaged model). */
-export function isClusterRunRecord(run: Record<string, unknown>): boolean {
-  return run.kind === 'cluster' || run.averaged === true;
-}
-
-/**
- * Reads a cluster checkpoint: the saved run (validated) and where it stood. A file that is not a checkpoint, a
- * one-worker checkpoint, or one without a valid cluster run is a UsageError naming the file.
- */
-export function readClusterCheckpoint(file: string): { run: SavedClusterRun; resume: ClusterResume } {
-  const ck = readCheckpoint(resolve(file));
-  if (!isClusterRunRecord(ck.run)) {
-    throw new UsageError(`checkpoint ${ck.file} was written by a one-worker run; resume it without --workers or cluster options`);
-  }
-  const parsed = SavedCluster.safeParse(ck.run);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(`checkpoint ${ck.file}: cannot resume its cluster run: invalid run at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  const run = parsed.data;
-  const p = run.progress;
-  if (p.workerSteps.length !== run.workers) throw new UsageError(`checkpoint ${ck.file}: ${p.workerSteps.length} per-worker step counts for ${run.workers} workers`);
-  if (p.workerSteps.reduce((a, b) => a + b, 0) !== p.steps || ck.step !== p.steps) {
-    throw new UsageError(`checkpoint ${ck.file}: inconsistent step counts (${ck.step} in all, ${p.steps} in its run, ${p.workerSteps.join('+')} per worker)`);
-  }
-  return {
-    run,
-    resume: {
-      file: ck.file, layoutHash: ck.layoutHash, params: ck.params, state: ck.state, saved: ck, steps: p.steps, workerSteps: [...p.workerSteps],
-      t: p.t, seconds: p.seconds, communications: p.communications,
-    },
-  };
-}
 
 /** Rows of an earlier metrics file up to a resumed point (its final row dropped); none when absent or unreadable. */
 function earlierRows(file: string, steps: number, log: (line: string) => void): MetricsRow[] {
@@ -336,38 +78,6 @@ function prepareData(config: ClusterConfig): TrainingData {
   return loadTrainingData(ds, config.model, { seed: config.seed, limit: config.limit });
 }
 
-/** Validates a configuration; throws a UsageError with a one-line reason. */
-export function checkClusterConfig(c: ClusterConfig): void {
-  if (!Number.isInteger(c.workers) || c.workers < 1) throw new UsageError(`--workers must be a positive integer, got ${c.workers}`);
-  if (!(CLUSTER_ALGORITHMS as readonly string[]).includes(c.algorithm)) throw new UsageError(`--algo must be one of ${CLUSTER_ALGORITHMS.join(', ')}, got ${c.algorithm}`);
-  if (!TOPOLOGIES.includes(c.topology)) throw new UsageError(`unknown topology ${c.topology} (expected one of ${TOPOLOGIES.join(', ')})`);
-  if (!(c.rate >= 0) || !Number.isFinite(c.rate)) throw new UsageError(`--rate must be a non-negative number, got ${c.rate}`);
-  if (!COLLECTIVE_ALGORITHMS.includes(c.algorithm) && c.rate === 0 && c.workers > 1) throw new UsageError('--rate 0 means no exchanges at all: the workers would never average');
-  if (c.steps === undefined && c.epochs === undefined) throw new UsageError('a budget is needed: --epochs or --steps');
-  for (const [w, s] of Object.entries(c.slowdown ?? {})) {
-    if (!(Number(w) >= 0 && Number(w) < c.workers)) throw new UsageError(`slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
-    if (!(s >= 1)) throw new UsageError(`slow-down factors are at least 1, got ${s} for worker ${w}`);
-  }
-  for (const [flag, list] of [['kill', c.kill], ['rejoin', c.rejoin]] as const) {
-    for (const k of list ?? []) {
-      if (!(Number.isInteger(k.worker) && k.worker >= 0 && k.worker < c.workers)) throw new UsageError(`--${flag} names worker ${k.worker}, outside 0…${c.workers - 1}`);
-      if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) throw new UsageError(`--${flag} needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
-    }
-  }
-  checkAdversaries(c.adversary, c.workers);
-  if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) throw new UsageError(`--rejoin applies to the pairwise algorithms (acid, gossip): the collectives of ${c.algorithm} do not take workers back`);
-  if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {
-    throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
-  }
-  const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
-  if (outer && c.algorithm !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
-  for (const r of c.rejoin ?? []) {
-    const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;
-    const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;
-    if (before <= rejoinsBefore) throw new UsageError(`--rejoin ${r.worker}@${r.atStep}: worker ${r.worker} is not killed before step ${r.atStep}`);
-  }
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface WorkerThreads {
@@ -377,23 +87,6 @@ interface WorkerThreads {
   exited: Promise<void>;
   /** Both threads have exited. */
   exitedNow: boolean;
-}
-
-/** One worker's line of the live progress. */
-export interface WorkerProgress {
-  steps: number;
-  /** Loss of its last step. */
-  loss: number;
-  exchanges: number;
-  /** Share of its time the compute loop waited. */
-  idle: number;
-  alive: boolean;
-}
-
-/** Live progress of a run: updated at every metrics sample, stopped at the end. */
-export interface ClusterProgress {
-  update(workers: WorkerProgress[], total: { steps: number; accuracy?: number }): void;
-  stop(): void;
 }
 
 export async function runCluster(config: ClusterConfig): Promise<ClusterSummary> {

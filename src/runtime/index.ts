@@ -31,8 +31,9 @@
  *     for its emulated duration)
  *   The Transport interface (transport.ts) is shared with the network transport in net/.
  */
-export { runCluster, checkClusterConfig, CLUSTER_ALGORITHMS } from './cluster.js';
-export type { ClusterConfig, ClusterSummary, ClusterAlgorithm, WorkerSummary } from './cluster.js';
+export { runCluster } from './cluster.js';
+export { checkClusterConfig, CLUSTER_ALGORITHMS } from './cluster-config.js';
+export type { ClusterConfig, ClusterSummary, ClusterAlgorithm, WorkerSummary } from './cluster-config.js';
 export { WorkerAgent, HEADER_VERSION, type AgentOptions } from './agent.js';
 export { makeRunSchedule, type RunSchedule } from './schedule.js';
 export { RateControl, type RateMode } from '../algorithms/rate-control.js';

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { UsageError } from '../../src/core/errors.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
-import { runCluster, type ClusterConfig } from '../../src/runtime/cluster.js';
+import { runCluster } from '../../src/runtime/cluster.js';
+import { type ClusterConfig } from '../../src/runtime/cluster-config.js';
 
 const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
 const split = (from: number, to: number, name: string): ImageDataset => ({

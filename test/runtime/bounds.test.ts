@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { adversaryList } from '../../src/cli/adversary-option.js';
 import { boundsLines } from '../../src/cli/bounds-summary.js';
-import type { WorkerSummary } from '../../src/runtime/cluster.js';
+import type { WorkerSummary } from '../../src/runtime/cluster-config.js';
 import { Rng } from '../../src/core/rng.js';
 import { Adversary } from '../../src/runtime/adversary.js';
 import { DEFAULT_BOUNDS, ExchangeBounds, relativeDistance } from '../../src/runtime/bounds.js';

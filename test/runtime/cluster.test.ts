@@ -8,7 +8,8 @@ import type { ImageDataset } from '../../src/data/dataset.js';
 import { syntheticClassification } from '../../src/data/synthetic.js';
 import { readCheckpoint } from '../../src/engine/checkpoint.js';
 import { readMetrics } from '../../src/report/metrics.js';
-import { runCluster, type ClusterConfig } from '../../src/runtime/cluster.js';
+import { runCluster } from '../../src/runtime/cluster.js';
+import { type ClusterConfig } from '../../src/runtime/cluster-config.js';
 
 /** Worker threads training a tiny MLP on Gaussian clusters: a few seconds per run. */
 const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
@@ -115,7 +116,7 @@ test('DiLoCo in threads: H local steps per round, then one all-reduce of the pse
 });
 
 test('a run stopped mid-way and resumed from its checkpoint takes exactly its budget and trains as well', async () => {
-  const { readClusterCheckpoint } = await import('../../src/runtime/cluster.js');
+  const { readClusterCheckpoint } = await import('../../src/runtime/cluster-config.js');
   const config: ClusterConfig = { ...base, workers: 3, topology: 'path', steps: 900, metricsEvery: 60 };
   const dir = mkdtempSync(join(tmpdir(), 'gossamer-cluster-resume-'));
   dirs.push(dir);
