@@ -4,6 +4,7 @@
  * simulator. The README shows this very class.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { LocalOptimizer } from '../../src/algorithms/local-optimizer.js';
 import { restoreFields, type Algorithm, type CollectiveCapability, type GradientSource, type SavedState } from '../../src/algorithms/types.js';
@@ -88,4 +89,15 @@ test('the worked example saves and restores its scalar state', () => {
   const t = a.createState(new Float64Array(3));
   a.restore(t, a.saved(s));
   assert.equal(t.steps, 7);
+});
+
+test('the README shows the example as it is here', () => {
+  const here = readFileSync(new URL(import.meta.url), 'utf8');
+  const start = (text: string) => text.indexOf('class PeriodicAveraging implements');
+  const end = (text: string, from: number) => text.indexOf('\n}\n', from) + 2;
+  const ours = here.slice(start(here), end(here, start(here)));
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const shown = readme.slice(start(readme), end(readme, start(readme)));
+  assert.ok(ours.length > 500);
+  assert.equal(shown, ours);
 });
