@@ -12,6 +12,8 @@ import type { Algorithm } from './types.js';
 
 export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
+/** The algorithms whose workers meet in collectives (the others exchange pairwise): known before one is built. */
+export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco'];
 
 export interface AlgorithmSetup {
   name: AlgorithmName;

@@ -7,7 +7,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
 import { TOPOLOGIES } from '../graph/topology.js';
@@ -19,7 +19,7 @@ import { optimizerConfigOf } from '../engine/optim/index.js';
 import { runCluster } from '../runtime/cluster.js';
 import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary, type SavedClusterRun } from '../runtime/cluster-config.js';
 import { clusterDisplay } from './cluster-display.js';
-import { integer, real } from './options.js';
+import { addDilocoOptions, oneOf, optionName } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
@@ -39,9 +39,6 @@ export const CLUSTER_DEFAULTS = {
 
 /** Options that only make sense for a cluster. */
 const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
-/** The command-line spelling of an option's camel-cased name. */
-const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
@@ -86,28 +83,19 @@ export function bandwidth(value: string): number {
   }
 }
 
-function choice<T extends string>(choices: readonly T[]) {
-  return (value: string): T => {
-    if (!(choices as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}, got "${value}"`);
-    return value as T;
-  };
-}
-
 /** Adds the cluster options to the train command. */
 export function addClusterOptions(cmd: Command): Command {
-  return cmd
-    .option('--topology <name>', `cluster: graph of the workers, ${TOPOLOGIES.join(', ')} (default ring)`, choice(TOPOLOGIES))
-    .option('--algo <name>', `cluster: ${CLUSTER_ALGORITHMS.join(', ')} (default acid: A2CiD2; gossip: without its momentum; allreduce: synchronous)`, choice(CLUSTER_ALGORITHMS))
+  cmd
+    .option('--topology <name>', `cluster: graph of the workers, ${TOPOLOGIES.join(', ')} (default ring)`, oneOf(TOPOLOGIES))
+    .option('--algo <name>', `cluster: ${CLUSTER_ALGORITHMS.join(', ')} (default acid: A2CiD2; gossip: without its momentum; allreduce: synchronous)`, oneOf(CLUSTER_ALGORITHMS))
     .option('--rate <r>', 'cluster: expected pairwise exchanges per worker per local step (default 1)', nonNegative)
-    .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', choice(['poisson', 'exact'] as const))
-    .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', choice(['ideal', 'official'] as const))
-    .option('--aggregate <rule>', `cluster, collectives: how the contributions are combined, ${AGGREGATES.join(', ')} (default mean)`, choice(AGGREGATES))
-    .option('--inner-steps <H>', `cluster, diloco: inner steps between two outer steps (default ${DILOCO_DEFAULTS.innerSteps})`, integer(1))
-    .option('--outer-lr <lr>', `cluster, diloco: outer learning rate (default ${DILOCO_DEFAULTS.outerLr})`, real({ positive: true }))
-    .option('--outer-momentum <m>', `cluster, diloco: outer momentum (default ${DILOCO_DEFAULTS.outerMomentum})`, real({ min: 0, max: 0.999 }))
-    .option('--outer-optimizer <kind>', `cluster, diloco: ${OUTER_OPTIMIZERS.join(' or ')} (default ${DILOCO_DEFAULTS.outerOptimizer})`, choice(OUTER_OPTIMIZERS))
-    .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', choice(['decentralized', 'fifo'] as const))
-    .option('--codec <c>', 'cluster: payload codec of the exchanges, f32 (default), f16 or i8 (blockwise 8-bit): a lossy one rounds the parameters as on the network, and the link emulator charges its smaller size', choice(['f32', 'f16', 'i8'] as const))
+    .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', oneOf(['poisson', 'exact'] as const))
+    .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', oneOf(['ideal', 'official'] as const))
+    .option('--aggregate <rule>', `cluster, collectives: how the contributions are combined, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
+  addDilocoOptions(cmd, 'cluster, diloco');
+  return cmd
+    .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', oneOf(['decentralized', 'fifo'] as const))
+    .option('--codec <c>', 'cluster: payload codec of the exchanges, f32 (default), f16 or i8 (blockwise 8-bit): a lossy one rounds the parameters as on the network, and the link emulator charges its smaller size', oneOf(['f32', 'f16', 'i8'] as const))
     .option('--latency <ms>', 'cluster: emulated one-way link latency, ms', nonNegative)
     .option('--jitter <ms>', 'cluster: emulated latency jitter (uniform ±), ms', nonNegative)
     .option('--bandwidth <rate>', 'cluster: emulated link bandwidth, e.g. 100Mbit or 12.5MB (per second)', bandwidth)
@@ -185,7 +173,7 @@ export interface ClusterFlags {
 export function isClusterRun(flags: ClusterFlags, explicit: readonly string[]): boolean {
   if (explicit.includes('workers') && (flags.workers ?? 1) <= 1) {
     const given = CLUSTER_KEYS.find((k) => explicit.includes(k));
-    if (given) throw new UsageError(`--${kebab(given)} applies to a cluster, not to one worker (--workers 1)`);
+    if (given) throw new UsageError(`${optionName(given)} applies to a cluster, not to one worker (--workers 1)`);
     return false;
   }
   if (explicit.includes('workers')) return true;
@@ -306,7 +294,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
 /** Resolves a cluster configuration from the train command's flags (with --resume: from the checkpoint's run). */
 export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]): ClusterConfig {
   const alone = ONE_WORKER_KEYS.find((k) => explicit.includes(k));
-  if (alone) throw new UsageError(`--${kebab(alone)} applies to one worker (--workers 1): a cluster does not honour it`);
+  if (alone) throw new UsageError(`${optionName(alone)} applies to one worker (--workers 1): a cluster does not honour it`);
   const schedule = flags.schedule ?? 'multistep';
   if (flags.minLr !== undefined && schedule !== 'cosine') throw new UsageError('--min-lr applies to --schedule cosine');
   if (flags.lrStepSize !== undefined && schedule !== 'step') throw new UsageError('--lr-step-size applies to --schedule step');

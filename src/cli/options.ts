@@ -1,4 +1,7 @@
 import { InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
+import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import { UsageError } from '../core/errors.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
 export function integer(min = -Infinity, max = Infinity) {
@@ -48,4 +51,26 @@ export function modelConfig(value: string): Record<string, unknown> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidArgumentError('must be a JSON object');
   return parsed as Record<string, unknown>;
+}
+
+/** The command-line spelling of an option from its camel-cased name (outerLr → --outer-lr). */
+export function optionName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** DiLoCo's flags as its settings; refused with another algorithm. */
+export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer }) {
+  const given = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
+  if (given && flags.algo !== 'diloco') throw new UsageError(`${optionName(given)} applies to --algo diloco`);
+  return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer };
+}
+
+/** DiLoCo's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, diloco'). */
+export function addDilocoOptions(cmd: Command, scope: string): Command {
+  const d = DILOCO_DEFAULTS;
+  return cmd
+    .option('--inner-steps <H>', `${scope}: inner steps between two outer steps (default ${d.innerSteps})`, integer(1))
+    .option('--outer-lr <lr>', `${scope}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
+    .option('--outer-momentum <m>', `${scope}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
+    .option('--outer-optimizer <kind>', `${scope}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS));
 }

@@ -13,8 +13,8 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
-import { buildAlgorithm } from '../algorithms/index.js';
+import type { OuterOptimizer } from '../algorithms/diloco.js';
+import { buildAlgorithm, COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
@@ -41,7 +41,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { integer, modelConfig, oneOf, real } from './options.js';
+import { addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, real } from './options.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
@@ -128,11 +128,9 @@ export function peerCommand(): Command {
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
-    .option('--aggregate <rule>', `collectives (allreduce, diloco): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES))
-    .option('--inner-steps <H>', `diloco: inner steps between two outer steps (default ${DILOCO_DEFAULTS.innerSteps})`, integer(1))
-    .option('--outer-lr <lr>', `diloco: outer learning rate (default ${DILOCO_DEFAULTS.outerLr})`, real({ positive: true }))
-    .option('--outer-momentum <m>', `diloco: outer momentum (default ${DILOCO_DEFAULTS.outerMomentum})`, real({ min: 0, max: 0.999 }))
-    .option('--outer-optimizer <kind>', `diloco: ${OUTER_OPTIMIZERS.join(' or ')} (default ${DILOCO_DEFAULTS.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS))
+    .option('--aggregate <rule>', `collectives (allreduce, diloco): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
+  addDilocoOptions(peer, 'diloco');
+  peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
     .option('--steps <n>', 'local steps of this worker (with --resume: default the checkpoint\'s budget)', integer(1), 200)
     .option('--batch-size <n>', 'examples per step', integer(1), 32)
@@ -259,13 +257,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const modelConfig: Record<string, unknown> = { ...modelShape(flags.model, data, seq), ...(flags.modelConfig ?? {}) };
   const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
   const graph = makeTopology(flags.topology, flags.workers);
-  const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
-  if (flags.aggregate !== undefined && flags.algo !== 'allreduce' && flags.algo !== 'diloco') throw new UsageError(`--aggregate applies to the algorithms with collectives (allreduce, diloco), not to ${flags.algo}`);
-  if (outer && flags.algo !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
-  const built = buildAlgorithm({
-    name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend,
-    diloco: { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer },
-  });
+  if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
+    throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
+  }
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags) });
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ optimizer: 'sgd', ...flags }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
@@ -273,6 +268,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   });
   // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's.
   const saved = createOptimizer(model, optimizerConfig);
+  const optimizerToSave = () => {
+    saved.loadState(optimizer.state as Float32Array, optimizer.steps);
+    return saved;
+  };
   const partners = graphPairing(graph, flags.rate, index);
   const neighbours = partners.neighbours;
   model.initialize(flags.seed);
@@ -384,7 +383,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     };
     // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
     const save = (dir: string, withState: boolean): string => writeOrFallback(join(dir, 'checkpoint.safetensors'), 'checkpoint', (file) => savePeerCheckpoint(file, {
-      model, optimizer: (saved.loadState(optimizer.state as Float32Array, optimizer.steps), saved), step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
+      model, optimizer: optimizerToSave(), step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
       state: withState ? result.state : undefined,
     }));
 

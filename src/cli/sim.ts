@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ALGORITHMS, buildAlgorithm, type AlgorithmName } from '../algorithms/index.js';
-import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { LOCAL_OPTIMIZERS } from '../algorithms/local-optimizer.js';
 import { makeSchedule } from '../engine/optim/schedule.js';
 import { UsageError } from '../core/errors.js';
@@ -13,7 +13,7 @@ import { writeMetricsSvg } from '../report/plot.js';
 import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
 import { simulate, type ChurnEvent } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { integer, oneOf, real, realList } from './options.js';
+import { addDilocoOptions, dilocoSettings, integer, oneOf, real, realList } from './options.js';
 import { progressBar } from './progress.js';
 
 interface SimFlags {
@@ -70,7 +70,7 @@ interface SimFlags {
 }
 
 export function simCommand(): Command {
-  return new Command('sim')
+  const command = new Command('sim')
     .summary('Simulate decentralized optimisation in virtual time, bit-for-bit reproducible.')
     .description(
       'Simulate asynchronous decentralized optimisation in virtual time (time unit: one expected local gradient step).\n' +
@@ -114,11 +114,8 @@ export function simCommand(): Command {
     .option('--codec <c>', 'pairwise messages as on the wire: f32 (default, exact), f16 or i8 (blockwise 8-bit); rounds every message and, in faithful mode, shrinks its size on the link', oneOf(CODECS), 'f32')
     .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
-    .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }))
-    .option('--inner-steps <H>', `diloco: inner steps between two outer steps (default ${DILOCO_DEFAULTS.innerSteps})`, integer(1))
-    .option('--outer-lr <lr>', `diloco: outer learning rate (default ${DILOCO_DEFAULTS.outerLr})`, real({ positive: true }))
-    .option('--outer-momentum <m>', `diloco: outer momentum (default ${DILOCO_DEFAULTS.outerMomentum})`, real({ min: 0, max: 0.999 }))
-    .option('--outer-optimizer <kind>', `diloco: ${OUTER_OPTIMIZERS.join(' or ')} (default ${DILOCO_DEFAULTS.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS))
+    .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
+  return addDilocoOptions(command, 'diloco')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
     .option('--p <p>', 'edge probability for erdos-renyi', real({ min: 0, max: 1 }))
@@ -141,7 +138,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
-    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoOf(flags),
+    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags),
     smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
   });
   if (flags.schedule !== 'step' && (flags.lrStepSize !== undefined || flags.lrGamma !== undefined)) throw new UsageError('--lr-step-size and --lr-gamma apply to --schedule step');
@@ -183,16 +180,6 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   }
   const last = rows[rows.length - 1];
   return { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, codec: flags.codec, seed: flags.seed, ...built.info, metrics: writer.path, plot };
-}
-
-/** DiLoCo's flags, refused with another algorithm. */
-function dilocoOf(flags: SimFlags): { innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer } | undefined {
-  const given = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).filter((k) => flags[k] !== undefined);
-  if (flags.algo !== 'diloco') {
-    if (given.length > 0) throw new UsageError(`--${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --algo diloco`);
-    return undefined;
-  }
-  return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer };
 }
 
 function printSummary(s: Record<string, unknown>): void {

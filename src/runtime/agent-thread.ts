@@ -197,7 +197,6 @@ async function stop(): Promise<void> {
 }
 
 // Gradients arrive from the compute thread one at a time (it waits for our permission before the next one).
-let queue: Promise<void> = Promise.resolve();
 d.port.on('message', (m: GradientReport) => {
   if (stopping) return;
   if (!Number.isFinite(m.loss)) {
@@ -212,12 +211,9 @@ d.port.on('message', (m: GradientReport) => {
       return;
     }
   }
-  // A step that may wait for a collective is queued behind the previous one; otherwise it is applied at once.
-  if (built.algorithm.collective) {
-    queue = queue.then(async () => {
-      if (!(await agent.applyGradient(m.loss, d.grads, m.ms))) void stop();
-    });
-  } else void agent.applyGradient(m.loss, d.grads, m.ms);
+  void agent.applyGradient(m.loss, d.grads, m.ms).then((applied) => {
+    if (!applied) void stop();
+  });
   if (Atomics.load(global, G.STOP) !== 0) void stop();
 });
 

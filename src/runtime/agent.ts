@@ -84,6 +84,8 @@ export class WorkerAgent implements ExchangeParty {
   private readonly stats: Float64Array;
   /** The collective in flight while local steps go on (algorithms whose collectives overlap computation). */
   private inFlight: Promise<boolean> | null = null;
+  /** The last step queued behind a collective. */
+  private queue: Promise<boolean> = Promise.resolve(true);
   /** Collectives completed. */
   private collectives = 0;
   /** The mean of the last collective (one at a time). */
@@ -174,9 +176,17 @@ export class WorkerAgent implements ExchangeParty {
    * Applies the local step of a gradient computed by the compute loop at this worker's x (grad is read before this
    * returns) through the algorithm's localStep; then, if a collective is due, takes part in it — waiting for it, or
    * letting the compute loop go on while it is in flight when the algorithm's collectives overlap computation.
-   * computeMs is how long the gradient took. Resolves false when the worker stopped while waiting for a collective.
+   * computeMs is how long the gradient took. Resolves false when the worker stopped while waiting for a collective
+   * (or its parameters are ruined). Steps that may wait for a collective are applied one after the other, in the
+   * order their gradients came; the others at once.
    */
-  async applyGradient(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
+  applyGradient(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
+    if (!this.algorithm.collective) return this.apply(loss, grad, computeMs);
+    this.queue = this.queue.then(() => this.apply(loss, grad, computeMs));
+    return this.queue;
+  }
+
+  private async apply(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
     if (this.ruined) return false;
     let start = now();
     this.stepStarted = start;

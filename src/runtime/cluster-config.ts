@@ -12,6 +12,7 @@ import type { ModelName } from '../engine/models/index.js';
 import type { OptimizerSettings } from '../engine/optim/index.js';
 import type { DatasetName } from '../engine/training/data.js';
 import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import { COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { MetricsRow } from '../report/metrics.js';
 import { checkAdversaries, type AdversaryKind } from './adversary.js';
@@ -23,7 +24,6 @@ import { z } from 'zod';
 
 export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
 /** The algorithms whose workers meet in collectives (the others exchange pairwise). */
-const COLLECTIVE_ALGORITHMS: readonly ClusterAlgorithm[] = ['allreduce', 'diloco'];
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
 
 /** A cluster run; the optimizer settings (optimizer, lr, momentum, ...) are those of the command line. */

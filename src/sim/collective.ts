@@ -23,6 +23,9 @@ export function runCollective(ctx: DriverContext): void {
   const link = opts.link;
   const T = opts.time;
   const record = gridRecorder(opts, algo, states, ctx.emit);
+  // The round's buffers, kept while contributions keep their length.
+  let contribution = allocVec(objective.dtype, 0);
+  let mean = allocVec(objective.dtype, 0);
   let t = 0;
   for (;;) {
     let slowest = 0;
@@ -44,8 +47,11 @@ export function runCollective(ctx: DriverContext): void {
     record(end);
     if (end > T || (!gradients && commTime === 0)) break;
     t = end;
-    const contribution = allocVec(objective.dtype, len);
-    const mean = allocVec(objective.dtype, len);
+    if (contribution.length !== len) {
+      contribution = allocVec(objective.dtype, len);
+      mean = allocVec(objective.dtype, len);
+    }
+    mean.fill(0);
     for (let i = 0; i < n; i++) {
       collective.begin(states[i], t, contribution);
       for (let k = 0; k < len; k++) mean[k] += contribution[k] / n;

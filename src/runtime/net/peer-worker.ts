@@ -483,7 +483,6 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       const onAbort = (): void => end();
       endTraining = () => end();
       signal?.addEventListener('abort', onAbort, { once: true });
-      let queue: Promise<void> = Promise.resolve();
       compute.thread.once('error', (err: Error) => end(`the compute thread failed: ${err.message}`));
       compute.thread.once('exit', () => end());
       compute.port.on('message', (m: GradientReport) => {
@@ -499,16 +498,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
           if (steps() % every === 0) progress();
           if (steps() >= opts.steps) end();
         };
-        // A step that may wait for a collective is queued behind the previous one; otherwise it is applied at once.
-        if (opts.collective) {
-          queue = queue.then(async () => {
-            if (await agent.applyGradient(m.loss, grads, m.ms)) applied();
-            else end();
-          });
-        } else {
-          void agent.applyGradient(m.loss, grads, m.ms);
-          applied();
-        }
+        void agent.applyGradient(m.loss, grads, m.ms).then((ok) => (ok ? applied() : end()));
       });
       agent.start();
     });

@@ -4,21 +4,12 @@
  * not hang the others, which finish their budget with identical models.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readCheckpoint } from '../../../src/engine/checkpoint.js';
-import { writeSwarmKey } from '../../../src/runtime/net/swarm-key.js';
-import { addressOf, finish, killAll, startPeer } from './peer-harness.js';
+import { addressOf, finish, startPeer, testSwarm } from './peer-harness.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'gossamer-allreduce-'));
-const key = join(dir, 'swarm.key');
-writeSwarmKey(key);
-after(() => {
-  killAll();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, key } = testSwarm('gossamer-allreduce-');
 
 const COMMON = [
   '--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, '--workers', '3', '--algo', 'allreduce',

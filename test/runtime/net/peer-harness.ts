@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after } from 'node:test';
+import { writeSwarmKey } from '../../../src/runtime/net/swarm-key.js';
 
 export type PeerEvent = Record<string, unknown>;
 
@@ -23,6 +28,21 @@ const running = new Set<ChildProcess>();
 /** Kills every peer still running (for `after`). */
 export function killAll(): void {
   for (const p of running) p.kill('SIGKILL');
+}
+
+/**
+ * A test file's temporary directory with a swarm key in it; when the file's tests are over, the peers still running
+ * are killed and the directory removed.
+ */
+export function testSwarm(prefix: string): { dir: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const key = join(dir, 'swarm.key');
+  writeSwarmKey(key);
+  after(() => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, key };
 }
 
 /** Starts `gossamer peer <args> --index <index>` with --json output. */

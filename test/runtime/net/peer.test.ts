@@ -4,21 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readCheckpoint } from '../../../src/engine/checkpoint.js';
-import { parseSwarmKey, writeSwarmKey } from '../../../src/runtime/net/swarm-key.js';
-import { addressOf, consensus, finish, killAll, startPeer, type Peer } from './peer-harness.js';
+import { parseSwarmKey } from '../../../src/runtime/net/swarm-key.js';
+import { addressOf, consensus, finish, startPeer, testSwarm, type Peer } from './peer-harness.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'gossamer-peer-'));
-const key = join(dir, 'swarm.key');
-writeSwarmKey(key);
-after(() => {
-  killAll();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, key } = testSwarm('gossamer-peer-');
 
 /** A small, fast run: an MLP with one hidden layer of 32 on synthetic 16 x 16 images, 4 workers on a ring. */
 const COMMON = [
