@@ -1,6 +1,5 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
-import type { LocalOptimizer } from './local-optimizer.js';
 import { restoreFields, type Algorithm, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 export interface AllReduceOptions {

@@ -17,13 +17,12 @@ import type { LayoutEntry } from '../engine/layout.js';
 import { clipGradNorm } from '../engine/optim/clip.js';
 import { createOptimizer, NO_DECAY_BIAS_NORM, type Optimizer, type OptimTarget, type StateEntry } from '../engine/optim/index.js';
 import type { Schedule } from '../engine/optim/schedule.js';
-
-export const LOCAL_OPTIMIZERS = ['sgd', 'adamw'] as const;
+import type { OptimizerName } from '../config/run.js';
 
 /** The local optimizer's settings (the command line's --optimizer, --lr, --momentum, ...). */
 export interface LocalStepSettings {
   /** @default 'sgd' */
-  optimizer?: (typeof LOCAL_OPTIMIZERS)[number];
+  optimizer?: OptimizerName;
   /** Peak learning rate (the schedule's, when one is given). */
   lr: number;
   /** SGD momentum μ. @default 0 */

@@ -10,11 +10,13 @@ import { InvalidArgumentError } from 'commander';
 import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
+import { CLUSTER_DEFAULTS, recipe } from '../config/recipe.js';
+import type { OptimizerName, ScheduleName } from '../config/run.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint } from '../engine/checkpoint.js';
-import { MODEL_NAMES, type ModelName } from '../engine/models/index.js';
-import { checkModelData, DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, type DatasetName } from '../engine/training/data.js';
+import type { ModelName } from '../engine/models/index.js';
+import { checkModelData, DATASETS, DEFAULT_SEQ, type DatasetName } from '../engine/training/data.js';
 import { optimizerConfigOf } from '../engine/optim/index.js';
 import { runCluster } from '../runtime/cluster.js';
 import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary, type SavedClusterRun } from '../runtime/cluster-config.js';
@@ -25,17 +27,6 @@ import type { AdversaryKind } from '../runtime/adversary.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
 import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
-
-/** The embedded default run (`gossamer train` with no flags). */
-export const CLUSTER_DEFAULTS = {
-  workers: 8,
-  topology: 'ring',
-  algorithm: 'acid' as ClusterAlgorithm,
-  rate: 1,
-  model: 'mlp' as ModelName,
-  epochs: 4,
-  batchSize: 128,
-};
 
 /** Options that only make sense for a cluster. */
 const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
@@ -119,13 +110,13 @@ export interface ClusterFlags {
   epochs?: number;
   steps?: number;
   batchSize?: number;
-  optimizer?: 'sgd' | 'adamw';
+  optimizer?: OptimizerName;
   lr?: number;
   momentum?: number;
   nesterov?: boolean;
   weightDecay?: number;
   decayAll?: boolean;
-  schedule?: 'constant' | 'cosine' | 'step';
+  schedule?: ScheduleName;
   warmup?: number;
   minLr?: number;
   lrStepSize?: number;
@@ -272,18 +263,17 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
       throw new UsageError(`checkpoint ${resume.file} was written by a run with --${f.name} ${show(saved)}; it cannot continue with --${f.name} ${show(value)}`);
     }
   }
-  if (!(MODEL_NAMES as readonly string[]).includes(run.model)) throw new UsageError(`checkpoint ${resume.file}: its run trained model ${run.model}, which this version does not know`);
-  if (!(DATASETS as readonly string[]).includes(run.dataset)) throw new UsageError(`checkpoint ${resume.file}: its run trained on ${run.dataset}, which the command line cannot load (${DATASETS.join(', ')})`);
+  if (!isDataset(run.dataset)) throw new UsageError(`checkpoint ${resume.file}: its run trained on ${run.dataset}, which the command line cannot load (${DATASETS.join(', ')})`);
   if (given('steps') && given('epochs')) throw new UsageError('give either --steps or --epochs, not both');
   const budget = given('steps') ? { steps: flags.steps, epochs: undefined } : given('epochs') ? { steps: undefined, epochs: flags.epochs } : { steps: run.steps, epochs: run.epochs };
   const links = LINK_KEYS.some((k) => given(k)) ? linksOf(flags) : (run.links as LinkTable | undefined);
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
-    model: run.model as ModelName, modelConfig: run.modelConfig, dataset: run.dataset as DatasetName, seq: run.seq, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
+    model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
-    schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
+    schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize ?? undefined, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
     adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds,
@@ -291,39 +281,34 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   };
 }
 
+const isDataset = (name: string): name is DatasetName => (DATASETS as readonly string[]).includes(name);
+
 /** Resolves a cluster configuration from the train command's flags (with --resume: from the checkpoint's run). */
 export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]): ClusterConfig {
   const alone = ONE_WORKER_KEYS.find((k) => explicit.includes(k));
   if (alone) throw new UsageError(`${optionName(alone)} applies to one worker (--workers 1): a cluster does not honour it`);
-  const schedule = flags.schedule ?? 'multistep';
+  const given = (k: string) => explicit.includes(k);
+  const workers = given('workers') ? flags.workers! : CLUSTER_DEFAULTS.workers;
+  const model = flags.model ?? 'mlp';
+  const r = recipe(model, workers, { optimizer: flags.optimizer, batchSize: flags.batchSize });
+  const schedule = flags.schedule ?? r.schedule;
   if (flags.minLr !== undefined && schedule !== 'cosine') throw new UsageError('--min-lr applies to --schedule cosine');
   if (flags.lrStepSize !== undefined && schedule !== 'step') throw new UsageError('--lr-step-size applies to --schedule step');
   if (flags.lrGamma !== undefined && schedule !== 'step' && schedule !== 'multistep') throw new UsageError(`--lr-gamma applies to the step schedules, not to --schedule ${schedule}`);
   if (flags.resume !== undefined) return resumedClusterConfig(flags, explicit, flags.resume);
-  const given = (k: string) => explicit.includes(k);
-  const workers = given('workers') ? flags.workers! : CLUSTER_DEFAULTS.workers;
-  const model = flags.model ?? CLUSTER_DEFAULTS.model;
-  const dataset = (flags.dataset ?? DEFAULT_DATASET[model]) as DatasetName;
+  const dataset = (flags.dataset ?? r.dataset) as DatasetName;
   checkModelData(model, dataset);
-  const batchSize = flags.batchSize ?? CLUSTER_DEFAULTS.batchSize;
-  // The language model trains with AdamW, as with one worker.
-  const optimizer = flags.optimizer ?? (model === 'transformer' ? 'adamw' : 'sgd');
-  // The authors' recipe: lr0 · (B·n / 256) after a linear warm-up, ×0.1 at 50% and 75% of the budget, momentum 0.9,
-  // weight decay 5e-4 (not on biases and norms), gradient clipping at 1. lr0 = 0.1 for SGD.
-  const lr = flags.lr ?? (optimizer === 'sgd' ? 0.1 * Math.max(1, (batchSize * workers) / 256) : 1e-3);
-  const links = linksOf(flags);
-  const algorithm = flags.algo ?? CLUSTER_DEFAULTS.algorithm;
-  const epochs = flags.steps === undefined ? (flags.epochs ?? CLUSTER_DEFAULTS.epochs) : undefined;
+  const epochs = flags.steps === undefined ? (flags.epochs ?? ('epochs' in r.budget ? r.budget.epochs : undefined)) : undefined;
   return {
-    workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
+    workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm: flags.algo ?? CLUSTER_DEFAULTS.algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
     model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
-    evalLimit: flags.evalLimit, batchSize, epochs, steps: flags.steps, optimizer, lr,
-    momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
+    evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
+    momentum: flags.momentum ?? r.momentum, weightDecay: flags.weightDecay ?? r.weightDecay,
     nesterov: flags.nesterov, decayAll: flags.decayAll,
     schedule, warmup: flags.warmup, minLr: flags.minLr, stepSize: flags.lrStepSize, gamma: flags.lrGamma,
-    clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
+    clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
+    links: linksOf(flags), slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
     adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery,
   };

@@ -23,7 +23,7 @@ import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel, MODEL_NAMES, type ModelName } from '../engine/models/index.js';
 import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import {
-  DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, type DatasetName,
+  DATASETS, DEFAULT_SEQ, epochSize, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, type DatasetName,
 } from '../engine/training/data.js';
 import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from './cluster.js';
@@ -36,17 +36,17 @@ import { graphPairing } from '../runtime/pairing.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetCollective } from '../runtime/net/collective.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
-import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint } from '../runtime/net/peer-checkpoint.js';
+import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint, type PeerRun } from '../runtime/net/peer-checkpoint.js';
 import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, real } from './options.js';
+import { addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, optionName, real } from './options.js';
+import { CODECS } from '../core/codecs.js';
+import { recipe, warmupSteps } from '../config/recipe.js';
+import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
-const CODECS = ['f32', 'f16', 'i8'] as const;
-const BACKENDS = ['auto', 'js', 'native'] as const;
-const SCHEDULES = ['constant', 'cosine'] as const;
 
 interface PeerFlags {
   listen: string[];
@@ -54,7 +54,7 @@ interface PeerFlags {
   swarmKey?: string;
   index?: number;
   workers?: number;
-  model: ModelName;
+  model?: ModelName;
   dataset?: DatasetName;
   seq?: number;
   modelConfig?: Record<string, unknown>;
@@ -66,15 +66,16 @@ interface PeerFlags {
   outerOptimizer?: OuterOptimizer;
   topology: string;
   rate: number;
-  steps: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
+  steps?: number;
+  batchSize?: number;
+  optimizer?: OptimizerName;
+  lr?: number;
+  momentum?: number;
   nesterov?: boolean;
-  weightDecay: number;
+  weightDecay?: number;
   decayAll?: boolean;
-  schedule: (typeof SCHEDULES)[number];
-  warmup: number;
+  schedule?: ScheduleName;
+  warmup?: number;
   clip?: number;
   codec: (typeof CODECS)[number];
   finalExchanges: number;
@@ -91,7 +92,7 @@ interface PeerFlags {
   bounds: boolean;
   limit?: number;
   evalLimit?: number;
-  seed: number;
+  seed?: number;
   backend: BackendChoice;
   out?: string;
   resume?: string;
@@ -122,7 +123,7 @@ export function peerCommand(): Command {
     .option('--swarm-key <file>', 'pre-shared key of the private network (required)')
     .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (required, except with --resume)', integer(0))
     .option('--workers <n>', 'number of workers in the cluster (required, except with --resume)', integer(1))
-    .option('--model <name>', `model: ${MODEL_NAMES.join(', ')}`, oneOf(MODEL_NAMES), 'mlp')
+    .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', `data set: ${DATASETS.join(', ')} (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)`, oneOf(DATASETS))
     .option('--seq <n>', `context length of the transformer (default ${DEFAULT_SEQ})`, integer(1))
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
@@ -132,16 +133,17 @@ export function peerCommand(): Command {
   addDilocoOptions(peer, 'diloco');
   peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
-    .option('--steps <n>', 'local steps of this worker (with --resume: default the checkpoint\'s budget)', integer(1), 200)
-    .option('--batch-size <n>', 'examples per step', integer(1), 32)
-    .option('--lr <lr>', 'learning rate', real({ positive: true }), 0.05)
-    .option('--momentum <m>', 'heavy-ball momentum', real({ min: 0, max: 0.999 }), 0.9)
-    .option('--nesterov', 'Nesterov momentum')
-    .option('--weight-decay <wd>', 'weight decay (not on biases and norms unless --decay-all)', real({ min: 0 }), 0)
+    .option('--steps <n>', 'local steps of this worker (default: its share of 4 epochs of the training set over all workers; with --resume: the checkpoint\'s budget)', integer(1))
+    .option('--batch-size <n>', 'examples per step (default 128; transformer 128 windows)', integer(1))
+    .option('--optimizer <kind>', `local optimizer: ${OPTIMIZERS.join(' or ')} (default sgd; transformer adamw)`, oneOf(OPTIMIZERS))
+    .option('--lr <lr>', 'peak learning rate (default: SGD 0.1 · max(1, batch · workers / 256), AdamW 1e-3)', real({ positive: true }))
+    .option('--momentum <m>', 'SGD momentum (default 0.9)', real({ min: 0, max: 0.999 }))
+    .option('--nesterov', 'SGD: Nesterov momentum')
+    .option('--weight-decay <wd>', 'weight decay, not on biases and norms unless --decay-all (default: SGD 5e-4, AdamW 0.01)', real({ min: 0 }))
     .option('--decay-all', 'apply weight decay to biases and norm parameters too')
-    .option('--schedule <kind>', 'learning-rate schedule over the steps: constant or cosine', oneOf(SCHEDULES), 'cosine')
-    .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
-    .option('--clip <norm>', 'clip gradients to this L2 norm', real({ positive: true }))
+    .option('--schedule <kind>', `learning-rate schedule over the steps: ${SCHEDULES.join(', ')} (default multistep: ×0.1 at 50% and 75% of the steps)`, oneOf(SCHEDULES))
+    .option('--warmup <steps>', 'linear warm-up steps (default 5% of the steps)', integer(0))
+    .option('--clip <norm>', 'clip gradients to this L2 norm (default 1; 0: no clipping)', real({ min: 0 }))
     .option('--codec <c>', `payload codec: ${CODECS.join(', ')}`, oneOf(CODECS), 'f32')
     .option('--final-exchanges <n>', 'averaging exchanges after every worker has finished its steps', integer(0), 20)
     .option('--timeout <ms>', 'deadline of one exchange, of a late joiner\'s pull, and of an all-reduce round after the coordinator\'s own contribution, ms', integer(1), 30_000)
@@ -157,10 +159,10 @@ export function peerCommand(): Command {
     .option('--no-bounds', 'apply neighbours\' messages and pulled parameters unchecked (to measure what the bounds prevent)')
     .option('--limit <n>', 'training examples (synthetic: generated; mnist: the first n)', integer(1))
     .option('--eval-limit <n>', 'test examples', integer(1))
-    .option('--seed <s>', 'seed of the initial model and the data (the same on every worker)', integer(0), 1)
+    .option('--seed <s>', 'seed of the initial model and the data, the same on every worker (default 1)', integer(0))
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
     .option('--out <dir>', 'write the final model (or, on SIGINT, the checkpoint) to <dir>/checkpoint.safetensors (on SIGINT without --out: runs/peer-<index>)')
-    .option('--resume <checkpoint>', 'continue the worker saved in this checkpoint (written on SIGINT) to its budget; --index, --workers, --steps, --algo, --topology, --rate and --seed default to the checkpoint\'s, and --out to its directory')
+    .option('--resume <checkpoint>', 'continue the worker saved in this checkpoint (written on SIGINT) to its budget; --index, --workers, --steps, --algo, --topology, --rate, the model, data and optimizer settings and --seed default to the checkpoint\'s (a training setting that differs from it is refused), and --out to its directory')
     .option('--json', 'print JSON lines on stdout: {"event":"listening",…} at start, {"event":"start",…} after the first step (pulledFrom: whose parameters a late joiner took), {"event":"progress",…}, {"event":"summary",…} at the end, {"event":"interrupted",…} on SIGINT')
     .option('--verbose', 'log the network\'s dropped messages and membership changes')
     .action(async (flags: PeerFlags, cmd: Command) => {
@@ -206,7 +208,13 @@ function timed(inner: Transport, timing: ProposalTiming): Transport {
   };
 }
 
-/** With --resume: the checkpoint's run fills in what the command line does not say. */
+/** The training settings a peer's flags give (the shared run record's fields, config/run.ts). */
+const TRAINING_FLAGS = ['model', 'modelConfig', 'dataset', 'seq', 'limit', 'evalLimit', 'batchSize', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decayAll', 'schedule', 'warmup', 'clip', 'seed'] as const;
+
+/**
+ * With --resume: the checkpoint's run fills in what the command line does not say; a training setting given on the
+ * command line must agree with it (the worker continues the same training).
+ */
 function resumeFlags(flags: PeerFlags, explicit: readonly string[]): PeerCheckpoint | null {
   if (flags.resume === undefined) return null;
   const ck = readPeerCheckpoint(resolve(flags.resume));
@@ -222,8 +230,34 @@ function resumeFlags(flags: PeerFlags, explicit: readonly string[]): PeerCheckpo
   if (!given('topology') && typeof run.topology === 'string') flags.topology = run.topology;
   if (!given('rate') && typeof run.rate === 'number') flags.rate = run.rate;
   if (!given('seed')) flags.seed = ck.checkpoint.seed;
+  for (const key of TRAINING_FLAGS) {
+    const saved = key === 'clip' ? run.clip ?? undefined : run[key];
+    if (saved === undefined || saved === null) continue;
+    const value = key === 'clip' && flags.clip === 0 ? undefined : flags[key];
+    if (value === undefined) Object.assign(flags, { [key]: saved });
+    else if (JSON.stringify(value) !== JSON.stringify(saved)) {
+      throw new UsageError(`checkpoint ${ck.checkpoint.file} was written with ${optionName(key)} ${JSON.stringify(saved)}; it cannot continue with ${optionName(key)} ${JSON.stringify(value)}`);
+    }
+  }
   flags.out ??= dirname(ck.checkpoint.file);
   return ck;
+}
+
+/**
+ * The worker's training settings: its flags, over the cluster recipe of its model (config/recipe.ts); `epochSize`
+ * turns the recipe's budget into this worker's share of steps.
+ */
+function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, epochSize: number): TrainingSettings & { steps: number; seq: number; warmup: number } {
+  const model = flags.model ?? 'mlp';
+  const r = recipe(model, workers, { optimizer: flags.optimizer, batchSize: flags.batchSize });
+  const steps = flags.steps ?? Math.max(1, Math.ceil(('epochs' in r.budget ? r.budget.epochs * epochSize : r.budget.steps) / (r.batchSize * workers)));
+  return {
+    model, modelConfig: flags.modelConfig, dataset, seq: flags.seq ?? DEFAULT_SEQ, limit: flags.limit ?? null, evalLimit: flags.evalLimit ?? null,
+    batchSize: r.batchSize, optimizer: r.optimizer, lr: flags.lr ?? r.lr, momentum: flags.momentum ?? r.momentum, nesterov: flags.nesterov ?? false,
+    weightDecay: flags.weightDecay ?? r.weightDecay, decayAll: flags.decayAll ?? false, schedule: flags.schedule ?? r.schedule,
+    warmup: flags.warmup ?? warmupSteps(r.warmup, steps), clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null,
+    seed: flags.seed ?? 1, steps,
+  };
 }
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
@@ -239,7 +273,12 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const index = flags.index;
   const swarmKey = readSwarmKey(flags.swarmKey);
   const links = linksOf(flags);
-  const optimizerConfig = optimizerConfigOf({ optimizer: 'sgd', ...flags });
+  const workers = flags.workers;
+  const modelName = flags.model ?? 'mlp';
+  const dataset = flags.dataset ?? recipe(modelName, workers).dataset;
+  const data = loadTrainingData(dataset, modelName, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit });
+  const t = peerTraining(flags, workers, dataset, epochSize(data, flags.seq ?? DEFAULT_SEQ));
+  const optimizerConfig = optimizerConfigOf(t);
   // libp2p loads only for this command.
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
   const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');
@@ -251,20 +290,19 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     if (flags.json) process.stdout.write(`${JSON.stringify({ event, index, ...fields })}\n`);
   };
 
-  const seq = flags.seq ?? DEFAULT_SEQ;
-  const data = loadTrainingData(flags.dataset ?? DEFAULT_DATASET[flags.model], flags.model, { seed: flags.seed, limit: flags.limit, evalLimit: flags.evalLimit });
+  const seq = t.seq;
   const backend = getBackend({ backend: flags.backend });
-  const modelConfig: Record<string, unknown> = { ...modelShape(flags.model, data, seq), ...(flags.modelConfig ?? {}) };
-  const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
-  const graph = makeTopology(flags.topology, flags.workers);
+  const modelConfig: Record<string, unknown> = { ...modelShape(t.model, data, seq), ...(t.modelConfig ?? {}) };
+  const model = createModel(t.model, { ...modelConfig, seed: t.seed, backend } as Parameters<typeof createModel>[1]);
+  const graph = makeTopology(flags.topology, workers);
   if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
   }
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags) });
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
-  const optimizer = new LocalOptimizer({ optimizer: 'sgd', ...flags }, {
+  const optimizer = new LocalOptimizer({ ...t, clip: t.clip ?? undefined }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
-    schedule: makeRunSchedule({ kind: flags.schedule, lr: flags.lr, warmup: flags.warmup, totalSteps: flags.steps }),
+    schedule: makeRunSchedule({ kind: t.schedule, lr: t.lr, warmup: t.warmup, totalSteps: t.steps }),
   });
   // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's.
   const saved = createOptimizer(model, optimizerConfig);
@@ -274,7 +312,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   };
   const partners = graphPairing(graph, flags.rate, index);
   const neighbours = partners.neighbours;
-  model.initialize(flags.seed);
+  model.initialize(t.seed);
   if (resume) {
     checkPeerResume(resume, { index, workers: flags.workers, algorithm: built.algorithm.name, model });
     restoreModel(resume.checkpoint, model);
@@ -301,7 +339,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     log,
   });
   const timing: ProposalTiming = { count: 0, totalMs: 0, minMs: Infinity };
-  const emulator = links ? new EmulatedTransport(transport, links, new Rng(flags.seed).fork(`links:${index}`)) : undefined;
+  const emulator = links ? new EmulatedTransport(transport, links, new Rng(t.seed).fork(`links:${index}`)) : undefined;
   const exchange = timed(emulator ?? transport, timing);
   // The first SIGINT (or SIGTERM) stops the worker after its current step; a second one leaves at once.
   const controller = new AbortController();
@@ -342,21 +380,21 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       exchange,
       emulator,
       model,
-      modelSpec: { name: flags.model, config: modelConfig, backend: backend.name },
-      train: { data: trainingPart(data, toShared), seq, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },
+      modelSpec: { name: t.model, config: modelConfig, backend: backend.name },
+      train: { data: trainingPart(data, toShared), seq, batchSize: t.batchSize, seed: t.seed * 7919 + index + 1 },
       built,
       collective,
       optimizer,
-      clip: flags.clip ?? null,
+      clip: t.clip,
       neighbours,
       weights: partners.weights,
       layoutHash: model.layoutHash,
-      steps: flags.steps,
+      steps: t.steps,
       rate: partners.rate,
       finalExchanges: flags.finalExchanges,
       timeoutMs: flags.timeout,
       barrierTimeoutMs: flags.barrierTimeout * 1000,
-      rng: new Rng(flags.seed).fork(`peer:${index}`),
+      rng: new Rng(t.seed).fork(`peer:${index}`),
       // A late joiner of collectives starts from the initial model and catches up with the means the others applied.
       pull: joined === 'late' && !built.algorithm.collective,
       resume: resume ? { steps: resume.checkpoint.step, state: resume.state } : undefined,
@@ -370,27 +408,24 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       },
       onProgress: (p) => {
         if (flags.json) emit('progress', { ...p });
-        else say(`${p.phase} step ${p.steps}/${flags.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
+        else say(`${p.phase} step ${p.steps}/${t.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
       },
       log: (line) => say(line),
       warn: (line) => log('warn', line),
     });
 
     model.params.set(result.x);
-    const run = {
-      command: 'peer' as const, index, workers: flags.workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, steps: flags.steps,
-      model: flags.model, dataset: data.name, batchSize: flags.batchSize, interrupted: result.interrupted,
-    };
+    const run: PeerRun = { command: 'peer', index, workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, ...t, interrupted: result.interrupted };
     // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
     const save = (dir: string, withState: boolean): string => writeOrFallback(join(dir, 'checkpoint.safetensors'), 'checkpoint', (file) => savePeerCheckpoint(file, {
-      model, optimizer: optimizerToSave(), step: result.steps, seed: flags.seed, run, algorithm: built.algorithm.name,
+      model, optimizer: optimizerToSave(), step: result.steps, seed: t.seed, run, algorithm: built.algorithm.name,
       state: withState ? result.state : undefined,
     }));
 
     if (result.interrupted) {
       const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), true);
-      emit('interrupted', { steps: result.steps, budget: flags.steps, checkpoint: file });
-      process.stderr.write(`gossamer: worker ${index} interrupted at step ${result.steps}/${flags.steps}; checkpoint written to ${file} (continue with --resume ${file})\n`);
+      emit('interrupted', { steps: result.steps, budget: t.steps, checkpoint: file });
+      process.stderr.write(`gossamer: worker ${index} interrupted at step ${result.steps}/${t.steps}; checkpoint written to ${file} (continue with --resume ${file})\n`);
       await transport.close();
       process.exit(exitCode(caught ?? 'SIGINT'));
     }
@@ -400,14 +435,14 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       throw new Error(`${result.ruined}; its last good parameters are in ${file}`);
     }
 
-    const evaluation = evaluate(model, data, evaluationSet(data, seq, data.kind === 'text' ? flags.evalLimit : undefined));
+    const evaluation = evaluate(model, data, evaluationSet(data, seq, data.kind === 'text' ? (t.evalLimit ?? undefined) : undefined));
     const checkpoint = flags.out ? save(resolve(flags.out), false) : null;
     const summary = {
       index,
       workers: flags.workers,
       peerId: transport.peerId,
       algorithm: built.algorithm.name,
-      model: flags.model,
+      model: t.model,
       layoutHash: model.layoutHash,
       steps: result.steps,
       resumedFrom: resume ? resume.checkpoint.file : null,

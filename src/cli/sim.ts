@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ALGORITHMS, buildAlgorithm, type AlgorithmName } from '../algorithms/index.js';
 import type { OuterOptimizer } from '../algorithms/diloco.js';
-import { LOCAL_OPTIMIZERS } from '../algorithms/local-optimizer.js';
+import { OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName } from '../config/run.js';
 import { makeSchedule } from '../engine/optim/schedule.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
@@ -24,14 +24,14 @@ interface SimFlags {
   rate: number;
   time: number;
   seed: number;
-  optimizer: (typeof LOCAL_OPTIMIZERS)[number];
+  optimizer: OptimizerName;
   lr: number;
   momentum: number;
   nesterov?: boolean;
   weightDecay: number;
   decayAll?: boolean;
   clip?: number;
-  schedule: 'constant' | 'cosine' | 'step';
+  schedule: ScheduleName;
   warmup: number;
   minLr?: number;
   lrStepSize?: number;
@@ -83,14 +83,14 @@ export function simCommand(): Command {
     .option('--rate <r>', 'expected pairwise averagings per worker per gradient step', real({ positive: true }), 1)
     .option('--time <T>', 'virtual time to simulate', real({ positive: true }), 200)
     .option('--seed <s>', 'random seed', integer(0), 1)
-    .option('--optimizer <kind>', 'local optimizer of every worker: sgd or adamw (adamw on neural problems)', oneOf(LOCAL_OPTIMIZERS), 'sgd')
+    .option('--optimizer <kind>', 'local optimizer of every worker: sgd or adamw (adamw on neural problems)', oneOf(OPTIMIZERS), 'sgd')
     .option('--lr <lr>', 'local step size (the peak of the schedule)', real({ positive: true }), 0.05)
     .option('--momentum <m>', 'SGD momentum (heavy ball)', real({ min: 0, max: 0.999 }), 0)
     .option('--nesterov', 'SGD: Nesterov momentum (neural problems)')
     .option('--weight-decay <wd>', 'weight decay of the local optimizer', real({ min: 0 }), 0)
     .option('--decay-all', 'neural problems: weight decay on biases and norm parameters too (by default they are excluded)')
     .option('--clip <norm>', 'clip every gradient to this norm', real({ positive: true }))
-    .option('--schedule <kind>', "learning-rate schedule over each worker's own steps: constant, cosine (to --min-lr at --time steps) or step", oneOf(['constant', 'cosine', 'step'] as const), 'constant')
+    .option('--schedule <kind>', "learning-rate schedule over each worker's own steps: constant, cosine (to --min-lr at --time steps), step or multistep (×gamma at 50% and 75% of --time)", oneOf(SCHEDULES), 'constant')
     .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
     .option('--lr-step-size <steps>', 'step schedule: steps between decays (default a third of --time)', integer(1))
@@ -141,7 +141,8 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
     exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags),
     smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
   });
-  if (flags.schedule !== 'step' && (flags.lrStepSize !== undefined || flags.lrGamma !== undefined)) throw new UsageError('--lr-step-size and --lr-gamma apply to --schedule step');
+  if (flags.schedule !== 'step' && flags.lrStepSize !== undefined) throw new UsageError('--lr-step-size applies to --schedule step');
+  if (flags.schedule !== 'step' && flags.schedule !== 'multistep' && flags.lrGamma !== undefined) throw new UsageError('--lr-gamma applies to the step schedules');
   if (flags.schedule !== 'cosine' && flags.minLr !== undefined) throw new UsageError('--min-lr applies to --schedule cosine');
   const totalSteps = Math.ceil(flags.time);
   const schedule = makeSchedule({

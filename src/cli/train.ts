@@ -6,7 +6,7 @@
  * run would have taken (batches are a function of the seed and the step).
  *
  * The run's configuration is resolved as: explicit flags, then (with --resume) the checkpoint's run, then the
- * defaults of the model (see MODEL_DEFAULTS).
+ * one-worker recipe of the model (config/recipe.ts).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -27,73 +27,34 @@ import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, 
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
+import { recipe, warmupSteps } from '../config/recipe.js';
+import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 import { integer, modelConfig, oneOf, real } from './options.js';
 import { addClusterOptions, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
-const OPTIMIZERS = ['sgd', 'adamw'] as const;
-const SCHEDULES = ['constant', 'cosine', 'step'] as const;
-const BACKENDS = ['auto', 'js', 'native'] as const;
 
-/** Everything that defines a run; stored in checkpoints (metadata "run") so that --resume continues the same run. */
-export interface RunConfig {
-  model: ModelName;
-  dataset: DatasetName;
-  /** Extra model options (--model-config), merged over those derived from the data set. */
+/**
+ * Everything that defines a one-worker run; stored in checkpoints (metadata "run") so that --resume continues the
+ * same run. Every default is resolved.
+ */
+export interface RunConfig extends TrainingSettings {
   modelConfig: Record<string, unknown>;
-  batchSize: number;
-  /** Budget in updates. */
-  totalSteps: number;
-  optimizer: 'sgd' | 'adamw';
-  lr: number;
-  momentum: number;
+  seq: number;
+  limit: number | null;
+  evalLimit: number | null;
   nesterov: boolean;
-  weightDecay: number;
-  /** Weight decay on biases and norm parameters too. */
   decayAll: boolean;
-  schedule: 'constant' | 'cosine' | 'step';
   warmup: number;
   minLr: number;
-  lrStepSize: number | null;
-  lrGamma: number;
-  clip: number | null;
-  seed: number;
-  /** Context length of text models. */
-  seq: number;
-  /** Training examples (images) or characters (text) kept; null: all. */
-  limit: number | null;
-  /** Examples (images) or windows (text) per evaluation; null: the whole test set. */
-  evalLimit: number | null;
+  /** null: a third of the budget. */
+  stepSize: number | null;
+  gamma: number;
+  /** Budget in updates. */
+  totalSteps: number;
   evalEvery: number | null;
   logEvery: number;
   checkpointEvery: number;
 }
-
-interface Defaults {
-  dataset: DatasetName;
-  budget: { epochs: number } | { steps: number };
-  batchSize: number;
-  optimizer: 'sgd' | 'adamw';
-  lr: number;
-  momentum: number;
-  weightDecay: number;
-  schedule: 'constant' | 'cosine' | 'step';
-  warmup: number;
-  clip: number | null;
-}
-
-/** Per-model defaults: the reference workloads with settings that train them well in a few minutes on one core. */
-export const MODEL_DEFAULTS: Record<ModelName, Defaults> = {
-  mlp: { dataset: 'mnist', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 0, schedule: 'cosine', warmup: 0, clip: null },
-  cnn: { dataset: 'mnist', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 0, schedule: 'cosine', warmup: 0, clip: null },
-  resnet20: { dataset: 'synthetic', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 5e-4, schedule: 'cosine', warmup: 0, clip: null },
-  transformer: { dataset: 'moby-dick', budget: { steps: 2000 }, batchSize: 32, optimizer: 'adamw', lr: 3e-3, momentum: 0, weightDecay: 0.01, schedule: 'cosine', warmup: 100, clip: 1 },
-};
-
-/** Optimizer settings when the optimizer is not the model's default one. */
-const OPTIMIZER_DEFAULTS = {
-  sgd: { lr: 0.05, momentum: 0.9, weightDecay: 0 },
-  adamw: { lr: 1e-3, momentum: 0, weightDecay: 0.01 },
-} as const;
 
 interface TrainFlags {
   model?: ModelName;
@@ -107,8 +68,8 @@ interface TrainFlags {
   nesterov?: boolean;
   weightDecay?: number;
   decayAll?: boolean;
-  optimizer?: 'sgd' | 'adamw';
-  schedule?: 'constant' | 'cosine' | 'step';
+  optimizer?: OptimizerName;
+  schedule?: ScheduleName;
   warmup?: number;
   minLr?: number;
   lrStepSize?: number;
@@ -159,7 +120,7 @@ export function trainCommand(): Command {
     .option('--nesterov', 'SGD: Nesterov momentum')
     .option('--weight-decay <wd>', 'weight decay (SGD: L2; AdamW: decoupled); not on biases and norms unless --decay-all', real({ min: 0 }))
     .option('--decay-all', 'apply weight decay to biases and norm parameters too')
-    .option('--schedule <kind>', 'learning-rate schedule: constant, cosine or step', oneOf(SCHEDULES))
+    .option('--schedule <kind>', 'learning-rate schedule: constant, cosine, step or multistep (×gamma at 50% and 75% of the budget); default cosine with one worker, multistep in a cluster', oneOf(SCHEDULES))
     .option('--warmup <steps>', 'linear warm-up steps', integer(0))
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
     .option('--lr-step-size <steps>', 'step schedule: updates between decays (a cluster: each worker\'s steps; default a third of the budget)', integer(1))
@@ -230,42 +191,28 @@ function prepareData(run: RunConfig): PreparedData {
 // -------------------------------------------------------------------------------------------------------------------
 // Configuration
 
-/** What a checkpoint's run may hold (every field optional: older or hand-made checkpoints may lack some). */
-const SavedRun = z.object({
-  model: z.enum(MODEL_NAMES as unknown as [ModelName, ...ModelName[]]),
-  dataset: z.enum(DATASETS),
-  modelConfig: z.record(z.string(), z.unknown()),
-  batchSize: z.number().int().positive(),
-  totalSteps: z.number().int().nonnegative(),
-  optimizer: z.enum(OPTIMIZERS),
-  lr: z.number().positive(),
-  momentum: z.number().min(0).max(0.999),
-  nesterov: z.boolean(),
-  weightDecay: z.number().min(0),
-  decayAll: z.boolean(),
-  schedule: z.enum(SCHEDULES),
-  warmup: z.number().int().nonnegative(),
-  minLr: z.number().min(0),
-  lrStepSize: z.number().int().positive().nullable(),
-  lrGamma: z.number().positive(),
-  clip: z.number().positive().nullable(),
-  seed: z.number().int().nonnegative(),
-  seq: z.number().int().positive(),
-  limit: z.number().int().positive().nullable(),
-  evalLimit: z.number().int().positive().nullable(),
-  evalEvery: z.number().int().nonnegative().nullable(),
-  logEvery: z.number().int().positive(),
-  checkpointEvery: z.number().int().nonnegative(),
-}).partial();
+/**
+ * What a one-worker checkpoint's run may hold: the shared training record and the one worker's own settings, every
+ * field optional (older or hand-made checkpoints may lack some). Older runs spelled the step schedule's settings
+ * lrStepSize and lrGamma.
+ */
+const SavedRun = z.preprocess(
+  (run) => {
+    if (typeof run !== 'object' || run === null) return run;
+    const { lrStepSize, lrGamma, ...rest } = run as Record<string, unknown>;
+    return { stepSize: lrStepSize, gamma: lrGamma, ...rest };
+  },
+  TrainingRecord.extend({
+    totalSteps: z.number().int().nonnegative(),
+    evalEvery: z.number().int().nonnegative().nullable(),
+    logEvery: z.number().int().positive(),
+    checkpointEvery: z.number().int().nonnegative(),
+  }).partial(),
+);
 
 /** The run stored in a checkpoint, validated (a malformed one is reported, not trusted). */
 function savedRun(checkpoint: Checkpoint): Partial<RunConfig> {
-  const parsed = SavedRun.safeParse(checkpoint.run);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(`checkpoint ${checkpoint.file}: invalid run configuration at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  return parsed.data;
+  return parseRunRecord(SavedRun, checkpoint.run, checkpoint.file, 'its run configuration') as Partial<RunConfig>;
 }
 
 /** Steps of a budget given in epochs. */
@@ -283,31 +230,28 @@ function resolveRun(flags: TrainFlags, checkpoint: Checkpoint | null): Resolved 
   if (flags.epochs !== undefined && flags.steps !== undefined) throw new UsageError('give either --epochs or --steps, not both');
   const saved = checkpoint ? savedRun(checkpoint) : {};
   const model: ModelName = flags.model ?? saved.model ?? (checkpoint && (MODEL_NAMES as readonly string[]).includes(checkpoint.model) ? checkpoint.model as ModelName : 'mlp');
-  const d = MODEL_DEFAULTS[model];
   // A checkpoint's run applies to its own model only; --model naming another model starts from that model's defaults.
   const base: Partial<RunConfig> = saved.model === undefined || saved.model === model ? saved : {};
   const pick = <K extends keyof RunConfig>(key: K, flag: RunConfig[K] | undefined, fallback: RunConfig[K]): RunConfig[K] =>
     flag !== undefined ? flag : base[key] !== undefined ? (base[key] as RunConfig[K]) : fallback;
-  const optimizer = pick('optimizer', flags.optimizer, d.optimizer);
-  // The model's own optimizer settings, or generic ones when another optimizer is asked for.
-  const o = optimizer === d.optimizer ? d : OPTIMIZER_DEFAULTS[optimizer];
+  const d = recipe(model, 1, { optimizer: flags.optimizer ?? base.optimizer });
   const run: RunConfig = {
     model,
     dataset: pick('dataset', flags.dataset, d.dataset),
     modelConfig: pick('modelConfig', flags.modelConfig, {}),
     batchSize: pick('batchSize', flags.batchSize, d.batchSize),
     totalSteps: flags.steps ?? (flags.epochs === undefined ? base.totalSteps ?? 0 : 0),
-    optimizer,
-    lr: pick('lr', flags.lr, o.lr),
-    momentum: pick('momentum', flags.momentum, o.momentum),
+    optimizer: d.optimizer,
+    lr: pick('lr', flags.lr, d.lr),
+    momentum: pick('momentum', flags.momentum, d.momentum),
     nesterov: pick('nesterov', flags.nesterov, false),
-    weightDecay: pick('weightDecay', flags.weightDecay, o.weightDecay),
+    weightDecay: pick('weightDecay', flags.weightDecay, d.weightDecay),
     decayAll: pick('decayAll', flags.decayAll, false),
     schedule: pick('schedule', flags.schedule, d.schedule),
-    warmup: pick('warmup', flags.warmup, d.warmup),
+    warmup: pick('warmup', flags.warmup, warmupSteps(d.warmup, 0)),
     minLr: pick('minLr', flags.minLr, 0),
-    lrStepSize: pick('lrStepSize', flags.lrStepSize, null),
-    lrGamma: pick('lrGamma', flags.lrGamma, 0.1),
+    stepSize: pick('stepSize', flags.lrStepSize, null),
+    gamma: pick('gamma', flags.lrGamma, 0.1),
     clip: pick('clip', flags.clip === 0 ? null : flags.clip, d.clip),
     seed: pick('seed', flags.seed, 1),
     seq: pick('seq', flags.seq, DEFAULT_SEQ),
@@ -317,7 +261,7 @@ function resolveRun(flags: TrainFlags, checkpoint: Checkpoint | null): Resolved 
     logEvery: pick('logEvery', flags.logEvery, 50),
     checkpointEvery: pick('checkpointEvery', flags.checkpointEvery, 0),
   };
-  if (optimizer === 'adamw' && run.momentum !== 0 && flags.momentum !== undefined) {
+  if (run.optimizer === 'adamw' && run.momentum !== 0 && flags.momentum !== undefined) {
     throw new UsageError('--momentum applies to SGD only (AdamW has its own moment estimates)');
   }
   let epochs: number | null = null;
@@ -376,7 +320,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   }
   const scheduleConfig: ScheduleConfig = {
     kind: run.schedule, lr: run.lr, warmupSteps: run.warmup, totalSteps: run.totalSteps, minLr: run.minLr,
-    stepSize: run.lrStepSize ?? Math.max(1, Math.ceil(run.totalSteps / 3)), gamma: run.lrGamma,
+    stepSize: run.stepSize ?? Math.max(1, Math.ceil(run.totalSteps / 3)), gamma: run.gamma, milestones: run.milestones,
   };
   const schedule = makeSchedule(scheduleConfig);
 

@@ -71,7 +71,6 @@ export function messageCodec(codec: Codec): { name: Codec; round(message: Float3
   };
 }
 
-const F16_MAX = 65504;
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
 

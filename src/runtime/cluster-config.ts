@@ -21,6 +21,7 @@ import type { LinkTable } from './emulator.js';
 import type { RunSchedule } from './schedule.js';
 import type { MessageHeader } from './transport.js';
 import { z } from 'zod';
+import { parseRunRecord, TrainingRecord } from '../config/run.js';
 
 export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
 /** The algorithms whose workers meet in collectives (the others exchange pairwise). */
@@ -192,9 +193,14 @@ export const Progress = z.object({
   communications: z.number().nonnegative(),
 });
 
-/** The run of a cluster checkpoint: the configuration (without data, callbacks and machinery), budget, progress. */
-const SavedCluster = z.object({
+/**
+ * The run of a cluster checkpoint: the shared training record (config/run.ts) with the cluster's shape, its
+ * emulation and metrics settings (without data, callbacks and machinery), the budget and the progress.
+ */
+const SavedCluster = TrainingRecord.extend({
   kind: z.literal('cluster'),
+  /** A data set by name, or the name of image sets a program handed in (it must hand them in again to resume). */
+  dataset: z.string(),
   workers: z.number().int().positive(),
   topology: z.string(),
   algorithm: z.enum(CLUSTER_ALGORITHMS),
@@ -206,29 +212,9 @@ const SavedCluster = z.object({
   outerLr: z.number().positive().optional(),
   outerMomentum: z.number().min(0).max(1).optional(),
   outerOptimizer: z.enum(OUTER_OPTIMIZERS).optional(),
-  model: z.string(),
-  modelConfig: z.record(z.string(), z.unknown()).optional(),
-  dataset: z.string(),
-  seq: z.number().int().positive().optional(),
-  limit: z.number().int().positive().optional(),
-  evalLimit: z.number().int().positive().optional(),
-  batchSize: z.number().int().positive(),
+  /** Budget as given: epochs of the training set over all workers, or gradient steps of all workers. */
   epochs: z.number().positive().optional(),
   steps: z.number().int().positive().optional(),
-  optimizer: z.enum(['sgd', 'adamw']),
-  lr: z.number().positive(),
-  momentum: z.number().min(0),
-  nesterov: z.boolean().optional(),
-  weightDecay: z.number().min(0),
-  decayAll: z.boolean().optional(),
-  schedule: z.enum(['constant', 'cosine', 'step', 'multistep']),
-  warmup: z.number().nonnegative().optional(),
-  milestones: z.array(z.number()).optional(),
-  minLr: z.number().min(0).optional(),
-  stepSize: z.number().int().positive().optional(),
-  gamma: z.number().positive().optional(),
-  clip: z.number().positive().nullable(),
-  seed: z.number().int().nonnegative(),
   links: z.record(z.string(), z.unknown()).optional(),
   slowdown: z.record(z.string(), z.number()).optional(),
   timeoutMs: z.number().nonnegative().optional(),
@@ -255,12 +241,7 @@ export function readClusterCheckpoint(file: string): { run: SavedClusterRun; res
   if (!isClusterRunRecord(ck.run)) {
     throw new UsageError(`checkpoint ${ck.file} was written by a one-worker run; resume it without --workers or cluster options`);
   }
-  const parsed = SavedCluster.safeParse(ck.run);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new UsageError(`checkpoint ${ck.file}: cannot resume its cluster run: invalid run at ${issue.path.join('.') || '(root)'}: ${issue.message}`);
-  }
-  const run = parsed.data;
+  const run = parseRunRecord(SavedCluster, ck.run, ck.file, 'cannot resume its cluster run');
   const p = run.progress;
   if (p.workerSteps.length !== run.workers) throw new UsageError(`checkpoint ${ck.file}: ${p.workerSteps.length} per-worker step counts for ${run.workers} workers`);
   if (p.workerSteps.reduce((a, b) => a + b, 0) !== p.steps || ck.step !== p.steps) {

@@ -64,7 +64,7 @@ test('train (one worker and a cluster) and peer refuse to resume a checkpoint wi
 
   const model = createModel('mlp', { inputSize: 256, hidden: [16], classes: 10, seed: 1 });
   const peer = join(dir, 'peer', 'checkpoint.safetensors');
-  const run0 = { command: 'peer' as const, index: 0, workers: 2, algo: 'gossip', topology: 'ring', rate: 1, steps: 50, model: 'mlp', dataset: 'synthetic', batchSize: 16 };
+  const run0 = { command: 'peer' as const, index: 0, workers: 2, algo: 'gossip', topology: 'ring', rate: 1, steps: 50, model: 'mlp' as const, dataset: 'synthetic' as const, batchSize: 16 };
   savePeerCheckpoint(peer, { model, step: 10, seed: 1, run: run0, algorithm: 'gossip' });
   const key = join(dir, 'swarm.key');
   writeSwarmKey(key, false);

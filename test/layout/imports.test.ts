@@ -1,7 +1,7 @@
 /**
  * The layout's rules, checked on the sources: no import cycle in src/, and dependencies flowing one way —
- * algorithms never import the simulator, the runtime or the command line, and only the command line imports the
- * command line.
+ * algorithms never import the simulator, the runtime or the command line, a run's configuration (config/) sits
+ * below the algorithms, and only the command line imports the command line.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -62,6 +62,7 @@ test('dependencies flow one way: algorithms know neither clock, and only the com
       if (from === 'algorithms' && ['sim', 'runtime', 'cli'].includes(to)) wrong.push(`${rel(file)} imports ${rel(dep)}`);
       if (from !== 'cli' && to === 'cli') wrong.push(`${rel(file)} imports ${rel(dep)}`);
       if (from === 'sim' && to === 'runtime') wrong.push(`${rel(file)} imports ${rel(dep)}`);
+      if (from === 'config' && ['algorithms', 'sim', 'runtime', 'cli'].includes(to)) wrong.push(`${rel(file)} imports ${rel(dep)}`);
     }
   }
   assert.deepEqual(wrong, []);

@@ -2,8 +2,11 @@
 export type Schedule = (step: number) => number;
 
 export interface ScheduleConfig {
-  /** 'constant', 'step' (multiply by gamma every stepSize steps), 'cosine' (to minLr at totalSteps), 'linear'. */
-  kind: 'constant' | 'step' | 'cosine' | 'linear';
+  /**
+   * 'constant', 'step' (multiply by gamma every stepSize steps), 'cosine' (to minLr at totalSteps), 'linear',
+   * 'multistep' (multiply by gamma at fixed fractions of totalSteps).
+   */
+  kind: 'constant' | 'step' | 'cosine' | 'linear' | 'multistep';
   /** Peak learning rate (after warm-up). */
   lr: number;
   /** Linear warm-up from lr/warmupSteps to lr over the first warmupSteps steps (default 0). */
@@ -14,8 +17,10 @@ export interface ScheduleConfig {
   minLr?: number;
   /** Step decay: steps between multiplications by gamma (default 1). */
   stepSize?: number;
-  /** Step decay factor (default 0.1). */
+  /** Step and multistep decay factor (default 0.1). */
   gamma?: number;
+  /** Multistep: fractions of totalSteps at which the rate is multiplied by gamma (default 0.5 and 0.75). */
+  milestones?: number[];
 }
 
 /**
@@ -23,7 +28,8 @@ export interface ScheduleConfig {
  * decay runs on t = step − warmupSteps:
  *   constant: lr;  step: lr · gamma^⌊t/stepSize⌋;
  *   cosine: minLr + (lr − minLr) · ½(1 + cos(π · min(t, T)/T));  linear: lr + (minLr − lr) · min(t, T)/T,
- * with T = totalSteps − warmupSteps (at least 1).
+ * with T = totalSteps − warmupSteps (at least 1). Multistep (the A2CiD2 authors' recipe) counts its milestones
+ * from the start of the run, warm-up included: lr · gamma^(number of milestones round(f · totalSteps) ≤ step).
  */
 export function makeSchedule(config: ScheduleConfig): Schedule {
   const { kind, lr } = config;
@@ -43,6 +49,10 @@ export function makeSchedule(config: ScheduleConfig): Schedule {
       default: throw new Error(`unknown schedule ${String(kind)}`);
     }
   };
+  if (kind === 'multistep') {
+    const marks = (config.milestones ?? [0.5, 0.75]).map((f) => Math.round(f * total));
+    return (step: number) => (step < warmup ? (lr * (step + 1)) / warmup : lr * Math.pow(gamma, marks.filter((m) => step >= m).length));
+  }
   decay(0);
   return (step: number) => (step < warmup ? (lr * (step + 1)) / warmup : decay(step - warmup));
 }

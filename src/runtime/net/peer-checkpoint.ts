@@ -8,9 +8,12 @@
  *            algorithm_scalars = JSON {name: value} of its scalars (e.g. A2CiD2's time), local_time = the worker's
  *            local clock (both absent from older checkpoints: the worker then starts them afresh)
  *
- * The run metadata says which worker wrote it (command "peer", index, workers, algo, steps budget, ...). Resuming
+ * The run metadata says which worker wrote it (command "peer", index, workers, algo, steps budget, the training
+ * settings). Resuming
  * checks the worker, the cluster size, the algorithm and the model's layout; a mismatch is a one-line UsageError.
  */
+import { z } from 'zod';
+import { parseRunRecord, TrainingRecord } from '../../config/run.js';
 import { UsageError } from '../../core/errors.js';
 import { checkCompatible, readCheckpoint, saveCheckpoint, type Checkpoint, type OptimizerDescription } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/models/model.js';
@@ -18,20 +21,23 @@ import type { Optimizer } from '../../engine/optim/optimizer.js';
 
 const PREFIX = 'algorithm.';
 
-/** What a peer checkpoint records about its run. */
-export interface PeerRun {
-  command: 'peer';
-  index: number;
-  workers: number;
-  algo: string;
-  topology: string;
-  rate: number;
+/**
+ * What a peer checkpoint records about its run: the worker's place in its cluster and its budget, with the shared
+ * training record (config/run.ts; older checkpoints hold only part of it).
+ */
+export const PeerRunRecord = TrainingRecord.partial().extend({
+  command: z.literal('peer'),
+  index: z.number().int().nonnegative(),
+  workers: z.number().int().positive(),
+  algo: z.string(),
+  topology: z.string().optional(),
+  rate: z.number().nonnegative().optional(),
   /** The worker's budget of local steps. */
-  steps: number;
+  steps: z.number().int().positive(),
   /** Written on SIGINT, before the end of the run. */
-  interrupted?: boolean;
-  [key: string]: unknown;
-}
+  interrupted: z.boolean().optional(),
+}).passthrough();
+export type PeerRun = z.infer<typeof PeerRunRecord>;
 
 export interface SavePeerCheckpoint {
   model: Model;
@@ -83,14 +89,11 @@ export function readPeerCheckpoint(file: string): PeerCheckpoint {
   for (const [field, v] of Object.entries(vectors)) {
     if (v.length !== checkpoint.params.length) throw new UsageError(`checkpoint ${file}: ${PREFIX}${field} has ${v.length} values for ${checkpoint.params.length} parameters`);
   }
-  const run = checkpoint.run as Partial<PeerRun>;
-  if (run.command !== 'peer' || !Number.isInteger(run.index) || !Number.isInteger(run.workers) || !Number.isInteger(run.steps) || typeof run.algo !== 'string') {
-    throw new UsageError(`checkpoint ${file} was not written by gossamer peer (no worker index, cluster size, algorithm or budget in its run)`);
-  }
+  const run = parseRunRecord(PeerRunRecord, checkpoint.run, file, 'not a run of gossamer peer');
   const scalars = parseScalars(file, checkpoint.metadata.algorithm_scalars);
   const time = Number(checkpoint.metadata.local_time ?? 0);
   if (!(Number.isFinite(time) && time >= 0)) throw new UsageError(`checkpoint ${file}: local_time ${JSON.stringify(checkpoint.metadata.local_time)} is not a time`);
-  return { checkpoint, run: run as PeerRun, algorithm: checkpoint.metadata.algorithm ?? run.algo, state: { vectors, scalars, time } };
+  return { checkpoint, run, algorithm: checkpoint.metadata.algorithm ?? run.algo, state: { vectors, scalars, time } };
 }
 
 /** The algorithm's scalars of a checkpoint's metadata ({} when absent). */

@@ -28,7 +28,7 @@
  * malformed, truncated, mismatched or corrupted frame can be dropped and logged.
  */
 import * as zlib from 'node:zlib';
-import { CODECS, DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, decodePayload, encodePayload, payloadBytes, type Codec } from '../../core/codecs.js';
+import { CODECS, DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, decodePayload, encodePayload, payloadBytes } from '../../core/codecs.js';
 import type { MessageHeader } from '../transport.js';
 
 

@@ -4,7 +4,7 @@ import { Rng } from '../../../src/core/rng.js';
 import type { MessageHeader } from '../../../src/runtime/transport.js';
 import { decodePayload, encodePayload, fromHalf, toHalf } from '../../../src/core/codecs.js';
 import {
-  FrameReader, WIRE_VERSION, crc32, decodeFrame, decodeHeader, decodeMessage, encodeControl, encodeHeader, encodeMessage, isWireError,
+  FrameReader, WIRE_VERSION, crc32, decodeFrame, decodeMessage, encodeControl, encodeHeader, encodeMessage, isWireError,
   type Frame, type WireError,
 } from '../../../src/runtime/net/wire.js';
 
