@@ -8,12 +8,15 @@ import { Acid } from './acid.js';
 import { AllReduce } from './allreduce.js';
 import { Dadao } from './dadao.js';
 import { Diloco, type DilocoOptions } from './diloco.js';
+import { GossipDiloco } from './gossip-diloco.js';
 import type { Algorithm } from './types.js';
 
-export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco'] as const;
+export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'gossip-diloco'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 /** The algorithms whose workers meet in collectives (the others exchange pairwise): known before one is built. */
 export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco'];
+/** The algorithms with inner rounds and an outer step: they take DiLoCo's settings. */
+export const DILOCO_FAMILY: readonly AlgorithmName[] = ['diloco', 'gossip-diloco'];
 
 export interface AlgorithmSetup {
   name: AlgorithmName;
@@ -48,7 +51,7 @@ export interface Built {
 
 /** Builds an algorithm with its constants from the graph. */
 export function buildAlgorithm(setup: AlgorithmSetup): Built {
-  const { name, graph, rate, dim, dtype } = setup;
+  const { name, graph, dim, dtype } = setup;
   const backend = setup.backend ?? null;
   if (dtype === 'f32' && !backend) throw new Error('float32 models need the engine backend for the algorithms\' vector kernels');
   const base = { dim, dtype, backend };
@@ -56,15 +59,17 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
     case 'gossip':
       return { algorithm: new Acid({ ...base, eta: 0, alphaTilde: 0, tracking: false }), edgeRates: null, info: {} };
     case 'acid': {
-      // One worker never exchanges; x and x̃ receive the same increments and stay equal: plain local training.
-      if (graph.n === 1) return { algorithm: new Acid({ ...base, eta: 0, alphaTilde: 0 }), edgeRates: null, info: {} };
-      assertAcidAllowed(graph);
-      const s = spectral(graph, rate);
-      const c = acidConstants(s.chi1, s.chi2);
-      const eta = setup.eta ?? c.eta;
-      const alphaTilde = setup.alphaTilde ?? c.alphaTilde;
-      const algorithm = new Acid({ ...base, eta, alphaTilde, exchange: setup.exchange ?? 'ideal' });
-      return { algorithm, edgeRates: null, info: { chi1: s.chi1, chi2: s.chi2, eta, alphaTilde } };
+      const c = acidSetup(setup);
+      return { algorithm: new Acid({ ...base, eta: c.eta, alphaTilde: c.alphaTilde, exchange: setup.exchange ?? 'ideal' }), edgeRates: null, info: c.info };
+    }
+    case 'gossip-diloco': {
+      // The outer models' gossip is A2CiD2's, with the constants of the graph and rate.
+      const c = acidSetup(setup);
+      try {
+        return { algorithm: new GossipDiloco({ ...base, eta: c.eta, alphaTilde: c.alphaTilde, ...setup.diloco }), edgeRates: null, info: c.info };
+      } catch (err) {
+        throw err instanceof RangeError ? new UsageError(err.message) : err;
+      }
     }
     case 'allreduce':
       return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
@@ -90,4 +95,16 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       return { algorithm, edgeRates: new Float64Array(m).fill(total / m), info: { chi1: s.chi1, chi2: s.chi2, communicationRate: total, chi1Star } };
     }
   }
+}
+
+/** A2CiD2's constants for a setup: from the graph's χ1, χ2 at the rate, unless overridden; none for one worker. */
+function acidSetup(setup: AlgorithmSetup): { eta: number; alphaTilde: number; info: Record<string, number> } {
+  // One worker never exchanges; x and x̃ receive the same increments and stay equal: plain local training.
+  if (setup.graph.n === 1) return { eta: 0, alphaTilde: 0, info: {} };
+  assertAcidAllowed(setup.graph);
+  const s = spectral(setup.graph, setup.rate);
+  const c = acidConstants(s.chi1, s.chi2);
+  const eta = setup.eta ?? c.eta;
+  const alphaTilde = setup.alphaTilde ?? c.alphaTilde;
+  return { eta, alphaTilde, info: { chi1: s.chi1, chi2: s.chi2, eta, alphaTilde } };
 }

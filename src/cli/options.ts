@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import { DILOCO_FAMILY } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
@@ -61,7 +62,7 @@ export function optionName(key: string): string {
 /** DiLoCo's flags as its settings; refused with another algorithm. */
 export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer }) {
   const given = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
-  if (given && flags.algo !== 'diloco') throw new UsageError(`${optionName(given)} applies to --algo diloco`);
+  if (given && !(DILOCO_FAMILY as readonly string[]).includes(flags.algo)) throw new UsageError(`${optionName(given)} applies to ${DILOCO_FAMILY.map((a) => `--algo ${a}`).join(' and ')}`);
   return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer };
 }
 

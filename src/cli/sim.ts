@@ -115,7 +115,7 @@ export function simCommand(): Command {
     .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
-  return addDilocoOptions(command, 'diloco')
+  return addDilocoOptions(command, 'diloco, gossip-diloco')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
     .option('--p <p>', 'edge probability for erdos-renyi', real({ min: 0, max: 1 }))

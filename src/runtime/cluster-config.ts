@@ -12,7 +12,7 @@ import type { ModelName } from '../engine/models/index.js';
 import type { OptimizerSettings } from '../engine/optim/index.js';
 import type { DatasetName } from '../engine/training/data.js';
 import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
-import { COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
+import { COLLECTIVE_ALGORITHMS, DILOCO_FAMILY } from '../algorithms/index.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { MetricsRow } from '../report/metrics.js';
 import { checkAdversaries, type AdversaryKind } from './adversary.js';
@@ -23,7 +23,7 @@ import type { MessageHeader } from './transport.js';
 import { z } from 'zod';
 import { parseRunRecord, TrainingRecord } from '../config/run.js';
 
-export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
+export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'gossip-diloco'] as const;
 /** The algorithms whose workers meet in collectives (the others exchange pairwise). */
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
 
@@ -280,7 +280,7 @@ export function checkClusterConfig(c: ClusterConfig): void {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
   }
   const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
-  if (outer && c.algorithm !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
+  if (outer && !DILOCO_FAMILY.includes(c.algorithm)) throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to ${DILOCO_FAMILY.map((a) => `--algo ${a}`).join(' and ')}`);
   for (const r of c.rejoin ?? []) {
     const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;
     const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;
