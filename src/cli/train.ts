@@ -27,8 +27,8 @@ import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, 
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
-import { integer, modelConfig, oneOf, real } from './options.js';
-import { addClusterOptions, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
+import { integer, modelConfig, namingFlags, oneOf, real } from './options.js';
+import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
 const OPTIMIZERS = ['sgd', 'adamw'] as const;
 const SCHEDULES = ['constant', 'cosine', 'step'] as const;
@@ -181,7 +181,7 @@ export function trainCommand(): Command {
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
     .option('--json', 'print one JSON summary on stdout and nothing else');
   return addClusterOptions(command)
-    .action(async (flags: TrainFlags, cmd: Command) => {
+    .action(namingFlags(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
       if (isClusterRun(flags, explicit) || (flags.resume !== undefined && isClusterCheckpoint(flags.resume))) {
         process.exitCode = await runClusterCommand(flags, explicit);
@@ -195,7 +195,7 @@ export function trainCommand(): Command {
       }
       if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       else printSummary(summary);
-    });
+    }, CLUSTER_FLAG_NAMES));
 }
 
 // -------------------------------------------------------------------------------------------------------------------

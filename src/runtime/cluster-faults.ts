@@ -44,9 +44,9 @@ export class ClusterFaults {
   private readonly log: (line: string) => void;
 
   constructor(private readonly init: ClusterFaultsInit) {
-    for (const [flag, list] of [['kill', init.kill], ['rejoin', init.rejoin]] as const) {
+    for (const [field, list] of [['kill', init.kill], ['rejoin', init.rejoin]] as const) {
       const late = (list ?? []).find((k) => k.atStep >= init.budget);
-      if (late) throw new UsageError(`--${flag} ${late.worker}@${late.atStep} would never happen: the run takes ${init.budget} steps in all`);
+      if (late) throw new UsageError(`${field} ${late.worker}@${late.atStep} would never happen: the run takes ${init.budget} steps in all`, { field });
     }
     // A kill comes before a rejoin of the same worker at the same count (the worker must be dead to come back).
     this.pending = [

@@ -98,7 +98,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
     }
     if (resume.workerSteps.length !== n) throw new UsageError(`checkpoint ${resume.file} was written by a run of ${resume.workerSteps.length} workers, not ${n}`);
     if (resume.steps >= budget) {
-      throw new UsageError(`checkpoint ${resume.file} has done ${resume.steps} steps, the whole budget of ${budget} (give a larger --steps or --epochs to train on)`);
+      throw new UsageError(`checkpoint ${resume.file} has done ${resume.steps} steps, the whole budget of ${budget} (a larger budget, in steps or epochs, trains on)`);
     }
     model.params.set(resume.params);
     model.state.set(resume.state);
@@ -116,7 +116,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
   }
   const pairwise = built.algorithm.pairwise !== undefined;
   if (!pairwise && (config.codec ?? 'f32') !== 'f32') {
-    throw new UsageError(`--codec applies to the pairwise algorithms (acid, gossip): ${config.algorithm} averages exact gradients`);
+    throw new UsageError(`codec applies to the pairwise algorithms (acid, gossip): ${config.algorithm} averages exact gradients`, { field: 'codec' });
   }
   const localStep: LocalStepSettings = {
     optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,

@@ -37,7 +37,7 @@ test('faults happen once each, in the order of their step counts, a kill before 
 });
 
 test('a fault at or after the budget is refused; adversaries and slow-downs are per worker', () => {
-  assert.throws(() => new ClusterFaults({ budget: 800, kill: [{ worker: 1, atStep: 800 }] }), (e: Error) => e instanceof UsageError && /1@800 would never happen: the run takes 800 steps/.test(e.message));
+  assert.throws(() => new ClusterFaults({ budget: 800, kill: [{ worker: 1, atStep: 800 }] }), (e: Error) => e instanceof UsageError && /^kill 1@800 would never happen: the run takes 800 steps/.test(e.message));
   assert.throws(() => new ClusterFaults({ budget: 800, rejoin: [{ worker: 0, atStep: 900 }] }), UsageError);
   const faults = new ClusterFaults({ budget: 800, adversary: { 2: 'huge' }, slowdown: { 1: 3 } });
   assert.deepEqual([0, 1, 2].map((i) => [faults.honest(i), faults.adversary(i), faults.slowdown(i)]), [[true, null, 1], [true, null, 3], [false, 'huge', 1]]);
