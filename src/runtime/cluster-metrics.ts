@@ -78,7 +78,7 @@ function earlierRows(file: string, steps: number, log: (line: string) => void): 
 
 export class ClusterMetrics {
   /** Every row of the run (a resumed run's earlier ones first). */
-  readonly rows: MetricsRow[];
+  private readonly rows: MetricsRow[];
   private readonly writer: MetricsWriter | null;
   /** Held-out data of the rows during the run, and of the final row. */
   private readonly evalRows: LabeledData;
@@ -117,7 +117,7 @@ export class ClusterMetrics {
   }
 
   /** Wall-clock seconds since the workers started. */
-  elapsed(): number {
+  private elapsed(): number {
     return (performance.now() - this.started) / 1000;
   }
 

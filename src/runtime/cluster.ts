@@ -21,8 +21,7 @@
  */
 import { join, resolve } from 'node:path';
 import { Rng } from '../core/rng.js';
-import type { SavedWorker } from './cluster-checkpoint.js';
-import { saveClusterCheckpoint } from './cluster-checkpoint.js';
+import { saveClusterCheckpoint, type SavedWorker } from './cluster-checkpoint.js';
 import { checkClusterConfig, type ClusterConfig, type ClusterSummary, type WorkerSummary } from './cluster-config.js';
 import { ClusterLifecycle } from './cluster-lifecycle.js';
 import { clusterMemory, workerThreadData } from './cluster-memory.js';
@@ -42,6 +41,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const memory = clusterMemory(plan, config);
   const { stats, global } = memory;
   const out = config.out ? resolve(config.out) : null;
+  // The parts below ask `workers` (the lifecycle) about the workers only once the threads have started.
   const measure = new ClusterMeasure(
     { model, data: plan.data, ...memory, alive: (i) => workers.alive(i), honest: (i) => faults.honest(i) },
     { pairwise: plan.pairwise, startSteps: plan.startSteps, resume },
