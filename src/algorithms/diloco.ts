@@ -1,4 +1,5 @@
 import type { Dtype, Vec } from '../core/vec.js';
+import { UsageError } from '../core/errors.js';
 import { allocVec } from '../core/vec.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import { restoreFields, type Algorithm, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
@@ -54,9 +55,9 @@ export class Diloco implements Algorithm<DilocoState> {
     this.lr = opts.outerLr ?? DILOCO_DEFAULTS.outerLr;
     this.mu = opts.outerMomentum ?? DILOCO_DEFAULTS.outerMomentum;
     this.nesterov = (opts.outerOptimizer ?? DILOCO_DEFAULTS.outerOptimizer) === 'nesterov';
-    if (!(Number.isInteger(this.H) && this.H >= 1)) throw new RangeError(`the inner steps per round must be a positive integer (got ${this.H})`);
-    if (!(this.lr > 0)) throw new RangeError(`the outer learning rate must be positive (got ${this.lr})`);
-    if (!(this.mu >= 0 && this.mu < 1)) throw new RangeError(`the outer momentum must be in [0, 1) (got ${this.mu})`);
+    if (!(Number.isInteger(this.H) && this.H >= 1)) throw new UsageError(`the inner steps per round must be a positive integer (got ${this.H})`, { field: 'innerSteps' });
+    if (!(this.lr > 0)) throw new UsageError(`the outer learning rate must be positive (got ${this.lr})`, { field: 'outerLr' });
+    if (!(this.mu >= 0 && this.mu < 1)) throw new UsageError(`the outer momentum must be in [0, 1) (got ${this.mu})`, { field: 'outerMomentum' });
     this.grad = allocVec(opts.dtype, opts.dim);
     const whole: readonly ParamRange[] = [{ start: 0, end: opts.dim }];
     this.collective = {

@@ -73,13 +73,8 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
     }
     case 'allreduce':
       return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
-    case 'diloco': {
-      try {
-        return { algorithm: new Diloco({ dim, dtype, ...setup.diloco }), edgeRates: null, info: {} };
-      } catch (err) {
-        throw err instanceof RangeError ? new UsageError(err.message) : err;
-      }
-    }
+    case 'diloco':
+      return { algorithm: new Diloco({ dim, dtype, ...setup.diloco }), edgeRates: null, info: {} };
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;

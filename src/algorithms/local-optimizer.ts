@@ -80,12 +80,12 @@ export class LocalOptimizer {
     this.progress = init.progress ?? null;
     this.kernels = dtype === 'f32' ? (init.backend ?? null) : null;
     if (dtype === 'f32' && !this.kernels) throw new Error('a float32 local optimizer needs the engine backend for its kernels');
-    if (!(s.lr >= 0)) throw new UsageError(`the learning rate must be non-negative (got ${s.lr})`);
-    if (!(this.momentum >= 0 && this.momentum < 1)) throw new UsageError(`the momentum must be in [0, 1) (got ${this.momentum})`);
-    if (!(this.weightDecay >= 0)) throw new UsageError(`the weight decay must be non-negative (got ${this.weightDecay})`);
-    if (!(this.clip >= 0)) throw new UsageError(`the clipping norm must be non-negative (got ${this.clip})`);
-    if (this.kind === 'adamw' && s.nesterov) throw new UsageError('Nesterov momentum applies to SGD only');
-    if (s.nesterov && !(this.momentum > 0)) throw new UsageError('Nesterov momentum needs a momentum above 0');
+    if (!(s.lr >= 0)) throw new UsageError(`the learning rate must be non-negative (got ${s.lr})`, { field: 'lr' });
+    if (!(this.momentum >= 0 && this.momentum < 1)) throw new UsageError(`the momentum must be in [0, 1) (got ${this.momentum})`, { field: 'momentum' });
+    if (!(this.weightDecay >= 0)) throw new UsageError(`the weight decay must be non-negative (got ${this.weightDecay})`, { field: 'weightDecay' });
+    if (!(this.clip >= 0)) throw new UsageError(`the clipping norm must be non-negative (got ${this.clip})`, { field: 'clip' });
+    if (this.kind === 'adamw' && s.nesterov) throw new UsageError('Nesterov momentum applies to SGD only', { field: 'nesterov' });
+    if (s.nesterov && !(this.momentum > 0)) throw new UsageError('Nesterov momentum needs a momentum above 0', { field: 'nesterov' });
     const masked = this.weightDecay !== 0 && !s.decayAll && init.layout !== undefined
       && init.layout.some((e) => NO_DECAY_BIAS_NORM.includes(e.kind as never));
     const plain = this.kind === 'sgd' && !s.nesterov && !masked;

@@ -244,7 +244,23 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'seed', name: 'seed', field: 'seed' },
 ];
 
+/** The cluster configuration's fields whose flag is spelled otherwise, for the runtime's errors (inFlagTerms). */
+export const CLUSTER_FLAG_NAMES: Readonly<Record<string, string>> = {
+  ...Object.fromEntries(RUN_FLAGS.filter((f) => f.flag !== f.field).map((f) => [f.field, f.flag])),
+  slowdown: 'slow', timeoutMs: 'exchangeTimeout', metricsEvery: 'logEvery',
+};
+
 const show = (v: unknown) => (v === undefined ? '(default)' : typeof v === 'string' ? v : JSON.stringify(v));
+
+/** A cluster checkpoint's run; one of a single worker is refused with what to do instead. */
+function clusterCheckpoint(file: string): ReturnType<typeof readClusterCheckpoint> {
+  try {
+    return readClusterCheckpoint(file);
+  } catch (err) {
+    if (err instanceof UsageError && err.field === 'workers') throw new UsageError(`${err.message}; resume it without --workers or cluster options`);
+    throw err;
+  }
+}
 
 /**
  * The configuration of a resumed cluster run: the checkpoint's run, with the budget (--steps, --epochs), the
@@ -253,7 +269,7 @@ const show = (v: unknown) => (v === undefined ? '(default)' : typeof v === 'stri
  * agree with the checkpoint; otherwise a UsageError.
  */
 function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], file: string): ClusterConfig {
-  const { run, resume } = readClusterCheckpoint(file);
+  const { run, resume } = clusterCheckpoint(file);
   const given = (k: string) => explicit.includes(k);
   for (const f of RUN_FLAGS) {
     if (!given(f.flag)) continue;

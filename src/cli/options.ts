@@ -59,10 +59,37 @@ export function optionName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+/**
+ * A library's UsageError restated in this command line's terms: an error about a configuration field names the
+ * field's flag — in place of the field's name when the message starts with it ("innerSteps applies to …" →
+ * "--inner-steps applies to …"), else before the message. `flags` maps the fields whose flag is spelled otherwise
+ * (algorithm → algo); any other error is returned as it is.
+ */
+export function inFlagTerms(err: unknown, flags: Readonly<Record<string, string>> = {}): unknown {
+  if (!(err instanceof UsageError) || err.field === undefined) return err;
+  const { field, message } = err;
+  const flag = optionName(flags[field] ?? field);
+  const named = new UsageError(message.startsWith(field) && !/\w/.test(message.charAt(field.length)) ? `${flag}${message.slice(field.length)}` : `${flag}: ${message}`);
+  // --verbose shows where the input was refused, not where it was restated
+  named.stack = err.stack;
+  return named;
+}
+
+/** A command's action whose UsageErrors name this command line's flags (inFlagTerms). */
+export function namingFlags<A extends unknown[]>(action: (...args: A) => unknown, flags: Readonly<Record<string, string>> = {}): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await action(...args);
+    } catch (err) {
+      throw inFlagTerms(err, flags);
+    }
+  };
+}
+
 /** DiLoCo's flags as its settings; refused with another algorithm. */
 export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer }) {
   const given = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
-  if (given && !(DILOCO_FAMILY as readonly string[]).includes(flags.algo)) throw new UsageError(`${optionName(given)} applies to ${DILOCO_FAMILY.map((a) => `--algo ${a}`).join(' and ')}`);
+  if (given && !(DILOCO_FAMILY as readonly string[]).includes(flags.algo)) throw new UsageError(`${optionName(given)} applies to ${DILOCO_FAMILY.join(' and ')}, not to ${flags.algo}`);
   return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer };
 }
 

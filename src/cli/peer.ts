@@ -41,7 +41,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, optionName, real } from './options.js';
+import { addDilocoOptions, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
@@ -165,19 +165,19 @@ export function peerCommand(): Command {
     .option('--resume <checkpoint>', 'continue the worker saved in this checkpoint (written on SIGINT) to its budget; --index, --workers, --steps, --algo, --topology, --rate, the model, data and optimizer settings and --seed default to the checkpoint\'s (a training setting that differs from it is refused), and --out to its directory')
     .option('--json', 'print JSON lines on stdout: {"event":"listening",…} at start, {"event":"start",…} after the first step (pulledFrom: whose parameters a late joiner took), {"event":"progress",…}, {"event":"summary",…} at the end, {"event":"interrupted",…} on SIGINT')
     .option('--verbose', 'log the network\'s dropped messages and membership changes')
-    .action(async (flags: PeerFlags, cmd: Command) => {
+    .action(namingFlags(async (flags: PeerFlags, cmd: Command) => {
       await runPeer(flags, explicitOptions(cmd));
-    });
+    }, { algorithm: 'algo' }));
   peer
     .command('keygen')
     .description('Write a new random swarm key (the pre-shared secret of a private cluster) to <file>.')
     .argument('<file>', 'where to write the key')
     .option('--force', 'replace an existing file')
     .exitOverride()
-    .action((file: string, opts: { force?: boolean }) => {
+    .action(namingFlags((file: string, opts: { force?: boolean }) => {
       writeSwarmKey(file, opts.force ?? false);
       process.stdout.write(`swarm key written to ${file}\n`);
-    });
+    }));
   return peer;
 }
 

@@ -13,7 +13,7 @@ import { writeMetricsSvg } from '../report/plot.js';
 import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
 import { simulate, type ChurnEvent } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addDilocoOptions, dilocoSettings, integer, oneOf, real, realList } from './options.js';
+import { addDilocoOptions, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
 import { progressBar } from './progress.js';
 
 interface SimFlags {
@@ -123,11 +123,11 @@ export function simCommand(): Command {
     .option('--out <dir>', 'output directory (default runs/sim-<algo>-<topology>-<n>-s<seed>)')
     .option('--no-plot', 'do not write the SVG plot')
     .option('--json', 'print a JSON summary on stdout and nothing else')
-    .action(async (flags: SimFlags) => {
+    .action(namingFlags(async (flags: SimFlags) => {
       const summary = await runSim(flags);
       if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       else printSummary(summary);
-    });
+    }, { distribution: 'speedDistribution' }));
 }
 
 async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {

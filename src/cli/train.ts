@@ -29,8 +29,8 @@ import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
-import { integer, modelConfig, oneOf, real } from './options.js';
-import { addClusterOptions, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
+import { integer, modelConfig, namingFlags, oneOf, real } from './options.js';
+import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
 
 /**
@@ -142,7 +142,7 @@ export function trainCommand(): Command {
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
     .option('--json', 'print one JSON summary on stdout and nothing else');
   return addClusterOptions(command)
-    .action(async (flags: TrainFlags, cmd: Command) => {
+    .action(namingFlags(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
       if (isClusterRun(flags, explicit) || (flags.resume !== undefined && isClusterCheckpoint(flags.resume))) {
         process.exitCode = await runClusterCommand(flags, explicit);
@@ -156,7 +156,7 @@ export function trainCommand(): Command {
       }
       if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       else printSummary(summary);
-    });
+    }, CLUSTER_FLAG_NAMES));
 }
 
 // -------------------------------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ async function registered(modelName: 'resnet20' | 'transformer', dataset: 'synth
   const seq = data.DEFAULT_SEQ;
   const model = createModel(modelName, { ...data.modelShape(modelName, loaded, seq), seed: o.seed } as never);
   if (loaded.kind === 'text') {
-    if ((o.shard ?? 'full') !== 'full') throw new UsageError(`--shard ${o.shard} splits labelled examples: ${dataset} is a text, which every worker reads whole in its own order`);
+    if ((o.shard ?? 'full') !== 'full') throw new UsageError(`shard ${o.shard} splits labelled examples: ${dataset} is a text, which every worker reads whole in its own order`, { field: 'shard' });
     const { TextObjective } = await import('./text.js');
     return new TextObjective({ model, data: loaded, seq, workers: o.workers, seed: o.seed, batchSize: o.batchSize, evalLimit: o.evalLimit });
   }

@@ -90,7 +90,7 @@ export class AdversarialTransport implements Transport {
 /** Checks that every adversary names a worker of the run (a UsageError otherwise). */
 export function checkAdversaries(adversary: Record<number, AdversaryKind> | undefined, workers: number): void {
   for (const [w, kind] of Object.entries(adversary ?? {})) {
-    if (!(Number.isInteger(Number(w)) && Number(w) >= 0 && Number(w) < workers)) throw new UsageError(`--adversary names worker ${w}, outside 0…${workers - 1}`);
-    if (!(ADVERSARY_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--adversary: unknown kind ${kind} (expected one of ${ADVERSARY_KINDS.join(', ')})`);
+    if (!(Number.isInteger(Number(w)) && Number(w) >= 0 && Number(w) < workers)) throw new UsageError(`adversary names worker ${w}, outside 0…${workers - 1}`, { field: 'adversary' });
+    if (!(ADVERSARY_KINDS as readonly string[]).includes(kind)) throw new UsageError(`adversary kind ${kind} is unknown (expected one of ${ADVERSARY_KINDS.join(', ')})`, { field: 'adversary' });
   }
 }

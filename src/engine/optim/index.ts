@@ -28,10 +28,10 @@ export interface OptimizerSettings {
 export function optimizerConfigOf(s: OptimizerSettings): OptimizerConfig {
   const noDecay = s.decayAll ? [] : NO_DECAY_BIAS_NORM;
   if (s.optimizer === 'adamw') {
-    if (s.nesterov) throw new UsageError('--nesterov applies to SGD only');
+    if (s.nesterov) throw new UsageError('nesterov applies to SGD only', { field: 'nesterov' });
     return { kind: 'adamw', lr: s.lr, weightDecay: s.weightDecay, noDecay };
   }
-  if (s.nesterov && !(s.momentum > 0)) throw new UsageError('--nesterov needs a momentum above 0');
+  if (s.nesterov && !(s.momentum > 0)) throw new UsageError('nesterov needs a momentum above 0', { field: 'nesterov' });
   return { kind: 'sgd', lr: s.lr, momentum: s.momentum, nesterov: s.nesterov ?? false, weightDecay: s.weightDecay, noDecay };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The addresses a networked worker is given (--listen, --bootstrap), checked before it starts: libp2p would either
+ * The addresses a networked worker is given (to listen on, to join through), checked before it starts: libp2p would either
  * throw a multi-line error from deep inside its start (an out-of-range port), or accept an address it can never
  * dial and retry it forever in the background (a bootstrap address of another transport, a malformed peer id). The
  * network transport is TCP, so both must be TCP multiaddrs: /ip4|ip6/<ip>/tcp/<port> to listen on, the same or
@@ -12,34 +12,37 @@ import { UsageError } from '../../core/errors.js';
 const IP = new Set(['ip4', 'ip6']);
 const HOST = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6']);
 
-function components(addr: string, flag: string): Array<{ name: string; value?: string }> {
+/** A UsageError about the address `addr` of the `listen` or `bootstrap` option. */
+const bad = (field: 'listen' | 'bootstrap', addr: string, problem: string): UsageError => new UsageError(`${field} ${addr}: ${problem}`, { field });
+
+function components(addr: string, field: 'listen' | 'bootstrap'): Array<{ name: string; value?: string }> {
   try {
     return multiaddr(addr).getComponents();
   } catch (error) {
-    throw new UsageError(`${flag} ${addr}: not a multiaddr (${error instanceof Error ? error.message : String(error)})`);
+    throw bad(field, addr, `not a multiaddr (${error instanceof Error ? error.message : String(error)})`);
   }
 }
 
-/** Checks a --listen address; a one-line UsageError otherwise. */
+/** Checks an address to listen on; a one-line UsageError otherwise. */
 export function checkListenAddress(addr: string): void {
-  const parts = components(addr, '--listen');
+  const parts = components(addr, 'listen');
   if (parts.length !== 2 || !IP.has(parts[0].name) || parts[1].name !== 'tcp') {
-    throw new UsageError(`--listen ${addr}: expected /ip4/<address>/tcp/<port> or /ip6/<address>/tcp/<port> (port 0: any free one)`);
+    throw bad('listen', addr, 'expected /ip4/<address>/tcp/<port> or /ip6/<address>/tcp/<port> (port 0: any free one)');
   }
 }
 
-/** Checks a --bootstrap address; a one-line UsageError otherwise. */
+/** Checks an address to join through; a one-line UsageError otherwise. */
 export function checkBootstrapAddress(addr: string): void {
-  const parts = components(addr, '--bootstrap');
+  const parts = components(addr, 'bootstrap');
   const [host, tcp, p2p] = parts;
   const shape = parts.length >= 2 && parts.length <= 3 && HOST.has(host.name) && tcp.name === 'tcp' && (p2p === undefined || p2p.name === 'p2p');
-  if (!shape) throw new UsageError(`--bootstrap ${addr}: expected /ip4/<address>/tcp/<port>, optionally followed by /p2p/<peer id> (as a worker prints when it starts)`);
-  if (Number(tcp.value) === 0) throw new UsageError(`--bootstrap ${addr}: port 0 cannot be dialled`);
+  if (!shape) throw bad('bootstrap', addr, 'expected /ip4/<address>/tcp/<port>, optionally followed by /p2p/<peer id> (as a worker prints when it starts)');
+  if (Number(tcp.value) === 0) throw bad('bootstrap', addr, 'port 0 cannot be dialled');
   if (p2p !== undefined) {
     try {
       peerIdFromString(p2p.value ?? '');
     } catch {
-      throw new UsageError(`--bootstrap ${addr}: ${p2p.value} is not a peer id`);
+      throw bad('bootstrap', addr, `${p2p.value} is not a peer id`);
     }
   }
 }

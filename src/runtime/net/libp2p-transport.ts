@@ -463,7 +463,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     if (reasons.length > 0) return reasons.join('; ');
     return (this.opts.bootstrap ?? []).length > 0
       ? 'its bootstrap addresses answered but no worker of this cluster introduced itself'
-      : 'no worker connected to it (it has no --bootstrap address: start the others with this worker\'s address)';
+      : 'no worker connected to it (it has no bootstrap address: start the others with this worker\'s address)';
   }
 
   /**

@@ -46,7 +46,7 @@ export function readSwarmKey(file: string): Uint8Array {
 
 /** Writes a new swarm key (readable by its owner only); refuses to overwrite an existing file unless forced. */
 export function writeSwarmKey(file: string, force = false): void {
-  if (!force && existsSync(file)) throw new UsageError(`${file} already exists (use --force to replace it)`);
+  if (!force && existsSync(file)) throw new UsageError(`force is needed to replace ${file}, which already exists`, { field: 'force' });
   try {
     writeFileSync(file, generateSwarmKey(), { mode: 0o600 });
   } catch (error) {

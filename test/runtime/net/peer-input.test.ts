@@ -21,14 +21,14 @@ test('listen and bootstrap addresses: TCP multiaddrs, with a valid peer id if an
   for (const ok of ['/ip4/127.0.0.1/tcp/0', '/ip6/::1/tcp/4001']) checkListenAddress(ok);
   for (const ok of ['/ip4/127.0.0.1/tcp/4001', `/ip4/10.0.0.2/tcp/4001/p2p/${PEER_ID}`, '/dns4/node.example/tcp/4001']) checkBootstrapAddress(ok);
   const bad: Array<[() => void, RegExp]> = [
-    [() => checkListenAddress('/ip4/127.0.0.1/tcp/99999'), /^--listen \/ip4\/127\.0\.0\.1\/tcp\/99999: not a multiaddr \(.*65535\)$/],
-    [() => checkListenAddress('0.0.0.0:4001'), /^--listen 0\.0\.0\.0:4001: not a multiaddr/],
-    [() => checkListenAddress('/ip4/127.0.0.1/udp/4001'), /^--listen .*: expected \/ip4\/<address>\/tcp\/<port>/],
-    [() => checkListenAddress('/dns4/node.example/tcp/4001'), /^--listen .*: expected/],
-    [() => checkBootstrapAddress('localhost:4001'), /^--bootstrap localhost:4001: not a multiaddr/],
-    [() => checkBootstrapAddress('/ip4/127.0.0.1'), /^--bootstrap .*: expected/],
+    [() => checkListenAddress('/ip4/127.0.0.1/tcp/99999'), /^listen \/ip4\/127\.0\.0\.1\/tcp\/99999: not a multiaddr \(.*65535\)$/],
+    [() => checkListenAddress('0.0.0.0:4001'), /^listen 0\.0\.0\.0:4001: not a multiaddr/],
+    [() => checkListenAddress('/ip4/127.0.0.1/udp/4001'), /^listen .*: expected \/ip4\/<address>\/tcp\/<port>/],
+    [() => checkListenAddress('/dns4/node.example/tcp/4001'), /^listen .*: expected/],
+    [() => checkBootstrapAddress('localhost:4001'), /^bootstrap localhost:4001: not a multiaddr/],
+    [() => checkBootstrapAddress('/ip4/127.0.0.1'), /^bootstrap .*: expected/],
     [() => checkBootstrapAddress('/ip4/127.0.0.1/tcp/0'), /port 0 cannot be dialled/],
-    [() => checkBootstrapAddress('/ip4/127.0.0.1/tcp/4001/p2p/xyz'), /^--bootstrap .*: xyz is not a peer id$/],
+    [() => checkBootstrapAddress('/ip4/127.0.0.1/tcp/4001/p2p/xyz'), /^bootstrap .*: xyz is not a peer id$/],
   ];
   for (const [f, message] of bad) assert.throws(f, (e: Error) => e.name === 'UsageError' && message.test(e.message) && !e.message.includes('\n'));
   const libp2p = new Error('Some configured addresses failed to be listened on, you may need to ...:\n\n  /ip4/10.9.9.9/tcp/0: Error: listen EADDRNOTAVAIL: address not available 10.9.9.9\n      at Server.setupListenHandle');

@@ -52,7 +52,7 @@ describe('gossamer peer: a worker that reaches nobody', { timeout: 120_000 }, ()
     assert.equal(await p.exited, 2, p.stderr.join('\n'));
     const e = errors(p);
     assert.equal(e.length, 1, e.join('\n'));
-    assert.match(e[0], /^gossamer: worker 0 reached no other worker within 0\.5 s: no worker connected to it \(it has no --bootstrap address: start the others with this worker's address\)$/);
+    assert.match(e[0], /^gossamer: worker 0 reached no other worker within 0\.5 s: no worker connected to it \(it has no bootstrap address: start the others with this worker's address\)$/);
   });
 
   it('nobody at the bootstrap address: exit 2 naming it', async () => {

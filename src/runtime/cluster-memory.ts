@@ -1,0 +1,118 @@
+/**
+ * The shared memory of a cluster, and what each worker's threads are handed. The training set lives once for all;
+ * each worker has its parameters, normalisation state, statistics and control block; the cluster has its step
+ * counters and either the pairwise channels (in-process endpoints) or the collective's buffers. Every worker starts
+ * from the plan's model, except the workers a resumed checkpoint saved, which go on from their own state.
+ */
+import { MessageChannel, type TransferListItem } from 'node:worker_threads';
+import { createOptimizer } from '../engine/optim/index.js';
+import { trainingPart, type TrainingData } from '../engine/training/data.js';
+import type { AgentThreadData } from './agent-thread.js';
+import { savedWorkers, type SavedWorker } from './cluster-checkpoint.js';
+import type { ClusterConfig } from './cluster-config.js';
+import type { ClusterPlan } from './cluster-plan.js';
+import { collectiveBuffers, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
+import type { ComputeThreadData } from './compute-thread.js';
+import { linkBetween } from './emulator.js';
+import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
+import { C, G, S, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
+
+export interface ClusterMemory {
+  /** The training set, on shared memory. */
+  training: TrainingData;
+  /** The cluster's control words (G): steps of all workers, stop, start. */
+  global: Int32Array;
+  /** Gradient steps claimed by the agents before applying them: the run takes exactly its budget of steps. */
+  claimed: Int32Array;
+  /** Per worker: parameters, normalisation state, statistics (S), agent ↔ compute control block (C). */
+  xs: Float32Array[];
+  states: Float32Array[];
+  stats: Float64Array[];
+  controls: Int32Array[];
+  /** Pairwise algorithms: every worker's channels to its neighbours. */
+  endpoints: InProcessEndpoint[] | null;
+  /** Algorithms with collectives: the all-reduce's buffers. */
+  collective: CollectiveBuffers | null;
+  /** Emulated duration of one all-reduce, ms (0 without link emulation). */
+  collectiveMs: number;
+  /** A resumed run's saved workers (null where a worker starts from the average). */
+  restored: Array<SavedWorker | null> | null;
+}
+
+export function clusterMemory(plan: ClusterPlan, config: ClusterConfig): ClusterMemory {
+  const { n, dim, model, resume } = plan;
+  const x0 = Float32Array.from(model.params);
+  const training = trainingPart(plan.data, toShared);
+  const global = sharedInts(G.SIZE);
+  global[G.STEPS] = plan.startSteps;
+  const claimed = sharedInts(1);
+  claimed[0] = plan.startSteps;
+  const xs = Array.from({ length: n }, () => {
+    const x = sharedFloats(dim);
+    x.set(x0);
+    return x;
+  });
+  const states = Array.from({ length: n }, () => toShared(Float32Array.from(model.state)));
+  const restored = resume ? savedWorkers(resume.saved, n, createOptimizer(model, plan.optimizer).state.length) : null;
+  restored?.forEach((w, i) => {
+    if (!w) return;
+    xs[i].set(w.x);
+    states[i].set(w.state);
+  });
+  const collective = plan.built.algorithm.collective ? collectiveBuffers(n, dim) : null;
+  return {
+    training, global, claimed, xs, states, restored,
+    stats: Array.from({ length: n }, () => sharedDoubles(S.SIZE)),
+    controls: Array.from({ length: n }, () => sharedInts(C.SIZE)),
+    endpoints: plan.pairwise ? inProcessNetwork(n, plan.graph.edges, dim) : null,
+    collective,
+    collectiveMs: collective && config.links
+      ? ringAllReduceMs(n, 4 * dim, Array.from({ length: n }, (_, i) => linkBetween(config.links!, i, (i + 1) % n)))
+      : 0,
+  };
+}
+
+/** One life of a worker: its first start, or a restart within the run. */
+export interface WorkerLife {
+  endpoint: InProcessEndpoint | null;
+  /** The statistics of its earlier lives (null: its first); its counts go on from them. */
+  carry: Float64Array | null;
+}
+
+/** What a worker's two threads start with, and the ports and channels that move to each. */
+export interface WorkerThreadData {
+  agent: AgentThreadData;
+  compute: ComputeThreadData;
+  agentTransfer: TransferListItem[];
+  computeTransfer: TransferListItem[];
+}
+
+/**
+ * The data of worker i's threads for one life. A worker that comes back within the run gets a fresh endpoint and
+ * control block; its steps go on from where they were (its data order included).
+ */
+export function workerThreadData(plan: ClusterPlan, memory: ClusterMemory, config: ClusterConfig): (i: number, life: WorkerLife) => WorkerThreadData {
+  const { n, dim, model, resume } = plan;
+  const { restored } = memory;
+  return (i, life) => {
+    const { port1, port2 } = new MessageChannel();
+    const grads = sharedFloats(dim);
+    const endpoint = life.endpoint;
+    const ownSteps = (resume?.workerSteps[i] ?? 0) + (life.carry ? life.carry[S.STEPS] : 0);
+    const agent: AgentThreadData = {
+      id: i, n, setup: plan.setup, backend: plan.backend.name, x: memory.xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash,
+      optimizer: plan.localStep, schedule: plan.schedule, rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed,
+      timeoutMs: config.timeoutMs ?? 2000, endpoint, central: plan.central, links: config.links ?? null, codec: config.codec ?? 'f32',
+      collective: memory.collective, collectiveMs: memory.collectiveMs, aggregate: config.aggregate ?? 'mean', budget: plan.budget,
+      global: memory.global, claimed: memory.claimed, startOwn: ownSteps, control: memory.controls[i], stats: memory.stats[i], port: port1,
+      restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,
+      carry: life.carry, adversary: plan.faults.adversary(i), bounds: config.bounds !== false,
+    };
+    const compute: ComputeThreadData = {
+      id: i, model: { name: config.model, config: plan.modelConfig }, backend: plan.backend.name, x: memory.xs[i], grads, state: memory.states[i],
+      data: memory.training, seq: plan.seq, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
+      firstBatch: ownSteps, clip: config.clip, slowdown: plan.faults.slowdown(i), control: memory.controls[i], port: port2,
+    };
+    return { agent, compute, agentTransfer: [port1, ...(endpoint ? endpointTransferList(endpoint) : [])], computeTransfer: [port2] };
+  };
+}
