@@ -4,12 +4,11 @@
  * plot are). The train command dispatches here when --workers > 1, when a cluster option is given, or when it is
  * run with no training flag at all (the embedded default: 8 worker threads on a ring, A2CiD2, MLP on MNIST).
  */
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
-import { prepareOutputDir } from '../core/output-dir.js';
 import { CLUSTER_DEFAULTS, recipe } from '../config/recipe.js';
 import type { OptimizerName, ScheduleName } from '../config/run.js';
 import { TOPOLOGIES } from '../graph/topology.js';
@@ -21,6 +20,7 @@ import { optimizerConfigOf } from '../engine/optim/index.js';
 import { runCluster } from '../runtime/cluster.js';
 import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary, type SavedClusterRun } from '../runtime/cluster-config.js';
 import { clusterDisplay } from './cluster-display.js';
+import { RunDir } from './run-dir.js';
 import { addDilocoOptions, oneOf, optionName } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
@@ -33,7 +33,7 @@ const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'inner
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
-const NEUTRAL_KEYS = new Set(['json', 'out', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
+const NEUTRAL_KEYS = new Set(['json', 'out', 'overwrite', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
 function slowList(value: string): Record<number, number> {
   const out: Record<number, number> = {};
@@ -125,6 +125,7 @@ export interface ClusterFlags {
   seed?: number;
   backend?: BackendChoice;
   out?: string;
+  overwrite?: boolean;
   limit?: number;
   evalLimit?: number;
   logEvery?: number;
@@ -337,7 +338,13 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
   const config = clusterConfig(flags, explicit);
   optimizerConfigOf(config); // inconsistent optimizer flags are reported before anything loads
   // A resumed run continues in its checkpoint's directory unless told otherwise.
-  const out = prepareOutputDir(flags.out ?? (config.resume ? dirname(config.resume.file) : join('runs', `cluster-${config.algorithm}-${config.topology}${config.workers}-${config.model}-s${config.seed}`)), '--out');
+  const { resume, ...settings } = config;
+  const runConfig = { ...settings, ...(resume ? { resume: resume.file } : {}) };
+  const runDir = RunDir.claim({
+    command: 'train', out: flags.out, resumes: resume ? dirname(resume.file) : undefined, name: `cluster-${config.algorithm}-${config.topology}${config.workers}-${config.model}`,
+    config: runConfig, overwrite: flags.overwrite,
+  });
+  const out = runDir.path;
   const controller = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -352,7 +359,12 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
   const display = flags.display !== false && !flags.json;
   try {
     summary = await runCluster({
-      ...config, out, signal: controller.signal, progress: display ? clusterDisplay : undefined,
+      ...config, out, signal: controller.signal,
+      // The threads are ready: the run begins.
+      progress: (shape) => {
+        runDir.begin();
+        return display ? clusterDisplay(shape) : { update() {}, stop() {} };
+      },
       log: (line) => {
         logs.push(line);
         if (!flags.json && !display) process.stderr.write(`${line}\n`);
@@ -361,6 +373,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
   } finally {
     process.off('SIGINT', onSigint);
   }
+  runDir.close(summary.interrupted ? 'interrupted' : summary.diverged ? 'failed' : 'finished', { ...summary, config: runConfig });
   if (summary.diverged) {
     const reason = logs.find((l) => /diverged|ruined/.test(l)) ?? 'non-finite loss';
     // A model ruined by what a neighbour sent calls for the bounds, one ruined by its own steps for a gentler step.
@@ -370,7 +383,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
     throw new UsageError(`training diverged (${reason}); ${hint}`);
   }
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...summary, config: runConfig })}\n`);
   } else {
     const s = summary;
     const lines = [

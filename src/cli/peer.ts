@@ -44,6 +44,7 @@ import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
 import { addDilocoOptions, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
+import { RunDir } from './run-dir.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'gossip-diloco'] as const;
@@ -95,6 +96,7 @@ interface PeerFlags {
   seed?: number;
   backend: BackendChoice;
   out?: string;
+  overwrite?: boolean;
   resume?: string;
   json?: boolean;
   verbose?: boolean;
@@ -162,6 +164,7 @@ export function peerCommand(): Command {
     .option('--seed <s>', 'seed of the initial model and the data, the same on every worker (default 1)', integer(0))
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
     .option('--out <dir>', 'write the final model (or, on SIGINT, the checkpoint) to <dir>/checkpoint.safetensors (on SIGINT without --out: runs/peer-<index>)')
+    .option('--overwrite', 'replace the run already in --out (otherwise refused)')
     .option('--resume <checkpoint>', 'continue the worker saved in this checkpoint (written on SIGINT) to its budget; --index, --workers, --steps, --algo, --topology, --rate, the model, data and optimizer settings and --seed default to the checkpoint\'s (a training setting that differs from it is refused), and --out to its directory')
     .option('--json', 'print JSON lines on stdout: {"event":"listening",…} at start, {"event":"start",…} after the first step (pulledFrom: whose parameters a late joiner took), {"event":"progress",…}, {"event":"summary",…} at the end, {"event":"interrupted",…} on SIGINT')
     .option('--verbose', 'log the network\'s dropped messages and membership changes')
@@ -270,7 +273,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   flags.bootstrap?.forEach(checkBootstrapAddress);
   // Checked now, not after training (without --out, only a checkpoint at Ctrl-C is written, to runs/peer-<index>).
   if (flags.out !== undefined) flags.out = prepareOutputDir(flags.out, '--out');
-  const index = flags.index;
+  const index: number = flags.index;
   const swarmKey = readSwarmKey(flags.swarmKey);
   const links = linksOf(flags);
   const workers = flags.workers;
@@ -279,6 +282,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const data = loadTrainingData(dataset, modelName, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit });
   const t = peerTraining(flags, workers, dataset, epochSize(data, flags.seq ?? DEFAULT_SEQ));
   const optimizerConfig = optimizerConfigOf(t);
+  const runDir = flags.out === undefined ? null : RunDir.claim({
+    command: 'peer', out: flags.out, resumes: resume ? dirname(resume.checkpoint.file) : undefined, name: `peer-${index}`,
+    config: { index, workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, ...t }, overwrite: flags.overwrite, restartable: true,
+  });
   // libp2p loads only for this command.
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
   const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');
@@ -325,6 +332,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const log: NetLogger = (level, message) => {
     if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${index}] ${message}\n`);
   };
+  runDir?.begin();
   const transport = await createNetTransport({
     self: index,
     workers: flags.workers,
@@ -426,12 +434,14 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), true);
       emit('interrupted', { steps: result.steps, budget: t.steps, checkpoint: file });
       process.stderr.write(`gossamer: worker ${index} interrupted at step ${result.steps}/${t.steps}; checkpoint written to ${file} (continue with --resume ${file})\n`);
+      runDir?.close('interrupted');
       await transport.close();
       process.exit(exitCode(caught ?? 'SIGINT'));
     }
 
     if (result.ruined) {
       const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), false);
+      runDir?.close('failed');
       throw new Error(`${result.ruined}; its last good parameters are in ${file}`);
     }
 
@@ -465,6 +475,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
       checkpoint,
     };
+    runDir?.close('finished', summary);
     if (flags.json) emit('summary', summary);
     else {
       process.stdout.write(

@@ -5,7 +5,6 @@ import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName } from '../config/run.js';
 import { makeSchedule } from '../engine/optim/schedule.js';
 import { UsageError } from '../core/errors.js';
-import { prepareOutputDir } from '../core/output-dir.js';
 import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
@@ -15,6 +14,7 @@ import { simulate, type ChurnEvent } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
 import { addDilocoOptions, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
 import { progressBar } from './progress.js';
+import { RunDir } from './run-dir.js';
 
 interface SimFlags {
   problem: string;
@@ -65,6 +65,7 @@ interface SimFlags {
   p?: number;
   radius?: number;
   out?: string;
+  overwrite?: boolean;
   plot: boolean;
   json?: boolean;
 }
@@ -120,7 +121,8 @@ export function simCommand(): Command {
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
     .option('--p <p>', 'edge probability for erdos-renyi', real({ min: 0, max: 1 }))
     .option('--radius <r>', 'connection radius for geometric', real({ positive: true }))
-    .option('--out <dir>', 'output directory (default runs/sim-<algo>-<topology>-<n>-s<seed>)')
+    .option('--out <dir>', 'output directory (default runs/sim-<algo>-<topology>-<n>-<hash of the configuration>); it receives run.json with the configuration, the status and the summary')
+    .option('--overwrite', 'replace the run already in the output directory (otherwise refused)')
     .option('--no-plot', 'do not write the SVG plot')
     .option('--json', 'print a JSON summary on stdout and nothing else')
     .action(namingFlags(async (flags: SimFlags) => {
@@ -134,7 +136,9 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const n = flags.workers;
   // A single worker is plain local training: a graph of one node and no edges.
   const graph = n === 1 ? ({ n: 1, name: 'single', neighbors: [[]], edges: [] } satisfies Graph) : makeTopology(flags.topology, n, { seed: flags.seed, p: flags.p, radius: flags.radius });
-  const out = prepareOutputDir(flags.out ?? join('runs', `sim-${flags.algo}-${graph.name}-${n}-s${flags.seed}`), '--out');
+  const { out: given, overwrite, json: _json, plot: _plot, ...settings } = flags;
+  const runDir = RunDir.claim({ command: 'sim', out: given, name: `sim-${flags.algo}-${graph.name}-${n}`, config: settings, overwrite });
+  const out = runDir.path;
   const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
@@ -157,6 +161,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   if ((flags.latency === undefined) !== (flags.bandwidth === undefined)) throw new UsageError('faithful mode needs both --latency and --bandwidth');
   const link = flags.latency !== undefined && flags.bandwidth !== undefined ? { latency: flags.latency, bandwidth: flags.bandwidth } : undefined;
 
+  runDir.begin();
   const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
@@ -180,7 +185,9 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
     });
   }
   const last = rows[rows.length - 1];
-  return { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, codec: flags.codec, seed: flags.seed, ...built.info, metrics: writer.path, plot };
+  const result = { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, codec: flags.codec, seed: flags.seed, ...built.info, metrics: writer.path, plot, config: settings };
+  runDir.close('finished', result);
+  return result;
 }
 
 function printSummary(s: Record<string, unknown>): void {

@@ -14,7 +14,7 @@ import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
-import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
+import { writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { checkCompatible, readCheckpoint, restoreModel, restoreOptimizer, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
@@ -30,6 +30,7 @@ import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.j
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 import { integer, modelConfig, namingFlags, oneOf, real } from './options.js';
+import { RunDir } from './run-dir.js';
 import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
 
@@ -78,6 +79,7 @@ interface TrainFlags {
   seed?: number;
   backend: BackendChoice;
   out?: string;
+  overwrite?: boolean;
   resume?: string;
   evalEvery?: number;
   checkpointEvery?: number;
@@ -128,7 +130,8 @@ export function trainCommand(): Command {
     .option('--clip <norm>', 'clip the gradient to this L2 norm (0: no clipping)', real({ min: 0 }))
     .option('--seed <s>', 'random seed of the initialisation and of the data order (default 1)', integer(0))
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
-    .option('--out <dir>', 'output directory (default runs/train-<model>-<dataset>-s<seed>; with --resume, the checkpoint\'s directory)')
+    .option('--out <dir>', 'output directory (default runs/train-<model>-<dataset>-<hash of the configuration>, cluster-… with several workers; with --resume, the checkpoint\'s directory); it receives run.json with the resolved configuration, the status and the summary')
+    .option('--overwrite', 'replace the run already in the output directory (otherwise refused)')
     .option('--resume <checkpoint>', 'continue the run saved in this checkpoint (one worker or a cluster; see above)')
     .option('--eval-every <steps>', 'evaluate every this many updates (default: once per epoch; 0: only at the end)', integer(0))
     .option('--checkpoint-every <steps>', 'also write the checkpoint every this many updates (default 0: at the end only)', integer(0))
@@ -283,9 +286,13 @@ function loadResume(file: string): Checkpoint {
 async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, unknown>; interrupted: boolean }> {
   const checkpoint = flags.resume !== undefined ? loadResume(flags.resume) : null;
   const { run, epochs } = resolveRun(flags, checkpoint);
-  // A resumed run continues in its checkpoint's directory unless told otherwise.
-  const out = prepareOutputDir(flags.out ?? (checkpoint ? dirname(checkpoint.file) : join('runs', `train-${run.model}-${run.dataset}-s${run.seed}`)), '--out');
   const optimizerConfig = optimizerConfigOf(run);
+  // A resumed run continues in its checkpoint's directory unless told otherwise.
+  const runDir = RunDir.claim({
+    command: 'train', out: flags.out, resumes: checkpoint ? dirname(checkpoint.file) : undefined, name: `train-${run.model}-${run.dataset}`,
+    config: { ...run, workers: 1, ...(epochs === null ? {} : { epochs }) }, overwrite: flags.overwrite,
+  });
+  const out = runDir.path;
   const data = prepareData(run);
   const backend = getBackend({ backend: flags.backend });
   if (epochs !== null) run.totalSteps = stepsOfEpochs(epochs, data.train.epochSize, run.batchSize);
@@ -329,6 +336,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   const metricsFile = join(out, 'metrics.jsonl');
   // Resuming into a directory with metrics keeps its rows up to the checkpoint (later ones are trained again).
   const earlier = checkpoint && existsSync(metricsFile) ? readMetrics(metricsFile).filter((row) => row.t <= startStep) : [];
+  runDir.begin();
   const metrics = new MetricsWriter(metricsFile);
   for (const row of earlier) metrics.write(row);
   const save = (step: number) => {
@@ -392,6 +400,8 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     summary.prompt = flags.prompt;
     summary.sample = sampleText(model, flags.prompt, { length: flags.sampleLength, temperature: flags.temperature, rng: new Rng(`sample:${run.seed}`) });
   }
+  summary.config = run;
+  runDir.close(result.stopped ? 'interrupted' : 'finished', summary);
   return { summary, interrupted: result.stopped };
 }
 
