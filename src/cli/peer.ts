@@ -43,7 +43,7 @@ import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
 import { addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, real } from './options.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
 const BACKENDS = ['auto', 'js', 'native'] as const;
 const SCHEDULES = ['constant', 'cosine'] as const;
@@ -64,6 +64,10 @@ interface PeerFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  eager?: boolean;
+  fragments?: number;
+  overlap?: number;
+  mix?: number;
   topology: string;
   rate: number;
   steps: number;
@@ -128,8 +132,8 @@ export function peerCommand(): Command {
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
-    .option('--aggregate <rule>', `collectives (allreduce, diloco): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
-  addDilocoOptions(peer, 'diloco');
+    .option('--aggregate <rule>', `collectives (${COLLECTIVE_ALGORITHMS.join(', ')}): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
+  addDilocoOptions(peer, '');
   peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
     .option('--steps <n>', 'local steps of this worker (with --resume: default the checkpoint\'s budget)', integer(1), 200)
@@ -260,7 +264,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
   }
-  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags) });
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(flags), layout: model.layout });
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ optimizer: 'sgd', ...flags }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,

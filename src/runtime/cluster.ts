@@ -40,7 +40,7 @@ import { writeMetricsSvg } from '../report/plot.js';
 import type { AgentEvent, AgentThreadData, WorkerSnapshot } from './agent-thread.js';
 import { savedWorkers, workerContents, WORKER_PREFIX, type SavedWorker } from './cluster-checkpoint.js';
 import { checkClusterConfig, Progress, type ClusterConfig, type ClusterSummary, type WorkerSummary } from './cluster-config.js';
-import { collectiveBuffers, markDead, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
+import { collectiveBuffers, markDead, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
 import { linkBetween } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, relinkEndpoint, type InProcessEndpoint } from './inprocess.js';
@@ -138,11 +138,12 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const x0 = Float32Array.from(model.params);
   const setup: AlgorithmSetup = {
     name: config.algorithm, graph, rate: config.rate, dim, dtype: 'f32', exchange: config.exchange,
-    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer },
+    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer, eager: config.eager },
+    streaming: { fragments: config.fragments, overlap: config.overlap, mix: config.mix },
   };
   let built;
   try {
-    built = buildAlgorithm({ ...setup, backend });
+    built = buildAlgorithm({ ...setup, backend, layout: model.layout });
   } catch (err) {
     throw err instanceof UsageError ? err : new UsageError(err instanceof Error ? err.message : String(err));
   }
@@ -185,9 +186,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const controls = Array.from({ length: n }, () => sharedInts(C.SIZE));
   const endpoints: InProcessEndpoint[] | null = pairwise ? inProcessNetwork(n, graph.edges, dim) : null;
   const collective: CollectiveBuffers | null = built.algorithm.collective ? collectiveBuffers(n, dim) : null;
-  const collectiveMs = collective && config.links
-    ? ringAllReduceMs(n, 4 * dim, Array.from({ length: n }, (_, i) => linkBetween(config.links!, i, (i + 1) % n)))
-    : 0;
+  // The ring's links, which pace every emulated all-reduce (as long as its contribution: a fragment's is shorter).
+  const collectiveLinks = collective && config.links ? Array.from({ length: n }, (_, i) => linkBetween(config.links!, i, (i + 1) % n)) : null;
 
   const out = config.out ? resolve(config.out) : null;
   // A resumed run appends to the metrics of its directory: the rows up to the checkpoint are kept.
@@ -227,7 +227,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       id: i, n, setup, backend: backend.name, x: xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash, optimizer: localStep, schedule,
       rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed, timeoutMs, endpoint, central: orchestrator !== null,
       links: config.links ?? null, codec: config.codec ?? 'f32',
-      collective, collectiveMs, aggregate: config.aggregate ?? 'mean', budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
+      collective, collectiveLinks, aggregate: config.aggregate ?? 'mean', budget, global, claimed, startOwn: ownSteps, control: controls[i], stats: stats[i], port: port1,
       restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,
       carry: life.carry, adversary: config.adversary?.[i] ?? null, bounds: config.bounds !== false,
     };

@@ -74,7 +74,8 @@ export interface SimOptions {
   onProgress?: (t: number) => void;
 }
 
-export type Counts = { gradients: number; communications: number; skipped: number; events: number };
+/** largestCollective: the longest contribution to a collective, in values (0: none). */
+export type Counts = { gradients: number; communications: number; skipped: number; events: number; largestCollective: number };
 
 /** What a driver is handed: the workers' starting points, gradient sources, optimizers and the run's streams. */
 export interface DriverContext {

@@ -34,6 +34,8 @@ export interface SimSummary {
   /** Exchanges that could not start because a peer was busy (faithful mode). */
   skipped: number;
   events: number;
+  /** Algorithms with collectives: the largest contribution of one worker to a collective, in bytes (null: none). */
+  peakSyncBytes: number | null;
   wallSeconds: number;
   eventsPerSecond: number;
 }
@@ -60,7 +62,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   }
 
   const rows: MetricsRow[] = [];
-  const counts = { gradients: 0, communications: 0, skipped: 0, events: 0 };
+  const counts = { gradients: 0, communications: 0, skipped: 0, events: 0, largestCollective: 0 };
   let final: Vec[] = [];
   const emit = (t: number, models: Vec[]) => {
     final = models;
@@ -105,6 +107,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     communications: counts.communications,
     skipped: counts.skipped,
     events: counts.events,
+    peakSyncBytes: algo.collective ? counts.largestCollective * (objective.dtype === 'f64' ? 8 : 4) : null,
     wallSeconds,
     eventsPerSecond: counts.events / Math.max(wallSeconds, 1e-9),
   };
