@@ -53,6 +53,7 @@ interface SimFlags {
   latency?: number;
   bandwidth?: number;
   pacing: 'free' | 'quota';
+  rounds?: 'lockstep' | 'events';
   codec: Codec;
   churn?: ChurnEvent[];
   every?: number;
@@ -118,6 +119,7 @@ export function simCommand(): Command {
     .option('--codec <c>', 'pairwise messages as on the wire: f32 (default, exact), f16 or i8 (blockwise 8-bit); rounds every message and, in faithful mode, shrinks its size on the link', oneOf(CODECS), 'f32')
     .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
+    .option('--rounds <mode>', 'collectives that wait (allreduce, diloco, streaming-diloco without overlap): lockstep (default: rounds, every worker\'s steps in turn) or events (every worker on its own clock, as when collectives overlap; metrics rows at their times)', oneOf(['lockstep', 'events'] as const))
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
   return addDilocoOptions(command, '')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
@@ -163,7 +165,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
-    objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
+    objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing, rounds: flags.rounds,
     codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,

@@ -80,8 +80,10 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${algo.name}'s collectives need every worker`);
     if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${algo.name} averages exact values`);
     if (opts.pacing === 'quota') throw new UsageError(`the paced mode paces pairwise exchanges: ${algo.name} has none`);
-    if (algo.collective.overlaps) runOverlap(ctx);
+    if (algo.collective.overlaps || opts.rounds === 'events') runOverlap(ctx);
     else runCollective(ctx);
+  } else if (opts.rounds !== undefined) {
+    throw new UsageError(`rounds are those of collectives: ${algo.name} has none`);
   } else if (opts.pacing === 'quota') {
     if (opts.churn) throw new UsageError('churn is simulated in the free pacing only');
     if (!gradients) throw new UsageError('the paced mode needs gradient steps (it paces exchanges by them)');

@@ -46,7 +46,7 @@ function byHand(opts: Omit<StreamingDilocoOptions, 'dim' | 'dtype'>, n: number, 
   return { algo, states, rounds, x0, objective, optimizers };
 }
 
-test('P = 1, τ = 0, α = 0 is DiLoCo bit for bit in the simulator (float64 quadratic, float32 MLP)', async () => {
+test('P = 1, τ = 0, α = 0 is DiLoCo bit for bit in the simulator (float64 quadratic, float32 MLP; lockstep and event rounds)', async () => {
   process.env.GOSSAMER_BACKEND = 'js';
   const cases: Array<{ problem: string; n: number; time: number; H: number }> = [
     { problem: 'quadratic', n: 8, time: 300, H: 10 },
@@ -55,19 +55,21 @@ test('P = 1, τ = 0, α = 0 is DiLoCo bit for bit in the simulator (float64 quad
   for (const c of cases) {
     const graph = makeTopology('ring', c.n);
     // A fresh objective per run: a neural one keeps its workers' places in their data.
-    const run = async (name: 'diloco' | 'streaming-diloco') => {
+    const run = async (name: 'diloco' | 'streaming-diloco', rounds?: 'events') => {
       const objective = await makeObjective(c.problem, { workers: c.n, seed: 2, dim: 6, noise: 0.2, batchSize: 16, evalLimit: 50 });
       const setup: AlgorithmSetup = {
         name, graph, rate: 1, dim: objective.dim, dtype: objective.dtype, backend: objective.backend, layout: objective.layout,
         diloco: { innerSteps: c.H }, streaming: name === 'diloco' ? undefined : { fragments: 1, overlap: 0, mix: 0 },
       };
-      return simulate({ objective, graph, built: buildAlgorithm(setup), optimizer: { lr: 0.05, momentum: 0.5 }, rate: 1, time: c.time, seed: 4, every: c.time / 4 });
+      return simulate({ objective, graph, built: buildAlgorithm(setup), optimizer: { lr: 0.05, momentum: 0.5 }, rate: 1, time: c.time, seed: 4, every: c.time / 4, rounds });
     };
-    const a = await run('diloco');
-    const b = await run('streaming-diloco');
-    assert.ok(a.summary.communications > 0, c.problem);
-    assert.deepEqual(b.rows, a.rows, c.problem);
-    assert.deepEqual(b.final, a.final, c.problem);
+    for (const rounds of [undefined, 'events'] as const) {
+      const a = await run('diloco', rounds);
+      const b = await run('streaming-diloco', rounds);
+      assert.ok(a.summary.communications > 0, c.problem);
+      assert.deepEqual(b.rows, a.rows, `${c.problem} ${rounds ?? 'lockstep'}`);
+      assert.deepEqual(b.final, a.final, c.problem);
+    }
   }
 });
 
