@@ -1,8 +1,8 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, consensus-decay, dadao, codecs (simulator), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes
- * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
+ * Names: acid-rate, consensus-decay, dadao, codecs (simulator), streaming (simulator, neural: minutes), time-to-97, sim-vs-runtime,
+ * diloco (runtime: worker threads, minutes each in full; run them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables and writes JSON to
  * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
  * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  */
@@ -15,6 +15,7 @@ import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
 import { diloco } from './experiments/diloco.js';
 import { simVsRuntime } from './experiments/sim-vs-runtime.js';
+import { streaming } from './experiments/streaming.js';
 import { timeTo97 } from './experiments/time-to-97.js';
 
 type Output = { name: string; results: unknown; markdown: string };
@@ -28,9 +29,10 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'time-to-97': timeTo97,
   'sim-vs-runtime': simVsRuntime,
   diloco,
+  streaming,
 };
-/** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
+/** Experiments of the runtime (long, and timed on the wall clock) and long neural simulations: not part of "all". */
+const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco', 'streaming']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);

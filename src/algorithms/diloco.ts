@@ -1,26 +1,14 @@
 import type { Dtype, Vec } from '../core/vec.js';
-import { UsageError } from '../core/errors.js';
 import { allocVec } from '../core/vec.js';
 import type { LocalOptimizer } from './local-optimizer.js';
+import { outerLoop, outerStep, pseudoGradient, type OuterLoop, type OuterOptions } from './outer.js';
 import { restoreFields, type Algorithm, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
-export const OUTER_OPTIMIZERS = ['sgd', 'nesterov'] as const;
-export type OuterOptimizer = (typeof OUTER_OPTIMIZERS)[number];
+export { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from './outer.js';
 
-/** The paper's outer step and round length. */
-export const DILOCO_DEFAULTS = { innerSteps: 500, outerLr: 0.7, outerMomentum: 0.9, outerOptimizer: 'nesterov' as OuterOptimizer };
-
-export interface DilocoOptions {
+export interface DilocoOptions extends OuterOptions {
   dim: number;
   dtype: Dtype;
-  /** H: inner steps between two outer steps. @default 500 */
-  innerSteps?: number;
-  /** Outer learning rate. @default 0.7 */
-  outerLr?: number;
-  /** Outer momentum μ. @default 0.9 */
-  outerMomentum?: number;
-  /** 'nesterov' (the paper's) or 'sgd' (heavy-ball momentum, or none with μ = 0). @default 'nesterov' */
-  outerOptimizer?: OuterOptimizer;
 }
 
 export interface DilocoState extends WorkerState {
@@ -45,29 +33,24 @@ export class Diloco implements Algorithm<DilocoState> {
   readonly name = 'diloco';
   readonly collective: CollectiveCapability<DilocoState>;
   private readonly grad: Vec;
-  private readonly H: number;
-  private readonly lr: number;
-  private readonly mu: number;
-  private readonly nesterov: boolean;
+  private readonly loop: OuterLoop;
+  private readonly whole: readonly ParamRange[];
 
   constructor(private readonly opts: DilocoOptions) {
-    this.H = opts.innerSteps ?? DILOCO_DEFAULTS.innerSteps;
-    this.lr = opts.outerLr ?? DILOCO_DEFAULTS.outerLr;
-    this.mu = opts.outerMomentum ?? DILOCO_DEFAULTS.outerMomentum;
-    this.nesterov = (opts.outerOptimizer ?? DILOCO_DEFAULTS.outerOptimizer) === 'nesterov';
-    if (!(Number.isInteger(this.H) && this.H >= 1)) throw new UsageError(`the inner steps per round must be a positive integer (got ${this.H})`, { field: 'innerSteps' });
-    if (!(this.lr > 0)) throw new UsageError(`the outer learning rate must be positive (got ${this.lr})`, { field: 'outerLr' });
-    if (!(this.mu >= 0 && this.mu < 1)) throw new UsageError(`the outer momentum must be in [0, 1) (got ${this.mu})`, { field: 'outerMomentum' });
+    this.loop = outerLoop(opts);
     this.grad = allocVec(opts.dtype, opts.dim);
-    const whole: readonly ParamRange[] = [{ start: 0, end: opts.dim }];
+    this.whole = [{ start: 0, end: opts.dim }];
     this.collective = {
       overlaps: false,
-      due: (s) => s.inner >= this.H,
-      ranges: () => whole,
-      begin: (s, _t, out) => {
-        for (let k = 0; k < out.length; k++) out[k] = s.outer[k] - s.x[k];
+      due: (s) => s.inner >= this.loop.H,
+      ranges: () => this.whole,
+      begin: (s, _t, out) => pseudoGradient(s.outer, s.x, this.whole, out),
+      complete: (s, _t, mean) => {
+        // Every inner round starts again from the new θ.
+        outerStep(this.loop, s.outer, s.momentum, mean, this.whole);
+        s.x.set(s.outer);
+        s.inner = 0;
       },
-      complete: (s, _t, mean) => this.outerStep(s, mean),
     };
   }
 
@@ -87,20 +70,6 @@ export class Diloco implements Algorithm<DilocoState> {
     optimizer.update(s.x, this.grad);
     s.inner++;
     return loss;
-  }
-
-  /** The outer step from θ with the mean pseudo-gradient; every inner round starts again from the new θ. */
-  private outerStep(s: DilocoState, delta: Vec): void {
-    const { outer, momentum: m, x } = s;
-    const { lr, mu } = this;
-    for (let k = 0; k < outer.length; k++) {
-      const d = delta[k];
-      const b = mu * m[k] + d;
-      m[k] = b;
-      outer[k] -= lr * (this.nesterov ? d + mu * b : b);
-    }
-    x.set(outer);
-    s.inner = 0;
   }
 
   saved(s: DilocoState): SavedState {

@@ -2,11 +2,11 @@ import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import { Acid, type AcidState } from './acid.js';
-import { DILOCO_DEFAULTS, type OuterOptimizer } from './diloco.js';
 import type { LocalOptimizer } from './local-optimizer.js';
-import { restoreFields, type Algorithm, type GradientSource, type PairwiseCapability, type SavedState, type WorkerState } from './types.js';
+import { outerLoop, outerStep, pseudoGradient, type OuterLoop, type OuterOptions } from './outer.js';
+import { restoreFields, type Algorithm, type GradientSource, type PairwiseCapability, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
-export interface GossipDilocoOptions {
+export interface GossipDilocoOptions extends OuterOptions {
   dim: number;
   dtype: Dtype;
   backend: Backend | null;
@@ -15,14 +15,6 @@ export interface GossipDilocoOptions {
   alphaTilde: number;
   /** Keep A2CiD2's x̃ on the outer models (false: plain asynchronous gossip between them). @default true */
   tracking?: boolean;
-  /** H: inner steps per round. @default 500 */
-  innerSteps?: number;
-  /** @default 0.7 */
-  outerLr?: number;
-  /** @default 0.9 */
-  outerMomentum?: number;
-  /** @default 'nesterov' */
-  outerOptimizer?: OuterOptimizer;
 }
 
 export interface GossipDilocoState extends WorkerState {
@@ -58,21 +50,17 @@ export class GossipDiloco implements Algorithm<GossipDilocoState> {
   private readonly grad: Vec;
   /** φ before A2CiD2 moves it, to move θ alike. */
   private readonly before: Vec;
-  private readonly H: number;
-  private readonly lr: number;
-  private readonly mu: number;
-  private readonly nesterov: boolean;
+  private readonly loop: OuterLoop;
+  private readonly whole: readonly ParamRange[];
+  /** This worker's pseudo-gradient at the end of a round. */
+  private readonly delta: Vec;
 
   constructor(private readonly opts: GossipDilocoOptions) {
     const tracking = opts.tracking ?? true;
     this.name = 'gossip-diloco';
-    this.H = opts.innerSteps ?? DILOCO_DEFAULTS.innerSteps;
-    this.lr = opts.outerLr ?? DILOCO_DEFAULTS.outerLr;
-    this.mu = opts.outerMomentum ?? DILOCO_DEFAULTS.outerMomentum;
-    this.nesterov = (opts.outerOptimizer ?? DILOCO_DEFAULTS.outerOptimizer) === 'nesterov';
-    if (!(Number.isInteger(this.H) && this.H >= 1)) throw new RangeError(`the inner steps per round must be a positive integer (got ${this.H})`);
-    if (!(this.lr > 0)) throw new RangeError(`the outer learning rate must be positive (got ${this.lr})`);
-    if (!(this.mu >= 0 && this.mu < 1)) throw new RangeError(`the outer momentum must be in [0, 1) (got ${this.mu})`);
+    this.loop = outerLoop(opts);
+    this.whole = [{ start: 0, end: opts.dim }];
+    this.delta = allocVec(opts.dtype, opts.dim);
     this.acid = new Acid({ dim: opts.dim, dtype: opts.dtype, backend: opts.backend, eta: tracking ? opts.eta : 0, alphaTilde: opts.alphaTilde, tracking });
     this.grad = allocVec(opts.dtype, opts.dim);
     this.before = allocVec(opts.dtype, opts.dim);
@@ -119,22 +107,14 @@ export class GossipDiloco implements Algorithm<GossipDilocoState> {
     if (s.inner === 0) s.x.set(s.outer);
     const loss = gradient(s.x, this.grad);
     optimizer.update(s.x, this.grad);
-    if (++s.inner >= this.H) this.outerStep(s);
+    if (++s.inner >= this.loop.H) this.outerStep(s);
     return loss;
   }
 
   /** The outer step with this worker's own pseudo-gradient, on φ and φ̃ alike. */
   private outerStep(s: GossipDilocoState): void {
-    const { outer, outerTilde, momentum: m, x } = s;
-    const { lr, mu } = this;
-    for (let k = 0; k < outer.length; k++) {
-      const d = outer[k] - x[k];
-      const b = mu * m[k] + d;
-      m[k] = b;
-      const step = lr * (this.nesterov ? d + mu * b : b);
-      outer[k] -= step;
-      if (outerTilde) outerTilde[k] -= step;
-    }
+    pseudoGradient(s.outer, s.x, this.whole, this.delta);
+    outerStep(this.loop, s.outer, s.momentum, this.delta, this.whole, s.outerTilde);
     s.inner = 0;
   }
 

@@ -7,16 +7,24 @@ import type { Graph } from '../graph/topology.js';
 import { Acid } from './acid.js';
 import { AllReduce } from './allreduce.js';
 import { Dadao } from './dadao.js';
-import { Diloco, type DilocoOptions } from './diloco.js';
+import { Diloco } from './diloco.js';
+import { EagerDiloco } from './eager-diloco.js';
 import { GossipDiloco } from './gossip-diloco.js';
+import type { OuterOptions } from './outer.js';
+import { StreamingDiloco, type StreamingOptions } from './streaming-diloco.js';
 import type { Algorithm } from './types.js';
+import type { LayoutEntry } from '../engine/layout.js';
 
-export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'gossip-diloco'] as const;
+export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'streaming-diloco', 'gossip-diloco'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 /** The algorithms whose workers meet in collectives (the others exchange pairwise): known before one is built. */
-export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco'];
-/** The algorithms with inner rounds and an outer step: they take DiLoCo's settings. */
-export const DILOCO_FAMILY: readonly AlgorithmName[] = ['diloco', 'gossip-diloco'];
+export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco', 'streaming-diloco'];
+
+/** DiLoCo's settings: the round length and outer step (defaults: DILOCO_DEFAULTS), and its eager variant. */
+export interface DilocoSettings extends OuterOptions {
+  /** The outer step of a round does not wait for its all-reduce (eager-diloco.ts). @default false */
+  eager?: boolean;
+}
 
 export interface AlgorithmSetup {
   name: AlgorithmName;
@@ -31,8 +39,12 @@ export interface AlgorithmSetup {
   /** Overrides of the A2CiD2 constants (defaults from the graph's χ1, χ2). */
   eta?: number;
   alphaTilde?: number;
-  /** DiLoCo's round length and outer step (defaults: DILOCO_DEFAULTS). */
-  diloco?: Omit<DilocoOptions, 'dim' | 'dtype'>;
+  /** DiLoCo's and Streaming DiLoCo's round length and outer step, and DiLoCo's eager variant. */
+  diloco?: DilocoSettings;
+  /** Streaming DiLoCo's fragments, overlap and mixing (defaults: STREAMING_DEFAULTS). */
+  streaming?: StreamingOptions;
+  /** The model's parameter layout (Streaming DiLoCo strides its fragments over its layers). */
+  layout?: readonly LayoutEntry[];
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -63,18 +75,25 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       return { algorithm: new Acid({ ...base, eta: c.eta, alphaTilde: c.alphaTilde, exchange: setup.exchange ?? 'ideal' }), edgeRates: null, info: c.info };
     }
     case 'gossip-diloco': {
+      const { eager, ...outer } = setup.diloco ?? {};
+      if (eager) throw new UsageError('eager updates apply to diloco: gossip-diloco has no all-reduce to wait for');
       // The outer models' gossip is A2CiD2's, with the constants of the graph and rate.
       const c = acidSetup(setup);
-      try {
-        return { algorithm: new GossipDiloco({ ...base, eta: c.eta, alphaTilde: c.alphaTilde, ...setup.diloco }), edgeRates: null, info: c.info };
-      } catch (err) {
-        throw err instanceof RangeError ? new UsageError(err.message) : err;
-      }
+      return usage(() => ({ algorithm: new GossipDiloco({ ...base, eta: c.eta, alphaTilde: c.alphaTilde, ...outer }), edgeRates: null, info: c.info }));
     }
     case 'allreduce':
       return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
-    case 'diloco':
-      return { algorithm: new Diloco({ dim, dtype, ...setup.diloco }), edgeRates: null, info: {} };
+    case 'diloco': {
+      const { eager, ...outer } = setup.diloco ?? {};
+      return usage(() => ({
+        algorithm: eager ? new EagerDiloco({ dim, dtype, workers: graph.n, ...outer }) : new Diloco({ dim, dtype, ...outer }), edgeRates: null, info: {},
+      }));
+    }
+    case 'streaming-diloco': {
+      const { eager, ...outer } = setup.diloco ?? {};
+      if (eager) throw new UsageError('eager updates apply to diloco: streaming-diloco overlaps its fragments\' all-reduces itself (--overlap)');
+      return usage(() => ({ algorithm: new StreamingDiloco({ dim, dtype, layout: setup.layout, ...outer, ...setup.streaming }), edgeRates: null, info: {} }));
+    }
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;
@@ -102,4 +121,13 @@ function acidSetup(setup: AlgorithmSetup): { eta: number; alphaTilde: number; in
   const eta = setup.eta ?? c.eta;
   const alphaTilde = setup.alphaTilde ?? c.alphaTilde;
   return { eta, alphaTilde, info: { chi1: s.chi1, chi2: s.chi2, eta, alphaTilde } };
+}
+
+/** Builds, turning the algorithm's RangeError on a bad setting into a UsageError (a one-line error at the edge). */
+function usage(build: () => Built): Built {
+  try {
+    return build();
+  } catch (err) {
+    throw err instanceof RangeError ? new UsageError(err.message) : err;
+  }
 }

@@ -59,7 +59,22 @@ export interface CollectiveCapability<S extends WorkerState> {
   begin(s: S, t: number, out: Vec): void;
   /** Applies the mean of the workers' contributions at time t. */
   complete(s: S, t: number, mean: Vec, optimizer: LocalOptimizer): void;
+  /**
+   * Collectives that overlap computation: must the worker wait, after the local step just taken (or the collective
+   * just begun), for its collective in flight to complete before it takes another step? (Streaming DiLoCo applies a
+   * fragment's mean exactly τ steps after it began.) Without it, the worker never waits for it.
+   */
+  waits?(s: S): boolean;
+  /**
+   * The collective that closes a run, once every worker has taken its last local step and its collective in flight
+   * has completed (e.g. an average of the whole models, so that the workers end in consensus). Without it, a run
+   * ends with the last local step.
+   */
+  readonly closing?: ClosingCollective<S>;
 }
+
+/** A last collective after the last local step: the same handlers as a collective's. */
+export type ClosingCollective<S extends WorkerState> = Pick<CollectiveCapability<S>, 'ranges' | 'begin' | 'complete'>;
 
 export interface Algorithm<S extends WorkerState = WorkerState> {
   readonly name: string;

@@ -1,7 +1,9 @@
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
-import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
-import { DILOCO_FAMILY } from '../algorithms/index.js';
+import { misappliedOption, scopeText } from '../algorithms/diloco-options.js';
+import type { AlgorithmSetup } from '../algorithms/index.js';
+import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/outer.js';
+import { STREAMING_DEFAULTS, streamingRules } from '../algorithms/streaming-diloco.js';
 import { UsageError } from '../core/errors.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
@@ -86,19 +88,49 @@ export function namingFlags<A extends unknown[]>(action: (...args: A) => unknown
   };
 }
 
-/** DiLoCo's flags as its settings; refused with another algorithm. */
-export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer }) {
-  const given = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
-  if (given && !(DILOCO_FAMILY as readonly string[]).includes(flags.algo)) throw new UsageError(`${optionName(given)} applies to ${DILOCO_FAMILY.join(' and ')}, not to ${flags.algo}`);
-  return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer };
+/** The flags of the DiLoCo family (commander's camel-cased names). */
+export interface DilocoFlags {
+  algo: string;
+  innerSteps?: number;
+  outerLr?: number;
+  outerMomentum?: number;
+  outerOptimizer?: OuterOptimizer;
+  eager?: boolean;
+  fragments?: number;
+  overlap?: number;
+  mix?: number;
 }
 
-/** DiLoCo's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, diloco'). */
+/**
+ * The DiLoCo family's flags as the settings of AlgorithmSetup; an option given with an algorithm it does not apply to
+ * is refused, and so are settings that break Streaming DiLoCo's rules.
+ */
+export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco' | 'streaming'> {
+  const misapplied = misappliedOption(flags.algo, flags);
+  if (misapplied) throw new UsageError(`${optionName(misapplied.key)} applies to ${scopeText(misapplied.scope)}, not to ${flags.algo}`);
+  const { innerSteps, outerLr, outerMomentum, outerOptimizer, eager, fragments, overlap, mix } = flags;
+  if (flags.algo === 'streaming-diloco') {
+    try {
+      streamingRules({ innerSteps, fragments, overlap, mix });
+    } catch (err) {
+      throw err instanceof RangeError ? new UsageError(err.message) : err;
+    }
+  }
+  return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, eager }, streaming: { fragments, overlap, mix } };
+}
+
+/** The DiLoCo family's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, '). */
 export function addDilocoOptions(cmd: Command, scope: string): Command {
   const d = DILOCO_DEFAULTS;
+  const s = STREAMING_DEFAULTS;
+  const all = `${scope}diloco, streaming-diloco, gossip-diloco`;
   return cmd
-    .option('--inner-steps <H>', `${scope}: inner steps between two outer steps (default ${d.innerSteps})`, integer(1))
-    .option('--outer-lr <lr>', `${scope}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
-    .option('--outer-momentum <m>', `${scope}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
-    .option('--outer-optimizer <kind>', `${scope}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS));
+    .option('--inner-steps <H>', `${all}: inner steps between two outer steps of the model (streaming: of each fragment) (default ${d.innerSteps})`, integer(1))
+    .option('--outer-lr <lr>', `${all}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
+    .option('--outer-momentum <m>', `${all}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
+    .option('--outer-optimizer <kind>', `${all}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS))
+    .option('--eager', `${scope}diloco: eager outer steps — a round's all-reduce overlaps the next round, its outer step uses the local pseudo-gradient as a stand-in for the others' (default off)`)
+    .option('--fragments <P>', `${scope}streaming-diloco: fragments of the model (strided over its layers), one synchronised every H/P steps; H must be a multiple of P (default ${s.fragments})`, integer(1))
+    .option('--overlap <tau>', `${scope}streaming-diloco: local steps taken while a fragment's all-reduce is in flight, fewer than H/P (default ${s.overlap})`, integer(0))
+    .option('--mix <alpha>', `${scope}streaming-diloco: weight of the local parameters when a synchronised fragment is merged, θ ← (1 − α) θ_global + α θ_local, in [0, 1] (default ${s.mix})`, real());
 }

@@ -47,7 +47,7 @@ import { recipe, warmupSteps } from '../config/recipe.js';
 import { RunDir } from './run-dir.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'gossip-diloco'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco'] as const;
 
 interface PeerFlags {
   listen: string[];
@@ -65,6 +65,10 @@ interface PeerFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  eager?: boolean;
+  fragments?: number;
+  overlap?: number;
+  mix?: number;
   topology: string;
   rate: number;
   steps?: number;
@@ -131,8 +135,8 @@ export function peerCommand(): Command {
     .option('--model-config <json>', 'extra model options as JSON, e.g. \'{"hidden":[64]}\'', modelConfig)
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
-    .option('--aggregate <rule>', `collectives (allreduce, diloco): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
-  addDilocoOptions(peer, 'diloco, gossip-diloco');
+    .option('--aggregate <rule>', `collectives (${COLLECTIVE_ALGORITHMS.join(', ')}): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
+  addDilocoOptions(peer, '');
   peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
     .option('--steps <n>', 'local steps of this worker (default: its share of 4 epochs of the training set over all workers; with --resume: the checkpoint\'s budget)', integer(1))
@@ -305,7 +309,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
   }
-  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags) });
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(flags), layout: model.layout });
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ ...t, clip: t.clip ?? undefined }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,

@@ -53,6 +53,7 @@ interface SimFlags {
   latency?: number;
   bandwidth?: number;
   pacing: 'free' | 'quota';
+  rounds?: 'lockstep' | 'events';
   codec: Codec;
   churn?: ChurnEvent[];
   every?: number;
@@ -62,6 +63,10 @@ interface SimFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  eager?: boolean;
+  fragments?: number;
+  overlap?: number;
+  mix?: number;
   p?: number;
   radius?: number;
   out?: string;
@@ -115,8 +120,9 @@ export function simCommand(): Command {
     .option('--codec <c>', 'pairwise messages as on the wire: f32 (default, exact), f16 or i8 (blockwise 8-bit); rounds every message and, in faithful mode, shrinks its size on the link', oneOf(CODECS), 'f32')
     .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
+    .option('--rounds <mode>', 'collectives that wait (allreduce, diloco, streaming-diloco without overlap): lockstep (default: rounds, every worker\'s steps in turn) or events (every worker on its own clock, as when collectives overlap; metrics rows at their times)', oneOf(['lockstep', 'events'] as const))
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
-  return addDilocoOptions(command, 'diloco, gossip-diloco')
+  return addDilocoOptions(command, '')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
     .option('--p <p>', 'edge probability for erdos-renyi', real({ min: 0, max: 1 }))
@@ -142,7 +148,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
-    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags),
+    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, ...dilocoSettings(flags), layout: objective.layout,
     smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
   });
   if (flags.schedule !== 'step' && flags.lrStepSize !== undefined) throw new UsageError('--lr-step-size applies to --schedule step');
@@ -165,7 +171,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
-    objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
+    objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing, rounds: flags.rounds,
     codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
@@ -192,7 +198,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
 
 function printSummary(s: Record<string, unknown>): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
-  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'codec', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
+  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'codec', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'peakSyncBytes', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
 }
 

@@ -25,7 +25,7 @@ import { WorkerAgent } from './agent.js';
 import { Adversary, AdversarialTransport, type AdversaryKind } from './adversary.js';
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
-import { SharedAllReduce, type CollectiveBuffers } from './collective.js';
+import { SharedAllReduce, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
 import type { GradientReport } from './compute-thread.js';
 import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js';
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
@@ -57,8 +57,8 @@ export interface AgentThreadData {
   /** Codec of the pairwise exchanges. */
   codec: MessageHeader['codec'];
   collective: CollectiveBuffers | null;
-  /** Emulated duration of every all-reduce round's communication, ms. */
-  collectiveMs: number;
+  /** Emulated links of the all-reduce's ring (null: none): a round lasts as long as a ring all-reduce of its contribution on them. */
+  collectiveLinks: Array<{ latencyMs: number; bandwidth: number }> | null;
   /** How the collective combines the contributions. */
   aggregate: Aggregate;
   /** Gradient steps of all workers together after which the run stops. */
@@ -107,14 +107,15 @@ const d = workerData as AgentThreadData;
 const post = (e: AgentEvent) => parentPort!.postMessage(e);
 const log = (line: string) => post({ type: 'log', line });
 const backend = getBackend({ backend: d.backend });
-const built = buildAlgorithm({ ...d.setup, backend });
+const built = buildAlgorithm({ ...d.setup, backend, layout: d.layout });
 const rng = new Rng(`${d.seed}:agent:${d.id}`);
 const global = d.global;
 const ctrl = d.control;
 
-// Workers whose collectives wait for everyone follow their own round, which is everyone's (so that they all use the
-// same learning rate); asynchronous ones the cluster's progress in expected local steps (all steps over the workers).
-const lockstep = built.algorithm.collective !== undefined && !built.algorithm.collective.overlaps;
+// Workers that meet in collectives take part in every round, so they all take the same steps: each follows its own
+// step count, which is everyone's (so that they all use the same learning rate); asynchronous ones the cluster's
+// progress in expected local steps (all steps over the workers).
+const lockstep = built.algorithm.collective !== undefined;
 const progress = lockstep ? (): number => d.startOwn + agent.steps : () => Math.floor(Atomics.load(global, G.STEPS) / d.n);
 const optimizer = new LocalOptimizer(d.optimizer, { dim: d.x.length, dtype: 'f32', backend, layout: d.layout, schedule: makeRunSchedule(d.schedule), progress });
 let transport: Transport | null = null;
@@ -153,7 +154,7 @@ const agent: WorkerAgent = new WorkerAgent({
     post({ type: 'ruined', reason });
     requestStop();
   },
-  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, d.collectiveMs, d.aggregate) : undefined,
+  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, emulatedRound(d.collectiveLinks), d.aggregate) : undefined,
   stats: d.stats,
   carry: d.carry ?? undefined,
   permit: () => permitStep(ctrl),
@@ -162,7 +163,7 @@ const agent: WorkerAgent = new WorkerAgent({
     // Asynchronous runs stop when all workers together reach the budget; lockstep ones after the same number of
     // steps everywhere.
     if (!lockstep && total >= d.budget) requestStop();
-    else if (lockstep && d.startOwn + steps >= Math.ceil(d.budget / d.n)) void stop();
+    else if (lockstep && d.startOwn + steps >= Math.ceil(d.budget / d.n)) void stop(true);
   },
   log,
 });
@@ -179,9 +180,11 @@ function requestStop(): void {
   void stop();
 }
 
-async function stop(): Promise<void> {
+/** Stops the worker; `last`: after its last step, when it first closes its part in the collectives. */
+async function stop(last = false): Promise<void> {
   if (stopping) return;
   stopping = true;
+  if (last && Atomics.load(global, G.STOP) === 0) await agent.close();
   await agent.stop();
   stopCompute(ctrl);
   await transport?.close();
@@ -227,5 +230,10 @@ parentPort!.on('message', (m: { type: string; peer?: number; link?: Parameters<I
   else if (m.type === 'stop') void stop();
   else if (m.type === 'assigned' && typeof m.peer === 'number' && !stopping) agent.pairing?.assigned(m.peer);
 });
+
+/** How long an emulated all-reduce of `length` values lasts, ms (0 without emulated links). */
+function emulatedRound(links: AgentThreadData['collectiveLinks']): (length: number) => number {
+  return (length) => (links ? ringAllReduceMs(d.n, 4 * length, links) : 0);
+}
 
 post({ type: 'ready' });

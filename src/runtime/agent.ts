@@ -11,7 +11,7 @@
  */
 import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
-import { rangesLength, type Algorithm, type CollectiveCapability, type WorkerState } from '../algorithms/types.js';
+import { rangesLength, type Algorithm, type ClosingCollective, type WorkerState } from '../algorithms/types.js';
 import type { Rng } from '../core/rng.js';
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
@@ -207,8 +207,23 @@ export class WorkerAgent implements ExchangeParty {
       else if (!(await this.idle(reduced))) return false;
       applyMs += now() - start;
     }
+    // The algorithm may want the collective in flight applied before the next step (Streaming DiLoCo's τ).
+    if (c?.overlaps && this.inFlight && c.waits?.(this.state) && !(await this.idle(this.inFlight))) return false;
     this.stepDone(loss, step, computeMs, applyMs);
     return true;
+  }
+
+  /**
+   * Ends this worker's part in the collectives after its last local step: waits for the collective in flight, then
+   * takes part in the algorithm's closing collective, if it has one (every worker does, after its last step).
+   * Resolves false when the worker stopped meanwhile (or its parameters are ruined).
+   */
+  async close(): Promise<boolean> {
+    if (this.ruined) return false;
+    if (this.inFlight && !(await this.idle(this.inFlight))) return false;
+    const closing = this.algorithm.collective?.closing;
+    if (!closing || this.stopping) return true;
+    return this.idle(this.collect(closing));
   }
 
   /** Waits for a collective, counted as idle time of the compute loop. */
@@ -220,7 +235,7 @@ export class WorkerAgent implements ExchangeParty {
   }
 
   /** Begins the due collective with this worker's contribution; resolves once its mean is applied (false: stopped). */
-  private async collect(c: CollectiveCapability<WorkerState>): Promise<boolean> {
+  private async collect(c: ClosingCollective<WorkerState>): Promise<boolean> {
     const all = this.opts.collective!;
     const length = rangesLength(c.ranges(this.state));
     c.begin(this.state, this.clock.now(), all.nextSlot(length));

@@ -12,7 +12,9 @@ import type { ModelName } from '../engine/models/index.js';
 import type { OptimizerSettings } from '../engine/optim/index.js';
 import type { DatasetName } from '../engine/training/data.js';
 import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
-import { COLLECTIVE_ALGORITHMS, DILOCO_FAMILY } from '../algorithms/index.js';
+import { misappliedOption, scopeText } from '../algorithms/diloco-options.js';
+import { COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
+import { streamingRules } from '../algorithms/streaming-diloco.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { MetricsRow } from '../report/metrics.js';
 import { checkAdversaries, type AdversaryKind } from './adversary.js';
@@ -23,7 +25,7 @@ import type { MessageHeader } from './transport.js';
 import { z } from 'zod';
 import { parseRunRecord, TrainingRecord } from '../config/run.js';
 
-export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'gossip-diloco'] as const;
+export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco'] as const;
 /** The algorithms whose workers meet in collectives (the others exchange pairwise). */
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
 
@@ -37,11 +39,17 @@ export interface ClusterConfig extends OptimizerSettings {
   rateMode?: 'poisson' | 'exact';
   /** How collectives combine the contributions (aggregate.ts; default the mean). */
   aggregate?: Aggregate;
-  /** DiLoCo (docs/algorithms.md §5): inner steps per round and the outer step (defaults: DILOCO_DEFAULTS). */
+  /** DiLoCo and Streaming DiLoCo (docs/algorithms.md §5): inner steps per round and the outer step (defaults: DILOCO_DEFAULTS). */
   innerSteps?: number;
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  /** DiLoCo: eager outer steps, overlapping each round's all-reduce with the next round. */
+  eager?: boolean;
+  /** Streaming DiLoCo: fragments P, overlap τ, mixing factor α (defaults: STREAMING_DEFAULTS). */
+  fragments?: number;
+  overlap?: number;
+  mix?: number;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';
   model: ModelName;
@@ -212,6 +220,10 @@ const SavedCluster = TrainingRecord.extend({
   outerLr: z.number().positive().optional(),
   outerMomentum: z.number().min(0).max(1).optional(),
   outerOptimizer: z.enum(OUTER_OPTIMIZERS).optional(),
+  eager: z.boolean().optional(),
+  fragments: z.number().int().positive().optional(),
+  overlap: z.number().int().nonnegative().optional(),
+  mix: z.number().min(0).max(1).optional(),
   /** Budget as given: epochs of the training set over all workers, or gradient steps of all workers. */
   epochs: z.number().positive().optional(),
   steps: z.number().int().positive().optional(),
@@ -285,8 +297,15 @@ export function checkClusterConfig(c: ClusterConfig): void {
   if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {
     bad('aggregate', `aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
   }
-  const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
-  if (outer && !DILOCO_FAMILY.includes(c.algorithm)) bad(outer, `${outer} applies to ${DILOCO_FAMILY.join(' and ')}, not to ${c.algorithm}`);
+  const misapplied = misappliedOption(c.algorithm, c);
+  if (misapplied) bad(misapplied.key, `${misapplied.key} applies to ${scopeText(misapplied.scope)}, not to ${c.algorithm}`);
+  if (c.algorithm === 'streaming-diloco') {
+    try {
+      streamingRules(c);
+    } catch (err) {
+      throw err instanceof RangeError ? new UsageError(err.message) : err;
+    }
+  }
   for (const r of c.rejoin ?? []) {
     const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;
     const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;

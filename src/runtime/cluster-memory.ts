@@ -11,7 +11,7 @@ import type { AgentThreadData } from './agent-thread.js';
 import { savedWorkers, type SavedWorker } from './cluster-checkpoint.js';
 import type { ClusterConfig } from './cluster-config.js';
 import type { ClusterPlan } from './cluster-plan.js';
-import { collectiveBuffers, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
+import { collectiveBuffers, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
 import { linkBetween } from './emulator.js';
 import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
@@ -33,8 +33,8 @@ export interface ClusterMemory {
   endpoints: InProcessEndpoint[] | null;
   /** Algorithms with collectives: the all-reduce's buffers. */
   collective: CollectiveBuffers | null;
-  /** Emulated duration of one all-reduce, ms (0 without link emulation). */
-  collectiveMs: number;
+  /** The ring's links, which pace every emulated all-reduce by its contribution's length (null: no emulation). */
+  collectiveLinks: Array<{ latencyMs: number; bandwidth: number }> | null;
   /** A resumed run's saved workers (null where a worker starts from the average). */
   restored: Array<SavedWorker | null> | null;
 }
@@ -66,9 +66,7 @@ export function clusterMemory(plan: ClusterPlan, config: ClusterConfig): Cluster
     controls: Array.from({ length: n }, () => sharedInts(C.SIZE)),
     endpoints: plan.pairwise ? inProcessNetwork(n, plan.graph.edges, dim) : null,
     collective,
-    collectiveMs: collective && config.links
-      ? ringAllReduceMs(n, 4 * dim, Array.from({ length: n }, (_, i) => linkBetween(config.links!, i, (i + 1) % n)))
-      : 0,
+    collectiveLinks: collective && config.links ? Array.from({ length: n }, (_, i) => linkBetween(config.links!, i, (i + 1) % n)) : null,
   };
 }
 
@@ -103,7 +101,7 @@ export function workerThreadData(plan: ClusterPlan, memory: ClusterMemory, confi
       id: i, n, setup: plan.setup, backend: plan.backend.name, x: memory.xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash,
       optimizer: plan.localStep, schedule: plan.schedule, rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed,
       timeoutMs: config.timeoutMs ?? 2000, endpoint, central: plan.central, links: config.links ?? null, codec: config.codec ?? 'f32',
-      collective: memory.collective, collectiveMs: memory.collectiveMs, aggregate: config.aggregate ?? 'mean', budget: plan.budget,
+      collective: memory.collective, collectiveLinks: memory.collectiveLinks, aggregate: config.aggregate ?? 'mean', budget: plan.budget,
       global: memory.global, claimed: memory.claimed, startOwn: ownSteps, control: memory.controls[i], stats: memory.stats[i], port: port1,
       restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,
       carry: life.carry, adversary: plan.faults.adversary(i), bounds: config.bounds !== false,

@@ -107,11 +107,12 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
 
   const setup: AlgorithmSetup = {
     name: config.algorithm, graph, rate: config.rate, dim: model.size, dtype: 'f32', exchange: config.exchange,
-    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer },
+    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer, eager: config.eager },
+    streaming: { fragments: config.fragments, overlap: config.overlap, mix: config.mix },
   };
   let built: Built;
   try {
-    built = buildAlgorithm({ ...setup, backend });
+    built = buildAlgorithm({ ...setup, backend, layout: model.layout });
   } catch (err) {
     throw usage(err);
   }

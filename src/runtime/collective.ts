@@ -45,14 +45,14 @@ export class SharedAllReduce implements Collective {
   private round = 0;
 
   /**
-   * emulatedMs: how long every round's communication takes on emulated links (see ringAllReduceMs); the round
-   * ends that much later than the shared-memory reduction.
+   * emulatedMs: how long a round's communication takes on emulated links (see ringAllReduceMs), for every round or
+   * by the length of its contribution; the round ends that much later than the shared-memory reduction.
    */
   constructor(
     readonly self: number,
     private readonly b: CollectiveBuffers,
     private readonly backend: Backend,
-    private readonly emulatedMs = 0,
+    private readonly emulatedMs: number | ((length: number) => number) = 0,
     /** How the contributions are combined (aggregate.ts). */
     private readonly rule: Aggregate = 'mean',
   ) {}
@@ -90,7 +90,8 @@ export class SharedAllReduce implements Collective {
       for (const c of contributions) this.backend.axpy(1, c, out);
       this.backend.scale(out, 1 / count);
     } else aggregate(this.rule, contributions, out);
-    if (this.emulatedMs > 0) await new Promise((resolve) => setTimeout(resolve, this.emulatedMs));
+    const ms = typeof this.emulatedMs === 'number' ? this.emulatedMs : this.emulatedMs(out.length);
+    if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
     return count;
   }
 }

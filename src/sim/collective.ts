@@ -42,6 +42,7 @@ export function runCollective(ctx: DriverContext): void {
       }
     }
     const len = rangesLength(collective.ranges(states[0]));
+    counts.largestCollective = Math.max(counts.largestCollective, len);
     const commTime = link && n > 1 ? 2 * (n - 1) * link.latency + (2 * (n - 1) * len) / (n * link.bandwidth) : 0;
     const end = t + slowest + commTime;
     record(end);

@@ -4,7 +4,8 @@
  * collective of round r completes once every worker has begun it, after the all-reduce's time on the link model
  * (a ring all-reduce of the contribution: 2(n − 1) latency-bound steps, each moving 1/n of it); every worker then
  * applies the mean, at that time, wherever its local steps have taken it. A worker that is due again while its
- * previous collective is still in flight waits for that one to complete.
+ * previous collective is still in flight waits for that one to complete; so does a worker whose algorithm says it
+ * waits for it (Streaming DiLoCo, τ steps after a fragment's all-reduce began).
  */
 import type { WorkerState } from '../algorithms/types.js';
 import { rangesLength } from '../algorithms/types.js';
@@ -30,6 +31,8 @@ export function runOverlap(ctx: DriverContext): void {
   const contributions = new Map<number, Vec[]>();
   /** Workers waiting to begin their next collective until their previous one completes. */
   const blocked = new Uint8Array(n);
+  /** Workers waiting for their collective in flight before their next step. */
+  const waiting = new Uint8Array(n);
   let completed = 0;
   const events = new EventHeap<Event>();
   const step = (i: number, t: number) => events.push(t + rng.exponential(speeds[i]), { kind: 'step', i });
@@ -40,6 +43,7 @@ export function runOverlap(ctx: DriverContext): void {
     const len = rangesLength(collective.ranges(states[i]));
     const out = allocVec(objective.dtype, len);
     collective.begin(states[i], t, out);
+    counts.largestCollective = Math.max(counts.largestCollective, len);
     const list = contributions.get(round) ?? new Array<Vec>(n);
     list[i] = out;
     contributions.set(round, list);
@@ -47,6 +51,12 @@ export function runOverlap(ctx: DriverContext): void {
       const duration = link && n > 1 ? 2 * (n - 1) * link.latency + (2 * (n - 1) * len) / (n * link.bandwidth) : 0;
       events.push(t + duration, { kind: 'complete', round });
     }
+  };
+
+  /** The next step of worker i, unless it waits for its collective in flight. */
+  const stepOrWait = (i: number, t: number) => {
+    if (begun[i] > completed && collective.waits?.(states[i])) waiting[i] = 1;
+    else step(i, t);
   };
 
   for (let i = 0; i < n; i++) step(i, 0);
@@ -60,11 +70,11 @@ export function runOverlap(ctx: DriverContext): void {
       const i = ev.i;
       algo.localStep(states[i], t, sources[i], optimizers[i]);
       counts.gradients++;
-      if (!collective.due(states[i])) step(i, t);
+      if (!collective.due(states[i])) stepOrWait(i, t);
       else if (begun[i] > completed) blocked[i] = 1;
       else {
         begin(i, t);
-        if (collective.overlaps) step(i, t);
+        if (collective.overlaps) stepOrWait(i, t);
       }
       continue;
     }
@@ -81,6 +91,9 @@ export function runOverlap(ctx: DriverContext): void {
       else if (blocked[i]) {
         blocked[i] = 0;
         begin(i, t);
+        stepOrWait(i, t);
+      } else if (waiting[i]) {
+        waiting[i] = 0;
         step(i, t);
       }
     }

@@ -60,6 +60,13 @@ export interface SimOptions {
    * worker's next step waits for its quota of exchanges, and free workers pair with free neighbours (paced.ts).
    */
   pacing?: 'free' | 'quota';
+  /**
+   * Collectives that wait for every worker: 'lockstep' (default) — rounds in which every worker takes its steps in
+   * turn (collective.ts; a metrics row inside a round shows the models after its local steps and the counts before
+   * it); 'events' — every worker on its own gradient clock, a collective beginning when the last worker is due and
+   * rows at their times with their counts (overlap.ts, as for collectives that overlap computation).
+   */
+  rounds?: 'lockstep' | 'events';
   /** Pairwise messages: rounded by this codec and sized by it on the link (default: exact, full size). */
   codec?: MessageCodec;
   /**
@@ -74,7 +81,8 @@ export interface SimOptions {
   onProgress?: (t: number) => void;
 }
 
-export type Counts = { gradients: number; communications: number; skipped: number; events: number };
+/** largestCollective: the longest contribution to a collective, in values (0: none). */
+export type Counts = { gradients: number; communications: number; skipped: number; events: number; largestCollective: number };
 
 /** What a driver is handed: the workers' starting points, gradient sources, optimizers and the run's streams. */
 export interface DriverContext {

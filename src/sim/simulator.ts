@@ -34,6 +34,8 @@ export interface SimSummary {
   /** Exchanges that could not start because a peer was busy (faithful mode). */
   skipped: number;
   events: number;
+  /** Algorithms with collectives: the largest contribution of one worker to a collective, in bytes (null: none). */
+  peakSyncBytes: number | null;
   wallSeconds: number;
   eventsPerSecond: number;
 }
@@ -60,7 +62,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   }
 
   const rows: MetricsRow[] = [];
-  const counts = { gradients: 0, communications: 0, skipped: 0, events: 0 };
+  const counts = { gradients: 0, communications: 0, skipped: 0, events: 0, largestCollective: 0 };
   let final: Vec[] = [];
   const emit = (t: number, models: Vec[]) => {
     final = models;
@@ -78,8 +80,10 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${algo.name}'s collectives need every worker`);
     if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${algo.name} averages exact values`);
     if (opts.pacing === 'quota') throw new UsageError(`the paced mode paces pairwise exchanges: ${algo.name} has none`);
-    if (algo.collective.overlaps) runOverlap(ctx);
+    if (algo.collective.overlaps || opts.rounds === 'events') runOverlap(ctx);
     else runCollective(ctx);
+  } else if (opts.rounds !== undefined) {
+    throw new UsageError(`rounds are those of collectives: ${algo.name} has none`);
   } else if (opts.pacing === 'quota') {
     if (opts.churn) throw new UsageError('churn is simulated in the free pacing only');
     if (!gradients) throw new UsageError('the paced mode needs gradient steps (it paces exchanges by them)');
@@ -105,6 +109,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     communications: counts.communications,
     skipped: counts.skipped,
     events: counts.events,
+    peakSyncBytes: algo.collective ? counts.largestCollective * (objective.dtype === 'f64' ? 8 : 4) : null,
     wallSeconds,
     eventsPerSecond: counts.events / Math.max(wallSeconds, 1e-9),
   };

@@ -35,6 +35,11 @@ const bad: Array<[string, string[], RegExp]> = [
   ['bad worker count', ['--workers', 'many'], /integer/],
   ['half of the faithful-mode link', ['--latency', '1'], /bandwidth/],
   ['bad speed distribution', ['--speed-distribution', 'pareto:2'], /speed distribution/],
+  ['streaming inner steps not a multiple of the fragments', ['--algo', 'streaming-diloco', '--inner-steps', '10', '--fragments', '3'], /inner steps per round \(10\) must be a multiple of the number of fragments \(3\)/],
+  ['a streaming overlap as long as H/P', ['--algo', 'streaming-diloco', '--inner-steps', '12', '--fragments', '3', '--overlap', '4'], /overlap \(4 steps\) must be shorter/],
+  ['a mixing factor above 1', ['--algo', 'streaming-diloco', '--mix', '1.5'], /mixing factor must be in \[0, 1\]/],
+  ['a streaming option with diloco', ['--algo', 'diloco', '--fragments', '2'], /--fragments applies to streaming-diloco, not to diloco/],
+  ['--eager with streaming-diloco', ['--algo', 'streaming-diloco', '--eager'], /--eager applies to diloco, not to streaming-diloco/],
 ];
 for (const [what, args, pattern] of bad) {
   test(`gossamer sim rejects ${what} with one line and exit code 2`, () => {

@@ -113,7 +113,26 @@ test('DiLoCo in threads: H local steps per round, then one all-reduce of the pse
   // 10 rounds of one collective each, counted as n − 1 messages.
   assert.equal(s.exchanges, 10 * 2);
   assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
-  await assert.rejects(runCluster({ ...base, algorithm: 'acid', innerSteps: 10 }), (e: Error) => e instanceof UsageError && /^innerSteps applies to diloco and gossip-diloco, not to acid/.test(e.message));
+  await assert.rejects(runCluster({ ...base, algorithm: 'acid', innerSteps: 10 }), (e: Error) => e instanceof UsageError && /^innerSteps applies to diloco, streaming-diloco and gossip-diloco, not to acid/.test(e.message));
+});
+
+test('Streaming DiLoCo in threads: a fragment every H/P steps, merged τ steps later; the closing average leaves the workers in consensus', async () => {
+  const s = await runCluster({ ...base, workers: 3, algorithm: 'streaming-diloco', steps: 600, innerSteps: 12, fragments: 2, overlap: 2, mix: 0.5 });
+  assert.equal(s.algorithm, 'streaming-diloco');
+  assert.ok(s.perWorker.every((w) => w.steps === 200), `steps per worker ${s.perWorker.map((w) => w.steps)}`);
+  // A fragment every 6 steps (33 rounds in 200 steps), then the closing average: n − 1 messages each.
+  assert.equal(s.exchanges, (33 + 1) * 2);
+  assert.equal(s.consensus, 0, 'the very same model on every worker');
+  assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
+});
+
+test('eager DiLoCo in threads: rounds overlap the next round\'s steps; the closing average leaves the workers in consensus', async () => {
+  const s = await runCluster({ ...base, workers: 3, algorithm: 'diloco', eager: true, steps: 300, innerSteps: 10 });
+  assert.equal(s.algorithm, 'eager-diloco');
+  assert.ok(s.perWorker.every((w) => w.steps === 100), `steps per worker ${s.perWorker.map((w) => w.steps)}`);
+  assert.equal(s.exchanges, (10 + 1) * 2);
+  assert.equal(s.consensus, 0);
+  assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
 });
 
 test('a run stopped mid-way and resumed from its checkpoint takes exactly its budget and trains as well', async () => {

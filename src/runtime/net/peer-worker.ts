@@ -505,6 +505,14 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     // The thread ends after the gradient it may be computing (at most one step's time).
     await compute.exited;
   }
+  // A worker that took all its steps closes its part in the collectives (the last one in flight, and the algorithm's
+  // closing collective if it has one) with the others, unless it is stopped meanwhile.
+  if (!stopped() && !agent.ruined && steps() >= opts.steps) {
+    const onAbort = (): void => void agent.stop();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    await agent.close();
+    signal?.removeEventListener('abort', onAbort);
+  }
   // Settles the exchange under way, if any: x is never left half-updated.
   await agent.stop();
   if (agent.ruined) return result(false, trainingStats(), agent.ruined);
