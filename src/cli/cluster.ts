@@ -20,6 +20,7 @@ import { optimizerConfigOf } from '../engine/optim/index.js';
 import { runCluster } from '../runtime/cluster.js';
 import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary, type SavedClusterRun } from '../runtime/cluster-config.js';
 import { clusterDisplay } from './cluster-display.js';
+import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDilocoOptions, oneOf, optionName } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
@@ -373,6 +374,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
       // The threads are ready: the run begins.
       progress: (shape) => {
         runDir.begin();
+        if (!flags.json) process.stdout.write(`${recipeLine(config as ClusterConfig & { dataset: DatasetName }, { workers: config.workers, budget: `${shape.budget} steps in all (${shape.perWorker} per worker)`, algorithm: `${config.algorithm} on a ${config.topology}` })}\n`);
         return display ? clusterDisplay(shape) : { update() {}, stop() {} };
       },
       log: (line) => {

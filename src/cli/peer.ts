@@ -44,6 +44,7 @@ import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
 import { addDilocoOptions, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
+import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 
@@ -337,6 +338,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${index}] ${message}\n`);
   };
   runDir?.begin();
+  if (!flags.json) process.stdout.write(`worker ${index} ${recipeLine(t, { workers, budget: `${t.steps} steps of this worker`, algorithm: `${flags.algo} on a ${flags.topology}` })}\n`);
   const transport = await createNetTransport({
     self: index,
     workers: flags.workers,

@@ -30,6 +30,7 @@ import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.j
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 import { integer, modelConfig, namingFlags, oneOf, real } from './options.js';
+import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
@@ -337,6 +338,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   // Resuming into a directory with metrics keeps its rows up to the checkpoint (later ones are trained again).
   const earlier = checkpoint && existsSync(metricsFile) ? readMetrics(metricsFile).filter((row) => row.t <= startStep) : [];
   runDir.begin();
+  if (!flags.json) process.stdout.write(`${recipeLine(run, { workers: 1, budget: `${run.totalSteps} steps${epochs === null ? '' : ` (${epochs} epochs)`}` })}\n`);
   const metrics = new MetricsWriter(metricsFile);
   for (const row of earlier) metrics.write(row);
   const save = (step: number) => {

@@ -1,0 +1,35 @@
+/**
+ * The resolved recipe of a run in one line, printed on stderr when a run starts (not with --json): what the flags
+ * and the defaults of config/recipe.ts made of the model, data, optimizer, schedule and budget.
+ */
+import type { TrainingSettings } from '../config/run.js';
+
+const num = (v: number) => (Number.isInteger(v) || Math.abs(v) >= 0.01 ? String(Number(v.toPrecision(4))) : v.toExponential(0));
+
+export interface RecipeShape {
+  /** Workers of the run (1: one worker). */
+  workers: number;
+  /** The budget as the run counts it, e.g. "4 epochs" or "2000 steps". */
+  budget: string;
+  /** The algorithm of a cluster, e.g. "acid on a ring". */
+  algorithm?: string;
+}
+
+export function recipeLine(t: TrainingSettings, shape: RecipeShape): string {
+  const optimizer = t.optimizer === 'sgd'
+    ? `SGD lr ${num(t.lr)}${t.momentum > 0 ? ` momentum ${num(t.momentum)}${t.nesterov ? ' (Nesterov)' : ''}` : ''}`
+    : `AdamW lr ${num(t.lr)}`;
+  const decay = t.weightDecay > 0 ? `, weight decay ${num(t.weightDecay)}${t.decayAll ? '' : ' (not on biases and norms)'}` : '';
+  const warmup = t.warmup === undefined ? ' after a warm-up over 5% of the steps' : t.warmup > 0 ? ` after ${num(t.warmup)} warm-up steps` : '';
+  const parts = [
+    `${t.model} on ${t.dataset}`,
+    shape.workers > 1 ? `${shape.workers} workers${shape.algorithm ? `, ${shape.algorithm}` : ''}` : 'one worker',
+    `batch ${t.batchSize}`,
+    `${optimizer}${decay}`,
+    `${t.schedule} schedule${warmup}`,
+    t.clip === null ? 'no clipping' : `clipping at ${num(t.clip)}`,
+    shape.budget,
+    `seed ${t.seed}`,
+  ];
+  return `recipe: ${parts.join('; ')}`;
+}
