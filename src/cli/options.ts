@@ -2,6 +2,7 @@ import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
+import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
 export function integer(min = -Infinity, max = Infinity) {
@@ -73,4 +74,21 @@ export function addDilocoOptions(cmd: Command, scope: string): Command {
     .option('--outer-lr <lr>', `${scope}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
     .option('--outer-momentum <m>', `${scope}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
     .option('--outer-optimizer <kind>', `${scope}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS));
+}
+
+/**
+ * How the training set is split across the workers (sim, train's clusters, peer): --shard and --alpha. No defaults
+ * here: a resumed run takes its checkpoint's; dataSplit resolves what is left.
+ */
+export function addShardOptions(cmd: Command, scope: string): Command {
+  return cmd
+    .option('--shard <mode>', `${scope}: each worker's training data: full (the whole set, in its own order; the default), iid (disjoint random shards) or dirichlet (disjoint shards, label proportions ~ Dirichlet(--alpha)); the same split for the same --seed in sim, train and peer`, oneOf(SHARD_MODES))
+    .option('--alpha <a>', `${scope}, --shard dirichlet: concentration of the label split, smaller is more heterogeneous (default ${DEFAULT_ALPHA})`, real({ positive: true }));
+}
+
+/** The split of --shard and --alpha (default: full); --alpha without --shard dirichlet is refused. */
+export function dataSplit(flags: { shard?: ShardMode; alpha?: number }): DataSplit {
+  const shard = flags.shard ?? 'full';
+  if (flags.alpha !== undefined && shard !== 'dirichlet') throw new UsageError(`--alpha applies to --shard dirichlet, not to --shard ${shard}`);
+  return shard === 'dirichlet' ? { shard, alpha: flags.alpha ?? DEFAULT_ALPHA } : { shard };
 }

@@ -23,7 +23,7 @@ import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel, MODEL_NAMES, type ModelName } from '../engine/models/index.js';
 import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import {
-  DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, type DatasetName,
+  DATASETS, DEFAULT_DATASET, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, workerExamples, type DatasetName,
 } from '../engine/training/data.js';
 import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from './cluster.js';
@@ -41,7 +41,8 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, real } from './options.js';
+import { addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, oneOf, real } from './options.js';
+import { examplesDigest, examplesOf, SHARD_MODES, type ShardMode } from '../data/shard.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
@@ -56,6 +57,8 @@ interface PeerFlags {
   workers?: number;
   model: ModelName;
   dataset?: DatasetName;
+  shard?: ShardMode;
+  alpha?: number;
   seq?: number;
   modelConfig?: Record<string, unknown>;
   algo: (typeof PEER_ALGORITHMS)[number];
@@ -155,7 +158,9 @@ export function peerCommand(): Command {
     .option('--slow <factor>', 'compute slow-down of this worker: it sleeps (factor − 1) × the compute time after each gradient', real({ min: 1 }))
     .option('--adversary <kind>', `fault injection: this worker sends forged models instead of its own (${ADVERSARY_KINDS.join(', ')})`, adversaryKind)
     .option('--no-bounds', 'apply neighbours\' messages and pulled parameters unchecked (to measure what the bounds prevent)')
-    .option('--limit <n>', 'training examples (synthetic: generated; mnist: the first n)', integer(1))
+    .option('--limit <n>', 'training examples (synthetic: generated; mnist: the first n)', integer(1));
+  addShardOptions(peer, 'data');
+  peer
     .option('--eval-limit <n>', 'test examples', integer(1))
     .option('--seed <s>', 'seed of the initial model and the data (the same on every worker)', integer(0), 1)
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
@@ -222,6 +227,9 @@ function resumeFlags(flags: PeerFlags, explicit: readonly string[]): PeerCheckpo
   if (!given('topology') && typeof run.topology === 'string') flags.topology = run.topology;
   if (!given('rate') && typeof run.rate === 'number') flags.rate = run.rate;
   if (!given('seed')) flags.seed = ck.checkpoint.seed;
+  // A checkpoint from before --shard trained on the whole set.
+  if (!given('shard')) flags.shard = run.shard !== undefined && (SHARD_MODES as readonly string[]).includes(run.shard) ? run.shard : 'full';
+  if (!given('alpha') && flags.shard === 'dirichlet' && typeof run.alpha === 'number') flags.alpha = run.alpha;
   flags.out ??= dirname(ck.checkpoint.file);
   return ck;
 }
@@ -252,7 +260,12 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   };
 
   const seq = flags.seq ?? DEFAULT_SEQ;
+  const split = dataSplit(flags);
   const data = loadTrainingData(flags.dataset ?? DEFAULT_DATASET[flags.model], flags.model, { seed: flags.seed, limit: flags.limit, evalLimit: flags.evalLimit });
+  // This worker's examples: the simulator's split of the same seed, as every other worker computes it.
+  const shards = workerExamples(data, flags.workers, split, flags.seed);
+  const examples = data.kind === 'text' ? null : examplesOf(shards, index, data.train.n);
+  const dataReport = { shard: split.shard, alpha: split.alpha ?? null, examples: examples?.length ?? null, examplesDigest: examples ? examplesDigest(examples) : null };
   const backend = getBackend({ backend: flags.backend });
   const modelConfig: Record<string, unknown> = { ...modelShape(flags.model, data, seq), ...(flags.modelConfig ?? {}) };
   const model = createModel(flags.model, { ...modelConfig, seed: flags.seed, backend } as Parameters<typeof createModel>[1]);
@@ -318,7 +331,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
 
   try {
     const addrs = transport.addresses();
-    if (flags.json) emit('listening', { peerId: transport.peerId, addrs });
+    if (flags.json) emit('listening', { peerId: transport.peerId, addrs, data: dataReport });
     else process.stdout.write(`worker ${index} listening on ${addrs.join(' ')}\n`);
 
     const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
@@ -343,7 +356,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       emulator,
       model,
       modelSpec: { name: flags.model, config: modelConfig, backend: backend.name },
-      train: { data: trainingPart(data, toShared), seq, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },
+      train: { data: trainingPart(data, toShared), examples: shards?.[index], seq, batchSize: flags.batchSize, seed: flags.seed * 7919 + index + 1 },
       built,
       collective,
       optimizer,
@@ -379,7 +392,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     model.params.set(result.x);
     const run = {
       command: 'peer' as const, index, workers: flags.workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, steps: flags.steps,
-      model: flags.model, dataset: data.name, batchSize: flags.batchSize, interrupted: result.interrupted,
+      model: flags.model, dataset: data.name, ...split, batchSize: flags.batchSize, interrupted: result.interrupted,
     };
     // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
     const save = (dir: string, withState: boolean): string => writeOrFallback(join(dir, 'checkpoint.safetensors'), 'checkpoint', (file) => savePeerCheckpoint(file, {
@@ -416,6 +429,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       exchanges: result.exchanges,
       finalExchanges: result.finalExchanges,
       trainLoss: result.loss,
+      data: dataReport,
       ...evaluation,
       finished: result.finished,
       seconds: result.seconds,

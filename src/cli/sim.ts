@@ -13,7 +13,8 @@ import { writeMetricsSvg } from '../report/plot.js';
 import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
 import { simulate, type ChurnEvent } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addDilocoOptions, dilocoSettings, integer, oneOf, real, realList } from './options.js';
+import { addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, oneOf, real, realList } from './options.js';
+import type { ShardMode } from '../data/shard.js';
 import { progressBar } from './progress.js';
 
 interface SimFlags {
@@ -39,8 +40,8 @@ interface SimFlags {
   dim: number;
   noise: number;
   batchSize: number;
-  shard: 'full' | 'iid' | 'dirichlet';
-  alpha: number;
+  shard?: ShardMode;
+  alpha?: number;
   limit?: number;
   evalLimit?: number;
   speeds?: number[];
@@ -98,8 +99,6 @@ export function simCommand(): Command {
     .option('--dim <d>', 'dimension of convex problems', integer(1), 10)
     .option('--noise <sigma>', 'standard deviation of Gaussian gradient noise', real({ min: 0 }), 0)
     .option('--batch-size <b>', 'neural problems: mini-batch size', integer(1), 32)
-    .addOption(new Option('--shard <mode>', "neural problems: each worker's data: full (whole set, own order), iid, dirichlet").choices(['full', 'iid', 'dirichlet']).default('full'))
-    .option('--alpha <a>', 'neural problems: Dirichlet concentration of the label split', real({ positive: true }), 0.5)
     .option('--limit <n>', 'neural problems: use only the first n training examples', integer(1))
     .option('--eval-limit <n>', 'neural problems: test examples behind each metrics row (default 2000; they dominate the run time of short simulations)', integer(1))
     .option('--speeds <list>', 'gradient speeds of the workers, cycled (e.g. 1,1,0.5)', realList)
@@ -115,6 +114,7 @@ export function simCommand(): Command {
     .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
+  addShardOptions(command, 'neural problems');
   return addDilocoOptions(command, 'diloco')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
@@ -135,7 +135,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   // A single worker is plain local training: a graph of one node and no edges.
   const graph = n === 1 ? ({ n: 1, name: 'single', neighbors: [[]], edges: [] } satisfies Graph) : makeTopology(flags.topology, n, { seed: flags.seed, p: flags.p, radius: flags.radius });
   const out = prepareOutputDir(flags.out ?? join('runs', `sim-${flags.algo}-${graph.name}-${n}-s${flags.seed}`), '--out');
-  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
+  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, ...dataSplit(flags), limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
     exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags),

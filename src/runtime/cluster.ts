@@ -27,8 +27,9 @@ import { writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
 import { getBackend } from '../engine/backends/index.js';
 import {
-  DEFAULT_SEQ, epochSize, evaluate, evaluationSet, imageData, loadTrainingData, modelShape, trainingPart, type TrainingData,
+  DEFAULT_SEQ, epochSize, evaluate, evaluationSet, imageData, loadTrainingData, modelShape, trainingPart, workerExamples, type TrainingData,
 } from '../engine/training/data.js';
+import { DEFAULT_ALPHA, examplesDigest, examplesOf } from '../data/shard.js';
 import { saveCheckpoint } from '../engine/checkpoint.js';
 import { createModel } from '../engine/models/index.js';
 import type { LabeledData, Model } from '../engine/models/model.js';
@@ -159,6 +160,10 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     kind: config.schedule, lr: config.lr, warmup, totalSteps: perWorker, milestones: config.milestones, minLr: config.minLr, stepSize: config.stepSize, gamma: config.gamma,
   };
 
+  // Each worker's examples: the simulator's split for this seed (null: the whole set each).
+  const shards = workerExamples(data, n, { shard: config.shard ?? 'full', alpha: config.alpha }, config.seed);
+  const examples = Array.from({ length: n }, (_, i) => (data.kind === 'text' ? null : examplesOf(shards, i, data.train.n)));
+
   // Shared memory: the training set once for all, per worker its parameters, gradient, state, control and statistics.
   const training = trainingPart(data, toShared);
   const global = sharedInts(G.SIZE);
@@ -233,7 +238,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     };
     const computeData: ComputeThreadData = {
       id: i, model: { name: config.model, config: modelConfig }, backend: backend.name, x: xs[i], grads, state: states[i],
-      data: training, seq, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
+      data: training, examples: shards?.[i], seq, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
       firstBatch: ownSteps,
       clip: config.clip, slowdown: config.slowdown?.[i] ?? 1, control: controls[i], port: port2,
     };
@@ -521,11 +526,12 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
       computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
       exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]), rejected: s[S.REJECTED], banned: bans[i],
+      examples: examples[i]?.length ?? trainCount, examplesDigest: examples[i] ? examplesDigest(examples[i]!) : '',
     }));
     const trainLosses = perWorkerSummary.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
     return {
       algorithm: built.algorithm.name, workers: n, topology: config.topology, rate: pairwise ? config.rate : 0, codec: config.codec ?? 'f32',
-      model: config.model, dataset: data.name, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
+      model: config.model, dataset: data.name, shard: config.shard ?? 'full', alpha: config.shard === 'dirichlet' ? config.alpha ?? DEFAULT_ALPHA : null, params: dim, budget, steps: tot.steps, exchanges: tot.communications, seconds,
       stepsPerSecond: tot.stepsNow / Math.max(seconds, 1e-9), epochs: (tot.steps * config.batchSize) / trainCount, consensus,
       ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, idleFraction: tot.idleFraction,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,

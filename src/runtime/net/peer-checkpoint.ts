@@ -14,6 +14,7 @@
 import { UsageError } from '../../core/errors.js';
 import { checkCompatible, readCheckpoint, saveCheckpoint, type Checkpoint, type OptimizerDescription } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/models/model.js';
+import type { ShardMode } from '../../data/shard.js';
 import type { Optimizer } from '../../engine/optim/optimizer.js';
 
 const PREFIX = 'algorithm.';
@@ -28,6 +29,9 @@ export interface PeerRun {
   rate: number;
   /** The worker's budget of local steps. */
   steps: number;
+  /** How the training set is split across the workers (absent in older checkpoints: 'full'), and α of 'dirichlet'. */
+  shard?: ShardMode;
+  alpha?: number;
   /** Written on SIGINT, before the end of the run. */
   interrupted?: boolean;
   [key: string]: unknown;
