@@ -1,5 +1,4 @@
 import { UsageError } from '../core/errors.js';
-import { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
 import { BatchIterator } from '../data/batch.js';
 import { headOf, type ImageDataset } from '../data/dataset.js';
