@@ -1,7 +1,7 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, acid-forcing, consensus-decay, dadao, codecs (simulator), acid-noniid (simulator, a network on MNIST:
+ * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), acid-noniid (simulator, a network on MNIST:
  * minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run them on a quiet
  * machine), all (the simulator's quick ones). Prints Markdown tables and writes JSON to
  * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
+import { acidClock } from './experiments/acid-clock.js';
 import { acidForcing } from './experiments/acid-forcing.js';
 import { acidNoniid } from './experiments/acid-noniid.js';
 import { acidRate } from './experiments/acid-rate.js';
@@ -26,6 +27,7 @@ type Options = { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; 
 const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-rate': acidRate,
   'acid-forcing': acidForcing,
+  'acid-clock': acidClock,
   'acid-noniid': acidNoniid,
   'consensus-decay': consensusDecay,
   dadao,
