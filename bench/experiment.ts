@@ -1,14 +1,18 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, consensus-decay, dadao, codecs (simulator), streaming (simulator, neural: minutes), time-to-97, sim-vs-runtime,
- * diloco (runtime: worker threads, minutes each in full; run them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables and writes JSON to
+ * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming and acid-noniid (simulator,
+ * neural: minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run them on a quiet
+ * machine), all (the simulator's quick ones). Prints Markdown tables and writes JSON to
  * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
  * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
+import { acidClock } from './experiments/acid-clock.js';
+import { acidForcing } from './experiments/acid-forcing.js';
+import { acidNoniid } from './experiments/acid-noniid.js';
 import { acidRate } from './experiments/acid-rate.js';
 import { codecs } from './experiments/codecs.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
@@ -23,6 +27,9 @@ type Options = { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; 
 
 const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-rate': acidRate,
+  'acid-forcing': acidForcing,
+  'acid-clock': acidClock,
+  'acid-noniid': acidNoniid,
   'consensus-decay': consensusDecay,
   dadao,
   codecs,
@@ -31,8 +38,10 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   diloco,
   streaming,
 };
-/** Experiments of the runtime (long, and timed on the wall clock) and long neural simulations: not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco', 'streaming']);
+/** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
+const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
+/** Long simulations (neural networks): not part of "all" either. */
+const LONG = new Set(['acid-noniid', 'streaming']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);
@@ -56,7 +65,7 @@ if (codec !== undefined && !(CODECS as readonly string[]).includes(codec)) {
   process.stderr.write(`experiment: --codec takes one of ${CODECS.join(', ')}, got ${args[codecAt + 1]}\n`);
   process.exit(2);
 }
-const names = name === 'all' ? Object.keys(experiments).filter((n) => !RUNTIME.has(n)) : [name];
+const names = name === 'all' ? Object.keys(experiments).filter((n) => !RUNTIME.has(n) && !LONG.has(n)) : [name];
 for (const n of names) {
   const run = experiments[n];
   if (!run) {

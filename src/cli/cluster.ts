@@ -22,7 +22,8 @@ import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type Clu
 import { clusterDisplay } from './cluster-display.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
-import { addDilocoOptions, oneOf, optionName } from './options.js';
+import { addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName } from './options.js';
+import type { ShardMode } from '../data/shard.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
@@ -30,7 +31,7 @@ import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
@@ -85,6 +86,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', oneOf(['ideal', 'official'] as const))
     .option('--aggregate <rule>', `cluster, collectives: how the contributions are combined, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
   addDilocoOptions(cmd, 'cluster, ');
+  addShardOptions(cmd, 'cluster');
   return cmd
     .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', oneOf(['decentralized', 'fifo'] as const))
     .option('--codec <c>', 'cluster: payload codec of the exchanges, f32 (default), f16 or i8 (blockwise 8-bit): a lossy one rounds the parameters as on the network, and the link emulator charges its smaller size', oneOf(['f32', 'f16', 'i8'] as const))
@@ -107,6 +109,8 @@ export interface ClusterFlags {
   workers?: number;
   model?: ModelName;
   dataset?: string;
+  shard?: ShardMode;
+  alpha?: number;
   seq?: number;
   epochs?: number;
   steps?: number;
@@ -236,6 +240,9 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'model', name: 'model', field: 'model' },
   { flag: 'modelConfig', name: 'model-config', field: 'modelConfig' },
   { flag: 'dataset', name: 'dataset', field: 'dataset' },
+  // Runs from before --shard trained every worker on the whole set.
+  { flag: 'shard', name: 'shard', field: 'shard', absent: 'full' },
+  { flag: 'alpha', name: 'alpha', field: 'alpha' },
   { flag: 'seq', name: 'seq', field: 'seq', absent: DEFAULT_SEQ },
   { flag: 'limit', name: 'limit', field: 'limit' },
   { flag: 'batchSize', name: 'batch-size', field: 'batchSize' },
@@ -297,7 +304,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
     eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix,
-    model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
+    model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, shard: run.shard, alpha: run.alpha, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize ?? undefined, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
@@ -330,7 +337,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm: flags.algo ?? CLUSTER_DEFAULTS.algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
     eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix,
-    model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
+    model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
     momentum: flags.momentum ?? r.momentum, weightDecay: flags.weightDecay ?? r.weightDecay,
     nesterov: flags.nesterov, decayAll: flags.decayAll,
@@ -401,6 +408,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
     const lines = [
       `${s.algorithm} on a ${s.topology} of ${s.workers} workers, rate ${s.rate}: ${s.model} on ${s.dataset} (${s.params} parameters, ${s.backend} backend)`,
       `steps            ${s.steps} of ${s.budget} (${fmt(s.epochs, 3)} epochs)${s.resumedAtStep === null ? '' : `, resumed at ${s.resumedAtStep},`} in ${fmt(s.seconds, 3)} s, ${fmt(s.stepsPerSecond, 3)} steps/s`,
+      ...(s.shard === 'full' ? [] : [`data             ${s.shard}${s.alpha === null ? '' : ` (α ${s.alpha})`} shards of ${Math.min(...s.perWorker.map((w) => w.examples))}–${Math.max(...s.perWorker.map((w) => w.examples))} examples per worker`]),
       `exchanges        ${s.exchanges}`,
       `idle             ${(100 * s.idleFraction).toFixed(1)}% of the compute loops' time waiting for communication`,
       `consensus        ${s.consensus.toExponential(3)} (mean squared distance to the average, before the final averaging)`,

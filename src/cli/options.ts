@@ -5,6 +5,7 @@ import type { AlgorithmSetup } from '../algorithms/index.js';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/outer.js';
 import { STREAMING_DEFAULTS, streamingRules } from '../algorithms/streaming-diloco.js';
 import { UsageError } from '../core/errors.js';
+import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
 export function integer(min = -Infinity, max = Infinity) {
@@ -133,4 +134,21 @@ export function addDilocoOptions(cmd: Command, scope: string): Command {
     .option('--fragments <P>', `${scope}streaming-diloco: fragments of the model (strided over its layers), one synchronised every H/P steps; H must be a multiple of P (default ${s.fragments})`, integer(1))
     .option('--overlap <tau>', `${scope}streaming-diloco: local steps taken while a fragment's all-reduce is in flight, fewer than H/P (default ${s.overlap})`, integer(0))
     .option('--mix <alpha>', `${scope}streaming-diloco: weight of the local parameters when a synchronised fragment is merged, θ ← (1 − α) θ_global + α θ_local, in [0, 1] (default ${s.mix})`, real());
+}
+
+/**
+ * How the training set is split across the workers (sim, train's clusters, peer): --shard and --alpha. No defaults
+ * here: a resumed run takes its checkpoint's; dataSplit resolves what is left.
+ */
+export function addShardOptions(cmd: Command, scope: string): Command {
+  return cmd
+    .option('--shard <mode>', `${scope}: each worker's training data: full (the whole set, in its own order; the default), iid (disjoint random shards) or dirichlet (disjoint shards, label proportions ~ Dirichlet(--alpha)); the same split for the same --seed in sim, train and peer`, oneOf(SHARD_MODES))
+    .option('--alpha <a>', `${scope}, --shard dirichlet: concentration of the label split, smaller is more heterogeneous (default ${DEFAULT_ALPHA})`, real({ positive: true }));
+}
+
+/** The split of --shard and --alpha (default: full); --alpha without --shard dirichlet is refused. */
+export function dataSplit(flags: { shard?: ShardMode; alpha?: number }): DataSplit {
+  const shard = flags.shard ?? 'full';
+  if (flags.alpha !== undefined && shard !== 'dirichlet') throw new UsageError(`--alpha applies to --shard dirichlet, not to --shard ${shard}`);
+  return shard === 'dirichlet' ? { shard, alpha: flags.alpha ?? DEFAULT_ALPHA } : { shard };
 }

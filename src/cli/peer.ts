@@ -23,7 +23,7 @@ import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel, MODEL_NAMES, type ModelName } from '../engine/models/index.js';
 import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import {
-  DATASETS, DEFAULT_SEQ, epochSize, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, type DatasetName,
+  DATASETS, DEFAULT_SEQ, epochSize, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, workerExamples, type DatasetName,
 } from '../engine/training/data.js';
 import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from './cluster.js';
@@ -41,7 +41,8 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addDilocoOptions, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { examplesDigest, examplesOf, type ShardMode } from '../data/shard.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { recipeLine } from './recipe-line.js';
@@ -58,6 +59,8 @@ interface PeerFlags {
   workers?: number;
   model?: ModelName;
   dataset?: DatasetName;
+  shard?: ShardMode;
+  alpha?: number;
   seq?: number;
   modelConfig?: Record<string, unknown>;
   algo: (typeof PEER_ALGORITHMS)[number];
@@ -164,7 +167,9 @@ export function peerCommand(): Command {
     .option('--slow <factor>', 'compute slow-down of this worker: it sleeps (factor − 1) × the compute time after each gradient', real({ min: 1 }))
     .option('--adversary <kind>', `fault injection: this worker sends forged models instead of its own (${ADVERSARY_KINDS.join(', ')})`, adversaryKind)
     .option('--no-bounds', 'apply neighbours\' messages and pulled parameters unchecked (to measure what the bounds prevent)')
-    .option('--limit <n>', 'training examples (synthetic: generated; mnist: the first n)', integer(1))
+    .option('--limit <n>', 'training examples (synthetic: generated; mnist: the first n)', integer(1));
+  addShardOptions(peer, 'data');
+  peer
     .option('--eval-limit <n>', 'test examples', integer(1))
     .option('--seed <s>', 'seed of the initial model and the data, the same on every worker (default 1)', integer(0))
     .option('--backend <name>', 'compute backend: auto, js or native', oneOf(BACKENDS), 'auto')
@@ -217,7 +222,7 @@ function timed(inner: Transport, timing: ProposalTiming): Transport {
 }
 
 /** The training settings a peer's flags give (the shared run record's fields, config/run.ts). */
-const TRAINING_FLAGS = ['model', 'modelConfig', 'dataset', 'seq', 'limit', 'evalLimit', 'batchSize', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decayAll', 'schedule', 'warmup', 'clip', 'seed'] as const;
+const TRAINING_FLAGS = ['model', 'modelConfig', 'dataset', 'shard', 'alpha', 'seq', 'limit', 'evalLimit', 'batchSize', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decayAll', 'schedule', 'warmup', 'clip', 'seed'] as const;
 
 /**
  * With --resume: the checkpoint's run fills in what the command line does not say; a training setting given on the
@@ -260,7 +265,7 @@ function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, e
   const r = recipe(model, workers, { optimizer: flags.optimizer, batchSize: flags.batchSize });
   const steps = flags.steps ?? Math.max(1, Math.ceil(('epochs' in r.budget ? r.budget.epochs * epochSize : r.budget.steps) / (r.batchSize * workers)));
   return {
-    model, modelConfig: flags.modelConfig, dataset, seq: flags.seq ?? DEFAULT_SEQ, limit: flags.limit ?? null, evalLimit: flags.evalLimit ?? null,
+    model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq ?? DEFAULT_SEQ, limit: flags.limit ?? null, evalLimit: flags.evalLimit ?? null,
     batchSize: r.batchSize, optimizer: r.optimizer, lr: flags.lr ?? r.lr, momentum: flags.momentum ?? r.momentum, nesterov: flags.nesterov ?? false,
     weightDecay: flags.weightDecay ?? r.weightDecay, decayAll: flags.decayAll ?? false, schedule: flags.schedule ?? r.schedule,
     warmup: flags.warmup ?? warmupSteps(r.warmup, steps), clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null,
@@ -303,6 +308,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   };
 
   const seq = t.seq;
+  // This worker's examples: the simulator's split of the same seed, as every other worker computes it.
+  const shards = workerExamples(data, workers, { shard: t.shard ?? 'full', alpha: t.alpha }, t.seed);
+  const examples = data.kind === 'text' ? null : examplesOf(shards, index, data.train.n);
+  const dataReport = { shard: t.shard ?? 'full', alpha: t.alpha ?? null, examples: examples?.length ?? null, examplesDigest: examples ? examplesDigest(examples) : null };
   const backend = getBackend({ backend: flags.backend });
   const modelConfig: Record<string, unknown> = { ...modelShape(t.model, data, seq), ...(t.modelConfig ?? {}) };
   const model = createModel(t.model, { ...modelConfig, seed: t.seed, backend } as Parameters<typeof createModel>[1]);
@@ -370,7 +379,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
 
   try {
     const addrs = transport.addresses();
-    if (flags.json) emit('listening', { peerId: transport.peerId, addrs });
+    if (flags.json) emit('listening', { peerId: transport.peerId, addrs, data: dataReport });
     else process.stdout.write(`worker ${index} listening on ${addrs.join(' ')}\n`);
 
     const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
@@ -395,7 +404,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       emulator,
       model,
       modelSpec: { name: t.model, config: modelConfig, backend: backend.name },
-      train: { data: trainingPart(data, toShared), seq, batchSize: t.batchSize, seed: t.seed * 7919 + index + 1 },
+      train: { data: trainingPart(data, toShared), examples: shards?.[index], seq, batchSize: t.batchSize, seed: t.seed * 7919 + index + 1 },
       built,
       collective,
       optimizer,
@@ -467,6 +476,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       exchanges: result.exchanges,
       finalExchanges: result.finalExchanges,
       trainLoss: result.loss,
+      data: dataReport,
       ...evaluation,
       finished: result.finished,
       seconds: result.seconds,

@@ -12,7 +12,8 @@ import { writeMetricsSvg } from '../report/plot.js';
 import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
 import { simulate, type ChurnEvent } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addDilocoOptions, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
+import { addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
+import type { ShardMode } from '../data/shard.js';
 import { progressBar } from './progress.js';
 import { RunDir } from './run-dir.js';
 
@@ -39,8 +40,8 @@ interface SimFlags {
   dim: number;
   noise: number;
   batchSize: number;
-  shard: 'full' | 'iid' | 'dirichlet';
-  alpha: number;
+  shard?: ShardMode;
+  alpha?: number;
   limit?: number;
   evalLimit?: number;
   speeds?: number[];
@@ -104,8 +105,6 @@ export function simCommand(): Command {
     .option('--dim <d>', 'dimension of convex problems', integer(1), 10)
     .option('--noise <sigma>', 'standard deviation of Gaussian gradient noise', real({ min: 0 }), 0)
     .option('--batch-size <b>', 'neural problems: mini-batch size', integer(1), 32)
-    .addOption(new Option('--shard <mode>', "neural problems: each worker's data: full (whole set, own order), iid, dirichlet").choices(['full', 'iid', 'dirichlet']).default('full'))
-    .option('--alpha <a>', 'neural problems: Dirichlet concentration of the label split', real({ positive: true }), 0.5)
     .option('--limit <n>', 'neural problems: use only the first n training examples', integer(1))
     .option('--eval-limit <n>', 'neural problems: test examples behind each metrics row (default 2000; they dominate the run time of short simulations)', integer(1))
     .option('--speeds <list>', 'gradient speeds of the workers, cycled (e.g. 1,1,0.5)', realList)
@@ -122,6 +121,7 @@ export function simCommand(): Command {
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--rounds <mode>', 'collectives that wait (allreduce, diloco, streaming-diloco without overlap): lockstep (default: rounds, every worker\'s steps in turn) or events (every worker on its own clock, as when collectives overlap; metrics rows at their times)', oneOf(['lockstep', 'events'] as const))
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
+  addShardOptions(command, 'neural problems');
   return addDilocoOptions(command, '')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
@@ -145,7 +145,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const { out: given, overwrite, json: _json, plot: _plot, ...settings } = flags;
   const runDir = RunDir.claim({ command: 'sim', out: given, name: `sim-${flags.algo}-${graph.name}-${n}`, config: settings, overwrite });
   const out = runDir.path;
-  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
+  const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, ...dataSplit(flags), limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
     exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, ...dilocoSettings(flags), layout: objective.layout,

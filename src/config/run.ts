@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { UsageError } from '../core/errors.js';
 import { MODEL_NAMES, type ModelName } from '../engine/models/index.js';
+import { SHARD_MODES } from '../data/shard.js';
 import { DATASETS } from '../engine/training/data.js';
 
 /** The optimizers of a run's local steps. */
@@ -31,6 +32,10 @@ export const TrainingRecord = z.object({
   /** Extra model options, merged over those the data set implies (absent: none). */
   modelConfig: z.record(z.string(), z.unknown()).optional(),
   dataset: z.enum(DATASETS),
+  /** How the training set is split across the workers (absent: 'full', each worker on the whole set). */
+  shard: z.enum(SHARD_MODES).optional(),
+  /** 'dirichlet': the concentration of the label split. */
+  alpha: z.number().positive().optional(),
   /** Context length of text models (absent: DEFAULT_SEQ). */
   seq: count.optional(),
   /** Training examples (images) or characters (text) kept (absent or null: all). */

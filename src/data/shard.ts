@@ -3,7 +3,73 @@
  * one call partition [0, n) exactly (every index in exactly one shard).
  */
 import { UsageError } from '../core/errors.js';
-import type { Rng } from '../core/rng.js';
+import { Rng } from '../core/rng.js';
+
+/**
+ * How a training set is split across workers: 'full' — every worker sees the whole set in its own order (the
+ * authors' default); 'iid' — disjoint random shards of equal size; 'dirichlet' — disjoint shards whose label
+ * proportions follow Dirichlet(α) (non-iid).
+ */
+export const SHARD_MODES = ['full', 'iid', 'dirichlet'] as const;
+export type ShardMode = (typeof SHARD_MODES)[number];
+/** Dirichlet concentration when none is given. */
+export const DEFAULT_ALPHA = 0.5;
+
+export interface DataSplit {
+  shard: ShardMode;
+  /** Concentration of the Dirichlet split (smaller: more heterogeneous); default DEFAULT_ALPHA. */
+  alpha?: number;
+}
+
+/** The labelled examples a split works on. */
+export interface Labelled {
+  n: number;
+  labels: Int32Array;
+  classes: number;
+}
+
+/** The stream a run's shards are drawn from: a function of its seed, the same in the simulator and the runtime. */
+export function shardRng(seed: number): Rng {
+  return new Rng(seed).fork('neural-data');
+}
+
+/** Each worker's examples under a split, drawn from rng; null for 'full' (every worker has them all). */
+export function splitExamples(data: Labelled, workers: number, split: DataSplit, rng: Rng): Int32Array[] | null {
+  switch (split.shard) {
+    case 'full':
+      return null;
+    case 'iid':
+      return shardIid(data.n, workers, rng);
+    case 'dirichlet':
+      return shardDirichlet(data.labels, workers, split.alpha ?? DEFAULT_ALPHA, rng, data.classes);
+  }
+}
+
+/**
+ * The examples of every worker of a run with this split and seed: what `gossamer sim`, the threads of
+ * `gossamer train --workers N` and the processes of `gossamer peer` give worker i (null: the whole set each).
+ */
+export function workerShards(data: Labelled, workers: number, split: DataSplit, seed: number): Int32Array[] | null {
+  return splitExamples(data, workers, split, shardRng(seed));
+}
+
+/** A short fingerprint of a set of example indices (FNV-1a over them, 8 hex digits), to compare runs' splits. */
+export function examplesDigest(indices: ArrayLike<number>): string {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < indices.length; k++) {
+    let v = indices[k] >>> 0;
+    for (let b = 0; b < 4; b++) {
+      h = Math.imul(h ^ (v & 0xff), 0x01000193);
+      v >>>= 8;
+    }
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** The examples of a worker: its shard, or all n in order. */
+export function examplesOf(shards: Int32Array[] | null, worker: number, n: number): Int32Array {
+  return shards ? shards[worker] : Int32Array.from({ length: n }, (_, i) => i);
+}
 
 /** iid shards: a seeded random permutation of [0, n) cut into `workers` parts of ⌊n/workers⌋ or ⌈n/workers⌉ examples. */
 export function shardIid(n: number, workers: number, rng: Rng): Int32Array[] {

@@ -1,4 +1,5 @@
 import { UsageError } from '../core/errors.js';
+import type { ShardMode } from '../data/shard.js';
 import { LeastSquares } from './least-squares.js';
 import { Logistic } from './logistic.js';
 import type { Objective } from './objective.js';
@@ -18,7 +19,7 @@ export interface ProblemOptions {
   samples?: number;
   /** Neural problems: mini-batch size, data split over workers, Dirichlet concentration, training-set size limit. */
   batchSize?: number;
-  shard?: 'full' | 'iid' | 'dirichlet';
+  shard?: ShardMode;
   alpha?: number;
   limit?: number;
   /** Neural problems: test examples behind each metrics row (default 2000). */

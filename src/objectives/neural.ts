@@ -1,9 +1,8 @@
 import { UsageError } from '../core/errors.js';
-import { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
 import { BatchIterator } from '../data/batch.js';
 import { headOf, type ImageDataset } from '../data/dataset.js';
-import { shardDirichlet, shardIid } from '../data/shard.js';
+import { shardRng, splitExamples, type ShardMode } from '../data/shard.js';
 import type { Backend } from '../engine/backend.js';
 import type { LayoutEntry } from '../engine/layout.js';
 import type { Model } from '../engine/models/model.js';
@@ -19,7 +18,7 @@ export interface NeuralObjectiveOptions {
   seed: number;
   batchSize?: number;
   /** 'full': every worker sees the whole training set in its own order (the authors' default); 'iid' or 'dirichlet' shards. */
-  shard?: 'full' | 'iid' | 'dirichlet';
+  shard?: ShardMode;
   /** Concentration of the Dirichlet label split (smaller: more heterogeneous). */
   alpha?: number;
   /** Test examples used for the metrics (the loss at the average model and its accuracy). */
@@ -40,6 +39,8 @@ export class NeuralObjective implements Objective {
   readonly backend: Backend;
   readonly layout: readonly LayoutEntry[];
   private readonly iterators: BatchIterator[];
+  /** Each worker's training examples (null: every worker has the whole set), as the runtime splits them (data/shard.ts). */
+  readonly shards: readonly Int32Array[] | null;
   private readonly test: ImageDataset;
   private readonly seed: number;
 
@@ -55,12 +56,9 @@ export class NeuralObjective implements Objective {
     if (train.channels * train.height * train.width !== model.inputSize) {
       throw new UsageError(`model ${model.name} expects inputs of size ${model.inputSize}, data set ${train.name} has ${train.channels * train.height * train.width}`);
     }
-    const rng = new Rng(opts.seed).fork('neural-data');
-    const shard = opts.shard ?? 'full';
-    const shards =
-      shard === 'full' ? null
-      : shard === 'iid' ? shardIid(train.n, workers, rng)
-      : shardDirichlet(train.labels, workers, opts.alpha ?? 0.5, rng, train.classes);
+    const rng = shardRng(opts.seed);
+    const shards = splitExamples(train, workers, { shard: opts.shard ?? 'full', alpha: opts.alpha }, rng);
+    this.shards = shards;
     const batchSize = opts.batchSize ?? 32;
     this.iterators = Array.from({ length: workers }, (_, i) => new BatchIterator(train, { batchSize, rng: rng.fork(i), indices: shards?.[i] }));
     this.test = headOf(opts.test, opts.evalLimit ?? 2000);

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import type { ImageDataset } from '../data/dataset.js';
+import type { ShardMode } from '../data/shard.js';
 import type { BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import type { ModelName } from '../engine/models/index.js';
@@ -56,6 +57,13 @@ export interface ClusterConfig extends OptimizerSettings {
   modelConfig?: Record<string, unknown>;
   /** A data set by name, or image sets given directly (tests). */
   dataset: DatasetName | { train: ImageDataset; test: ImageDataset };
+  /**
+   * How the training set is split across the workers (data/shard.ts; the simulator's split for the same seed).
+   * Absent (older checkpoints too): 'full', every worker on the whole set in its own order.
+   */
+  shard?: ShardMode;
+  /** Concentration of the Dirichlet split (shard 'dirichlet'; default DEFAULT_ALPHA). */
+  alpha?: number;
   /** Context length of the transformer (default 64). */
   seq?: number;
   /** Keep only the first n training examples. */
@@ -130,6 +138,9 @@ export interface WorkerSummary {
   /** Neighbours' messages refused by the bounds, and the neighbours banned for it. */
   rejected: number;
   banned: Array<{ worker: number; reason: string }>;
+  /** Its training examples: how many, and their fingerprint (data/shard.ts examplesDigest). */
+  examples: number;
+  examplesDigest: string;
 }
 
 export interface ClusterSummary {
@@ -141,6 +152,9 @@ export interface ClusterSummary {
   codec: MessageHeader['codec'];
   model: string;
   dataset: string;
+  /** How the training set was split across the workers, and the Dirichlet concentration (null: not Dirichlet). */
+  shard: ShardMode;
+  alpha: number | null;
   params: number;
   budget: number;
   /** Gradient steps of all workers. */
@@ -292,6 +306,8 @@ export function checkClusterConfig(c: ClusterConfig): void {
       if (!(Number.isInteger(k.atStep) && k.atStep >= 0)) bad(field, `${field} needs a step count of at least 0 for worker ${k.worker}, got ${k.atStep}`);
     }
   }
+  if (c.alpha !== undefined && (c.shard ?? 'full') !== 'dirichlet') bad('alpha', `alpha applies to the dirichlet split, not to the ${c.shard ?? 'full'} one`);
+  if (c.alpha !== undefined && !(c.alpha > 0 && Number.isFinite(c.alpha))) bad('alpha', `alpha must be a positive number, got ${c.alpha}`);
   checkAdversaries(c.adversary, c.workers);
   if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) bad('rejoin', `rejoin applies to the pairwise algorithms: the collectives of ${c.algorithm} do not take workers back`);
   if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {

@@ -108,7 +108,7 @@ export function workerThreadData(plan: ClusterPlan, memory: ClusterMemory, confi
     };
     const compute: ComputeThreadData = {
       id: i, model: { name: config.model, config: plan.modelConfig }, backend: plan.backend.name, x: memory.xs[i], grads, state: memory.states[i],
-      data: memory.training, seq: plan.seq, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
+      data: memory.training, examples: plan.shards?.[i], seq: plan.seq, batchSize: config.batchSize, seed: (config.seed * 1000003 + i) >>> 0,
       firstBatch: ownSteps, clip: config.clip, slowdown: plan.faults.slowdown(i), control: memory.controls[i], port: port2,
     };
     return { agent, compute, agentTransfer: [port1, ...(endpoint ? endpointTransferList(endpoint) : [])], computeTransfer: [port2] };

@@ -14,7 +14,7 @@ import { getBackend } from '../engine/backends/index.js';
 import { createModel } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
 import { optimizerConfigOf, type OptimizerConfig } from '../engine/optim/index.js';
-import { DEFAULT_SEQ, epochSize, imageData, loadTrainingData, modelShape, type TrainingData } from '../engine/training/data.js';
+import { DEFAULT_SEQ, epochSize, imageData, loadTrainingData, modelShape, workerExamples, type TrainingData } from '../engine/training/data.js';
 import { makeTopology, type Graph } from '../graph/topology.js';
 import type { ClusterConfig, ClusterResume } from './cluster-config.js';
 import { ClusterFaults } from './cluster-faults.js';
@@ -52,6 +52,8 @@ export interface ClusterPlan {
   localStep: LocalStepSettings;
   schedule: RunSchedule;
   faults: ClusterFaults;
+  /** Each worker's training examples: the simulator's split for the seed (null: the whole set each). */
+  shards: Int32Array[] | null;
 }
 
 /** An error of a builder given the configuration: bad input, whatever its class. */
@@ -130,5 +132,6 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
   return {
     n, backend, data, graph, seq, modelConfig, model, dim: model.size, trainCount, budget, perWorker, resume, startSteps: resume?.steps ?? 0,
     setup, built, pairwise, central: pairwise && config.pairing === 'fifo', optimizer: optimizerConfigOf(config), localStep, schedule, faults,
+    shards: workerExamples(data, n, { shard: config.shard ?? 'full', alpha: config.alpha }, config.seed),
   };
 }

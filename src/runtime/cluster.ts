@@ -27,7 +27,8 @@ import { ClusterLifecycle } from './cluster-lifecycle.js';
 import { clusterMemory, workerThreadData } from './cluster-memory.js';
 import { ClusterMeasure } from './cluster-measure.js';
 import { ClusterMetrics } from './cluster-metrics.js';
-import { planCluster } from './cluster-plan.js';
+import { planCluster, type ClusterPlan } from './cluster-plan.js';
+import { DEFAULT_ALPHA, examplesDigest, examplesOf } from '../data/shard.js';
 import { FifoOrchestrator } from './orchestrator.js';
 import { G, S } from './shared.js';
 
@@ -100,12 +101,13 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
       computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
       exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]), rejected: s[S.REJECTED], banned: workers.bans[i],
+      ...workerExamplesSummary(plan, i),
     }));
     const trainLosses = perWorker.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
     const final = end.evaluation;
     return {
       algorithm: plan.built.algorithm.name, workers: n, topology: config.topology, rate: plan.pairwise ? config.rate : 0, codec: config.codec ?? 'f32',
-      model: config.model, dataset: plan.data.name, params: plan.dim, budget: plan.budget, steps: totals.steps, exchanges: totals.communications, seconds,
+      model: config.model, dataset: plan.data.name, shard: config.shard ?? 'full', alpha: config.shard === 'dirichlet' ? config.alpha ?? DEFAULT_ALPHA : null, params: plan.dim, budget: plan.budget, steps: totals.steps, exchanges: totals.communications, seconds,
       stepsPerSecond: totals.stepsNow / Math.max(seconds, 1e-9), epochs: (totals.steps * config.batchSize) / plan.trainCount, consensus: end.consensus,
       ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, idleFraction: totals.idleFraction,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
@@ -122,4 +124,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   } finally {
     config.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** A worker's training examples in the summary: how many, and their fingerprint (the same split as the simulator's). */
+function workerExamplesSummary(plan: ClusterPlan, i: number): { examples: number; examplesDigest: string } {
+  const { data, shards } = plan;
+  const examples = data.kind === 'text' ? null : examplesOf(shards, i, data.train.n);
+  return { examples: examples?.length ?? plan.trainCount, examplesDigest: examples ? examplesDigest(examples) : '' };
 }

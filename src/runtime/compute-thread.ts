@@ -26,6 +26,8 @@ export interface ComputeThreadData {
   state: Float32Array;
   /** The training data (on shared memory; trainingPart). */
   data: TrainingData;
+  /** This worker's examples (its shard; default: the whole training set). */
+  examples?: Int32Array;
   /** Context length (text). */
   seq: number;
   batchSize: number;
@@ -55,7 +57,7 @@ const d = workerData as ComputeThreadData;
 const backend = getBackend({ backend: d.backend });
 // seeded per worker so that workers draw their own dropout masks
 const model = createModel(d.model.name, { ...d.model.config, backend, seed: d.seed, params: d.x, grads: d.grads, state: d.state, initialize: false } as never);
-const batches = batchSource(d.data, d.seed, d.batchSize, d.seq);
+const batches = batchSource(d.data, d.seed, d.batchSize, d.seq, d.examples);
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 const ctrl = d.control;
 

@@ -45,18 +45,23 @@ export function modelAt<S extends WorkerState>(algo: Algorithm<S>, s: S, t: numb
 
 /**
  * The metrics of an event-driven run: record(until) emits a row at every grid time up to `until` over the (live)
- * workers' models at that time, and reports progress.
+ * workers' models at that time, and reports progress. `clock` gives worker i's own time at virtual time t, when
+ * the workers' handlers run on their own clocks (default: the virtual time).
  */
 export function gridRecorder<S extends WorkerState>(
   opts: SimOptions, algo: Algorithm<S>, states: S[], emit: (t: number, models: Vec[]) => void, live?: Uint8Array,
+  clock: (i: number, t: number) => number = (_i, t) => t,
 ): (until: number) => void {
   const T = opts.time;
   let nextMetric = 0;
   let nextProgress = 0;
   return (until) => {
     while (nextMetric <= until && nextMetric <= T + 1e-9) {
-      const measured = live ? states.filter((_, i) => live[i]) : states;
-      emit(nextMetric, measured.map((s) => modelAt(algo, s, nextMetric)));
+      const models: Vec[] = [];
+      states.forEach((s, i) => {
+        if (!live || live[i]) models.push(modelAt(algo, s, clock(i, nextMetric)));
+      });
+      emit(nextMetric, models);
       nextMetric += opts.every;
     }
     if (opts.onProgress && until >= nextProgress) {

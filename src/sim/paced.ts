@@ -16,6 +16,10 @@
  * The free mode models workers whose computation never waits for communication (a busy worker skips an exchange);
  * this one models the runtime, where the compute loop waits for its quota, so that over slow links the number of
  * exchanges per gradient step stays at the rate and the gradient steps slow down instead.
+ *
+ * Each worker's handlers run on its own clock, as in the runtime (LocalClock, docs/algorithms.md §2.6): one unit per
+ * expected duration of its own local step, waits for communication not counted — speed_i · t at virtual time t. (The
+ * free mode keeps the virtual time, in which its edges fire at the rates A2CiD2's constants assume.)
  */
 import { RateControl } from '../algorithms/rate-control.js';
 import { allocVec, type Vec } from '../core/vec.js';
@@ -48,6 +52,8 @@ export function runPaced(ctx: DriverContext): void {
   const waiting = new Uint8Array(n);
   const events = new EventHeap<Event>();
   const candidates: number[] = [];
+  /** Worker i's own time at virtual time t. */
+  const own = (i: number, t: number) => speeds[i] * t;
 
   const startStep = (i: number, t: number) => events.push(t + rng.exponential(speeds[i]), { kind: 'step', i });
   /** Pairs worker i with a free neighbour that accepts it, if i is free and wants an exchange. */
@@ -70,8 +76,8 @@ export function runPaced(ctx: DriverContext): void {
     }
     const fromI = take();
     const fromJ = take();
-    pairwise.message(states[i], t, fromI);
-    pairwise.message(states[j], t, fromJ);
+    pairwise.message(states[i], own(i, t), fromI);
+    pairwise.message(states[j], own(j, t), fromJ);
     busy[i] = busy[j] = 1;
     events.push(t + duration, { kind: 'end', self: i, from: fromJ, proposer: true });
     events.push(t + duration + ack, { kind: 'end', self: j, from: fromI, proposer: false });
@@ -84,7 +90,7 @@ export function runPaced(ctx: DriverContext): void {
 
   for (let i = 0; i < n; i++) startStep(i, 0);
   for (let i = 0; i < n; i++) pair(i, 0);
-  const record = gridRecorder(opts, algo, states, ctx.emit);
+  const record = gridRecorder(opts, algo, states, ctx.emit, undefined, own);
   for (;;) {
     const t = events.peekTime();
     record(t);
@@ -93,7 +99,7 @@ export function runPaced(ctx: DriverContext): void {
     counts.events++;
     if (ev.kind === 'step') {
       const i = ev.i;
-      algo.localStep(states[i], t, sources[i], optimizers[i]);
+      algo.localStep(states[i], own(i, t), sources[i], optimizers[i]);
       counts.gradients++;
       rate[i].stepDone();
       if (rate[i].canStep()) startStep(i, t);
@@ -103,7 +109,7 @@ export function runPaced(ctx: DriverContext): void {
     }
     // One side of an exchange ends: it applies its peer's message and is free again.
     const k = ev.self;
-    pairwise.receive(states[k], t, ev.from);
+    pairwise.receive(states[k], own(k, t), ev.from);
     pool.push(ev.from);
     if (ev.proposer) counts.communications++;
     busy[k] = 0;

@@ -25,7 +25,8 @@ export interface BatchSource {
 /**
  * Mini-batches over labelled examples, reshuffled every epoch. The examples form one endless sequence, epoch after
  * epoch, each epoch in its own permutation drawn from (seed, epoch); step s takes positions [s·B, (s+1)·B) of that
- * sequence, so a batch may straddle two epochs and every example is seen once per epoch.
+ * sequence, so a batch may straddle two epochs and every example is seen once per epoch. With `indices` (a worker's
+ * shard) the examples are those, an epoch is one pass over them.
  */
 export class ShuffledBatches implements BatchSource {
   readonly batchSize: number;
@@ -34,6 +35,8 @@ export class ShuffledBatches implements BatchSource {
   private readonly inputs: Float32Array;
   private readonly targets: Int32Array;
   private readonly out: { inputs: Float32Array; targets: Int32Array };
+  /** The examples drawn from (null: all of them). */
+  private readonly indices: Int32Array | null;
   /** Cached permutations by epoch (at most two: a batch spans at most two epochs when B ≤ n). */
   private readonly perms = new Map<number, Int32Array>();
 
@@ -41,17 +44,25 @@ export class ShuffledBatches implements BatchSource {
     data: LabeledData & { inputs: Float32Array },
     readonly seed: number,
     batchSize: number,
+    indices?: Int32Array,
   ) {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batch size must be a positive integer, got ${batchSize}`);
     if (!(data.count > 0)) throw new Error('cannot draw batches from an empty data set');
     if (data.targets.length !== data.count) throw new Error(`${data.targets.length} targets for ${data.count} examples`);
     const inputSize = data.inputs.length / data.count;
     if (!Number.isInteger(inputSize)) throw new Error(`${data.inputs.length} input values for ${data.count} examples`);
+    if (indices !== undefined) {
+      if (indices.length === 0) throw new Error('cannot draw batches from an empty set of examples');
+      for (let k = 0; k < indices.length; k++) {
+        if (!(indices[k] >= 0 && indices[k] < data.count)) throw new Error(`example ${indices[k]} is outside the data set (${data.count} examples)`);
+      }
+    }
+    this.indices = indices ?? null;
     this.inputSize = inputSize;
     this.inputs = data.inputs;
     this.targets = data.targets;
     this.batchSize = batchSize;
-    this.epochSize = data.count;
+    this.epochSize = indices?.length ?? data.count;
     this.out = { inputs: new Float32Array(batchSize * inputSize), targets: new Int32Array(batchSize) };
   }
 
@@ -81,8 +92,9 @@ export class ShuffledBatches implements BatchSource {
       const at = position - epoch * n;
       const take = Math.min(B - k, n - at);
       const perm = this.permutation(epoch);
+      const ix = this.indices;
       for (let j = 0; j < take; j++) {
-        const i = perm[at + j];
+        const i = ix ? ix[perm[at + j]] : perm[at + j];
         out.inputs.set(this.inputs.subarray(i * row, (i + 1) * row), (k + j) * row);
         out.targets[k + j] = this.targets[i];
       }

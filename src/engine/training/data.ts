@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../../core/errors.js';
 import { headOf, type ImageDataset } from '../../data/dataset.js';
+import { workerShards, type DataSplit } from '../../data/shard.js';
 import { loadMnist } from '../../data/mnist.js';
 import { syntheticImages } from '../../data/synthetic.js';
 import { loadText, splitText, unigramCrossEntropy } from '../../data/text.js';
@@ -91,10 +92,24 @@ export function epochSize(data: TrainingData, seq: number): number {
   return data.kind === 'text' ? Math.floor((data.train.length - 1) / seq) : data.train.n;
 }
 
-/** A worker's batches: a function of (seed, step) only. */
-export function batchSource(data: TrainingData, seed: number, batchSize: number, seq: number): BatchSource {
-  if (data.kind === 'text') return new TextWindows(data.train, seq, seed, batchSize);
-  return new ShuffledBatches({ inputs: data.train.images, targets: data.train.labels, count: data.train.n }, seed, batchSize);
+/** A worker's batches, over its examples (default: the whole training set): a function of (seed, step) only. */
+export function batchSource(data: TrainingData, seed: number, batchSize: number, seq: number, examples?: Int32Array): BatchSource {
+  if (data.kind === 'text') {
+    if (examples) throw new Error('a text is read whole by every worker: it has no shards');
+    return new TextWindows(data.train, seq, seed, batchSize);
+  }
+  return new ShuffledBatches({ inputs: data.train.images, targets: data.train.labels, count: data.train.n }, seed, batchSize, examples);
+}
+
+/**
+ * Each worker's training examples under a split (data/shard.ts) — for the same seed, the same in `gossamer sim`, in
+ * the threads of `gossamer train --workers N` and in the processes of `gossamer peer`; null: every worker has the
+ * whole training set. A text is read whole by every worker: it has no shards.
+ */
+export function workerExamples(data: TrainingData, workers: number, split: DataSplit, seed: number): Int32Array[] | null {
+  if (split.shard === 'full') return null;
+  if (data.kind === 'text') throw new UsageError(`--shard ${split.shard} splits labelled examples: ${data.name} is a text, which every worker reads whole in its own order`);
+  return workerShards(data.train, workers, split, seed);
 }
 
 /** testLoss and testAccuracy; for text also testBitsPerChar (the held-out loss in bits per character). */

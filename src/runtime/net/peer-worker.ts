@@ -87,9 +87,11 @@ export interface PeerWorkerOptions {
   model: Model;
   /** What the compute thread builds the same model from (name, options) and the engine backend it uses there. */
   modelSpec: { name: ModelName; config: Record<string, unknown>; backend: BackendChoice };
-  /** The training set, the mini-batch size and the seed of this worker's data order. */
-  /** The training data (trainingPart, on shared memory), the transformer's context length, the batches and their seed. */
-  train: { data: TrainingData; seq: number; batchSize: number; seed: number };
+  /**
+   * The training data (trainingPart, on shared memory), this worker's examples (its shard; default: all of them),
+   * the transformer's context length, the batches and their seed.
+   */
+  train: { data: TrainingData; examples?: Int32Array; seq: number; batchSize: number; seed: number };
   /** A pairwise algorithm. */
   built: Built;
   optimizer: LocalOptimizer;
@@ -308,7 +310,7 @@ async function startComputeThread(
   const data: ComputeThreadData = {
     id: opts.transport.self, model: { name: modelSpec.name, config: modelSpec.config }, backend: modelSpec.backend,
     x: shared.x, grads: shared.grads, state: shared.state,
-    data: train.data, seq: train.seq, batchSize: train.batchSize, seed: train.seed, firstBatch: shared.firstBatch, clip: opts.clip, slowdown: opts.slowdown ?? 1,
+    data: train.data, examples: train.examples, seq: train.seq, batchSize: train.batchSize, seed: train.seed, firstBatch: shared.firstBatch, clip: opts.clip, slowdown: opts.slowdown ?? 1,
     control: shared.control, port: port2,
   };
   const thread = spawn(module, data, [port2], `gossamer-compute-${opts.transport.self}`);
