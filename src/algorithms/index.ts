@@ -1,6 +1,7 @@
 import { UsageError } from '../core/errors.js';
 import type { Dtype } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
+import type { LayoutEntry } from '../engine/layout.js';
 import { acidConstants, assertAcidAllowed } from '../graph/acid.js';
 import { spectral, spectralOfLaplacian } from '../graph/spectral.js';
 import type { Graph } from '../graph/topology.js';
@@ -29,7 +30,9 @@ export interface AlgorithmSetup {
   eta?: number;
   alphaTilde?: number;
   /** DiLoCo's round length and outer step (defaults: DILOCO_DEFAULTS). */
-  diloco?: Omit<DilocoOptions, 'dim' | 'dtype'>;
+  diloco?: Omit<DilocoOptions, 'dim' | 'dtype' | 'layout' | 'backend'>;
+  /** The model's parameter layout, for what works tensor by tensor (DiLoCo's outer braking); none: one tensor. */
+  layout?: readonly LayoutEntry[];
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -70,7 +73,7 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
     case 'diloco': {
       try {
-        return { algorithm: new Diloco({ dim, dtype, ...setup.diloco }), edgeRates: null, info: {} };
+        return { algorithm: new Diloco({ dim, dtype, backend, layout: setup.layout, ...setup.diloco }), edgeRates: null, info: {} };
       } catch (err) {
         throw err instanceof RangeError ? new UsageError(err.message) : err;
       }

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
+import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
 export function integer(min = -Infinity, max = Infinity) {
@@ -58,11 +59,23 @@ export function optionName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+/** DiLoCo's options, by their camel-cased names. */
+export const DILOCO_KEYS = ['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking'] as const;
+
 /** DiLoCo's flags as its settings; refused with another algorithm. */
-export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer }) {
-  const given = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
+export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer; outerBraking?: number }) {
+  const given = DILOCO_KEYS.find((k) => flags[k] !== undefined);
   if (given && flags.algo !== 'diloco') throw new UsageError(`${optionName(given)} applies to --algo diloco`);
-  return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer };
+  return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer, outerBraking: flags.outerBraking };
+}
+
+/** --braking: Adaptive Braking of the local optimizer (docs/algorithms.md §6); `scope` starts its description. */
+export function addBrakingOption(cmd: Command, scope = 'local optimizer'): Command {
+  return cmd.option(
+    '--braking <rho>',
+    `${scope}: Adaptive Braking, each tensor's gradient scaled by 1 − ρ·cos(gradient, momentum) before the momentum update (needs a momentum: SGD with --momentum > 0, or adamw; default ${DEFAULT_BRAKING}: off)`,
+    real({ min: 0 }),
+  );
 }
 
 /** DiLoCo's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, diloco'). */
@@ -72,5 +85,6 @@ export function addDilocoOptions(cmd: Command, scope: string): Command {
     .option('--inner-steps <H>', `${scope}: inner steps between two outer steps (default ${d.innerSteps})`, integer(1))
     .option('--outer-lr <lr>', `${scope}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
     .option('--outer-momentum <m>', `${scope}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
-    .option('--outer-optimizer <kind>', `${scope}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS));
+    .option('--outer-optimizer <kind>', `${scope}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS))
+    .option('--outer-braking <rho>', `${scope}: Adaptive Braking of the outer step, each tensor's pseudo-gradient scaled by 1 − ρ·cos(pseudo-gradient, outer momentum) (default ${d.outerBraking}: off)`, real({ min: 0 }));
 }

@@ -11,9 +11,9 @@ import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
 import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
-import { simulate, type ChurnEvent } from '../sim/simulator.js';
+import { parseGradientDelay, simulate, type ChurnEvent, type GradientDelay } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addDilocoOptions, dilocoSettings, integer, oneOf, real, realList } from './options.js';
+import { addBrakingOption, addDilocoOptions, dilocoSettings, integer, oneOf, real, realList } from './options.js';
 import { progressBar } from './progress.js';
 
 interface SimFlags {
@@ -31,6 +31,8 @@ interface SimFlags {
   weightDecay: number;
   decayAll?: boolean;
   clip?: number;
+  braking?: number;
+  gradientDelay?: GradientDelay;
   schedule: 'constant' | 'cosine' | 'step';
   warmup: number;
   minLr?: number;
@@ -62,6 +64,7 @@ interface SimFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  outerBraking?: number;
   p?: number;
   radius?: number;
   out?: string;
@@ -70,7 +73,7 @@ interface SimFlags {
 }
 
 export function simCommand(): Command {
-  const command = new Command('sim')
+  const command: Command = new Command('sim')
     .summary('Simulate decentralized optimisation in virtual time, bit-for-bit reproducible.')
     .description(
       'Simulate asynchronous decentralized optimisation in virtual time (time unit: one expected local gradient step).\n' +
@@ -89,7 +92,9 @@ export function simCommand(): Command {
     .option('--nesterov', 'SGD: Nesterov momentum (neural problems)')
     .option('--weight-decay <wd>', 'weight decay of the local optimizer', real({ min: 0 }), 0)
     .option('--decay-all', 'neural problems: weight decay on biases and norm parameters too (by default they are excluded)')
-    .option('--clip <norm>', 'clip every gradient to this norm', real({ positive: true }))
+    .option('--clip <norm>', 'clip every gradient to this norm', real({ positive: true }));
+  addBrakingOption(command)
+    .option('--gradient-delay <D>', 'every gradient at the parameters of D local steps before (each worker keeps its last D parameter vectors): a number of steps, or uniform:a:b for a delay drawn per step (seeded) in a…b (default 0: none)', gradientDelay)
     .option('--schedule <kind>', "learning-rate schedule over each worker's own steps: constant, cosine (to --min-lr at --time steps) or step", oneOf(['constant', 'cosine', 'step'] as const), 'constant')
     .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
@@ -138,7 +143,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
-    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags),
+    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags), layout: objective.layout,
     smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
   });
   if (flags.schedule !== 'step' && (flags.lrStepSize !== undefined || flags.lrGamma !== undefined)) throw new UsageError('--lr-step-size and --lr-gamma apply to --schedule step');
@@ -150,7 +155,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   });
   const optimizer = {
     optimizer: flags.optimizer, lr: flags.lr, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay,
-    decayAll: flags.decayAll, clip: flags.clip,
+    decayAll: flags.decayAll, clip: flags.clip, braking: flags.braking,
   };
   const speeds = workerSpeeds(n, { list: flags.speeds, distribution: flags.speedDistribution, stragglers: flags.stragglers, slowdown: flags.slowdown, seed: flags.seed });
   if ((flags.latency === undefined) !== (flags.bandwidth === undefined)) throw new UsageError('faithful mode needs both --latency and --bandwidth');
@@ -160,7 +165,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
     objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing,
-    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn,
+    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn, gradientDelay: flags.gradientDelay,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
     onMetrics: (row) => writer.write(row),
@@ -179,13 +184,23 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
     });
   }
   const last = rows[rows.length - 1];
-  return { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, codec: flags.codec, seed: flags.seed, ...built.info, metrics: writer.path, plot };
+  return { ...summary, ...(last.testAccuracy !== undefined ? { testAccuracy: last.testAccuracy } : {}), topology: graph.name, rate: flags.rate, codec: flags.codec, seed: flags.seed,
+    ...(flags.braking ? { braking: flags.braking } : {}), ...(flags.gradientDelay ? { gradientDelay: flags.gradientDelay } : {}), ...built.info, metrics: writer.path, plot };
 }
 
 function printSummary(s: Record<string, unknown>): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
   const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'codec', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
+}
+
+/** Commander parser of --gradient-delay: D or uniform:a:b. */
+function gradientDelay(value: string): GradientDelay {
+  try {
+    return parseGradientDelay(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** Commander parser of --churn: worker@leave[-back], comma-separated. */
