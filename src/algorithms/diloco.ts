@@ -11,6 +11,9 @@ export type OuterOptimizer = (typeof OUTER_OPTIMIZERS)[number];
 /** The paper's outer step and round length; no braking of the outer step. */
 export const DILOCO_DEFAULTS = { innerSteps: 500, outerLr: 0.7, outerMomentum: 0.9, outerOptimizer: 'nesterov' as OuterOptimizer, outerBraking: DEFAULT_BRAKING };
 
+/** DiLoCo's settings that a command line gives (the same names as its options). */
+export const DILOCO_SETTINGS = ['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking'] as const;
+
 export interface DilocoOptions {
   dim: number;
   dtype: Dtype;

@@ -7,7 +7,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { OuterOptimizer } from '../algorithms/diloco.js';
+import { DILOCO_SETTINGS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
 import { TOPOLOGIES } from '../graph/topology.js';
@@ -38,7 +38,7 @@ export const CLUSTER_DEFAULTS = {
 };
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', ...DILOCO_SETTINGS, 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
@@ -125,6 +125,7 @@ export interface ClusterFlags {
   nesterov?: boolean;
   weightDecay?: number;
   decayAll?: boolean;
+  braking?: number;
   schedule?: 'constant' | 'cosine' | 'step';
   warmup?: number;
   minLr?: number;
@@ -150,6 +151,7 @@ export interface ClusterFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  outerBraking?: number;
   pairing?: 'decentralized' | 'fifo';
   codec?: 'f32' | 'f16' | 'i8';
   latency?: number;
@@ -230,6 +232,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'outerLr', name: 'outer-lr', field: 'outerLr' },
   { flag: 'outerMomentum', name: 'outer-momentum', field: 'outerMomentum' },
   { flag: 'outerOptimizer', name: 'outer-optimizer', field: 'outerOptimizer' },
+  { flag: 'outerBraking', name: 'outer-braking', field: 'outerBraking', absent: 0 },
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
   { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
   { flag: 'model', name: 'model', field: 'model' },
@@ -244,6 +247,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'weightDecay', name: 'weight-decay', field: 'weightDecay' },
   { flag: 'nesterov', name: 'nesterov', field: 'nesterov', absent: false },
   { flag: 'decayAll', name: 'decay-all', field: 'decayAll', absent: false },
+  { flag: 'braking', name: 'braking', field: 'braking', absent: 0 },
   { flag: 'schedule', name: 'schedule', field: 'schedule' },
   { flag: 'warmup', name: 'warmup', field: 'warmup' },
   { flag: 'minLr', name: 'min-lr', field: 'minLr' },
@@ -280,9 +284,10 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
+    outerBraking: run.outerBraking,
     model: run.model as ModelName, modelConfig: run.modelConfig, dataset: run.dataset as DatasetName, seq: run.seq, limit: run.limit, evalLimit: flags.evalLimit ?? run.evalLimit,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
-    nesterov: run.nesterov, decayAll: run.decayAll,
+    nesterov: run.nesterov, decayAll: run.decayAll, braking: run.braking,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
     adversary: flags.adversary, bounds: flags.bounds,
@@ -317,10 +322,11 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
+    outerBraking: flags.outerBraking,
     model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize, epochs, steps: flags.steps, optimizer, lr,
     momentum: flags.momentum ?? (optimizer === 'sgd' ? 0.9 : 0), weightDecay: flags.weightDecay ?? (optimizer === 'sgd' ? 5e-4 : 0.01),
-    nesterov: flags.nesterov, decayAll: flags.decayAll,
+    nesterov: flags.nesterov, decayAll: flags.decayAll, braking: flags.braking,
     schedule, warmup: flags.warmup, minLr: flags.minLr, stepSize: flags.lrStepSize, gamma: flags.lrGamma,
     clip: flags.clip === undefined ? 1 : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
     links, slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,

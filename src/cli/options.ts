@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
-import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import { DILOCO_DEFAULTS, DILOCO_SETTINGS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 
@@ -59,12 +59,9 @@ export function optionName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-/** DiLoCo's options, by their camel-cased names. */
-export const DILOCO_KEYS = ['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking'] as const;
-
 /** DiLoCo's flags as its settings; refused with another algorithm. */
 export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer; outerBraking?: number }) {
-  const given = DILOCO_KEYS.find((k) => flags[k] !== undefined);
+  const given = DILOCO_SETTINGS.find((k) => flags[k] !== undefined);
   if (given && flags.algo !== 'diloco') throw new UsageError(`${optionName(given)} applies to --algo diloco`);
   return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer, outerBraking: flags.outerBraking };
 }

@@ -41,7 +41,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, real } from './options.js';
+import { addBrakingOption, addDilocoOptions, dilocoSettings, integer, modelConfig, oneOf, real } from './options.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco'] as const;
 const CODECS = ['f32', 'f16', 'i8'] as const;
@@ -64,6 +64,7 @@ interface PeerFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  outerBraking?: number;
   topology: string;
   rate: number;
   steps: number;
@@ -73,6 +74,7 @@ interface PeerFlags {
   nesterov?: boolean;
   weightDecay: number;
   decayAll?: boolean;
+  braking?: number;
   schedule: (typeof SCHEDULES)[number];
   warmup: number;
   clip?: number;
@@ -138,7 +140,8 @@ export function peerCommand(): Command {
     .option('--momentum <m>', 'heavy-ball momentum', real({ min: 0, max: 0.999 }), 0.9)
     .option('--nesterov', 'Nesterov momentum')
     .option('--weight-decay <wd>', 'weight decay (not on biases and norms unless --decay-all)', real({ min: 0 }), 0)
-    .option('--decay-all', 'apply weight decay to biases and norm parameters too')
+    .option('--decay-all', 'apply weight decay to biases and norm parameters too');
+  addBrakingOption(peer)
     .option('--schedule <kind>', 'learning-rate schedule over the steps: constant or cosine', oneOf(SCHEDULES), 'cosine')
     .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
     .option('--clip <norm>', 'clip gradients to this L2 norm', real({ positive: true }))
@@ -260,7 +263,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
   }
-  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags) });
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags), layout: model.layout });
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ optimizer: 'sgd', ...flags }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,

@@ -11,7 +11,7 @@ import { readCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import type { ModelName } from '../engine/models/index.js';
 import type { OptimizerSettings } from '../engine/optim/index.js';
 import type { DatasetName } from '../engine/training/data.js';
-import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
+import { DILOCO_SETTINGS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { MetricsRow } from '../report/metrics.js';
@@ -41,6 +41,8 @@ export interface ClusterConfig extends OptimizerSettings {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  /** Adaptive Braking of the outer step (default 0: off). */
+  outerBraking?: number;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';
   model: ModelName;
@@ -206,6 +208,7 @@ const SavedCluster = z.object({
   outerLr: z.number().positive().optional(),
   outerMomentum: z.number().min(0).max(1).optional(),
   outerOptimizer: z.enum(OUTER_OPTIMIZERS).optional(),
+  outerBraking: z.number().min(0).optional(),
   model: z.string(),
   modelConfig: z.record(z.string(), z.unknown()).optional(),
   dataset: z.string(),
@@ -221,6 +224,7 @@ const SavedCluster = z.object({
   nesterov: z.boolean().optional(),
   weightDecay: z.number().min(0),
   decayAll: z.boolean().optional(),
+  braking: z.number().min(0).optional(),
   schedule: z.enum(['constant', 'cosine', 'step', 'multistep']),
   warmup: z.number().nonnegative().optional(),
   milestones: z.array(z.number()).optional(),
@@ -298,7 +302,7 @@ export function checkClusterConfig(c: ClusterConfig): void {
   if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
   }
-  const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
+  const outer = DILOCO_SETTINGS.find((k) => c[k] !== undefined);
   if (outer && c.algorithm !== 'diloco') throw new UsageError(`--${outer.replace(/[A-Z]/g, (l) => `-${l.toLowerCase()}`)} applies to --algo diloco`);
   for (const r of c.rejoin ?? []) {
     const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;

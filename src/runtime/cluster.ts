@@ -138,7 +138,8 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const x0 = Float32Array.from(model.params);
   const setup: AlgorithmSetup = {
     name: config.algorithm, graph, rate: config.rate, dim, dtype: 'f32', exchange: config.exchange,
-    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer },
+    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer, outerBraking: config.outerBraking },
+    layout: model.layout,
   };
   let built;
   try {
@@ -153,6 +154,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const optimizer = optimizerConfigOf(config);
   const localStep: LocalStepSettings = {
     optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,
+    braking: config.braking,
   };
   const warmup = config.warmup ?? Math.round(0.05 * perWorker);
   const schedule: RunSchedule = {
