@@ -35,6 +35,12 @@ const bad: Array<[string, string[], RegExp]> = [
   ['bad worker count', ['--workers', 'many'], /integer/],
   ['half of the faithful-mode link', ['--latency', '1'], /bandwidth/],
   ['bad speed distribution', ['--speed-distribution', 'pareto:2'], /speed distribution/],
+  ['a negative braking', ['--momentum', '0.9', '--braking', '-1'], /--braking.*at least 0/],
+  ['braking without a momentum', ['--braking', '1'], /--braking.*momentum/],
+  ['a uniform gradient delay whose bounds are reversed', ['--gradient-delay', 'uniform:5:2'], /--gradient-delay.*uniform:5:2.*a ≤ b/],
+  ['a gradient delay that is no number of steps', ['--gradient-delay', '-3'], /--gradient-delay/],
+  ['gradient delays with churn', ['--gradient-delay', '2', '--churn', '1@2'], /gradient-delay.*churn/],
+  ['an outer braking without diloco', ['--outer-braking', '1'], /--outer-braking applies to --algo diloco/],
 ];
 for (const [what, args, pattern] of bad) {
   test(`gossamer sim rejects ${what} with one line and exit code 2`, () => {
