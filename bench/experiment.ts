@@ -1,15 +1,17 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
- *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, consensus-decay, dadao, codecs (simulator), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes
- * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
- * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
+ *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
+ * Names: acid-rate, consensus-decay, dadao, codecs (simulator), braking (the simulator on a convex problem and on MNIST,
+ * minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run them on a quiet
+ * machine), all (the simulator's short ones). Prints Markdown tables (with --json: the results as one JSON object
+ * per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
  * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
 import { acidRate } from './experiments/acid-rate.js';
+import { braking } from './experiments/braking.js';
 import { codecs } from './experiments/codecs.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
@@ -28,14 +30,16 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'time-to-97': timeTo97,
   'sim-vs-runtime': simVsRuntime,
   diloco,
+  braking,
 };
-/** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
+/** Experiments of the runtime (long, and timed on the wall clock) and the long ones of the simulator: not part of "all". */
+const LONG = new Set(['time-to-97', 'sim-vs-runtime', 'diloco', 'braking']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);
 const name = args.find((a, i) => !a.startsWith('--') && !VALUED.has(args[i - 1])) ?? 'all';
 const quick = args.includes('--quick');
+const json = args.includes('--json');
 const seedsAt = args.indexOf('--seeds');
 const seeds = seedsAt >= 0 ? Number(args[seedsAt + 1]) : undefined;
 if (seeds !== undefined && !(Number.isInteger(seeds) && seeds > 0)) {
@@ -54,7 +58,7 @@ if (codec !== undefined && !(CODECS as readonly string[]).includes(codec)) {
   process.stderr.write(`experiment: --codec takes one of ${CODECS.join(', ')}, got ${args[codecAt + 1]}\n`);
   process.exit(2);
 }
-const names = name === 'all' ? Object.keys(experiments).filter((n) => !RUNTIME.has(n)) : [name];
+const names = name === 'all' ? Object.keys(experiments).filter((n) => !LONG.has(n)) : [name];
 for (const n of names) {
   const run = experiments[n];
   if (!run) {
@@ -66,5 +70,6 @@ for (const n of names) {
   const seconds = (performance.now() - started) / 1000;
   mkdirSync(join('runs', 'experiments'), { recursive: true });
   writeFileSync(join('runs', 'experiments', `${n}${rate !== undefined ? `-rate${rate}` : ''}${codec !== undefined ? `-codec-${codec}` : ''}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));
-  process.stdout.write(`## ${n}${quick ? ' (quick)' : ''} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ ...out, quick, seconds })}\n`);
+  else process.stdout.write(`## ${n}${quick ? ' (quick)' : ''} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
 }
