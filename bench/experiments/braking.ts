@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mean, sci, table } from './common.js';
@@ -13,7 +13,9 @@ import { mean, sci, table } from './common.js';
  *   the optimum (mean of ‖x_i − x*‖² over the second half of the run), averaged over the seeds;
  * - MNIST: the MLP, batch 32 per worker, lr 0.01, 1000 rounds (about 2 epochs); the test accuracy of the final
  *   model on the whole test set.
- * A run whose loss is no longer finite is reported as diverged. --quick: D ∈ {0, 32}, shorter runs.
+ * A run diverged when its final loss (f at the average model; the test loss of the MLP) is not finite or above the
+ * loss it started from; a cell gives the mean over the seeds that did not, and how many did. --quick: D ∈ {0, 32},
+ * shorter runs.
  */
 export function braking(opts: { quick?: boolean; seeds?: number; log?: (line: string) => void } = {}) {
   const delays = opts.quick ? [0, 32] : [0, 4, 16, 32];
@@ -35,14 +37,17 @@ export function braking(opts: { quick?: boolean; seeds?: number; log?: (line: st
             const args = [...base, ...p.args, '--gradient-delay', String(D), '--braking', String(rho), '--seed', String(seed)];
             const command = `gossamer ${args.join(' ')}`;
             opts.log?.(`braking: ${command}`);
-            const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--out', join(dir, 'run')], { encoding: 'utf8' });
+            const out = join(dir, 'run');
+            const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--out', out], { encoding: 'utf8' });
             if (r.status !== 0) throw new Error(`${command} failed: ${r.stderr.trim()}`);
             const s = JSON.parse(r.stdout) as Record<string, number | null>;
-            runs.push({ command, seed, loss: s.loss, steadyOptimality: s.steadyOptimality, testAccuracy: s.testAccuracy ?? null, seconds: s.wallSeconds });
+            const first = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n')[0]) as { loss: number | null };
+            const diverged = !(Number.isFinite(s.loss) && Number.isFinite(first.loss) && s.loss! <= first.loss!);
+            runs.push({ command, seed, initialLoss: first.loss, loss: s.loss, diverged, steadyOptimality: s.steadyOptimality, testAccuracy: s.testAccuracy ?? null, seconds: s.wallSeconds });
           }
-          const diverged = runs.some((r) => !Number.isFinite(r.loss as number) || (p.name === 'quadratic' && !Number.isFinite(r.steadyOptimality as number)));
-          const value = diverged ? null : mean(runs.map((r) => (p.name === 'quadratic' ? r.steadyOptimality : r.testAccuracy) as number));
-          results.push({ problem: p.name, delay: D, braking: rho, diverged, value, runs });
+          const kept = runs.filter((r) => !r.diverged);
+          const value = kept.length === 0 ? null : mean(kept.map((r) => (p.name === 'quadratic' ? r.steadyOptimality : r.testAccuracy) as number));
+          results.push({ problem: p.name, delay: D, braking: rho, diverged: runs.length - kept.length, seeds: runs.length, value, runs });
         }
       }
     }
@@ -51,8 +56,9 @@ export function braking(opts: { quick?: boolean; seeds?: number; log?: (line: st
   }
   const cell = (problem: string, D: number, rho: number) => {
     const r = results.find((x) => x.problem === problem && x.delay === D && x.braking === rho)!;
-    if (r.diverged || r.value === null) return 'diverged';
-    return problem === 'quadratic' ? sci(r.value as number) : `${(100 * (r.value as number)).toFixed(1)}%`;
+    if (r.value === null) return 'diverged';
+    const v = problem === 'quadratic' ? sci(r.value as number) : `${(100 * (r.value as number)).toFixed(1)}%`;
+    return (r.diverged as number) > 0 ? `${v} (${r.diverged as number} of ${r.seeds as number} diverged)` : v;
   };
   const measure = (name: string) => (name === 'quadratic' ? 'quadratic, steady ‖x − x*‖²' : `${name}, test accuracy`);
   const header = ['delay D', ...problems.flatMap((p) => rhos.map((rho) => `${measure(p.name)}: ${rho === 0 ? 'momentum SGD' : `braking ρ = ${rho}`}`))];
