@@ -1,11 +1,11 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
- *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming and acid-noniid (simulator,
- * neural: minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run them on a quiet
- * machine), all (the simulator's quick ones). Prints Markdown tables and writes JSON to
- * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
- * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
+ *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
+ * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, acid-noniid and braking
+ * (simulator, neural: minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run
+ * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
+ * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
+ * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
@@ -14,6 +14,7 @@ import { acidClock } from './experiments/acid-clock.js';
 import { acidForcing } from './experiments/acid-forcing.js';
 import { acidNoniid } from './experiments/acid-noniid.js';
 import { acidRate } from './experiments/acid-rate.js';
+import { braking } from './experiments/braking.js';
 import { codecs } from './experiments/codecs.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
@@ -37,16 +38,18 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'sim-vs-runtime': simVsRuntime,
   diloco,
   streaming,
+  braking,
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
 const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
 /** Long simulations (neural networks): not part of "all" either. */
-const LONG = new Set(['acid-noniid', 'streaming']);
+const LONG = new Set(['acid-noniid', 'streaming', 'braking']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);
 const name = args.find((a, i) => !a.startsWith('--') && !VALUED.has(args[i - 1])) ?? 'all';
 const quick = args.includes('--quick');
+const json = args.includes('--json');
 const seedsAt = args.indexOf('--seeds');
 const seeds = seedsAt >= 0 ? Number(args[seedsAt + 1]) : undefined;
 if (seeds !== undefined && !(Number.isInteger(seeds) && seeds > 0)) {
@@ -77,5 +80,6 @@ for (const n of names) {
   const seconds = (performance.now() - started) / 1000;
   mkdirSync(join('runs', 'experiments'), { recursive: true });
   writeFileSync(join('runs', 'experiments', `${n}${rate !== undefined ? `-rate${rate}` : ''}${codec !== undefined ? `-codec-${codec}` : ''}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));
-  process.stdout.write(`## ${n}${quick ? ' (quick)' : ''} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ ...out, quick, seconds })}\n`);
+  else process.stdout.write(`## ${n}${quick ? ' (quick)' : ''} (${seconds.toFixed(1)} s)\n\n${out.markdown}\n\n`);
 }

@@ -505,6 +505,20 @@ napi_value js_sum_squares(napi_env env, napi_callback_info info) {
   return A.result(r);
 }
 
+napi_value js_dot(napi_env env, napi_callback_info info) {
+  Args A(env, info, 2, "dot");
+  auto x = A.f32(0, "x");
+  auto y = A.f32(1, "y");
+  A.need(y, x.length, "y");
+  if (!A.ok()) return nullptr;
+  double r;
+  {
+    FlushDenormals guard;
+    r = A.kernels->dot(x.length, x.data, y.data);
+  }
+  return A.result(r);
+}
+
 // ---- bias, activations, dropout
 
 template <bool Grad>
@@ -1087,6 +1101,7 @@ const Entry kEntries[] = {
     {"mul", binary<true>},
     {"average", js_average},
     {"sumSquares", js_sum_squares},
+    {"dot", js_dot},
     {"acidMix", js_acid_mix},
     {"addBias", bias_op<false>},
     {"biasGrad", bias_op<true>},

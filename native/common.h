@@ -33,6 +33,7 @@ struct Kernels {
   void (*mul)(idx n, const float* a, const float* b, float* out);
   void (*average)(idx n, float* a, const float* b);
   double (*sum_squares)(idx n, const float* x);
+  double (*dot)(idx n, const float* x, const float* y);
   void (*acid_mix)(idx n, float* x, float* xt, const float* v, float p, float q, float c, float kx, float kt);
 
   // Bias, activations, dropout.

@@ -7,6 +7,7 @@ export const DILOCO_OPTION_SCOPE = {
   outerLr: ['diloco', 'streaming-diloco', 'gossip-diloco'],
   outerMomentum: ['diloco', 'streaming-diloco', 'gossip-diloco'],
   outerOptimizer: ['diloco', 'streaming-diloco', 'gossip-diloco'],
+  outerBraking: ['diloco'],
   eager: ['diloco'],
   fragments: ['streaming-diloco'],
   overlap: ['streaming-diloco'],

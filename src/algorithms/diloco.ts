@@ -1,5 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
+import { brake, checkBraking, DEFAULT_BRAKING, tensorRanges, type TensorRange } from '../engine/optim/braking.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import { outerLoop, outerStep, pseudoGradient, type OuterLoop, type OuterOptions } from './outer.js';
 import { restoreFields, type Algorithm, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
@@ -9,6 +11,12 @@ export { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from './outer.
 export interface DilocoOptions extends OuterOptions {
   dim: number;
   dtype: Dtype;
+  /** Adaptive Braking's ρ on the outer step, against the outer momentum (needs μ > 0). @default 0 (off) */
+  outerBraking?: number;
+  /** The model's tensors, for the outer braking (default: the whole vector is one). */
+  layout?: readonly { offset: number; size: number }[];
+  /** Vector kernels of float32 models (the outer braking's dot products). */
+  backend?: Backend | null;
 }
 
 export interface DilocoState extends WorkerState {
@@ -27,7 +35,9 @@ export interface DilocoState extends WorkerState {
  * goes on across rounds), then the workers average their pseudo-gradients Δ_i = θ − θ_i — the only communication —
  * and every worker takes the same outer step from θ:
  *   nesterov: m ← μ m + Δ;  θ ← θ − lr (Δ + μ m)        sgd: m ← μ m + Δ;  θ ← θ − lr m
- * Outer SGD with lr 1 and μ = 0 is plain periodic model averaging (a test pins that sign).
+ * Outer SGD with lr 1 and μ = 0 is plain periodic model averaging (a test pins that sign). With outer braking
+ * (ρ > 0), Δ is first braked against m tensor by tensor, Δ_T ← (1 − ρ cos(Δ_T, m_T)) Δ_T (engine/optim/braking.ts):
+ * every worker brakes the same mean with the same momentum, so the outer steps stay identical.
  */
 export class Diloco implements Algorithm<DilocoState> {
   readonly name = 'diloco';
@@ -35,9 +45,17 @@ export class Diloco implements Algorithm<DilocoState> {
   private readonly grad: Vec;
   private readonly loop: OuterLoop;
   private readonly whole: readonly ParamRange[];
+  private readonly braking: number;
+  private readonly tensors: readonly TensorRange[];
+  /** The braked pseudo-gradient (the mean is shared by every worker and stays as it is). */
+  private readonly braked: Vec;
 
   constructor(private readonly opts: DilocoOptions) {
     this.loop = outerLoop(opts);
+    this.braking = opts.outerBraking ?? DEFAULT_BRAKING;
+    checkBraking(this.braking, this.loop.mu > 0, '--outer-braking', 'an outer momentum above 0');
+    this.tensors = this.braking > 0 ? tensorRanges(opts.layout, opts.dim) : [];
+    this.braked = allocVec(opts.dtype, this.braking > 0 ? opts.dim : 0);
     this.grad = allocVec(opts.dtype, opts.dim);
     this.whole = [{ start: 0, end: opts.dim }];
     this.collective = {
@@ -47,11 +65,19 @@ export class Diloco implements Algorithm<DilocoState> {
       begin: (s, _t, out) => pseudoGradient(s.outer, s.x, this.whole, out),
       complete: (s, _t, mean) => {
         // Every inner round starts again from the new θ.
-        outerStep(this.loop, s.outer, s.momentum, mean, this.whole);
+        outerStep(this.loop, s.outer, s.momentum, this.brakedMean(mean, s.momentum), this.whole);
         s.x.set(s.outer);
         s.inner = 0;
       },
     };
+  }
+
+  /** The mean pseudo-gradient, braked against the outer momentum when asked (a copy: the mean is shared). */
+  private brakedMean(mean: Vec, m: Vec): Vec {
+    if (this.braking === 0) return mean;
+    this.braked.set(mean);
+    brake(this.braked, m, this.tensors, this.braking, this.opts.dtype === 'f32' ? (this.opts.backend ?? null) : null);
+    return this.braked;
   }
 
   createState(x0: Vec): DilocoState {

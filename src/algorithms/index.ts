@@ -24,6 +24,8 @@ export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'di
 export interface DilocoSettings extends OuterOptions {
   /** The outer step of a round does not wait for its all-reduce (eager-diloco.ts). @default false */
   eager?: boolean;
+  /** Adaptive Braking's ρ on DiLoCo's outer step (diloco.ts). @default 0 */
+  outerBraking?: number;
 }
 
 export interface AlgorithmSetup {
@@ -75,7 +77,7 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       return { algorithm: new Acid({ ...base, eta: c.eta, alphaTilde: c.alphaTilde, exchange: setup.exchange ?? 'ideal' }), edgeRates: null, info: c.info };
     }
     case 'gossip-diloco': {
-      const { eager, ...outer } = setup.diloco ?? {};
+      const { eager, outerBraking: _braking, ...outer } = setup.diloco ?? {};
       if (eager) throw new UsageError('eager updates apply to diloco: gossip-diloco has no all-reduce to wait for');
       // The outer models' gossip is A2CiD2's, with the constants of the graph and rate.
       const c = acidSetup(setup);
@@ -84,13 +86,14 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
     case 'allreduce':
       return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
     case 'diloco': {
-      const { eager, ...outer } = setup.diloco ?? {};
+      const { eager, outerBraking, ...outer } = setup.diloco ?? {};
+      if (eager && outerBraking) throw new UsageError('outer braking applies to diloco without eager updates');
       return usage(() => ({
-        algorithm: eager ? new EagerDiloco({ dim, dtype, workers: graph.n, ...outer }) : new Diloco({ dim, dtype, ...outer }), edgeRates: null, info: {},
+        algorithm: eager ? new EagerDiloco({ dim, dtype, workers: graph.n, ...outer }) : new Diloco({ dim, dtype, backend, layout: setup.layout, outerBraking, ...outer }), edgeRates: null, info: {},
       }));
     }
     case 'streaming-diloco': {
-      const { eager, ...outer } = setup.diloco ?? {};
+      const { eager, outerBraking: _braking, ...outer } = setup.diloco ?? {};
       if (eager) throw new UsageError('eager updates apply to diloco: streaming-diloco overlaps its fragments\' all-reduces itself (--overlap)');
       return usage(() => ({ algorithm: new StreamingDiloco({ dim, dtype, layout: setup.layout, ...outer, ...setup.streaming }), edgeRates: null, info: {} }));
     }

@@ -9,11 +9,15 @@
  *   d = g + wd·x, or with momentum b ← μ·b + (g + wd·x), d = b; s = lr of the step;
  * - everything else (Nesterov, AdamW, weight decay that skips biases and norms) through the engine's optimizers
  *   (float32, torch semantics): d = x − update(x), s = 1.
+ * Adaptive Braking (settings.braking = ρ > 0; engine/optim/braking.ts, one definition for both ways) scales the
+ * clipped gradient of every tensor of the layout (the whole vector without one) by 1 − ρ·cos(g, v) against the
+ * momentum v before it enters the momentum: b above, or the engine optimizer's buffer or first moment.
  */
 import { UsageError } from '../core/errors.js';
 import { allocVec, type Dtype, type Vec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import type { LayoutEntry } from '../engine/layout.js';
+import { brake, checkBraking, DEFAULT_BRAKING, tensorRanges, type TensorRange } from '../engine/optim/braking.js';
 import { clipGradNorm } from '../engine/optim/clip.js';
 import { createOptimizer, NO_DECAY_BIAS_NORM, type Optimizer, type OptimTarget, type StateEntry } from '../engine/optim/index.js';
 import type { Schedule } from '../engine/optim/schedule.js';
@@ -35,6 +39,8 @@ export interface LocalStepSettings {
   decayAll?: boolean;
   /** Clip every gradient to this ℓ2 norm (0: no clipping). @default 0 */
   clip?: number;
+  /** Adaptive Braking's ρ (needs a momentum: SGD with μ > 0, or AdamW). @default 0 (off) */
+  braking?: number;
 }
 
 export interface LocalOptimizerInit {
@@ -66,6 +72,9 @@ export class LocalOptimizer {
   private readonly momentum: number;
   private readonly weightDecay: number;
   private readonly clip: number;
+  private readonly braking: number;
+  /** The tensors braking works on (plain path with braking only). */
+  private readonly tensors: readonly TensorRange[] = [];
   private readonly schedule: Schedule;
   private readonly progress: (() => number) | null;
 
@@ -76,6 +85,7 @@ export class LocalOptimizer {
     this.momentum = s.momentum ?? 0;
     this.weightDecay = s.weightDecay ?? 0;
     this.clip = s.clip ?? 0;
+    this.braking = s.braking ?? DEFAULT_BRAKING;
     this.schedule = init.schedule ?? (() => s.lr);
     this.progress = init.progress ?? null;
     this.kernels = dtype === 'f32' ? (init.backend ?? null) : null;
@@ -86,6 +96,7 @@ export class LocalOptimizer {
     if (!(this.clip >= 0)) throw new UsageError(`the clipping norm must be non-negative (got ${this.clip})`, { field: 'clip' });
     if (this.kind === 'adamw' && s.nesterov) throw new UsageError('Nesterov momentum applies to SGD only', { field: 'nesterov' });
     if (s.nesterov && !(this.momentum > 0)) throw new UsageError('Nesterov momentum needs a momentum above 0', { field: 'nesterov' });
+    checkBraking(this.braking, this.kind === 'adamw' || this.momentum > 0);
     const masked = this.weightDecay !== 0 && !s.decayAll && init.layout !== undefined
       && init.layout.some((e) => NO_DECAY_BIAS_NORM.includes(e.kind as never));
     const plain = this.kind === 'sgd' && !s.nesterov && !masked;
@@ -94,15 +105,17 @@ export class LocalOptimizer {
       this.state = allocVec(dtype, this.momentum !== 0 ? dim : 0);
       this.stateLayout = this.momentum !== 0 ? [{ name: 'momentum', offset: 0, size: dim }] : [];
       this.direction = this.momentum !== 0 ? this.state : allocVec(dtype, 0);
+      if (this.braking > 0) this.tensors = tensorRanges(init.layout, dim);
       return;
     }
     if (dtype !== 'f32' || !this.kernels) throw new UsageError(`${this.kind === 'adamw' ? 'AdamW' : 'Nesterov momentum'} and masked weight decay run on float32 models only`);
     const layout = init.layout ?? [{ name: 'params', kind: 'weight', shape: [dim], offset: 0, size: dim }];
     const target = { params: new Float32Array(dim), grads: new Float32Array(dim), layout, backend: this.kernels };
     const noDecay = s.decayAll ? [] : NO_DECAY_BIAS_NORM;
+    const braking = this.braking;
     const config = this.kind === 'adamw'
-      ? { kind: 'adamw' as const, lr: s.lr, weightDecay: this.weightDecay, noDecay }
-      : { kind: 'sgd' as const, lr: s.lr, momentum: this.momentum, nesterov: s.nesterov ?? false, weightDecay: this.weightDecay, noDecay };
+      ? { kind: 'adamw' as const, lr: s.lr, weightDecay: this.weightDecay, noDecay, braking }
+      : { kind: 'sgd' as const, lr: s.lr, momentum: this.momentum, nesterov: s.nesterov ?? false, weightDecay: this.weightDecay, noDecay, braking };
     const optimizer = createOptimizer(target as OptimTarget, config);
     this.engine = { optimizer, target };
     this.state = optimizer.state;
@@ -141,6 +154,7 @@ export class LocalOptimizer {
     this.scale = lr;
     const wd = this.weightDecay;
     const mu = this.momentum;
+    if (this.braking > 0) brake(g, this.state, this.tensors, this.braking, k);
     if (k) {
       if (wd !== 0) k.axpy(wd, x as Float32Array, g as Float32Array);
       if (mu !== 0) k.axpby(1, g as Float32Array, mu, this.state as Float32Array);

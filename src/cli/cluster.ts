@@ -31,7 +31,7 @@ import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'braking', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
@@ -121,6 +121,7 @@ export interface ClusterFlags {
   nesterov?: boolean;
   weightDecay?: number;
   decayAll?: boolean;
+  braking?: number;
   schedule?: ScheduleName;
   warmup?: number;
   minLr?: number;
@@ -151,6 +152,7 @@ export interface ClusterFlags {
   fragments?: number;
   overlap?: number;
   mix?: number;
+  outerBraking?: number;
   pairing?: 'decentralized' | 'fifo';
   codec?: 'f32' | 'f16' | 'i8';
   latency?: number;
@@ -235,6 +237,8 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'fragments', name: 'fragments', field: 'fragments' },
   { flag: 'overlap', name: 'overlap', field: 'overlap' },
   { flag: 'mix', name: 'mix', field: 'mix' },
+  { flag: 'outerBraking', name: 'outer-braking', field: 'outerBraking', absent: 0 },
+  { flag: 'braking', name: 'braking', field: 'braking', absent: 0 },
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
   { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
   { flag: 'model', name: 'model', field: 'model' },
@@ -252,6 +256,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'weightDecay', name: 'weight-decay', field: 'weightDecay' },
   { flag: 'nesterov', name: 'nesterov', field: 'nesterov', absent: false },
   { flag: 'decayAll', name: 'decay-all', field: 'decayAll', absent: false },
+  { flag: 'braking', name: 'braking', field: 'braking', absent: 0 },
   { flag: 'schedule', name: 'schedule', field: 'schedule' },
   { flag: 'warmup', name: 'warmup', field: 'warmup' },
   { flag: 'minLr', name: 'min-lr', field: 'minLr' },
@@ -303,10 +308,10 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
-    eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix,
+    outerBraking: run.outerBraking, eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix,
     model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, shard: run.shard, alpha: run.alpha, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
-    nesterov: run.nesterov, decayAll: run.decayAll,
+    nesterov: run.nesterov, decayAll: run.decayAll, braking: run.braking,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize ?? undefined, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
     links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
     adversary: flags.adversary, bounds: flags.bounds,
@@ -336,11 +341,11 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm: flags.algo ?? CLUSTER_DEFAULTS.algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
-    eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix,
+    outerBraking: flags.outerBraking, eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix,
     model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
     momentum: flags.momentum ?? r.momentum, weightDecay: flags.weightDecay ?? r.weightDecay,
-    nesterov: flags.nesterov, decayAll: flags.decayAll,
+    nesterov: flags.nesterov, decayAll: flags.decayAll, braking: flags.braking,
     schedule, warmup: flags.warmup, minLr: flags.minLr, stepSize: flags.lrStepSize, gamma: flags.lrGamma,
     clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
     links: linksOf(flags), slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,

@@ -6,6 +6,7 @@ import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algor
 import { STREAMING_DEFAULTS, streamingRules } from '../algorithms/streaming-diloco.js';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
+import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
 export function integer(min = -Infinity, max = Infinity) {
@@ -78,6 +79,15 @@ export function inFlagTerms(err: unknown, flags: Readonly<Record<string, string>
   return named;
 }
 
+/** --braking: Adaptive Braking of the local optimizer (docs/algorithms.md §6); `scope` starts its description. */
+export function addBrakingOption(cmd: Command, scope = 'local optimizer'): Command {
+  return cmd.option(
+    '--braking <rho>',
+    `${scope}: Adaptive Braking, each tensor's gradient scaled by 1 − ρ·cos(gradient, momentum) before the momentum update (needs a momentum: SGD with --momentum > 0, or adamw; default ${DEFAULT_BRAKING}: off)`,
+    real({ min: 0 }),
+  );
+}
+
 /** A command's action whose UsageErrors name this command line's flags (inFlagTerms). */
 export function namingFlags<A extends unknown[]>(action: (...args: A) => unknown, flags: Readonly<Record<string, string>> = {}): (...args: A) => Promise<void> {
   return async (...args) => {
@@ -96,6 +106,7 @@ export interface DilocoFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  outerBraking?: number;
   eager?: boolean;
   fragments?: number;
   overlap?: number;
@@ -109,7 +120,7 @@ export interface DilocoFlags {
 export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco' | 'streaming'> {
   const misapplied = misappliedOption(flags.algo, flags);
   if (misapplied) throw new UsageError(`${optionName(misapplied.key)} applies to ${scopeText(misapplied.scope)}, not to ${flags.algo}`);
-  const { innerSteps, outerLr, outerMomentum, outerOptimizer, eager, fragments, overlap, mix } = flags;
+  const { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager, fragments, overlap, mix } = flags;
   if (flags.algo === 'streaming-diloco') {
     try {
       streamingRules({ innerSteps, fragments, overlap, mix });
@@ -117,7 +128,7 @@ export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco
       throw err instanceof RangeError ? new UsageError(err.message) : err;
     }
   }
-  return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, eager }, streaming: { fragments, overlap, mix } };
+  return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager }, streaming: { fragments, overlap, mix } };
 }
 
 /** The DiLoCo family's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, '). */
@@ -130,6 +141,7 @@ export function addDilocoOptions(cmd: Command, scope: string): Command {
     .option('--outer-lr <lr>', `${all}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
     .option('--outer-momentum <m>', `${all}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
     .option('--outer-optimizer <kind>', `${all}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS))
+    .option('--outer-braking <rho>', `${scope}diloco: Adaptive Braking of the outer step, each tensor's pseudo-gradient scaled by 1 − ρ·cos(pseudo-gradient, outer momentum) (default 0: off)`, real({ min: 0 }))
     .option('--eager', `${scope}diloco: eager outer steps — a round's all-reduce overlaps the next round, its outer step uses the local pseudo-gradient as a stand-in for the others' (default off)`)
     .option('--fragments <P>', `${scope}streaming-diloco: fragments of the model (strided over its layers), one synchronised every H/P steps; H must be a multiple of P (default ${s.fragments})`, integer(1))
     .option('--overlap <tau>', `${scope}streaming-diloco: local steps taken while a fragment's all-reduce is in flight, fewer than H/P (default ${s.overlap})`, integer(0))

@@ -41,7 +41,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import { examplesDigest, examplesOf, type ShardMode } from '../data/shard.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
@@ -69,6 +69,7 @@ interface PeerFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  outerBraking?: number;
   eager?: boolean;
   fragments?: number;
   overlap?: number;
@@ -83,6 +84,7 @@ interface PeerFlags {
   nesterov?: boolean;
   weightDecay?: number;
   decayAll?: boolean;
+  braking?: number;
   schedule?: ScheduleName;
   warmup?: number;
   clip?: number;
@@ -150,7 +152,8 @@ export function peerCommand(): Command {
     .option('--momentum <m>', 'SGD momentum (default 0.9)', real({ min: 0, max: 0.999 }))
     .option('--nesterov', 'SGD: Nesterov momentum')
     .option('--weight-decay <wd>', 'weight decay, not on biases and norms unless --decay-all (default: SGD 5e-4, AdamW 0.01)', real({ min: 0 }))
-    .option('--decay-all', 'apply weight decay to biases and norm parameters too')
+    .option('--decay-all', 'apply weight decay to biases and norm parameters too');
+  addBrakingOption(peer)
     .option('--schedule <kind>', `learning-rate schedule over the steps: ${SCHEDULES.join(', ')} (default multistep: ×0.1 at 50% and 75% of the steps)`, oneOf(SCHEDULES))
     .option('--warmup <steps>', 'linear warm-up steps (default 5% of the steps)', integer(0))
     .option('--clip <norm>', 'clip gradients to this L2 norm (default 1; 0: no clipping)', real({ min: 0 }))

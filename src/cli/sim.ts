@@ -10,9 +10,9 @@ import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
 import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
-import { simulate, type ChurnEvent } from '../sim/simulator.js';
+import { parseGradientDelay, simulate, type ChurnEvent, type GradientDelay } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
+import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
 import type { ShardMode } from '../data/shard.js';
 import { progressBar } from './progress.js';
 import { RunDir } from './run-dir.js';
@@ -32,6 +32,8 @@ interface SimFlags {
   weightDecay: number;
   decayAll?: boolean;
   clip?: number;
+  braking?: number;
+  gradientDelay?: GradientDelay;
   schedule: ScheduleName;
   warmup: number;
   minLr?: number;
@@ -64,6 +66,7 @@ interface SimFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  outerBraking?: number;
   eager?: boolean;
   fragments?: number;
   overlap?: number;
@@ -77,7 +80,7 @@ interface SimFlags {
 }
 
 export function simCommand(): Command {
-  const command = new Command('sim')
+  const command: Command = new Command('sim')
     .summary('Simulate decentralized optimisation in virtual time, bit-for-bit reproducible.')
     .description(
       'Simulate asynchronous decentralized optimisation in virtual time (time unit: one expected local gradient step).\n' +
@@ -96,7 +99,9 @@ export function simCommand(): Command {
     .option('--nesterov', 'SGD: Nesterov momentum (neural problems)')
     .option('--weight-decay <wd>', 'weight decay of the local optimizer', real({ min: 0 }), 0)
     .option('--decay-all', 'neural problems: weight decay on biases and norm parameters too (by default they are excluded)')
-    .option('--clip <norm>', 'clip every gradient to this norm', real({ positive: true }))
+    .option('--clip <norm>', 'clip every gradient to this norm', real({ positive: true }));
+  addBrakingOption(command)
+    .option('--gradient-delay <D>', 'every gradient at the parameters of D local steps before (each worker keeps its last D parameter vectors): a number of steps, or uniform:a:b for a delay drawn per step (seeded) in a…b (default 0: none)', gradientDelay)
     .option('--schedule <kind>', "learning-rate schedule over each worker's own steps: constant, cosine (to --min-lr at --time steps), step or multistep (×gamma at 50% and 75% of --time)", oneOf(SCHEDULES), 'constant')
     .option('--warmup <steps>', 'linear warm-up steps', integer(0), 0)
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
@@ -161,7 +166,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   });
   const optimizer = {
     optimizer: flags.optimizer, lr: flags.lr, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay,
-    decayAll: flags.decayAll, clip: flags.clip,
+    decayAll: flags.decayAll, clip: flags.clip, braking: flags.braking,
   };
   const speeds = workerSpeeds(n, { list: flags.speeds, distribution: flags.speedDistribution, stragglers: flags.stragglers, slowdown: flags.slowdown, seed: flags.seed });
   if ((flags.latency === undefined) !== (flags.bandwidth === undefined)) throw new UsageError('faithful mode needs both --latency and --bandwidth');
@@ -172,7 +177,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
     objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing, rounds: flags.rounds,
-    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn,
+    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn, gradientDelay: flags.gradientDelay,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
     onMetrics: (row) => writer.write(row),
@@ -200,6 +205,15 @@ function printSummary(s: Record<string, unknown>): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
   const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'codec', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'peakSyncBytes', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
+}
+
+/** Commander parser of --gradient-delay: D or uniform:a:b. */
+function gradientDelay(value: string): GradientDelay {
+  try {
+    return parseGradientDelay(value);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** Commander parser of --churn: worker@leave[-back], comma-separated. */

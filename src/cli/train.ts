@@ -20,7 +20,7 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { checkCompatible, readCheckpoint, restoreModel, restoreOptimizer, saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import { createModel, MODEL_NAMES, type CreateModelOptions, type ModelName } from '../engine/models/index.js';
 import type { Model } from '../engine/models/model.js';
-import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
+import { createOptimizer, DEFAULT_BRAKING, optimizerConfigOf } from '../engine/optim/index.js';
 import { makeSchedule, type ScheduleConfig } from '../engine/optim/schedule.js';
 import type { BatchSource } from '../engine/training/batches.js';
 import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, type DatasetName, type Evaluation } from '../engine/training/data.js';
@@ -29,7 +29,7 @@ import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
-import { integer, modelConfig, namingFlags, oneOf, real } from './options.js';
+import { addBrakingOption, integer, modelConfig, namingFlags, oneOf, real } from './options.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
@@ -46,6 +46,8 @@ export interface RunConfig extends TrainingSettings {
   evalLimit: number | null;
   nesterov: boolean;
   decayAll: boolean;
+  /** Adaptive Braking's ρ (0: off). */
+  braking: number;
   warmup: number;
   minLr: number;
   /** null: a third of the budget. */
@@ -70,6 +72,7 @@ interface TrainFlags {
   nesterov?: boolean;
   weightDecay?: number;
   decayAll?: boolean;
+  braking?: number;
   optimizer?: OptimizerName;
   schedule?: ScheduleName;
   warmup?: number;
@@ -96,7 +99,7 @@ interface TrainFlags {
 }
 
 export function trainCommand(): Command {
-  const command = new Command('train')
+  const command: Command = new Command('train')
     .summary('Train a model: one worker, or a cluster of worker threads in this process.')
     .description(
       'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors ' +
@@ -122,7 +125,8 @@ export function trainCommand(): Command {
     .option('--momentum <m>', 'SGD momentum', real({ min: 0, max: 0.999 }))
     .option('--nesterov', 'SGD: Nesterov momentum')
     .option('--weight-decay <wd>', 'weight decay (SGD: L2; AdamW: decoupled); not on biases and norms unless --decay-all', real({ min: 0 }))
-    .option('--decay-all', 'apply weight decay to biases and norm parameters too')
+    .option('--decay-all', 'apply weight decay to biases and norm parameters too');
+  addBrakingOption(command, 'optimizer (one worker and clusters)')
     .option('--schedule <kind>', 'learning-rate schedule: constant, cosine, step or multistep (×gamma at 50% and 75% of the budget); default cosine with one worker, multistep in a cluster', oneOf(SCHEDULES))
     .option('--warmup <steps>', 'linear warm-up steps', integer(0))
     .option('--min-lr <lr>', 'final learning rate of the cosine schedule (default 0)', real({ min: 0 }))
@@ -251,6 +255,7 @@ function resolveRun(flags: TrainFlags, checkpoint: Checkpoint | null): Resolved 
     nesterov: pick('nesterov', flags.nesterov, false),
     weightDecay: pick('weightDecay', flags.weightDecay, d.weightDecay),
     decayAll: pick('decayAll', flags.decayAll, false),
+    braking: pick('braking', flags.braking, DEFAULT_BRAKING),
     schedule: pick('schedule', flags.schedule, d.schedule),
     warmup: pick('warmup', flags.warmup, warmupSteps(d.warmup, 0)),
     minLr: pick('minLr', flags.minLr, 0),
@@ -395,7 +400,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     params: model.size, steps: optimizer.steps, totalSteps: run.totalSteps, epochs: result.epoch, seconds,
     msPerStep: result.stepsTaken > 0 ? (seconds * 1000) / result.stepsTaken : null,
     trainLoss: result.trainLoss, ...(result.eval ?? {}), ...data.info,
-    optimizer: run.optimizer, lr: run.lr, batchSize: run.batchSize, seed: run.seed,
+    optimizer: run.optimizer, lr: run.lr, ...(run.braking > 0 ? { braking: run.braking } : {}), batchSize: run.batchSize, seed: run.seed,
     checkpoint: checkpointFile, metrics: metrics.path, resumedFrom: checkpoint ? checkpoint.file : null, resumedAtStep: checkpoint ? startStep : null,
   };
   if (!result.stopped && model.name === 'transformer' && flags.sampleLength > 0) {

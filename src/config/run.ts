@@ -52,6 +52,8 @@ export const TrainingRecord = z.object({
   weightDecay: z.number().min(0),
   /** Weight decay on biases and norm parameters too (absent: false). */
   decayAll: z.boolean().optional(),
+  /** Adaptive Braking's ρ (absent: 0, off). */
+  braking: z.number().min(0).optional(),
   schedule: z.enum(SCHEDULES),
   /** Linear warm-up steps (absent: the mode's default). */
   warmup: z.number().nonnegative().optional(),

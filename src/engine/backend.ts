@@ -70,6 +70,8 @@ export interface Backend {
   average(a: Float32Array, b: Float32Array): void;
   /** Σ x[i]² over all i < x.length, accumulated in float64 (for gradient-norm clipping and metrics). */
   sumSquares(x: Float32Array): number;
+  /** Σ x[i]·y[i] over i < x.length (y at least as long), accumulated in float64 (cosines, e.g. Adaptive Braking's). */
+  dot(x: Float32Array, y: Float32Array): number;
   /**
    * A2CiD2's vector work in one pass, for i < x.length (x, xt updated in place; v read):
    *   a = p·x[i] + q·xt[i],  b = q·x[i] + p·xt[i],  w = v[i] − c·a,  x[i] ← a + kx·w,  xt[i] ← b + kt·w.
@@ -307,7 +309,7 @@ export interface Backend {
 /** The names of every kernel of the Backend interface (for parity tests and for checking a native build). */
 export const KERNEL_NAMES = [
   'sgemm', 'sgemmBatched',
-  'fill', 'copy', 'scale', 'axpy', 'axpby', 'add', 'mul', 'average', 'sumSquares', 'acidMix',
+  'fill', 'copy', 'scale', 'axpy', 'axpby', 'add', 'mul', 'average', 'sumSquares', 'dot', 'acidMix',
   'addBias', 'biasGrad', 'relu', 'reluBackward', 'gelu', 'geluBackward', 'dropout',
   'softmaxCrossEntropy', 'argmaxRows', 'softmax', 'softmaxBackward',
   'layerNorm', 'layerNormBackward', 'batchNormTrain', 'batchNormEval', 'batchNormBackward',

@@ -97,6 +97,8 @@ export function describeOptimizer(optimizer: Optimizer): OptimizerDescription {
   for (const key of ['momentum', 'nesterov', 'weightDecay', 'beta1', 'beta2', 'eps']) {
     if (typeof fields[key] === 'number' || typeof fields[key] === 'boolean') out[key] = fields[key];
   }
+  // Adaptive Braking only when on: descriptions of optimizers without it stay as they were.
+  if (optimizer.braking > 0) out.braking = optimizer.braking;
   return out;
 }
 

@@ -31,6 +31,8 @@
  *   new AdamW(model, {lr, beta1, beta2, eps, weightDecay, noDecay}) torch.optim.AdamW semantics
  *   createOptimizer(model, {kind: 'sgd' | 'adamw', ...}); opt.lr = schedule(opt.steps); opt.step()
  *   noDecay: parameter kinds excluded from weight decay, e.g. NO_DECAY_BIAS_NORM = ['bias', 'norm']
+ *   braking: Adaptive Braking's ρ (both optimizers; optim/braking.ts): each tensor's gradient scaled by
+ *            1 − ρ·cos(gradient, momentum) before the momentum update; default 0 (off)
  *   clipGradNorm(backend, grads, maxNorm) → norm before clipping;  gradNorm(backend, grads)
  *   makeSchedule({kind: 'constant' | 'step' | 'cosine' | 'linear', lr, warmupSteps, totalSteps, minLr,
  *                 stepSize, gamma}) → (step) => lr

@@ -51,6 +51,8 @@ export interface ClusterConfig extends OptimizerSettings {
   fragments?: number;
   overlap?: number;
   mix?: number;
+  /** Adaptive Braking of the outer step (default 0: off). */
+  outerBraking?: number;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';
   model: ModelName;
@@ -234,6 +236,7 @@ const SavedCluster = TrainingRecord.extend({
   outerLr: z.number().positive().optional(),
   outerMomentum: z.number().min(0).max(1).optional(),
   outerOptimizer: z.enum(OUTER_OPTIMIZERS).optional(),
+  outerBraking: z.number().min(0).optional(),
   eager: z.boolean().optional(),
   fragments: z.number().int().positive().optional(),
   overlap: z.number().int().nonnegative().optional(),

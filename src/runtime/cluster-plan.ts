@@ -109,7 +109,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
 
   const setup: AlgorithmSetup = {
     name: config.algorithm, graph, rate: config.rate, dim: model.size, dtype: 'f32', exchange: config.exchange,
-    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer, eager: config.eager },
+    diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer, outerBraking: config.outerBraking, eager: config.eager },
     streaming: { fragments: config.fragments, overlap: config.overlap, mix: config.mix },
   };
   let built: Built;
@@ -124,6 +124,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
   }
   const localStep: LocalStepSettings = {
     optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,
+    braking: config.braking,
   };
   const schedule: RunSchedule = {
     kind: config.schedule, lr: config.lr, warmup: config.warmup ?? warmupSteps(recipe(config.model, n).warmup, perWorker), totalSteps: perWorker,

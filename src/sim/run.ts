@@ -11,6 +11,7 @@ import type { Schedule } from '../engine/optim/schedule.js';
 import type { Graph } from '../graph/topology.js';
 import type { Objective } from '../objectives/objective.js';
 import type { MetricsRow } from '../report/metrics.js';
+import type { GradientDelay } from './delay.js';
 
 export interface LinkModel {
   /** Fixed delay of an exchange, in time units (expected local steps). */
@@ -51,6 +52,11 @@ export interface SimOptions {
   speeds?: Float64Array;
   /** false: pure gossip, no gradient events. */
   gradients?: boolean;
+  /**
+   * Every gradient at the parameters of D local steps before (delay.ts): a fixed D, or one drawn per step. Default
+   * (and D = 0): none.
+   */
+  gradientDelay?: GradientDelay;
   /** 'shared': all workers start at the same point; 'random': each worker at its own random point; or a given point. */
   init?: 'shared' | 'random' | Vec;
   /** Faithful mode: a worker is in at most one exchange at a time and an exchange takes time. */

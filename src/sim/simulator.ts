@@ -11,6 +11,7 @@ import type { Vec } from '../core/vec.js';
 import { edgeRates as graphEdgeRates } from '../graph/rates.js';
 import type { MetricsRow } from '../report/metrics.js';
 import { runCollective } from './collective.js';
+import { checkGradientDelay, delayedSource, delays } from './delay.js';
 import { runFree } from './free.js';
 import { runOverlap } from './overlap.js';
 import { measure } from './metrics.js';
@@ -18,6 +19,7 @@ import { runPaced } from './paced.js';
 import { workerOptimizers, type ChurnEvent, type DriverContext, type SimOptions } from './run.js';
 
 export type { ChurnEvent, LinkModel, MessageCodec, SimOptions } from './run.js';
+export { parseGradientDelay, type GradientDelay } from './delay.js';
 export { roundingMessages, exchangeDuration } from './run.js';
 
 export interface SimSummary {
@@ -53,6 +55,12 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   const gradients = opts.gradients ?? true;
   const sources: GradientSource[] = [];
   for (let i = 0; i < n; i++) sources.push((x, g) => objective.gradient(i, x, g, noiseRng));
+  const delay = opts.gradientDelay && checkGradientDelay(opts.gradientDelay);
+  if (delays(delay)) {
+    if (opts.churn) throw new UsageError('--gradient-delay is not simulated with churn');
+    const delayRng = rng.fork('delays');
+    for (let i = 0; i < n; i++) sources[i] = delayedSource(sources[i], delay, delayRng.fork(i), objective.dtype);
+  }
 
   const starts: Vec[] = [];
   if (opts.init === 'random') for (let i = 0; i < n; i++) starts.push(objective.initial(initRng));

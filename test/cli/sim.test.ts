@@ -40,6 +40,12 @@ const bad: Array<[string, string[], RegExp]> = [
   ['a mixing factor above 1', ['--algo', 'streaming-diloco', '--mix', '1.5'], /mixing factor must be in \[0, 1\]/],
   ['a streaming option with diloco', ['--algo', 'diloco', '--fragments', '2'], /--fragments applies to streaming-diloco, not to diloco/],
   ['--eager with streaming-diloco', ['--algo', 'streaming-diloco', '--eager'], /--eager applies to diloco, not to streaming-diloco/],
+  ['a negative braking', ['--momentum', '0.9', '--braking', '-1'], /--braking.*at least 0/],
+  ['braking without a momentum', ['--braking', '1'], /--braking.*momentum/],
+  ['a uniform gradient delay whose bounds are reversed', ['--gradient-delay', 'uniform:5:2'], /--gradient-delay.*uniform:5:2.*a ≤ b/],
+  ['a gradient delay that is no number of steps', ['--gradient-delay', '-3'], /--gradient-delay/],
+  ['gradient delays with churn', ['--gradient-delay', '2', '--churn', '1@2'], /gradient-delay.*churn/],
+  ['an outer braking without diloco', ['--outer-braking', '1'], /--outer-braking applies to diloco, not to acid/],
 ];
 for (const [what, args, pattern] of bad) {
   test(`gossamer sim rejects ${what} with one line and exit code 2`, () => {

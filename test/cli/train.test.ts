@@ -195,6 +195,8 @@ const badInputs: Array<[string, string[], RegExp]> = [
   ['a bad model config', ['--model-config', '[1,2]'], /must be a JSON object/],
   ['Nesterov without momentum', ['--nesterov', '--momentum', '0'], /--nesterov needs a momentum above 0/],
   ['Nesterov with AdamW', ['--optimizer', 'adamw', '--nesterov'], /--nesterov applies to SGD only/],
+  ['a negative braking', ['--braking', '-1'], /--braking.*at least 0/],
+  ['braking without a momentum', ['--momentum', '0', '--braking', '1'], /--braking \(Adaptive Braking\) needs a momentum/],
 ];
 
 test('bad input is rejected with a one-line message', async () => {

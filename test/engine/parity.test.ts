@@ -121,6 +121,7 @@ const CASES: Record<KernelName, Case[]> = {
     return [x, xt];
   }],
   sumSquares: [(b, rng) => [b.sumSquares(randn(rng, 10007)), b.sumSquares(new Float32Array(0))]],
+  dot: [(b, rng) => [b.dot(randn(rng, 10007), randn(rng, 10007)), b.dot(new Float32Array(0), new Float32Array(0))]],
   addBias: [(b, rng) => {
     const x = randn(rng, 3 * 5 * 7);
     b.addBias(x, randn(rng, 5), 3, 5, 7);

@@ -164,6 +164,11 @@ const CASES: Record<KernelName, Case[]> = {
     { label: '10007', run: (b, rng) => [b.sumSquares(randn(rng, 10007))], rtol: 1e-12, atol: 0 },
     { label: 'empty', run: (b) => [b.sumSquares(new Float32Array(0))] },
   ],
+  dot: [
+    { label: '10007', run: (b, rng) => [b.dot(randn(rng, 10007), randn(rng, 10007))], rtol: 1e-12, atol: 1e-12 },
+    { label: 'y longer, offset views', run: (b, rng) => { const y = randn(rng, 40); return [b.dot(randn(rng, 33), y.subarray(3))]; }, rtol: 1e-12, atol: 1e-12 },
+    { label: 'empty', run: (b) => [b.dot(new Float32Array(0), new Float32Array(0))] },
+  ],
   addBias: [
     { label: 'linear', run: (b, rng) => { const x = randn(rng, 7 * 13); b.addBias(x, randn(rng, 13), 7, 13, 1); return [x]; } },
     { label: 'conv', run: (b, rng) => { const x = randn(rng, 3 * 5 * 17); b.addBias(x, randn(rng, 5), 3, 5, 17); return [x]; } },

@@ -1,4 +1,5 @@
 import type { ParamKind } from '../layout.js';
+import { checkBraking } from './braking.js';
 import { Optimizer, type OptimTarget, type StateEntry } from './optimizer.js';
 
 export interface AdamWOptions {
@@ -13,11 +14,14 @@ export interface AdamWOptions {
   weightDecay?: number;
   /** Parameter kinds without weight decay (e.g. NO_DECAY_BIAS_NORM); default none. */
   noDecay?: readonly ParamKind[];
+  /** Adaptive Braking's ρ against the first moment m (braking.ts; needs beta1 > 0; default 0: off). */
+  braking?: number;
 }
 
 /**
  * AdamW, exactly torch.optim.AdamW (see Backend.adamwStep). State: first moments m then second moments v
- * (2n floats).
+ * (2n floats). With Adaptive Braking, the gradient is first braked against m (braking.ts), and both moments take
+ * the braked gradient.
  */
 export class AdamW extends Optimizer {
   readonly kind = 'adamw';
@@ -28,7 +32,8 @@ export class AdamW extends Optimizer {
   readonly stateLayout: readonly StateEntry[];
 
   constructor(target: OptimTarget, options: AdamWOptions) {
-    super(target, options.lr, 2, options.noDecay ?? []);
+    checkBraking(options.braking ?? 0, (options.beta1 ?? 0.9) > 0, '--braking', 'AdamW with beta1 above 0');
+    super(target, options.lr, 2, options.noDecay ?? [], options.braking);
     this.beta1 = options.beta1 ?? 0.9;
     this.beta2 = options.beta2 ?? 0.999;
     this.eps = options.eps ?? 1e-8;

@@ -3,8 +3,10 @@ export { Sgd, type SgdOptions } from './sgd.js';
 export { AdamW, type AdamWOptions } from './adamw.js';
 export { clipGradNorm, gradNorm } from './clip.js';
 export { makeSchedule, type Schedule, type ScheduleConfig } from './schedule.js';
+export { brake, checkBraking, DEFAULT_BRAKING, tensorRanges, type TensorRange } from './braking.js';
 
 import { UsageError } from '../../core/errors.js';
+import { checkBraking, DEFAULT_BRAKING } from './braking.js';
 import { AdamW, type AdamWOptions } from './adamw.js';
 import { NO_DECAY_BIAS_NORM, type OptimTarget } from './optimizer.js';
 import { Sgd, type SgdOptions } from './sgd.js';
@@ -22,6 +24,8 @@ export interface OptimizerSettings {
   weightDecay: number;
   /** Weight decay on biases and norm parameters too (by default they are excluded). */
   decayAll?: boolean;
+  /** Adaptive Braking's ρ (braking.ts; default 0: off). */
+  braking?: number;
 }
 
 /** The optimizer configuration of command-line settings; inconsistent settings are a UsageError. */
@@ -29,10 +33,17 @@ export function optimizerConfigOf(s: OptimizerSettings): OptimizerConfig {
   const noDecay = s.decayAll ? [] : NO_DECAY_BIAS_NORM;
   if (s.optimizer === 'adamw') {
     if (s.nesterov) throw new UsageError('nesterov applies to SGD only', { field: 'nesterov' });
-    return { kind: 'adamw', lr: s.lr, weightDecay: s.weightDecay, noDecay };
+    checkBraking(s.braking ?? DEFAULT_BRAKING, true);
+    return { kind: 'adamw', lr: s.lr, weightDecay: s.weightDecay, noDecay, ...braking(s) };
   }
   if (s.nesterov && !(s.momentum > 0)) throw new UsageError('nesterov needs a momentum above 0', { field: 'nesterov' });
-  return { kind: 'sgd', lr: s.lr, momentum: s.momentum, nesterov: s.nesterov ?? false, weightDecay: s.weightDecay, noDecay };
+  checkBraking(s.braking ?? DEFAULT_BRAKING, s.momentum > 0);
+  return { kind: 'sgd', lr: s.lr, momentum: s.momentum, nesterov: s.nesterov ?? false, weightDecay: s.weightDecay, noDecay, ...braking(s) };
+}
+
+/** The braking entry of a configuration: only when on, so that configurations without it stay as they were. */
+function braking(s: OptimizerSettings): { braking?: number } {
+  return s.braking ? { braking: s.braking } : {};
 }
 
 /** Builds an optimizer from a plain configuration object. */

@@ -1,5 +1,6 @@
 import type { Backend } from '../backend.js';
 import type { LayoutEntry, ParamKind } from '../layout.js';
+import { brake, DEFAULT_BRAKING, tensorRanges, type TensorRange } from './braking.js';
 
 /** What an optimizer updates: a flat parameter vector, its gradient and (for weight-decay masks) its layout. */
 export interface OptimTarget {
@@ -51,7 +52,9 @@ export interface StateEntry {
 
 /**
  * An optimizer over a flat vector. Its state (momentum, Adam moments) is one flat Float32Array described by
- * stateLayout, so that checkpoints save and restore it as is; `steps` counts the updates taken.
+ * stateLayout, so that checkpoints save and restore it as is; `steps` counts the updates taken. The first slot of the
+ * state is the momentum (SGD's buffer, AdamW's first moment): with Adaptive Braking (ρ = `braking` > 0, braking.ts)
+ * every step first brakes the gradient against it, tensor by tensor of the layout, in place.
  */
 export abstract class Optimizer {
   /** Learning rate used by the next step() (set it from a schedule before each step). */
@@ -63,7 +66,10 @@ export abstract class Optimizer {
   abstract readonly stateLayout: readonly StateEntry[];
   /** Length of the parameter vector. */
   readonly size: number;
+  /** Adaptive Braking's ρ (0: off). */
+  readonly braking: number;
   protected readonly ranges: DecayRange[];
+  private readonly tensors: readonly TensorRange[];
   private boundParams: Float32Array | null = null;
   private boundGrads: Float32Array | null = null;
   protected paramViews: Float32Array[] = [];
@@ -75,11 +81,14 @@ export abstract class Optimizer {
     lr: number,
     stateSlots: number,
     noDecay: readonly ParamKind[],
+    braking = DEFAULT_BRAKING,
   ) {
     if (!(lr >= 0)) throw new Error(`learning rate must be non-negative (got ${lr})`);
     this.lr = lr;
     const size = target.params.length;
     this.size = size;
+    this.braking = braking;
+    this.tensors = braking > 0 ? tensorRanges(target.layout, size) : [];
     this.ranges = decayRanges(target.layout, size, noDecay);
     this.state = new Float32Array(stateSlots * size);
     this.stateViews = this.ranges.map((r) =>
@@ -104,6 +113,7 @@ export abstract class Optimizer {
     if (lr !== undefined) this.lr = lr;
     this.bind();
     this.steps++;
+    if (this.braking > 0) brake(this.target.grads, this.state.subarray(0, this.size), this.tensors, this.braking, this.target.backend);
     this.update();
   }
 

@@ -1,4 +1,5 @@
 import type { ParamKind } from '../layout.js';
+import { checkBraking } from './braking.js';
 import { Optimizer, type OptimTarget, type StateEntry } from './optimizer.js';
 
 export interface SgdOptions {
@@ -11,12 +12,14 @@ export interface SgdOptions {
   weightDecay?: number;
   /** Parameter kinds without weight decay (e.g. NO_DECAY_BIAS_NORM); default none. */
   noDecay?: readonly ParamKind[];
+  /** Adaptive Braking's ρ against the momentum buffer (braking.ts; needs momentum > 0; default 0: off). */
+  braking?: number;
 }
 
 /**
  * SGD with momentum / Nesterov / weight decay, exactly torch.optim.SGD (dampening 0):
  * g = ∇ + wd·θ;  b ← μ·b + g;  θ ← θ − lr·(nesterov ? g + μ·b : b). State: the momentum buffer b (size n, or
- * empty without momentum).
+ * empty without momentum). With Adaptive Braking, ∇ is first braked against b (braking.ts).
  */
 export class Sgd extends Optimizer {
   readonly kind = 'sgd';
@@ -27,7 +30,8 @@ export class Sgd extends Optimizer {
 
   constructor(target: OptimTarget, options: SgdOptions) {
     const momentum = options.momentum ?? 0;
-    super(target, options.lr, momentum !== 0 ? 1 : 0, options.noDecay ?? []);
+    checkBraking(options.braking ?? 0, momentum > 0);
+    super(target, options.lr, momentum !== 0 ? 1 : 0, options.noDecay ?? [], options.braking);
     if (!(momentum >= 0)) throw new Error(`SGD momentum must be non-negative (got ${momentum})`);
     this.momentum = momentum;
     this.nesterov = options.nesterov ?? false;

@@ -125,6 +125,13 @@ export class JsBackend implements Backend {
     return s;
   }
 
+  dot(x: Float32Array, y: Float32Array): number {
+    if (y.length < x.length) throw new RangeError(`dot: y has ${y.length} elements, needs at least ${x.length}`);
+    let s = 0;
+    for (let i = 0; i < x.length; i++) s += x[i] * y[i];
+    return s;
+  }
+
   addBias(x: Float32Array, bias: Float32Array, outer: number, channels: number, inner: number): void {
     let idx = 0;
     for (let o = 0; o < outer; o++) {
