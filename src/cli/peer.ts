@@ -45,6 +45,7 @@ import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoS
 import { examplesDigest, examplesOf, type ShardMode } from '../data/shard.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
+import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
@@ -225,7 +226,7 @@ function timed(inner: Transport, timing: ProposalTiming): Transport {
 }
 
 /** The training settings a peer's flags give (the shared run record's fields, config/run.ts). */
-const TRAINING_FLAGS = ['model', 'modelConfig', 'dataset', 'shard', 'alpha', 'seq', 'limit', 'evalLimit', 'batchSize', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decayAll', 'schedule', 'warmup', 'clip', 'seed'] as const;
+const TRAINING_FLAGS = ['model', 'modelConfig', 'dataset', 'shard', 'alpha', 'seq', 'limit', 'evalLimit', 'batchSize', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decayAll', 'braking', 'schedule', 'warmup', 'clip', 'seed'] as const;
 
 /**
  * With --resume: the checkpoint's run fills in what the command line does not say; a training setting given on the
@@ -270,7 +271,7 @@ function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, e
   return {
     model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq ?? DEFAULT_SEQ, limit: flags.limit ?? null, evalLimit: flags.evalLimit ?? null,
     batchSize: r.batchSize, optimizer: r.optimizer, lr: flags.lr ?? r.lr, momentum: flags.momentum ?? r.momentum, nesterov: flags.nesterov ?? false,
-    weightDecay: flags.weightDecay ?? r.weightDecay, decayAll: flags.decayAll ?? false, schedule: flags.schedule ?? r.schedule,
+    weightDecay: flags.weightDecay ?? r.weightDecay, decayAll: flags.decayAll ?? false, braking: flags.braking ?? DEFAULT_BRAKING, schedule: flags.schedule ?? r.schedule,
     warmup: flags.warmup ?? warmupSteps(r.warmup, steps), clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null,
     seed: flags.seed ?? 1, steps,
   };

@@ -19,13 +19,14 @@ export function recipeLine(t: TrainingSettings, shape: RecipeShape): string {
   const optimizer = t.optimizer === 'sgd'
     ? `SGD lr ${num(t.lr)}${t.momentum > 0 ? ` momentum ${num(t.momentum)}${t.nesterov ? ' (Nesterov)' : ''}` : ''}`
     : `AdamW lr ${num(t.lr)}`;
+  const braking = t.braking ? `, Adaptive Braking ρ ${num(t.braking)}` : '';
   const decay = t.weightDecay > 0 ? `, weight decay ${num(t.weightDecay)}${t.decayAll ? '' : ' (not on biases and norms)'}` : '';
   const warmup = t.warmup === undefined ? ' after a warm-up over 5% of the steps' : t.warmup > 0 ? ` after ${num(t.warmup)} warm-up steps` : '';
   const parts = [
     `${t.model} on ${t.dataset}`,
     shape.workers > 1 ? `${shape.workers} workers${shape.algorithm ? `, ${shape.algorithm}` : ''}` : 'one worker',
     `batch ${t.batchSize}`,
-    `${optimizer}${decay}`,
+    `${optimizer}${decay}${braking}`,
     `${t.schedule} schedule${warmup}`,
     t.clip === null ? 'no clipping' : `clipping at ${num(t.clip)}`,
     shape.budget,
