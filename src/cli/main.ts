@@ -5,9 +5,11 @@ import { graphCommand } from './graph.js';
 import { peerCommand } from './peer.js';
 import { simCommand } from './sim.js';
 import { trainCommand } from './train.js';
+import { VERSION } from './version.js';
 
 const program = new Command('gossamer')
   .description('Asynchronous decentralized training: A2CiD2 and its family, simulated and for real.')
+  .version(VERSION, '-V, --version', 'print the version')
   .option('--verbose', 'print stack traces on errors')
   .exitOverride();
 

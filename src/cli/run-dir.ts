@@ -3,13 +3,15 @@
  * runs/, named after the command and a short hash of its resolved configuration: changing any setting (a learning
  * rate, a seed) gives another directory. Each run directory holds run.json — the command, the full resolved
  * configuration, the status (running, finished, interrupted, failed) and, at the end, the summary. A directory that
- * already holds a run is refused unless the new run continues it (--resume) or --overwrite says to replace it.
+ * already holds a run is refused unless the new run continues it (--resume) or --overwrite says to replace it. run.json
+ * also records the version of Gossamer that ran it.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
+import { VERSION } from './version.js';
 
 /** The files whose presence says that a directory holds a run (run.json, or the outputs of an older version). */
 const RUN_FILES = ['run.json', 'checkpoint.safetensors', 'metrics.jsonl'];
@@ -60,6 +62,9 @@ function heldRun(dir: string): RunStatus | null {
   return RUN_FILES.some((f) => existsSync(join(dir, f))) ? 'finished' : null;
 }
 
+/** Whether a directory's run must be kept: a failed run (bad input found late, a crash) has nothing worth keeping. */
+const worthKeeping = (status: RunStatus | null): status is RunStatus => status !== null && status !== 'failed';
+
 /**
  * A run's directory: claimed for it (checked and made, before any work), begun (run.json written, once the run's
  * settings have passed their checks: a run refused for bad input leaves nothing behind), and closed with its status
@@ -80,21 +85,25 @@ export class RunDir {
     const path = resolve(chosen);
     const continues = init.resumes !== undefined && resolve(init.resumes) === path;
     const held = existsSync(path) ? heldRun(path) : null;
-    if (held && !continues && !init.overwrite && !(init.restartable && held !== 'finished')) {
+    if (worthKeeping(held) && !continues && !init.overwrite && !(init.restartable && held !== 'finished')) {
       const checkpoint = join(chosen, 'checkpoint.safetensors');
       const how = held === 'finished' ? 'a finished run' : `an unfinished run${existsSync(checkpoint) ? ` (continue it with --resume ${checkpoint})` : ''}`;
       throw new UsageError(`${chosen} already holds ${how}; give --overwrite to replace it, or another --out`);
     }
     // A given --out is checked at once; a default directory is made only when the run begins.
     if (init.out !== undefined) prepareOutputDir(path, '--out');
-    return new RunDir(path, { command: init.command, status: 'running', config: init.config });
+    return new RunDir(path, { command: init.command, version: VERSION, status: 'running', config: init.config });
   }
+
+  /** A process that ends before the run is closed (an error, a second Ctrl-C) leaves it failed, not running. */
+  private readonly onExit = (): void => this.close('failed');
 
   /** The run starts: run.json says so, with the configuration. */
   begin(): void {
     prepareOutputDir(this.path, '--out');
     this.record.startedAt = new Date().toISOString();
     this.write();
+    process.once('exit', this.onExit);
   }
 
   /**
@@ -102,6 +111,7 @@ export class RunDir {
    * a run that is saving its results elsewhere.
    */
   close(status: Exclude<RunStatus, 'running'>, summary?: object): void {
+    process.off('exit', this.onExit);
     Object.assign(this.record, { status, endedAt: new Date().toISOString() }, summary ? { summary } : {});
     try {
       this.write();

@@ -1,7 +1,7 @@
 /**
  * Runs never overwrite each other: a run's default directory is named after a hash of its resolved configuration,
  * run.json records the configuration, the status and the summary, and a directory that holds a run is refused
- * unless --overwrite says to replace it.
+ * unless --overwrite says to replace it; and the version a run can be traced to.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -41,6 +41,7 @@ test('runs that differ in one setting get their own directories; a finished run 
   for (const name of runs) assert.match(name, /^sim-acid-ring-4-[0-9a-f]{8}$/);
   const record = JSON.parse(readFileSync(join(dir, 'runs', runs[0], 'run.json'), 'utf8'));
   assert.equal(record.command, 'sim');
+  assert.equal(record.version, JSON.parse(readFileSync(resolve('package.json'), 'utf8')).version);
   assert.equal(record.status, 'finished');
   assert.ok(record.config.lr === 0.05 || record.config.lr === 0.1);
   assert.equal(record.config.momentum, 0, 'defaults are part of the recorded configuration');
@@ -65,4 +66,10 @@ test('bad input leaves no run behind', () => {
   const r = gossamerIn(fresh, [...SIM, '--topology', 'complete', '--algo', 'acid']);
   assert.equal(r.code, 2);
   assert.deepEqual(readdirSync(fresh), []);
+});
+
+test('gossamer --version prints the package version', () => {
+  const r = gossamerIn(dir, ['--version']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), JSON.parse(readFileSync(resolve('package.json'), 'utf8')).version);
 });
