@@ -13,7 +13,6 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
-import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { buildAlgorithm, COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
@@ -42,6 +41,7 @@ import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
 import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import type { DilocoFlags } from './options.js';
 import { examplesDigest, examplesOf, type ShardMode } from '../data/shard.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
@@ -52,7 +52,8 @@ import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName,
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco'] as const;
 
-interface PeerFlags {
+/** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
+interface PeerFlags extends Omit<DilocoFlags, 'algo'> {
   listen: string[];
   bootstrap?: string[];
   swarmKey?: string;
@@ -66,15 +67,6 @@ interface PeerFlags {
   modelConfig?: Record<string, unknown>;
   algo: (typeof PEER_ALGORITHMS)[number];
   aggregate?: Aggregate;
-  innerSteps?: number;
-  outerLr?: number;
-  outerMomentum?: number;
-  outerOptimizer?: OuterOptimizer;
-  outerBraking?: number;
-  eager?: boolean;
-  fragments?: number;
-  overlap?: number;
-  mix?: number;
   topology: string;
   rate: number;
   steps?: number;

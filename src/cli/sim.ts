@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ALGORITHMS, buildAlgorithm, type AlgorithmName } from '../algorithms/index.js';
-import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName } from '../config/run.js';
 import { makeSchedule } from '../engine/optim/schedule.js';
 import { UsageError } from '../core/errors.js';
@@ -13,11 +12,13 @@ import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
 import { parseGradientDelay, simulate, type ChurnEvent, type GradientDelay } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
 import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
+import type { DilocoFlags } from './options.js';
 import type { ShardMode } from '../data/shard.js';
 import { progressBar } from './progress.js';
 import { RunDir } from './run-dir.js';
 
-interface SimFlags {
+/** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
+interface SimFlags extends Omit<DilocoFlags, 'algo'> {
   problem: string;
   algo: AlgorithmName;
   topology: string;
@@ -62,15 +63,6 @@ interface SimFlags {
   every?: number;
   eta?: number;
   alphaTilde?: number;
-  innerSteps?: number;
-  outerLr?: number;
-  outerMomentum?: number;
-  outerOptimizer?: OuterOptimizer;
-  outerBraking?: number;
-  eager?: boolean;
-  fragments?: number;
-  overlap?: number;
-  mix?: number;
   p?: number;
   radius?: number;
   out?: string;
