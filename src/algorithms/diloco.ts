@@ -4,7 +4,8 @@ import { allocVec } from '../core/vec.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import { restoreFields, type Algorithm, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
-export const OUTER_OPTIMIZERS = ['sgd', 'nesterov'] as const;
+/** The outer optimizers; delayed-nesterov is asynchronous Local-SGD's (outer-server.ts), the others every member's. */
+export const OUTER_OPTIMIZERS = ['sgd', 'nesterov', 'delayed-nesterov'] as const;
 export type OuterOptimizer = (typeof OUTER_OPTIMIZERS)[number];
 
 /** The paper's outer step and round length. */
@@ -21,6 +22,32 @@ export interface DilocoOptions {
   outerMomentum?: number;
   /** 'nesterov' (the paper's) or 'sgd' (heavy-ball momentum, or none with μ = 0). @default 'nesterov' */
   outerOptimizer?: OuterOptimizer;
+}
+
+/** An outer step's settings, checked: H, lr, μ and the rule. */
+export interface OuterSettings {
+  H: number;
+  lr: number;
+  mu: number;
+  optimizer: OuterOptimizer;
+}
+
+/**
+ * The outer settings with their defaults, checked (UsageErrors naming the field); `rules` are the outer optimizers
+ * the algorithm has, `defaultRule` the one it takes when none is given.
+ */
+export function outerSettings(
+  opts: Omit<DilocoOptions, 'dim' | 'dtype'>, algorithm: string, rules: readonly OuterOptimizer[], defaultRule: OuterOptimizer = DILOCO_DEFAULTS.outerOptimizer,
+): OuterSettings {
+  const H = opts.innerSteps ?? DILOCO_DEFAULTS.innerSteps;
+  const lr = opts.outerLr ?? DILOCO_DEFAULTS.outerLr;
+  const mu = opts.outerMomentum ?? DILOCO_DEFAULTS.outerMomentum;
+  const optimizer = opts.outerOptimizer ?? defaultRule;
+  if (!(Number.isInteger(H) && H >= 1)) throw new UsageError(`the inner steps per round must be a positive integer (got ${H})`, { field: 'innerSteps' });
+  if (!(lr > 0)) throw new UsageError(`the outer learning rate must be positive (got ${lr})`, { field: 'outerLr' });
+  if (!(mu >= 0 && mu < 1)) throw new UsageError(`the outer momentum must be in [0, 1) (got ${mu})`, { field: 'outerMomentum' });
+  if (!rules.includes(optimizer)) throw new UsageError(`${algorithm}'s outer optimizer is ${rules.join(' or ')}, not ${optimizer}`, { field: 'outerOptimizer' });
+  return { H, lr, mu, optimizer };
 }
 
 export interface DilocoState extends WorkerState {
@@ -51,13 +78,11 @@ export class Diloco implements Algorithm<DilocoState> {
   private readonly nesterov: boolean;
 
   constructor(private readonly opts: DilocoOptions) {
-    this.H = opts.innerSteps ?? DILOCO_DEFAULTS.innerSteps;
-    this.lr = opts.outerLr ?? DILOCO_DEFAULTS.outerLr;
-    this.mu = opts.outerMomentum ?? DILOCO_DEFAULTS.outerMomentum;
-    this.nesterov = (opts.outerOptimizer ?? DILOCO_DEFAULTS.outerOptimizer) === 'nesterov';
-    if (!(Number.isInteger(this.H) && this.H >= 1)) throw new UsageError(`the inner steps per round must be a positive integer (got ${this.H})`, { field: 'innerSteps' });
-    if (!(this.lr > 0)) throw new UsageError(`the outer learning rate must be positive (got ${this.lr})`, { field: 'outerLr' });
-    if (!(this.mu >= 0 && this.mu < 1)) throw new UsageError(`the outer momentum must be in [0, 1) (got ${this.mu})`, { field: 'outerMomentum' });
+    const o = outerSettings(opts, 'diloco', ['sgd', 'nesterov']);
+    this.H = o.H;
+    this.lr = o.lr;
+    this.mu = o.mu;
+    this.nesterov = o.optimizer === 'nesterov';
     this.grad = allocVec(opts.dtype, opts.dim);
     const whole: readonly ParamRange[] = [{ start: 0, end: opts.dim }];
     this.collective = {

@@ -69,7 +69,9 @@ export class GossipDiloco implements Algorithm<GossipDilocoState> {
     this.H = opts.innerSteps ?? DILOCO_DEFAULTS.innerSteps;
     this.lr = opts.outerLr ?? DILOCO_DEFAULTS.outerLr;
     this.mu = opts.outerMomentum ?? DILOCO_DEFAULTS.outerMomentum;
-    this.nesterov = (opts.outerOptimizer ?? DILOCO_DEFAULTS.outerOptimizer) === 'nesterov';
+    const rule = opts.outerOptimizer ?? DILOCO_DEFAULTS.outerOptimizer;
+    if (rule !== 'sgd' && rule !== 'nesterov') throw new RangeError(`gossip-diloco's outer optimizer is sgd or nesterov, not ${rule}`);
+    this.nesterov = rule === 'nesterov';
     if (!(Number.isInteger(this.H) && this.H >= 1)) throw new RangeError(`the inner steps per round must be a positive integer (got ${this.H})`);
     if (!(this.lr > 0)) throw new RangeError(`the outer learning rate must be positive (got ${this.lr})`);
     if (!(this.mu >= 0 && this.mu < 1)) throw new RangeError(`the outer momentum must be in [0, 1) (got ${this.mu})`);

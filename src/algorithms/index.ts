@@ -5,18 +5,21 @@ import { acidConstants, assertAcidAllowed } from '../graph/acid.js';
 import { spectral, spectralOfLaplacian } from '../graph/spectral.js';
 import type { Graph } from '../graph/topology.js';
 import { Acid } from './acid.js';
+import { AsyncDiloco } from './async-diloco.js';
 import { AllReduce } from './allreduce.js';
 import { Dadao } from './dadao.js';
 import { Diloco, type DilocoOptions } from './diloco.js';
 import { GossipDiloco } from './gossip-diloco.js';
 import type { Algorithm } from './types.js';
 
-export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'gossip-diloco'] as const;
+export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'gossip-diloco', 'async-diloco'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 /** The algorithms whose workers meet in collectives (the others exchange pairwise): known before one is built. */
 export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco'];
+/** The algorithms whose workers push their rounds to a server that one of them holds. */
+export const SERVER_ALGORITHMS: readonly AlgorithmName[] = ['async-diloco'];
 /** The algorithms with inner rounds and an outer step: they take DiLoCo's settings. */
-export const DILOCO_FAMILY: readonly AlgorithmName[] = ['diloco', 'gossip-diloco'];
+export const DILOCO_FAMILY: readonly AlgorithmName[] = ['diloco', 'gossip-diloco', 'async-diloco'];
 
 export interface AlgorithmSetup {
   name: AlgorithmName;
@@ -33,6 +36,8 @@ export interface AlgorithmSetup {
   alphaTilde?: number;
   /** DiLoCo's round length and outer step (defaults: DILOCO_DEFAULTS). */
   diloco?: Omit<DilocoOptions, 'dim' | 'dtype'>;
+  /** async-diloco: Dynamic Local Updates. @default false */
+  dynamicH?: boolean;
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -55,6 +60,7 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
   const backend = setup.backend ?? null;
   if (dtype === 'f32' && !backend) throw new Error('float32 models need the engine backend for the algorithms\' vector kernels');
   const base = { dim, dtype, backend };
+  if (setup.dynamicH && name !== 'async-diloco') throw new UsageError(`dynamicH applies to async-diloco, not to ${name}`, { field: 'dynamicH' });
   switch (name) {
     case 'gossip':
       return { algorithm: new Acid({ ...base, eta: 0, alphaTilde: 0, tracking: false }), edgeRates: null, info: {} };
@@ -75,6 +81,8 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       return { algorithm: new AllReduce({ dim, dtype }), edgeRates: null, info: {} };
     case 'diloco':
       return { algorithm: new Diloco({ dim, dtype, ...setup.diloco }), edgeRates: null, info: {} };
+    case 'async-diloco':
+      return { algorithm: new AsyncDiloco({ dim, dtype, ...setup.diloco, workers: graph.n, dynamicH: setup.dynamicH }), edgeRates: null, info: {} };
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;

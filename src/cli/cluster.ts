@@ -83,7 +83,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', oneOf(['poisson', 'exact'] as const))
     .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', oneOf(['ideal', 'official'] as const))
     .option('--aggregate <rule>', `cluster, collectives: how the contributions are combined, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
-  addDilocoOptions(cmd, 'cluster, diloco, gossip-diloco');
+  addDilocoOptions(cmd, 'cluster');
   return cmd
     .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', oneOf(['decentralized', 'fifo'] as const))
     .option('--codec <c>', 'cluster: payload codec of the exchanges, f32 (default), f16 or i8 (blockwise 8-bit): a lossy one rounds the parameters as on the network, and the link emulator charges its smaller size', oneOf(['f32', 'f16', 'i8'] as const))

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
+import { ASYNC_DILOCO_OUTER_OPTIMIZER } from '../algorithms/async-diloco.js';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { DILOCO_FAMILY } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
@@ -87,18 +88,25 @@ export function namingFlags<A extends unknown[]>(action: (...args: A) => unknown
 }
 
 /** DiLoCo's flags as its settings; refused with another algorithm. */
-export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer }) {
+export function dilocoSettings(flags: { algo: string; innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: OuterOptimizer; dynamicH?: boolean }) {
   const given = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => flags[k] !== undefined);
-  if (given && !(DILOCO_FAMILY as readonly string[]).includes(flags.algo)) throw new UsageError(`${optionName(given)} applies to ${DILOCO_FAMILY.join(' and ')}, not to ${flags.algo}`);
+  if (given && !(DILOCO_FAMILY as readonly string[]).includes(flags.algo)) throw new UsageError(`${optionName(given)} applies to ${DILOCO_FAMILY.join(', ')}, not to ${flags.algo}`);
+  if (flags.dynamicH && flags.algo !== 'async-diloco') throw new UsageError(`--dynamic-h applies to async-diloco, not to ${flags.algo}`);
   return { innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer };
 }
 
-/** DiLoCo's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, diloco'). */
-export function addDilocoOptions(cmd: Command, scope: string): Command {
+/** DiLoCo's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster'). */
+export function addDilocoOptions(cmd: Command, scope?: string): Command {
   const d = DILOCO_DEFAULTS;
+  const family = [scope, ...DILOCO_FAMILY].filter(Boolean).join(', ');
   return cmd
-    .option('--inner-steps <H>', `${scope}: inner steps between two outer steps (default ${d.innerSteps})`, integer(1))
-    .option('--outer-lr <lr>', `${scope}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
-    .option('--outer-momentum <m>', `${scope}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
-    .option('--outer-optimizer <kind>', `${scope}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS));
+    .option('--inner-steps <H>', `${family}: inner steps between two outer steps (default ${d.innerSteps})`, integer(1))
+    .option('--outer-lr <lr>', `${family}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
+    .option('--outer-momentum <m>', `${family}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
+    .option(
+      '--outer-optimizer <kind>',
+      `${family}: ${OUTER_OPTIMIZERS.join(', ')} (default ${d.outerOptimizer}; for async-diloco ${ASYNC_DILOCO_OUTER_OPTIMIZER}, which only it has)`,
+      oneOf(OUTER_OPTIMIZERS),
+    )
+    .option('--dynamic-h', `${[scope, 'async-diloco'].filter(Boolean).join(', ')}: Dynamic Local Updates, each worker's rounds take inner steps in proportion to its measured speed`);
 }

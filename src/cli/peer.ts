@@ -130,7 +130,7 @@ export function peerCommand(): Command {
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
     .option('--aggregate <rule>', `collectives (allreduce, diloco): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
-  addDilocoOptions(peer, 'diloco, gossip-diloco');
+  addDilocoOptions(peer);
   peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
     .option('--steps <n>', 'local steps of this worker (default: its share of 4 epochs of the training set over all workers; with --resume: the checkpoint\'s budget)', integer(1))

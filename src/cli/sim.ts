@@ -62,6 +62,7 @@ interface SimFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  dynamicH?: boolean;
   p?: number;
   radius?: number;
   out?: string;
@@ -115,7 +116,7 @@ export function simCommand(): Command {
     .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
-  return addDilocoOptions(command, 'diloco, gossip-diloco')
+  return addDilocoOptions(command)
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
     .option('--p <p>', 'edge probability for erdos-renyi', real({ min: 0, max: 1 }))
@@ -138,7 +139,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const objective = await makeObjective(flags.problem, { workers: n, seed: flags.seed, dim: flags.dim, noise: flags.noise, batchSize: flags.batchSize, shard: flags.shard, alpha: flags.alpha, limit: flags.limit, evalLimit: flags.evalLimit });
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
-    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags),
+    exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, diloco: dilocoSettings(flags), dynamicH: flags.dynamicH,
     smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
   });
   if (flags.schedule !== 'step' && flags.lrStepSize !== undefined) throw new UsageError('--lr-step-size applies to --schedule step');

@@ -286,7 +286,7 @@ export function checkClusterConfig(c: ClusterConfig): void {
     bad('aggregate', `aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
   }
   const outer = (['innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer'] as const).find((k) => c[k] !== undefined);
-  if (outer && !DILOCO_FAMILY.includes(c.algorithm)) bad(outer, `${outer} applies to ${DILOCO_FAMILY.join(' and ')}, not to ${c.algorithm}`);
+  if (outer && !DILOCO_FAMILY.includes(c.algorithm)) bad(outer, `${outer} applies to ${DILOCO_FAMILY.join(', ')}, not to ${c.algorithm}`);
   for (const r of c.rejoin ?? []) {
     const before = (c.kill ?? []).filter((k) => k.worker === r.worker && k.atStep <= r.atStep).length;
     const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;

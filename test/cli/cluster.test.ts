@@ -126,7 +126,7 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     [['--workers', '4', '--nesterov', '--momentum', '0', ...TINY, '--steps', '10'], /--nesterov needs a momentum above 0/],
     [['--workers', '4', '--kill', '9@10', ...TINY, '--steps', '10'], /--kill names worker 9, outside 0/],
     [['--workers', '4', '--kill', '3:10'], /expected worker@step pairs/],
-    [['--workers', '4', '--inner-steps', '5', ...TINY, '--steps', '10'], /^gossamer: --inner-steps applies to diloco and gossip-diloco, not to acid$/m],
+    [['--workers', '4', '--inner-steps', '5', ...TINY, '--steps', '10'], /^gossamer: --inner-steps applies to diloco, gossip-diloco, async-diloco, not to acid$/m],
   ] as const;
   // The processes run side by side (each spends most of its time starting up).
   const results = await Promise.all(cases.map(([args]) => background(['train', ...args]).done));
