@@ -29,7 +29,7 @@ import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'dynamicH', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
@@ -141,6 +141,7 @@ export interface ClusterFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  dynamicH?: boolean;
   pairing?: 'decentralized' | 'fifo';
   codec?: 'f32' | 'f16' | 'i8';
   latency?: number;
@@ -221,6 +222,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'outerLr', name: 'outer-lr', field: 'outerLr' },
   { flag: 'outerMomentum', name: 'outer-momentum', field: 'outerMomentum' },
   { flag: 'outerOptimizer', name: 'outer-optimizer', field: 'outerOptimizer' },
+  { flag: 'dynamicH', name: 'dynamic-h', field: 'dynamicH', absent: false },
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
   { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
   { flag: 'model', name: 'model', field: 'model' },
@@ -286,7 +288,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
-    model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
+    dynamicH: run.dynamicH, model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize ?? undefined, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
@@ -318,7 +320,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm: flags.algo ?? CLUSTER_DEFAULTS.algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
-    model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
+    dynamicH: flags.dynamicH, model, modelConfig: flags.modelConfig, dataset, seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
     momentum: flags.momentum ?? r.momentum, weightDecay: flags.weightDecay ?? r.weightDecay,
     nesterov: flags.nesterov, decayAll: flags.decayAll,
@@ -381,6 +383,9 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
       `consensus        ${s.consensus.toExponential(3)} (mean squared distance to the average, before the final averaging)`,
       `test accuracy    ${(100 * s.testAccuracy).toFixed(2)}% (the global average of the final parameters; test loss ${fmt(s.testLoss)})`,
     ];
+    if (s.server) {
+      lines.push(`pushes           ${s.server.pushes} to the server (staleness ${fmt(s.server.meanStaleness, 3)} on average, ${s.server.maxStaleness} at most), held by worker ${s.server.holders.join(' then ')}`);
+    }
     if (s.killed.length > 0) lines.push(`lost workers     ${s.killed.join(', ')}`);
     lines.push(...boundsLines(s.perWorker));
     lines.push(`metrics          ${s.metrics}`);

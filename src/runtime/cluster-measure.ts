@@ -1,7 +1,8 @@
 /**
  * Measurements of a cluster as it trains: the average of its honest live workers' parameters, their consensus
  * distance, the evaluation of that average on held-out data, and what the workers' counters add up to. An adversary
- * trains its own model well but shows the others garbage, so the cluster's model is the honest workers' only.
+ * trains its own model well but shows the others garbage, so the cluster's model is the honest workers' only. An
+ * algorithm with a server has the server's model as the cluster's (the consensus distance stays the workers').
  */
 import type { LabeledData, Model } from '../engine/models/model.js';
 import { evaluate, type Evaluation, type TrainingData } from '../engine/training/data.js';
@@ -27,6 +28,8 @@ export interface ClusterMeasureComponents {
   stats: readonly Float64Array[];
   alive: (i: number) => boolean;
   honest: (i: number) => boolean;
+  /** Copies the cluster's model into out when it is not the workers' average (the server's); false otherwise. */
+  globalModel?: (out: Float32Array) => boolean;
 }
 
 /** The cluster's counts now. */
@@ -81,9 +84,11 @@ export class ClusterMeasure {
     return this.components.xs.map((_, i) => (alive(i) && honest(i) ? i : -1)).filter((i) => i >= 0);
   }
 
-  /** Averages the workers `ids` (into `mean`); returns their consensus distance. */
+  /** Averages the workers `ids` (into `mean`, unless the cluster's model is the server's); returns their consensus distance. */
   average(ids: readonly number[]): number {
-    return averageOf(this.components.xs, ids, this.mean, this.mean64);
+    const consensus = averageOf(this.components.xs, ids, this.mean, this.mean64);
+    this.components.globalModel?.(this.mean);
+    return consensus;
   }
 
   /** Evaluates the last average, with the normalisation state of the first honest live worker. */

@@ -108,6 +108,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
   const setup: AlgorithmSetup = {
     name: config.algorithm, graph, rate: config.rate, dim: model.size, dtype: 'f32', exchange: config.exchange,
     diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer },
+    dynamicH: config.dynamicH,
   };
   let built: Built;
   try {
