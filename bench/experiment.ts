@@ -1,8 +1,9 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r]
- * Names: acid-rate, consensus-decay, dadao, codecs (simulator), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes
- * each in full; run them on a quiet machine), all (the simulator's only). Prints Markdown tables and writes JSON to
+ * Names: acid-rate, consensus-decay, dadao, codecs (simulator), async-diloco (simulator, neural: minutes), time-to-97,
+ * sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run them on a quiet machine), all (the
+ * simulator's short ones). Prints Markdown tables and writes JSON to
  * runs/experiments/<name>.json. --rate sets the exchange rate of time-to-97 (default 1; the file is then
  * <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  */
@@ -10,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
 import { acidRate } from './experiments/acid-rate.js';
+import { asyncDiloco } from './experiments/async-diloco.js';
 import { codecs } from './experiments/codecs.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
@@ -28,9 +30,10 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'time-to-97': timeTo97,
   'sim-vs-runtime': simVsRuntime,
   diloco,
+  'async-diloco': asyncDiloco,
 };
-/** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
+/** Experiments of the runtime (long, and timed on the wall clock) and long ones of the simulator: not part of "all". */
+const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco', 'async-diloco']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);

@@ -46,7 +46,7 @@ import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'gossip-diloco'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'gossip-diloco', 'async-diloco'] as const;
 
 interface PeerFlags {
   listen: string[];
@@ -64,6 +64,7 @@ interface PeerFlags {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
+  dynamicH?: boolean;
   topology: string;
   rate: number;
   steps?: number;
@@ -283,6 +284,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
   const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');
   const { NetCollective } = await import('../runtime/net/collective.js');
+  const { NetServer } = await import('../runtime/net/server.js');
   const say = (line: string): void => {
     if (!flags.json) process.stderr.write(`[peer ${index}] ${line}\n`);
   };
@@ -298,7 +300,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
   }
-  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags) });
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, diloco: dilocoSettings(flags), dynamicH: flags.dynamicH });
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ ...t, clip: t.clip ?? undefined }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
@@ -373,6 +375,20 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       });
       await collective.start();
     }
+    // Every worker of a server algorithm may come to hold the server: the live one of lowest index does.
+    let server: InstanceType<typeof NetServer> | undefined;
+    const applied: Array<[number, number]> = [];
+    if (built.algorithm.server) {
+      server = new NetServer(transport, {
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, capability: built.algorithm.server, initial: Float32Array.from(model.params),
+        timeoutMs: flags.timeout, log: (level, line) => log(level, line),
+        onApplied: (p) => {
+          applied.push([p.worker, p.round]);
+          emit('applied', { ...p });
+        },
+      });
+      await server.start();
+    }
     if (joined !== 'aborted') say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
 
     const result = await runPeerWorker({
@@ -384,6 +400,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       train: { data: trainingPart(data, toShared), seq, batchSize: t.batchSize, seed: t.seed * 7919 + index + 1 },
       built,
       collective,
+      server,
       optimizer,
       clip: t.clip,
       neighbours,
@@ -463,6 +480,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       links: links ?? null,
       slowdown: flags.slow ?? 1,
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
+      ...(server ? { server: { holding: server.holding, applied } } : {}),
       checkpoint,
     };
     if (flags.json) emit('summary', summary);
