@@ -1,5 +1,5 @@
 /**
- * Dynamic Local Updates (Liu et al. 2024, docs/algorithms.md §5.3): a slower worker takes fewer inner steps per round,
+ * Dynamic Local Updates (Liu et al. 2024, docs/algorithms.md §5.2): a slower worker takes fewer inner steps per round,
  * so that all rounds last about as long and the pushes of slow workers are not staler than the others'.
  *
  *   H_w = max(1, ⌊v_w / v_ref · H⌋),   v_ref = the REFERENCE_PERCENTILE-th percentile of the active workers' speeds

@@ -18,7 +18,7 @@ export interface OuterServerOptions {
 }
 
 /**
- * The server of asynchronous Local-SGD (Liu et al. 2024, docs/algorithms.md §5.3): it holds the global model θ and
+ * The server of asynchronous Local-SGD (Liu et al. 2024, docs/algorithms.md §5.2): it holds the global model θ and
  * applies the workers' pseudo-gradients g = θ_pulled − θ_w one at a time, in arrival order, each scaled by 1/N (N the
  * number of workers), so that the outer learning rate ε means what it means for DiLoCo, where the outer step takes
  * the mean of N pseudo-gradients:

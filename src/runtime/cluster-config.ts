@@ -42,7 +42,7 @@ export interface ClusterConfig extends OptimizerSettings {
   outerLr?: number;
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
-  /** async-diloco: Dynamic Local Updates (docs/algorithms.md §5.3). @default false */
+  /** async-diloco: Dynamic Local Updates (docs/algorithms.md §5.2). @default false */
   dynamicH?: boolean;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';

@@ -12,6 +12,8 @@ import { S } from './shared.js';
 export interface ClusterMeasureInit {
   /** Workers exchange pairwise (both count an exchange) rather than in collectives (each counts one). */
   pairwise: boolean;
+  /** Workers push to a server: each push (with its answer) is one communication. @default false */
+  pushes?: boolean;
   /** Gradient steps of all workers done by the runs this one continues. @default 0 */
   startSteps?: number;
   /** Local time and communications of the runs this one continues. @default none */
@@ -120,8 +122,10 @@ export class ClusterMeasure {
         live++;
       }
     }
-    // An exchange is counted by both its workers; a collective among n workers by each of them, as n − 1 messages.
-    const communications = (pairwise ? Math.round(exchanges / 2) : (exchanges / n) * (n - 1)) + (resume?.communications ?? 0);
+    // An exchange is counted by both its workers; a collective among n workers by each of them, as n − 1 messages; a
+    // push by its worker.
+    const own = pairwise ? Math.round(exchanges / 2) : this.init.pushes ? exchanges : (exchanges / n) * (n - 1);
+    const communications = own + (resume?.communications ?? 0);
     return {
       steps: (this.init.startSteps ?? 0) + steps, stepsNow: steps, communications, idleFraction: wall > 0 ? idle / wall : 0,
       t: (resume?.t ?? 0) + (live > 0 ? t / live : 0),

@@ -48,7 +48,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       model, data: plan.data, ...memory, alive: (i) => workers.alive(i), honest: (i) => faults.honest(i),
       globalModel: memory.server ? (out) => readServerModel(memory.server!, out) : undefined,
     },
-    { pairwise: plan.pairwise, startSteps: plan.startSteps, resume },
+    { pairwise: plan.pairwise, pushes: memory.server !== null, startSteps: plan.startSteps, resume },
   );
   const metrics = new ClusterMetrics({ measure, data: plan.data, seq: plan.seq, ...memory, alive: (i) => workers.alive(i) }, {
     budget: plan.budget, startSteps: plan.startSteps, priorSeconds: resume?.seconds, file: out ? join(out, 'metrics.jsonl') : null, resumed: resume !== null,
