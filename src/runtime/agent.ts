@@ -215,7 +215,11 @@ export class WorkerAgent implements ExchangeParty {
     const server = this.algorithm.server;
     if (server?.due(this.state)) {
       const handled = await this.pushRound(server);
-      if (handled === null) return false;
+      if (handled === null) {
+        // Stopped while waiting for the server: the step itself was taken (its round is not pushed).
+        if (!this.ruined) this.stepDone(loss, step, computeMs, applyMs);
+        return false;
+      }
       applyMs += handled;
     }
     this.stepDone(loss, step, computeMs, applyMs);
