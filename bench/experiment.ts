@@ -1,8 +1,8 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
- * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, acid-noniid and braking
- * (simulator, neural: minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run
+ * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, acid-noniid, braking and
+ * async-diloco (simulator, neural: minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
  * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
@@ -15,6 +15,7 @@ import { acidForcing } from './experiments/acid-forcing.js';
 import { acidNoniid } from './experiments/acid-noniid.js';
 import { acidRate } from './experiments/acid-rate.js';
 import { braking } from './experiments/braking.js';
+import { asyncDiloco } from './experiments/async-diloco.js';
 import { codecs } from './experiments/codecs.js';
 import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
@@ -39,11 +40,12 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   diloco,
   streaming,
   braking,
+  'async-diloco': asyncDiloco,
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
 const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
 /** Long simulations (neural networks): not part of "all" either. */
-const LONG = new Set(['acid-noniid', 'streaming', 'braking']);
+const LONG = new Set(['acid-noniid', 'streaming', 'braking', 'async-diloco']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);

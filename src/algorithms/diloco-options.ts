@@ -3,11 +3,12 @@
  * (sim, train's clusters, peer), which refuse an option given with an algorithm it does not apply to.
  */
 export const DILOCO_OPTION_SCOPE = {
-  innerSteps: ['diloco', 'streaming-diloco', 'gossip-diloco'],
-  outerLr: ['diloco', 'streaming-diloco', 'gossip-diloco'],
-  outerMomentum: ['diloco', 'streaming-diloco', 'gossip-diloco'],
-  outerOptimizer: ['diloco', 'streaming-diloco', 'gossip-diloco'],
+  innerSteps: ['diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'],
+  outerLr: ['diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'],
+  outerMomentum: ['diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'],
+  outerOptimizer: ['diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'],
   outerBraking: ['diloco'],
+  dynamicH: ['async-diloco'],
   eager: ['diloco'],
   fragments: ['streaming-diloco'],
   overlap: ['streaming-diloco'],

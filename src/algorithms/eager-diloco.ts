@@ -44,7 +44,7 @@ export class EagerDiloco implements Algorithm<EagerDilocoState> {
   private readonly proxy: Vec;
 
   constructor(private readonly opts: EagerDilocoOptions) {
-    this.loop = outerLoop(opts);
+    this.loop = outerLoop(opts, 'eager-diloco');
     if (!(Number.isInteger(opts.workers) && opts.workers >= 1)) throw new RangeError(`the number of workers must be a positive integer (got ${opts.workers})`);
     this.grad = allocVec(opts.dtype, opts.dim);
     this.proxy = allocVec(opts.dtype, opts.dim);

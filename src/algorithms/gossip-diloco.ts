@@ -58,7 +58,7 @@ export class GossipDiloco implements Algorithm<GossipDilocoState> {
   constructor(private readonly opts: GossipDilocoOptions) {
     const tracking = opts.tracking ?? true;
     this.name = 'gossip-diloco';
-    this.loop = outerLoop(opts);
+    this.loop = outerLoop(opts, 'gossip-diloco');
     this.whole = [{ start: 0, end: opts.dim }];
     this.delta = allocVec(opts.dtype, opts.dim);
     this.acid = new Acid({ dim: opts.dim, dtype: opts.dtype, backend: opts.backend, eta: tracking ? opts.eta : 0, alphaTilde: opts.alphaTilde, tracking });

@@ -5,6 +5,7 @@ import { acidConstants, assertAcidAllowed } from '../graph/acid.js';
 import { spectral, spectralOfLaplacian } from '../graph/spectral.js';
 import type { Graph } from '../graph/topology.js';
 import { Acid } from './acid.js';
+import { AsyncDiloco } from './async-diloco.js';
 import { AllReduce } from './allreduce.js';
 import { Dadao } from './dadao.js';
 import { Diloco } from './diloco.js';
@@ -15,10 +16,12 @@ import { StreamingDiloco, type StreamingOptions } from './streaming-diloco.js';
 import type { Algorithm } from './types.js';
 import type { LayoutEntry } from '../engine/layout.js';
 
-export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'streaming-diloco', 'gossip-diloco'] as const;
+export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 /** The algorithms whose workers meet in collectives (the others exchange pairwise): known before one is built. */
 export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco', 'streaming-diloco'];
+/** The algorithms whose workers push their rounds to a server that one of them holds. */
+export const SERVER_ALGORITHMS: readonly AlgorithmName[] = ['async-diloco'];
 
 /** DiLoCo's settings: the round length and outer step (defaults: DILOCO_DEFAULTS), and its eager variant. */
 export interface DilocoSettings extends OuterOptions {
@@ -47,6 +50,8 @@ export interface AlgorithmSetup {
   streaming?: StreamingOptions;
   /** The model's parameter layout (Streaming DiLoCo strides its fragments over its layers). */
   layout?: readonly LayoutEntry[];
+  /** async-diloco: Dynamic Local Updates. @default false */
+  dynamicH?: boolean;
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -69,6 +74,7 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
   const backend = setup.backend ?? null;
   if (dtype === 'f32' && !backend) throw new Error('float32 models need the engine backend for the algorithms\' vector kernels');
   const base = { dim, dtype, backend };
+  if (setup.dynamicH && name !== 'async-diloco') throw new UsageError(`dynamicH applies to async-diloco, not to ${name}`, { field: 'dynamicH' });
   switch (name) {
     case 'gossip':
       return { algorithm: new Acid({ ...base, eta: 0, alphaTilde: 0, tracking: false }), edgeRates: null, info: {} };
@@ -96,6 +102,10 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       const { eager, outerBraking: _braking, ...outer } = setup.diloco ?? {};
       if (eager) throw new UsageError('eager updates apply to diloco: streaming-diloco overlaps its fragments\' all-reduces itself (--overlap)');
       return usage(() => ({ algorithm: new StreamingDiloco({ dim, dtype, layout: setup.layout, ...outer, ...setup.streaming }), edgeRates: null, info: {} }));
+    }
+    case 'async-diloco': {
+      const { eager: _eager, outerBraking: _braking, ...outer } = setup.diloco ?? {};
+      return usage(() => ({ algorithm: new AsyncDiloco({ dim, dtype, ...outer, workers: graph.n, dynamicH: setup.dynamicH }), edgeRates: null, info: {} }));
     }
     case 'dadao': {
       const L = setup.smoothness;

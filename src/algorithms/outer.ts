@@ -1,3 +1,4 @@
+import { UsageError } from '../core/errors.js';
 import type { Vec } from '../core/vec.js';
 import type { ParamRange } from './types.js';
 
@@ -6,7 +7,8 @@ import type { ParamRange } from './types.js';
  * defaults and checks, and the outer step — one definition for DiLoCo, its eager variant and Streaming DiLoCo.
  */
 
-export const OUTER_OPTIMIZERS = ['sgd', 'nesterov'] as const;
+/** The outer optimizers; delayed-nesterov is asynchronous Local-SGD's (outer-server.ts), the others every member's. */
+export const OUTER_OPTIMIZERS = ['sgd', 'nesterov', 'delayed-nesterov'] as const;
 export type OuterOptimizer = (typeof OUTER_OPTIMIZERS)[number];
 
 /** The paper's outer step and round length. */
@@ -19,28 +21,35 @@ export interface OuterOptions {
   outerLr?: number;
   /** Outer momentum μ. @default 0.9 */
   outerMomentum?: number;
-  /** 'nesterov' (the paper's) or 'sgd' (heavy-ball momentum, or none with μ = 0). @default 'nesterov' */
+  /** 'nesterov' (the paper's), 'sgd' (heavy-ball momentum, or none with μ = 0) or, asynchronous Local-SGD only, 'delayed-nesterov'. @default 'nesterov' */
   outerOptimizer?: OuterOptimizer;
 }
 
-/** The resolved outer loop: H, lr, μ and whether the step is Nesterov's. */
+/** The resolved outer loop: H, lr, μ, the rule, and whether the step is Nesterov's. */
 export interface OuterLoop {
   readonly H: number;
   readonly lr: number;
   readonly mu: number;
+  readonly optimizer: OuterOptimizer;
   readonly nesterov: boolean;
 }
 
-/** Resolves the defaults and checks the settings (a RangeError names the first bad one). */
-export function outerLoop(opts: OuterOptions): OuterLoop {
+/**
+ * Resolves the defaults and checks the settings (a UsageError names the first bad field); `rules` are the outer
+ * optimizers the algorithm has, `defaultRule` the one it takes when none is given.
+ */
+export function outerLoop(
+  opts: OuterOptions, algorithm = 'diloco', rules: readonly OuterOptimizer[] = ['sgd', 'nesterov'], defaultRule: OuterOptimizer = DILOCO_DEFAULTS.outerOptimizer,
+): OuterLoop {
   const H = opts.innerSteps ?? DILOCO_DEFAULTS.innerSteps;
   const lr = opts.outerLr ?? DILOCO_DEFAULTS.outerLr;
   const mu = opts.outerMomentum ?? DILOCO_DEFAULTS.outerMomentum;
-  const nesterov = (opts.outerOptimizer ?? DILOCO_DEFAULTS.outerOptimizer) === 'nesterov';
-  if (!(Number.isInteger(H) && H >= 1)) throw new RangeError(`the inner steps per round must be a positive integer (got ${H})`);
-  if (!(lr > 0)) throw new RangeError(`the outer learning rate must be positive (got ${lr})`);
-  if (!(mu >= 0 && mu < 1)) throw new RangeError(`the outer momentum must be in [0, 1) (got ${mu})`);
-  return { H, lr, mu, nesterov };
+  const optimizer = opts.outerOptimizer ?? defaultRule;
+  if (!(Number.isInteger(H) && H >= 1)) throw new UsageError(`the inner steps per round must be a positive integer (got ${H})`, { field: 'innerSteps' });
+  if (!(lr > 0)) throw new UsageError(`the outer learning rate must be positive (got ${lr})`, { field: 'outerLr' });
+  if (!(mu >= 0 && mu < 1)) throw new UsageError(`the outer momentum must be in [0, 1) (got ${mu})`, { field: 'outerMomentum' });
+  if (!rules.includes(optimizer)) throw new UsageError(`${algorithm}'s outer optimizer is ${rules.join(' or ')}, not ${optimizer}`, { field: 'outerOptimizer' });
+  return { H, lr, mu, optimizer, nesterov: optimizer === 'nesterov' };
 }
 
 /**

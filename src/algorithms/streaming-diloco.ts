@@ -89,7 +89,7 @@ export class StreamingDiloco implements Algorithm<StreamingDilocoState> {
   private readonly grad: Vec;
 
   constructor(private readonly opts: StreamingDilocoOptions) {
-    this.loop = outerLoop(opts);
+    this.loop = outerLoop(opts, 'streaming-diloco');
     const { H, P, tau, alpha } = streamingRules(opts);
     this.tau = tau;
     this.alpha = alpha;

@@ -7,7 +7,8 @@ import type { LocalOptimizer } from './local-optimizer.js';
  * handlers in wall-clock time (time measured in expected local gradient steps). Algorithms never know which.
  *
  * An algorithm declares what it can do, and the drivers dispatch on that: every algorithm takes local steps; it may
- * exchange with one neighbour at a time (`pairwise`) and it may take part in collectives (`collective`).
+ * exchange with one neighbour at a time (`pairwise`), take part in collectives (`collective`), or push its rounds
+ * to a server that one of the workers holds (`server`).
  */
 
 /** Computes the gradient of the worker's local objective at x into grad and returns the loss there. */
@@ -75,6 +76,62 @@ export interface CollectiveCapability<S extends WorkerState> {
 
 /** A last collective after the last local step: the same handlers as a collective's. */
 export type ClosingCollective<S extends WorkerState> = Pick<CollectiveCapability<S>, 'ranges' | 'begin' | 'complete'>;
+/** A worker's round as the server receives it. */
+export interface Push {
+  worker: number;
+  /** The worker's round, from 1: (worker, round) names the push, and the server applies each one once. */
+  round: number;
+  /** Inner steps the round took. */
+  steps: number;
+  /** The worker's measured speed, in local steps per unit of time (any unit, the same for all; 0: unknown). */
+  speed: number;
+  /** The round's pseudo-gradient. */
+  delta: Vec;
+}
+
+/** The server's answer to a push: the model to start the next round from, and that round's inner steps. */
+export interface Pulled {
+  model: Vec;
+  innerSteps: number;
+}
+
+/**
+ * The server's state and rule (held by one worker, replicated to another): it applies the pushes one at a time, in
+ * the order given, and answers each with the current model.
+ */
+export interface ServerRole {
+  /** θ: the global model. */
+  readonly model: Vec;
+  /** Pushes applied. */
+  readonly pushes: number;
+  /** Applies a push unless its (worker, round) was applied already (then it changes nothing): whether it applied it. */
+  apply(push: Push): boolean;
+  /** Pushes applied between worker w's last answer and its push just applied (its staleness). */
+  staleness(worker: number): number;
+  /** Answers worker w (after its push): the model, its next round's inner steps; records when w pulled. */
+  answer(worker: number): Pulled;
+  /** A worker left: its speed no longer counts. */
+  forget(worker: number): void;
+  /** Every vector and scalar of the server's state (references): what a replica holds. */
+  saved(): SavedState;
+  restore(saved: SavedState): void;
+}
+
+/**
+ * Rounds pushed to a server: after a local step the worker may owe a push (`due`); it writes its pseudo-gradient
+ * (`push`), the driver hands it to the server, and the worker starts its next round from the server's answer (`pull`).
+ * The worker waits for the answer (no local steps meanwhile).
+ */
+export interface ServerCapability<S extends WorkerState> {
+  /** Is a push due after the local step just taken? */
+  due(s: S): boolean;
+  /** Writes the round's pseudo-gradient into out (as long as the model) at time t; returns its round and steps. */
+  push(s: S, t: number, out: Vec): { round: number; steps: number };
+  /** Starts the next round at time t from the server's model, for the given inner steps. */
+  pull(s: S, t: number, pulled: Pulled): void;
+  /** The server's state and rule at the initial model x0. */
+  createServer(x0: Vec): ServerRole;
+}
 
 export interface Algorithm<S extends WorkerState = WorkerState> {
   readonly name: string;
@@ -86,6 +143,7 @@ export interface Algorithm<S extends WorkerState = WorkerState> {
   localStep(s: S, t: number, gradient: GradientSource, optimizer: LocalOptimizer): number;
   readonly pairwise?: PairwiseCapability<S>;
   readonly collective?: CollectiveCapability<S>;
+  readonly server?: ServerCapability<S>;
   /** Every vector (besides x) and scalar of the state, as references: a checkpoint copies them. */
   saved(s: S): SavedState;
   /** Puts a saved state back (vectors copied in place; a missing or mis-sized vector is an error). */

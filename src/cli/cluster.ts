@@ -31,7 +31,7 @@ import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'braking', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'braking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
@@ -153,6 +153,7 @@ export interface ClusterFlags {
   overlap?: number;
   mix?: number;
   outerBraking?: number;
+  dynamicH?: boolean;
   pairing?: 'decentralized' | 'fifo';
   codec?: 'f32' | 'f16' | 'i8';
   latency?: number;
@@ -239,6 +240,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'mix', name: 'mix', field: 'mix' },
   { flag: 'outerBraking', name: 'outer-braking', field: 'outerBraking', absent: 0 },
   { flag: 'braking', name: 'braking', field: 'braking', absent: 0 },
+  { flag: 'dynamicH', name: 'dynamic-h', field: 'dynamicH', absent: false },
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
   { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
   { flag: 'model', name: 'model', field: 'model' },
@@ -308,7 +310,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
-    outerBraking: run.outerBraking, eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix,
+    outerBraking: run.outerBraking, dynamicH: run.dynamicH, eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix,
     model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, shard: run.shard, alpha: run.alpha, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll, braking: run.braking,
@@ -341,7 +343,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm: flags.algo ?? CLUSTER_DEFAULTS.algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
-    outerBraking: flags.outerBraking, eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix,
+    outerBraking: flags.outerBraking, dynamicH: flags.dynamicH, eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix,
     model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
     momentum: flags.momentum ?? r.momentum, weightDecay: flags.weightDecay ?? r.weightDecay,
@@ -419,6 +421,9 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
       `consensus        ${s.consensus.toExponential(3)} (mean squared distance to the average, before the final averaging)`,
       `test accuracy    ${(100 * s.testAccuracy).toFixed(2)}% (the global average of the final parameters; test loss ${fmt(s.testLoss)})`,
     ];
+    if (s.server) {
+      lines.push(`pushes           ${s.server.pushes} to the server (staleness ${fmt(s.server.meanStaleness, 3)} on average, ${s.server.maxStaleness} at most), held by worker ${s.server.holders.join(' then ')}`);
+    }
     if (s.killed.length > 0) lines.push(`lost workers     ${s.killed.join(', ')}`);
     lines.push(...boundsLines(s.perWorker));
     lines.push(`metrics          ${s.metrics}`);

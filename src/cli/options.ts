@@ -4,6 +4,7 @@ import { misappliedOption, scopeText } from '../algorithms/diloco-options.js';
 import type { AlgorithmSetup } from '../algorithms/index.js';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/outer.js';
 import { STREAMING_DEFAULTS, streamingRules } from '../algorithms/streaming-diloco.js';
+import { ASYNC_DILOCO_OUTER_OPTIMIZER } from '../algorithms/async-diloco.js';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
@@ -107,6 +108,7 @@ export interface DilocoFlags {
   outerMomentum?: number;
   outerOptimizer?: OuterOptimizer;
   outerBraking?: number;
+  dynamicH?: boolean;
   eager?: boolean;
   fragments?: number;
   overlap?: number;
@@ -117,10 +119,10 @@ export interface DilocoFlags {
  * The DiLoCo family's flags as the settings of AlgorithmSetup; an option given with an algorithm it does not apply to
  * is refused, and so are settings that break Streaming DiLoCo's rules.
  */
-export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco' | 'streaming'> {
+export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco' | 'streaming' | 'dynamicH'> {
   const misapplied = misappliedOption(flags.algo, flags);
   if (misapplied) throw new UsageError(`${optionName(misapplied.key)} applies to ${scopeText(misapplied.scope)}, not to ${flags.algo}`);
-  const { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager, fragments, overlap, mix } = flags;
+  const { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, dynamicH, eager, fragments, overlap, mix } = flags;
   if (flags.algo === 'streaming-diloco') {
     try {
       streamingRules({ innerSteps, fragments, overlap, mix });
@@ -128,19 +130,20 @@ export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco
       throw err instanceof RangeError ? new UsageError(err.message) : err;
     }
   }
-  return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager }, streaming: { fragments, overlap, mix } };
+  return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager }, streaming: { fragments, overlap, mix }, dynamicH };
 }
 
 /** The DiLoCo family's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, '). */
 export function addDilocoOptions(cmd: Command, scope: string): Command {
   const d = DILOCO_DEFAULTS;
   const s = STREAMING_DEFAULTS;
-  const all = `${scope}diloco, streaming-diloco, gossip-diloco`;
+  const all = `${scope}diloco, streaming-diloco, gossip-diloco, async-diloco`;
   return cmd
     .option('--inner-steps <H>', `${all}: inner steps between two outer steps of the model (streaming: of each fragment) (default ${d.innerSteps})`, integer(1))
     .option('--outer-lr <lr>', `${all}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
     .option('--outer-momentum <m>', `${all}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
-    .option('--outer-optimizer <kind>', `${all}: ${OUTER_OPTIMIZERS.join(' or ')} (default ${d.outerOptimizer})`, oneOf(OUTER_OPTIMIZERS))
+    .option('--outer-optimizer <kind>', `${all}: ${OUTER_OPTIMIZERS.join(', ')} (default ${d.outerOptimizer}; for async-diloco ${ASYNC_DILOCO_OUTER_OPTIMIZER}, which only it has)`, oneOf(OUTER_OPTIMIZERS))
+    .option('--dynamic-h', `${scope}async-diloco: Dynamic Local Updates, each worker's rounds take inner steps in proportion to its measured speed`)
     .option('--outer-braking <rho>', `${scope}diloco: Adaptive Braking of the outer step, each tensor's pseudo-gradient scaled by 1 − ρ·cos(pseudo-gradient, outer momentum) (default 0: off)`, real({ min: 0 }))
     .option('--eager', `${scope}diloco: eager outer steps — a round's all-reduce overlaps the next round, its outer step uses the local pseudo-gradient as a stand-in for the others' (default off)`)
     .option('--fragments <P>', `${scope}streaming-diloco: fragments of the model (strided over its layers), one synchronised every H/P steps; H must be a multiple of P (default ${s.fragments})`, integer(1))

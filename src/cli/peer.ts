@@ -50,7 +50,7 @@ import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
 
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
 interface PeerFlags extends Omit<DilocoFlags, 'algo'> {
@@ -296,6 +296,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const { createNetTransport } = await import('../runtime/net/libp2p-transport.js');
   const { joinCluster, runPeerWorker } = await import('../runtime/net/peer-worker.js');
   const { NetCollective } = await import('../runtime/net/collective.js');
+  const { NetServer } = await import('../runtime/net/server.js');
   const say = (line: string): void => {
     if (!flags.json) process.stderr.write(`[peer ${index}] ${line}\n`);
   };
@@ -392,6 +393,20 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       });
       await collective.start();
     }
+    // Every worker of a server algorithm may come to hold the server: the live one of lowest index does.
+    let server: InstanceType<typeof NetServer> | undefined;
+    const applied: Array<[number, number]> = [];
+    if (built.algorithm.server) {
+      server = new NetServer(transport, {
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, capability: built.algorithm.server, initial: Float32Array.from(model.params),
+        timeoutMs: flags.timeout, log: (level, line) => log(level, line),
+        onApplied: (p) => {
+          applied.push([p.worker, p.round]);
+          emit('applied', { ...p });
+        },
+      });
+      await server.start();
+    }
     if (joined !== 'aborted') say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
 
     const result = await runPeerWorker({
@@ -403,6 +418,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       train: { data: trainingPart(data, toShared), examples: shards?.[index], seq, batchSize: t.batchSize, seed: t.seed * 7919 + index + 1 },
       built,
       collective,
+      server,
       optimizer,
       clip: t.clip,
       neighbours,
@@ -485,6 +501,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       links: links ?? null,
       slowdown: flags.slow ?? 1,
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
+      ...(server ? { server: { holding: server.holding, applied } } : {}),
       checkpoint,
     };
     runDir?.close('finished', summary);

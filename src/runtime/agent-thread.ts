@@ -26,6 +26,8 @@ import { Adversary, AdversarialTransport, type AdversaryKind } from './adversary
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
 import { SharedAllReduce, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
+import type { ServerBuffers } from './server-memory.js';
+import { SharedServerHost, SharedServerLink } from './shared-server.js';
 import type { GradientReport } from './compute-thread.js';
 import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js';
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
@@ -61,6 +63,8 @@ export interface AgentThreadData {
   collectiveLinks: Array<{ latencyMs: number; bandwidth: number }> | null;
   /** How the collective combines the contributions. */
   aggregate: Aggregate;
+  /** Algorithms that push to a server: its shared memory (this worker may hold the server). */
+  server: ServerBuffers | null;
   /** Gradient steps of all workers together after which the run stops. */
   budget: number;
   global: Int32Array;
@@ -101,7 +105,8 @@ export interface WorkerSnapshot {
 export type AgentEvent =
   | { type: 'ready' } | { type: 'log'; line: string } | { type: 'diverged'; step: number; loss: number }
   | { type: 'stopped'; snapshot: WorkerSnapshot }
-  | { type: 'available' } | { type: 'banned'; peer: number; reason: string } | { type: 'ruined'; reason: string };
+  | { type: 'available' } | { type: 'banned'; peer: number; reason: string } | { type: 'ruined'; reason: string }
+  | { type: 'applied'; worker: number; round: number; staleness: number };
 
 const d = workerData as AgentThreadData;
 const post = (e: AgentEvent) => parentPort!.postMessage(e);
@@ -125,6 +130,10 @@ if (d.endpoint) {
   const linked = d.links && emulatesLinks(d.links) ? new EmulatedTransport(inner, d.links, rng.fork('links')) : inner;
   transport = d.adversary ? new AdversarialTransport(linked, new Adversary(d.adversary, rng.fork('adversary'))) : linked;
 }
+// Every worker of a server algorithm may come to hold the server (the live worker of lowest index does).
+const host = d.server && built.algorithm.server
+  ? new SharedServerHost(d.id, d.server, built.algorithm.server, { log, onApplied: (p) => post({ type: 'applied', ...p }) })
+  : null;
 const guard = new ExchangeGuard(d.id, { bounds: d.bounds ? DEFAULT_BOUNDS : null, log, onBan: (peer, reason) => post({ type: 'banned', peer, reason }) });
 
 
@@ -155,6 +164,7 @@ const agent: WorkerAgent = new WorkerAgent({
     requestStop();
   },
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, emulatedRound(d.collectiveLinks), d.aggregate) : undefined,
+  server: d.server ? new SharedServerLink(d.id, d.server) : undefined,
   stats: d.stats,
   carry: d.carry ?? undefined,
   permit: () => permitStep(ctrl),
@@ -186,6 +196,7 @@ async function stop(last = false): Promise<void> {
   stopping = true;
   if (last && Atomics.load(global, G.STOP) === 0) await agent.close();
   await agent.stop();
+  await host?.stop();
   stopCompute(ctrl);
   await transport?.close();
   d.stats[S.DONE] = 1;
@@ -221,7 +232,10 @@ d.port.on('message', (m: GradientReport) => {
 });
 
 parentPort!.on('message', (m: { type: string; peer?: number; link?: Parameters<InProcessTransport['link']>[0] }) => {
-  if (m.type === 'start') agent.start();
+  if (m.type === 'start') {
+    host?.start();
+    agent.start();
+  }
   else if (m.type === 'link' && m.link && !stopping) {
     // A neighbour restarted: a new channel to it, and it is a partner again.
     inner?.link(m.link);

@@ -2,16 +2,17 @@
  * A runtime worker's algorithm side: it owns the algorithm's state for this worker (on shared memory), applies the
  * local steps whose gradients the compute loop delivers, takes part in pairwise exchanges and in collectives, and
  * tells the compute loop when it may start its next step (rate control; a collective that does not overlap
- * computation). Every change to the parameters goes through the algorithm's own handlers — localStep, the pairwise
- * message / receive, the collective's begin / complete — the very code the simulator drives, here at times read from
- * the worker's LocalClock, with the worker's local optimizer.
+ * computation; a push to the server, whose answer it waits for). Every change to the parameters goes through the
+ * algorithm's own handlers — localStep, the pairwise message / receive, the collective's begin / complete, the
+ * server's push / pull — the very code the simulator drives, here at times read from the worker's LocalClock, with
+ * the worker's local optimizer.
  *
  * The agent is thread-agnostic: agent-thread.ts runs it in a worker thread next to a compute thread, tests run it
  * directly.
  */
 import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
-import { rangesLength, type Algorithm, type ClosingCollective, type WorkerState } from '../algorithms/types.js';
+import { rangesLength, type Algorithm, type ClosingCollective, type ServerCapability, type WorkerState } from '../algorithms/types.js';
 import type { Rng } from '../core/rng.js';
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
@@ -20,7 +21,7 @@ import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js'
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
 import { S, shareState } from './shared.js';
-import type { Collective, MessageHeader, Transport, WorkerId } from './transport.js';
+import type { Collective, MessageHeader, ServerLink, Transport, WorkerId } from './transport.js';
 
 /** Wire version of the runtime's exchange headers. */
 export const HEADER_VERSION = 1;
@@ -43,6 +44,8 @@ export interface AgentOptions {
   pairing?: { transport: Transport; neighbours: readonly WorkerId[]; weights?: readonly number[]; timeoutMs: number; backoffMs?: number; register?: () => void };
   /** Algorithms with collectives: the all-reduce. */
   collective?: Collective;
+  /** Algorithms that push their rounds to a server: the way to it. */
+  server?: ServerLink;
   /** What decides whether a neighbour's message is applied (default: the default bounds, logging to `log`). */
   guard?: ExchangeGuard;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
@@ -113,6 +116,7 @@ export class WorkerAgent implements ExchangeParty {
     this.state = shareState(algorithm.createState(opts.x, 0), opts.x);
     this.health = new ParameterHealth(opts.x, { sumSquares: opts.sumSquares });
     if (algorithm.collective && !opts.collective) throw new Error(`${algorithm.name} takes part in collectives: it needs a collective`);
+    if (algorithm.server && !opts.server) throw new Error(`${algorithm.name} pushes its rounds to a server: it needs a way to it`);
     if (!algorithm.pairwise) {
       this.pairing = null;
       return;
@@ -134,7 +138,7 @@ export class WorkerAgent implements ExchangeParty {
     return this.rate.steps;
   }
 
-  /** Exchanges completed (those given up by the rate control not counted), or collectives completed. */
+  /** Exchanges completed (those given up by the rate control not counted), or collectives or pushes completed. */
   get exchanges(): number {
     return this.rate.exchanges - this.forgiven + this.collectives;
   }
@@ -175,13 +179,14 @@ export class WorkerAgent implements ExchangeParty {
   /**
    * Applies the local step of a gradient computed by the compute loop at this worker's x (grad is read before this
    * returns) through the algorithm's localStep; then, if a collective is due, takes part in it — waiting for it, or
-   * letting the compute loop go on while it is in flight when the algorithm's collectives overlap computation.
-   * computeMs is how long the gradient took. Resolves false when the worker stopped while waiting for a collective
-   * (or its parameters are ruined). Steps that may wait for a collective are applied one after the other, in the
-   * order their gradients came; the others at once.
+   * letting the compute loop go on while it is in flight when the algorithm's collectives overlap computation — or
+   * pushes its round to the server and waits for the model to start the next one from. computeMs is how long the
+   * gradient took. Resolves false when the worker stopped while waiting for a collective or the server (or its
+   * parameters are ruined). Steps that may wait are applied one after the other, in the order their gradients came;
+   * the others at once.
    */
   applyGradient(loss: number, grad: Float32Array, computeMs: number): Promise<boolean> {
-    if (!this.algorithm.collective) return this.apply(loss, grad, computeMs);
+    if (!this.algorithm.collective && !this.algorithm.server) return this.apply(loss, grad, computeMs);
     this.queue = this.queue.then(() => this.apply(loss, grad, computeMs));
     return this.queue;
   }
@@ -209,6 +214,16 @@ export class WorkerAgent implements ExchangeParty {
     }
     // The algorithm may want the collective in flight applied before the next step (Streaming DiLoCo's τ).
     if (c?.overlaps && this.inFlight && c.waits?.(this.state) && !(await this.idle(this.inFlight))) return false;
+    const server = this.algorithm.server;
+    if (server?.due(this.state)) {
+      const handled = await this.pushRound(server);
+      if (handled === null) {
+        // Stopped while waiting for the server: the step itself was taken (its round is not pushed).
+        if (!this.ruined) this.stepDone(loss, step, computeMs, applyMs);
+        return false;
+      }
+      applyMs += handled;
+    }
     this.stepDone(loss, step, computeMs, applyMs);
     return true;
   }
@@ -226,12 +241,32 @@ export class WorkerAgent implements ExchangeParty {
     return this.idle(this.collect(closing));
   }
 
-  /** Waits for a collective, counted as idle time of the compute loop. */
-  private async idle(collective: Promise<boolean>): Promise<boolean> {
+  /**
+   * Pushes the round's pseudo-gradient with this worker's speed (its steps per second) and starts the next round from
+   * the server's answer. Resolves with the time spent in the handlers, ms (the wait is idle time), or null when the
+   * worker stopped meanwhile (or its parameters are ruined).
+   */
+  private async pushRound(server: ServerCapability<WorkerState>): Promise<number | null> {
+    const link = this.opts.server!;
+    let start = now();
+    const { round, steps } = server.push(this.state, this.clock.now(), link.pushSlot());
+    const speed = this.clock.stepMs > 0 ? 1000 / this.clock.stepMs : 0;
+    let handled = now() - start;
+    const answer = await this.idle(link.push({ round, steps, speed }, () => this.stopping));
+    if (answer === null) return null;
+    start = now();
+    server.pull(this.state, this.clock.now(), answer);
+    this.collectives++;
+    handled += now() - start;
+    return this.healthy('a pull from the server') ? handled : null;
+  }
+
+  /** Waits for a collective or the server, counted as idle time of the compute loop. */
+  private async idle<T>(communication: Promise<T>): Promise<T> {
     const waited = now();
-    const ok = await collective;
+    const result = await communication;
     this.stats[S.IDLE_MS] += now() - waited;
-    return ok;
+    return result;
   }
 
   /** Begins the due collective with this worker's contribution; resolves once its mean is applied (false: stopped). */

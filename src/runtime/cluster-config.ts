@@ -14,7 +14,7 @@ import type { OptimizerSettings } from '../engine/optim/index.js';
 import type { DatasetName } from '../engine/training/data.js';
 import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { misappliedOption, scopeText } from '../algorithms/diloco-options.js';
-import { COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
+import { COLLECTIVE_ALGORITHMS, SERVER_ALGORITHMS } from '../algorithms/index.js';
 import { streamingRules } from '../algorithms/streaming-diloco.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { MetricsRow } from '../report/metrics.js';
@@ -26,7 +26,7 @@ import type { MessageHeader } from './transport.js';
 import { z } from 'zod';
 import { parseRunRecord, TrainingRecord } from '../config/run.js';
 
-export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco'] as const;
+export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
 /** The algorithms whose workers meet in collectives (the others exchange pairwise). */
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
 
@@ -53,6 +53,8 @@ export interface ClusterConfig extends OptimizerSettings {
   mix?: number;
   /** Adaptive Braking of the outer step (default 0: off). */
   outerBraking?: number;
+  /** async-diloco: Dynamic Local Updates (docs/algorithms.md §5.6). @default false */
+  dynamicH?: boolean;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';
   model: ModelName;
@@ -179,6 +181,8 @@ export interface ClusterSummary {
   /** Workers brought back after being killed (config.rejoin). */
   rejoined: number[];
   perWorker: WorkerSummary[];
+  /** async-diloco: the server's pushes, which workers held it in turn, and the record of every applied push. */
+  server?: ServerSummary;
   constants: Record<string, number>;
   /** The checkpoint this run continued, and the gradient steps it had done (null: a fresh run). */
   resumedFrom: string | null;
@@ -187,6 +191,17 @@ export interface ClusterSummary {
   metrics: string | null;
   plot: string | null;
   checkpoint: string | null;
+}
+
+export interface ServerSummary {
+  /** Pushes applied. */
+  pushes: number;
+  meanStaleness: number;
+  maxStaleness: number;
+  /** The workers that held the server, in turn. */
+  holders: number[];
+  /** Every applied push as [worker, round], in the order applied (a push is applied once). */
+  applied: Array<[number, number]>;
 }
 
 /** Where a saved cluster run stood, to continue it. */
@@ -241,6 +256,7 @@ const SavedCluster = TrainingRecord.extend({
   fragments: z.number().int().positive().optional(),
   overlap: z.number().int().nonnegative().optional(),
   mix: z.number().min(0).max(1).optional(),
+  dynamicH: z.boolean().optional(),
   /** Budget as given: epochs of the training set over all workers, or gradient steps of all workers. */
   epochs: z.number().positive().optional(),
   steps: z.number().int().positive().optional(),
@@ -297,7 +313,8 @@ export function checkClusterConfig(c: ClusterConfig): void {
   if (!(CLUSTER_ALGORITHMS as readonly string[]).includes(c.algorithm)) bad('algorithm', `algorithm must be one of ${CLUSTER_ALGORITHMS.join(', ')}, got ${c.algorithm}`);
   if (!TOPOLOGIES.includes(c.topology)) bad('topology', `topology ${c.topology} is unknown (expected one of ${TOPOLOGIES.join(', ')})`);
   if (!(c.rate >= 0) || !Number.isFinite(c.rate)) bad('rate', `rate must be a non-negative number, got ${c.rate}`);
-  if (!COLLECTIVE_ALGORITHMS.includes(c.algorithm) && c.rate === 0 && c.workers > 1) bad('rate', 'rate 0 means no exchanges at all: the workers would never average');
+  const pairwise = !COLLECTIVE_ALGORITHMS.includes(c.algorithm) && !SERVER_ALGORITHMS.includes(c.algorithm);
+  if (pairwise && c.rate === 0 && c.workers > 1) bad('rate', 'rate 0 means no exchanges at all: the workers would never average');
   if (c.steps === undefined && c.epochs === undefined) throw new UsageError('a budget is needed: epochs or steps');
   for (const [w, s] of Object.entries(c.slowdown ?? {})) {
     if (!(Number(w) >= 0 && Number(w) < c.workers)) bad('slowdown', `slow-down given for worker ${w}, outside 0…${c.workers - 1}`);
@@ -312,7 +329,7 @@ export function checkClusterConfig(c: ClusterConfig): void {
   if (c.alpha !== undefined && (c.shard ?? 'full') !== 'dirichlet') bad('alpha', `alpha applies to the dirichlet split, not to the ${c.shard ?? 'full'} one`);
   if (c.alpha !== undefined && !(c.alpha > 0 && Number.isFinite(c.alpha))) bad('alpha', `alpha must be a positive number, got ${c.alpha}`);
   checkAdversaries(c.adversary, c.workers);
-  if ((c.rejoin ?? []).length > 0 && COLLECTIVE_ALGORITHMS.includes(c.algorithm)) bad('rejoin', `rejoin applies to the pairwise algorithms: the collectives of ${c.algorithm} do not take workers back`);
+  if ((c.rejoin ?? []).length > 0 && !pairwise) bad('rejoin', `rejoin applies to the pairwise algorithms: ${c.algorithm} does not take workers back`);
   if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {
     bad('aggregate', `aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
   }

@@ -3,7 +3,8 @@
  * started together. A worker whose thread fails, or that is killed, is left behind: its neighbours notice the
  * closed channels and train on without it. A killed worker may come back (rejoin) from a live neighbour's
  * parameters. The agents' reports arrive here: their log lines, their availability for the central orchestrator,
- * their state when they stop, the neighbours they banned, and a divergence, which stops the run.
+ * their state when they stop, the neighbours they banned, the pushes applied by the one holding the server, and a
+ * divergence, which stops the run.
  */
 import type { Worker } from 'node:worker_threads';
 import type { Graph } from '../graph/topology.js';
@@ -48,6 +49,8 @@ export class ClusterLifecycle implements FaultTarget {
   readonly snapshots: Array<WorkerSnapshot | null>;
   /** The neighbours each worker banned, and why. */
   readonly bans: Array<WorkerSummary['banned']>;
+  /** The pushes applied by the server's holders, in order: who held it, whose push of which round, its staleness. */
+  readonly applied: Array<{ holder: number; worker: number; round: number; staleness: number }> = [];
   /** A worker's loss or model became non-finite. */
   diverged = false;
   stopRequested = false;
@@ -117,6 +120,7 @@ export class ClusterLifecycle implements FaultTarget {
     await Promise.all([w.agent.terminate(), w.compute.terminate()]);
     this.components.memory.stats[i][S.DONE] = 1;
     if (this.components.memory.collective) markDead(this.components.memory.collective, i);
+    if (this.components.memory.server) markDead(this.components.memory.server, i);
   }
 
   /**
@@ -183,6 +187,7 @@ export class ClusterLifecycle implements FaultTarget {
         this.snapshots[i] = e.snapshot;
         orchestrator?.withdraw(i);
       } else if (e.type === 'banned') this.bans[i].push({ worker: e.peer, reason: e.reason });
+      else if (e.type === 'applied') this.applied.push({ holder: i, worker: e.worker, round: e.round, staleness: e.staleness });
       else if (e.type === 'ruined') {
         this.diverged = true;
         log(`${e.reason}: the run stops`);

@@ -1,7 +1,8 @@
 /**
  * Measurements of a cluster as it trains: the average of its honest live workers' parameters, their consensus
  * distance, the evaluation of that average on held-out data, and what the workers' counters add up to. An adversary
- * trains its own model well but shows the others garbage, so the cluster's model is the honest workers' only.
+ * trains its own model well but shows the others garbage, so the cluster's model is the honest workers' only. An
+ * algorithm with a server has the server's model as the cluster's (the consensus distance stays the workers').
  */
 import type { LabeledData, Model } from '../engine/models/model.js';
 import { evaluate, type Evaluation, type TrainingData } from '../engine/training/data.js';
@@ -11,6 +12,8 @@ import { S } from './shared.js';
 export interface ClusterMeasureInit {
   /** Workers exchange pairwise (both count an exchange) rather than in collectives (each counts one). */
   pairwise: boolean;
+  /** Workers push to a server: each push (with its answer) is one communication. @default false */
+  pushes?: boolean;
   /** Gradient steps of all workers done by the runs this one continues. @default 0 */
   startSteps?: number;
   /** Local time and communications of the runs this one continues. @default none */
@@ -27,6 +30,8 @@ export interface ClusterMeasureComponents {
   stats: readonly Float64Array[];
   alive: (i: number) => boolean;
   honest: (i: number) => boolean;
+  /** Copies the cluster's model into out when it is not the workers' average (the server's); false otherwise. */
+  globalModel?: (out: Float32Array) => boolean;
 }
 
 /** The cluster's counts now. */
@@ -81,9 +86,11 @@ export class ClusterMeasure {
     return this.components.xs.map((_, i) => (alive(i) && honest(i) ? i : -1)).filter((i) => i >= 0);
   }
 
-  /** Averages the workers `ids` (into `mean`); returns their consensus distance. */
+  /** Averages the workers `ids` (into `mean`, unless the cluster's model is the server's); returns their consensus distance. */
   average(ids: readonly number[]): number {
-    return averageOf(this.components.xs, ids, this.mean, this.mean64);
+    const consensus = averageOf(this.components.xs, ids, this.mean, this.mean64);
+    this.components.globalModel?.(this.mean);
+    return consensus;
   }
 
   /** Evaluates the last average, with the normalisation state of the first honest live worker. */
@@ -115,8 +122,10 @@ export class ClusterMeasure {
         live++;
       }
     }
-    // An exchange is counted by both its workers; a collective among n workers by each of them, as n − 1 messages.
-    const communications = (pairwise ? Math.round(exchanges / 2) : (exchanges / n) * (n - 1)) + (resume?.communications ?? 0);
+    // An exchange is counted by both its workers; a collective among n workers by each of them, as n − 1 messages; a
+    // push by its worker.
+    const own = pairwise ? Math.round(exchanges / 2) : this.init.pushes ? exchanges : (exchanges / n) * (n - 1);
+    const communications = own + (resume?.communications ?? 0);
     return {
       steps: (this.init.startSteps ?? 0) + steps, stepsNow: steps, communications, idleFraction: wall > 0 ? idle / wall : 0,
       t: (resume?.t ?? 0) + (live > 0 ? t / live : 0),

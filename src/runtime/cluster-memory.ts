@@ -1,7 +1,7 @@
 /**
  * The shared memory of a cluster, and what each worker's threads are handed. The training set lives once for all;
  * each worker has its parameters, normalisation state, statistics and control block; the cluster has its step
- * counters and either the pairwise channels (in-process endpoints) or the collective's buffers. Every worker starts
+ * counters and either the pairwise channels (in-process endpoints), the collective's buffers or the server's. Every worker starts
  * from the plan's model, except the workers a resumed checkpoint saved, which go on from their own state.
  */
 import { MessageChannel, type TransferListItem } from 'node:worker_threads';
@@ -14,6 +14,7 @@ import type { ClusterPlan } from './cluster-plan.js';
 import { collectiveBuffers, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
 import { linkBetween } from './emulator.js';
+import { serverBuffers, type ServerBuffers } from './server-memory.js';
 import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
 import { C, G, S, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
 
@@ -35,6 +36,8 @@ export interface ClusterMemory {
   collective: CollectiveBuffers | null;
   /** The ring's links, which pace every emulated all-reduce by its contribution's length (null: no emulation). */
   collectiveLinks: Array<{ latencyMs: number; bandwidth: number }> | null;
+  /** Algorithms that push to a server: its buffers (server-memory.ts), starting from the plan's model. */
+  server: ServerBuffers | null;
   /** A resumed run's saved workers (null where a worker starts from the average). */
   restored: Array<SavedWorker | null> | null;
 }
@@ -60,7 +63,9 @@ export function clusterMemory(plan: ClusterPlan, config: ClusterConfig): Cluster
     states[i].set(w.state);
   });
   const collective = plan.built.algorithm.collective ? collectiveBuffers(n, dim) : null;
+  const serverCapability = plan.built.algorithm.server;
   return {
+    server: serverCapability ? serverBuffers(n, serverCapability.createServer(x0)) : null,
     training, global, claimed, xs, states, restored,
     stats: Array.from({ length: n }, () => sharedDoubles(S.SIZE)),
     controls: Array.from({ length: n }, () => sharedInts(C.SIZE)),
@@ -101,7 +106,7 @@ export function workerThreadData(plan: ClusterPlan, memory: ClusterMemory, confi
       id: i, n, setup: plan.setup, backend: plan.backend.name, x: memory.xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash,
       optimizer: plan.localStep, schedule: plan.schedule, rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed,
       timeoutMs: config.timeoutMs ?? 2000, endpoint, central: plan.central, links: config.links ?? null, codec: config.codec ?? 'f32',
-      collective: memory.collective, collectiveLinks: memory.collectiveLinks, aggregate: config.aggregate ?? 'mean', budget: plan.budget,
+      collective: memory.collective, collectiveLinks: memory.collectiveLinks, aggregate: config.aggregate ?? 'mean', server: memory.server, budget: plan.budget,
       global: memory.global, claimed: memory.claimed, startOwn: ownSteps, control: memory.controls[i], stats: memory.stats[i], port: port1,
       restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,
       carry: life.carry, adversary: plan.faults.adversary(i), bounds: config.bounds !== false,

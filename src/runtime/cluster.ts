@@ -30,6 +30,7 @@ import { ClusterMetrics } from './cluster-metrics.js';
 import { planCluster, type ClusterPlan } from './cluster-plan.js';
 import { DEFAULT_ALPHA, examplesDigest, examplesOf } from '../data/shard.js';
 import { FifoOrchestrator } from './orchestrator.js';
+import { readServerModel } from './server-memory.js';
 import { G, S } from './shared.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -44,8 +45,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   const out = config.out ? resolve(config.out) : null;
   // The parts below ask `workers` (the lifecycle) about the workers only once the threads have started.
   const measure = new ClusterMeasure(
-    { model, data: plan.data, ...memory, alive: (i) => workers.alive(i), honest: (i) => faults.honest(i) },
-    { pairwise: plan.pairwise, startSteps: plan.startSteps, resume },
+    {
+      model, data: plan.data, ...memory, alive: (i) => workers.alive(i), honest: (i) => faults.honest(i),
+      globalModel: memory.server ? (out) => readServerModel(memory.server!, out) : undefined,
+    },
+    { pairwise: plan.pairwise, pushes: memory.server !== null, startSteps: plan.startSteps, resume },
   );
   const metrics = new ClusterMetrics({ measure, data: plan.data, seq: plan.seq, ...memory, alive: (i) => workers.alive(i) }, {
     budget: plan.budget, startSteps: plan.startSteps, priorSeconds: resume?.seconds, file: out ? join(out, 'metrics.jsonl') : null, resumed: resume !== null,
@@ -103,6 +107,14 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]), rejected: s[S.REJECTED], banned: workers.bans[i],
       ...workerExamplesSummary(plan, i),
     }));
+    const applied = workers.applied;
+    const server = memory.server ? {
+      pushes: applied.length,
+      meanStaleness: applied.reduce((a, p) => a + p.staleness, 0) / Math.max(1, applied.length),
+      maxStaleness: applied.reduce((a, p) => Math.max(a, p.staleness), 0),
+      holders: applied.map((p) => p.holder).filter((h, k, all) => k === 0 || all[k - 1] !== h),
+      applied: applied.map((p): [number, number] => [p.worker, p.round]),
+    } : undefined;
     const trainLosses = perWorker.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
     const final = end.evaluation;
     return {
@@ -111,7 +123,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       stepsPerSecond: totals.stepsNow / Math.max(seconds, 1e-9), epochs: (totals.steps * config.batchSize) / plan.trainCount, consensus: end.consensus,
       ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, idleFraction: totals.idleFraction,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
-      interrupted, diverged: workers.diverged, killed: workers.killed, rejoined: workers.rejoined, perWorker, constants: plan.built.info,
+      interrupted, diverged: workers.diverged, killed: workers.killed, rejoined: workers.rejoined, perWorker, ...(server ? { server } : {}), constants: plan.built.info,
       backend: plan.backend.name, metrics: metrics.path, plot, checkpoint,
       resumedFrom: resume ? resume.file : null, resumedAtStep: resume ? plan.startSteps : null,
     };

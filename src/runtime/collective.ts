@@ -34,8 +34,11 @@ export function collectiveBuffers(n: number, length: number): CollectiveBuffers 
   return { n, slots: [Array.from({ length: n }, vec), Array.from({ length: n }, vec)], done: ints(n), alive, epoch: ints(1) };
 }
 
-/** Marks a worker dead and wakes the waiters (called by the supervisor when a worker's threads are gone). */
-export function markDead(b: CollectiveBuffers, worker: number): void {
+/**
+ * Marks a worker dead and wakes the waiters (called by the supervisor when a worker's threads are gone), in the
+ * collective's buffers or the server's.
+ */
+export function markDead(b: { alive: Int32Array; epoch: Int32Array }, worker: number): void {
   Atomics.store(b.alive, worker, 0);
   Atomics.add(b.epoch, 0, 1);
   Atomics.notify(b.epoch, 0);

@@ -83,3 +83,24 @@ export interface Collective {
    */
   reduce(out: Float32Array, cancelled?: () => boolean): Promise<number>;
 }
+
+/** What a push says besides its pseudo-gradient (written into pushSlot()). */
+export interface PushMeta {
+  /** The worker's round, from 1. */
+  round: number;
+  /** Inner steps of the round. */
+  steps: number;
+  /** The worker's measured speed, local steps per second (0: unknown). */
+  speed: number;
+}
+
+/** A worker's way to the server of its cluster (asynchronous Local-SGD), wherever the server lives. */
+export interface ServerLink {
+  /** Where to write this worker's next pseudo-gradient (the model's length). */
+  pushSlot(): Float32Array;
+  /**
+   * Pushes the pseudo-gradient written into pushSlot() and resolves with the server's answer — its model (valid until
+   * the next push) and the next round's inner steps — or null when `cancelled()` became true while waiting.
+   */
+  push(meta: PushMeta, cancelled?: () => boolean): Promise<{ model: Float32Array; innerSteps: number } | null>;
+}

@@ -52,16 +52,17 @@ export function gridRecorder<S extends WorkerState>(
   opts: SimOptions, algo: Algorithm<S>, states: S[], emit: (t: number, models: Vec[]) => void, live?: Uint8Array,
   clock: (i: number, t: number) => number = (_i, t) => t,
 ): (until: number) => void {
+  return modelGrid(opts, (t) => (live ? states.filter((_, i) => live[i]) : states).map((s) => modelAt(algo, s, t)), emit);
+}
+
+/** record(until) emits a row at every grid time up to `until` over the models `models(t)` gives, and reports progress. */
+export function modelGrid(opts: SimOptions, models: (t: number) => Vec[], emit: (t: number, models: Vec[]) => void): (until: number) => void {
   const T = opts.time;
   let nextMetric = 0;
   let nextProgress = 0;
   return (until) => {
     while (nextMetric <= until && nextMetric <= T + 1e-9) {
-      const models: Vec[] = [];
-      states.forEach((s, i) => {
-        if (!live || live[i]) models.push(modelAt(algo, s, clock(i, nextMetric)));
-      });
-      emit(nextMetric, models);
+      emit(nextMetric, models(nextMetric));
       nextMetric += opts.every;
     }
     if (opts.onProgress && until >= nextProgress) {

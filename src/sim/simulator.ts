@@ -1,8 +1,8 @@
 /**
  * Deterministic discrete-event simulation in virtual time. The algorithm reacts to its events through the same
  * handlers the runtime calls; a driver per kind of schedule generates the events: free-running Poisson clocks and
- * edges (free.ts), the runtime's rate control (paced.ts), rounds of collectives that wait (collective.ts), or
- * collectives that overlap computation (overlap.ts).
+ * edges (free.ts), the runtime's rate control (paced.ts), rounds of collectives that wait (collective.ts),
+ * collectives that overlap computation (overlap.ts), or rounds pushed to a server (server.ts).
  */
 import type { GradientSource } from '../algorithms/types.js';
 import { UsageError } from '../core/errors.js';
@@ -16,6 +16,7 @@ import { runFree } from './free.js';
 import { runOverlap } from './overlap.js';
 import { measure } from './metrics.js';
 import { runPaced } from './paced.js';
+import { runServer, type ServerStats } from './server.js';
 import { workerOptimizers, type ChurnEvent, type DriverContext, type SimOptions } from './run.js';
 
 export type { ChurnEvent, LinkModel, MessageCodec, SimOptions } from './run.js';
@@ -40,6 +41,8 @@ export interface SimSummary {
   peakSyncBytes: number | null;
   wallSeconds: number;
   eventsPerSecond: number;
+  /** Algorithms with a server: its pushes and their staleness. */
+  server?: ServerStats;
 }
 
 /** Simulates a run; `final` holds the workers' models at the last metrics row. */
@@ -84,7 +87,14 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   const algo = opts.built.algorithm;
   const ctx: DriverContext = { opts, starts, speeds, gradients, sources, optimizers: workerOptimizers(opts), rng: eventRng, counts, emit };
   if (algo.pairwise && algo.collective) throw new UsageError(`${algo.name} both exchanges pairwise and takes part in collectives: the simulator has no driver for that yet`);
-  if (algo.collective) {
+  let server: ServerStats | undefined;
+  if (algo.server) {
+    if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${algo.name}'s workers all push to its server`);
+    if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${algo.name} pushes exact values`);
+    if (opts.pacing === 'quota') throw new UsageError(`the paced mode paces pairwise exchanges: ${algo.name} has none`);
+    if (!gradients) throw new UsageError(`${algo.name} pushes the progress of gradient steps: it needs them`);
+    server = runServer(ctx);
+  } else if (algo.collective) {
     if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${algo.name}'s collectives need every worker`);
     if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${algo.name} averages exact values`);
     if (opts.pacing === 'quota') throw new UsageError(`the paced mode paces pairwise exchanges: ${algo.name} has none`);
@@ -120,6 +130,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     peakSyncBytes: algo.collective ? counts.largestCollective * (objective.dtype === 'f64' ? 8 : 4) : null,
     wallSeconds,
     eventsPerSecond: counts.events / Math.max(wallSeconds, 1e-9),
+    ...(server ? { server } : {}),
   };
   return { summary, rows, final };
 }

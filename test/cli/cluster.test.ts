@@ -126,7 +126,7 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     [['--workers', '4', '--nesterov', '--momentum', '0', ...TINY, '--steps', '10'], /--nesterov needs a momentum above 0/],
     [['--workers', '4', '--kill', '9@10', ...TINY, '--steps', '10'], /--kill names worker 9, outside 0/],
     [['--workers', '4', '--kill', '3:10'], /expected worker@step pairs/],
-    [['--workers', '4', '--inner-steps', '5', ...TINY, '--steps', '10'], /^gossamer: --inner-steps applies to diloco, streaming-diloco and gossip-diloco, not to acid$/m],
+    [['--workers', '4', '--inner-steps', '5', ...TINY, '--steps', '10'], /^gossamer: --inner-steps applies to diloco, streaming-diloco, gossip-diloco and async-diloco, not to acid$/m],
     [['--workers', '4', '--algo', 'streaming-diloco', '--inner-steps', '10', '--fragments', '3'], /inner steps per round \(10\) must be a multiple of the number of fragments \(3\)/],
     [['--workers', '4', '--algo', 'streaming-diloco', '--overlap', '250'], /overlap \(250 steps\) must be shorter than .* \(H\/P = 250\)/],
     [['--workers', '4', '--algo', 'streaming-diloco', '--mix', '2'], /mixing factor must be in \[0, 1\]/],

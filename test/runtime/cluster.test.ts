@@ -113,7 +113,7 @@ test('DiLoCo in threads: H local steps per round, then one all-reduce of the pse
   // 10 rounds of one collective each, counted as n − 1 messages.
   assert.equal(s.exchanges, 10 * 2);
   assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
-  await assert.rejects(runCluster({ ...base, algorithm: 'acid', innerSteps: 10 }), (e: Error) => e instanceof UsageError && /^innerSteps applies to diloco, streaming-diloco and gossip-diloco, not to acid/.test(e.message));
+  await assert.rejects(runCluster({ ...base, algorithm: 'acid', innerSteps: 10 }), (e: Error) => e instanceof UsageError && /^innerSteps applies to diloco, streaming-diloco, gossip-diloco and async-diloco, not to acid/.test(e.message));
 });
 
 test('Streaming DiLoCo in threads: a fragment every H/P steps, merged τ steps later; the closing average leaves the workers in consensus', async () => {

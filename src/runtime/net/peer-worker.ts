@@ -11,6 +11,9 @@
  *            every live worker is in this phase, `finalExchanges` more exchanges (or until no neighbour is left);
  *   done   — keeps answering exchanges until every live worker is done, then stops.
  *
+ * With a server (asynchronous Local-SGD, net/server.ts) the final phase has no averaging: once every live worker has
+ * finished its steps (and so its pushes), each one pulls the server's model, the same for all.
+ *
  * A worker whose connection closes is dropped from the phase barriers and from its neighbours' pairing, so killing
  * one leaves the others training to the end; a worker that (re)connects is admitted again.
  *
@@ -47,7 +50,7 @@ import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
 import { emptyPairingStats, Pairing, type ExchangeContext, type ExchangeParty } from '../pairing.js';
 import type { TrainingData } from '../../engine/training/data.js';
-import type { Collective, ExchangeResult, MessageHeader, Transport, WorkerId } from '../transport.js';
+import type { Collective, ExchangeResult, MessageHeader, ServerLink, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
 import { WIRE_VERSION } from './wire.js';
 
@@ -81,6 +84,8 @@ export interface PeerWorkerOptions {
   exchange?: Transport;
   /** Algorithms with collectives: the collective among the peers (net/collective.ts). */
   collective?: Collective;
+  /** Algorithms that push to a server: the way to it, and a pull of its model (net/server.ts). */
+  server?: ServerLink & { pull(cancelled?: () => boolean): Promise<{ model: Float32Array } | null> };
   /** The link emulator, if any: a late joiner's pull is delayed by it too. */
   emulator?: EmulatedTransport;
   /** The model, holding the common initial point x0 (same seed on every worker). */
@@ -337,6 +342,7 @@ function relativeDistance(a: Float32Array, b: Float32Array): number {
 export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult> {
   const { transport, model, built } = opts;
   if (built.algorithm.collective && !opts.collective) throw new Error(`${built.algorithm.name} takes part in collectives: the networked worker needs one`);
+  if (built.algorithm.server && !opts.server) throw new Error(`${built.algorithm.name} pushes to a server: the networked worker needs a way to it`);
   const log = opts.log ?? (() => {});
   const warn = opts.warn ?? log;
   const adversary = opts.adversary ? new Adversary(opts.adversary, opts.rng.fork('adversary')) : null;
@@ -395,6 +401,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     progress: () => first + agent.steps,
     pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
+    server: opts.server,
     permit: () => permitStep(control),
     guard,
     sumSquares: (v) => model.backend.sumSquares(v),
@@ -520,6 +527,10 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   if (agent.ruined) return result(false, trainingStats(), agent.ruined);
   if (stopped()) return result(true, trainingStats());
 
+  const allIn = (phases: Phase[]) => (): boolean =>
+    transport.connected().every((j) => phases.includes(transport.peer(j)?.status.phase as Phase));
+  if (opts.server) return finishWithServer(opts.server);
+
   // Final phase: averaging only, in float32 (a lossy codec would leave the models a quantisation step apart), once
   // every live worker has finished its steps.
   state.phase = 'final';
@@ -538,8 +549,6 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     for (const [k, v] of Object.entries(pairing.stats)) s[k as keyof typeof s] += v;
     return s;
   };
-  const allIn = (phases: Phase[]) => (): boolean =>
-    transport.connected().every((j) => phases.includes(transport.peer(j)?.status.phase as Phase));
   if (!(await barrier(transport, allIn(['final', 'done']), opts.barrierTimeoutMs, { phase: 'final' }, signal))) {
     if (stopped()) {
       await pairing.stop();
@@ -566,6 +575,27 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   }
   await pairing.stop();
   return result(stopped(), stats());
+
+  /** The final phase with a server: every worker takes the server's model once all have pushed their last round. */
+  async function finishWithServer(server: NonNullable<PeerWorkerOptions['server']>): Promise<PeerResult> {
+    state.phase = 'final';
+    await transport.setStatus({ phase: 'final' });
+    progress();
+    if (!(await barrier(transport, allIn(['final', 'done']), opts.barrierTimeoutMs, { phase: 'final' }, signal))) {
+      if (stopped()) return result(true, trainingStats());
+      log('gave up waiting for every worker to finish its steps');
+    }
+    const pulled = await server.pull(stopped);
+    if (pulled) x.set(pulled.model);
+    else if (!stopped()) warn('could not pull the server\'s final model: keeping this worker\'s own');
+    state.phase = 'done';
+    await transport.setStatus({ phase: 'done' });
+    progress();
+    if (!(await barrier(transport, allIn(['done']), opts.barrierTimeoutMs, { phase: 'done' }, signal)) && !stopped()) {
+      log('gave up waiting for every worker to finish');
+    }
+    return result(stopped(), trainingStats());
+  }
 }
 
 /**

@@ -1,0 +1,334 @@
+/**
+ * The server of asynchronous Local-SGD among network peers: held by the live worker of lowest index (in each
+ * worker's own view), replicated to the next live one, taken over by it when the holder leaves. Two protocols, every
+ * frame with the versioned, checksummed header of the pairwise protocol (wire.ts), checked the same way:
+ *
+ *   /gossamer/server/1.0.0          member → holder   payload (step = round): Δ ‖ steps ‖ speed  (a pull: steps ‖ speed, round 0)
+ *                                   holder → member   payload (step = pushes applied): θ ‖ next inner steps  |  abort (refused)
+ *   /gossamer/server-replica/1.0.0  holder → backup   payload (step = pushes applied): the server's state, packed
+ *                                   backup → holder   done
+ *
+ * The holder applies the pushes one at a time, in the order they arrive; after applying one it sends its whole state
+ * to its backup and waits for the acknowledgement before it answers (and reports the push applied), so that a push
+ * answered is in the backup's replica. A member whose holder does not answer (it left, or it does not hold the server
+ * in its own view: abort 'refused') asks again, the holder of the moment, until it gets an answer. A worker that comes
+ * to hold the server starts from the last replica it received (the initial model if none): a push the old holder had
+ * applied and replicated is a duplicate by its (worker, round) there, answered without being applied again. The
+ * state travels as float32 (its counts are exact up to 2^24).
+ *
+ * Known limit: views of who is live may differ for a moment; a worker that does not see the holder may take the
+ * role meanwhile (two holders then apply different pushes), as a worker cut off from the others would.
+ */
+import type { Stream } from '@libp2p/interface';
+import type { ServerCapability, ServerRole, WorkerState } from '../../algorithms/types.js';
+import { stateLayout, type StateLayout } from '../server-memory.js';
+import type { AppliedPush } from '../shared-server.js';
+import type { MessageHeader, PushMeta, ServerLink, WorkerId } from '../transport.js';
+import { chunksOf, errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
+import { ABORT_REASONS, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage, encodeControl, encodeMessage, isWireError, type Frame } from './wire.js';
+
+export const SERVER_PROTOCOL = '/gossamer/server/1.0.0';
+export const REPLICA_PROTOCOL = '/gossamer/server-replica/1.0.0';
+
+export interface NetServerInit {
+  /** Algorithm and layout hash every frame carries and must match. */
+  algorithm: string;
+  layoutHash: string;
+  /** The algorithm's server capability (its rule), and the model it starts from. */
+  capability: ServerCapability<WorkerState>;
+  initial: Float32Array;
+  /** Deadline of one push or replica, ms. @default 30000 */
+  timeoutMs?: number;
+  /** A push applied and replicated by this worker as the holder. */
+  onApplied?: (push: AppliedPush) => void;
+  log?: NetLogger;
+}
+
+type Answer = { model: Float32Array; innerSteps: number };
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const CHUNK = 256 << 10;
+
+export class NetServer implements ServerLink {
+  private readonly dim: number;
+  private readonly layout: StateLayout;
+  private readonly slot: Float32Array;
+  private readonly timeoutMs: number;
+  private readonly log: NetLogger;
+  /** The role while this worker holds it. */
+  private role: ServerRole | null = null;
+  /** The last replica received, packed, and whose. */
+  private replica: { packed: Float32Array; from: WorkerId } | null = null;
+  /** The holder's pushes, applied one after the other. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private readonly onLeave = (j: WorkerId): void => this.role?.forget(j);
+
+  constructor(private readonly transport: NetTransport, private readonly init: NetServerInit) {
+    this.dim = init.initial.length;
+    this.layout = stateLayout(init.capability.createServer(init.initial).saved());
+    this.slot = new Float32Array(this.dim + 2);
+    this.timeoutMs = init.timeoutMs ?? 30_000;
+    this.log = init.log ?? (() => {});
+  }
+
+  /** Serves both protocols; call once before the first push. */
+  async start(): Promise<void> {
+    await this.transport.serve(SERVER_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * (this.dim + 2), (f) => this.onPush(f, peer)));
+    await this.transport.serve(REPLICA_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * this.packedLength(), (f) => this.onReplica(f, peer)));
+    this.transport.on('leave', this.onLeave);
+  }
+
+  /** Stops answering (the others then ask whoever holds the server next). */
+  stop(): void {
+    this.stopped = true;
+    this.transport.off('leave', this.onLeave);
+  }
+
+  /** Whether this worker holds the server now. */
+  get holding(): boolean {
+    return this.role !== null;
+  }
+
+  pushSlot(): Float32Array {
+    return this.slot.subarray(0, this.dim);
+  }
+
+  push(meta: PushMeta, cancelled: () => boolean = () => false): Promise<Answer | null> {
+    this.slot[this.dim] = meta.steps;
+    this.slot[this.dim + 1] = meta.speed;
+    return this.request(meta.round, this.slot, cancelled);
+  }
+
+  /** The server's model now, without a push (round 0 is never applied). */
+  pull(cancelled: () => boolean = () => false): Promise<Answer | null> {
+    return this.request(0, new Float32Array(2), cancelled);
+  }
+
+  private packedLength(): number {
+    return this.layout.floats + this.layout.doubles;
+  }
+
+  /** The live worker of lowest index in this worker's view, itself included. */
+  private holder(): WorkerId {
+    return Math.min(this.transport.self, ...this.transport.connected());
+  }
+
+  /** The next live worker after this one (-1: none). */
+  private backup(): WorkerId {
+    const live = this.transport.connected();
+    const after = live.filter((j) => j > this.transport.self);
+    return after.length > 0 ? Math.min(...after) : live.length > 0 ? Math.min(...live) : -1;
+  }
+
+  private header(step: number): MessageHeader {
+    return { version: WIRE_VERSION, algorithm: this.init.algorithm, step, layoutHash: this.init.layoutHash, codec: 'f32' };
+  }
+
+  /** Asks the holder of the moment until one answers (null when cancelled). */
+  private async request(round: number, payload: Float32Array, cancelled: () => boolean): Promise<Answer | null> {
+    for (let attempt = 0; ; attempt++) {
+      if (cancelled()) return null;
+      const holder = this.holder();
+      const answer = holder === this.transport.self ? await this.serve(holder, round, payload) : await this.ask(holder, round, payload);
+      if (answer !== null) return answer;
+      if (attempt % 10 === 9) this.log('info', `round ${round}: no holder of the server has answered in ${attempt + 1} attempts; asking again`);
+      await sleep(200);
+    }
+  }
+
+  /** Sends a push to the holder and waits for its answer (null: failed or refused). */
+  private async ask(holder: WorkerId, round: number, payload: Float32Array): Promise<Answer | null> {
+    let stream: Stream;
+    try {
+      stream = await this.transport.dial(holder, SERVER_PROTOCOL, AbortSignal.timeout(this.timeoutMs));
+    } catch (error) {
+      this.log('info', `cannot reach worker ${holder}, the server's holder: ${errorText(error)}`);
+      return null;
+    }
+    const answer = readAll(stream, 4 * (this.dim + 1) + MAX_HEADER_BYTES, 2 * this.timeoutMs);
+    answer.catch(() => {});
+    try {
+      const signal = AbortSignal.timeout(this.timeoutMs);
+      await sendFrame(stream, encodeMessage(this.header(round), payload), CHUNK, signal);
+      await stream.close({ signal });
+      const frame = decodeFrame(await answer, { algorithm: this.init.algorithm, layoutHash: this.init.layoutHash });
+      if (isWireError(frame)) throw new Error(frame.detail);
+      if (frame.kind === 'abort') return null;
+      const message = decodeMessage(frame);
+      if (isWireError(message)) throw new Error(message.detail);
+      if (message.length !== this.dim + 1) throw new Error(`an answer of ${message.length} values, not ${this.dim + 1}`);
+      return { model: message.subarray(0, this.dim), innerSteps: message[this.dim] };
+    } catch (error) {
+      stream.abort(new Error('push abandoned'));
+      this.log('info', `round ${round} through worker ${holder} failed: ${errorText(error)}`);
+      return null;
+    }
+  }
+
+  /** Reads one frame of a stream (up to maxPayload bytes) and hands it over; the handler answers on the stream. */
+  private onStream(stream: Stream, peer: WorkerId | undefined, maxPayload: number, handle: (f: Frame) => Promise<Uint8Array | Answer | null>): void {
+    const reader = new FrameReader({ algorithm: this.init.algorithm, layoutHash: this.init.layoutHash, maxPayloadBytes: maxPayload });
+    let done = false;
+    const timer = setTimeout(() => abandon('nothing received'), this.timeoutMs);
+    const abandon = (why: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      stream.removeEventListener('message', onMessage);
+      this.log('info', `server stream from worker ${peer ?? '?'} dropped: ${why}`);
+      stream.abort(new Error(why));
+    };
+    const onMessage = (event: { data: Uint8Array | Iterable<Uint8Array> }): void => {
+      for (const chunk of chunksOf(event.data)) {
+        if (done) return;
+        const frames = reader.push(chunk);
+        if (isWireError(frames)) return abandon(frames.detail);
+        if (frames.length === 0) continue;
+        done = true;
+        clearTimeout(timer);
+        stream.removeEventListener('message', onMessage);
+        const f = frames[0];
+        void handle(f).then(async (reply) => {
+          const signal = AbortSignal.timeout(2 * this.timeoutMs);
+          try {
+            if (reply instanceof Uint8Array) await sendFrame(stream, { header: reply, payload: new Uint8Array(0) }, CHUNK, signal);
+            else if (reply && 'model' in reply) {
+              const message = new Float32Array(this.dim + 1);
+              message.set(reply.model);
+              message[this.dim] = reply.innerSteps;
+              await sendFrame(stream, encodeMessage(this.header(f.header.step), message), CHUNK, signal);
+            } else {
+              const refused = encodeControl('abort', this.header(f.header.step), { aux: ABORT_REASONS.indexOf('refused') });
+              await sendFrame(stream, { header: refused, payload: new Uint8Array(0) }, CHUNK, signal);
+            }
+            await stream.close({ signal });
+          } catch (error) {
+            this.log('info', `answering worker ${peer ?? '?'} failed: ${errorText(error)}`);
+            stream.abort(new Error('answer abandoned'));
+          }
+        });
+      }
+    };
+    stream.addEventListener('message', onMessage);
+  }
+
+  /** A member's push or pull: served if this worker holds the server in its own view, refused otherwise. */
+  private async onPush(f: Frame, peer: WorkerId | undefined): Promise<Answer | null> {
+    const payload = decodeMessage(f);
+    if (peer === undefined || isWireError(payload) || (payload.length !== this.dim + 2 && payload.length !== 2)) {
+      this.log('warn', `refused a push from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}: ${isWireError(payload) ? payload.detail : 'not a push'}`);
+      return null;
+    }
+    if (this.stopped || this.holder() !== this.transport.self) return null;
+    return this.serve(peer, f.header.step, payload);
+  }
+
+  /** A replica from the holder: kept (the newest one), acknowledged. */
+  private async onReplica(f: Frame, peer: WorkerId | undefined): Promise<Uint8Array | null> {
+    const packed = decodeMessage(f);
+    if (peer === undefined || isWireError(packed) || packed.length !== this.packedLength()) {
+      this.log('warn', `refused a replica from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}`);
+      return null;
+    }
+    this.replica = { packed, from: peer };
+    return encodeControl('done', this.header(f.header.step));
+  }
+
+  /**
+   * As the holder: applies a push (one at a time, in arrival order; a pull or a duplicate changes nothing), replicates
+   * the state to the backup, and answers.
+   */
+  private serve(worker: WorkerId, round: number, payload: Float32Array): Promise<Answer> {
+    const job = this.queue.then(async (): Promise<Answer> => {
+      if (!this.role) await this.takeOver();
+      const role = this.role!;
+      const dim = this.dim;
+      const applied = payload.length === dim + 2 && round > 0
+        && role.apply({ worker, round, steps: payload[dim], speed: payload[dim + 1], delta: payload.subarray(0, dim) });
+      const staleness = applied ? role.staleness(worker) : 0;
+      const answer = role.answer(worker);
+      const reply = { model: Float32Array.from(answer.model), innerSteps: answer.innerSteps };
+      if (applied) {
+        await this.replicate(role);
+        this.init.onApplied?.({ worker, round, staleness });
+      }
+      return reply;
+    });
+    this.queue = job.catch(() => {});
+    return job;
+  }
+
+  /** Takes the role over from the last replica received (or the initial model), and replicates it at once. */
+  private async takeOver(): Promise<void> {
+    const role = this.init.capability.createServer(this.init.initial);
+    if (this.replica) {
+      role.restore(this.unpack(this.replica.packed));
+      this.log('warn', `worker ${this.transport.self} holds the server now, from worker ${this.replica.from}'s replica of ${role.pushes} pushes`);
+    } else if (this.transport.self !== 0) {
+      this.log('warn', `worker ${this.transport.self} holds the server now, from the initial model (it received no replica)`);
+    }
+    for (let j = 0; j < this.transport.workers; j++) if (j !== this.transport.self && !this.transport.connected().includes(j)) role.forget(j);
+    this.role = role;
+    await this.replicate(role);
+  }
+
+  /** Sends the state to the backup until one acknowledges it (or none is left, or three have failed). */
+  private async replicate(role: ServerRole): Promise<void> {
+    const packed = this.pack(role);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const backup = this.backup();
+      if (backup < 0 || this.stopped) return;
+      if (await this.sendReplica(backup, packed, role.pushes)) return;
+      await sleep(200);
+    }
+    this.log('warn', `the server's state after ${role.pushes} pushes reached no backup`);
+  }
+
+  private async sendReplica(backup: WorkerId, packed: Float32Array, pushes: number): Promise<boolean> {
+    let stream: Stream;
+    try {
+      stream = await this.transport.dial(backup, REPLICA_PROTOCOL, AbortSignal.timeout(this.timeoutMs));
+    } catch (error) {
+      this.log('info', `cannot reach worker ${backup} for the server's replica: ${errorText(error)}`);
+      return false;
+    }
+    const ack = readAll(stream, MAX_HEADER_BYTES, 2 * this.timeoutMs);
+    ack.catch(() => {});
+    try {
+      const signal = AbortSignal.timeout(this.timeoutMs);
+      await sendFrame(stream, encodeMessage(this.header(pushes), packed), CHUNK, signal);
+      await stream.close({ signal });
+      const frame = decodeFrame(await ack, { algorithm: this.init.algorithm, layoutHash: this.init.layoutHash });
+      if (isWireError(frame)) throw new Error(frame.detail);
+      if (frame.kind !== 'done') throw new Error(`answered ${frame.kind}`);
+      return true;
+    } catch (error) {
+      stream.abort(new Error('replica abandoned'));
+      this.log('info', `the server's replica to worker ${backup} failed: ${errorText(error)}`);
+      return false;
+    }
+  }
+
+  /** The state as one float32 vector: the float32 vectors, then the push count, the float64 vectors and the scalars. */
+  private pack(role: ServerRole): Float32Array {
+    const { floats } = this.layout;
+    const out = new Float32Array(this.packedLength());
+    const saved = role.saved();
+    out[floats] = role.pushes;
+    for (const v of this.layout.vectors) out.set(saved.vectors[v.name], v.f64 ? floats + v.offset : v.offset);
+    for (const s of this.layout.scalars) out[floats + s.offset] = saved.scalars[s.name];
+    return out;
+  }
+
+  private unpack(packed: Float32Array): ReturnType<ServerRole['saved']> {
+    const { floats } = this.layout;
+    const vectors: Record<string, Float32Array | Float64Array> = {};
+    for (const v of this.layout.vectors) {
+      const at = v.f64 ? floats + v.offset : v.offset;
+      vectors[v.name] = v.f64 ? Float64Array.from(packed.subarray(at, at + v.length)) : packed.slice(at, at + v.length);
+    }
+    const scalars: Record<string, number> = {};
+    for (const s of this.layout.scalars) scalars[s.name] = packed[floats + s.offset];
+    return { vectors, scalars };
+  }
+}

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { syntheticClassification } from '../../src/data/synthetic.js';
+import type { ImageDataset } from '../../src/data/dataset.js';
+import { UsageError } from '../../src/core/errors.js';
+import { runCluster } from '../../src/runtime/cluster.js';
+import type { ClusterConfig, ClusterSummary } from '../../src/runtime/cluster-config.js';
+
+/** Asynchronous Local-SGD among worker threads: a tiny MLP on Gaussian clusters, a few seconds per run. */
+const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
+const split = (from: number, to: number, name: string): ImageDataset => ({
+  ...all, name, images: all.images.subarray(from * 16, to * 16), labels: all.labels.subarray(from, to), n: to - from,
+});
+const data = { train: split(0, 2000, 'clusters-train'), test: split(2000, 2400, 'clusters-test') };
+const base: ClusterConfig = {
+  workers: 4, topology: 'ring', algorithm: 'async-diloco', rate: 1, model: 'mlp', modelConfig: { hidden: [16] }, dataset: data,
+  batchSize: 16, steps: 800, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4, schedule: 'multistep', warmup: 5,
+  clip: 1, seed: 3, backend: 'js', metricsEvery: 100, innerSteps: 10, outerMomentum: 0.5,
+};
+// (How stale the pushes are depends on the machine's load: the accuracy asked for is only "it learned", 4 classes.)
+
+/** Every (worker, round) applied once, each worker's rounds in increasing order. */
+function appliedOnce(s: ClusterSummary): void {
+  const server = s.server!;
+  const seen = new Set<string>();
+  const last = new Map<number, number>();
+  for (const [w, r] of server.applied) {
+    assert.ok(!seen.has(`${w}:${r}`), `worker ${w}'s round ${r} applied twice`);
+    seen.add(`${w}:${r}`);
+    assert.ok(r > (last.get(w) ?? 0), `worker ${w}'s round ${r} after its round ${last.get(w)}`);
+    last.set(w, r);
+  }
+  assert.equal(server.pushes, server.applied.length);
+}
+
+test('a worker killed in the middle of a round: the others train to the end, and no push is applied twice', async () => {
+  const s = await runCluster({ ...base, steps: 1600, kill: [{ worker: 2, atStep: 800 }] });
+  assert.deepEqual(s.killed, [2]);
+  assert.ok(s.steps >= s.budget, `${s.steps} steps of ${s.budget}`);
+  assert.deepEqual(s.perWorker.map((w) => w.alive), [true, true, false, true]);
+  appliedOnce(s);
+  assert.deepEqual(s.server!.holders, [0]);
+  // The killed worker's rounds were applied up to its death, none after: a step is counted once its push is
+  // answered, so a worker killed while waiting has one push more than its counted steps make rounds, or as many.
+  const pushed = s.server!.applied.filter(([w]) => w === 2).length;
+  const rounds = Math.floor(s.perWorker[2].steps / 10);
+  assert.ok(pushed === rounds || pushed === rounds + 1, `worker 2: ${pushed} pushes for ${s.perWorker[2].steps} steps`);
+  assert.ok(s.testAccuracy > 0.5, `accuracy ${s.testAccuracy}`);
+});
+
+test('the server\'s worker killed mid-run: the next one takes over from its replica, the run finishes, no push twice', async () => {
+  const lines: string[] = [];
+  const s = await runCluster({ ...base, slowdown: { 3: 3 }, kill: [{ worker: 0, atStep: 300 }], log: (l) => lines.push(l) });
+  assert.deepEqual(s.killed, [0]);
+  assert.ok(s.steps >= s.budget);
+  assert.deepEqual(s.server!.holders, [0, 1]);
+  assert.ok(lines.some((l) => /worker 1 holds the server now, from worker 1's replica of \d+ pushes/.test(l)), lines.join('; '));
+  appliedOnce(s);
+  assert.ok(s.server!.pushes > 40, `${s.server!.pushes} pushes`);
+  assert.ok(s.server!.maxStaleness > 0);
+  assert.ok(s.testAccuracy > 0.5, `accuracy ${s.testAccuracy}`);
+  await assert.rejects(runCluster({ ...base, kill: [{ worker: 1, atStep: 5 }], rejoin: [{ worker: 1, atStep: 10 }] }), (e: Error) => e instanceof UsageError && /^rejoin applies to the pairwise algorithms/.test(e.message));
+  await assert.rejects(runCluster({ ...base, algorithm: 'diloco', dynamicH: true }), (e: Error) => e instanceof UsageError && /dynamicH applies to async-diloco/.test(e.message));
+});
