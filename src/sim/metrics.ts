@@ -52,7 +52,13 @@ export function gridRecorder<S extends WorkerState>(
   opts: SimOptions, algo: Algorithm<S>, states: S[], emit: (t: number, models: Vec[]) => void, live?: Uint8Array,
   clock: (i: number, t: number) => number = (_i, t) => t,
 ): (until: number) => void {
-  return modelGrid(opts, (t) => (live ? states.filter((_, i) => live[i]) : states).map((s) => modelAt(algo, s, t)), emit);
+  return modelGrid(opts, (t) => {
+    const models: Vec[] = [];
+    states.forEach((s, i) => {
+      if (!live || live[i]) models.push(modelAt(algo, s, clock(i, t)));
+    });
+    return models;
+  }, emit);
 }
 
 /** record(until) emits a row at every grid time up to `until` over the models `models(t)` gives, and reports progress. */
