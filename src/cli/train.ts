@@ -23,7 +23,7 @@ import type { Model } from '../engine/models/model.js';
 import { createOptimizer, DEFAULT_BRAKING, optimizerConfigOf } from '../engine/optim/index.js';
 import { makeSchedule, type ScheduleConfig } from '../engine/optim/schedule.js';
 import type { BatchSource } from '../engine/training/batches.js';
-import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, loadTrainingData, modelShape, type DatasetName, type Evaluation } from '../engine/training/data.js';
+import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, inputDescription, loadTrainingData, modelShape, type DatasetName, type Evaluation } from '../engine/training/data.js';
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
@@ -180,6 +180,8 @@ interface PreparedData {
   inputSize: number;
   classes: number;
   info: Record<string, unknown>;
+  /** What the inputs are and how they were scaled (the checkpoint's "input" metadata). */
+  input: Record<string, unknown>;
 }
 
 function prepareData(run: RunConfig): PreparedData {
@@ -193,6 +195,7 @@ function prepareData(run: RunConfig): PreparedData {
     inputSize: data.kind === 'text' ? seq : data.train.channels * data.train.height * data.train.width,
     classes: data.kind === 'text' ? data.vocab : data.train.classes,
     info: dataInfo(data, seq, run.evalLimit ?? undefined),
+    input: inputDescription(data, seq),
   };
 }
 
@@ -350,6 +353,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     checkpointFile = writeOrFallback(checkpointFile, 'checkpoint', (file) => saveCheckpoint(file, {
       model, optimizer, optimizerConfig: { ...optimizerConfig, noDecay: [...(optimizerConfig.noDecay ?? [])] }, step,
       epoch: (step * run.batchSize) / data.train.epochSize, seed: run.seed, run: { ...run, workers: 1 },
+      input: data.input,
     }));
   };
 

@@ -17,6 +17,8 @@
  *   random (JSON: {stream name: four uint32 words}: where the model's dropout streams are, so that a resumed run
  *           draws the masks an uninterrupted one would; absent in older files)
  *   run (JSON: free description of the run — data set, batch size, budget, schedule — used to resume it)
+ *   input (JSON: what the model's inputs are and how they were scaled — training/data.ts inputDescription; written by
+ *          `gossamer train`, absent in older files and in checkpoints saved without it)
  *   created (ISO date)
  * Callers may add tensors and metadata of their own (`extra`: a networked worker's x̃, a cluster's per-worker
  * state) under a prefix of their own, recorded as metadata extra_prefix so that every reader knows them (they come
@@ -57,6 +59,8 @@ export interface SaveCheckpointOptions {
   seed?: number;
   /** Free description of the run, stored as JSON (enough to resume it). */
   run?: Record<string, unknown>;
+  /** What the model's inputs are and how they were scaled (stored as JSON under "input"). */
+  input?: Record<string, unknown>;
   /** The caller's own F32 tensors, all named `prefix…`, and metadata (keys must not clash with the checkpoint's). */
   extra?: { prefix: string; tensors?: ReadonlyMap<string, Float32Array>; metadata?: Record<string, string> };
 }
@@ -85,6 +89,8 @@ export interface Checkpoint {
     state: Float32Array;
   };
   run: Record<string, unknown>;
+  /** The description of the inputs (metadata "input"); null when the file has none. */
+  input: Record<string, unknown> | null;
   metadata: Record<string, string>;
   /** The F32 tensors under the file's extra_prefix (and the prefixes the reader named). */
   extra: Map<string, Float32Array>;
@@ -137,6 +143,7 @@ export function checkpointContents(options: SaveCheckpointOptions): { tensors: M
     run: JSON.stringify(options.run ?? {}),
     created: new Date().toISOString(),
   };
+  if (options.input !== undefined) metadata.input = JSON.stringify(options.input);
   if (options.extra) {
     const { prefix } = options.extra;
     if (prefix === '' || [...tensors.keys()].some((name) => name.startsWith(prefix))) throw new Error(`checkpoint: extra prefix ${JSON.stringify(prefix)} would capture the checkpoint's own tensors`);
@@ -308,6 +315,7 @@ export function decodeCheckpoint(st: Safetensors, extraPrefixes: readonly string
     step: intField(file, metadata, 'step'), epoch, seed,
     params, state, random, optimizer, extra,
     run: metadata.run === undefined ? {} : jsonField(file, metadata, 'run', isObject, 'an object'),
+    input: metadata.input === undefined ? null : jsonField(file, metadata, 'input', isObject, 'an object'),
     metadata,
   };
 }

@@ -47,6 +47,7 @@ test('gossamer train --json trains one worker, evaluates, and writes metrics and
   assert.equal(ck.seed, 3);
   assert.equal(ck.optimizer?.config.kind, 'sgd');
   assert.equal(ck.run.totalSteps, 30);
+  assert.deepEqual(ck.input, { kind: 'images', dataset: 'synthetic', layout: 'NCHW', channels: 1, height: 16, width: 16, dtype: 'float32', classes: 10, raw: 'float32', scale: 1, mean: 0, std: 1 });
 
   const m = rows(out);
   assert.deepEqual(m.map((row) => row.t), [0, 10, 20, 30]);

@@ -294,3 +294,17 @@ test('a flipped bit in a tensor is refused naming it; a checkpoint without check
   assert.equal(lines.length, 1, 'one warning per file');
   assert.match(lines[0], /^gossamer: checkpoint .*older\.safetensors has no tensor checksums \(written by an older version\); its data cannot be verified\n$/);
 });
+
+test('the description of the inputs is stored under "input"; files without it read as null', () => {
+  const model = createModel('mlp', { inputSize: 64, hidden: [8], classes: 4, seed: 1 });
+  const input = { kind: 'images', dataset: 'mnist', layout: 'NCHW', channels: 1, height: 8, width: 8, raw: 'uint8', scale: 1 / 255, mean: 0.1307, std: 0.3081 };
+  const withInput = join(dir, 'input.safetensors');
+  saveCheckpoint(withInput, { model, input });
+  const ck = readCheckpoint(withInput);
+  assert.deepEqual(ck.input, input);
+  assert.equal(ck.metadata.input, JSON.stringify(input));
+  const without = join(dir, 'no-input.safetensors');
+  saveCheckpoint(without, { model });
+  assert.equal(readCheckpoint(without).input, null);
+  assert.equal(readCheckpoint(without).metadata.input, undefined);
+});

@@ -6,7 +6,7 @@
 import { UsageError } from '../../core/errors.js';
 import { headOf, type ImageDataset } from '../../data/dataset.js';
 import { workerShards, type DataSplit } from '../../data/shard.js';
-import { loadMnist } from '../../data/mnist.js';
+import { loadMnist, MNIST_MEAN, MNIST_STD } from '../../data/mnist.js';
 import { syntheticImages } from '../../data/synthetic.js';
 import { loadText, splitText, unigramCrossEntropy } from '../../data/text.js';
 import type { ModelName } from '../models/index.js';
@@ -128,6 +128,20 @@ export function evaluate(model: Model, data: TrainingData, set: LabeledData): Ev
   return data.kind === 'text'
     ? { testLoss: r.loss, testAccuracy: r.accuracy, testBitsPerChar: r.loss / Math.LN2 }
     : { testLoss: r.loss, testAccuracy: r.accuracy };
+}
+
+/**
+ * What a model's inputs are, for a checkpoint's "input" metadata (docs/checkpoints.md): images are NCHW float32
+ * with x = (raw · scale − mean) / std per value, raw being the stored pixel (MNIST: bytes 0…255) or, for generated
+ * data, the generated value itself (scale 1, mean 0, std 1); a text is a sequence of byte tokens (int32 ids).
+ */
+export function inputDescription(data: TrainingData, seq: number): Record<string, unknown> {
+  if (data.kind === 'text') return { kind: 'text', dataset: data.name, tokens: 'utf-8 bytes', vocab: data.vocab, seq, dtype: 'int32' };
+  const t = data.train;
+  const shape = { layout: 'NCHW', channels: t.channels, height: t.height, width: t.width, dtype: 'float32', classes: t.classes };
+  if (data.name === 'mnist') return { kind: 'images', dataset: 'mnist', ...shape, raw: 'uint8', scale: 1 / 255, mean: MNIST_MEAN, std: MNIST_STD };
+  if (data.name === 'synthetic') return { kind: 'images', dataset: 'synthetic', ...shape, raw: 'float32', scale: 1, mean: 0, std: 1 };
+  return { kind: 'images', dataset: data.name, ...shape };
 }
 
 /** What a run's summary says about its data. */
