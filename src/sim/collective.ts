@@ -9,7 +9,7 @@ import { rangesLength } from '../algorithms/types.js';
 import { UsageError } from '../core/errors.js';
 import { allocVec } from '../core/vec.js';
 import { gridRecorder } from './metrics.js';
-import type { DriverContext } from './run.js';
+import { messageBytes, type DriverContext } from './run.js';
 
 export function runCollective(ctx: DriverContext): void {
   const { opts, starts, speeds, gradients, sources, optimizers, rng, counts } = ctx;
@@ -60,6 +60,9 @@ export function runCollective(ctx: DriverContext): void {
     for (let i = 0; i < n; i++) collective.complete(states[i], t, mean, optimizers[i]);
     counts.gradients += steps;
     counts.communications += n - 1;
+    // A ring all-reduce: every worker sends 2(n − 1)/n of the contribution.
+    counts.bytes += 2 * (n - 1) * messageBytes(opts, len, false);
+    counts.outerSteps++;
     counts.events += n;
   }
 }

@@ -7,7 +7,7 @@ import { allocVec, type Vec } from '../core/vec.js';
 import { AliasTable } from './alias.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
-import { exchangeDuration, pairwiseOf, type DriverContext } from './run.js';
+import { exchangeDuration, messageBytes, pairwiseOf, type DriverContext } from './run.js';
 
 export function runFree(ctx: DriverContext, rates: Float64Array): void {
   const { opts, starts, speeds, gradients, sources, optimizers, rng, counts } = ctx;
@@ -77,6 +77,7 @@ export function runFree(ctx: DriverContext, rates: Float64Array): void {
         pairwise.receive(states[ex.i], t, ex.fromJ);
         pairwise.receive(states[ex.j], t, ex.fromI);
         counts.communications++;
+        counts.bytes += 2 * messageBytes(opts, len);
       } else counts.skipped++;
       pool.push(ex.fromI, ex.fromJ);
       continue;
@@ -103,6 +104,7 @@ export function runFree(ctx: DriverContext, rates: Float64Array): void {
       pairwise.receive(states[i], t, mj);
       pairwise.receive(states[j], t, mi);
       counts.communications++;
+      counts.bytes += 2 * messageBytes(opts, len);
     } else if (busy[i] || busy[j]) {
       counts.skipped++;
     } else {

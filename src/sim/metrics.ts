@@ -28,6 +28,7 @@ export function measure(objective: Objective, models: Vec[], t: number, counts: 
     loss: objective.loss(meanVec),
     gradients: counts.gradients,
     communications: counts.communications,
+    bytes: counts.bytes,
     events: counts.events,
   };
   if (objective.optimum) row.optimality = optimality / n;

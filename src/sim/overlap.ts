@@ -12,7 +12,7 @@ import { rangesLength } from '../algorithms/types.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
-import type { DriverContext } from './run.js';
+import { messageBytes, type DriverContext } from './run.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'complete'; round: number };
 
@@ -85,6 +85,8 @@ export function runOverlap(ctx: DriverContext): void {
     for (let i = 0; i < n; i++) for (let k = 0; k < mean.length; k++) mean[k] += list[i][k] / n;
     completed = ev.round;
     counts.communications += n - 1;
+    counts.bytes += 2 * (n - 1) * messageBytes(opts, mean.length, false);
+    counts.outerSteps++;
     for (let i = 0; i < n; i++) collective.complete(states[i], t, mean, optimizers[i]);
     for (let i = 0; i < n; i++) {
       if (!collective.overlaps) step(i, t);

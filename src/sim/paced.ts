@@ -26,7 +26,7 @@ import { allocVec, type Vec } from '../core/vec.js';
 import { drawWeighted, partnersOf } from '../graph/partners.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
-import { exchangeDuration, pairwiseOf, type DriverContext } from './run.js';
+import { exchangeDuration, messageBytes, pairwiseOf, type DriverContext } from './run.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'end'; self: number; from: Vec; proposer: boolean };
 
@@ -111,7 +111,10 @@ export function runPaced(ctx: DriverContext): void {
     const k = ev.self;
     pairwise.receive(states[k], own(k, t), ev.from);
     pool.push(ev.from);
-    if (ev.proposer) counts.communications++;
+    if (ev.proposer) {
+      counts.communications++;
+      counts.bytes += 2 * messageBytes(opts, len);
+    }
     busy[k] = 0;
     rate[k].exchangeDone();
     if (waiting[k] && rate[k].canStep()) {

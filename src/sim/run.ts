@@ -87,8 +87,11 @@ export interface SimOptions {
   onProgress?: (t: number) => void;
 }
 
-/** largestCollective: the longest contribution to a collective, in values (0: none). */
-export type Counts = { gradients: number; communications: number; skipped: number; events: number; largestCollective: number };
+/**
+ * largestCollective: the longest contribution to a collective, in values (0: none); bytes: payload bytes sent by all
+ * workers together (messageBytes); outerSteps: collectives completed and pushes applied.
+ */
+export type Counts = { gradients: number; communications: number; skipped: number; events: number; largestCollective: number; bytes: number; outerSteps: number };
 
 /** What a driver is handed: the workers' starting points, gradient sources, optimizers and the run's streams. */
 export interface DriverContext {
@@ -128,6 +131,14 @@ export function roundingMessages<S extends WorkerState>(p: PairwiseCapability<S>
 export function pairwiseOf(opts: SimOptions, algo: Algorithm): PairwiseCapability<WorkerState> {
   if (!algo.pairwise) throw new Error(`${algo.name} does not exchange pairwise`);
   return opts.codec ? roundingMessages(algo.pairwise, opts.codec) : algo.pairwise;
+}
+
+/**
+ * The payload bytes of a message of `len` values as the wire carries it: float32 values, or the codec's encoded size
+ * when pairwise messages have one (`codec` false: a collective's contribution, always float32).
+ */
+export function messageBytes(opts: SimOptions, len: number, codec = true): number {
+  return 4 * (codec && opts.codec ? opts.codec.floats(len) : len);
 }
 
 /** How long an exchange of `len` values lasts on the link (0 without one). */

@@ -10,7 +10,7 @@
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import { modelGrid } from './metrics.js';
-import type { DriverContext } from './run.js';
+import { messageBytes, type DriverContext } from './run.js';
 
 type Event = { kind: 'step' | 'arrive' | 'answered'; i: number };
 
@@ -75,6 +75,9 @@ export function runServer(ctx: DriverContext): ServerStats {
       answers[i].set(answer.model);
       innerSteps[i] = answer.innerSteps;
       counts.communications++;
+      // The push and its answer, a model each.
+      counts.bytes += 2 * messageBytes(opts, answer.model.length, false);
+      counts.outerSteps++;
       events.push(t + duration, { kind: 'answered', i });
     } else {
       server.pull(states[i], t, { model: answers[i], innerSteps: innerSteps[i] });

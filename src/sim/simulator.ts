@@ -34,6 +34,10 @@ export interface SimSummary {
   loss: number;
   gradients: number;
   communications: number;
+  /** Payload bytes sent by all workers together (encoded, when a codec rounds the pairwise messages). */
+  bytesSent: number;
+  /** Collectives completed, or pushes applied to the server (null: the algorithm has neither). */
+  outerSteps: number | null;
   /** Exchanges that could not start because a peer was busy (faithful mode). */
   skipped: number;
   events: number;
@@ -73,7 +77,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   }
 
   const rows: MetricsRow[] = [];
-  const counts = { gradients: 0, communications: 0, skipped: 0, events: 0, largestCollective: 0 };
+  const counts = { gradients: 0, communications: 0, skipped: 0, events: 0, largestCollective: 0, bytes: 0, outerSteps: 0 };
   let final: Vec[] = [];
   const emit = (t: number, models: Vec[]) => {
     final = models;
@@ -125,6 +129,8 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     loss: last.loss,
     gradients: counts.gradients,
     communications: counts.communications,
+    bytesSent: counts.bytes,
+    outerSteps: algo.collective || server ? counts.outerSteps : null,
     skipped: counts.skipped,
     events: counts.events,
     peakSyncBytes: algo.collective ? counts.largestCollective * (objective.dtype === 'f64' ? 8 : 4) : null,
