@@ -35,7 +35,7 @@ import { graphPairing } from './pairing.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
 import type { MessageHeader, Transport } from './transport.js';
 import { LocalClock } from './rate.js';
-import { G, S, permitStep, restoreSaved, savedCopy, stopCompute } from './shared.js';
+import { C, G, S, permitStep, restoreSaved, savedCopy, stopCompute } from './shared.js';
 
 export interface AgentThreadData {
   id: number;
@@ -170,6 +170,7 @@ const agent: WorkerAgent = new WorkerAgent({
   permit: () => permitStep(ctrl),
   onStep: (steps) => {
     const total = Atomics.add(global, G.STEPS, 1) + 1;
+    Atomics.store(ctrl, C.CLAIM, 0);
     // Asynchronous runs stop when all workers together reach the budget; lockstep ones after the same number of
     // steps everywhere.
     if (!lockstep && total >= d.budget) requestStop();
@@ -224,6 +225,7 @@ d.port.on('message', (m: GradientReport) => {
       requestStop();
       return;
     }
+    Atomics.store(ctrl, C.CLAIM, 1);
   }
   void agent.applyGradient(m.loss, d.grads, m.ms).then((applied) => {
     if (!applied) void stop();

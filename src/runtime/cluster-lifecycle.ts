@@ -118,6 +118,9 @@ export class ClusterLifecycle implements FaultTarget {
     this.killed.push(i);
     this.components.orchestrator?.withdraw(i);
     await Promise.all([w.agent.terminate(), w.compute.terminate()]);
+    const { memory } = this.components;
+    // A step it had claimed but not taken goes back to the others: the run still takes its whole budget.
+    if (Atomics.exchange(memory.controls[i], C.CLAIM, 0) === 1) Atomics.sub(memory.claimed, 0, 1);
     this.components.memory.stats[i][S.DONE] = 1;
     if (this.components.memory.collective) markDead(this.components.memory.collective, i);
     if (this.components.memory.server) markDead(this.components.memory.server, i);

@@ -93,7 +93,9 @@ export const C = {
   GO: 0,
   /** 1: the compute thread must exit. */
   STOP: 1,
-  SIZE: 2,
+  /** 1 while a step claimed against the budget has not been counted yet (a killed worker gives it back). */
+  CLAIM: 2,
+  SIZE: 3,
 } as const;
 
 /** Lets the compute thread of this control block start one more step. */
