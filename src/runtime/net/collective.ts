@@ -22,7 +22,8 @@
  */
 import type { Stream } from '@libp2p/interface';
 import type { Collective, MessageHeader, WorkerId } from '../transport.js';
-import { chunksOf, errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
+import { errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
+import { onFirstFrame } from './first-frame.js';
 import {
   ABORT_REASONS, DEFAULT_MAX_PAYLOAD_BYTES, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage, encodeControl,
   encodeMessage, isWireError,
@@ -254,16 +255,6 @@ export class NetCollective implements Collective {
     const reader = new FrameReader({
       algorithm: this.init.algorithm, layoutHash: this.init.layoutHash, maxPayloadBytes: Math.min(DEFAULT_MAX_PAYLOAD_BYTES, 4 * this.init.maxLength),
     });
-    let done = false;
-    const timer = setTimeout(() => abandon('no contribution'), this.timeoutMs);
-    const abandon = (why: string): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      stream.removeEventListener('message', onMessage);
-      this.log('info', `collective stream from worker ${peer ?? '?'} dropped: ${why}`);
-      stream.abort(new Error(why));
-    };
     const answer = async (r: number, codec: Codec, mean: Float32Array | null, why: 'closed' | 'refused' = 'closed'): Promise<void> => {
       const frame = mean
         ? encodeMessage(this.header(r, 'f32'), mean)
@@ -277,26 +268,17 @@ export class NetCollective implements Collective {
         stream.abort(new Error('collective abandoned'));
       }
     };
-    const onMessage = (event: { data: Uint8Array | Iterable<Uint8Array> }): void => {
-      for (const chunk of chunksOf(event.data)) {
-        if (done) return;
-        const frames = reader.push(chunk);
-        if (isWireError(frames)) return abandon(frames.detail);
-        if (frames.length === 0) continue;
-        done = true;
-        clearTimeout(timer);
-        stream.removeEventListener('message', onMessage);
-        const f = frames[0];
-        const contribution = f.kind === 'payload' ? decodeMessage(f) : null;
-        if (peer === undefined || contribution === null || isWireError(contribution) || contribution.length > this.init.maxLength) {
-          this.log('warn', `refused a contribution from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}: ${contribution && isWireError(contribution) ? contribution.detail : 'not a contribution'}`);
-          void answer(f.header.step, f.header.codec, null);
-          return;
-        }
-        this.receive(peer, f.header.step, contribution, (mean, why) => answer(f.header.step, f.header.codec, mean, why));
+    onFirstFrame(stream, reader, {
+      timeoutMs: this.timeoutMs, silence: 'no contribution', dropped: (why) => this.log('info', `collective stream from worker ${peer ?? '?'} dropped: ${why}`),
+    }, (f) => {
+      const contribution = f.kind === 'payload' ? decodeMessage(f) : null;
+      if (peer === undefined || contribution === null || isWireError(contribution) || contribution.length > this.init.maxLength) {
+        this.log('warn', `refused a contribution from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}: ${contribution && isWireError(contribution) ? contribution.detail : 'not a contribution'}`);
+        void answer(f.header.step, f.header.codec, null);
+        return;
       }
-    };
-    stream.addEventListener('message', onMessage);
+      this.receive(peer, f.header.step, contribution, (mean, why) => answer(f.header.step, f.header.codec, mean, why));
+    });
   }
 
   private receive(peer: WorkerId, r: number, contribution: Float32Array, answer: (mean: Float32Array | null, why?: 'refused') => Promise<void>): void {

@@ -24,7 +24,8 @@ import type { ServerCapability, ServerRole, WorkerState } from '../../algorithms
 import { stateLayout, type StateLayout } from '../server-memory.js';
 import type { AppliedPush } from '../shared-server.js';
 import type { MessageHeader, PushMeta, ServerLink, WorkerId } from '../transport.js';
-import { chunksOf, errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
+import { errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
+import { onFirstFrame } from './first-frame.js';
 import { ABORT_REASONS, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage, encodeControl, encodeMessage, isWireError, type Frame } from './wire.js';
 
 export const SERVER_PROTOCOL = '/gossamer/server/1.0.0';
@@ -168,48 +169,29 @@ export class NetServer implements ServerLink {
   /** Reads one frame of a stream (up to maxPayload bytes) and hands it over; the handler answers on the stream. */
   private onStream(stream: Stream, peer: WorkerId | undefined, maxPayload: number, handle: (f: Frame) => Promise<Uint8Array | Answer | null>): void {
     const reader = new FrameReader({ algorithm: this.init.algorithm, layoutHash: this.init.layoutHash, maxPayloadBytes: maxPayload });
-    let done = false;
-    const timer = setTimeout(() => abandon('nothing received'), this.timeoutMs);
-    const abandon = (why: string): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      stream.removeEventListener('message', onMessage);
-      this.log('info', `server stream from worker ${peer ?? '?'} dropped: ${why}`);
-      stream.abort(new Error(why));
-    };
-    const onMessage = (event: { data: Uint8Array | Iterable<Uint8Array> }): void => {
-      for (const chunk of chunksOf(event.data)) {
-        if (done) return;
-        const frames = reader.push(chunk);
-        if (isWireError(frames)) return abandon(frames.detail);
-        if (frames.length === 0) continue;
-        done = true;
-        clearTimeout(timer);
-        stream.removeEventListener('message', onMessage);
-        const f = frames[0];
-        void handle(f).then(async (reply) => {
-          const signal = AbortSignal.timeout(2 * this.timeoutMs);
-          try {
-            if (reply instanceof Uint8Array) await sendFrame(stream, { header: reply, payload: new Uint8Array(0) }, CHUNK, signal);
-            else if (reply && 'model' in reply) {
-              const message = new Float32Array(this.dim + 1);
-              message.set(reply.model);
-              message[this.dim] = reply.innerSteps;
-              await sendFrame(stream, encodeMessage(this.header(f.header.step), message), CHUNK, signal);
-            } else {
-              const refused = encodeControl('abort', this.header(f.header.step), { aux: ABORT_REASONS.indexOf('refused') });
-              await sendFrame(stream, { header: refused, payload: new Uint8Array(0) }, CHUNK, signal);
-            }
-            await stream.close({ signal });
-          } catch (error) {
-            this.log('info', `answering worker ${peer ?? '?'} failed: ${errorText(error)}`);
-            stream.abort(new Error('answer abandoned'));
-          }
-        });
+    onFirstFrame(stream, reader, {
+      timeoutMs: this.timeoutMs, silence: 'nothing received', dropped: (why) => this.log('info', `server stream from worker ${peer ?? '?'} dropped: ${why}`),
+    }, (f) => {
+    void handle(f).then(async (reply) => {
+      const signal = AbortSignal.timeout(2 * this.timeoutMs);
+      try {
+        if (reply instanceof Uint8Array) await sendFrame(stream, { header: reply, payload: new Uint8Array(0) }, CHUNK, signal);
+        else if (reply && 'model' in reply) {
+          const message = new Float32Array(this.dim + 1);
+          message.set(reply.model);
+          message[this.dim] = reply.innerSteps;
+          await sendFrame(stream, encodeMessage(this.header(f.header.step), message), CHUNK, signal);
+        } else {
+          const refused = encodeControl('abort', this.header(f.header.step), { aux: ABORT_REASONS.indexOf('refused') });
+          await sendFrame(stream, { header: refused, payload: new Uint8Array(0) }, CHUNK, signal);
+        }
+        await stream.close({ signal });
+      } catch (error) {
+        this.log('info', `answering worker ${peer ?? '?'} failed: ${errorText(error)}`);
+        stream.abort(new Error('answer abandoned'));
       }
-    };
-    stream.addEventListener('message', onMessage);
+    });
+    });
   }
 
   /** A member's push or pull: served if this worker holds the server in its own view, refused otherwise. */
