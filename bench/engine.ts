@@ -1,5 +1,5 @@
 /**
- * Engine benchmark: milliseconds per training step, one thread, for the three workloads of REFERENCE-NUMBERS.md
+ * Engine benchmark: milliseconds per training step, one thread, for the three reference workloads (README, Engine performance)
  * (forward + softmax cross-entropy + backward + optimizer update; median of timed steps after warm-up):
  *   mlp          784-512-512-10, batch 128, SGD with momentum
  *   cnn          conv3x3(1→32)+relu+pool, conv3x3(32→64)+relu+pool, dense 1600→128→10, batch 128 of 1×28×28, SGD

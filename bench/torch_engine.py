@@ -1,6 +1,6 @@
 """PyTorch reference for the engine benchmark (bench/engine.ts): milliseconds per training step, one thread.
 
-The three workloads of docs REFERENCE-NUMBERS, with the same shapes, batch sizes and optimizers as the engine's:
+The three reference workloads (README, Engine performance), with the same shapes, batch sizes and optimizers as the engine's:
   mlp          784-512-512-10, batch 128, SGD (lr 0.01, momentum 0.9)
   cnn          conv3x3(1->32)+relu+maxpool2, conv3x3(32->64)+relu+maxpool2, dense 1600->128 relu, dense 128->10,
                batch 128 of 1x28x28, SGD (lr 0.01, momentum 0.9)

@@ -10,11 +10,9 @@ import { InvalidArgumentError } from 'commander';
 import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
 import { CLUSTER_DEFAULTS, recipe } from '../config/recipe.js';
-import type { OptimizerName, ScheduleName } from '../config/run.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { BackendChoice } from '../engine/backends/index.js';
 import { readCheckpoint } from '../engine/checkpoint.js';
-import type { ModelName } from '../engine/models/index.js';
 import { checkModelData, DATASETS, DEFAULT_SEQ, type DatasetName } from '../engine/training/data.js';
 import { optimizerConfigOf } from '../engine/optim/index.js';
 import { runCluster } from '../runtime/cluster.js';
@@ -22,8 +20,7 @@ import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type Clu
 import { clusterDisplay } from './cluster-display.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
-import { addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName } from './options.js';
-import type { ShardMode } from '../data/shard.js';
+import { addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName, type TrainingFlags } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
@@ -105,39 +102,14 @@ export function addClusterOptions(cmd: Command): Command {
 }
 
 /** The train command's flags that matter here (commander's camel-cased names). */
-export interface ClusterFlags {
+export interface ClusterFlags extends TrainingFlags {
   workers?: number;
-  model?: ModelName;
-  dataset?: string;
-  shard?: ShardMode;
-  alpha?: number;
-  seq?: number;
   epochs?: number;
-  steps?: number;
-  batchSize?: number;
-  optimizer?: OptimizerName;
-  lr?: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  decayAll?: boolean;
-  braking?: number;
-  schedule?: ScheduleName;
-  warmup?: number;
   minLr?: number;
   lrStepSize?: number;
   lrGamma?: number;
-  clip?: number;
-  seed?: number;
   backend?: BackendChoice;
-  out?: string;
-  overwrite?: boolean;
-  limit?: number;
-  evalLimit?: number;
   logEvery?: number;
-  modelConfig?: Record<string, unknown>;
-  json?: boolean;
-  resume?: string;
   topology?: string;
   algo?: ClusterAlgorithm;
   rate?: number;

@@ -6,6 +6,9 @@ import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algor
 import { STREAMING_DEFAULTS, streamingRules } from '../algorithms/streaming-diloco.js';
 import { ASYNC_DILOCO_OUTER_OPTIMIZER } from '../algorithms/async-diloco.js';
 import { UsageError } from '../core/errors.js';
+import type { OptimizerName, ScheduleName } from '../config/run.js';
+import type { ModelName } from '../engine/models/index.js';
+import type { DatasetName } from '../engine/training/data.js';
 import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 
@@ -98,6 +101,39 @@ export function namingFlags<A extends unknown[]>(action: (...args: A) => unknown
       throw inFlagTerms(err, flags);
     }
   };
+}
+
+/**
+ * The flags every training command shares (commander's camel-cased names): what is trained, how, and where it goes;
+ * absent ones come from the recipe (config/recipe.ts), or a checkpoint's run with --resume.
+ */
+export interface TrainingFlags {
+  model?: ModelName;
+  modelConfig?: Record<string, unknown>;
+  dataset?: DatasetName;
+  shard?: ShardMode;
+  alpha?: number;
+  seq?: number;
+  limit?: number;
+  evalLimit?: number;
+  /** Budget in steps (a cluster: of all workers; a peer: of this worker). */
+  steps?: number;
+  batchSize?: number;
+  optimizer?: OptimizerName;
+  lr?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  weightDecay?: number;
+  decayAll?: boolean;
+  braking?: number;
+  schedule?: ScheduleName;
+  warmup?: number;
+  clip?: number;
+  seed?: number;
+  out?: string;
+  overwrite?: boolean;
+  resume?: string;
+  json?: boolean;
 }
 
 /** The flags of the DiLoCo family (commander's camel-cased names). */

@@ -19,7 +19,7 @@ import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
-import { createModel, MODEL_NAMES, type ModelName } from '../engine/models/index.js';
+import { createModel, MODEL_NAMES } from '../engine/models/index.js';
 import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import {
   DATASETS, DEFAULT_SEQ, epochSize, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, workerExamples, type DatasetName,
@@ -41,46 +41,28 @@ import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
 import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
-import type { DilocoFlags } from './options.js';
-import { examplesDigest, examplesOf, type ShardMode } from '../data/shard.js';
+import type { DilocoFlags, TrainingFlags } from './options.js';
+import { examplesDigest, examplesOf } from '../data/shard.js';
 import { CODECS } from '../core/codecs.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
-import { BACKENDS, OPTIMIZERS, SCHEDULES, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
+import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
 
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
-interface PeerFlags extends Omit<DilocoFlags, 'algo'> {
+interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   listen: string[];
   bootstrap?: string[];
   swarmKey?: string;
   index?: number;
   workers?: number;
-  model?: ModelName;
-  dataset?: DatasetName;
-  shard?: ShardMode;
-  alpha?: number;
-  seq?: number;
-  modelConfig?: Record<string, unknown>;
   algo: (typeof PEER_ALGORITHMS)[number];
   aggregate?: Aggregate;
   topology: string;
   rate: number;
-  steps?: number;
-  batchSize?: number;
-  optimizer?: OptimizerName;
-  lr?: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  decayAll?: boolean;
-  braking?: number;
-  schedule?: ScheduleName;
-  warmup?: number;
-  clip?: number;
   codec: (typeof CODECS)[number];
   finalExchanges: number;
   timeout: number;
@@ -94,14 +76,7 @@ interface PeerFlags extends Omit<DilocoFlags, 'algo'> {
   slow?: number;
   adversary?: AdversaryKind;
   bounds: boolean;
-  limit?: number;
-  evalLimit?: number;
-  seed?: number;
   backend: BackendChoice;
-  out?: string;
-  overwrite?: boolean;
-  resume?: string;
-  json?: boolean;
   verbose?: boolean;
 }
 

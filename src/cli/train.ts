@@ -23,13 +23,13 @@ import type { Model } from '../engine/models/model.js';
 import { createOptimizer, DEFAULT_BRAKING, optimizerConfigOf } from '../engine/optim/index.js';
 import { makeSchedule, type ScheduleConfig } from '../engine/optim/schedule.js';
 import type { BatchSource } from '../engine/training/batches.js';
-import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, inputDescription, loadTrainingData, modelShape, type DatasetName, type Evaluation } from '../engine/training/data.js';
+import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, inputDescription, loadTrainingData, modelShape, type Evaluation } from '../engine/training/data.js';
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
-import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type OptimizerName, type ScheduleName, type TrainingSettings } from '../config/run.js';
-import { addBrakingOption, integer, modelConfig, namingFlags, oneOf, real } from './options.js';
+import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type TrainingSettings } from '../config/run.js';
+import { addBrakingOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
@@ -60,42 +60,19 @@ export interface RunConfig extends TrainingSettings {
   checkpointEvery: number;
 }
 
-interface TrainFlags {
-  model?: ModelName;
-  dataset?: DatasetName;
+interface TrainFlags extends TrainingFlags {
   workers?: number;
   epochs?: number;
-  steps?: number;
-  batchSize?: number;
-  lr?: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weightDecay?: number;
-  decayAll?: boolean;
-  braking?: number;
-  optimizer?: OptimizerName;
-  schedule?: ScheduleName;
-  warmup?: number;
   minLr?: number;
   lrStepSize?: number;
   lrGamma?: number;
-  clip?: number;
-  seed?: number;
   backend: BackendChoice;
-  out?: string;
-  overwrite?: boolean;
-  resume?: string;
   evalEvery?: number;
   checkpointEvery?: number;
   logEvery?: number;
-  limit?: number;
-  evalLimit?: number;
-  seq?: number;
-  modelConfig?: Record<string, unknown>;
   prompt: string;
   sampleLength: number;
   temperature: number;
-  json?: boolean;
 }
 
 export function trainCommand(): Command {
