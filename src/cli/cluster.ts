@@ -7,7 +7,6 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import type { OuterOptimizer } from '../algorithms/diloco.js';
 import { UsageError } from '../core/errors.js';
 import { CLUSTER_DEFAULTS, recipe } from '../config/recipe.js';
 import { TOPOLOGIES } from '../graph/topology.js';
@@ -20,7 +19,7 @@ import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type Clu
 import { clusterDisplay } from './cluster-display.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
-import { addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName, type TrainingFlags } from './options.js';
+import { addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName, type DilocoFlags, type TrainingFlags } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
@@ -102,7 +101,7 @@ export function addClusterOptions(cmd: Command): Command {
 }
 
 /** The train command's flags that matter here (commander's camel-cased names). */
-export interface ClusterFlags extends TrainingFlags {
+export interface ClusterFlags extends TrainingFlags, Omit<DilocoFlags, 'algo'> {
   workers?: number;
   epochs?: number;
   minLr?: number;
@@ -116,16 +115,6 @@ export interface ClusterFlags extends TrainingFlags {
   rateMode?: 'poisson' | 'exact';
   exchange?: 'ideal' | 'official';
   aggregate?: Aggregate;
-  innerSteps?: number;
-  outerLr?: number;
-  outerMomentum?: number;
-  outerOptimizer?: OuterOptimizer;
-  eager?: boolean;
-  fragments?: number;
-  overlap?: number;
-  mix?: number;
-  outerBraking?: number;
-  dynamicH?: boolean;
   pairing?: 'decentralized' | 'fifo';
   codec?: 'f32' | 'f16' | 'i8';
   latency?: number;
