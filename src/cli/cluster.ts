@@ -19,15 +19,16 @@ import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type Clu
 import { clusterDisplay } from './cluster-display.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
-import { addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName, type DilocoFlags, type TrainingFlags } from './options.js';
+import { addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName, type DilocoFlags, type TrainingFlags } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
+import type { Codec } from '../core/codecs.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
 import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'braking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'braking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 /** Options that do not change what is trained (output and machinery). */
@@ -83,9 +84,9 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--aggregate <rule>', `cluster, collectives: how the contributions are combined, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
   addDilocoOptions(cmd, 'cluster, ');
   addShardOptions(cmd, 'cluster');
+  addCodecOptions(cmd, 'cluster');
   return cmd
     .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', oneOf(['decentralized', 'fifo'] as const))
-    .option('--codec <c>', 'cluster: payload codec of the exchanges, f32 (default), f16 or i8 (blockwise 8-bit): a lossy one rounds the parameters as on the network, and the link emulator charges its smaller size', oneOf(['f32', 'f16', 'i8'] as const))
     .option('--latency <ms>', 'cluster: emulated one-way link latency, ms', nonNegative)
     .option('--jitter <ms>', 'cluster: emulated latency jitter (uniform ±), ms', nonNegative)
     .option('--bandwidth <rate>', 'cluster: emulated link bandwidth, e.g. 100Mbit or 12.5MB (per second)', bandwidth)
@@ -116,7 +117,8 @@ export interface ClusterFlags extends TrainingFlags, Omit<DilocoFlags, 'algo'> {
   exchange?: 'ideal' | 'official';
   aggregate?: Aggregate;
   pairing?: 'decentralized' | 'fifo';
-  codec?: 'f32' | 'f16' | 'i8';
+  codec?: Codec;
+  errorFeedback?: boolean;
   latency?: number;
   jitter?: number;
   bandwidth?: number;
@@ -204,6 +206,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'dynamicH', name: 'dynamic-h', field: 'dynamicH', absent: false },
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
   { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
+  { flag: 'errorFeedback', name: 'error-feedback', field: 'errorFeedback', absent: false },
   { flag: 'model', name: 'model', field: 'model' },
   { flag: 'modelConfig', name: 'model-config', field: 'modelConfig' },
   { flag: 'dataset', name: 'dataset', field: 'dataset' },
@@ -276,7 +279,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll, braking: run.braking,
     schedule: run.schedule, warmup: run.warmup, milestones: run.milestones, minLr: run.minLr, stepSize: run.stepSize ?? undefined, gamma: run.gamma, clip: run.clip, seed: run.seed, backend: flags.backend,
-    links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, kill: flags.kill, rejoin: flags.rejoin,
+    links, slowdown: flags.slow ?? run.slowdown, timeoutMs: flags.exchangeTimeout ?? run.timeoutMs, pairing: run.pairing, codec: run.codec, errorFeedback: run.errorFeedback, kill: flags.kill, rejoin: flags.rejoin,
     adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery ?? run.metricsEvery, metricsEverySeconds: run.metricsEverySeconds,
     resume,
@@ -311,7 +314,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     nesterov: flags.nesterov, decayAll: flags.decayAll, braking: flags.braking,
     schedule, warmup: flags.warmup, minLr: flags.minLr, stepSize: flags.lrStepSize, gamma: flags.lrGamma,
     clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links: linksOf(flags), slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, kill: flags.kill, rejoin: flags.rejoin,
+    links: linksOf(flags), slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, errorFeedback: flags.errorFeedback, kill: flags.kill, rejoin: flags.rejoin,
     adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery,
   };

@@ -11,6 +11,7 @@ import type { ModelName } from '../engine/models/index.js';
 import type { DatasetName } from '../engine/training/data.js';
 import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
+import { CODECS, type Codec } from '../core/codecs.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
 export function integer(min = -Infinity, max = Infinity) {
@@ -90,6 +91,13 @@ export function addBrakingOption(cmd: Command, scope = 'local optimizer'): Comma
     `${scope}: Adaptive Braking, each tensor's gradient scaled by 1 − ρ·cos(gradient, momentum) before the momentum update (needs a momentum: SGD with --momentum > 0, or adamw; default ${DEFAULT_BRAKING}: off)`,
     real({ min: 0 }),
   );
+}
+
+/** --codec and --error-feedback, one meaning in sim, train and peer (core/contribution.ts). */
+export function addCodecOptions(cmd: Command, scope: string, fallback?: Codec): Command {
+  return cmd
+    .option('--codec <c>', `${scope}: payload codec of what crosses the links, f32 (default, exact), f16, i8 (blockwise 8-bit) or i4 (blockwise 4-bit): pairwise messages, contributions to collectives (gradients, pseudo-gradients) and their means, pushes to a server (closing averages and pulled models stay f32); receivers sum in float32 and emulated links charge the encoded size`, oneOf(CODECS), fallback)
+    .option('--error-feedback', `${scope}, a lossy --codec with collectives or a server: every worker adds what the rounding of its earlier contributions dropped to its next one`);
 }
 
 /** A command's action whose UsageErrors name this command line's flags (inFlagTerms). */

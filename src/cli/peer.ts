@@ -40,10 +40,11 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addBrakingOption, addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
-import { CODECS } from '../core/codecs.js';
+import type { Codec } from '../core/codecs.js';
+import { errorFeedbackProblem } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { recipeLine } from './recipe-line.js';
@@ -63,7 +64,8 @@ interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   aggregate?: Aggregate;
   topology: string;
   rate: number;
-  codec: (typeof CODECS)[number];
+  codec: Codec;
+  errorFeedback?: boolean;
   finalExchanges: number;
   timeout: number;
   joinTimeout: number;
@@ -121,11 +123,11 @@ export function peerCommand(): Command {
     .option('--nesterov', 'SGD: Nesterov momentum')
     .option('--weight-decay <wd>', 'weight decay, not on biases and norms unless --decay-all (default: SGD 5e-4, AdamW 0.01)', real({ min: 0 }))
     .option('--decay-all', 'apply weight decay to biases and norm parameters too');
+  addCodecOptions(peer, 'network', 'f32');
   addBrakingOption(peer)
     .option('--schedule <kind>', `learning-rate schedule over the steps: ${SCHEDULES.join(', ')} (default multistep: ×0.1 at 50% and 75% of the steps)`, oneOf(SCHEDULES))
     .option('--warmup <steps>', 'linear warm-up steps (default 5% of the steps)', integer(0))
     .option('--clip <norm>', 'clip gradients to this L2 norm (default 1; 0: no clipping)', real({ min: 0 }))
-    .option('--codec <c>', `payload codec: ${CODECS.join(', ')}`, oneOf(CODECS), 'f32')
     .option('--final-exchanges <n>', 'averaging exchanges after every worker has finished its steps', integer(0), 20)
     .option('--timeout <ms>', 'deadline of one exchange, of a late joiner\'s pull, and of an all-reduce round after the coordinator\'s own contribution, ms', integer(1), 30_000)
     .option('--join-timeout <s>', 'how long to wait for every worker to join before starting, s (a late joiner does not wait: the cluster is already training; a worker that has reached nobody by then exits with code 2)', real({ min: 0 }), 60)
@@ -292,6 +294,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
   }
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(flags), layout: model.layout });
+  const feedback = flags.errorFeedback ? errorFeedbackProblem(flags.codec, built.algorithm) : null;
+  if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
+  // A push carries its round's steps and speed in its payload: over the network it travels in float32.
+  if (built.algorithm.server && flags.codec !== 'f32') throw new UsageError(`over the network, ${flags.algo}'s pushes travel in float32: --codec applies to exchanges and collectives`);
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ ...t, clip: t.clip ?? undefined }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
@@ -364,7 +370,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     let collective: NetCollective | undefined;
     if (built.algorithm.collective) {
       collective = new NetCollective(transport, {
-        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size, timeoutMs: flags.timeout, codec: flags.codec, aggregate: flags.aggregate, log: (level, line) => log(level, line),
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size, timeoutMs: flags.timeout, aggregate: flags.aggregate, log: (level, line) => log(level, line),
       });
       await collective.start();
     }
@@ -394,6 +400,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       built,
       collective,
       server,
+      contributions: { codec: flags.codec, errorFeedback: flags.errorFeedback ?? false },
       optimizer,
       clip: t.clip,
       neighbours,
@@ -467,8 +474,10 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       ...evaluation,
       finished: result.finished,
       seconds: result.seconds,
-      bytesSent: transport.stats.bytesSent,
-      bytesReceived: transport.stats.bytesReceived,
+      bytesSent: result.bytesSent,
+      outerSteps: result.outerSteps,
+      // What the pairwise exchanges' frames (headers included) moved on the wire.
+      wire: { bytesSent: transport.stats.bytesSent, bytesReceived: transport.stats.bytesReceived },
       // Messages refused by the wire (malformed) and by the bounds (well-formed, but no model of this cluster).
       rejected: result.rejected > 0 ? { ...transport.stats.rejected, 'out-of-bounds': result.rejected } : transport.stats.rejected,
       banned: result.banned,

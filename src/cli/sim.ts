@@ -8,10 +8,10 @@ import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
 import { writeMetricsSvg } from '../report/plot.js';
-import { CODECS, messageCodec, type Codec } from '../core/codecs.js';
+import { messageCodec, type Codec } from '../core/codecs.js';
 import { parseGradientDelay, simulate, type ChurnEvent, type GradientDelay } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addBrakingOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
+import { addBrakingOption, addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
 import type { DilocoFlags } from './options.js';
 import type { ShardMode } from '../data/shard.js';
 import { progressBar } from './progress.js';
@@ -59,6 +59,7 @@ interface SimFlags extends Omit<DilocoFlags, 'algo'> {
   pacing: 'free' | 'quota';
   rounds?: 'lockstep' | 'events';
   codec: Codec;
+  errorFeedback?: boolean;
   churn?: ChurnEvent[];
   every?: number;
   eta?: number;
@@ -113,12 +114,12 @@ export function simCommand(): Command {
     .addOption(new Option('--exchange <variant>', "A2CiD2 exchange: 'ideal' (symmetric) or 'official' (peer sends x before its mixing step)").choices(['ideal', 'official']).default('ideal'))
     .option('--latency <t>', 'faithful mode: fixed duration of an exchange (time units)', real({ min: 0 }))
     .option('--bandwidth <floats>', 'faithful mode: floats moved per time unit', real({ positive: true }))
-    .option('--codec <c>', 'pairwise messages as on the wire: f32 (default, exact), f16 or i8 (blockwise 8-bit); rounds every message and, in faithful mode, shrinks its size on the link', oneOf(CODECS), 'f32')
     .option('--churn <list>', 'workers leaving and coming back (free pacing), e.g. "3@100-200,5@50": worker 3 is away from time 100 to 200 (it returns from a live neighbour\'s x), worker 5 leaves at 50 for good', churnList)
     .option('--pacing <mode>', 'free: independent Poisson gradient and exchange clocks; quota: the runtime\'s rate control, a worker\'s next step waits for its quota of exchanges (acid, gossip)', oneOf(['free', 'quota'] as const), 'free')
     .option('--rounds <mode>', 'collectives that wait (allreduce, diloco, streaming-diloco without overlap): lockstep (default: rounds, every worker\'s steps in turn) or events (every worker on its own clock, as when collectives overlap; metrics rows at their times)', oneOf(['lockstep', 'events'] as const))
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
   addShardOptions(command, 'neural problems');
+  addCodecOptions(command, 'as on the wire (faithful mode: sized on the link)', 'f32');
   return addDilocoOptions(command, '')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
@@ -169,7 +170,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
     objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing, rounds: flags.rounds,
-    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), churn: flags.churn, gradientDelay: flags.gradientDelay,
+    codec: flags.codec === 'f32' ? undefined : messageCodec(flags.codec), errorFeedback: flags.errorFeedback, churn: flags.churn, gradientDelay: flags.gradientDelay,
     gradients: flags.gradients, init: flags.init ?? (flags.gradients ? 'shared' : 'random'),
     every: flags.every ?? flags.time / 200,
     onMetrics: (row) => writer.write(row),

@@ -5,12 +5,21 @@
  *
  * Payloads: f32 raw little-endian floats; f16 IEEE half floats (round to nearest even, saturating at ±65504); i8
  * blockwise min–max quantisation: ⌈n/B⌉ pairs (min, scale) as float32, then n codes q ∈ [0, 255], decoded in
- * float32 as min + q·scale.
+ * float32 as min + q·scale; i4 the same with 16 levels, q ∈ [0, 15], two codes per byte (element 2k in the low
+ * nibble of byte k, 2k + 1 in the high one).
  */
 import { endianness } from 'node:os';
 
-export const CODECS = ['f32', 'f16', 'i8'] as const;
+export const CODECS = ['f32', 'f16', 'i8', 'i4'] as const;
 export type Codec = (typeof CODECS)[number];
+
+/** The codecs that quantise by blocks (their payloads start with a (min, scale) pair per block). */
+export function blockwise(codec: Codec): codec is 'i8' | 'i4' {
+  return codec === 'i8' || codec === 'i4';
+}
+
+/** Quantisation levels − 1 of a blockwise codec. */
+const TOP: Record<'i8' | 'i4', number> = { i8: 255, i4: 15 };
 export const DEFAULT_BLOCK_SIZE = 256;
 export const MAX_BLOCK_SIZE = 1 << 20;
 
@@ -36,6 +45,8 @@ export function payloadBytes(codec: Codec, count: number, blockSize: number): nu
       return 2 * count;
     case 'i8':
       return 8 * Math.ceil(count / blockSize) + count;
+    case 'i4':
+      return 8 * Math.ceil(count / blockSize) + Math.ceil(count / 2);
   }
 }
 
@@ -174,10 +185,12 @@ export function encodePayload(codec: Codec, x: Float32Array, blockSize = DEFAULT
       }
       return out;
     }
-    case 'i8': {
+    case 'i8':
+    case 'i4': {
       if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_BLOCK_SIZE) throw new Error(`invalid block size ${blockSize}`);
+      const top = TOP[codec];
       const blocks = Math.ceil(n / blockSize);
-      const out = new Uint8Array(8 * blocks + n);
+      const out = new Uint8Array(payloadBytes(codec, n, blockSize));
       const meta = new DataView(out.buffer, 0, 8 * blocks);
       const codes = out.subarray(8 * blocks);
       for (let b = 0; b < blocks; b++) {
@@ -192,14 +205,16 @@ export function encodePayload(codec: Codec, x: Float32Array, blockSize = DEFAULT
           if (v > hi) hi = v;
         }
         const min = Math.fround(lo);
-        const scale = Math.fround((hi - lo) / 255);
+        const scale = Math.fround((hi - lo) / top);
         meta.setFloat32(8 * b, min, true);
         meta.setFloat32(8 * b + 4, scale, true);
         if (scale > 0) {
           const inv = 1 / scale;
           for (let k = start; k < end; k++) {
-            const q = Math.round((x[k] - min) * inv);
-            codes[k] = q < 0 ? 0 : q > 255 ? 255 : q;
+            const r = Math.round((x[k] - min) * inv);
+            const q = r < 0 ? 0 : r > top ? top : r;
+            if (codec === 'i8') codes[k] = q;
+            else codes[k >> 1] |= k & 1 ? q << 4 : q;
           }
         }
       }
@@ -231,7 +246,8 @@ export function decodePayload(codec: Codec, payload: Uint8Array, count: number, 
       for (let k = 0; k < count; k++) out[k] = table[view.getUint16(2 * k, true)];
       break;
     }
-    case 'i8': {
+    case 'i8':
+    case 'i4': {
       const blocks = Math.ceil(count / blockSize);
       const meta = new DataView(payload.buffer, payload.byteOffset, 8 * blocks);
       const codes = payload.subarray(8 * blocks);
@@ -239,9 +255,10 @@ export function decodePayload(codec: Codec, payload: Uint8Array, count: number, 
       for (let b = 0; b < blocks; b++) {
         const min = meta.getFloat32(8 * b, true);
         const scale = meta.getFloat32(8 * b + 4, true);
-        if (!Number.isFinite(min) || !Number.isFinite(scale) || scale < 0) return codecError('field', `i8 block ${b} has min ${min} and scale ${scale}`);
+        if (!Number.isFinite(min) || !Number.isFinite(scale) || scale < 0) return codecError('field', `${codec} block ${b} has min ${min} and scale ${scale}`);
         const end = Math.min(count, (b + 1) * blockSize);
-        for (let k = b * blockSize; k < end; k++) out[k] = min + codes[k] * scale;
+        if (codec === 'i8') for (let k = b * blockSize; k < end; k++) out[k] = min + codes[k] * scale;
+        else for (let k = b * blockSize; k < end; k++) out[k] = min + ((codes[k >> 1] >> (4 * (k & 1))) & 15) * scale;
       }
       break;
     }

@@ -56,8 +56,9 @@ export interface AgentThreadData {
   /** Pair through the supervisor's central orchestrator instead of the coordinator-free protocol. */
   central: boolean;
   links: LinkTable | null;
-  /** Codec of the pairwise exchanges. */
+  /** Codec of what crosses the links, and whether contributions and pushes carry error feedback. */
   codec: MessageHeader['codec'];
+  errorFeedback: boolean;
   collective: CollectiveBuffers | null;
   /** Emulated links of the all-reduce's ring (null: none): a round lasts as long as a ring all-reduce of its contribution on them. */
   collectiveLinks: Array<{ latencyMs: number; bandwidth: number }> | null;
@@ -165,6 +166,7 @@ const agent: WorkerAgent = new WorkerAgent({
   },
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, emulatedRound(d.collectiveLinks), d.aggregate) : undefined,
   server: d.server ? new SharedServerLink(d.id, d.server) : undefined,
+  contributions: { codec: d.codec, errorFeedback: d.errorFeedback },
   stats: d.stats,
   carry: d.carry ?? undefined,
   permit: () => permitStep(ctrl),
@@ -249,7 +251,7 @@ parentPort!.on('message', (m: { type: string; peer?: number; link?: Parameters<I
 
 /** How long an emulated all-reduce of `length` values lasts, ms (0 without emulated links). */
 function emulatedRound(links: AgentThreadData['collectiveLinks']): (length: number) => number {
-  return (length) => (links ? ringAllReduceMs(d.n, 4 * length, links) : 0);
+  return (bytes) => (links ? ringAllReduceMs(d.n, bytes, links) : 0);
 }
 
 post({ type: 'ready' });

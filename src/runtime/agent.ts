@@ -13,6 +13,8 @@
 import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { rangesLength, type Algorithm, type ClosingCollective, type ServerCapability, type WorkerState } from '../algorithms/types.js';
+import { DEFAULT_BLOCK_SIZE, messageCodec, payloadBytes, type Codec } from '../core/codecs.js';
+import { ContributionEncoder } from '../core/contribution.js';
 import type { Rng } from '../core/rng.js';
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
@@ -46,6 +48,11 @@ export interface AgentOptions {
   collective?: Collective;
   /** Algorithms that push their rounds to a server: the way to it. */
   server?: ServerLink;
+  /**
+   * Codec of the contributions to collectives and of the pushes to the server, and whether they carry error feedback
+   * (core/contribution.ts). @default f32, without
+   */
+  contributions?: { codec: Codec; errorFeedback: boolean };
   /** What decides whether a neighbour's message is applied (default: the default bounds, logging to `log`). */
   guard?: ExchangeGuard;
   /** Give up exchanges owed to the rate control after waiting this long for them, ms (default 5000). */
@@ -93,6 +100,9 @@ export class WorkerAgent implements ExchangeParty {
   private collectives = 0;
   /** The mean of the last collective (one at a time). */
   private mean = new Float32Array(0);
+  /** What this worker's contributions and pushes go through. */
+  private readonly encoder: ContributionEncoder;
+  private readonly codec: Codec;
   private started = now();
   private stopping = false;
   /** When the compute loop started waiting for the permission of its next step (null: not waiting). */
@@ -113,6 +123,8 @@ export class WorkerAgent implements ExchangeParty {
     this.stats = opts.stats ?? new Float64Array(S.SIZE);
     this.guard = opts.guard ?? new ExchangeGuard(opts.id, { bounds: DEFAULT_BOUNDS, log: opts.log });
     const dim = opts.x.length;
+    this.codec = opts.contributions?.codec ?? 'f32';
+    this.encoder = new ContributionEncoder(this.codec === 'f32' ? null : messageCodec(this.codec), dim, opts.contributions?.errorFeedback ?? false);
     this.state = shareState(algorithm.createState(opts.x, 0), opts.x);
     this.health = new ParameterHealth(opts.x, { sumSquares: opts.sumSquares });
     if (algorithm.collective && !opts.collective) throw new Error(`${algorithm.name} takes part in collectives: it needs a collective`);
@@ -145,6 +157,16 @@ export class WorkerAgent implements ExchangeParty {
 
   /** Exchanges owed to the rate control that were given up after a long wait. */
   forgiven = 0;
+
+  /** Payload bytes this worker sent (S.BYTES_SENT). */
+  get bytesSent(): number {
+    return this.stats[S.BYTES_SENT];
+  }
+
+  /** Collectives completed, or pushes answered by the server. */
+  get outerSteps(): number {
+    return this.collectives;
+  }
 
   /** Takes a neighbour that came back as a partner again, unless it was banned. */
   readmit(peer: WorkerId): void {
@@ -238,7 +260,7 @@ export class WorkerAgent implements ExchangeParty {
     if (this.inFlight && !(await this.idle(this.inFlight))) return false;
     const closing = this.algorithm.collective?.closing;
     if (!closing || this.stopping) return true;
-    return this.idle(this.collect(closing));
+    return this.idle(this.collect(closing, true));
   }
 
   /**
@@ -249,7 +271,11 @@ export class WorkerAgent implements ExchangeParty {
   private async pushRound(server: ServerCapability<WorkerState>): Promise<number | null> {
     const link = this.opts.server!;
     let start = now();
-    const { round, steps } = server.push(this.state, this.clock.now(), link.pushSlot());
+    const slot = link.pushSlot();
+    const { round, steps } = server.push(this.state, this.clock.now(), slot);
+    this.encoder.encode(slot, [{ start: 0, end: slot.length }]);
+    // The push, and the model that comes back in float32.
+    this.stats[S.BYTES_SENT] += payloadBytes(this.codec, slot.length, DEFAULT_BLOCK_SIZE) + 4 * slot.length;
     const speed = this.clock.stepMs > 0 ? 1000 / this.clock.stepMs : 0;
     let handled = now() - start;
     const answer = await this.idle(link.push({ round, steps, speed }, () => this.stopping));
@@ -269,15 +295,25 @@ export class WorkerAgent implements ExchangeParty {
     return result;
   }
 
-  /** Begins the due collective with this worker's contribution; resolves once its mean is applied (false: stopped). */
-  private async collect(c: ClosingCollective<WorkerState>): Promise<boolean> {
+  /**
+   * Begins the due collective with this worker's contribution; resolves once its mean is applied (false: stopped).
+   * Contributions and their mean travel under the codec, but for the closing average of whole models.
+   */
+  private async collect(c: ClosingCollective<WorkerState>, closing = false): Promise<boolean> {
     const all = this.opts.collective!;
-    const length = rangesLength(c.ranges(this.state));
-    c.begin(this.state, this.clock.now(), all.nextSlot(length));
+    const ranges = c.ranges(this.state);
+    const length = rangesLength(ranges);
+    const slot = all.nextSlot(length);
+    c.begin(this.state, this.clock.now(), slot);
+    const codec = closing ? 'f32' : this.codec;
+    if (!closing) this.encoder.encode(slot, ranges);
     if (this.mean.length !== length) this.mean = new Float32Array(length);
     const mean = this.mean;
-    const count = await all.reduce(mean, () => this.stopping);
+    const count = await all.reduce(mean, () => this.stopping, codec);
     if (count === 0) return false;
+    if (!closing) this.encoder.roundMean(mean);
+    // As a ring all-reduce: 2(n − 1)/n of the contribution from every worker.
+    this.stats[S.BYTES_SENT] += (2 * (count - 1) * payloadBytes(codec, length, DEFAULT_BLOCK_SIZE)) / count;
     c.complete(this.state, this.clock.now(), mean, this.opts.optimizer);
     this.collectives++;
     return this.healthy('a collective');
@@ -407,6 +443,8 @@ export class WorkerAgent implements ExchangeParty {
    */
   receive(message: Float32Array, header: MessageHeader, ex: ExchangeContext): void {
     const start = now();
+    // Our own message of the exchange went the other way.
+    this.stats[S.BYTES_SENT] += payloadBytes(this.opts.pairing?.transport.codec ?? 'f32', message.length, DEFAULT_BLOCK_SIZE);
     if (!this.guard.admit(ex.peer, this.x, message, header.step)) {
       if (this.guard.isBanned(ex.peer)) this.pairing?.markGone(ex.peer);
       this.stats[S.EXCHANGE_MS] += now() - start;

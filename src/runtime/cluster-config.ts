@@ -4,6 +4,7 @@
  * `--resume`). runCluster (cluster.ts) runs it.
  */
 import { resolve } from 'node:path';
+import { CODECS } from '../core/codecs.js';
 import { UsageError } from '../core/errors.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { ShardMode } from '../data/shard.js';
@@ -93,8 +94,13 @@ export interface ClusterConfig extends OptimizerSettings {
   backend?: BackendChoice;
   /** Link emulation: pairwise exchanges through the link emulator, all-reduce rounds as a ring all-reduce's time. */
   links?: LinkTable;
-  /** Codec of pairwise exchanges: f16 or blockwise i8 round the parameters as on the network (default f32). */
+  /**
+   * Codec of what crosses the links (pairwise messages, contributions to collectives and their means, pushes):
+   * a lossy one rounds them as on the network (core/contribution.ts). @default 'f32'
+   */
   codec?: MessageHeader['codec'];
+  /** Contributions and pushes under a lossy codec carry what the rounding of the earlier ones dropped. @default false */
+  errorFeedback?: boolean;
   /** Compute slow-down factor per worker (1: none). */
   slowdown?: Record<number, number>;
   /** Exchange timeout, ms. */
@@ -152,8 +158,9 @@ export interface ClusterSummary {
   workers: number;
   topology: string;
   rate: number;
-  /** Codec of the pairwise exchanges. */
+  /** Codec of what crosses the links, and whether contributions carry error feedback. */
   codec: MessageHeader['codec'];
+  errorFeedback: boolean;
   model: string;
   dataset: string;
   /** How the training set was split across the workers, and the Dirichlet concentration (null: not Dirichlet). */
@@ -174,6 +181,13 @@ export interface ClusterSummary {
   testAccuracy: number;
   /** Share of the compute loops' time spent waiting for communication. */
   idleFraction: number;
+  /**
+   * Payload bytes all workers sent, encoded: each side's message of an exchange, 2(n − 1)/n of a contribution per
+   * worker and collective (a ring all-reduce), a push and the model sent back.
+   */
+  bytesSent: number;
+  /** Collective rounds completed, or pushes the server applied (0 for pairwise algorithms). */
+  outerSteps: number;
   trainLoss: number;
   interrupted: boolean;
   diverged: boolean;
@@ -264,7 +278,8 @@ const SavedCluster = TrainingRecord.extend({
   slowdown: z.record(z.string(), z.number()).optional(),
   timeoutMs: z.number().nonnegative().optional(),
   pairing: z.enum(['decentralized', 'fifo']).optional(),
-  codec: z.enum(['f32', 'f16', 'i8']).optional(),
+  codec: z.enum(CODECS).optional(),
+  errorFeedback: z.boolean().optional(),
   metricsEvery: z.number().positive().optional(),
   metricsEverySeconds: z.number().positive().optional(),
   budget: z.number().int().positive(),

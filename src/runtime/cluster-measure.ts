@@ -42,6 +42,10 @@ export interface ClusterTotals {
   communications: number;
   /** Share of the compute loops' time spent waiting for communication. */
   idleFraction: number;
+  /** Payload bytes all workers sent in this run (agent.ts counts them). */
+  bytesSent: number;
+  /** Collective rounds completed, or pushes applied by the server (0 for pairwise algorithms). */
+  outerSteps: number;
   /** Mean local time of the live workers (expected local steps). */
   t: number;
 }
@@ -107,6 +111,8 @@ export class ClusterMeasure {
     const n = stats.length;
     let steps = 0;
     let exchanges = 0;
+    let mostExchanges = 0;
+    let bytesSent = 0;
     let idle = 0;
     let wall = 0;
     let t = 0;
@@ -115,6 +121,8 @@ export class ClusterMeasure {
       const s = stats[i];
       steps += s[S.STEPS];
       exchanges += s[S.EXCHANGES];
+      mostExchanges = Math.max(mostExchanges, s[S.EXCHANGES]);
+      bytesSent += s[S.BYTES_SENT];
       idle += s[S.IDLE_MS];
       wall += s[S.WALL_MS];
       if (alive(i)) {
@@ -126,8 +134,10 @@ export class ClusterMeasure {
     // push by its worker.
     const own = pairwise ? Math.round(exchanges / 2) : this.init.pushes ? exchanges : (exchanges / n) * (n - 1);
     const communications = own + (resume?.communications ?? 0);
+    const outerSteps = pairwise ? 0 : this.init.pushes ? exchanges : mostExchanges;
     return {
       steps: (this.init.startSteps ?? 0) + steps, stepsNow: steps, communications, idleFraction: wall > 0 ? idle / wall : 0,
+      bytesSent: Math.round(bytesSent), outerSteps,
       t: (resume?.t ?? 0) + (live > 0 ? t / live : 0),
     };
   }

@@ -105,7 +105,7 @@ export function workerThreadData(plan: ClusterPlan, memory: ClusterMemory, confi
     const agent: AgentThreadData = {
       id: i, n, setup: plan.setup, backend: plan.backend.name, x: memory.xs[i], grads, layout: [...model.layout], layoutHash: model.layoutHash,
       optimizer: plan.localStep, schedule: plan.schedule, rate: config.rate, rateMode: config.rateMode ?? 'poisson', seed: config.seed,
-      timeoutMs: config.timeoutMs ?? 2000, endpoint, central: plan.central, links: config.links ?? null, codec: config.codec ?? 'f32',
+      timeoutMs: config.timeoutMs ?? 2000, endpoint, central: plan.central, links: config.links ?? null, codec: config.codec ?? 'f32', errorFeedback: config.errorFeedback ?? false,
       collective: memory.collective, collectiveLinks: memory.collectiveLinks, aggregate: config.aggregate ?? 'mean', server: memory.server, budget: plan.budget,
       global: memory.global, claimed: memory.claimed, startOwn: ownSteps, control: memory.controls[i], stats: memory.stats[i], port: port1,
       restore: !life.carry && restored?.[i] ? { vectors: restored[i]!.vectors, scalars: restored[i]!.scalars, time: restored[i]!.time, optimizer: restored[i]!.optimizer } : null,

@@ -159,7 +159,7 @@ export class ClusterMetrics {
     this.show(display);
     display.stop();
     this.record({
-      t: totals.t, consensus, loss: evaluation.testLoss, gradients: totals.steps, communications: totals.communications, seconds: this.priorSeconds + seconds,
+      t: totals.t, consensus, loss: evaluation.testLoss, gradients: totals.steps, communications: totals.communications, bytes: totals.bytesSent, seconds: this.priorSeconds + seconds,
       ...evaluation, testLoss: evaluation.testLoss, testAccuracy: evaluation.testAccuracy, idleFraction: totals.idleFraction,
       lr: stats[survivors[0]][S.LR], final: 1,
     });
@@ -193,7 +193,7 @@ export class ClusterMetrics {
     const ev = measure.evaluateMean(this.evalRows);
     this.lastAccuracy = ev.testAccuracy;
     this.record({
-      t: totals.t, consensus, loss: ev.testLoss, gradients: totals.steps, communications: totals.communications,
+      t: totals.t, consensus, loss: ev.testLoss, gradients: totals.steps, communications: totals.communications, bytes: totals.bytesSent,
       seconds, ...ev, idleFraction: totals.idleFraction,
       lr: initial ? undefined : stats[measure.liveIds()[0] ?? 0][S.LR],
     });

@@ -9,6 +9,7 @@ import { buildAlgorithm, type AlgorithmSetup, type Built } from '../algorithms/i
 import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { UsageError } from '../core/errors.js';
+import { errorFeedbackProblem } from '../core/contribution.js';
 import type { Backend } from '../engine/backend.js';
 import { getBackend } from '../engine/backends/index.js';
 import { createModel } from '../engine/models/index.js';
@@ -120,9 +121,8 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
     throw usage(err);
   }
   const pairwise = built.algorithm.pairwise !== undefined;
-  if (!pairwise && (config.codec ?? 'f32') !== 'f32') {
-    throw new UsageError(`codec applies to the pairwise algorithms: ${config.algorithm} averages exact values in its collectives`, { field: 'codec' });
-  }
+  const feedback = config.errorFeedback ? errorFeedbackProblem(config.codec, built.algorithm) : null;
+  if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
   const localStep: LocalStepSettings = {
     optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,
     braking: config.braking,

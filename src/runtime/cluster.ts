@@ -118,10 +118,11 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const trainLosses = perWorker.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
     const final = end.evaluation;
     return {
-      algorithm: plan.built.algorithm.name, workers: n, topology: config.topology, rate: plan.pairwise ? config.rate : 0, codec: config.codec ?? 'f32',
+      algorithm: plan.built.algorithm.name, workers: n, topology: config.topology, rate: plan.pairwise ? config.rate : 0, codec: config.codec ?? 'f32', errorFeedback: config.errorFeedback ?? false,
       model: config.model, dataset: plan.data.name, shard: config.shard ?? 'full', alpha: config.shard === 'dirichlet' ? config.alpha ?? DEFAULT_ALPHA : null, params: plan.dim, budget: plan.budget, steps: totals.steps, exchanges: totals.communications, seconds,
       stepsPerSecond: totals.stepsNow / Math.max(seconds, 1e-9), epochs: (totals.steps * config.batchSize) / plan.trainCount, consensus: end.consensus,
       ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, idleFraction: totals.idleFraction,
+      bytesSent: totals.bytesSent, outerSteps: totals.outerSteps,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
       interrupted, diverged: workers.diverged, killed: workers.killed, rejoined: workers.rejoined, perWorker, ...(server ? { server } : {}), constants: plan.built.info,
       backend: plan.backend.name, metrics: metrics.path, plot, checkpoint,

@@ -9,6 +9,7 @@
  *
  * Like a ring all-reduce, a round lasts as long as the slowest worker: the point of the baseline.
  */
+import { DEFAULT_BLOCK_SIZE, payloadBytes, type Codec } from '../core/codecs.js';
 import type { Backend } from '../engine/backend.js';
 import { aggregate, type Aggregate } from './aggregate.js';
 import { waitChange } from './shared.js';
@@ -49,13 +50,13 @@ export class SharedAllReduce implements Collective {
 
   /**
    * emulatedMs: how long a round's communication takes on emulated links (see ringAllReduceMs), for every round or
-   * by the length of its contribution; the round ends that much later than the shared-memory reduction.
+   * by the bytes of its contribution; the round ends that much later than the shared-memory reduction.
    */
   constructor(
     readonly self: number,
     private readonly b: CollectiveBuffers,
     private readonly backend: Backend,
-    private readonly emulatedMs: number | ((length: number) => number) = 0,
+    private readonly emulatedMs: number | ((bytes: number) => number) = 0,
     /** How the contributions are combined (aggregate.ts). */
     private readonly rule: Aggregate = 'mean',
   ) {}
@@ -69,7 +70,7 @@ export class SharedAllReduce implements Collective {
    * Publishes the contribution written into nextSlot() and writes the mean of the round's contributions into out.
    * Resolves with the number of contributions, or 0 when `cancelled()` became true while waiting.
    */
-  async reduce(out: Float32Array, cancelled: () => boolean = () => false): Promise<number> {
+  async reduce(out: Float32Array, cancelled: () => boolean = () => false, codec: Codec = 'f32'): Promise<number> {
     const r = ++this.round;
     const { done, alive, epoch, n } = this.b;
     Atomics.store(done, this.self, r);
@@ -93,7 +94,7 @@ export class SharedAllReduce implements Collective {
       for (const c of contributions) this.backend.axpy(1, c, out);
       this.backend.scale(out, 1 / count);
     } else aggregate(this.rule, contributions, out);
-    const ms = typeof this.emulatedMs === 'number' ? this.emulatedMs : this.emulatedMs(out.length);
+    const ms = typeof this.emulatedMs === 'number' ? this.emulatedMs : this.emulatedMs(payloadBytes(codec, out.length, DEFAULT_BLOCK_SIZE));
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
     return count;
   }

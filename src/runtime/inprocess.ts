@@ -23,7 +23,7 @@
  * mailbox each); the pairing protocol on top (pairing.ts) keeps a worker in one exchange at a time.
  */
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { quantize } from '../core/codecs.js';
+import { CODECS, quantize } from '../core/codecs.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from './transport.js';
 
 /** Version of the in-process control messages. */
@@ -121,7 +121,7 @@ function isHeader(h: unknown): h is MessageHeader {
   if (typeof h !== 'object' || h === null) return false;
   const o = h as Record<string, unknown>;
   return typeof o.version === 'number' && typeof o.algorithm === 'string' && typeof o.step === 'number' &&
-    typeof o.layoutHash === 'string' && (o.codec === 'f32' || o.codec === 'f16' || o.codec === 'i8');
+    typeof o.layoutHash === 'string' && (CODECS as readonly unknown[]).includes(o.codec);
 }
 
 /** Checks a control message's shape; returns a reason to drop it, or null. */

@@ -141,5 +141,7 @@ export const S = {
   EXCHANGE_MS: 16,
   /** Neighbours' messages refused by the bounds (exchange-guard.ts). */
   REJECTED: 17,
+  /** Payload bytes this worker sent: its messages, its share of the collectives, its pushes (see agent.ts). */
+  BYTES_SENT: 18,
   SIZE: 20,
 } as const;

@@ -3,6 +3,7 @@
  * top; transports only move messages. Two implementations: in-process (worker threads of one process, parameters
  * moved by shared-memory copies) and network (js-libp2p). A link emulator can wrap either.
  */
+import type { Codec } from '../core/codecs.js';
 
 /** Identifies a worker: its index in the cluster (0 … n−1). */
 export type WorkerId = number;
@@ -18,7 +19,7 @@ export interface MessageHeader {
   /** Hash of the model's parameter layout; peers training different models refuse each other. */
   layoutHash: string;
   /** Payload codec. */
-  codec: 'f32' | 'f16' | 'i8';
+  codec: Codec;
   /**
    * Exchanges the sender's compute loop is waiting for (its rate control holds its next local step back), when the
    * transport carries it: a free peer may then accept beyond its own quota. Optional; absent means unknown.
@@ -80,8 +81,9 @@ export interface Collective {
   /**
    * Publishes the contribution written into nextSlot() and writes the round's mean into out (of the contribution's
    * length). Resolves with the number of contributions behind it (at least 1), or 0 when `cancelled()` became true.
+   * The contribution and the mean travel under `codec` (the caller rounds them: core/contribution.ts).
    */
-  reduce(out: Float32Array, cancelled?: () => boolean): Promise<number>;
+  reduce(out: Float32Array, cancelled?: () => boolean, codec?: Codec): Promise<number>;
 }
 
 /** What a push says besides its pseudo-gradient (written into pushSlot()). */

@@ -2,14 +2,15 @@
  * The simulator's collective driver, for algorithms whose collectives wait for every worker (AllReduce SGD). Each
  * round, every worker takes local steps on its own gradient clock until its collective is due; the collective
  * starts when the slowest worker is done and lasts as long as a ring all-reduce of the contribution on the link
- * model: 2(n − 1) latency-bound steps, each moving 1/n of it. Then every worker applies the mean.
+ * model: 2(n − 1) latency-bound steps, each moving 1/n of it. Then every worker applies the mean. Under a lossy
+ * codec every contribution and the mean are rounded as they travel (core/contribution.ts).
  * Metrics rows at grid times inside a round show the models after the round's local steps.
  */
 import { rangesLength } from '../algorithms/types.js';
 import { UsageError } from '../core/errors.js';
 import { allocVec } from '../core/vec.js';
 import { gridRecorder } from './metrics.js';
-import { messageBytes, type DriverContext } from './run.js';
+import { allReduceDuration, contributionEncoders, messageBytes, type DriverContext } from './run.js';
 
 export function runCollective(ctx: DriverContext): void {
   const { opts, starts, speeds, gradients, sources, optimizers, rng, counts } = ctx;
@@ -20,8 +21,8 @@ export function runCollective(ctx: DriverContext): void {
   const { objective } = opts;
   const n = starts.length;
   const states = starts.map((x0) => algo.createState(x0));
-  const link = opts.link;
   const T = opts.time;
+  const encoders = contributionEncoders(opts, n);
   const record = gridRecorder(opts, algo, states, ctx.emit);
   // The round's buffers, kept while contributions keep their length.
   let contribution = allocVec(objective.dtype, 0);
@@ -41,9 +42,10 @@ export function runCollective(ctx: DriverContext): void {
         slowest = Math.max(slowest, took);
       }
     }
-    const len = rangesLength(collective.ranges(states[0]));
+    const ranges = collective.ranges(states[0]);
+    const len = rangesLength(ranges);
     counts.largestCollective = Math.max(counts.largestCollective, len);
-    const commTime = link && n > 1 ? 2 * (n - 1) * link.latency + (2 * (n - 1) * len) / (n * link.bandwidth) : 0;
+    const commTime = allReduceDuration(opts, n, len);
     const end = t + slowest + commTime;
     record(end);
     if (end > T || (!gradients && commTime === 0)) break;
@@ -55,13 +57,15 @@ export function runCollective(ctx: DriverContext): void {
     mean.fill(0);
     for (let i = 0; i < n; i++) {
       collective.begin(states[i], t, contribution);
+      encoders[i].encode(contribution, ranges);
       for (let k = 0; k < len; k++) mean[k] += contribution[k] / n;
     }
+    encoders[0].roundMean(mean);
     for (let i = 0; i < n; i++) collective.complete(states[i], t, mean, optimizers[i]);
     counts.gradients += steps;
     counts.communications += n - 1;
     // A ring all-reduce: every worker sends 2(n − 1)/n of the contribution.
-    counts.bytes += 2 * (n - 1) * messageBytes(opts, len, false);
+    counts.bytes += 2 * (n - 1) * messageBytes(opts, len);
     counts.outerSteps++;
     counts.events += n;
   }

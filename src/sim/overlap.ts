@@ -12,7 +12,7 @@ import { rangesLength } from '../algorithms/types.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
-import { messageBytes, type DriverContext } from './run.js';
+import { allReduceDuration, contributionEncoders, messageBytes, type DriverContext } from './run.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'complete'; round: number };
 
@@ -24,7 +24,7 @@ export function runOverlap(ctx: DriverContext): void {
   const { objective } = opts;
   const n = starts.length;
   const T = opts.time;
-  const link = opts.link;
+  const encoders = contributionEncoders(opts, n);
   const states: WorkerState[] = starts.map((x0) => algo.createState(x0, 0));
   /** The round each worker has begun last, and the rounds' contributions (summed in worker order at completion). */
   const begun = new Int32Array(n);
@@ -40,16 +40,17 @@ export function runOverlap(ctx: DriverContext): void {
   const begin = (i: number, t: number) => {
     const round = begun[i] + 1;
     begun[i] = round;
-    const len = rangesLength(collective.ranges(states[i]));
+    const ranges = collective.ranges(states[i]);
+    const len = rangesLength(ranges);
     const out = allocVec(objective.dtype, len);
     collective.begin(states[i], t, out);
+    encoders[i].encode(out, ranges);
     counts.largestCollective = Math.max(counts.largestCollective, len);
     const list = contributions.get(round) ?? new Array<Vec>(n);
     list[i] = out;
     contributions.set(round, list);
     if (begun.every((r) => r >= round)) {
-      const duration = link && n > 1 ? 2 * (n - 1) * link.latency + (2 * (n - 1) * len) / (n * link.bandwidth) : 0;
-      events.push(t + duration, { kind: 'complete', round });
+      events.push(t + allReduceDuration(opts, n, len), { kind: 'complete', round });
     }
   };
 
@@ -83,9 +84,10 @@ export function runOverlap(ctx: DriverContext): void {
     contributions.delete(ev.round);
     const mean = allocVec(objective.dtype, list[0].length);
     for (let i = 0; i < n; i++) for (let k = 0; k < mean.length; k++) mean[k] += list[i][k] / n;
+    encoders[0].roundMean(mean);
     completed = ev.round;
     counts.communications += n - 1;
-    counts.bytes += 2 * (n - 1) * messageBytes(opts, mean.length, false);
+    counts.bytes += 2 * (n - 1) * messageBytes(opts, mean.length);
     counts.outerSteps++;
     for (let i = 0; i < n; i++) collective.complete(states[i], t, mean, optimizers[i]);
     for (let i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 import type { Built } from '../algorithms/index.js';
 import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
 import type { Algorithm, GradientSource, PairwiseCapability, WorkerState } from '../algorithms/types.js';
+import { ContributionEncoder } from '../core/contribution.js';
 import type { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
 import type { Schedule } from '../engine/optim/schedule.js';
@@ -20,7 +21,7 @@ export interface LinkModel {
   bandwidth: number;
 }
 
-/** How pairwise messages travel (e.g. a lossy wire codec). */
+/** How messages travel (a lossy wire codec). */
 export interface MessageCodec {
   name: string;
   /** Rounds a message in place to what its receiver decodes. */
@@ -73,8 +74,13 @@ export interface SimOptions {
    * rows at their times with their counts (overlap.ts, as for collectives that overlap computation).
    */
   rounds?: 'lockstep' | 'events';
-  /** Pairwise messages: rounded by this codec and sized by it on the link (default: exact, full size). */
+  /**
+   * What crosses the links — pairwise messages, contributions to collectives and their means, pushes to a server —
+   * rounded by this codec and sized by it on the link (default: exact, full size); see core/contribution.ts.
+   */
   codec?: MessageCodec;
+  /** Contributions and pushes under a lossy codec carry what the rounding of the earlier ones dropped. @default false */
+  errorFeedback?: boolean;
   /**
    * Churn (free pacing): worker `worker` leaves at time `leave` (no gradient steps, no exchanges; an exchange in
    * flight with it is lost on both sides) and, if `back` is given, returns then from a live neighbour's x, as a
@@ -135,10 +141,21 @@ export function pairwiseOf(opts: SimOptions, algo: Algorithm): PairwiseCapabilit
 
 /**
  * The payload bytes of a message of `len` values as the wire carries it: float32 values, or the codec's encoded size
- * when pairwise messages have one (`codec` false: a collective's contribution, always float32).
+ * when the run has one (`codec` false: a model pulled from a server, always float32).
  */
 export function messageBytes(opts: SimOptions, len: number, codec = true): number {
   return 4 * (codec && opts.codec ? opts.codec.floats(len) : len);
+}
+
+/** Per worker, what its contributions and pushes go through under the run's codec. */
+export function contributionEncoders(opts: SimOptions, n: number): ContributionEncoder[] {
+  return Array.from({ length: n }, () => new ContributionEncoder(opts.codec ?? null, opts.objective.dim, opts.errorFeedback ?? false));
+}
+
+/** How long a ring all-reduce of `len` values among n workers lasts on the link (0 without one). */
+export function allReduceDuration(opts: SimOptions, n: number, len: number): number {
+  if (!opts.link || n < 2) return 0;
+  return 2 * (n - 1) * opts.link.latency + (2 * (n - 1) * messageBytes(opts, len)) / (4 * n * opts.link.bandwidth);
 }
 
 /** How long an exchange of `len` values lasts on the link (0 without one). */

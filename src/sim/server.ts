@@ -10,7 +10,7 @@
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import { modelGrid } from './metrics.js';
-import { messageBytes, type DriverContext } from './run.js';
+import { contributionEncoders, messageBytes, type DriverContext } from './run.js';
 
 type Event = { kind: 'step' | 'arrive' | 'answered'; i: number };
 
@@ -33,7 +33,11 @@ export function runServer(ctx: DriverContext): ServerStats {
   const role = server.createServer(starts[0]);
   const copy = (v: Vec): Vec => (objective.dtype === 'f64' ? Float64Array.from(v) : Float32Array.from(v));
   const record = modelGrid(opts, () => [copy(role.model)], ctx.emit);
-  const duration = opts.link ? opts.link.latency + objective.dim / opts.link.bandwidth : 0;
+  // A push travels encoded, its answer (a model) in float32.
+  const pushTime = opts.link ? opts.link.latency + messageBytes(opts, objective.dim) / (4 * opts.link.bandwidth) : 0;
+  const answerTime = opts.link ? opts.link.latency + objective.dim / opts.link.bandwidth : 0;
+  const encoders = contributionEncoders(opts, n);
+  const whole = [{ start: 0, end: objective.dim }];
   // Per worker: its push in flight (one at a time) and what it says, the server's answer, when its round started,
   // its steps and the time they took.
   const deltas = states.map(() => allocVec(objective.dtype, objective.dim));
@@ -61,10 +65,11 @@ export function runServer(ctx: DriverContext): ServerStats {
       if (!server.due(states[i])) step(i, t);
       else {
         const { round, steps } = server.push(states[i], t, deltas[i]);
+        encoders[i].encode(deltas[i], whole);
         stepsDone[i] += steps;
         computeTime[i] += t - roundStart[i];
         pushed[i] = { round, steps, speed: computeTime[i] > 0 ? stepsDone[i] / computeTime[i] : 0 };
-        events.push(t + duration, { kind: 'arrive', i });
+        events.push(t + pushTime, { kind: 'arrive', i });
       }
     } else if (kind === 'arrive') {
       role.apply({ worker: i, ...pushed[i], delta: deltas[i] });
@@ -76,9 +81,9 @@ export function runServer(ctx: DriverContext): ServerStats {
       innerSteps[i] = answer.innerSteps;
       counts.communications++;
       // The push and its answer, a model each.
-      counts.bytes += 2 * messageBytes(opts, answer.model.length, false);
+      counts.bytes += messageBytes(opts, answer.model.length) + messageBytes(opts, answer.model.length, false);
       counts.outerSteps++;
-      events.push(t + duration, { kind: 'answered', i });
+      events.push(t + answerTime, { kind: 'answered', i });
     } else {
       server.pull(states[i], t, { model: answers[i], innerSteps: innerSteps[i] });
       roundStart[i] = t;

@@ -5,6 +5,7 @@
  * collectives that overlap computation (overlap.ts), or rounds pushed to a server (server.ts).
  */
 import type { GradientSource } from '../algorithms/types.js';
+import { errorFeedbackProblem } from '../core/contribution.js';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
@@ -34,7 +35,7 @@ export interface SimSummary {
   loss: number;
   gradients: number;
   communications: number;
-  /** Payload bytes sent by all workers together (encoded, when a codec rounds the pairwise messages). */
+  /** Payload bytes sent by all workers together (encoded, under a codec). */
   bytesSent: number;
   /** Collectives completed, or pushes applied to the server (null: the algorithm has neither). */
   outerSteps: number | null;
@@ -90,17 +91,17 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   checkChurn(opts);
   const algo = opts.built.algorithm;
   const ctx: DriverContext = { opts, starts, speeds, gradients, sources, optimizers: workerOptimizers(opts), rng: eventRng, counts, emit };
+  const feedback = opts.errorFeedback ? errorFeedbackProblem(opts.codec?.name, algo) : null;
+  if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
   if (algo.pairwise && algo.collective) throw new UsageError(`${algo.name} both exchanges pairwise and takes part in collectives: the simulator has no driver for that yet`);
   let server: ServerStats | undefined;
   if (algo.server) {
     if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${algo.name}'s workers all push to its server`);
-    if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${algo.name} pushes exact values`);
     if (opts.pacing === 'quota') throw new UsageError(`the paced mode paces pairwise exchanges: ${algo.name} has none`);
     if (!gradients) throw new UsageError(`${algo.name} pushes the progress of gradient steps: it needs them`);
     server = runServer(ctx);
   } else if (algo.collective) {
     if (opts.churn) throw new UsageError(`churn is simulated for pairwise algorithms: ${algo.name}'s collectives need every worker`);
-    if (opts.codec) throw new UsageError(`a message codec applies to pairwise algorithms: ${algo.name} averages exact values`);
     if (opts.pacing === 'quota') throw new UsageError(`the paced mode paces pairwise exchanges: ${algo.name} has none`);
     if (algo.collective.overlaps || opts.rounds === 'events') runOverlap(ctx);
     else runCollective(ctx);

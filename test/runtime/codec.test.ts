@@ -12,7 +12,7 @@ import { runCluster } from '../../src/runtime/cluster.js';
 import { type ClusterConfig } from '../../src/runtime/cluster-config.js';
 import { EmulatedTransport } from '../../src/runtime/emulator.js';
 import { InProcessTransport, sharedMailbox } from '../../src/runtime/inprocess.js';
-import { decodePayload, encodePayload, messageCodec, quantize } from '../../src/core/codecs.js';
+import { DEFAULT_BLOCK_SIZE, decodePayload, encodePayload, messageCodec, payloadBytes, quantize } from '../../src/core/codecs.js';
 import type { MessageHeader } from '../../src/runtime/transport.js';
 
 const dirs: string[] = [];
@@ -108,7 +108,7 @@ test('the link emulator charges the encoded size of a message', async () => {
   await Promise.all([f32.close(), f16.close(), i8.close()]);
 });
 
-test('a cluster trains with 8-bit exchanges; the codec is refused for AllReduce', async () => {
+test('clusters under 8-bit codecs: exchanges, and DiLoCo\'s pseudo-gradients with error feedback, charged their encoded size', async () => {
   const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
   const split = (from: number, to: number, name: string): ImageDataset => ({
     ...all, name, images: all.images.subarray(from * 16, to * 16), labels: all.labels.subarray(from, to), n: to - from,
@@ -119,7 +119,7 @@ test('a cluster trains with 8-bit exchanges; the codec is refused for AllReduce'
     batchSize: 16, steps: 600, optimizer: 'sgd', lr: 0.05, momentum: 0.9, weightDecay: 1e-4, schedule: 'multistep', warmup: 5,
     clip: 1, seed: 3, backend: 'js', codec: 'i8',
   };
-  await assert.rejects(runCluster({ ...base, algorithm: 'allreduce' }), (e: Error) => e instanceof UsageError && /^codec applies to the pairwise algorithms/.test(e.message));
+  await assert.rejects(runCluster({ ...base, errorFeedback: true }), (e: Error) => e instanceof UsageError && /acid sends neither/.test(e.message));
   const out = mkdtempSync(join(tmpdir(), 'gossamer-codec-'));
   dirs.push(out);
   const s = await runCluster({ ...base, out });
@@ -127,4 +127,15 @@ test('a cluster trains with 8-bit exchanges; the codec is refused for AllReduce'
   assert.ok(s.exchanges > 50, `${s.exchanges} exchanges`);
   assert.ok(s.testAccuracy > 0.8, `accuracy ${s.testAccuracy}`);
   assert.ok(s.consensus > 0 && s.consensus < 1e-1, `consensus ${s.consensus}`);
+  // Each side of an exchange sends its model once (an exchange may be under way at the end).
+  const message = payloadBytes('i8', s.params, DEFAULT_BLOCK_SIZE);
+  assert.ok(Math.abs(s.bytesSent / (2 * message) - s.exchanges) <= 4, `${s.bytesSent} bytes for ${s.exchanges} exchanges`);
+  assert.equal(s.outerSteps, 0);
+
+  const diloco = await runCluster({ ...base, algorithm: 'diloco', innerSteps: 10, errorFeedback: true });
+  assert.equal(diloco.errorFeedback, true);
+  assert.equal(diloco.outerSteps, 600 / 4 / 10);
+  // A ring all-reduce: 2(n − 1)/n of the encoded contribution from each of the n workers per round.
+  assert.equal(diloco.bytesSent, diloco.outerSteps * 2 * 3 * message);
+  assert.ok(diloco.testAccuracy > 0.5, `learned (accuracy ${diloco.testAccuracy}; 4 classes)`);
 });

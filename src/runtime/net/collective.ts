@@ -43,8 +43,6 @@ export interface NetCollectiveInit {
   timeoutMs?: number;
   /** How the coordinator combines the contributions (aggregate.ts). @default 'mean' */
   aggregate?: Aggregate;
-  /** Codec of contributions (means travel in float32). @default 'f32' */
-  codec?: Codec;
   /** Bytes per send call. @default 256 KiB */
   chunkBytes?: number;
   log?: NetLogger;
@@ -97,7 +95,7 @@ export class NetCollective implements Collective {
     return this.slot;
   }
 
-  async reduce(out: Float32Array, cancelled: () => boolean = () => false): Promise<number> {
+  async reduce(out: Float32Array, cancelled: () => boolean = () => false, codec: Codec = 'f32'): Promise<number> {
     const r = ++this.round;
     const own = Float32Array.from(this.slot.subarray(0, out.length));
     const tried = new Set<WorkerId>();
@@ -107,7 +105,7 @@ export class NetCollective implements Collective {
       let mean: Float32Array | null;
       if (coordinator === this.transport.self) mean = await this.coordinate(r, own);
       else {
-        const asked = await this.ask(coordinator, r, own);
+        const asked = await this.ask(coordinator, r, own, codec);
         if (asked === 'behind') {
           this.log('warn', `round ${r} is long over at worker ${coordinator}: this worker is too far behind the others to take part`);
           return 0;
@@ -221,7 +219,7 @@ export class NetCollective implements Collective {
    * Sends this worker's contribution to round r to a coordinator and waits for the mean (null: failed; 'behind': the
    * round is over there and its mean no longer kept).
    */
-  private async ask(coordinator: WorkerId, r: number, own: Float32Array): Promise<Float32Array | 'behind' | null> {
+  private async ask(coordinator: WorkerId, r: number, own: Float32Array, codec: Codec): Promise<Float32Array | 'behind' | null> {
     const deadline = 2 * this.timeoutMs;
     let stream: Stream;
     try {
@@ -234,7 +232,7 @@ export class NetCollective implements Collective {
     answer.catch(() => {});
     try {
       const signal = AbortSignal.timeout(deadline);
-      await sendFrame(stream, encodeMessage(this.header(r, this.init.codec ?? 'f32'), own), this.init.chunkBytes ?? 256 << 10, signal);
+      await sendFrame(stream, encodeMessage(this.header(r, codec), own), this.init.chunkBytes ?? 256 << 10, signal);
       await stream.close({ signal });
       const frame = decodeFrame(await answer, { algorithm: this.init.algorithm, layoutHash: this.init.layoutHash, count: own.length });
       if (isWireError(frame)) throw new Error(frame.detail);
@@ -257,7 +255,7 @@ export class NetCollective implements Collective {
     });
     const answer = async (r: number, codec: Codec, mean: Float32Array | null, why: 'closed' | 'refused' = 'closed'): Promise<void> => {
       const frame = mean
-        ? encodeMessage(this.header(r, 'f32'), mean)
+        ? encodeMessage(this.header(r, codec), mean)
         : { header: encodeControl('abort', this.header(r, codec), { aux: ABORT_REASONS.indexOf(why) }), payload: new Uint8Array(0) };
       try {
         const signal = AbortSignal.timeout(2 * this.timeoutMs);

@@ -37,6 +37,7 @@ import type { BackendChoice } from '../../engine/backends/index.js';
 import type { Model } from '../../engine/models/model.js';
 import type { ModelName } from '../../engine/models/index.js';
 import { WorkerAgent } from '../agent.js';
+import type { Codec } from '../../core/codecs.js';
 import { Adversary, AdversarialTransport, type AdversaryKind } from '../adversary.js';
 import { DEFAULT_BOUNDS } from '../bounds.js';
 import { ExchangeGuard } from '../exchange-guard.js';
@@ -84,6 +85,8 @@ export interface PeerWorkerOptions {
   exchange?: Transport;
   /** Algorithms with collectives: the collective among the peers (net/collective.ts). */
   collective?: Collective;
+  /** Codec of contributions and pushes, and whether they carry error feedback (core/contribution.ts). @default f32 */
+  contributions?: { codec: Codec; errorFeedback: boolean };
   /** Algorithms that push to a server: the way to it, and a pull of its model (net/server.ts). */
   server?: ServerLink & { pull(cancelled?: () => boolean): Promise<{ model: Float32Array } | null> };
   /** The link emulator, if any: a late joiner's pull is delayed by it too. */
@@ -172,6 +175,10 @@ export interface PeerResult {
   banned: Array<{ worker: WorkerId; reason: string }>;
   exchanges: number;
   finalExchanges: number;
+  /** Payload bytes this worker sent (agent.ts; the final averaging's float32 messages included). */
+  bytesSent: number;
+  /** Collectives completed, or pushes answered by the server. */
+  outerSteps: number;
   loss: number;
   seconds: number;
   /** Workers that reached the end (announced 'done'), this one included. */
@@ -402,6 +409,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     server: opts.server,
+    contributions: opts.contributions,
     permit: () => permitStep(control),
     guard,
     sumSquares: (v) => model.backend.sumSquares(v),
@@ -461,6 +469,8 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       banned: [...agent.guard.banned].map(([worker, reason]) => ({ worker, reason })),
       exchanges: agent.exchanges + party.exchanges,
       finalExchanges: party.counted,
+      bytesSent: Math.round(agent.bytesSent + 4 * x.length * party.exchanges),
+      outerSteps: agent.outerSteps,
       loss,
       seconds: (performance.now() - started) / 1000,
       finished: [...finished].sort((a, b) => a - b),

@@ -6,7 +6,7 @@
  *   4       1     version (WIRE_VERSION)
  *   5       1     kind: 1 propose, 2 accept, 3 busy, 4 payload, 5 abort, 6 done
  *   6       2     header length in bytes (including the header checksum)
- *   8       1     codec: 0 f32, 1 f16, 2 i8
+ *   8       1     codec: 0 f32, 1 f16, 2 i8, 3 i4
  *   9       1     algorithm name length A (1…64, [A-Za-z0-9_.-])
  *   10      1     layout hash length L (1…128, [A-Za-z0-9_.:-])
  *   11      1     reserved (0)
@@ -28,7 +28,7 @@
  * malformed, truncated, mismatched or corrupted frame can be dropped and logged.
  */
 import * as zlib from 'node:zlib';
-import { CODECS, DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, decodePayload, encodePayload, payloadBytes } from '../../core/codecs.js';
+import { CODECS, DEFAULT_BLOCK_SIZE, blockwise, MAX_BLOCK_SIZE, decodePayload, encodePayload, payloadBytes } from '../../core/codecs.js';
 import type { MessageHeader } from '../transport.js';
 
 
@@ -218,11 +218,11 @@ export function decodeHeader(bytes: Uint8Array, expect: Expectation = {}): Frame
   const layoutHash = textDecoder.decode(bytes.subarray(FIXED_HEADER_BYTES + algLength, FIXED_HEADER_BYTES + algLength + layLength));
   if (!ALGORITHM_RE.test(algorithm)) return wireError('field', `algorithm name ${JSON.stringify(algorithm)} is not allowed`);
   if (!LAYOUT_RE.test(layoutHash)) return wireError('field', `layout hash ${JSON.stringify(layoutHash)} is not allowed`);
-  if (codec === 'i8') {
-    if (blockSize < 1 || blockSize > MAX_BLOCK_SIZE) return wireError('field', `i8 block size ${blockSize}`);
+  if (blockwise(codec)) {
+    if (blockSize < 1 || blockSize > MAX_BLOCK_SIZE) return wireError('field', `${codec} block size ${blockSize}`);
   } else if (blockSize !== 0) return wireError('field', `block size ${blockSize} for codec ${codec}`);
   if (kind === 'payload') {
-    const expected = payloadBytes(codec, count, codec === 'i8' ? blockSize : 1);
+    const expected = payloadBytes(codec, count, blockwise(codec) ? blockSize : 1);
     if (payloadLength !== expected) return wireError('length', `${codec} payload of ${count} elements needs ${expected} bytes, header says ${payloadLength}`);
   } else if (payloadLength !== 0) return wireError('length', `${kind} frame with a payload of ${payloadLength} bytes`);
   if (kind === 'abort' && aux >= ABORT_REASONS.length) return wireError('field', `unknown abort reason ${aux}`);
@@ -252,7 +252,7 @@ export interface EncodedFrame {
 
 /** A message frame: header + encoded payload with its checksum. */
 export function encodeMessage(header: MessageHeader, message: Float32Array, blockSize = DEFAULT_BLOCK_SIZE): EncodedFrame {
-  const bs = header.codec === 'i8' ? blockSize : 0;
+  const bs = blockwise(header.codec) ? blockSize : 0;
   const payload = encodePayload(header.codec, message, blockSize);
   const bytes = encodeHeader({ kind: 'payload', header, count: message.length, blockSize: bs, payloadLength: payload.length, payloadCrc: crc32(payload) });
   return { header: bytes, payload };
@@ -260,7 +260,7 @@ export function encodeMessage(header: MessageHeader, message: Float32Array, bloc
 
 /** A control frame (no payload). */
 export function encodeControl(kind: Exclude<FrameKind, 'payload'>, header: MessageHeader, opts: { count?: number; aux?: number } = {}): Uint8Array {
-  return encodeHeader({ kind, header, count: opts.count ?? 0, blockSize: header.codec === 'i8' ? DEFAULT_BLOCK_SIZE : 0, aux: opts.aux ?? 0 });
+  return encodeHeader({ kind, header, count: opts.count ?? 0, blockSize: blockwise(header.codec) ? DEFAULT_BLOCK_SIZE : 0, aux: opts.aux ?? 0 });
 }
 
 /** A complete received frame. */

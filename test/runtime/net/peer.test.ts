@@ -38,7 +38,8 @@ describe('gossamer peer', { timeout: 240_000 }, () => {
       assert.equal(s.steps, 30);
       assert.deepEqual(s.finished, [0, 1, 2, 3]);
       assert.ok((s.exchanges as number) > 0, 'exchanged parameters');
-      assert.ok((s.bytesReceived as number) > 0);
+      assert.ok((s.wire as { bytesReceived: number }).bytesReceived > 0);
+      assert.ok((s.bytesSent as number) > 0);
       assert.ok((s.testAccuracy as number) > 0.2, `learned something (accuracy ${s.testAccuracy})`);
       assert.deepEqual(s.rejected, {});
     }
