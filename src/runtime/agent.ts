@@ -103,6 +103,8 @@ export class WorkerAgent implements ExchangeParty {
   /** What this worker's contributions and pushes go through. */
   private readonly encoder: ContributionEncoder;
   private readonly codec: Codec;
+  /** Payload bytes of this worker's exchanges and pushes (the collective counts its own). */
+  private sentBytes = 0;
   private started = now();
   private stopping = false;
   /** When the compute loop started waiting for the permission of its next step (null: not waiting). */
@@ -158,9 +160,9 @@ export class WorkerAgent implements ExchangeParty {
   /** Exchanges owed to the rate control that were given up after a long wait. */
   forgiven = 0;
 
-  /** Payload bytes this worker sent (S.BYTES_SENT). */
+  /** Payload bytes this worker sent: its messages, its pushes and its part in the collectives. */
   get bytesSent(): number {
-    return this.stats[S.BYTES_SENT];
+    return this.sentBytes + (this.opts.collective?.bytesSent ?? 0);
   }
 
   /** Collectives completed, or pushes answered by the server. */
@@ -275,7 +277,7 @@ export class WorkerAgent implements ExchangeParty {
     const { round, steps } = server.push(this.state, this.clock.now(), slot);
     this.encoder.encode(slot, [{ start: 0, end: slot.length }]);
     // The push, and the model that comes back in float32.
-    this.stats[S.BYTES_SENT] += payloadBytes(this.codec, slot.length, DEFAULT_BLOCK_SIZE) + 4 * slot.length;
+    this.sentBytes += payloadBytes(this.codec, slot.length, DEFAULT_BLOCK_SIZE) + 4 * slot.length;
     const speed = this.clock.stepMs > 0 ? 1000 / this.clock.stepMs : 0;
     let handled = now() - start;
     const answer = await this.idle(link.push({ round, steps, speed }, () => this.stopping));
@@ -312,8 +314,6 @@ export class WorkerAgent implements ExchangeParty {
     const count = await all.reduce(mean, () => this.stopping, codec);
     if (count === 0) return false;
     if (!closing) this.encoder.roundMean(mean);
-    // As a ring all-reduce: 2(n − 1)/n of the contribution from every worker.
-    this.stats[S.BYTES_SENT] += (2 * (count - 1) * payloadBytes(codec, length, DEFAULT_BLOCK_SIZE)) / count;
     c.complete(this.state, this.clock.now(), mean, this.opts.optimizer);
     this.collectives++;
     return this.healthy('a collective');
@@ -402,6 +402,7 @@ export class WorkerAgent implements ExchangeParty {
     set(S.WALL_MS, now() - this.started);
     set(S.FORGIVEN, this.forgiven);
     set(S.REJECTED, this.guard.rejected);
+    set(S.BYTES_SENT, this.bytesSent);
     const p = this.pairing?.stats;
     if (p) {
       set(S.PROPOSED, p.proposed);
@@ -444,7 +445,7 @@ export class WorkerAgent implements ExchangeParty {
   receive(message: Float32Array, header: MessageHeader, ex: ExchangeContext): void {
     const start = now();
     // Our own message of the exchange went the other way.
-    this.stats[S.BYTES_SENT] += payloadBytes(this.opts.pairing?.transport.codec ?? 'f32', message.length, DEFAULT_BLOCK_SIZE);
+    this.sentBytes += payloadBytes(this.opts.pairing?.transport.codec ?? 'f32', message.length, DEFAULT_BLOCK_SIZE);
     if (!this.guard.admit(ex.peer, this.x, message, header.step)) {
       if (this.guard.isBanned(ex.peer)) this.pairing?.markGone(ex.peer);
       this.stats[S.EXCHANGE_MS] += now() - start;

@@ -47,6 +47,8 @@ export function markDead(b: { alive: Int32Array; epoch: Int32Array }, worker: nu
 
 export class SharedAllReduce implements Collective {
   private round = 0;
+  /** As a ring all-reduce would send them: 2(n − 1)/n of every contribution, for a round of n. */
+  bytesSent = 0;
 
   /**
    * emulatedMs: how long a round's communication takes on emulated links (see ringAllReduceMs), for every round or
@@ -94,7 +96,9 @@ export class SharedAllReduce implements Collective {
       for (const c of contributions) this.backend.axpy(1, c, out);
       this.backend.scale(out, 1 / count);
     } else aggregate(this.rule, contributions, out);
-    const ms = typeof this.emulatedMs === 'number' ? this.emulatedMs : this.emulatedMs(payloadBytes(codec, out.length, DEFAULT_BLOCK_SIZE));
+    const bytes = payloadBytes(codec, out.length, DEFAULT_BLOCK_SIZE);
+    this.bytesSent += (2 * (count - 1) * bytes) / count;
+    const ms = typeof this.emulatedMs === 'number' ? this.emulatedMs : this.emulatedMs(bytes);
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
     return count;
   }

@@ -84,6 +84,8 @@ export interface Collective {
    * The contribution and the mean travel under `codec` (the caller rounds them: core/contribution.ts).
    */
   reduce(out: Float32Array, cancelled?: () => boolean, codec?: Codec): Promise<number>;
+  /** Payload bytes this worker has sent in the rounds so far, encoded. */
+  readonly bytesSent: number;
 }
 
 /** What a push says besides its pseudo-gradient (written into pushSlot()). */

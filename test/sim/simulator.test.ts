@@ -201,7 +201,7 @@ test('message codecs: an exact one changes nothing; a rounding one rounds every 
   const full = run('gossip', { link, time: 200 });
   const quarter = run('gossip', { link, time: 200, codec: { name: 'quarter', round: () => {}, floats: (c) => c / 4 } });
   assert.ok(quarter.summary.communications > 1.3 * full.summary.communications, `${quarter.summary.communications} against ${full.summary.communications}`);
-  assert.throws(() => run('allreduce', { codec: exact }), (e: unknown) => e instanceof UsageError && /pairwise algorithms/.test(e.message));
+  assert.throws(() => run('acid', { codec: exact, errorFeedback: true }), (e: unknown) => e instanceof UsageError && /acid sends neither/.test(e.message));
 });
 
 test('churn: departed workers neither step nor exchange, metrics cover the live ones, and a returning worker starts from a neighbour', () => {

@@ -65,6 +65,8 @@ interface Round {
 
 export class NetCollective implements Collective {
   private round = 0;
+  /** Payloads of the frames this worker sent: its contributions, and the means it answered as a coordinator. */
+  bytesSent = 0;
   private slot = new Float32Array(0);
   private readonly rounds = new Map<number, Round>();
   private readonly means = new Map<number, Float32Array>();
@@ -232,7 +234,9 @@ export class NetCollective implements Collective {
     answer.catch(() => {});
     try {
       const signal = AbortSignal.timeout(deadline);
-      await sendFrame(stream, encodeMessage(this.header(r, codec), own), this.init.chunkBytes ?? 256 << 10, signal);
+      const sent = encodeMessage(this.header(r, codec), own);
+      await sendFrame(stream, sent, this.init.chunkBytes ?? 256 << 10, signal);
+      this.bytesSent += sent.payload.length;
       await stream.close({ signal });
       const frame = decodeFrame(await answer, { algorithm: this.init.algorithm, layoutHash: this.init.layoutHash, count: own.length });
       if (isWireError(frame)) throw new Error(frame.detail);
@@ -260,6 +264,7 @@ export class NetCollective implements Collective {
       try {
         const signal = AbortSignal.timeout(2 * this.timeoutMs);
         await sendFrame(stream, frame, this.init.chunkBytes ?? 256 << 10, signal);
+        this.bytesSent += frame.payload.length;
         await stream.close({ signal });
       } catch (error) {
         this.log('info', `answering worker ${peer}'s contribution failed: ${errorText(error)}`);

@@ -53,7 +53,7 @@ describe('wire: round trips', () => {
   });
 
   it('an empty message round-trips', () => {
-    for (const codec of ['f32', 'f16', 'i8'] as const) assert.equal(roundTrip({ ...HEADER, codec }, new Float32Array(0)).length, 0);
+    for (const codec of ['f32', 'f16', 'i8', 'i4'] as const) assert.equal(roundTrip({ ...HEADER, codec }, new Float32Array(0)).length, 0);
   });
 
   it('f16 has relative error <= 2^-11 in its normal range and saturates beyond it', () => {
@@ -81,11 +81,12 @@ describe('wire: round trips', () => {
     assert.equal(fromHalf(toHalf(1 + 3 * 2 ** -11)), 1 + 2 * 2 ** -10);
   });
 
-  it('i8 error is at most half a quantisation step of its block', () => {
-    for (const blockSize of [1, 7, 64, 256, 4096]) {
+  it('i8 and i4 errors are at most half a quantisation step of their block', () => {
+    for (const [codec, blockSize] of [['i8', 1], ['i8', 7], ['i8', 64], ['i8', 256], ['i8', 4096], ['i4', 1], ['i4', 7], ['i4', 256]] as const) {
+      const levels = codec === 'i8' ? 255 : 15;
       const x = randomVector(3001, 3 + blockSize, 5);
       for (let k = 0; k < 50; k++) x[k] = 1.5; // a constant block is exact
-      const y = roundTrip({ ...HEADER, codec: 'i8' }, x, blockSize);
+      const y = roundTrip({ ...HEADER, codec }, x, blockSize);
       for (let b = 0; b * blockSize < x.length; b++) {
         const block = x.subarray(b * blockSize, Math.min(x.length, (b + 1) * blockSize));
         let lo = Infinity;
@@ -94,9 +95,9 @@ describe('wire: round trips', () => {
           lo = Math.min(lo, v);
           hi = Math.max(hi, v);
         }
-        const bound = (hi - lo) / 510 + 1e-6 * (Math.abs(lo) + Math.abs(hi));
+        const bound = (hi - lo) / (2 * levels) + 1e-6 * (Math.abs(lo) + Math.abs(hi));
         for (let k = b * blockSize; k < Math.min(x.length, (b + 1) * blockSize); k++) {
-          assert.ok(Math.abs(y[k] - x[k]) <= bound, `block ${blockSize}, element ${k}: ${x[k]} -> ${y[k]} (bound ${bound})`);
+          assert.ok(Math.abs(y[k] - x[k]) <= bound, `${codec} block ${blockSize}, element ${k}: ${x[k]} -> ${y[k]} (bound ${bound})`);
         }
       }
       for (let k = 0; k < Math.min(50, blockSize); k++) if (blockSize <= 50) assert.equal(y[k], 1.5);
@@ -185,7 +186,7 @@ describe('wire: rejections', () => {
     expectError(decodeFrame(whole(encodeMessage({ ...HEADER, version: 2 }, x))), 'version');
     expectError(decodeFrame(mutate((b) => (b[5] = 9))), 'kind');
     expectError(decodeFrame(mutate((b) => (b[5] = 0))), 'kind');
-    expectError(decodeFrame(mutate((b) => (b[8] = 3))), 'codec');
+    expectError(decodeFrame(mutate((b) => (b[8] = 4))), 'codec');
   });
 
   it('a corrupted header fails its checksum; a corrupted payload fails the payload checksum', () => {
