@@ -8,13 +8,13 @@ import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import { createOptimizer } from '../engine/optim/index.js';
 import { trainingPart, type TrainingData } from '../engine/training/data.js';
 import type { AgentThreadData } from './agent-thread.js';
-import { savedWorkers, type SavedWorker } from './cluster-checkpoint.js';
+import { savedServer, savedWorkers, type SavedWorker } from './cluster-checkpoint.js';
 import type { ClusterConfig } from './cluster-config.js';
 import type { ClusterPlan } from './cluster-plan.js';
 import { collectiveBuffers, type CollectiveBuffers } from './collective.js';
 import type { ComputeThreadData } from './compute-thread.js';
 import { linkBetween } from './emulator.js';
-import { serverBuffers, type ServerBuffers } from './server-memory.js';
+import { seedReplicas, serverBuffers, type ServerBuffers } from './server-memory.js';
 import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
 import { C, G, S, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
 
@@ -64,8 +64,13 @@ export function clusterMemory(plan: ClusterPlan, config: ClusterConfig): Cluster
   });
   const collective = plan.built.algorithm.collective ? collectiveBuffers(n, dim) : null;
   const serverCapability = plan.built.algorithm.server;
+  const role = serverCapability?.createServer(x0);
+  const server = role ? serverBuffers(n, role) : null;
+  // A resumed run's server goes on from its saved state (momentum, rounds applied, pushes).
+  const serverSaved = resume && role ? savedServer(resume.saved, role.saved()) : null;
+  if (server && role && serverSaved) seedReplicas(server, role, serverSaved);
   return {
-    server: serverCapability ? serverBuffers(n, serverCapability.createServer(x0)) : null,
+    server,
     training, global, claimed, xs, states, restored,
     stats: Array.from({ length: n }, () => sharedDoubles(S.SIZE)),
     controls: Array.from({ length: n }, () => sharedInts(C.SIZE)),

@@ -30,7 +30,7 @@ import { ClusterMetrics } from './cluster-metrics.js';
 import { planCluster, type ClusterPlan } from './cluster-plan.js';
 import { DEFAULT_ALPHA, examplesDigest, examplesOf } from '../data/shard.js';
 import { FifoOrchestrator } from './orchestrator.js';
-import { readServerModel } from './server-memory.js';
+import { freshestServerState, readServerModel } from './server-memory.js';
 import { G, S } from './shared.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -94,7 +94,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       checkpoint = saveClusterCheckpoint(join(out, 'checkpoint.safetensors'), {
         config, model, average: measure.mean, state: memory.states[end.survivors[0]], workersAveraged: end.survivors.length, budget: plan.budget,
         progress: { steps: totals.steps, workerSteps, t: totals.t, seconds: (resume?.seconds ?? 0) + seconds, communications: totals.communications },
-        trainCount: plan.trainCount, workers: saved,
+        trainCount: plan.trainCount, workers: saved, server: interrupted && memory.server ? freshestServerState(memory.server) : null,
       });
       plot = await metrics.plot(join(out, 'metrics.svg'), `${config.algorithm} ${config.topology} ${n}`, `${config.algorithm}, ${config.topology} of ${n}, rate ${config.rate}`);
     }

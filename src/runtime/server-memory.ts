@@ -125,6 +125,22 @@ export function replicaState(b: ServerBuffers, holder: number): SavedState | nul
   return { vectors, scalars };
 }
 
+/** A copy of the freshest committed replica's state (null: none committed yet). */
+export function freshestServerState(b: ServerBuffers): SavedState | null {
+  const holder = freshestReplica(b, () => true);
+  const state = holder < 0 ? null : replicaState(b, holder);
+  if (!state) return null;
+  const vectors: SavedState['vectors'] = {};
+  for (const [k, v] of Object.entries(state.vectors)) vectors[k] = v.slice();
+  return { vectors, scalars: { ...state.scalars } };
+}
+
+/** Starts a server from a saved state: committed into every worker's replica, so that whoever holds it takes it up. */
+export function seedReplicas(b: ServerBuffers, role: ServerRole, saved: SavedState): void {
+  role.restore(saved);
+  for (let i = 0; i < b.n; i++) commitReplica(b, i, role);
+}
+
 /** The holder, among those `eligible`, of the committed replica with the most pushes (-1: none has one). */
 export function freshestReplica(b: ServerBuffers, eligible: (i: number) => boolean): number {
   let best = -1;

@@ -65,3 +65,41 @@ test('the server\'s worker killed mid-run: the next one takes over from its repl
   await assert.rejects(runCluster({ ...base, kill: [{ worker: 1, atStep: 5 }], rejoin: [{ worker: 1, atStep: 10 }] }), (e: Error) => e instanceof UsageError && /^rejoin applies to the pairwise algorithms/.test(e.message));
   await assert.rejects(runCluster({ ...base, algorithm: 'diloco', dynamicH: true }), (e: Error) => e instanceof UsageError && /dynamicH applies to async-diloco/.test(e.message));
 });
+
+test('an interrupted run saves its server\'s state; the resumed one goes on from it, no push applied twice', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { readClusterCheckpoint } = await import('../../src/runtime/cluster-config.js');
+  const { readCheckpoint } = await import('../../src/engine/checkpoint.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gossamer-async-resume-'));
+  try {
+    const controller = new AbortController();
+    const first = await runCluster({
+      ...base, out: dir, signal: controller.signal, onRow: (r) => {
+        if (r.gradients >= 300) controller.abort();
+      },
+    });
+    assert.equal(first.interrupted, true);
+    const ck = readCheckpoint(join(dir, 'checkpoint.safetensors'));
+    const saved = JSON.parse(ck.metadata.server_saved) as { vectors: string[]; small: Record<string, number[]>; scalars: Record<string, number> };
+    assert.equal(saved.scalars.pushes, first.server!.pushes, 'every applied push is in the saved state');
+    assert.deepEqual(saved.vectors.sort(), ['buffer', 'model', 'momentum']);
+    assert.ok(ck.extra.get('worker.server.momentum')!.some((v) => v !== 0), 'the outer momentum is saved');
+    // Each worker's last applied round, as the server recorded it.
+    const last = [0, 1, 2, 3].map((w) => Math.max(0, ...first.server!.applied.filter(([x]) => x === w).map(([, r]) => r)));
+    assert.deepEqual(saved.small.rounds, last);
+
+    const lines: string[] = [];
+    const { resume } = readClusterCheckpoint(join(dir, 'checkpoint.safetensors'));
+    const resumed = await runCluster({ ...base, out: dir, resume, log: (l) => lines.push(l) });
+    assert.equal(resumed.steps, base.steps);
+    assert.ok(lines.some((l) => new RegExp(`holds the server now, from worker \\d+'s replica of ${first.server!.pushes} pushes`).test(l)), lines.join('; '));
+    // The resumed server refuses nothing new and repeats nothing old: every worker's rounds go on past its last.
+    appliedOnce(resumed);
+    for (const [w, r] of resumed.server!.applied) assert.ok(r > last[w], `worker ${w}'s round ${r} after its round ${last[w]} before the interruption`);
+    assert.ok(resumed.testAccuracy > 0.5, `accuracy ${resumed.testAccuracy}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
