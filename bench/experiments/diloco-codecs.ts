@@ -46,9 +46,9 @@ export function dilocoCodecs(opts: { quick?: boolean; log?: (line: string) => vo
   }
   const base = results[0].bytesSent as number;
   const markdown = table(
-    ['pseudo-gradients', 'bytes sent', 'vs f32', 'outer steps', 'loss', 'test accuracy'],
+    ['pseudo-gradients', 'bytes sent', 'f32 bytes / bytes', 'outer steps', 'loss', 'test accuracy'],
     results.map((r) => [
-      r.codec as string, r.bytesSent as number, `${(base / (r.bytesSent as number)).toFixed(2)}× fewer`, r.outerSteps as number,
+      r.codec as string, r.bytesSent as number, `${(base / (r.bytesSent as number)).toFixed(2)}×`, r.outerSteps as number,
       (r.loss as number).toFixed(4), `${(100 * (r.testAccuracy as number)).toFixed(2)}%`,
     ]),
   );
