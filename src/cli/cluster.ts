@@ -17,9 +17,9 @@ import { optimizerConfigOf } from '../engine/optim/index.js';
 import { runCluster } from '../runtime/cluster.js';
 import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type ClusterAlgorithm, type ClusterConfig, type ClusterSummary, type SavedClusterRun } from '../runtime/cluster-config.js';
 import { clusterDisplay } from './cluster-display.js';
-import { recipeLine } from './recipe-line.js';
+import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
-import { addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, oneOf, optionName, type DilocoFlags, type TrainingFlags } from './options.js';
+import { addCodecOptions, addDilocoOptions, addShardOptions, withOuterRecipe, dataSplit, oneOf, optionName, type DilocoFlags, type TrainingFlags } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
 import type { Codec } from '../core/codecs.js';
@@ -82,7 +82,7 @@ export function addClusterOptions(cmd: Command): Command {
     .option('--rate-mode <mode>', 'cluster: poisson (default) or exact numbers of exchanges per step', oneOf(['poisson', 'exact'] as const))
     .option('--exchange <rule>', 'cluster, acid: ideal (default) or official exchange rule', oneOf(['ideal', 'official'] as const))
     .option('--aggregate <rule>', `cluster, collectives: how the contributions are combined, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
-  addDilocoOptions(cmd, 'cluster, ');
+  addDilocoOptions(cmd, 'cluster, ', 'recipe');
   addShardOptions(cmd, 'cluster');
   addCodecOptions(cmd, 'cluster');
   return cmd
@@ -304,9 +304,11 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   const dataset = (flags.dataset ?? r.dataset) as DatasetName;
   checkModelData(model, dataset);
   const epochs = flags.steps === undefined ? (flags.epochs ?? ('epochs' in r.budget ? r.budget.epochs : undefined)) : undefined;
+  const algorithm = flags.algo ?? CLUSTER_DEFAULTS.algorithm;
+  const outer = withOuterRecipe({ ...flags, algo: algorithm }, r.outer);
   return {
-    workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm: flags.algo ?? CLUSTER_DEFAULTS.algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
-    rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: flags.innerSteps, outerLr: flags.outerLr, outerMomentum: flags.outerMomentum, outerOptimizer: flags.outerOptimizer,
+    workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
+    rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: outer.innerSteps, outerLr: outer.outerLr, outerMomentum: outer.outerMomentum, outerOptimizer: flags.outerOptimizer,
     outerBraking: flags.outerBraking, dynamicH: flags.dynamicH, eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix,
     model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
@@ -352,7 +354,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
       // The threads are ready: the run begins.
       progress: (shape) => {
         runDir.begin();
-        if (!flags.json) process.stdout.write(`${recipeLine(config as ClusterConfig & { dataset: DatasetName }, { workers: config.workers, budget: `${shape.budget} steps in all (${shape.perWorker} per worker)`, algorithm: `${config.algorithm} on a ${config.topology}` })}\n`);
+        if (!flags.json) process.stdout.write(`${recipeLine(config as ClusterConfig & { dataset: DatasetName }, { workers: config.workers, budget: `${shape.budget} steps in all (${shape.perWorker} per worker)`, algorithm: algorithmText(config.algorithm, config.topology, config) })}\n`);
         return display ? clusterDisplay(shape) : { update() {}, stop() {} };
       },
       log: (line) => {

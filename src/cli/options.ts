@@ -1,12 +1,13 @@
 import { InvalidArgumentError } from 'commander';
 import type { Command } from 'commander';
-import { misappliedOption, scopeText } from '../algorithms/diloco-options.js';
+import { DILOCO_OPTION_SCOPE, misappliedOption, scopeText } from '../algorithms/diloco-options.js';
 import type { AlgorithmSetup } from '../algorithms/index.js';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/outer.js';
 import { STREAMING_DEFAULTS, streamingRules } from '../algorithms/streaming-diloco.js';
 import { ASYNC_DILOCO_OUTER_OPTIMIZER } from '../algorithms/async-diloco.js';
 import { UsageError } from '../core/errors.js';
 import type { OptimizerName, ScheduleName } from '../config/run.js';
+import { OUTER_RECIPES, type OuterRecipe } from '../config/recipe.js';
 import type { ModelName } from '../engine/models/index.js';
 import type { DatasetName } from '../engine/training/data.js';
 import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
@@ -177,15 +178,34 @@ export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco
   return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager }, streaming: { fragments, overlap, mix }, dynamicH };
 }
 
-/** The DiLoCo family's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, '). */
-export function addDilocoOptions(cmd: Command, scope: string): Command {
+/**
+ * The DiLoCo family's flags with the recipe's outer loop (config/recipe.ts) where the command line is silent, for
+ * the algorithms each setting applies to.
+ */
+export function withOuterRecipe<F extends DilocoFlags>(flags: F, outer: OuterRecipe | null): F {
+  if (!outer) return flags;
+  const filled = { ...flags };
+  for (const key of ['innerSteps', 'outerLr', 'outerMomentum'] as const) {
+    const scope: readonly string[] = DILOCO_OPTION_SCOPE[key];
+    if (filled[key] === undefined && scope.includes(flags.algo)) filled[key] = outer[key];
+  }
+  return filled;
+}
+
+/**
+ * The DiLoCo family's options (sim, train's clusters, peer); `scope` starts their descriptions (e.g. 'cluster, ').
+ * Their defaults: the papers' (sim), or the recipe's by the inner optimizer (train and peer, config/recipe.ts).
+ */
+export function addDilocoOptions(cmd: Command, scope: string, defaults: 'paper' | 'recipe' = 'paper'): Command {
   const d = DILOCO_DEFAULTS;
   const s = STREAMING_DEFAULTS;
+  const { sgd, adamw } = OUTER_RECIPES;
+  const byRecipe = (key: keyof OuterRecipe) => (defaults === 'recipe' ? `default ${sgd[key]} over SGD, ${adamw[key]} over AdamW` : `default ${d[key]}`);
   const all = `${scope}diloco, streaming-diloco, gossip-diloco, async-diloco`;
   return cmd
-    .option('--inner-steps <H>', `${all}: inner steps between two outer steps of the model (streaming: of each fragment) (default ${d.innerSteps})`, integer(1))
-    .option('--outer-lr <lr>', `${all}: outer learning rate (default ${d.outerLr})`, real({ positive: true }))
-    .option('--outer-momentum <m>', `${all}: outer momentum (default ${d.outerMomentum})`, real({ min: 0, max: 0.999 }))
+    .option('--inner-steps <H>', `${all}: inner steps between two outer steps of the model (streaming: of each fragment) (${byRecipe('innerSteps')})`, integer(1))
+    .option('--outer-lr <lr>', `${all}: outer learning rate (${byRecipe('outerLr')})`, real({ positive: true }))
+    .option('--outer-momentum <m>', `${all}: outer momentum (${byRecipe('outerMomentum')})`, real({ min: 0, max: 0.999 }))
     .option('--outer-optimizer <kind>', `${all}: ${OUTER_OPTIMIZERS.join(', ')} (default ${d.outerOptimizer}; for async-diloco ${ASYNC_DILOCO_OUTER_OPTIMIZER}, which only it has)`, oneOf(OUTER_OPTIMIZERS))
     .option('--dynamic-h', `${scope}async-diloco: Dynamic Local Updates, each worker's rounds take inner steps in proportion to its measured speed`)
     .option('--outer-braking <rho>', `${scope}diloco: Adaptive Braking of the outer step, each tensor's pseudo-gradient scaled by 1 − ρ·cos(pseudo-gradient, outer momentum) (default 0: off)`, real({ min: 0 }))

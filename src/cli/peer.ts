@@ -40,14 +40,14 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addBrakingOption, addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addBrakingOption, addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
 import type { Codec } from '../core/codecs.js';
 import { errorFeedbackProblem } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
-import { recipeLine } from './recipe-line.js';
+import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
 
@@ -112,7 +112,7 @@ export function peerCommand(): Command {
     .option('--algo <name>', `algorithm: ${PEER_ALGORITHMS.join(', ')}`, oneOf(PEER_ALGORITHMS), 'acid')
     .option('--topology <name>', 'communication graph (as in gossamer graph)', 'ring')
     .option('--aggregate <rule>', `collectives (${COLLECTIVE_ALGORITHMS.join(', ')}): how the coordinator combines the contributions, ${AGGREGATES.join(', ')} (default mean)`, oneOf(AGGREGATES));
-  addDilocoOptions(peer, '');
+  addDilocoOptions(peer, '', 'recipe');
   peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
     .option('--steps <n>', 'local steps of this worker (default: its share of 4 epochs of the training set over all workers; with --resume: the checkpoint\'s budget)', integer(1))
@@ -293,7 +293,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);
   }
-  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(flags), layout: model.layout });
+  const outer = withOuterRecipe(flags, recipe(t.model, workers, { optimizer: flags.optimizer }).outer);
+  const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(outer), layout: model.layout });
   const feedback = flags.errorFeedback ? errorFeedbackProblem(flags.codec, built.algorithm) : null;
   if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
   // A push carries its round's steps and speed in its payload: over the network it travels in float32.
@@ -325,7 +326,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${index}] ${message}\n`);
   };
   runDir?.begin();
-  if (!flags.json) process.stdout.write(`worker ${index} ${recipeLine(t, { workers, budget: `${t.steps} steps of this worker`, algorithm: `${flags.algo} on a ${flags.topology}` })}\n`);
+  if (!flags.json) process.stdout.write(`worker ${index} ${recipeLine(t, { workers, budget: `${t.steps} steps of this worker`, algorithm: algorithmText(flags.algo, flags.topology, outer) })}\n`);
   const transport = await createNetTransport({
     self: index,
     workers: flags.workers,

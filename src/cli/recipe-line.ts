@@ -2,6 +2,8 @@
  * The resolved recipe of a run in one line, printed on stderr when a run starts (not with --json): what the flags
  * and the defaults of config/recipe.ts made of the model, data, optimizer, schedule and budget.
  */
+import { ASYNC_DILOCO_OUTER_OPTIMIZER } from '../algorithms/async-diloco.js';
+import { DILOCO_DEFAULTS } from '../algorithms/outer.js';
 import type { TrainingSettings } from '../config/run.js';
 
 const num = (v: number) => (Number.isInteger(v) || Math.abs(v) >= 0.01 ? String(Number(v.toPrecision(4))) : v.toExponential(0));
@@ -13,6 +15,13 @@ export interface RecipeShape {
   budget: string;
   /** The algorithm of a cluster, e.g. "acid on a ring". */
   algorithm?: string;
+}
+
+/** A cluster's algorithm in words: "diloco on a ring, H 10, outer lr 0.7 momentum 0.5" (the outer loop when it has one). */
+export function algorithmText(algorithm: string, topology: string, outer: { innerSteps?: number; outerLr?: number; outerMomentum?: number; outerOptimizer?: string }): string {
+  const rule = outer.outerOptimizer ?? (algorithm === 'async-diloco' ? ASYNC_DILOCO_OUTER_OPTIMIZER : DILOCO_DEFAULTS.outerOptimizer);
+  const loop = outer.innerSteps === undefined ? '' : `, H ${outer.innerSteps}, outer ${rule} lr ${num(outer.outerLr ?? NaN)} momentum ${num(outer.outerMomentum ?? NaN)}`;
+  return `${algorithm} on a ${topology}${loop}`;
 }
 
 export function recipeLine(t: TrainingSettings, shape: RecipeShape): string {

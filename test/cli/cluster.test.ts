@@ -128,7 +128,8 @@ test('gossamer train with bad cluster input fails with one line and exit code 2'
     [['--workers', '4', '--kill', '3:10'], /expected worker@step pairs/],
     [['--workers', '4', '--inner-steps', '5', ...TINY, '--steps', '10'], /^gossamer: --inner-steps applies to diloco, streaming-diloco, gossip-diloco and async-diloco, not to acid$/m],
     [['--workers', '4', '--algo', 'streaming-diloco', '--inner-steps', '10', '--fragments', '3'], /inner steps per round \(10\) must be a multiple of the number of fragments \(3\)/],
-    [['--workers', '4', '--algo', 'streaming-diloco', '--overlap', '250'], /overlap \(250 steps\) must be shorter than .* \(H\/P = 250\)/],
+    // The recipe's H (10 over SGD) with the default two fragments.
+    [['--workers', '4', '--algo', 'streaming-diloco', '--overlap', '250'], /overlap \(250 steps\) must be shorter than .* \(H\/P = 5\)/],
     [['--workers', '4', '--algo', 'streaming-diloco', '--mix', '2'], /mixing factor must be in \[0, 1\]/],
     [['--workers', '4', '--algo', 'acid', '--overlap', '1'], /--overlap applies to streaming-diloco, not to acid/],
     [['--workers', '4', '--algo', 'streaming-diloco', '--fragments', '5', ...TINY, '--steps', '10'], /5 fragments of a model of 2 layers/],

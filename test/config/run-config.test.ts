@@ -23,10 +23,11 @@ const TINY = ['--dataset', 'synthetic', '--model-config', '{"hidden":[16]}', '--
 
 test('recipes: one worker follows the model, several workers the authors\' recipe scaled by the total batch', () => {
   assert.deepEqual(recipe('mlp', 1), {
-    dataset: 'mnist', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 0, schedule: 'cosine', warmup: { steps: 0 }, clip: null,
+    dataset: 'mnist', budget: { epochs: 2 }, batchSize: 128, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 0, schedule: 'cosine', warmup: { steps: 0 }, clip: null, outer: null,
   });
   assert.deepEqual(recipe('transformer', 1), {
     dataset: 'moby-dick', budget: { steps: 2000 }, batchSize: 32, optimizer: 'adamw', lr: 3e-3, momentum: 0, weightDecay: 0.01, schedule: 'cosine', warmup: { steps: 100 }, clip: 1,
+    outer: null,
   });
   // Another optimizer than the model's own: that optimizer's generic settings.
   assert.deepEqual({ ...recipe('mlp', 1, { optimizer: 'adamw' }) }, { ...recipe('mlp', 1), optimizer: 'adamw', lr: 1e-3, momentum: 0, weightDecay: 0.01 });
@@ -34,7 +35,11 @@ test('recipes: one worker follows the model, several workers the authors\' recip
   assert.equal(eight.lr, 0.1 * (128 * 8) / 256);
   assert.deepEqual({ ...eight, lr: 0 }, {
     dataset: 'mnist', budget: { epochs: 4 }, batchSize: 128, optimizer: 'sgd', lr: 0, momentum: 0.9, weightDecay: 5e-4, schedule: 'multistep', warmup: { fraction: 0.05 }, clip: 1,
+    outer: { innerSteps: 10, outerLr: 0.7, outerMomentum: 0.5 },
   });
+  // The DiLoCo family's outer loop follows the inner optimizer: the paper's outer momentum over AdamW.
+  assert.deepEqual(recipe('transformer', 4).outer, { innerSteps: 50, outerLr: 0.7, outerMomentum: 0.9 });
+  assert.deepEqual(recipe('mlp', 4, { optimizer: 'adamw' }).outer, recipe('transformer', 4).outer);
   // The scaling starts above a total batch of 256; a given batch size enters it.
   assert.equal(recipe('cnn', 2).lr, 0.1);
   assert.equal(recipe('cnn', 4, { batchSize: 256 }).lr, 0.4);
@@ -77,6 +82,14 @@ test('every command writes the whole training record, defaults resolved, into it
   assert.equal(run2.lr, recipe('mlp', 2, { batchSize: 16 }).lr);
   assert.equal(run2.clip, 1);
   assert.equal(run2.weightDecay, 5e-4);
+  assert.equal((readCheckpoint(join(two, 'checkpoint.safetensors')).run as Record<string, unknown>).innerSteps, undefined, 'gossip has no outer loop');
+
+  // The DiLoCo family: the recipe's outer loop where the flags are silent, resolved into the record.
+  const three = join(dir, 'three');
+  const r3 = gossamer(['train', '--workers', '2', '--algo', 'diloco', '--outer-lr', '0.5', ...TINY, '--steps', '12', '--out', three, '--json']);
+  assert.equal(r3.code, 0, r3.stderr);
+  const run3 = readCheckpoint(join(three, 'checkpoint.safetensors')).run as Record<string, unknown>;
+  assert.deepEqual([run3.innerSteps, run3.outerLr, run3.outerMomentum], [10, 0.5, 0.5]);
 });
 
 /** Replaces the run record in a checkpoint's metadata, as an older version would have written it. */
