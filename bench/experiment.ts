@@ -1,8 +1,9 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
- * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, diloco-codecs, acid-noniid,
- * braking and async-diloco (simulator, neural: minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run
+ * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, diloco-codecs, diloco-h, acid-noniid,
+ * braking and async-diloco (simulator, neural: minutes), time-to-97, diloco-time-to-97, sim-vs-runtime, diloco (runtime: worker threads,
+ * minutes each in full; run
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
  * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
@@ -21,9 +22,10 @@ import { consensusDecay } from './experiments/consensus-decay.js';
 import { dadao } from './experiments/dadao.js';
 import { diloco } from './experiments/diloco.js';
 import { dilocoCodecs } from './experiments/diloco-codecs.js';
+import { dilocoH } from './experiments/diloco-h.js';
 import { simVsRuntime } from './experiments/sim-vs-runtime.js';
 import { streaming } from './experiments/streaming.js';
-import { timeTo97 } from './experiments/time-to-97.js';
+import { DILOCO_FAMILY, timeTo97 } from './experiments/time-to-97.js';
 
 type Output = { name: string; results: unknown; markdown: string };
 type Options = { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; log?: (line: string) => void };
@@ -37,17 +39,19 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   dadao,
   codecs,
   'time-to-97': timeTo97,
+  'diloco-time-to-97': (o) => timeTo97({ ...o, variants: DILOCO_FAMILY, name: 'diloco-time-to-97' }),
   'sim-vs-runtime': simVsRuntime,
   diloco,
   'diloco-codecs': dilocoCodecs,
+  'diloco-h': dilocoH,
   streaming,
   braking,
   'async-diloco': asyncDiloco,
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
+const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'diloco']);
 /** Long simulations (neural networks): not part of "all" either. */
-const LONG = new Set(['acid-noniid', 'streaming', 'diloco-codecs', 'braking', 'async-diloco']);
+const LONG = new Set(['acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);

@@ -17,15 +17,34 @@ import { mean, table } from './common.js';
  * in about 3), the whole test set at every evaluation. --quick: target 90%, 360 steps, 2000 test examples.
  * The machine should be quiet: the figures are wall-clock times.
  */
-export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; log?: (line: string) => void } = {}) {
+/** A run of the table: its name and what its configuration sets besides the common one. */
+interface Variant {
+  name: string;
+  config: Partial<ClusterConfig> & Pick<ClusterConfig, 'algorithm'>;
+}
+
+/**
+ * The DiLoCo family in the same setting, with the recipe's outer loop (H 10, outer lr 0.7, momentum 0.5; Streaming
+ * DiLoCo in two fragments; Delayed Nesterov for the asynchronous one), against A2CiD2 and AllReduce.
+ */
+export const DILOCO_FAMILY: Variant[] = [
+  { name: 'allreduce', config: { algorithm: 'allreduce' } },
+  { name: 'acid', config: { algorithm: 'acid' } },
+  ...(['diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const).map((algorithm) => ({
+    name: algorithm, config: { algorithm, innerSteps: 10, outerLr: 0.7, outerMomentum: 0.5 },
+  })),
+];
+
+export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; variants?: Variant[]; name?: string; log?: (line: string) => void } = {}) {
   const quick = opts.quick ?? false;
   const seeds = opts.seeds ?? 1;
   const target = quick ? 0.9 : 0.97;
   const rate = opts.rate ?? 1;
   const n = 8;
   const codec = opts.codec ?? 'f32';
-  // AllReduce has no exchange rate nor codec: it runs with the defaults only.
-  const algorithms: ClusterAlgorithm[] = rate === 1 && codec === 'f32' ? ['acid', 'gossip', 'allreduce'] : ['acid', 'gossip'];
+  // AllReduce has no exchange rate: it runs at the default rate only.
+  const algorithms: ClusterAlgorithm[] = rate === 1 ? ['acid', 'gossip', 'allreduce'] : ['acid', 'gossip'];
+  const variants = opts.variants ?? algorithms.map((algorithm) => ({ name: algorithm, config: { algorithm } }));
   const links = { default: { latencyMs: 20, bandwidth: 100e6 / 8 } };
   const slowdown = { 3: 3, 6: 3 };
   const budget = quick ? { steps: 360 } : { epochs: 6 };
@@ -35,25 +54,25 @@ export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: n
     links, slowdown, evalLimit: quick ? 2000 : 10000, metricsEverySeconds: quick ? 1 : 3, codec,
   };
   const results: Array<Record<string, unknown>> = [];
-  for (const algorithm of algorithms) {
+  for (const { name: algorithm, config } of variants) {
     for (let seed = 1; seed <= seeds; seed++) {
-      opts.log?.(`time-to-97: ${algorithm}, seed ${seed}`);
+      opts.log?.(`${opts.name ?? 'time-to-97'}: ${algorithm}, seed ${seed}`);
       const rows: MetricsRow[] = [];
       const s = await runCluster({
-        ...base, algorithm, seed, metricsEvery: Math.max(1, Math.round((quick ? 360 : Math.ceil((6 * 60000) / 128)) / 60)), onRow: (r) => rows.push(r),
+        ...base, ...config, rate: config.algorithm === 'allreduce' ? 1 : rate, seed, metricsEvery: Math.max(1, Math.round((quick ? 360 : Math.ceil((6 * 60000) / 128)) / 60)), onRow: (r) => rows.push(r),
       });
       const hit = rows.find((r) => (r.testAccuracy as number) >= target);
       results.push({
         algorithm, seed, target, reached: hit !== undefined,
         seconds: hit ? +(hit.seconds as number).toFixed(2) : null, gradients: hit ? hit.gradients : null,
         finalAccuracy: s.testAccuracy, totalSeconds: +s.seconds.toFixed(2), steps: s.steps, budget: s.budget,
-        idleFraction: +s.idleFraction.toFixed(4), exchanges: s.exchanges,
+        idleFraction: +s.idleFraction.toFixed(4), exchanges: s.exchanges, bytesSent: s.bytesSent, outerSteps: s.outerSteps,
         curve: rows.map((r) => ({ seconds: +(r.seconds as number).toFixed(2), gradients: r.gradients, testAccuracy: r.testAccuracy, final: r.final })),
       });
     }
   }
   const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-  const rows = algorithms.map((algorithm) => {
+  const rows = variants.map(({ name: algorithm }) => {
     const mine = results.filter((r) => r.algorithm === algorithm);
     const hits = mine.filter((r) => r.reached);
     return [
@@ -63,14 +82,15 @@ export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: n
       pct(mean(mine.map((r) => r.finalAccuracy as number))),
       mean(mine.map((r) => r.totalSeconds as number)).toFixed(1),
       `${(100 * mean(mine.map((r) => r.idleFraction as number))).toFixed(1)}%`,
+      `${(mean(mine.map((r) => r.bytesSent as number)) / 1e6).toFixed(0)} MB`,
     ];
   });
   const markdown = table(
-    ['algorithm', `seconds to ${pct(target)}`, 'gradient steps then', 'final accuracy', 'run seconds', 'idle'],
+    ['algorithm', `seconds to ${pct(target)}`, 'gradient steps then', 'final accuracy', 'run seconds', 'idle', 'bytes sent'],
     rows,
   ) + `\n\n8 workers on a ring at rate ${rate}${codec === 'f32' ? '' : `, ${codec} exchanges`}, MLP on MNIST, links 100 Mbit/s and 20 ms, workers 3 and 6 three times slower; ${quick ? '360 steps' : '6 epochs'}, ${seeds} seed(s).`;
   return {
-    name: 'time-to-97',
+    name: opts.name ?? 'time-to-97',
     config: { workers: n, topology: 'ring', rate, codec, links, slowdown, budget, target, evalLimit: base.evalLimit, lr: base.lr, seeds },
     results, markdown,
   };
