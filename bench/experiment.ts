@@ -1,9 +1,9 @@
 /**
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
- * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, diloco-codecs, diloco-h, acid-noniid,
- * braking and async-diloco (simulator, neural: minutes), time-to-97, diloco-time-to-97, sim-vs-runtime, diloco (runtime: worker threads,
- * minutes each in full; run
+ * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, diloco-codecs,
+ * diloco-h, acid-noniid, braking and async-diloco (simulator, neural: minutes), time-to-97, diloco-time-to-97,
+ * sim-vs-runtime, sim-vs-runtime-diloco, diloco (runtime: worker threads, minutes each in full; run
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
  * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
@@ -41,6 +41,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'time-to-97': timeTo97,
   'diloco-time-to-97': (o) => timeTo97({ ...o, variants: DILOCO_FAMILY, name: 'diloco-time-to-97' }),
   'sim-vs-runtime': simVsRuntime,
+  'sim-vs-runtime-diloco': (o) => simVsRuntime({ ...o, algorithms: ['diloco'] }),
   diloco,
   'diloco-codecs': dilocoCodecs,
   'diloco-h': dilocoH,
@@ -49,7 +50,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'async-diloco': asyncDiloco,
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'diloco']);
+const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco']);
 /** Long simulations (neural networks): not part of "all" either. */
 const LONG = new Set(['acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 

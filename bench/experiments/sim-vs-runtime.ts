@@ -33,7 +33,16 @@ import { mean, sci, table } from './common.js';
  * Agreement: the ratio runtime / simulator of the loss (and of the consensus) at each common point; reported as their
  * geometric mean and the largest deviation factor over the points (1 is perfect agreement).
  */
-export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?: (line: string) => void; budget?: number; variants?: string[] } = {}) {
+/** DiLoCo's outer loop in this experiment: the recipe's (H 10, outer Nesterov lr 0.7, momentum 0.5). */
+const DILOCO = { innerSteps: 10, outerLr: 0.7, outerMomentum: 0.5 };
+
+type Compared = 'acid' | 'gossip' | 'diloco';
+
+/**
+ * With `algorithms: ['diloco']`, DiLoCo: the simulator runs its collectives with every worker on its own clock
+ * (`--rounds events`, pacing 'events' in the tables), the runtime with its threads, the same outer loop in both (DILOCO).
+ */
+export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?: (line: string) => void; budget?: number; variants?: string[]; algorithms?: Compared[] } = {}) {
   const quick = opts.quick ?? false;
   const seeds = opts.seeds ?? 1;
   const n = 8;
@@ -48,7 +57,8 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
   // Gradient steps of all workers: a quick smoke test, or 3 epochs.
   const budget = opts.budget ?? (quick ? 160 : Math.ceil((3 * 60000) / batchSize));
   const points = quick ? 4 : 12;
-  const algorithms = ['acid', 'gossip'] as const;
+  const algorithms: Compared[] = opts.algorithms ?? ['acid', 'gossip'];
+  const pacings = (algorithm: Compared) => (algorithm === 'diloco' ? ['events'] as const : ['free', 'quota'] as const);
   const all: Array<{ name: string; links?: LinkTable }> = [
     { name: 'instant' },
     { name: 'faithful', links: { default: { latencyMs: 2, bandwidth: 1.25e9 } } },
@@ -67,6 +77,7 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
           workers: n, topology: 'ring', algorithm, rate: 1, model: 'mlp', dataset: 'mnist', batchSize, steps: budget,
           optimizer: 'sgd', lr, momentum: 0, weightDecay: 0, schedule: 'constant', warmup: 0, clip: null, seed, slowdown,
           links: variant.links, evalLimit, metricsEvery: Math.max(1, Math.round(budget / (3 * points))), onRow: (r) => runtimeRows.push(r),
+          ...(algorithm === 'diloco' ? DILOCO : {}),
         });
         // One gradient step of a speed-1 worker in the runtime (computation and update, waits excluded), ms.
         const fast = s.perWorker.filter((w) => !(w.id in slowdown));
@@ -81,17 +92,21 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
 
         // The same model as the runtime's (the MLP of `gossamer sim --problem mlp-mnist`, evaluated on the whole test
         // set), in both of the simulator's modes: free-running clocks, and paced by the runtime's rate control.
-        for (const pacing of ['free', 'quota'] as const) {
+        for (const pacing of pacings(algorithm)) {
           opts.log?.(`sim-vs-runtime: ${variant.name}, ${algorithm}, seed ${seed}: simulator (${pacing})`);
           const model = createModel('mlp', { inputSize: 784, classes: 10, seed });
           const objective = new NeuralObjective({ model, train, test, workers: n, seed, batchSize, evalLimit });
           const graph = makeTopology('ring', n, { seed });
-          const built = buildAlgorithm({ name: algorithm, graph, rate: 1, dim: objective.dim, dtype: objective.dtype, backend: objective.backend });
+          const built = buildAlgorithm({ name: algorithm, graph, rate: 1, dim: objective.dim, dtype: objective.dtype, backend: objective.backend, layout: objective.layout, diloco: DILOCO });
           const speedSum = speeds.reduce((a, b) => a + b, 0);
           // The free mode takes budget gradients in about budget / speedSum time units; the paced one may take longer
           // (its steps wait for exchanges): it runs until it has taken as many steps as the runtime.
-          const time = pacing === 'free' ? budget / speedSum : budget / speedSum * (1 + (link ? (link.latency + objective.dim / link.bandwidth) : 0));
-          const sim = simulate({ objective, graph, built, optimizer: { lr }, rate: 1, time, seed, speeds, link, pacing, every: time / (6 * points), gradients: true, init: 'shared' });
+          // (DiLoCo's rounds wait for the slowest worker: its steps take longer still.)
+          const time = pacing === 'free' ? budget / speedSum : budget / speedSum * (pacing === 'events' ? 3 : 1 + (link ? (link.latency + objective.dim / link.bandwidth) : 0));
+          const sim = simulate({
+            objective, graph, built, optimizer: { lr }, rate: 1, time, seed, speeds, link, every: time / (6 * points), gradients: true, init: 'shared',
+            ...(pacing === 'events' ? { rounds: 'events' as const } : { pacing }),
+          });
 
           // Common points: gradient steps per worker.
           const perWorker = (r: MetricsRow) => r.gradients / n;
@@ -132,7 +147,7 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
       ]);
     });
   }
-  const summaryRows = variants.flatMap((v) => algorithms.flatMap((algorithm) => (['free', 'quota'] as const).map((pacing) => {
+  const summaryRows = variants.flatMap((v) => algorithms.flatMap((algorithm) => pacings(algorithm).map((pacing) => {
     const mine = results.filter((r) => r.variant === v.name && r.algorithm === algorithm && r.pacing === pacing);
     const g = (key: 'loss' | 'consensus', f: 'geometricMean' | 'maxFactor') => mean(mine.map((r) => (r[key] as Agreement)[f]));
     const ex = (side: 'sim' | 'runtime') => mean(mine.map((r) => (r[side] as { exchangesPerGradient: number }).exchangesPerGradient)).toFixed(2);
@@ -145,7 +160,7 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
     '',
     `8 workers on a ring, rate 1, workers 3 and 6 at 1/3 speed; MLP on MNIST, SGD lr ${lr}, batch ${batchSize}; ${budget} gradient steps in all, ${seeds} seed(s). Ratios: runtime / simulator.`,
   ].join('\n');
-  return { name: 'sim-vs-runtime', config: { workers: n, topology: 'ring', rate: 1, speeds: [...speeds], lr, batchSize, budget, evalLimit, seeds, variants }, results, markdown };
+  return { name: algorithms.includes('diloco') ? 'sim-vs-runtime-diloco' : 'sim-vs-runtime', config: { workers: n, topology: 'ring', rate: 1, speeds: [...speeds], lr, batchSize, budget, evalLimit, seeds, variants }, results, markdown };
 }
 
 interface Agreement {
