@@ -28,11 +28,9 @@ import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'braking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
-/** Options that do not change what is trained (output and machinery). */
-const NEUTRAL_KEYS = new Set(['json', 'out', 'overwrite', 'backend', 'seed', 'verbose', 'display', 'prompt', 'sampleLength', 'temperature']);
 
 function slowList(value: string): Record<number, number> {
   const out: Record<number, number> = {};
@@ -134,18 +132,14 @@ export interface ClusterFlags extends TrainingFlags, Omit<DilocoFlags, 'algo'> {
 }
 
 /**
- * Whether a train invocation is a cluster run: more than one worker, a cluster option, or no training flag at all
- * (the embedded default). `explicit` lists the options given on the command line.
+ * Whether a train invocation is a cluster run: always, but with --workers 1 (the number of workers does not depend
+ * on the other flags). `explicit` lists the options given on the command line.
  */
 export function isClusterRun(flags: ClusterFlags, explicit: readonly string[]): boolean {
-  if (explicit.includes('workers') && (flags.workers ?? 1) <= 1) {
-    const given = CLUSTER_KEYS.find((k) => explicit.includes(k));
-    if (given) throw new UsageError(`${optionName(given)} applies to a cluster, not to one worker (--workers 1)`);
-    return false;
-  }
-  if (explicit.includes('workers')) return true;
-  if (CLUSTER_KEYS.some((k) => explicit.includes(k))) return true;
-  return explicit.every((k) => NEUTRAL_KEYS.has(k));
+  if (!explicit.includes('workers') || (flags.workers ?? 1) > 1) return true;
+  const given = CLUSTER_KEYS.find((k) => explicit.includes(k));
+  if (given) throw new UsageError(`${optionName(given)} applies to a cluster, not to one worker (--workers 1)`);
+  return false;
 }
 
 /** The options given on the command line (not defaults), by attribute name. */
@@ -291,8 +285,9 @@ const isDataset = (name: string): name is DatasetName => (DATASETS as readonly s
 /** Resolves a cluster configuration from the train command's flags (with --resume: from the checkpoint's run). */
 export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]): ClusterConfig {
   const alone = ONE_WORKER_KEYS.find((k) => explicit.includes(k));
-  if (alone) throw new UsageError(`${optionName(alone)} applies to one worker (--workers 1): a cluster does not honour it`);
+  if (alone) throw new UsageError(`${optionName(alone)} applies to one worker: add --workers 1 (a cluster does not honour it)`);
   const given = (k: string) => explicit.includes(k);
+  if (given('epochs') && given('steps')) throw new UsageError('give either --epochs or --steps, not both');
   const workers = given('workers') ? flags.workers! : CLUSTER_DEFAULTS.workers;
   const model = flags.model ?? 'mlp';
   const r = recipe(model, workers, { optimizer: flags.optimizer, batchSize: flags.batchSize });

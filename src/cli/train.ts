@@ -77,23 +77,28 @@ interface TrainFlags extends TrainingFlags {
 
 export function trainCommand(): Command {
   const command: Command = new Command('train')
-    .summary('Train a model: one worker, or a cluster of worker threads in this process.')
+    .summary('Train a model: a cluster of worker threads in this process, or one worker.')
     .description(
-      'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors ' +
-        'to --out. Defaults depend on the model: mlp and cnn train on MNIST with SGD (momentum 0.9, batch 128, cosine ' +
-        'schedule) for 2 epochs; transformer is a character language model on Moby-Dick with AdamW (lr 3e-3, 100 warm-up ' +
-        'steps then cosine, batch 32, context 64, clipping at 1) for 2000 steps. Ctrl-C stops after the current step and ' +
-        'writes a checkpoint; --resume <checkpoint> continues the run to its original budget.\n\n' +
-        'With --workers n > 1, a cluster option, or no training flag at all, n worker threads (default 8) train together ' +
-        '(A2CiD2 on a ring, MLP on MNIST by default; see the cluster options). Ctrl-C stops the workers and writes the ' +
-        "averaged model with the run's configuration and progress; --resume <checkpoint> continues such a run to its " +
-        "budget (same workers, graph, algorithm, model and optimizer; the schedule and each worker's data order go on " +
-        'where they were; the metrics are appended to), every worker from its own saved parameters, A2CiD2 state and ' +
-        'optimizer momentum.',
+      'Train a model with n worker threads (--workers, default 8, whatever the other flags) that train together, ' +
+        'A2CiD2 on a ring and the MLP on MNIST by default (see the cluster options), evaluate the average on held-out ' +
+        'data, and write run.json, metrics.jsonl, metrics.svg and checkpoint.safetensors to --out. Several workers ' +
+        'follow the recipe of decentralized training: 4 epochs of the training set over all workers, batch 128 per ' +
+        'worker, SGD momentum 0.9 with lr 0.1 x max(1, batch x workers / 256) (the transformer: AdamW lr 1e-3, weight ' +
+        'decay 0.01), warm-up over 5% of the steps then x0.1 at 50% and 75%, weight decay 5e-4 (not on biases and ' +
+        'norms), clipping at 1; the DiLoCo family H 10 and an outer step of lr 0.7, momentum 0.5 (over AdamW: H 50, ' +
+        'momentum 0.9). Ctrl-C stops the workers and writes the averaged model with the run\'s configuration and ' +
+        'progress; --resume <checkpoint> continues such a run to its budget, every worker from its own saved ' +
+        'parameters, algorithm state and optimizer momentum (the metrics are appended to).\n\n' +
+        '--workers 1 trains one model alone, with its model\'s recipe: mlp and cnn on MNIST with SGD (momentum 0.9, ' +
+        'lr 0.1 and 0.05, batch 128, cosine schedule, no weight decay nor clipping) for 2 epochs; resnet20 the same on ' +
+        'synthetic images, weight decay 5e-4; transformer a character language model on Moby-Dick with AdamW (lr 3e-3, ' +
+        '100 warm-up steps then cosine, batch 32, context 64, weight decay 0.01, clipping at 1) for 2000 steps. Ctrl-C ' +
+        'stops after the current step and writes a checkpoint; --resume <checkpoint> continues the run to its original ' +
+        'budget. A run prints its resolved recipe when it starts.',
     )
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', 'data set: mnist, moby-dick or synthetic (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)', oneOf(DATASETS))
-    .option('--workers <n>', 'number of workers: threads of this process (default 8 with no training flag, else 1)', integer(1))
+    .option('--workers <n>', 'number of workers: threads of this process (default 8, whatever the other flags; 1: one model trained alone, with its own recipe)', integer(1))
     .option('--epochs <e>', 'training budget in epochs (may be fractional)', real({ positive: true }))
     .option('--steps <n>', 'training budget in updates (instead of --epochs)', integer(1))
     .option('--batch-size <n>', 'examples (text: windows) per update', integer(1))
@@ -129,7 +134,8 @@ export function trainCommand(): Command {
   return addClusterOptions(command)
     .action(namingFlags(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
-      if (isClusterRun(flags, explicit) || (flags.resume !== undefined && isClusterCheckpoint(flags.resume))) {
+      // A resumed run is what its checkpoint says; a new one, a cluster unless --workers 1.
+      if (flags.resume !== undefined ? isClusterCheckpoint(flags.resume) : isClusterRun(flags, explicit)) {
         process.exitCode = await runClusterCommand(flags, explicit);
         return;
       }

@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'gossamer-train-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A small, fast run: an MLP with one hidden layer of 32 on synthetic 16 × 16 images. */
-const SMALL = ['train', '--model', 'mlp', '--dataset', 'synthetic', '--model-config', '{"hidden":[32]}', '--batch-size', '16', '--limit', '512', '--eval-limit', '256'];
+const SMALL = ['train', '--workers', '1', '--model', 'mlp', '--dataset', 'synthetic', '--model-config', '{"hidden":[32]}', '--batch-size', '16', '--limit', '512', '--eval-limit', '256'];
 
 function rows(out: string): Record<string, number>[] {
   return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
@@ -205,7 +205,7 @@ test('bad input is rejected with a one-line message', async () => {
   assert.equal(r.code, 0, r.stderr);
   writeFileSync(corrupt, readFileSync(join(mlpCheckpoint, 'checkpoint.safetensors')).subarray(0, 200));
   for (const [what, args, pattern] of badInputs) {
-    const err = await failure([...args, '--out', join(dir, 'never'), '--json']);
+    const err = await failure(['--workers', '1', ...args, '--out', join(dir, 'never'), '--json']);
     assert.ok(err instanceof UsageError || (err instanceof CommanderError && err.exitCode !== 0), `${what}: ${String(err)}`);
     assert.match(err.message, pattern, what);
     assert.ok(!err.message.trim().includes('\n'), `${what}: one line`);
