@@ -9,7 +9,7 @@
  * one-worker recipe of the model (config/recipe.ts).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -32,6 +32,7 @@ import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type T
 import { addBrakingOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
+import { addDashboardOption, startDashboard } from './dashboard-option.js';
 import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
 
@@ -73,6 +74,7 @@ interface TrainFlags extends TrainingFlags {
   prompt: string;
   sampleLength: number;
   temperature: number;
+  dashboard?: number | boolean;
 }
 
 export function trainCommand(): Command {
@@ -126,6 +128,7 @@ export function trainCommand(): Command {
     .option('--sample-length <n>', 'transformer: characters to sample (0: none)', integer(0), 200)
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
     .option('--json', 'print one JSON summary on stdout and nothing else');
+  addDashboardOption(command);
   return addClusterOptions(command)
     .action(namingFlags(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
@@ -322,9 +325,12 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   const metricsFile = join(out, 'metrics.jsonl');
   // Resuming into a directory with metrics keeps its rows up to the checkpoint (later ones are trained again).
   const earlier = checkpoint && existsSync(metricsFile) ? readMetrics(metricsFile).filter((row) => row.t <= startStep) : [];
+  const recipeText = recipeLine(run, { workers: 1, budget: `${run.totalSteps} steps${epochs === null ? '' : ` (${epochs} epochs)`}` });
+  // Started before the run begins: a port in use leaves no run behind.
+  const dashboard = await startDashboard(flags.dashboard, { name: basename(out), kind: 'train', workers: 1, edges: [], description: recipeText }, flags.json === true);
   runDir.begin();
-  if (!flags.json) process.stdout.write(`${recipeLine(run, { workers: 1, budget: `${run.totalSteps} steps${epochs === null ? '' : ` (${epochs} epochs)`}` })}\n`);
-  const metrics = new MetricsWriter(metricsFile);
+  if (!flags.json) process.stdout.write(`${recipeText}\n`);
+  const metrics = new MetricsWriter(metricsFile, dashboard ? (row) => dashboard.row(row) : undefined);
   for (const row of earlier) metrics.write(row);
   const save = (step: number) => {
     checkpointFile = writeOrFallback(checkpointFile, 'checkpoint', (file) => saveCheckpoint(file, {
@@ -344,6 +350,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     stop = true;
   };
   process.on('SIGINT', onSigint);
+  const showSteps = (step: number) => dashboard?.workers([{ steps: step, exchanges: 0 }]);
   let result;
   try {
     result = await trainLocal({
@@ -365,12 +372,17 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
           if (printEvals) process.stdout.write(`${formatRecord(r, run.totalSteps)}\n`);
         }
         bar.update(r.step, lastLoss, lastEval.testAccuracy);
+        showSteps(r.step);
       },
-      onStep: (p) => bar.update(p.step, lastLoss, lastEval.testAccuracy),
+      onStep: (p) => {
+        bar.update(p.step, lastLoss, lastEval.testAccuracy);
+        showSteps(p.step);
+      },
     });
   } finally {
     process.off('SIGINT', onSigint);
     bar.stop();
+    await dashboard?.close(result === undefined ? 'failed' : result.stopped ? 'interrupted' : 'finished');
   }
   save(optimizer.steps);
   await metrics.close();

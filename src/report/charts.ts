@@ -58,7 +58,7 @@ function curve(id: string, title: string, metrics: readonly Metric[], x: Axis, y
           ...(y.log ? { axis: { format: '~g' } } : {}),
         },
         color: colour(runs),
-        ...(dash ? { strokeDash: { field: 'metric', type: 'nominal', title: null, legend: { orient: 'bottom' } } } : {}),
+        ...(dash ? { strokeDash: { field: 'metric', type: 'nominal', title: null, legend: { orient: 'bottom', symbolType: 'stroke' } } } : {}),
         detail: { field: 'metric', type: 'nominal' },
         order: { field: x, type: 'quantitative' },
       },

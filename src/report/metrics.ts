@@ -28,13 +28,15 @@ export interface MetricsRow {
 export class MetricsWriter {
   private readonly stream: WriteStream;
 
-  constructor(readonly path: string) {
+  /** `onRow` sees every row written (a live dashboard). */
+  constructor(readonly path: string, private readonly onRow?: (row: MetricsRow) => void) {
     prepareOutputDir(dirname(path), 'metrics directory');
     this.stream = createWriteStream(path);
   }
 
   write(row: MetricsRow): void {
     this.stream.write(`${JSON.stringify(row)}\n`);
+    this.onRow?.(row);
   }
 
   close(): Promise<void> {

@@ -72,7 +72,8 @@ const CLIENT = String.raw`
     state.updates++;
   }
   Promise.all(charts.map(function (chart) {
-    var spec = vegaLite.compile(Object.assign({ datasets: { points: chart.values } }, chart.spec)).spec;
+    // Resized on every update: live data changes the axes' labels and the legends.
+    var spec = vegaLite.compile(Object.assign({ datasets: { points: chart.values }, autosize: { type: 'pad', resize: true } }, chart.spec)).spec;
     var view = new vega.View(vega.parse(spec), { renderer: 'svg', container: '#chart-' + chart.id, hover: true });
     state.views[chart.id] = view;
     return view.runAsync();
@@ -118,6 +119,7 @@ export function chartPage(init: PageInit): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<link rel="icon" href="data:,">
 <title>${escapeHtml(init.title)}</title>
 <style>${STYLE}</style>
 ${chartLibraries()}

@@ -141,6 +141,7 @@ export class ClusterMetrics {
     display.update(
       stats.map((s, i) => ({
         steps: s[S.STEPS], loss: s[S.LOSS], exchanges: s[S.EXCHANGES], idle: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0, alive: alive(i),
+        ...(s[S.LAST_PEER] > 0 ? { peer: s[S.LAST_PEER] - 1 } : {}),
       })),
       { steps: Atomics.load(global, G.STEPS), accuracy: this.lastAccuracy },
     );

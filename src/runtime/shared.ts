@@ -141,5 +141,7 @@ export const S = {
   EXCHANGE_MS: 16,
   /** Neighbours' messages refused by the bounds (exchange-guard.ts). */
   REJECTED: 17,
+  /** 1 + the partner of the last pairwise exchange (0: none yet). */
+  LAST_PEER: 18,
   SIZE: 20,
 } as const;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { gossamer } from '../cli/run.js';
-import { browserSkip, chartCounts, launchBrowser, type Browser } from './browser.js';
+import { browserSkip, chartCounts, launchBrowser, liveCli, liveCounts, type Browser } from './browser.js';
 
 const skip = browserSkip();
 
@@ -40,5 +40,43 @@ describe('in headless Chromium', { skip }, () => {
     assert.ok(existsSync(shot) && statSync(shot).size > 10_000);
     assert.deepEqual(errors, []);
     await page.close();
+  });
+
+  test('the live dashboard of a cluster run draws its curves, workers and topology as the run goes', async () => {
+    const run = liveCli(['train', '--workers', '4', '--steps', '100000', '--limit', '256', '--eval-limit', '50', '--log-every', '20', '--out', join(dir, 'cluster'), '--no-display', '--dashboard']);
+    try {
+      const { page, errors } = await browser.open(await run.url);
+      const counts = await liveCounts(page, ['loss-steps', 'accuracy-steps', 'consensus-steps', 'workers-steps', 'workers-exchanges', 'workers-idle']);
+      // Four workers, four edges of the ring.
+      assert.equal(counts['workers-steps'], 4);
+      assert.equal(counts.topology, 8);
+      // Some edge lights up once exchanges happen.
+      await page.waitForFunction(() => (window as unknown as { gossamer: { views: Record<string, { data(n: string): Array<{ lit?: boolean }> }> } })
+        .gossamer.views.topology.data('points').some((d) => d.lit === true), null, { timeout: 20_000 });
+      await page.screenshot({ path: join(dir, 'cluster-dashboard.png'), fullPage: true });
+      assert.equal(await run.interrupt(), 130, run.stderr());
+      // The page hears how the run ended.
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'interrupted', null, { timeout: 10_000 });
+      assert.deepEqual(errors, []);
+      await page.close();
+    } finally {
+      await run.interrupt();
+    }
+  });
+
+  test('the live dashboard of a one-worker run draws its training and test curves', async () => {
+    const run = liveCli(['train', '--steps', '100000', '--limit', '256', '--eval-limit', '50', '--eval-every', '10', '--log-every', '5', '--out', join(dir, 'one-live'), '--dashboard', '0']);
+    try {
+      const { page, errors } = await browser.open(await run.url);
+      const counts = await liveCounts(page, ['loss-steps', 'loss-seconds', 'accuracy-steps', 'workers-steps']);
+      assert.equal(counts.topology, 1);
+      await page.screenshot({ path: join(dir, 'one-dashboard.png'), fullPage: true });
+      assert.equal(await run.interrupt(), 130, run.stderr());
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'interrupted', null, { timeout: 10_000 });
+      assert.deepEqual(errors, []);
+      await page.close();
+    } finally {
+      await run.interrupt();
+    }
   });
 });

@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
@@ -70,4 +71,47 @@ export async function chartCounts(page: Page, timeout = 20_000): Promise<Record<
     const views = (window as unknown as { gossamer: { views: Record<string, { data(name: string): unknown[] }> } }).gossamer.views;
     return Object.fromEntries(Object.entries(views).map(([id, view]) => [id, view.data('points').length]));
   });
+}
+
+/** A CLI run in the background: its dashboard's URL once printed, and its exit. */
+export interface LiveCli {
+  url: Promise<string>;
+  stdout: () => string;
+  stderr: () => string;
+  /** Ctrl-C; resolves with the exit code. */
+  interrupt(): Promise<number | null>;
+}
+
+/** Starts `gossamer <args>` (which must give --dashboard) and watches its output for the dashboard's URL. */
+export function liveCli(args: string[]): LiveCli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /dashboard\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    void exited.then((code) => reject(new Error(`the run ended (exit code ${code}) before printing its dashboard: ${err}`)));
+  });
+  return {
+    url, stdout: () => out, stderr: () => err,
+    async interrupt() {
+      if (child.exitCode === null) child.kill('SIGINT');
+      return exited;
+    },
+  };
+}
+
+/** Waits until the page's charts hold points (the run's first rows and counts arrived); returns the counts. */
+export async function liveCounts(page: Page, wanted: readonly string[], timeout = 30_000): Promise<Record<string, number>> {
+  await chartCounts(page, timeout);
+  await page.waitForFunction((ids) => {
+    const views = (window as unknown as { gossamer: { views: Record<string, { data(name: string): unknown[] }> } }).gossamer.views;
+    return ids.every((id) => views[id] && views[id].data('points').length > 0);
+  }, wanted, { timeout });
+  return chartCounts(page, timeout);
 }

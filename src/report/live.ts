@@ -1,0 +1,104 @@
+/**
+ * What a live dashboard shows of one running run, as messages for its page: every metrics row adds points to the
+ * curves (the same points as the report's), and every update of the workers' counts replaces the per-worker bars and
+ * the topology, whose edges light up where an exchange happened since the update before. A page that connects late
+ * first gets everything so far (snapshot).
+ */
+import { curveCharts, workerCharts, type BarChart, type CurveChart } from './charts.js';
+import type { MetricsRow } from './metrics.js';
+import type { PageChart } from './page.js';
+import { rowPoints, type Point, type WorkerPoint } from './points.js';
+import type { RunKind } from './run-data.js';
+import { edgeKey, graphItems, topologyChart } from './topology-chart.js';
+
+/** A message to the page: points added to a chart, its data replaced, or the run's status. */
+export interface LiveMessage {
+  chart?: string;
+  insert?: readonly object[];
+  replace?: readonly object[];
+  status?: string;
+}
+
+/** One worker's counts as the runs report them live. */
+export interface LiveWorker {
+  steps: number;
+  exchanges: number;
+  idle?: number;
+  alive?: boolean;
+  /** The partner of its last pairwise exchange. */
+  peer?: number;
+}
+
+export interface LiveRunInit {
+  name: string;
+  kind: RunKind;
+  workers: number;
+  /** The graph's undirected edges. */
+  edges: ReadonlyArray<readonly [number, number]>;
+}
+
+/** The curves a live run of this kind can have (no bytes: the live runs do not count them per row). */
+function liveCurves(kind: RunKind): CurveChart[] {
+  const wanted = kind === 'train' ? ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds'] : ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds', 'consensus-steps', 'idle-steps'];
+  return curveCharts().filter((c) => wanted.includes(c.id));
+}
+
+export class LiveRun {
+  private readonly curves: CurveChart[];
+  private readonly bars: BarChart[];
+  private readonly points = new Map<string, Point[]>();
+  private workerPoints: WorkerPoint[] = [];
+  private graph: object[];
+  private last: LiveWorker[] = [];
+  status = 'running';
+
+  constructor(private readonly init: LiveRunInit) {
+    this.curves = liveCurves(init.kind);
+    this.bars = workerCharts().filter((c) => init.kind !== 'train' || c.field === 'steps');
+    for (const c of this.curves) this.points.set(c.id, []);
+    this.graph = graphItems(init.workers, init.edges, new Set());
+  }
+
+  /** The page's charts, with what they hold so far. */
+  charts(): PageChart[] {
+    return [
+      ...this.curves.map((c) => ({ id: c.id, spec: c.spec, values: this.points.get(c.id)! })),
+      ...this.bars.map((c) => ({ id: c.id, spec: c.spec, values: this.workerPoints })),
+      { ...topologyChart(), values: this.graph },
+    ];
+  }
+
+  /** A metrics row: points for the curves that take them. */
+  row(row: MetricsRow): LiveMessage[] {
+    const points = rowPoints(this.init.name, this.init.kind, row);
+    const out: LiveMessage[] = [];
+    for (const c of this.curves) {
+      const mine = points.filter(c.takes);
+      if (mine.length === 0) continue;
+      this.points.get(c.id)!.push(...mine);
+      out.push({ chart: c.id, insert: mine });
+    }
+    return out;
+  }
+
+  /** The workers' counts: the bars, and the topology with the edges of the exchanges since the last update lit. */
+  workers(workers: readonly LiveWorker[]): LiveMessage[] {
+    const lit = new Set<string>();
+    workers.forEach((w, i) => {
+      const before = this.last[i];
+      if (w.peer !== undefined && w.peer !== i && w.exchanges > (before?.exchanges ?? 0)) lit.add(edgeKey(i, w.peer));
+    });
+    this.last = workers.map((w) => ({ ...w }));
+    this.workerPoints = workers.map((w, i) => ({ run: this.init.name, worker: i, steps: w.steps, exchanges: w.exchanges, ...(w.idle === undefined ? {} : { idle: w.idle }) }));
+    this.graph = graphItems(this.init.workers, this.init.edges, lit, workers.map((w) => ({ steps: w.steps, alive: w.alive ?? true })));
+    return [
+      ...this.bars.map((c) => ({ chart: c.id, replace: this.workerPoints })),
+      { chart: 'topology', replace: this.graph },
+    ];
+  }
+
+  /** Everything so far, for a page that connects now. */
+  snapshot(): LiveMessage[] {
+    return [{ status: this.status }, ...this.charts().map((c) => ({ chart: c.id, replace: c.values }))];
+  }
+}
