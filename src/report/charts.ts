@@ -9,7 +9,7 @@ import { LOSS_METRICS, type Metric, type Point, type WorkerPoint } from './point
 export type Axis = 'step' | 'seconds' | 'bytes';
 
 const AXIS_TITLES: Record<Axis, string> = {
-  step: 'gradient steps (all workers)',
+  step: 'gradient steps (all workers; a network peer: its own)',
   seconds: 'wall-clock time (s)',
   bytes: 'bytes sent (all workers)',
 };

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { UsageError } from '../core/errors.js';
 import { LiveRun, type LiveMessage, type LiveRunInit, type LiveWorker } from './live.js';
-import type { MetricsRow } from './metrics.js';
+import type { WrittenRow } from './metrics.js';
 import { chartPage, escapeHtml } from './page.js';
 
 export interface DashboardInit extends LiveRunInit {
@@ -47,7 +47,7 @@ export class Dashboard {
   }
 
   /** A metrics row of the run. */
-  row(row: MetricsRow): void {
+  row(row: WrittenRow): void {
     this.send(this.live.row(row));
   }
 

@@ -5,7 +5,7 @@
  * first gets everything so far (snapshot).
  */
 import { curveCharts, workerCharts, type BarChart, type CurveChart } from './charts.js';
-import type { MetricsRow } from './metrics.js';
+import type { WrittenRow } from './metrics.js';
 import type { PageChart } from './page.js';
 import { rowPoints, type Point, type WorkerPoint } from './points.js';
 import type { RunKind } from './run-data.js';
@@ -21,6 +21,8 @@ export interface LiveMessage {
 
 /** One worker's counts as the runs report them live. */
 export interface LiveWorker {
+  /** Its index (default: its place in the list). */
+  id?: number;
   steps: number;
   exchanges: number;
   idle?: number;
@@ -37,11 +39,18 @@ export interface LiveRunInit {
   edges: ReadonlyArray<readonly [number, number]>;
 }
 
-/** The curves a live run of this kind can have (no bytes: the live runs do not count them per row). */
-function liveCurves(kind: RunKind): CurveChart[] {
-  const wanted = kind === 'train' ? ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds'] : ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds', 'consensus-steps', 'idle-steps'];
-  return curveCharts().filter((c) => wanted.includes(c.id));
-}
+/** The curves a live run of this kind has: a peer counts its bytes but sees no consensus, a cluster the reverse. */
+const LIVE_CURVES: Record<RunKind, readonly string[]> = {
+  train: ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds'],
+  cluster: ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds', 'consensus-steps', 'idle-steps'],
+  peer: ['loss-steps', 'loss-seconds', 'loss-bytes', 'accuracy-steps'],
+  sim: ['loss-steps', 'consensus-steps'],
+};
+
+/** The per-worker bars a live run of this kind has. */
+const LIVE_BARS: Record<RunKind, readonly string[]> = {
+  train: ['steps'], cluster: ['steps', 'exchanges', 'idle'], peer: ['steps', 'exchanges'], sim: [],
+};
 
 export class LiveRun {
   private readonly curves: CurveChart[];
@@ -49,12 +58,12 @@ export class LiveRun {
   private readonly points = new Map<string, Point[]>();
   private workerPoints: WorkerPoint[] = [];
   private graph: object[];
-  private last: LiveWorker[] = [];
+  private readonly last = new Map<number, LiveWorker>();
   status = 'running';
 
   constructor(private readonly init: LiveRunInit) {
-    this.curves = liveCurves(init.kind);
-    this.bars = workerCharts().filter((c) => init.kind !== 'train' || c.field === 'steps');
+    this.curves = curveCharts().filter((c) => LIVE_CURVES[init.kind].includes(c.id));
+    this.bars = workerCharts().filter((c) => LIVE_BARS[init.kind].includes(c.field));
     for (const c of this.curves) this.points.set(c.id, []);
     this.graph = graphItems(init.workers, init.edges, new Set());
   }
@@ -69,7 +78,7 @@ export class LiveRun {
   }
 
   /** A metrics row: points for the curves that take them. */
-  row(row: MetricsRow): LiveMessage[] {
+  row(row: WrittenRow): LiveMessage[] {
     const points = rowPoints(this.init.name, this.init.kind, row);
     const out: LiveMessage[] = [];
     for (const c of this.curves) {
@@ -84,13 +93,16 @@ export class LiveRun {
   /** The workers' counts: the bars, and the topology with the edges of the exchanges since the last update lit. */
   workers(workers: readonly LiveWorker[]): LiveMessage[] {
     const lit = new Set<string>();
-    workers.forEach((w, i) => {
-      const before = this.last[i];
-      if (w.peer !== undefined && w.peer !== i && w.exchanges > (before?.exchanges ?? 0)) lit.add(edgeKey(i, w.peer));
-    });
-    this.last = workers.map((w) => ({ ...w }));
-    this.workerPoints = workers.map((w, i) => ({ run: this.init.name, worker: i, steps: w.steps, exchanges: w.exchanges, ...(w.idle === undefined ? {} : { idle: w.idle }) }));
-    this.graph = graphItems(this.init.workers, this.init.edges, lit, workers.map((w) => ({ steps: w.steps, alive: w.alive ?? true })));
+    const byId = workers.map((w, i) => ({ ...w, id: w.id ?? i }));
+    for (const w of byId) {
+      const before = this.last.get(w.id);
+      if (w.peer !== undefined && w.peer !== w.id && w.exchanges > (before?.exchanges ?? 0)) lit.add(edgeKey(w.id, w.peer));
+      this.last.set(w.id, w);
+    }
+    this.workerPoints = byId.map((w) => ({ run: this.init.name, worker: w.id, steps: w.steps, exchanges: w.exchanges, ...(w.idle === undefined ? {} : { idle: w.idle }) }));
+    const nodes: Array<{ steps: number; alive: boolean } | undefined> = [];
+    for (const w of byId) nodes[w.id] = { steps: w.steps, alive: w.alive ?? true };
+    this.graph = graphItems(this.init.workers, this.init.edges, lit, nodes);
     return [
       ...this.bars.map((c) => ({ chart: c.id, replace: this.workerPoints })),
       { chart: 'topology', replace: this.graph },

@@ -4,7 +4,7 @@
  * seconds, bytes sent. What a row's `loss` is depends on who wrote it: the training loss of one worker or a peer,
  * the test loss of a cluster's average model, the objective at the average in the simulator.
  */
-import type { MetricsRow } from './metrics.js';
+import type { MetricsRow, WrittenRow } from './metrics.js';
 import type { RunKind } from './run-data.js';
 
 export type Metric = 'train loss' | 'test loss' | 'objective' | 'test accuracy' | 'consensus' | 'idle fraction';
@@ -47,7 +47,7 @@ function lossMetric(kind: RunKind): Metric | null {
  * where every worker holds the same parameters (the simulator's zero, or rounding noise, would stretch a log axis
  * over tens of decades).
  */
-export function rowPoints(run: string, kind: RunKind, row: MetricsRow): Point[] {
+export function rowPoints(run: string, kind: RunKind, row: WrittenRow): Point[] {
   if (!finite(row.gradients)) return [];
   const base = { run, step: row.gradients } as { run: string; step: number; seconds?: number; bytes?: number };
   if (finite(row.seconds)) base.seconds = row.seconds;

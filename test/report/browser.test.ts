@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { gossamer } from '../cli/run.js';
+import { writeSwarmKey } from '../../src/runtime/net/swarm-key.js';
 import { browserSkip, chartCounts, launchBrowser, liveCli, liveCounts, type Browser } from './browser.js';
 
 const skip = browserSkip();
@@ -77,6 +78,33 @@ describe('in headless Chromium', { skip }, () => {
       await page.close();
     } finally {
       await run.interrupt();
+    }
+  });
+
+  test('the live dashboard of a network peer draws its curves, its counts and the topology', async () => {
+    const key = join(dir, 'swarm.key');
+    writeSwarmKey(key);
+    const common = [
+      'peer', '--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, '--workers', '2', '--algo', 'gossip', '--topology', 'ring',
+      '--model', 'mlp', '--model-config', '{"hidden":[16]}', '--batch-size', '16', '--limit', '256', '--eval-limit', '64', '--steps', '100000', '--backend', 'js',
+    ];
+    const first = liveCli([...common, '--index', '0', '--out', join(dir, 'peer0'), '--dashboard']);
+    let second: ReturnType<typeof liveCli> | undefined;
+    try {
+      const address = (await first.printed(/listening on (\S+)/))[1];
+      second = liveCli([...common, '--index', '1', '--out', join(dir, 'peer1'), '--bootstrap', address, '--dashboard', '0']);
+      const { page, errors } = await browser.open(await first.url);
+      const counts = await liveCounts(page, ['loss-steps', 'loss-seconds', 'loss-bytes', 'workers-steps', 'workers-exchanges']);
+      assert.equal(counts['workers-steps'], 1, 'a peer knows its own counts');
+      assert.equal(counts.topology, 3, 'two workers and their edge');
+      await page.screenshot({ path: join(dir, 'peer-dashboard.png'), fullPage: true });
+      assert.equal(await first.interrupt(), 130, first.stderr());
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'interrupted', null, { timeout: 10_000 });
+      assert.deepEqual(errors, []);
+      await page.close();
+    } finally {
+      await first.interrupt();
+      await second?.interrupt();
     }
   });
 });

@@ -76,6 +76,8 @@ export async function chartCounts(page: Page, timeout = 20_000): Promise<Record<
 /** A CLI run in the background: its dashboard's URL once printed, and its exit. */
 export interface LiveCli {
   url: Promise<string>;
+  /** The first match of the pattern in stdout. */
+  printed(pattern: RegExp): Promise<RegExpExecArray>;
   stdout: () => string;
   stderr: () => string;
   /** Ctrl-C; resolves with the exit code. */
@@ -88,17 +90,28 @@ export function liveCli(args: string[]): LiveCli {
   let out = '';
   let err = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /dashboard\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    void exited.then((code) => reject(new Error(`the run ended (exit code ${code}) before printing its dashboard: ${err}`)));
+  const watchers: Array<() => void> = [];
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...watchers]) w();
   });
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const printed = (pattern: RegExp) => new Promise<RegExpExecArray>((resolve, reject) => {
+    const check = () => {
+      const m = pattern.exec(out);
+      if (m) {
+        watchers.splice(watchers.indexOf(check), 1);
+        resolve(m);
+      }
+    };
+    watchers.push(check);
+    check();
+    void exited.then((code) => reject(new Error(`the run ended (exit code ${code}) before printing ${pattern}: ${err}`)));
+  });
+  const url = printed(/dashboard\s+(http:\/\/127\.0\.0\.1:\d+\/)/).then((m) => m[1]);
+  url.catch(() => {});
   return {
-    url, stdout: () => out, stderr: () => err,
+    url, printed, stdout: () => out, stderr: () => err,
     async interrupt() {
       if (child.exitCode === null) child.kill('SIGINT');
       return exited;
@@ -109,9 +122,13 @@ export function liveCli(args: string[]): LiveCli {
 /** Waits until the page's charts hold points (the run's first rows and counts arrived); returns the counts. */
 export async function liveCounts(page: Page, wanted: readonly string[], timeout = 30_000): Promise<Record<string, number>> {
   await chartCounts(page, timeout);
-  await page.waitForFunction((ids) => {
-    const views = (window as unknown as { gossamer: { views: Record<string, { data(name: string): unknown[] }> } }).gossamer.views;
-    return ids.every((id) => views[id] && views[id].data('points').length > 0);
-  }, wanted, { timeout });
+  try {
+    await page.waitForFunction((ids) => {
+      const views = (window as unknown as { gossamer: { views: Record<string, { data(name: string): unknown[] }> } }).gossamer.views;
+      return ids.every((id) => views[id] && views[id].data('points').length > 0);
+    }, wanted, { timeout });
+  } catch (err) {
+    throw new Error(`the charts did not fill: ${JSON.stringify(await chartCounts(page, timeout))} (${err instanceof Error ? err.message : String(err)})`);
+  }
   return chartCounts(page, timeout);
 }
