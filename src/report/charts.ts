@@ -114,3 +114,27 @@ export const curvePoints = (chart: CurveChart, points: readonly Point[]): Point[
 /** The points of a bar chart among all workers' counts. */
 export const barPoints = (chart: BarChart, workers: readonly WorkerPoint[]): WorkerPoint[] =>
   workers.filter((w) => typeof w[chart.field] === 'number');
+
+/**
+ * The range of an accuracy axis that shows where runs differ: from a little below the 5th percentile of the
+ * accuracies after the first step (the untrained model's chance level would squash the curves into a strip at the
+ * top) to the best one, on multiples of 0.05. Null when there is nothing to range.
+ */
+export function accuracyRange(points: readonly Point[]): [number, number] | null {
+  const values = points.filter((p) => p.metric === 'test accuracy' && p.step > 0).map((p) => p.value).sort((a, b) => a - b);
+  if (values.length < 2) return null;
+  const low = values[Math.floor(0.05 * (values.length - 1))];
+  const high = values[values.length - 1];
+  const lo = Math.max(0, Math.floor((low - 0.05 * (high - low)) * 20) / 20);
+  const hi = Math.min(1, Math.ceil(high * 20) / 20);
+  return hi > lo ? [lo, hi] : null;
+}
+
+/** An accuracy chart zoomed to a range: what lies below is cut at the axis. */
+export function zoomed(spec: object, range: [number, number]): object {
+  const s = spec as { mark: object; encoding: { y: object } };
+  return {
+    ...s, mark: { ...s.mark, clip: true },
+    encoding: { ...s.encoding, y: { ...s.encoding.y, scale: { domain: range }, title: `test accuracy (from ${range[0]})` } },
+  };
+}
