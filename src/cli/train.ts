@@ -27,6 +27,7 @@ import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, 
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
+import { writeRunPlot, type RunPlot } from '../report/plot.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type TrainingSettings } from '../config/run.js';
 import { addBrakingOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
@@ -81,7 +82,7 @@ export function trainCommand(): Command {
   const command: Command = new Command('train')
     .summary('Train a model: one worker, or a cluster of worker threads in this process.')
     .description(
-      'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl and checkpoint.safetensors ' +
+      'Train a model with one worker, evaluate it on held-out data, and write metrics.jsonl, its plot metrics.svg and checkpoint.safetensors ' +
         'to --out. Defaults depend on the model: mlp and cnn train on MNIST with SGD (momentum 0.9, batch 128, cosine ' +
         'schedule) for 2 epochs; transformer is a character language model on Moby-Dick with AdamW (lr 3e-3, 100 warm-up ' +
         'steps then cosine, batch 32, context 64, clipping at 1) for 2000 steps. Ctrl-C stops after the current step and ' +
@@ -386,6 +387,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   }
   save(optimizer.steps);
   await metrics.close();
+  const plot = await drawPlot(join(out, 'metrics.svg'), metricsFile, { name: basename(out), kind: 'train', title: `${run.model} on ${run.dataset}, one worker, ${run.optimizer} lr ${run.lr}, batch ${run.batchSize}` });
 
   const seconds = result.seconds;
   const summary: Record<string, unknown> = {
@@ -394,7 +396,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     msPerStep: result.stepsTaken > 0 ? (seconds * 1000) / result.stepsTaken : null,
     trainLoss: result.trainLoss, ...(result.eval ?? {}), ...data.info,
     optimizer: run.optimizer, lr: run.lr, ...(run.braking > 0 ? { braking: run.braking } : {}), batchSize: run.batchSize, seed: run.seed,
-    checkpoint: checkpointFile, metrics: metrics.path, resumedFrom: checkpoint ? checkpoint.file : null, resumedAtStep: checkpoint ? startStep : null,
+    checkpoint: checkpointFile, metrics: metrics.path, plot, resumedFrom: checkpoint ? checkpoint.file : null, resumedAtStep: checkpoint ? startStep : null,
   };
   if (!result.stopped && model.name === 'transformer' && flags.sampleLength > 0) {
     summary.prompt = flags.prompt;
@@ -403,6 +405,17 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   summary.config = run;
   runDir.close(result.stopped ? 'interrupted' : 'finished', summary);
   return { summary, interrupted: result.stopped };
+}
+
+/** The run's plot from its metrics file; null, with a line on stderr, when it cannot be drawn (the run's results stand). */
+async function drawPlot(file: string, metricsFile: string, run: Omit<RunPlot, 'rows'>): Promise<string | null> {
+  try {
+    await writeRunPlot(file, { ...run, rows: readMetrics(metricsFile) });
+    return file;
+  } catch (err) {
+    process.stderr.write(`gossamer: cannot draw the plot ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return null;
+  }
 }
 
 function metricsRow(r: TrainRecord): MetricsRow {
@@ -442,7 +455,7 @@ function trainBar(total: number, start: number, enabled: boolean) {
 function printSummary(s: Record<string, unknown>): void {
   const keys = [
     'model', 'dataset', 'backend', 'isa', 'params', 'steps', 'epochs', 'seconds', 'msPerStep', 'trainLoss', 'testLoss', 'testAccuracy',
-    'testBitsPerChar', 'unigramLoss', 'checkpoint', 'metrics',
+    'testBitsPerChar', 'unigramLoss', 'checkpoint', 'metrics', 'plot',
   ];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(16)} ${fmt(s[k])}\n`);
   if (typeof s.sample === 'string') process.stdout.write(`sample           ${JSON.stringify(s.prompt)} → ${JSON.stringify(s.sample)}\n`);

@@ -86,15 +86,16 @@ function bars(id: string, title: string, field: BarChart['field'], yTitle: strin
 
 /** The curves: loss and accuracy against steps, time and bytes; consensus and idle share against steps. */
 export function curveCharts(runs?: readonly string[]): CurveChart[] {
-  const lossTitle = 'loss (train, test; objective in the simulator)';
+  const loss = 'loss (train, test; objective in the simulator)';
   return [
-    curve('loss-steps', 'Loss against gradient steps', LOSS_METRICS, 'step', { title: lossTitle, log: true }, true, runs),
-    curve('loss-seconds', 'Loss against wall-clock time', LOSS_METRICS, 'seconds', { title: lossTitle, log: true }, true, runs),
-    curve('loss-bytes', 'Loss against bytes sent', LOSS_METRICS, 'bytes', { title: lossTitle, log: true }, true, runs),
+    curve('loss-steps', 'Loss against gradient steps', LOSS_METRICS, 'step', { title: loss, log: true }, true, runs),
+    curve('loss-seconds', 'Loss against wall-clock time', LOSS_METRICS, 'seconds', { title: loss, log: true }, true, runs),
+    curve('loss-bytes', 'Loss against bytes sent', LOSS_METRICS, 'bytes', { title: loss, log: true }, true, runs),
     curve('accuracy-steps', 'Test accuracy against gradient steps', ['test accuracy'], 'step', { title: 'test accuracy' }, false, runs),
     curve('accuracy-seconds', 'Test accuracy against wall-clock time', ['test accuracy'], 'seconds', { title: 'test accuracy' }, false, runs),
     curve('accuracy-bytes', 'Test accuracy against bytes sent', ['test accuracy'], 'bytes', { title: 'test accuracy' }, false, runs),
     curve('consensus-steps', 'Consensus distance (1/n) Σ‖xᵢ − x̄‖²', ['consensus'], 'step', { title: 'consensus distance (log)', log: true }, false, runs),
+    curve('optimality-steps', 'Distance to the optimum (1/n) Σ‖xᵢ − x*‖²', ['optimality'], 'step', { title: 'distance to the optimum (log)', log: true }, false, runs),
     curve('idle-steps', 'Idle share of the compute loops', ['idle fraction'], 'step', { title: 'idle fraction', zero: true }, false, runs),
   ];
 }
@@ -137,4 +138,26 @@ export function zoomed(spec: object, range: [number, number]): object {
     ...s, mark: { ...s.mark, clip: true },
     encoding: { ...s.encoding, y: { ...s.encoding.y, scale: { domain: range }, title: `test accuracy (from ${range[0]})` } },
   };
+}
+
+const LOSS_NAMES: ReadonlyArray<[Metric, string]> = [['train loss', 'train loss'], ['test loss', 'test loss'], ['objective', 'objective f(x̄)']];
+
+/** A loss chart's axis title naming the losses it shows: train, test, or the simulator's objective. */
+export function lossTitle(points: readonly Point[]): string {
+  const present = new Set(points.map((p) => p.metric));
+  const names = LOSS_NAMES.filter(([m]) => present.has(m)).map(([, name]) => name);
+  return names.length === 0 ? 'loss' : `${names.join(', ')} (log)`;
+}
+
+/** A loss chart with its axis titled after the losses it shows. */
+export function titledLoss(spec: object, points: readonly Point[]): object {
+  const s = spec as { encoding: { y: object } };
+  return { ...s, encoding: { ...s.encoding, y: { ...s.encoding.y, title: lossTitle(points) } } };
+}
+
+/** A curve's specification fitted to its points: the losses it shows named on its axis, accuracy zoomed to `range`. */
+export function fitted(chart: CurveChart, values: readonly Point[], range: [number, number] | null): object {
+  if (chart.id.startsWith('loss-')) return titledLoss(chart.spec, values);
+  if (chart.id.startsWith('accuracy-') && range) return zoomed(chart.spec, range);
+  return chart.spec;
 }

@@ -4,10 +4,10 @@
  * the topology, whose edges light up where an exchange happened since the update before. A page that connects late
  * first gets everything so far (snapshot).
  */
-import { curveCharts, workerCharts, type BarChart, type CurveChart } from './charts.js';
+import { curveCharts, titledLoss, workerCharts, type BarChart, type CurveChart } from './charts.js';
 import type { WrittenRow } from './metrics.js';
 import type { PageChart } from './page.js';
-import { rowPoints, type Point, type WorkerPoint } from './points.js';
+import { rowPoints, type Metric, type Point, type WorkerPoint } from './points.js';
 import type { RunKind } from './run-data.js';
 import { edgeKey, graphItems, topologyChart } from './topology-chart.js';
 
@@ -47,6 +47,11 @@ const LIVE_CURVES: Record<RunKind, readonly string[]> = {
   sim: ['loss-steps', 'consensus-steps'],
 };
 
+/** The losses the rows of a run of this kind hold. */
+const LIVE_LOSSES: Record<RunKind, readonly Metric[]> = {
+  train: ['train loss', 'test loss'], cluster: ['test loss'], peer: ['train loss', 'test loss'], sim: ['objective'],
+};
+
 /** The per-worker bars a live run of this kind has. */
 const LIVE_BARS: Record<RunKind, readonly string[]> = {
   train: ['steps'], cluster: ['steps', 'exchanges', 'idle'], peer: ['steps', 'exchanges'], sim: [],
@@ -62,7 +67,10 @@ export class LiveRun {
   status = 'running';
 
   constructor(private readonly init: LiveRunInit) {
-    this.curves = curveCharts().filter((c) => LIVE_CURVES[init.kind].includes(c.id));
+    const losses = LIVE_LOSSES[init.kind].map((metric) => ({ metric }) as Point);
+    this.curves = curveCharts()
+      .filter((c) => LIVE_CURVES[init.kind].includes(c.id))
+      .map((c) => (c.id.startsWith('loss-') ? { ...c, spec: titledLoss(c.spec, losses) } : c));
     this.bars = workerCharts().filter((c) => LIVE_BARS[init.kind].includes(c.field));
     for (const c of this.curves) this.points.set(c.id, []);
     this.graph = graphItems(init.workers, init.edges, new Set());

@@ -4,10 +4,10 @@
  * seconds, bytes sent. What a row's `loss` is depends on who wrote it: the training loss of one worker or a peer,
  * the test loss of a cluster's average model, the objective at the average in the simulator.
  */
-import type { MetricsRow, WrittenRow } from './metrics.js';
+import type { WrittenRow } from './metrics.js';
 import type { RunKind } from './run-data.js';
 
-export type Metric = 'train loss' | 'test loss' | 'objective' | 'test accuracy' | 'consensus' | 'idle fraction';
+export type Metric = 'train loss' | 'test loss' | 'objective' | 'test accuracy' | 'consensus' | 'optimality' | 'idle fraction';
 
 export interface Point {
   run: string;
@@ -62,6 +62,7 @@ export function rowPoints(run: string, kind: RunKind, row: WrittenRow): Point[] 
   add('test loss', row.testLoss);
   add('test accuracy', row.testAccuracy);
   if (kind !== 'train' && row.gradients > 0 && finite(row.consensus) && row.consensus > 0) add('consensus', row.consensus);
+  if (row.gradients > 0 && finite(row.optimality) && row.optimality > 0) add('optimality', row.optimality);
   add('idle fraction', row.idleFraction);
   return out;
 }
@@ -77,7 +78,7 @@ export function trimConsensus(points: Point[]): Point[] {
 }
 
 /** Every point of a run's rows. */
-export function runPoints(run: string, kind: RunKind, rows: readonly MetricsRow[]): Point[] {
+export function runPoints(run: string, kind: RunKind, rows: readonly WrittenRow[]): Point[] {
   return trimConsensus(rows.flatMap((r) => rowPoints(run, kind, r)));
 }
 

@@ -5,7 +5,7 @@
  * its summary. Charts without data in any run (bytes of runs that do not count them, wall-clock time of simulated
  * runs) are left out.
  */
-import { accuracyRange, barPoints, curveCharts, curvePoints, workerCharts, zoomed } from './charts.js';
+import { accuracyRange, barPoints, curveCharts, curvePoints, fitted, workerCharts } from './charts.js';
 import { chartPage, escapeHtml, type PageChart } from './page.js';
 import { runPoints, summaryWorkers } from './points.js';
 import type { RunData } from './run-data.js';
@@ -23,9 +23,10 @@ export function reportCharts(runs: readonly RunData[]): PageChart[] {
   // One colour per run on every chart.
   const names = runs.map((r) => r.name);
   const range = accuracyRange(points);
-  const curves = curveCharts(names).map((c) => ({
-    id: c.id, spec: range && c.id.startsWith('accuracy-') ? zoomed(c.spec, range) : c.spec, values: curvePoints(c, points),
-  }));
+  const curves = curveCharts(names).map((c) => {
+    const values = curvePoints(c, points);
+    return { id: c.id, spec: fitted(c, values, range), values };
+  });
   const bars = workerCharts(names).map((c) => ({ id: c.id, spec: c.spec, values: barPoints(c, workers) }));
   return [...curves, ...bars].filter((c) => c.values.length > 0);
 }
