@@ -58,7 +58,7 @@ function curve(id: string, title: string, metrics: readonly Metric[], x: Axis, y
           ...(y.log ? { axis: { format: '~g' } } : {}),
         },
         color: colour(runs),
-        ...(dash ? { strokeDash: { field: 'metric', type: 'nominal', title: null, legend: { orient: 'bottom', symbolType: 'stroke' } } } : {}),
+        ...(dash ? { strokeDash: { field: 'metric', type: 'nominal', title: null, legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeWidth: 1.5, encode: { symbols: { update: { stroke: { value: '#333' }, fill: { value: 'transparent' } } } } } } } : {}),
         detail: { field: 'metric', type: 'nominal' },
         order: { field: x, type: 'quantitative' },
       },

@@ -32,7 +32,8 @@ export async function runPlotSvg(run: RunPlot): Promise<string> {
       const spec = fitted(c, values, range) as { encoding: Record<string, unknown> };
       // One run: no colour legend; the kinds of loss in a corner of their own chart.
       const { color: _color, strokeDash, ...encoding } = spec.encoding;
-      const dash = strokeDash ? { strokeDash: { ...(strokeDash as object), legend: { orient: 'top-right', symbolType: 'stroke', fillColor: 'white' } } } : {};
+      const given = strokeDash as { legend?: object } | undefined;
+      const dash = given ? { strokeDash: { ...given, legend: { ...given.legend, orient: 'top-right', fillColor: 'white' } } } : {};
       return { ...spec, width: 320, height: 200, encoding: { ...encoding, ...dash }, data: { values } };
     });
   if (charts.length === 0) throw new Error('no metrics rows to draw');

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
-import { readMetrics, type MetricsRow } from './metrics.js';
+import type { MetricsRow } from './metrics.js';
 
 /** What produced a run: the simulator, one training worker, a cluster of worker threads, or a network peer. */
 export type RunKind = 'sim' | 'train' | 'cluster' | 'peer';
@@ -31,6 +31,28 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export function runKind(command: string, config: Record<string, unknown>): RunKind {
   if (command === 'sim' || command === 'peer') return command;
   return typeof config.workers === 'number' && config.workers > 1 ? 'cluster' : 'train';
+}
+
+/**
+ * The rows of a metrics file; the last line of a running run may be cut short (it is being written): it is left
+ * out. A malformed line before it is a UsageError.
+ */
+function metricsRows(file: string): MetricsRow[] {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const rows: MetricsRow[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      if (lines.slice(i + 1).every((l) => l.trim() === '') && !line.endsWith('}')) return;
+      throw new UsageError(`${file}:${i + 1}: not a JSON line`);
+    }
+    if (!isRecord(row)) throw new UsageError(`${file}:${i + 1}: not a metrics row (expected a JSON object)`);
+    rows.push(row as MetricsRow);
+  });
+  return rows;
 }
 
 /** Reads the run held in `dir`; a directory holding no run (no run.json, no metrics.jsonl) is a UsageError. */
@@ -59,7 +81,7 @@ export function loadRun(dir: string): RunData {
   const config = isRecord(record.config) ? record.config : {};
   const summary = isRecord(record.summary) ? record.summary : {};
   const command = typeof record.command === 'string' ? record.command : 'train';
-  const rows = existsSync(metricsFile) ? readMetrics(metricsFile).filter((r) => isRecord(r)) : [];
+  const rows = existsSync(metricsFile) ? metricsRows(metricsFile) : [];
   return {
     dir: path, name: basename(path), kind: runKind(command, config), command,
     version: typeof record.version === 'string' ? record.version : null,

@@ -61,6 +61,18 @@ test('the report charts hold the points of every run; the consensus at the start
   assert.deepEqual(noisy.filter((p) => p.metric === 'consensus').map((p) => p.value), [0.5]);
 });
 
+test('a one-worker run writes its plot, with its training and test losses named; a running run\'s cut last row is left out', () => {
+  const svg = readFileSync(join(one, 'metrics.svg'), 'utf8');
+  assert.ok(svg.startsWith('<svg'));
+  assert.match(svg, /train loss, test loss \(log\)/);
+  assert.match(svg, /wall-clock time \(s\)/);
+  const running = join(dir, 'running');
+  cpSync(one, running, { recursive: true });
+  const text = readFileSync(join(running, 'metrics.jsonl'), 'utf8');
+  writeFileSync(join(running, 'metrics.jsonl'), `${text}{"t":13,"consensus":0,"lo`);
+  assert.equal(loadRuns([running])[0].rows.length, text.trim().split('\n').length);
+});
+
 test('gossamer report refuses what is not a run with one line and exit code 2', () => {
   const empty = join(dir, 'empty');
   mkdirSync(empty, { recursive: true });
