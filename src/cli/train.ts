@@ -407,8 +407,12 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   return { summary, interrupted: result.stopped };
 }
 
-/** The run's plot from its metrics file; null, with a line on stderr, when it cannot be drawn (the run's results stand). */
+/**
+ * The run's plot from its metrics file; null when there is no file any more (its directory went away: the checkpoint
+ * line says where the results are), or with a line on stderr when it cannot be drawn (the run's results stand).
+ */
 async function drawPlot(file: string, metricsFile: string, run: Omit<RunPlot, 'rows'>): Promise<string | null> {
+  if (!existsSync(metricsFile)) return null;
   try {
     await writeRunPlot(file, { ...run, rows: readMetrics(metricsFile) });
     return file;
