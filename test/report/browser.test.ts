@@ -107,4 +107,20 @@ describe('in headless Chromium', { skip }, () => {
       await second?.interrupt();
     }
   });
+
+  test('the report of every kind of run (simulator, one worker, cluster, peer) draws them together', async () => {
+    const dirs = ['sim', 'one', 'cluster', 'peer0'].map((d) => join(dir, d));
+    const file = join(dir, 'all.html');
+    const r = gossamer(['report', ...dirs, '--out', file, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).runs.map((x: { kind: string }) => x.kind), ['sim', 'train', 'cluster', 'peer']);
+    const { page, errors } = await browser.open(pathToFileURL(file).href);
+    const counts = await chartCounts(page);
+    for (const id of ['loss-steps', 'loss-bytes', 'consensus-steps', 'workers-steps', 'workers-exchanges', 'workers-idle']) assert.ok(counts[id] > 0, `${id}: ${JSON.stringify(counts)}`);
+    // The bars hold the cluster's four workers (the peer, interrupted, wrote no summary with its counts).
+    assert.equal(counts['workers-steps'], 4);
+    await page.screenshot({ path: join(dir, 'all.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
 });
