@@ -4,7 +4,7 @@
  * plot are). The train command dispatches here when --workers > 1, when a cluster option is given, or when it is
  * run with no training flag at all (the embedded default: 8 worker threads on a ring, A2CiD2, MLP on MNIST).
  */
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { UsageError } from '../core/errors.js';
@@ -26,6 +26,8 @@ import type { Codec } from '../core/codecs.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
 import { adversaryList } from './adversary-option.js';
 import { boundsLines } from './bounds-summary.js';
+import { startDashboard } from './dashboard-option.js';
+import { makeTopology } from '../graph/topology.js';
 
 /** Options that only make sense for a cluster. */
 const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
@@ -127,6 +129,7 @@ export interface ClusterFlags extends TrainingFlags, Omit<DilocoFlags, 'algo'> {
   rejoin?: Array<{ worker: number; atStep: number }>;
   exchangeTimeout?: number;
   display?: boolean;
+  dashboard?: number | boolean;
   adversary?: Record<number, AdversaryKind>;
   bounds?: boolean;
 }
@@ -343,22 +346,32 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
   let summary: ClusterSummary;
   // The live display (drawn on a terminal only); without it, the run's log lines go to stderr.
   const display = flags.display !== false && !flags.json;
+  // The live page: the graph's edges, the rows the metrics file gets, the workers' counts the display gets.
+  const dashboard = await startDashboard(flags.dashboard, {
+    name: basename(out), kind: 'cluster', workers: config.workers, edges: makeTopology(config.topology, config.workers, { seed: config.seed }).edges,
+    description: `${config.algorithm} on a ${config.topology} of ${config.workers} workers, ${config.model} on ${config.dataset}`,
+  }, flags.json === true);
+  let status = 'failed';
   try {
     summary = await runCluster({
       ...config, out, signal: controller.signal,
+      onRow: dashboard ? (row) => dashboard.row(row) : undefined,
       // The threads are ready: the run begins.
       progress: (shape) => {
         runDir.begin();
         if (!flags.json) process.stdout.write(`${recipeLine(config as ClusterConfig & { dataset: DatasetName }, { workers: config.workers, budget: `${shape.budget} steps in all (${shape.perWorker} per worker)`, algorithm: algorithmText(config.algorithm, config.topology, config) })}\n`);
-        return display ? clusterDisplay(shape) : { update() {}, stop() {} };
+        const shown = display ? clusterDisplay(shape) : { update() {}, stop() {} };
+        return dashboard ? { update: (workers, total) => { shown.update(workers, total); dashboard.workers(workers); }, stop: () => shown.stop() } : shown;
       },
       log: (line) => {
         logs.push(line);
         if (!flags.json && !display) process.stderr.write(`${line}\n`);
       },
     });
+    status = summary.interrupted ? 'interrupted' : summary.diverged ? 'diverged' : 'finished';
   } finally {
     process.off('SIGINT', onSigint);
+    await dashboard?.close(status);
   }
   runDir.close(summary.interrupted ? 'interrupted' : summary.diverged ? 'failed' : 'finished', { ...summary, config: runConfig });
   if (summary.diverged) {

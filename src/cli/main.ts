@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { graphCommand } from './graph.js';
 import { peerCommand } from './peer.js';
+import { reportCommand } from './report.js';
 import { simCommand } from './sim.js';
 import { trainCommand } from './train.js';
 import { VERSION } from './version.js';
@@ -13,7 +14,7 @@ const program = new Command('gossamer')
   .option('--verbose', 'print stack traces on errors')
   .exitOverride();
 
-for (const command of [graphCommand(), simCommand(), trainCommand(), peerCommand()]) {
+for (const command of [graphCommand(), simCommand(), trainCommand(), peerCommand(), reportCommand()]) {
   program.addCommand(command.exitOverride());
 }
 

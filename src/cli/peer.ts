@@ -11,6 +11,7 @@
  *
  * `gossamer peer keygen <file>` writes a new swarm key.
  */
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { buildAlgorithm, COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
@@ -49,6 +50,8 @@ import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
+import { addDashboardOption, startDashboard } from './dashboard-option.js';
+import { MetricsWriter, readMetrics, type WrittenRow } from '../report/metrics.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
@@ -80,6 +83,7 @@ interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   bounds: boolean;
   backend: BackendChoice;
   verbose?: boolean;
+  dashboard?: number | boolean;
 }
 
 export function peerCommand(): Command {
@@ -154,6 +158,7 @@ export function peerCommand(): Command {
     .action(namingFlags(async (flags: PeerFlags, cmd: Command) => {
       await runPeer(flags, explicitOptions(cmd));
     }, { algorithm: 'algo' }));
+  addDashboardOption(peer);
   peer
     .command('keygen')
     .description('Write a new random swarm key (the pre-shared secret of a private cluster) to <file>.')
@@ -325,6 +330,20 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const log: NetLogger = (level, message) => {
     if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${index}] ${message}\n`);
   };
+  // The live page (started before the run begins: a port in use leaves no run behind) and the metrics rows.
+  const dashboard = await startDashboard(flags.dashboard, {
+    name: `peer ${index}${flags.out ? ` (${flags.out})` : ''}`, kind: 'peer', workers, edges: graph.edges,
+    description: `worker ${index} of ${workers}: ${flags.algo} on a ${flags.topology}, ${t.model} on ${dataset}`,
+  }, flags.json === true);
+  const metrics = peerMetrics(flags.out, resume ? resume.checkpoint.step : null, dashboard ? (row) => dashboard.row(row) : undefined);
+  const record = (row: WrittenRow): void => (metrics ? metrics.write(row) : dashboard?.row(row));
+  const started = performance.now();
+  let status = 'failed';
+  let lastT = 0;
+  const closeOutputs = async (): Promise<void> => {
+    await metrics?.close();
+    await dashboard?.close(status);
+  };
   runDir?.begin();
   if (!flags.json) process.stdout.write(`worker ${index} ${recipeLine(t, { workers, budget: `${t.steps} steps of this worker`, algorithm: algorithmText(flags.algo, flags.topology, outer) })}\n`);
   const transport = await createNetTransport({
@@ -424,9 +443,20 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
         if (flags.json) emit('start', { ...s, loss: Number.isFinite(s.loss) ? s.loss : null });
         else if (s.pulledFrom !== null) say(`started at step ${s.step} from worker ${s.pulledFrom}'s parameters (its step ${s.peerStep})`);
       },
+      // Rows for the metrics file and the dashboard: about fifty a run, at least every fifty steps.
+      progressEvery: dashboard || metrics ? Math.max(1, Math.min(50, Math.floor(t.steps / 50))) : undefined,
       onProgress: (p) => {
+        // Seconds of this process (a resumed worker's clock starts again).
+        const seconds = (performance.now() - started) / 1000;
+        lastT = p.t;
+        record({
+          t: p.t, loss: p.loss, gradients: p.steps, communications: p.exchanges, seconds, bytes: transport.stats.bytesSent, phase: p.phase,
+        });
+        dashboard?.workers([{ id: index, steps: p.steps, exchanges: p.exchanges, peer: p.peer }]);
+        // The lines for people: about ten a run (and every phase change).
+        const printEvery = Math.max(1, Math.floor(t.steps / 10));
         if (flags.json) emit('progress', { ...p });
-        else say(`${p.phase} step ${p.steps}/${t.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
+        else if (p.phase !== 'train' || p.steps % printEvery === 0 || p.steps === t.steps) say(`${p.phase} step ${p.steps}/${t.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
       },
       log: (line) => say(line),
       warn: (line) => log('warn', line),
@@ -445,6 +475,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       emit('interrupted', { steps: result.steps, budget: t.steps, checkpoint: file });
       process.stderr.write(`gossamer: worker ${index} interrupted at step ${result.steps}/${t.steps}; checkpoint written to ${file} (continue with --resume ${file})\n`);
       runDir?.close('interrupted');
+      status = 'interrupted';
+      await closeOutputs();
       await transport.close();
       process.exit(exitCode(caught ?? 'SIGINT'));
     }
@@ -456,6 +488,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     }
 
     const evaluation = evaluate(model, data, evaluationSet(data, seq, data.kind === 'text' ? (t.evalLimit ?? undefined) : undefined));
+    // The last row: the final model on the held-out data.
+    record({
+      t: lastT, loss: result.loss, gradients: result.steps, communications: result.exchanges, seconds: (performance.now() - started) / 1000,
+      bytes: transport.stats.bytesSent, phase: 'done', ...evaluation, final: 1,
+    });
     const checkpoint = flags.out ? save(resolve(flags.out), false) : null;
     const summary = {
       index,
@@ -490,17 +527,39 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       checkpoint,
     };
     runDir?.close('finished', summary);
+    status = 'finished';
     if (flags.json) emit('summary', summary);
     else {
       process.stdout.write(
         `worker ${index}: ${result.steps} steps, ${result.exchanges} exchanges (${result.finalExchanges} final), ` +
-          `test accuracy ${(100 * evaluation.accuracy).toFixed(2)}%, loss ${evaluation.loss.toFixed(4)}, ${result.seconds.toFixed(1)} s` +
+          `test accuracy ${(100 * evaluation.testAccuracy).toFixed(2)}%, loss ${evaluation.testLoss.toFixed(4)}, ${result.seconds.toFixed(1)} s` +
           `${checkpoint ? `; model written to ${checkpoint}` : ''}\n`,
       );
     }
   } finally {
+    await closeOutputs();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await transport.close();
   }
+}
+
+/**
+ * The worker's metrics file, <out>/metrics.jsonl, when it has --out: a resumed worker keeps the rows up to its
+ * checkpoint. Its rows have no consensus distance: one worker does not see the others' parameters.
+ */
+function peerMetrics(out: string | undefined, resumedAt: number | null, onRow?: (row: WrittenRow) => void): MetricsWriter | null {
+  if (out === undefined) return null;
+  const file = join(out, 'metrics.jsonl');
+  let earlier: WrittenRow[] = [];
+  if (resumedAt !== null && existsSync(file)) {
+    try {
+      earlier = readMetrics(file).filter((row) => typeof row.gradients === 'number' && row.gradients <= resumedAt);
+    } catch {
+      earlier = [];
+    }
+  }
+  const writer = new MetricsWriter(file, onRow);
+  for (const row of earlier) writer.write(row);
+  return writer;
 }

@@ -7,7 +7,7 @@ import { UsageError } from '../core/errors.js';
 import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
 import { MetricsWriter } from '../report/metrics.js';
-import { writeMetricsSvg } from '../report/plot.js';
+import { writeRunPlot } from '../report/plot.js';
 import { messageCodec, type Codec } from '../core/codecs.js';
 import { parseGradientDelay, simulate, type ChurnEvent, type GradientDelay } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
@@ -181,11 +181,9 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   let plot: string | null = null;
   if (flags.plot) {
     plot = join(out, 'metrics.svg');
-    const fields = rows[0]?.optimality !== undefined ? ['optimality', 'consensus', 'loss'] : ['consensus', 'loss', 'testAccuracy'];
-    await writeMetricsSvg(plot, [{ name: `${summary.algorithm} ${graph.name} n=${n}`, rows }], {
+    await writeRunPlot(plot, {
+      name: `${summary.algorithm} ${graph.name} n=${n}`, kind: 'sim', rows,
       title: `${summary.algorithm} on ${objective.name}, ${graph.name}, n = ${n}, rate ${flags.rate}`,
-      y: fields,
-      xTitle: 'time (expected local steps)',
     });
   }
   const last = rows[rows.length - 1];

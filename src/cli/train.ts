@@ -9,7 +9,7 @@
  * one-worker recipe of the model (config/recipe.ts).
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -27,11 +27,13 @@ import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, 
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
+import { writeRunPlot, type RunPlot } from '../report/plot.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type TrainingSettings } from '../config/run.js';
 import { addBrakingOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
+import { addDashboardOption, startDashboard } from './dashboard-option.js';
 import { addClusterOptions, CLUSTER_FLAG_NAMES, explicitOptions, isClusterCheckpoint, isClusterRun, runClusterCommand } from './cluster.js';
 
 
@@ -73,6 +75,7 @@ interface TrainFlags extends TrainingFlags {
   prompt: string;
   sampleLength: number;
   temperature: number;
+  dashboard?: number | boolean;
 }
 
 export function trainCommand(): Command {
@@ -81,7 +84,7 @@ export function trainCommand(): Command {
     .description(
       'Train a model with n worker threads (--workers, default 8, whatever the other flags) that train together, ' +
         'A2CiD2 on a ring and the MLP on MNIST by default (see the cluster options), evaluate the average on held-out ' +
-        'data, and write run.json, metrics.jsonl, metrics.svg and checkpoint.safetensors to --out. Several workers ' +
+        'data, and write run.json, metrics.jsonl, its plot metrics.svg and checkpoint.safetensors to --out. Several workers ' +
         'follow the recipe of decentralized training: 4 epochs of the training set over all workers, batch 128 per ' +
         'worker, SGD momentum 0.9 with lr 0.1 x max(1, batch x workers / 256) (the transformer: AdamW lr 1e-3, weight ' +
         'decay 0.01), warm-up over 5% of the steps then x0.1 at 50% and 75%, weight decay 5e-4 (not on biases and ' +
@@ -131,6 +134,7 @@ export function trainCommand(): Command {
     .option('--sample-length <n>', 'transformer: characters to sample (0: none)', integer(0), 200)
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
     .option('--json', 'print one JSON summary on stdout and nothing else');
+  addDashboardOption(command);
   return addClusterOptions(command)
     .action(namingFlags(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
@@ -328,9 +332,12 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   const metricsFile = join(out, 'metrics.jsonl');
   // Resuming into a directory with metrics keeps its rows up to the checkpoint (later ones are trained again).
   const earlier = checkpoint && existsSync(metricsFile) ? readMetrics(metricsFile).filter((row) => row.t <= startStep) : [];
+  const recipeText = recipeLine(run, { workers: 1, budget: `${run.totalSteps} steps${epochs === null ? '' : ` (${epochs} epochs)`}` });
+  // Started before the run begins: a port in use leaves no run behind.
+  const dashboard = await startDashboard(flags.dashboard, { name: basename(out), kind: 'train', workers: 1, edges: [], description: recipeText }, flags.json === true);
   runDir.begin();
-  if (!flags.json) process.stdout.write(`${recipeLine(run, { workers: 1, budget: `${run.totalSteps} steps${epochs === null ? '' : ` (${epochs} epochs)`}` })}\n`);
-  const metrics = new MetricsWriter(metricsFile);
+  if (!flags.json) process.stdout.write(`${recipeText}\n`);
+  const metrics = new MetricsWriter(metricsFile, dashboard ? (row) => dashboard.row(row) : undefined);
   for (const row of earlier) metrics.write(row);
   const save = (step: number) => {
     checkpointFile = writeOrFallback(checkpointFile, 'checkpoint', (file) => saveCheckpoint(file, {
@@ -350,6 +357,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     stop = true;
   };
   process.on('SIGINT', onSigint);
+  const showSteps = (step: number) => dashboard?.workers([{ steps: step, exchanges: 0 }]);
   let result;
   try {
     result = await trainLocal({
@@ -371,15 +379,21 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
           if (printEvals) process.stdout.write(`${formatRecord(r, run.totalSteps)}\n`);
         }
         bar.update(r.step, lastLoss, lastEval.testAccuracy);
+        showSteps(r.step);
       },
-      onStep: (p) => bar.update(p.step, lastLoss, lastEval.testAccuracy),
+      onStep: (p) => {
+        bar.update(p.step, lastLoss, lastEval.testAccuracy);
+        showSteps(p.step);
+      },
     });
   } finally {
     process.off('SIGINT', onSigint);
     bar.stop();
+    await dashboard?.close(result === undefined ? 'failed' : result.stopped ? 'interrupted' : 'finished');
   }
   save(optimizer.steps);
   await metrics.close();
+  const plot = await drawPlot(join(out, 'metrics.svg'), metricsFile, { name: basename(out), kind: 'train', title: `${run.model} on ${run.dataset}, one worker, ${run.optimizer} lr ${run.lr}, batch ${run.batchSize}` });
 
   const seconds = result.seconds;
   const summary: Record<string, unknown> = {
@@ -388,7 +402,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     msPerStep: result.stepsTaken > 0 ? (seconds * 1000) / result.stepsTaken : null,
     trainLoss: result.trainLoss, ...(result.eval ?? {}), ...data.info,
     optimizer: run.optimizer, lr: run.lr, ...(run.braking > 0 ? { braking: run.braking } : {}), batchSize: run.batchSize, seed: run.seed,
-    checkpoint: checkpointFile, metrics: metrics.path, resumedFrom: checkpoint ? checkpoint.file : null, resumedAtStep: checkpoint ? startStep : null,
+    checkpoint: checkpointFile, metrics: metrics.path, plot, resumedFrom: checkpoint ? checkpoint.file : null, resumedAtStep: checkpoint ? startStep : null,
   };
   if (!result.stopped && model.name === 'transformer' && flags.sampleLength > 0) {
     summary.prompt = flags.prompt;
@@ -397,6 +411,21 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   summary.config = run;
   runDir.close(result.stopped ? 'interrupted' : 'finished', summary);
   return { summary, interrupted: result.stopped };
+}
+
+/**
+ * The run's plot from its metrics file; null when there is no file any more (its directory went away: the checkpoint
+ * line says where the results are), or with a line on stderr when it cannot be drawn (the run's results stand).
+ */
+async function drawPlot(file: string, metricsFile: string, run: Omit<RunPlot, 'rows'>): Promise<string | null> {
+  if (!existsSync(metricsFile)) return null;
+  try {
+    await writeRunPlot(file, { ...run, rows: readMetrics(metricsFile) });
+    return file;
+  } catch (err) {
+    process.stderr.write(`gossamer: cannot draw the plot ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return null;
+  }
 }
 
 function metricsRow(r: TrainRecord): MetricsRow {
@@ -436,7 +465,7 @@ function trainBar(total: number, start: number, enabled: boolean) {
 function printSummary(s: Record<string, unknown>): void {
   const keys = [
     'model', 'dataset', 'backend', 'isa', 'params', 'steps', 'epochs', 'seconds', 'msPerStep', 'trainLoss', 'testLoss', 'testAccuracy',
-    'testBitsPerChar', 'unigramLoss', 'checkpoint', 'metrics',
+    'testBitsPerChar', 'unigramLoss', 'checkpoint', 'metrics', 'plot',
   ];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(16)} ${fmt(s[k])}\n`);
   if (typeof s.sample === 'string') process.stdout.write(`sample           ${JSON.stringify(s.prompt)} → ${JSON.stringify(s.sample)}\n`);

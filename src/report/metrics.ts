@@ -25,16 +25,21 @@ export interface MetricsRow {
   [extra: string]: number | string | undefined;
 }
 
+/** A row as written: a network peer, which does not see the others' parameters, leaves the consensus out. */
+export type WrittenRow = { [K in keyof MetricsRow as K extends 'consensus' ? never : K]: MetricsRow[K] } & { consensus?: number };
+
 export class MetricsWriter {
   private readonly stream: WriteStream;
 
-  constructor(readonly path: string) {
+  /** `onRow` sees every row written (a live dashboard). */
+  constructor(readonly path: string, private readonly onRow?: (row: WrittenRow) => void) {
     prepareOutputDir(dirname(path), 'metrics directory');
     this.stream = createWriteStream(path);
   }
 
-  write(row: MetricsRow): void {
+  write(row: WrittenRow): void {
     this.stream.write(`${JSON.stringify(row)}\n`);
+    this.onRow?.(row);
   }
 
   close(): Promise<void> {

@@ -1,58 +1,48 @@
 import { writeFileSync } from 'node:fs';
-import type { MetricsRow } from './metrics.js';
+import { accuracyRange, curveCharts, curvePoints, fitted } from './charts.js';
+import type { WrittenRow } from './metrics.js';
+import { runPoints } from './points.js';
+import type { RunKind } from './run-data.js';
 
-export interface PlotOptions {
-  title?: string;
-  /** Field on the x axis (default t). */
-  x?: string;
-  xTitle?: string;
-  /** Fields plotted as lines (one panel each). */
-  y: string[];
-  /** Logarithmic y axis (default true). */
-  logY?: boolean;
-  width?: number;
-  height?: number;
+/** The charts of a run's own plot, in this order, when it has their data. */
+const PLOT_CHARTS = ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds', 'consensus-steps', 'optimality-steps', 'idle-steps'];
+
+export interface RunPlot {
+  name: string;
+  kind: RunKind;
+  rows: readonly WrittenRow[];
+  title: string;
 }
 
 /**
- * Renders metrics rows of one or several runs as an SVG line chart (one panel per field, one colour per run),
- * with Vega-Lite, headless.
+ * A run's metrics as one SVG, with Vega-Lite, headless: the report's charts of the run that have data — loss (train
+ * and test, named) and accuracy against gradient steps and wall-clock time, the consensus distance and the distance
+ * to the optimum on log axes (without the starting point, where every worker is at the same place), the idle share —
+ * two a row.
  */
-export async function metricsSvg(runs: Array<{ name: string; rows: MetricsRow[] }>, opts: PlotOptions): Promise<string> {
+export async function runPlotSvg(run: RunPlot): Promise<string> {
   const [vega, vl] = await Promise.all([import('vega'), import('vega-lite')]);
-  const x = opts.x ?? 't';
-  const logY = opts.logY ?? true;
-  const values: Array<Record<string, number | string>> = [];
-  for (const run of runs) {
-    for (const row of run.rows) {
-      for (const field of opts.y) {
-        const v = row[field];
-        if (typeof v !== 'number' || !Number.isFinite(v) || (logY && v <= 0)) continue;
-        values.push({ run: run.name, metric: field, x: row[x] as number, value: v });
-      }
-    }
-  }
-  const spec = vl.compile({
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: opts.title,
-    data: { values },
-    facet: { column: { field: 'metric', type: 'nominal', title: null } },
-    resolve: { scale: { y: 'independent' } },
-    spec: {
-      width: opts.width ?? 360,
-      height: opts.height ?? 240,
-      mark: { type: 'line', strokeWidth: 1.5 },
-      encoding: {
-        x: { field: 'x', type: 'quantitative', title: opts.xTitle ?? x },
-        y: { field: 'value', type: 'quantitative', title: null, scale: logY ? { type: 'log' } : {} },
-        color: { field: 'run', type: 'nominal', title: null },
-      },
-    },
-  } as never).spec;
+  const points = runPoints(run.name, run.kind, run.rows);
+  const range = accuracyRange(points);
+  const charts = curveCharts()
+    .filter((c) => PLOT_CHARTS.includes(c.id))
+    .map((c) => ({ c, values: curvePoints(c, points) }))
+    .filter(({ values }) => values.length > 0)
+    .map(({ c, values }) => {
+      const spec = fitted(c, values, range) as { encoding: Record<string, unknown> };
+      // One run: no colour legend; the kinds of loss in a corner of their own chart.
+      const { color: _color, strokeDash, ...encoding } = spec.encoding;
+      const given = strokeDash as { legend?: object } | undefined;
+      const dash = given ? { strokeDash: { ...given, legend: { ...given.legend, orient: 'top-right', fillColor: 'white' } } } : {};
+      return { ...spec, width: 320, height: 200, encoding: { ...encoding, ...dash }, data: { values } };
+    });
+  if (charts.length === 0) throw new Error('no metrics rows to draw');
+  const spec = vl.compile({ title: run.title, columns: 2, concat: charts, resolve: { legend: { strokeDash: 'independent' } } } as never).spec;
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   return view.toSVG();
 }
 
-export async function writeMetricsSvg(path: string, runs: Array<{ name: string; rows: MetricsRow[] }>, opts: PlotOptions): Promise<void> {
-  writeFileSync(path, await metricsSvg(runs, opts));
+/** Writes a run's plot (runPlotSvg) to `file`. */
+export async function writeRunPlot(file: string, run: RunPlot): Promise<void> {
+  writeFileSync(file, await runPlotSvg(run));
 }

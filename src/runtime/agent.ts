@@ -456,6 +456,7 @@ export class WorkerAgent implements ExchangeParty {
     this.algorithm.pairwise!.receive(this.state, this.clock.now(), message);
     if (!this.healthy(`an exchange with worker ${ex.peer}`)) return;
     this.rate.exchangeDone();
+    this.stats[S.LAST_PEER] = ex.peer + 1;
     this.stats[S.EXCHANGE_MS] += now() - start;
     this.publish();
     this.release();

@@ -373,6 +373,8 @@ export interface WorkerProgress {
   /** Share of its time the compute loop waited. */
   idle: number;
   alive: boolean;
+  /** The partner of its last pairwise exchange (none yet, or no pairwise exchanges: undefined). */
+  peer?: number;
 }
 
 /** Live progress of a run: updated at every metrics sample, stopped at the end. */

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { LabeledData } from '../engine/models/model.js';
 import { evaluationSet, type Evaluation, type TrainingData } from '../engine/training/data.js';
 import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
-import { writeMetricsSvg } from '../report/plot.js';
+import { writeRunPlot } from '../report/plot.js';
 import type { ClusterProgress } from './cluster-config.js';
 import type { ClusterMeasure, ClusterTotals } from './cluster-measure.js';
 import { G, S } from './shared.js';
@@ -141,6 +141,7 @@ export class ClusterMetrics {
     display.update(
       stats.map((s, i) => ({
         steps: s[S.STEPS], loss: s[S.LOSS], exchanges: s[S.EXCHANGES], idle: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0, alive: alive(i),
+        ...(s[S.LAST_PEER] > 0 ? { peer: s[S.LAST_PEER] - 1 } : {}),
       })),
       { steps: Atomics.load(global, G.STEPS), accuracy: this.lastAccuracy },
     );
@@ -174,9 +175,7 @@ export class ClusterMetrics {
   /** Draws the rows (but the final one) into an SVG; null, with a log line, when it cannot. */
   async plot(file: string, name: string, title: string): Promise<string | null> {
     try {
-      await writeMetricsSvg(file, [{ name, rows: this.rows.filter((r) => r.final === undefined) }], {
-        title, y: ['loss', 'consensus', 'testAccuracy'], xTitle: 't (local steps)', logY: false,
-      });
+      await writeRunPlot(file, { name, kind: 'cluster', rows: this.rows.filter((r) => r.final === undefined), title });
       return file;
     } catch (err) {
       this.log(`cannot draw the plot: ${err instanceof Error ? err.message : String(err)}`);

@@ -143,5 +143,7 @@ export const S = {
   REJECTED: 17,
   /** Payload bytes this worker sent: its messages, its share of the collectives, its pushes (see agent.ts). */
   BYTES_SENT: 18,
+  /** 1 + the partner of the last pairwise exchange (0: none yet). */
+  LAST_PEER: 19,
   SIZE: 20,
 } as const;

@@ -45,7 +45,7 @@ import { choosePull } from '../pull-bounds.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
 import type { EmulatedTransport } from '../emulator.js';
 import { LocalClock } from '../rate.js';
-import { C, permitStep, restoreSaved, savedCopy, shareState, sharedFloats, sharedInts, stopCompute, toShared } from '../shared.js';
+import { C, S, permitStep, restoreSaved, savedCopy, shareState, sharedFloats, sharedInts, stopCompute, toShared } from '../shared.js';
 import type { AlgorithmSnapshot } from './peer-checkpoint.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
@@ -147,6 +147,8 @@ export interface PeerProgress {
   loss: number;
   /** Local time in units of gradient steps. */
   t: number;
+  /** The partner of its last pairwise exchange of the training phase (none yet: undefined). */
+  peer?: number;
 }
 
 /** How a worker started. */
@@ -394,7 +396,10 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // Frames the wire dropped count against their sender as refusals do.
   const onRejected = (j: WorkerId, reason: string): void => guard.strike(j, reason);
   transport.on('rejected', onRejected);
+  // The agent's counts: the partner of its last exchange is read from them for the progress reports.
+  const agentStats = new Float64Array(S.SIZE);
   const agent: WorkerAgent = new WorkerAgent({
+    stats: agentStats,
     // A resumed worker (not one that pulled its parameters afresh) goes on from its saved local time.
     clock: new LocalClock(undefined, opts.resume && !pulled ? opts.resume.state.time : 0),
     id: transport.self,
@@ -453,7 +458,10 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   let loss = NaN;
   const party = new AveragingParty(x, model.backend, () => headerAt(steps()), agent.guard);
   const progress = (): void =>
-    opts.onProgress?.({ phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now() });
+    opts.onProgress?.({
+      phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now(),
+      ...(agentStats[S.LAST_PEER] > 0 ? { peer: agentStats[S.LAST_PEER] - 1 } : {}),
+    });
   const start = (firstLoss: number): void =>
     opts.onStart?.({ step: first, pulledFrom: pulled?.from ?? null, peerStep: pulled?.step ?? null, moved, loss: firstLoss });
   const result = (interrupted: boolean, pairing: Pairing['stats'], ruined: string | null = null): PeerResult => {
