@@ -73,10 +73,11 @@ test('flags that a mode cannot honour are refused with one line; the cluster hon
   assert.deepEqual([c.schedule, c.stepSize, c.gamma], ['step', 40, 0.3]);
 });
 
-test('train dispatches to a cluster with several workers, a cluster option, or no training flag at all', () => {
+test('train runs a cluster whatever the flags, but with --workers 1', () => {
   const cases: Array<[string[], boolean]> = [
     [[], true], [['--json'], true], [['--out', 'x', '--seed', '3'], true], [['--workers', '4'], true], [['--algo', 'gossip'], true],
-    [['--workers', '1'], false], [['--steps', '30'], false],
+    [['--steps', '30'], true], [['--lr', '0.1'], true],
+    [['--workers', '1'], false], [['--workers', '1', '--steps', '30'], false],
   ];
   for (const [args, cluster] of cases) {
     const { flags, explicit } = parse(args);

@@ -25,7 +25,7 @@ describe('in headless Chromium', { skip }, () => {
     const sim = join(dir, 'sim');
     const one = join(dir, 'one');
     assert.equal(gossamer(['sim', '--problem', 'quadratic', '--workers', '8', '--time', '10', '--no-plot', '--out', sim, '--json']).code, 0);
-    const t = gossamer(['train', '--steps', '12', '--limit', '256', '--eval-limit', '100', '--eval-every', '4', '--log-every', '4', '--out', one, '--json']);
+    const t = gossamer(['train', '--workers', '1', '--steps', '12', '--limit', '256', '--eval-limit', '100', '--eval-every', '4', '--log-every', '4', '--out', one, '--json']);
     assert.equal(t.code, 0, t.stderr);
     const file = join(dir, 'report.html');
     const r = gossamer(['report', sim, one, '--out', file]);
@@ -66,7 +66,7 @@ describe('in headless Chromium', { skip }, () => {
   });
 
   test('the live dashboard of a one-worker run draws its training and test curves', async () => {
-    const run = liveCli(['train', '--steps', '100000', '--limit', '256', '--eval-limit', '50', '--eval-every', '10', '--log-every', '5', '--out', join(dir, 'one-live'), '--dashboard', '0']);
+    const run = liveCli(['train', '--workers', '1', '--steps', '100000', '--limit', '256', '--eval-limit', '50', '--eval-every', '10', '--log-every', '5', '--out', join(dir, 'one-live'), '--dashboard', '0']);
     try {
       const { page, errors } = await browser.open(await run.url);
       const counts = await liveCounts(page, ['loss-steps', 'loss-seconds', 'accuracy-steps', 'workers-steps']);

@@ -53,13 +53,13 @@ test('a dashboard port in use or malformed is refused with one line and exit cod
   await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
   const { port } = busy.address() as AddressInfo;
   try {
-    const r = gossamer(['train', '--steps', '3', '--limit', '64', '--out', join(dir, 'busy'), '--dashboard', String(port)]);
+    const r = gossamer(['train', '--workers', '1', '--steps', '3', '--limit', '64', '--out', join(dir, 'busy'), '--dashboard', String(port)]);
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr.trim(), `gossamer: --dashboard: port ${port} on 127.0.0.1 is in use`);
   } finally {
     busy.close();
   }
-  const bad = gossamer(['train', '--steps', '3', '--dashboard', '70000']);
+  const bad = gossamer(['train', '--workers', '1', '--steps', '3', '--dashboard', '70000']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /port number/);
 });

@@ -16,7 +16,7 @@ const one = join(dir, 'one');
 before(() => {
   const s = gossamer(['sim', '--problem', 'quadratic', '--workers', '8', '--time', '10', '--no-plot', '--out', sim, '--json']);
   assert.equal(s.code, 0, s.stderr);
-  const t = gossamer(['train', '--steps', '12', '--limit', '256', '--eval-limit', '100', '--eval-every', '4', '--log-every', '4', '--out', one, '--json']);
+  const t = gossamer(['train', '--workers', '1', '--steps', '12', '--limit', '256', '--eval-limit', '100', '--eval-every', '4', '--log-every', '4', '--out', one, '--json']);
   assert.equal(t.code, 0, t.stderr);
 });
 
