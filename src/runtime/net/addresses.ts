@@ -58,3 +58,8 @@ export function listenFailure(error: unknown, listen: readonly string[]): string
   const what = lines.length > 0 ? lines.map((m) => `${m[1]}: ${m[2]}`).join('; ') : `${listen.join(' ')}: ${text.split('\n')[0]}`;
   return `cannot listen on ${what}`;
 }
+
+/** An address without its /p2p/<peer id> part. */
+export function stripPeerId(addr: string): string {
+  return addr.replace(/\/p2p\/[^/]+$/, '');
+}

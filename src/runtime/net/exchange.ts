@@ -1,0 +1,318 @@
+/**
+ * Exchanges (/gossamer/exchange/1.0.0), one stream each, frames of wire.ts:
+ *
+ *   proposer                                  acceptor
+ *   propose (header, count, timeout)    →
+ *                                       ←     busy | abort(refused)       (end)
+ *                                       ←     accept (header) + payload   (its message)
+ *   payload (its message)               →
+ *                                             all received and valid: commit, then
+ *                                       ←     done
+ *   all received + done: resolves ok
+ *
+ * The two payloads travel at the same time. Each side applies the peer's message only once all of it has arrived
+ * and been validated (checksum, algorithm, layout, size, finite values); any failure before that — a bad frame, a
+ * closed stream, a deadline (the proposer's timeout, which it sends to the acceptor) — resolves the proposal with a
+ * reason or calls the handler's abort, and parameters stay as they were. Nothing here throws into the caller:
+ * errors from the network or from peers are logged and counted.
+ */
+import type { Connection, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import type { ExchangeResult, MessageHeader, WorkerId } from '../transport.js';
+import type { NetHost } from './net-host.js';
+import { EXCHANGE_PROTOCOL } from './net-options.js';
+import { PROPOSE_WAIT_MS, chunksOf, count, errorText, sendFrame, tellFor } from './stream-io.js';
+import {
+  ABORT_REASONS, FrameReader, decodeMessage, encodeControl, encodeMessage, isWireError, type AbortReason, type EncodedFrame, type Frame,
+} from './wire.js';
+
+/** Extra time an acceptor grants over the proposer's timeout. */
+const ACCEPT_GRACE_MS = 1_000;
+
+/** Proposes an exchange to worker `peer`; resolves with its message or why there was none; never rejects. */
+export async function propose(t: NetHost, peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult> {
+  t.stats.proposed++;
+  let result: ExchangeResult;
+  try {
+    result = await proposeInner(t, peer, header, message, timeoutMs);
+  } catch (error) {
+    t.log('warn', `exchange with worker ${peer} failed: ${errorText(error)}`, { peer });
+    result = { ok: false, peer, reason: 'closed' };
+  }
+  if (result.ok) t.stats.completed++;
+  else count(t.stats.failed, result.reason);
+  return result;
+}
+
+function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message: Float32Array, timeoutMs: number): Promise<ExchangeResult> {
+  const fail = (reason: 'busy' | 'refused' | 'timeout' | 'closed' | 'invalid'): ExchangeResult => ({ ok: false, peer, reason });
+  const info = t.byIndex.get(peer);
+  if (t.closed || !info || peer === t.self) return Promise.resolve(fail('closed'));
+  if (t.codec) header = { ...header, codec: t.codec };
+  let frame: EncodedFrame;
+  try {
+    frame = encodeMessage(header, message, t.blockSize);
+  } catch (error) {
+    t.log('warn', `cannot send this node's message: ${errorText(error)}`);
+    return Promise.resolve(fail('invalid'));
+  }
+  const controller = new AbortController();
+  const signal = controller.signal;
+  return new Promise<ExchangeResult>((resolve) => {
+    let stream: Stream | null = null;
+    let settled = false;
+    let received: { header: MessageHeader; message: Float32Array } | null = null;
+    let accepted = false;
+    const timer = setTimeout(() => finish(fail('timeout')), Math.max(1, timeoutMs));
+    const cancel = (reason: string): void => finish(fail(reason === 'timeout' ? 'timeout' : 'closed'));
+    t.live.add(cancel);
+    const finish = (result: ExchangeResult, tell?: AbortReason): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      t.live.delete(cancel);
+      controller.abort();
+      if (stream) {
+        stream.removeEventListener('message', onMessage);
+        stream.removeEventListener('close', onClose);
+        stream.removeEventListener('end', onClose);
+        if (result.ok) {
+          void stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => stream?.abort(new Error('close timed out')));
+        } else if (tell) {
+          try {
+            stream.send(encodeControl('abort', header, { aux: ABORT_REASONS.indexOf(tell) }));
+            void stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => stream?.abort(new Error('aborted')));
+          } catch {
+            stream.abort(new Error(`exchange abandoned: ${tell}`));
+          }
+        } else {
+          stream.abort(new Error(`exchange abandoned: ${result.ok ? '' : result.reason}`));
+        }
+      }
+      resolve(result);
+    };
+    const reader = new FrameReader({ algorithm: header.algorithm, layoutHash: header.layoutHash, count: message.length, maxPayloadBytes: t.maxPayloadBytes });
+    const onFrame = (f: Frame): void => {
+      switch (f.kind) {
+        case 'busy':
+          return finish(fail('busy'));
+        case 'abort': {
+          const why = ABORT_REASONS[f.aux];
+          return finish(fail(why === 'refused' ? 'refused' : why === 'invalid' ? 'invalid' : why === 'busy' ? 'busy' : 'closed'));
+        }
+        case 'accept':
+          if (accepted) break;
+          accepted = true;
+          void sendFrame(stream as Stream, frame, t.chunkBytes, signal).then(
+            () => (t.stats.bytesSent += frame.header.length + frame.payload.length),
+            (error) => {
+              if (!settled) t.log('debug', `sending to worker ${peer} failed: ${errorText(error)}`);
+              finish(fail('closed'));
+            },
+          );
+          return;
+        case 'payload': {
+          if (!accepted || received) break;
+          const m = decodeMessage(f);
+          if (isWireError(m)) {
+            t.rejectFrame(peer, m);
+            return finish(fail('invalid'), 'invalid');
+          }
+          t.stats.bytesReceived += f.headerLength + f.payloadLength;
+          received = { header: f.header, message: m };
+          return;
+        }
+        case 'done':
+          if (!received) break;
+          return finish({ ok: true, peer, message: received.message, header: received.header });
+        default:
+          break;
+      }
+      t.rejectFrame(peer, { ok: false, reason: 'unexpected', detail: `unexpected ${f.kind} frame` });
+      finish(fail('invalid'), 'invalid');
+    };
+    const onMessage = (event: { data: Uint8Array | Iterable<Uint8Array> }): void => {
+      for (const chunk of chunksOf(event.data)) {
+        if (settled) return;
+        const frames = reader.push(chunk);
+        if (isWireError(frames)) {
+          t.rejectFrame(peer, frames);
+          const tell = tellFor(frames);
+          return finish(fail(tell), tell);
+        }
+        for (const f of frames) if (!settled) onFrame(f);
+      }
+    };
+    const onClose = (): void => finish(fail('closed'));
+    t.node
+      .dialProtocol(peerIdFromString(info.peerId), EXCHANGE_PROTOCOL, { signal })
+      .then((s) => {
+        if (settled) {
+          s.abort(new Error('exchange abandoned'));
+          return;
+        }
+        stream = s;
+        s.addEventListener('message', onMessage);
+        s.addEventListener('close', onClose);
+        s.addEventListener('end', onClose);
+        s.send(encodeControl('propose', header, { count: message.length, aux: Math.min(0xffffffff, Math.max(1, Math.round(timeoutMs))) }));
+      })
+      .catch((error) => {
+        if (!settled) t.log('debug', `cannot reach worker ${peer}: ${errorText(error)}`);
+        finish(fail('closed'));
+      });
+  });
+}
+
+// -------------------------------------------------------------------------------------------------------------
+// Exchanges: acceptor side
+
+/** Serves one inbound exchange stream (the acceptor side). */
+export function onExchangeStream(t: NetHost, stream: Stream, connection: Connection): void {
+  const remote = connection.remotePeer.toString();
+  const peer = t.byPeerId.get(remote);
+  const expect = { algorithm: t.opts.algorithm, layoutHash: t.opts.layoutHash, count: t.opts.messageLength, maxPayloadBytes: t.maxPayloadBytes };
+  const reader = new FrameReader(expect);
+  const controller = new AbortController();
+  let phase: 'waiting' | 'accepted' | 'finished' = 'waiting';
+  const isFinished = (): boolean => phase === 'finished';
+  let proposal: Frame | null = null;
+  let received: { header: MessageHeader; message: Float32Array } | null = null;
+  let sent = false;
+  let timer = setTimeout(() => end('timeout'), PROPOSE_WAIT_MS);
+  const cancel = (reason: string): void => end(reason);
+  t.live.add(cancel);
+
+  /** Ends the exchange without a commit: tells the proposer (when a reason is given) and aborts if accepted. */
+  const end = (reason: string, tell?: AbortReason | 'busy'): void => {
+    if (phase === 'finished') return;
+    const wasAccepted = phase === 'accepted';
+    phase = 'finished';
+    cleanup();
+    if (tell) {
+      try {
+        const h = proposal?.header ?? { version: 1, algorithm: 'none', step: 0, layoutHash: 'none', codec: 'f32' as const };
+        stream.send(tell === 'busy' ? encodeControl('busy', h) : encodeControl('abort', h, { aux: ABORT_REASONS.indexOf(tell) }));
+        void stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => stream.abort(new Error('aborted')));
+      } catch {
+        stream.abort(new Error(reason));
+      }
+    } else {
+      stream.abort(new Error(reason));
+    }
+    if (wasAccepted && peer !== undefined) {
+      count(t.stats.aborted, reason.split(':')[0]);
+      try {
+        t.handler?.abort(peer, reason);
+      } catch (error) {
+        t.log('warn', `abort handler failed: ${errorText(error)}`);
+      }
+    }
+  };
+  const cleanup = (): void => {
+    clearTimeout(timer);
+    t.live.delete(cancel);
+    controller.abort();
+    stream.removeEventListener('message', onMessage);
+    stream.removeEventListener('close', onClose);
+    stream.removeEventListener('end', onClose);
+  };
+  const maybeCommit = (): void => {
+    if (phase !== 'accepted' || !received || !sent || peer === undefined) return;
+    phase = 'finished';
+    cleanup();
+    t.stats.committed++;
+    try {
+      t.handler?.commit(peer, received.header, received.message);
+    } catch (error) {
+      t.log('warn', `commit handler failed: ${errorText(error)}`);
+    }
+    try {
+      stream.send(encodeControl('done', received.header));
+      void stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => stream.abort(new Error('close timed out')));
+    } catch {
+      stream.abort(new Error('closed'));
+    }
+  };
+  const onPropose = (f: Frame): void => {
+    proposal = f;
+    if (peer === undefined) {
+      t.log('debug', `proposal from unknown peer ${remote}: busy`);
+      return end('unknown peer', 'busy');
+    }
+    const handler = t.handler;
+    if (!handler || t.closed) return end('no handler', 'busy');
+    let reply: { header: MessageHeader; message: Float32Array } | null = null;
+    try {
+      reply = handler.accept(peer, f.header);
+    } catch (error) {
+      t.log('warn', `accept handler failed: ${errorText(error)}`);
+      reply = null;
+    }
+    if (!reply) return end('busy', 'busy');
+    if (t.codec) reply = { header: { ...reply.header, codec: t.codec }, message: reply.message };
+    phase = 'accepted';
+    t.stats.accepted++;
+    if (reply.header.algorithm !== f.header.algorithm || reply.header.layoutHash !== f.header.layoutHash || reply.message.length !== f.count) {
+      t.log('warn', `refusing worker ${peer}'s proposal: it sends ${f.header.algorithm}/${f.count} elements, this node ${reply.header.algorithm}/${reply.message.length}`);
+      return end('refused: mismatch', 'refused');
+    }
+    let frame: EncodedFrame;
+    try {
+      frame = encodeMessage(reply.header, reply.message, t.blockSize);
+    } catch (error) {
+      t.log('warn', `cannot send this node's message: ${errorText(error)}`);
+      return end('invalid: local message', 'invalid');
+    }
+    clearTimeout(timer);
+    const deadline = Math.min(t.maxTimeoutMs, Math.max(1, f.aux)) + ACCEPT_GRACE_MS;
+    timer = setTimeout(() => end('timeout'), deadline);
+    try {
+      stream.send(encodeControl('accept', reply.header, { count: reply.message.length }));
+    } catch {
+      return end('closed');
+    }
+    sendFrame(stream, frame, t.chunkBytes, controller.signal).then(
+      () => {
+        t.stats.bytesSent += frame.header.length + frame.payload.length;
+        sent = true;
+        maybeCommit();
+      },
+      (error) => {
+        if (phase === 'accepted') t.log('debug', `sending to worker ${peer} failed: ${errorText(error)}`);
+        end('closed');
+      },
+    );
+  };
+  const onFrame = (f: Frame): void => {
+    if (phase === 'waiting' && f.kind === 'propose') return onPropose(f);
+    if (phase === 'accepted' && f.kind === 'payload' && !received) {
+      const m = decodeMessage(f);
+      if (isWireError(m)) {
+        t.rejectFrame(peer ?? remote, m);
+        return end(`invalid: ${m.reason}`, 'invalid');
+      }
+      t.stats.bytesReceived += f.headerLength + f.payloadLength;
+      received = { header: f.header, message: m };
+      return maybeCommit();
+    }
+    if (f.kind === 'abort') return end(`peer abandoned: ${ABORT_REASONS[f.aux]}`);
+    t.rejectFrame(peer ?? remote, { ok: false, reason: 'unexpected', detail: `unexpected ${f.kind} frame` });
+    end('invalid: unexpected frame', 'invalid');
+  };
+  const onMessage = (event: { data: Uint8Array | Iterable<Uint8Array> }): void => {
+    for (const chunk of chunksOf(event.data)) {
+      if (phase === 'finished') return;
+      const frames = reader.push(chunk);
+      if (isWireError(frames)) {
+        t.rejectFrame(peer ?? remote, frames);
+        return end(`${tellFor(frames)}: ${frames.reason}`, tellFor(frames));
+      }
+      for (const f of frames) if (!isFinished()) onFrame(f);
+    }
+  };
+  const onClose = (): void => end('closed');
+  stream.addEventListener('message', onMessage);
+  stream.addEventListener('close', onClose);
+  stream.addEventListener('end', onClose);
+}

@@ -1,0 +1,149 @@
+/**
+ * The network transport's protocols, options, records and events.
+ */
+import type { MessageHeader, WorkerId } from '../transport.js';
+
+export const EXCHANGE_PROTOCOL = '/gossamer/exchange/1.0.0';
+export const MEMBER_PROTOCOL = '/gossamer/member/1.0.0';
+export const PULL_PROTOCOL = '/gossamer/pull/1.0.0';
+
+/** Answers a pull: this worker's current parameters (a snapshot the transport may keep) and header, or null (busy). */
+export type PullHandler = (peer: WorkerId) => { header: MessageHeader; message: Float32Array } | null;
+
+export type LogLevel = 'debug' | 'info' | 'warn';
+/** Where the transport reports what it drops and why. */
+export type NetLogger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
+
+/** Default logger: warnings as one line on stderr. */
+export const stderrLogger: NetLogger = (level, message) => {
+  if (level === 'warn') process.stderr.write(`gossamer net: ${message}\n`);
+};
+
+/** Bytes handed to a stream per send call: the best of 64 KiB – 4 MiB in bench/transport.ts --sweep. */
+export const DEFAULT_CHUNK_BYTES = 256 << 10;
+/** Yamux receive window per stream. */
+export const DEFAULT_WINDOW_BYTES = 16 << 20;
+/** Largest yamux data frame. */
+export const DEFAULT_FRAME_BYTES = 64 << 10;
+/** Longest deadline an acceptor grants a proposer. */
+export const DEFAULT_MAX_TIMEOUT_MS = 10 * 60_000;
+
+export interface NetTransportOptions {
+  /** This worker's index. */
+  self: WorkerId;
+  /** Cluster size: indices are 0 … workers − 1. */
+  workers: number;
+  /**
+   * Multiaddrs to listen on.
+   * @default ['/ip4/127.0.0.1/tcp/0']
+   */
+  listen?: string[];
+  /**
+   * Multiaddrs of nodes to join through (with or without /p2p/<peer id>); retried until they answer.
+   * @default []
+   */
+  bootstrap?: string[];
+  /**
+   * Swarm key file contents (see swarm-key.ts): only nodes with the same key can connect. null: an open network.
+   * @default null
+   */
+  swarmKey?: Uint8Array | null;
+  /**
+   * Connection encryption: noise, or plaintext for reference measurements only.
+   * @default 'noise'
+   */
+  encryption?: 'noise' | 'plaintext';
+  /**
+   * Refuse peers and messages of another algorithm. Unset: any.
+   * @default undefined
+   */
+  algorithm?: string;
+  /**
+   * Refuse peers and messages of another model layout (hash). Unset: any.
+   * @default undefined
+   */
+  layoutHash?: string;
+  /**
+   * Refuse messages of another element count. Unset: any.
+   * @default undefined
+   */
+  messageLength?: number;
+  /**
+   * Largest payload accepted, in bytes.
+   * @default DEFAULT_MAX_PAYLOAD_BYTES (1 GiB, wire.ts)
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Bytes handed to the stream per send call.
+   * @default DEFAULT_CHUNK_BYTES (256 KiB)
+   */
+  chunkBytes?: number;
+  /**
+   * Yamux receive window per stream, in bytes.
+   * @default DEFAULT_WINDOW_BYTES (16 MiB)
+   */
+  windowBytes?: number;
+  /**
+   * Largest yamux data frame, in bytes.
+   * @default DEFAULT_FRAME_BYTES (64 KiB)
+   */
+  frameBytes?: number;
+  /**
+   * Elements per block of the i8 codec.
+   * @default DEFAULT_BLOCK_SIZE (core/codecs.ts)
+   */
+  blockSize?: number;
+  /**
+   * Payload codec of this node's messages, whatever their header says. Unset: the header's.
+   * @default undefined
+   */
+  codec?: MessageHeader['codec'];
+  /**
+   * Longest deadline an acceptor grants a proposer, in ms.
+   * @default DEFAULT_MAX_TIMEOUT_MS (10 minutes)
+   */
+  maxTimeoutMs?: number;
+  /**
+   * Free-form status announced with the hello (e.g. the training phase).
+   * @default {}
+   */
+  status?: Record<string, unknown>;
+  /**
+   * Where dropped frames, refused peers and failures are reported.
+   * @default stderrLogger (warnings on stderr)
+   */
+  log?: NetLogger;
+}
+
+export interface PeerRecord {
+  index: WorkerId;
+  peerId: string;
+  addrs: string[];
+  connected: boolean;
+  /** A hello has been received from it on its current connection. */
+  greeted: boolean;
+  status: Record<string, unknown>;
+}
+
+export interface NetStats {
+  proposed: number;
+  accepted: number;
+  completed: number;
+  committed: number;
+  failed: Record<string, number>;
+  aborted: Record<string, number>;
+  rejected: Record<string, number>;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export interface NetTransportEvents {
+  /** A worker connected (or reconnected) and greeted. */
+  join: [index: WorkerId];
+  /** A worker's last connection closed. */
+  leave: [index: WorkerId];
+  /** A worker announced a new status. */
+  status: [index: WorkerId, status: Record<string, unknown>];
+  /** A frame from a worker was rejected (malformed, non-finite, mismatched). */
+  rejected: [index: WorkerId, reason: string];
+}
