@@ -1,12 +1,15 @@
 /**
  * The live display of a cluster run on a terminal: one line per worker (steps, loss of its last step, exchanges,
- * idle share) and a line for the whole run. Nothing is drawn when stderr is not a TTY.
+ * idle share) and a line for the whole run. When stderr is not a terminal (piped, redirected, in the background), a
+ * plain progress line instead, every PLAIN_EVERY_MS at most.
  */
 import cliProgress from 'cli-progress';
 import type { ClusterProgress } from '../runtime/cluster-config.js';
 
+const PLAIN_EVERY_MS = 10_000;
+
 export function clusterDisplay({ workers: n, perWorker, budget }: { workers: number; perWorker: number; budget: number }): ClusterProgress {
-  if (!process.stderr.isTTY) return { update() {}, stop() {} };
+  if (!process.stderr.isTTY) return progressLines(budget, (line) => process.stderr.write(`${line}\n`));
   const multi = new cliProgress.MultiBar(
     {
       format: '{label} [{bar}] {value}/{total} | {info}',
@@ -31,5 +34,24 @@ export function clusterDisplay({ workers: n, perWorker, budget }: { workers: num
       all.update(Math.min(total.steps, budget), { info: `test accuracy at the average ${acc}` });
     },
     stop: () => multi.stop(),
+  };
+}
+
+/** Progress as a line now and then, for a log: steps, the exchanges and idle share of the live workers, the accuracy. */
+export function progressLines(budget: number, write: (line: string) => void, everyMs = PLAIN_EVERY_MS, now = () => performance.now()): ClusterProgress {
+  const started = now();
+  let last = started;
+  return {
+    update(workers, total) {
+      const t = now();
+      if (t - last < everyMs || total.steps >= budget) return;
+      last = t;
+      const live = workers.filter((w) => w.alive);
+      const exchanges = live.reduce((a, w) => a + w.exchanges, 0);
+      const idle = live.length > 0 ? live.reduce((a, w) => a + w.idle, 0) / live.length : 0;
+      const acc = total.accuracy === undefined ? '' : `, test accuracy at the average ${(100 * total.accuracy).toFixed(2)}%`;
+      write(`steps ${total.steps} of ${budget} (${Math.floor((100 * total.steps) / budget)}%) in ${((t - started) / 1000).toFixed(0)} s, ${live.length} workers, ${exchanges} exchanges, idle ${(100 * idle).toFixed(1)}%${acc}`);
+    },
+    stop() {},
   };
 }
