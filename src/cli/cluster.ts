@@ -104,6 +104,7 @@ export function addClusterOptions(cmd: Command): Command {
 /** The train command's flags that matter here (commander's camel-cased names). */
 export interface ClusterFlags extends TrainingFlags, Omit<DilocoFlags, 'algo'> {
   workers?: number;
+  init?: string;
   epochs?: number;
   minLr?: number;
   lrStepSize?: number;
@@ -256,6 +257,7 @@ function clusterCheckpoint(file: string): ReturnType<typeof readClusterCheckpoin
 function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], file: string): ClusterConfig {
   const { run, resume } = clusterCheckpoint(file);
   const given = (k: string) => explicit.includes(k);
+  if (given('init')) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   for (const f of RUN_FLAGS) {
     if (!given(f.flag)) continue;
     const value = f.value ? f.value(flags[f.flag]) : flags[f.flag];
@@ -314,7 +316,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     nesterov: flags.nesterov, decayAll: flags.decayAll, braking: flags.braking,
     schedule, warmup: flags.warmup, minLr: flags.minLr, stepSize: flags.lrStepSize, gamma: flags.lrGamma,
     clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null, seed: flags.seed ?? 1, backend: flags.backend,
-    links: linksOf(flags), slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, errorFeedback: flags.errorFeedback, kill: flags.kill, rejoin: flags.rejoin,
+    init: flags.init, links: linksOf(flags), slowdown: flags.slow, timeoutMs: flags.exchangeTimeout, pairing: flags.pairing, codec: flags.codec, errorFeedback: flags.errorFeedback, kill: flags.kill, rejoin: flags.rejoin,
     adversary: flags.adversary, bounds: flags.bounds,
     metricsEvery: flags.logEvery,
   };

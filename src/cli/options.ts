@@ -94,6 +94,11 @@ export function addBrakingOption(cmd: Command, scope = 'local optimizer'): Comma
   );
 }
 
+/** --init: starting weights from a safetensors file of another program (engine/init-weights.ts). */
+export function addInitOption(cmd: Command): Command {
+  return cmd.option('--init <file>', 'start from the weights of a safetensors file, e.g. a PyTorch state_dict saved with safetensors (the same tensor names and shapes as the model\'s, docs/checkpoints.md; every worker starts from them)');
+}
+
 /** --codec and --error-feedback, one meaning in sim, train and peer (core/contribution.ts). */
 export function addCodecOptions(cmd: Command, scope: string, fallback?: Codec): Command {
   return cmd

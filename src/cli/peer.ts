@@ -41,10 +41,11 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addBrakingOption, addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addBrakingOption, addCodecOptions, addInitOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
 import type { Codec } from '../core/codecs.js';
+import { initFromSafetensors } from '../engine/init-weights.js';
 import { errorFeedbackProblem } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
@@ -59,6 +60,7 @@ const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-dil
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
 interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   listen: string[];
+  init?: string;
   bootstrap?: string[];
   swarmKey?: string;
   index?: number;
@@ -128,6 +130,7 @@ export function peerCommand(): Command {
     .option('--weight-decay <wd>', 'weight decay, not on biases and norms unless --decay-all (default: SGD 5e-4, AdamW 0.01)', real({ min: 0 }))
     .option('--decay-all', 'apply weight decay to biases and norm parameters too');
   addCodecOptions(peer, 'network', 'f32');
+  addInitOption(peer);
   addBrakingOption(peer)
     .option('--schedule <kind>', `learning-rate schedule over the steps: ${SCHEDULES.join(', ')} (default multistep: ×0.1 at 50% and 75% of the steps)`, oneOf(SCHEDULES))
     .option('--warmup <steps>', 'linear warm-up steps (default 5% of the steps)', integer(0))
@@ -252,6 +255,7 @@ function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, e
 }
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
+  if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   const resume = resumeFlags(flags, explicit);
   if (flags.index === undefined) throw new UsageError('--index is required');
   if (flags.workers === undefined) throw new UsageError('--workers is required');
@@ -294,6 +298,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const backend = getBackend({ backend: flags.backend });
   const modelConfig: Record<string, unknown> = { ...modelShape(t.model, data, seq), ...(t.modelConfig ?? {}) };
   const model = createModel(t.model, { ...modelConfig, seed: t.seed, backend } as Parameters<typeof createModel>[1]);
+  // Every worker starts from the same point: give them all the same file.
+  if (flags.init !== undefined) initFromSafetensors(model, flags.init);
   const graph = makeTopology(flags.topology, workers);
   if (flags.aggregate !== undefined && !COLLECTIVE_ALGORITHMS.includes(flags.algo)) {
     throw new UsageError(`--aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${flags.algo}`);

@@ -26,11 +26,12 @@ import type { BatchSource } from '../engine/training/batches.js';
 import { batchSource, dataInfo, DATASETS, DEFAULT_SEQ, evaluate, evaluationSet, inputDescription, loadTrainingData, modelShape, type Evaluation } from '../engine/training/data.js';
 import { trainLocal, type TrainRecord } from '../engine/training/loop.js';
 import { sampleText } from '../engine/training/sample.js';
+import { initFromSafetensors } from '../engine/init-weights.js';
 import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.js';
 import { writeRunPlot, type RunPlot } from '../report/plot.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type TrainingSettings } from '../config/run.js';
-import { addBrakingOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
+import { addBrakingOption, addInitOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
@@ -64,6 +65,7 @@ export interface RunConfig extends TrainingSettings {
 
 interface TrainFlags extends TrainingFlags {
   workers?: number;
+  init?: string;
   epochs?: number;
   minLr?: number;
   lrStepSize?: number;
@@ -135,6 +137,7 @@ export function trainCommand(): Command {
     .option('--temperature <t>', 'transformer: sampling temperature (0: greedy)', real({ min: 0 }), 0.8)
     .option('--json', 'print one JSON summary on stdout and nothing else');
   addDashboardOption(command);
+  addInitOption(command);
   return addClusterOptions(command)
     .action(namingFlags(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
@@ -280,6 +283,7 @@ function loadResume(file: string): Checkpoint {
 }
 
 async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, unknown>; interrupted: boolean }> {
+  if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   const checkpoint = flags.resume !== undefined ? loadResume(flags.resume) : null;
   const { run, epochs } = resolveRun(flags, checkpoint);
   const optimizerConfig = optimizerConfigOf(run);
@@ -311,6 +315,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
     );
   }
 
+  if (flags.init !== undefined) initFromSafetensors(model, flags.init);
   const optimizer = createOptimizer(model, optimizerConfig);
   if (checkpoint) {
     checkCompatible(checkpoint, model);

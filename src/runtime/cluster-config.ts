@@ -92,6 +92,8 @@ export interface ClusterConfig extends OptimizerSettings {
   clip: number | null;
   seed: number;
   backend?: BackendChoice;
+  /** Starting weights of every worker, from a safetensors file (engine/init-weights.ts; not with resume). */
+  init?: string;
   /** Link emulation: pairwise exchanges through the link emulator, all-reduce rounds as a ring all-reduce's time. */
   links?: LinkTable;
   /**

@@ -13,6 +13,7 @@ import { errorFeedbackProblem } from '../core/contribution.js';
 import type { Backend } from '../engine/backend.js';
 import { getBackend } from '../engine/backends/index.js';
 import { createModel } from '../engine/models/index.js';
+import { initFromSafetensors } from '../engine/init-weights.js';
 import type { Model } from '../engine/models/model.js';
 import { optimizerConfigOf, type OptimizerConfig } from '../engine/optim/index.js';
 import { DEFAULT_SEQ, epochSize, imageData, loadTrainingData, modelShape, workerExamples, type TrainingData } from '../engine/training/data.js';
@@ -87,6 +88,11 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
   } catch (err) {
     throw new UsageError(`cannot build model ${config.model}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  const resume = config.resume ?? null;
+  if (config.init !== undefined) {
+    if (resume) throw new UsageError('init starts a run from given weights; resume continues one from its checkpoint', { field: 'init' });
+    initFromSafetensors(model, config.init);
+  }
   const trainCount = epochSize(data, seq);
   const budget = config.steps ?? Math.max(n, Math.ceil(((config.epochs ?? 1) * trainCount) / config.batchSize));
   const perWorker = Math.max(1, Math.ceil(budget / n));
@@ -94,7 +100,6 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
     budget, kill: config.kill, rejoin: config.rejoin, adversary: config.adversary, slowdown: config.slowdown, log: config.log,
   });
 
-  const resume = config.resume ?? null;
   if (resume) {
     const short = (h: string) => h.slice(0, 12);
     if (resume.layoutHash !== model.layoutHash) {
