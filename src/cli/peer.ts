@@ -49,6 +49,7 @@ import { initFromSafetensors } from '../engine/init-weights.js';
 import { errorFeedbackProblem } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
+import { printable } from './printable.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
@@ -284,7 +285,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const { NetCollective } = await import('../runtime/net/collective.js');
   const { NetServer } = await import('../runtime/net/server.js');
   const say = (line: string): void => {
-    if (!flags.json) process.stderr.write(`[peer ${index}] ${line}\n`);
+    if (!flags.json) process.stderr.write(`[peer ${index}] ${printable(line)}\n`);
   };
   const emit = (event: string, fields: Record<string, unknown>): void => {
     if (flags.json) process.stdout.write(`${JSON.stringify({ event, index, ...fields })}\n`);
@@ -334,7 +335,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   }
 
   const log: NetLogger = (level, message) => {
-    if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${index}] ${message}\n`);
+    // (messages may quote what peers sent)
+    if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[peer ${index}] ${printable(message)}\n`);
   };
   // The live page (started before the run begins: a port in use leaves no run behind) and the metrics rows.
   const dashboard = await startDashboard(flags.dashboard, {

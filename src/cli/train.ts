@@ -32,6 +32,7 @@ import { writeRunPlot, type RunPlot } from '../report/plot.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type TrainingSettings } from '../config/run.js';
 import { addBrakingOption, addInitOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
+import { printable } from './printable.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
@@ -473,5 +474,5 @@ function printSummary(s: Record<string, unknown>): void {
     'testBitsPerChar', 'unigramLoss', 'checkpoint', 'metrics', 'plot',
   ];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(16)} ${fmt(s[k])}\n`);
-  if (typeof s.sample === 'string') process.stdout.write(`sample           ${JSON.stringify(s.prompt)} → ${JSON.stringify(s.sample)}\n`);
+  if (typeof s.sample === 'string') process.stdout.write(`sample           ${printable(JSON.stringify(s.prompt))} → ${printable(JSON.stringify(s.sample))}\n`);
 }
