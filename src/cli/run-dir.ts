@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
@@ -48,18 +49,31 @@ export function configHash(config: object): string {
   return createHash('sha256').update(JSON.stringify(canonical(config))).digest('hex').slice(0, 8);
 }
 
-/** The status of the run a directory holds ('finished' for the outputs of an older version), or null. */
+/**
+ * The status of the run a directory holds ('finished' for the outputs of an older version), or null. A run still
+ * marked running whose process is gone (killed by a signal it could not answer, or by the machine) has failed.
+ */
 function heldRun(dir: string): RunStatus | null {
   const record = join(dir, 'run.json');
   if (existsSync(record)) {
     try {
-      const status = (JSON.parse(readFileSync(record, 'utf8')) as { status?: RunStatus }).status;
-      return status ?? 'finished';
+      const run = JSON.parse(readFileSync(record, 'utf8')) as { status?: RunStatus; pid?: number; host?: string };
+      if (run.status === 'running' && run.host === hostname() && typeof run.pid === 'number' && !alive(run.pid)) return 'failed';
+      return run.status ?? 'finished';
     } catch {
       return 'finished';
     }
   }
   return RUN_FILES.some((f) => existsSync(join(dir, f))) ? 'finished' : null;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Whether a directory's run must be kept: a failed run (bad input found late, a crash) has nothing worth keeping. */
@@ -101,7 +115,7 @@ export class RunDir {
   /** The run starts: run.json says so, with the configuration. */
   begin(): void {
     prepareOutputDir(this.path, '--out');
-    this.record.startedAt = new Date().toISOString();
+    Object.assign(this.record, { startedAt: new Date().toISOString(), host: hostname(), pid: process.pid });
     this.write();
     process.once('exit', this.onExit);
   }

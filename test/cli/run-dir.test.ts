@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
@@ -72,4 +72,23 @@ test('gossamer --version prints the package version', () => {
   const r = gossamerIn(dir, ['--version']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), JSON.parse(readFileSync(resolve('package.json'), 'utf8')).version);
+});
+
+test('a run still marked running whose process is gone (killed by a signal) has failed: its directory is free again', () => {
+  const out = join(dir, 'killed');
+  const first = gossamerIn(dir, [...SIM, '--out', out]);
+  assert.equal(first.code, 0, first.stderr);
+  const file = join(out, 'run.json');
+  const record = JSON.parse(readFileSync(file, 'utf8'));
+  assert.equal(typeof record.pid, 'number');
+  // As a process killed in the middle of its run leaves it: running, under a pid that no longer exists.
+  const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  writeFileSync(file, JSON.stringify({ ...record, status: 'running', pid: Number(gone) }));
+  const again = gossamerIn(dir, [...SIM, '--out', out]);
+  assert.equal(again.code, 0, again.stderr);
+  // A running run whose process lives (this test's) is refused.
+  writeFileSync(file, JSON.stringify({ ...record, status: 'running', pid: process.pid }));
+  const busy = gossamerIn(dir, [...SIM, '--out', out]);
+  assert.equal(busy.code, 2);
+  assert.match(busy.stderr, /already holds an unfinished run/);
 });
