@@ -97,3 +97,46 @@ test('DiLoCo saves its outer parameters, momentum and inner-step count; bad sett
     assert.throws(() => buildAlgorithm({ name: 'diloco', graph, rate: 1, dim: 3, dtype: 'f64', diloco }), UsageError, JSON.stringify(diloco));
   }
 });
+
+test('H = 1 with inner plain SGD and outer SGD of lr 1 without momentum follows AllReduce SGD\'s trajectory', () => {
+  // Four workers with gradients A_i x − b_i, round after round through both algorithms' own handlers.
+  const n = 4;
+  const dim = 6;
+  const rng = new Rng(12);
+  const a = Array.from({ length: n }, () => Float64Array.from({ length: dim }, () => 0.5 + rng.uniform()));
+  const b = Array.from({ length: n }, () => Float64Array.from({ length: dim }, () => rng.normal()));
+  const x0 = Float64Array.from({ length: dim }, () => rng.normal());
+  const graph = makeTopology('ring', n);
+  const trajectory = (name: 'allreduce' | 'diloco'): Float64Array[] => {
+    const { algorithm } = buildAlgorithm({ name, graph, rate: 1, dim, dtype: 'f64', diloco: { innerSteps: 1, outerOptimizer: 'sgd', outerLr: 1, outerMomentum: 0 } });
+    const collective = algorithm.collective!;
+    const states = Array.from({ length: n }, () => algorithm.createState(x0));
+    const optimizers = states.map(() => new LocalOptimizer({ lr: 0.1 }, { dim, dtype: 'f64' }));
+    const models: Float64Array[] = [];
+    for (let round = 0; round < 20; round++) {
+      const contributions = states.map((s, i) => {
+        algorithm.localStep(s, round, (x, g) => {
+          for (let k = 0; k < dim; k++) g[k] = a[i][k] * x[k] - b[i][k];
+          return 0;
+        }, optimizers[i]);
+        assert.ok(collective.due(s));
+        const out = new Float64Array(dim);
+        collective.begin(s, round, out);
+        return out;
+      });
+      const mean = new Float64Array(dim);
+      for (const c of contributions) for (let k = 0; k < dim; k++) mean[k] += c[k] / n;
+      states.forEach((s, i) => collective.complete(s, round + 1, mean, optimizers[i]));
+      models.push(Float64Array.from(states[0].x));
+      for (const s of states) assert.deepEqual(s.x, states[0].x, 'every worker holds the same model');
+    }
+    return models;
+  };
+  const allreduce = trajectory('allreduce');
+  const diloco = trajectory('diloco');
+  // θ − lr·mean(g) against θ − mean(lr·g): the same step up to the rounding of the product.
+  for (let r = 0; r < allreduce.length; r++) {
+    for (let k = 0; k < dim; k++) assert.ok(Math.abs(diloco[r][k] - allreduce[r][k]) <= 1e-12 * (1 + Math.abs(allreduce[r][k])), `round ${r}, element ${k}`);
+  }
+  assert.ok(Math.abs(allreduce[19][0] - allreduce[0][0]) > 1e-3, 'the models moved');
+});
