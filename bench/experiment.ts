@@ -2,7 +2,7 @@
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
  * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, diloco-codecs,
- * diloco-h, acid-noniid, braking and async-diloco (simulator, neural: minutes), time-to-97, diloco-time-to-97,
+ * diloco-h, acid-neural, acid-noniid, braking and async-diloco (simulator, neural: minutes), time-to-97, diloco-time-to-97,
  * sim-vs-runtime, sim-vs-runtime-diloco, diloco (runtime: worker threads, minutes each in full; run
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
@@ -13,6 +13,7 @@ import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
 import { acidClock } from './experiments/acid-clock.js';
 import { acidForcing } from './experiments/acid-forcing.js';
+import { acidNeural } from './experiments/acid-neural.js';
 import { acidNoniid } from './experiments/acid-noniid.js';
 import { acidRate } from './experiments/acid-rate.js';
 import { braking } from './experiments/braking.js';
@@ -35,6 +36,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-forcing': acidForcing,
   'acid-clock': acidClock,
   'acid-noniid': acidNoniid,
+  'acid-neural': acidNeural,
   'consensus-decay': consensusDecay,
   dadao,
   codecs,
@@ -52,7 +54,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
 const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco']);
 /** Long simulations (neural networks): not part of "all" either. */
-const LONG = new Set(['acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
+const LONG = new Set(['acid-neural', 'acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 
 const args = process.argv.slice(2);
 const VALUED = new Set(['--seeds', '--rate', '--codec']);
