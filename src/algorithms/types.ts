@@ -56,6 +56,11 @@ export interface CollectiveCapability<S extends WorkerState> {
    * together (a streaming algorithm sends a fragment of the model).
    */
   ranges(s: S): readonly ParamRange[];
+  /**
+   * Scalars the contribution carries after the ranges' values (ACCO's and DPU's micro-batch count, averaged with the
+   * rest). @default 0
+   */
+  readonly extra?: number;
   /** Writes this worker's contribution at time t. */
   begin(s: S, t: number, out: Vec): void;
   /** Applies the mean of the workers' contributions at time t. */
@@ -163,6 +168,11 @@ export function restoreFields(s: object, saved: SavedState): void {
     if (typeof fields[k] !== 'number') throw new Error(`the saved state has a scalar ${k} this algorithm does not keep`);
     fields[k] = v;
   }
+}
+
+/** The length of a worker's next contribution to a collective: its ranges' values, then its extra scalars. */
+export function contributionLength<S extends WorkerState>(c: Pick<CollectiveCapability<S>, 'ranges' | 'extra'>, s: S): number {
+  return rangesLength(c.ranges(s)) + (c.extra ?? 0);
 }
 
 /** The number of values in a list of ranges. */

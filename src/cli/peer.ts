@@ -364,7 +364,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     let collective: NetCollective | undefined;
     if (built.algorithm.collective) {
       collective = new NetCollective(transport, {
-        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size, timeoutMs: flags.timeout, codec: flags.codec, aggregate: flags.aggregate, log: (level, line) => log(level, line),
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size + (built.algorithm.collective.extra ?? 0), timeoutMs: flags.timeout, codec: flags.codec, aggregate: flags.aggregate, log: (level, line) => log(level, line),
       });
       await collective.start();
     }

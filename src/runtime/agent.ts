@@ -12,7 +12,7 @@
  */
 import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
-import { rangesLength, type Algorithm, type ClosingCollective, type ServerCapability, type WorkerState } from '../algorithms/types.js';
+import { contributionLength, type Algorithm, type ClosingCollective, type ServerCapability, type WorkerState } from '../algorithms/types.js';
 import type { Rng } from '../core/rng.js';
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
@@ -272,7 +272,7 @@ export class WorkerAgent implements ExchangeParty {
   /** Begins the due collective with this worker's contribution; resolves once its mean is applied (false: stopped). */
   private async collect(c: ClosingCollective<WorkerState>): Promise<boolean> {
     const all = this.opts.collective!;
-    const length = rangesLength(c.ranges(this.state));
+    const length = contributionLength(c, this.state);
     c.begin(this.state, this.clock.now(), all.nextSlot(length));
     if (this.mean.length !== length) this.mean = new Float32Array(length);
     const mean = this.mean;

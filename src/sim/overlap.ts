@@ -8,7 +8,7 @@
  * waits for it (Streaming DiLoCo, τ steps after a fragment's all-reduce began).
  */
 import type { WorkerState } from '../algorithms/types.js';
-import { rangesLength } from '../algorithms/types.js';
+import { contributionLength } from '../algorithms/types.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
@@ -40,7 +40,7 @@ export function runOverlap(ctx: DriverContext): void {
   const begin = (i: number, t: number) => {
     const round = begun[i] + 1;
     begun[i] = round;
-    const len = rangesLength(collective.ranges(states[i]));
+    const len = contributionLength(collective, states[i]);
     const out = allocVec(objective.dtype, len);
     collective.begin(states[i], t, out);
     counts.largestCollective = Math.max(counts.largestCollective, len);
