@@ -1,6 +1,6 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
-import { accumulate, accumulateState, beginRound, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import { accumulate, accumulateState, beginRound, closingAtBase, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
 import { meanGradient } from './dpu.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
@@ -61,8 +61,10 @@ export class Acco implements Algorithm<AccoState> {
           optimizer.update(s.base, this.scratch);
           s.next.set(s.base);
         }
-        s.flight = 0;
+        roundDone(s, mean, opts.workers);
       },
+      progress: (s) => s.total,
+      closing: opts.workers > 1 ? closingAtBase(dim) : undefined,
     };
   }
 

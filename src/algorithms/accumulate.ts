@@ -1,6 +1,6 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
-import { restoreFields, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
+import { restoreFields, type ClosingCollective, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 /**
  * What ACCO and the one-step-delayed update (DPU) share: the compute loop never waits for the all-reduce. Between two
@@ -24,6 +24,8 @@ export interface AccumulateState extends WorkerState {
   rounds: number;
   /** 1 while a collective is in flight (begun, its mean not applied). */
   flight: number;
+  /** Micro-batches of all workers that the completed collectives covered. */
+  total: number;
 }
 
 /** The collective's contribution: the whole gradient sum and one scalar, the micro-batch count. */
@@ -35,7 +37,7 @@ export function accumulateState(dtype: Dtype, dim: number, x0: Vec): AccumulateS
     v.set(x0);
     return v;
   };
-  return { x: vec(), base: vec(), next: vec(), sum: allocVec(dtype, dim), count: 0, rounds: 0, flight: 0 };
+  return { x: vec(), base: vec(), next: vec(), sum: allocVec(dtype, dim), count: 0, rounds: 0, flight: 0, total: 0 };
 }
 
 /** Computes one micro-batch gradient at x and adds it to the sum: returns the loss. */
@@ -63,13 +65,36 @@ export function beginRound(s: AccumulateState, out: Vec): void {
   s.x.set(s.next);
 }
 
+/**
+ * The collective that closes a run: every worker ends at the committed θ (not at a prediction θ̃ nor with a result it
+ * has not switched to), the same everywhere. The micro-batches summed since the last collective are dropped.
+ */
+export function closingAtBase(dim: number): ClosingCollective<AccumulateState> {
+  const whole = wholeRange(dim);
+  return {
+    ranges: () => whole,
+    begin: (s, _t, out) => out.set(s.base),
+    complete: (s, _t, mean) => {
+      s.base.set(mean);
+      s.next.set(mean);
+      s.x.set(mean);
+    },
+  };
+}
+
+/** A collective's mean has been applied: none in flight; its micro-batches (mean count × n) added to the total. */
+export function roundDone(s: AccumulateState, mean: Vec, workers: number): void {
+  s.total += Math.round(mean[s.sum.length] * workers);
+  s.flight = 0;
+}
+
 /** The whole vector: the contribution's range (its count slot follows it). */
 export function wholeRange(dim: number): readonly ParamRange[] {
   return [{ start: 0, end: dim }];
 }
 
 export function savedAccumulate(s: AccumulateState, extra: Record<string, Vec> = {}, scalars: Record<string, number> = {}): SavedState {
-  return { vectors: { base: s.base, next: s.next, sum: s.sum, ...extra }, scalars: { count: s.count, rounds: s.rounds, flight: s.flight, ...scalars } };
+  return { vectors: { base: s.base, next: s.next, sum: s.sum, ...extra }, scalars: { count: s.count, rounds: s.rounds, flight: s.flight, total: s.total, ...scalars } };
 }
 
 /** A collective whose mean had not arrived is not resumed: x goes on from the parameters it had produced last. */

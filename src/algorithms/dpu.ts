@@ -1,6 +1,6 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
-import { accumulate, accumulateState, beginRound, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import { accumulate, accumulateState, beginRound, closingAtBase, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
 
@@ -57,9 +57,11 @@ export class Dpu implements Algorithm<AccumulateState> {
         s.next.set(s.base);
         // In the warm-up the worker waits for this mean: it goes on from the new parameters at once.
         if (s.rounds <= this.warmup) s.x.set(s.next);
-        s.flight = 0;
+        roundDone(s, mean, opts.workers);
       },
+      progress: (s) => s.total,
       waits: (s) => s.flight === 1 && s.rounds <= this.warmup,
+      closing: opts.workers > 1 ? closingAtBase(opts.dim) : undefined,
     };
   }
 

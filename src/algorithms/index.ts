@@ -55,7 +55,7 @@ export interface AlgorithmSetup {
   /** async-diloco: Dynamic Local Updates. @default false */
   dynamicH?: boolean;
   /** dpu: rounds that wait for their all-reduce before the updates are delayed (default DPU_DEFAULT_WARMUP). */
-  dpuWarmup?: number;
+  delayWarmup?: number;
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -78,7 +78,7 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
   const backend = setup.backend ?? null;
   if (dtype === 'f32' && !backend) throw new Error('float32 models need the engine backend for the algorithms\' vector kernels');
   const base = { dim, dtype, backend };
-  if (setup.dpuWarmup !== undefined && name !== 'dpu') throw new UsageError(`the delayed update's warm-up applies to dpu, not to ${name}`, { field: 'dpuWarmup' });
+  if (setup.delayWarmup !== undefined && name !== 'dpu') throw new UsageError(`the delayed update's warm-up applies to dpu, not to ${name}`, { field: 'delayWarmup' });
   if (setup.dynamicH && name !== 'async-diloco') throw new UsageError(`dynamicH applies to async-diloco, not to ${name}`, { field: 'dynamicH' });
   switch (name) {
     case 'gossip':
@@ -115,7 +115,7 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
     case 'acco':
       return { algorithm: new Acco({ dim, dtype, workers: graph.n }), edgeRates: null, info: {} };
     case 'dpu':
-      return usage(() => ({ algorithm: new Dpu({ dim, dtype, workers: graph.n, warmup: setup.dpuWarmup }), edgeRates: null, info: {} }));
+      return usage(() => ({ algorithm: new Dpu({ dim, dtype, workers: graph.n, warmup: setup.delayWarmup }), edgeRates: null, info: {} }));
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;

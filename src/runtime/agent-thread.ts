@@ -20,6 +20,7 @@ import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import type { LayoutEntry } from '../engine/layout.js';
 import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
+import { collectivesDone } from '../algorithms/types.js';
 import type { Aggregate } from './aggregate.js';
 import { WorkerAgent } from './agent.js';
 import { Adversary, AdversarialTransport, type AdversaryKind } from './adversary.js';
@@ -174,7 +175,7 @@ const agent: WorkerAgent = new WorkerAgent({
     // Asynchronous runs stop when all workers together reach the budget; lockstep ones after the same number of
     // steps everywhere.
     if (!lockstep && total >= d.budget) requestStop();
-    else if (lockstep && d.startOwn + steps >= Math.ceil(d.budget / d.n)) void stop(true);
+    else if (lockstep && collectivesDone(built.algorithm.collective!, agent.state, d.startOwn + steps, Math.ceil(d.budget / d.n), d.n)) void stop(true);
   },
   log,
 });
