@@ -50,7 +50,7 @@ import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
 
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
 interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
@@ -392,6 +392,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       modelSpec: { name: t.model, config: modelConfig, backend: backend.name },
       train: { data: trainingPart(data, toShared), examples: shards?.[index], seq, batchSize: t.batchSize, seed: t.seed * 7919 + index + 1 },
       built,
+      workers: flags.workers,
       collective,
       server,
       optimizer,

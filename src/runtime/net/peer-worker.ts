@@ -53,6 +53,7 @@ import type { TrainingData } from '../../engine/training/data.js';
 import type { Collective, ExchangeResult, MessageHeader, ServerLink, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
 import { WIRE_VERSION } from './wire.js';
+import { collectivesDone } from '../../algorithms/types.js';
 
 export type Phase = 'train' | 'final' | 'done';
 
@@ -99,6 +100,8 @@ export interface PeerWorkerOptions {
   train: { data: TrainingData; examples?: Int32Array; seq: number; batchSize: number; seed: number };
   /** A pairwise algorithm. */
   built: Built;
+  /** The cluster's workers: the budget of collectives that count every worker's steps is steps × workers. @default 1 */
+  workers?: number;
   optimizer: LocalOptimizer;
   clip: number | null;
   /** Graph neighbours of this worker, each once. */
@@ -387,6 +390,8 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // Frames the wire dropped count against their sender as refusals do.
   const onRejected = (j: WorkerId, reason: string): void => guard.strike(j, reason);
   transport.on('rejected', onRejected);
+  const c = built.algorithm.collective;
+  let budgetReached = false;
   const agent: WorkerAgent = new WorkerAgent({
     // A resumed worker (not one that pulled its parameters afresh) goes on from its saved local time.
     clock: new LocalClock(undefined, opts.resume && !pulled ? opts.resume.state.time : 0),
@@ -407,10 +412,17 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     sumSquares: (v) => model.backend.sumSquares(v),
     // (the compute thread waits for a permission that will not come: the training loop is ended from here)
     onRuined: () => endTraining(),
+    // Collectives that count every worker's steps: the budget is reached at one step, the same collective everywhere.
+    onStep: () => {
+      if (c && collectivesDone(c, agent.state, steps(), opts.steps, opts.workers ?? 1)) budgetReached = true;
+    },
     log,
   });
   if (opts.resume && !pulled) restoreSaved(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
+  /** This worker took its part of the budget (with collectives that count their steps: set when a step reaches it). */
+  const done = (): boolean => (c?.progress ? budgetReached : steps() >= opts.steps);
+  if (c && collectivesDone(c, agent.state, steps(), opts.steps, opts.workers ?? 1)) budgetReached = true;
   const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
   let endTraining = (): void => {};
   const state = { phase: 'train' as Phase };
@@ -474,7 +486,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // it here, between the network's events.
   await transport.setStatus({ phase: 'train', steps: first });
   const every = opts.progressEvery ?? Math.max(1, Math.floor(opts.steps / 10));
-  if (steps() >= opts.steps || stopped()) {
+  if (done() || stopped()) {
     start(NaN);
   } else {
     const compute = await startComputeThread(opts, { x, grads, state: model.state, control, firstBatch: first });
@@ -496,7 +508,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       compute.thread.once('exit', () => end());
       compute.port.on('message', (m: GradientReport) => {
         if (ended) return;
-        if (stopped() || steps() >= opts.steps || agent.ruined) return end();
+        if (stopped() || done() || agent.ruined) return end();
         loss = m.loss;
         const applied = (): void => {
           if (agent.steps === 1) {
@@ -505,7 +517,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
             void transport.setStatus({ phase: 'train', steps: steps() });
           }
           if (steps() % every === 0) progress();
-          if (steps() >= opts.steps) end();
+          if (done()) end();
         };
         void agent.applyGradient(m.loss, grads, m.ms).then((ok) => (ok ? applied() : end()));
       });
@@ -516,7 +528,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   }
   // A worker that took all its steps closes its part in the collectives (the last one in flight, and the algorithm's
   // closing collective if it has one) with the others, unless it is stopped meanwhile.
-  if (!stopped() && !agent.ruined && steps() >= opts.steps) {
+  if (!stopped() && !agent.ruined && done()) {
     const onAbort = (): void => void agent.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     await agent.close();
