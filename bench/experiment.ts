@@ -2,7 +2,7 @@
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
  * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, acid-noniid, braking and
- * async-diloco (simulator, neural: minutes), time-to-97, sim-vs-runtime, diloco (runtime: worker threads, minutes each in full; run
+ * async-diloco (simulator, neural: minutes), time-to-97, sim-vs-runtime, diloco, acco (runtime: worker threads, minutes each in full; run
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
  * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
+import { acco } from './experiments/acco.js';
 import { acidClock } from './experiments/acid-clock.js';
 import { acidForcing } from './experiments/acid-forcing.js';
 import { acidNoniid } from './experiments/acid-noniid.js';
@@ -41,9 +42,10 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   streaming,
   braking,
   'async-diloco': asyncDiloco,
+  acco,
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco']);
+const RUNTIME = new Set(['time-to-97', 'sim-vs-runtime', 'diloco', 'acco']);
 /** Long simulations (neural networks): not part of "all" either. */
 const LONG = new Set(['acid-noniid', 'streaming', 'braking', 'async-diloco']);
 
