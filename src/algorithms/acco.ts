@@ -1,7 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { accumulate, accumulateState, beginRound, closingAtBase, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
-import { meanGradient } from './dpu.js';
+import { accumulate, accumulateState, addTo, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
 
@@ -10,6 +10,8 @@ export interface AccoOptions {
   dtype: Dtype;
   /** n: with one worker there is nothing to hide, and ACCO is plain local training. */
   workers: number;
+  /** The engine backend whose vector kernels float32 models use. */
+  backend?: Backend | null;
 }
 
 export interface AccoState extends AccumulateState {
@@ -42,6 +44,7 @@ export class Acco implements Algorithm<AccoState> {
     this.grad = allocVec(dtype, dim);
     this.scratch = allocVec(dtype, dim);
     const whole = wholeRange(dim);
+    const k = opts.backend ?? null;
     this.collective = {
       overlaps: true,
       extra: COUNT_SLOTS,
@@ -51,13 +54,14 @@ export class Acco implements Algorithm<AccoState> {
       complete: (s, _t, mean, optimizer) => {
         if (Acco.isEstimate(s.rounds)) {
           s.estimate.set(mean);
-          meanGradient(mean, dim, this.scratch);
+          meanGradient(k, mean, dim, this.scratch);
           s.next.set(s.base);
           this.trialStep(s.next, this.scratch, optimizer);
         } else {
           const both = s.estimate;
-          for (let k = 0; k <= dim; k++) both[k] += mean[k];
-          meanGradient(both, dim, this.scratch);
+          addTo(k, mean.subarray(0, dim), both.subarray(0, dim));
+          both[dim] += mean[dim];
+          meanGradient(k, both, dim, this.scratch);
           optimizer.update(s.base, this.scratch);
           s.next.set(s.base);
         }
@@ -90,7 +94,7 @@ export class Acco implements Algorithm<AccoState> {
 
   /** A micro-batch into the sum (one worker: a plain local step). */
   localStep(s: AccoState, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
-    if (this.opts.workers > 1) return accumulate(s, gradient, this.grad);
+    if (this.opts.workers > 1) return accumulate(s, gradient, this.grad, this.opts.backend ?? null);
     const loss = gradient(s.x, this.grad);
     optimizer.update(s.x, this.grad);
     return loss;

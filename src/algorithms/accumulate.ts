@@ -1,5 +1,6 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
 import { restoreFields, type ClosingCollective, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 /**
@@ -40,11 +41,27 @@ export function accumulateState(dtype: Dtype, dim: number, x0: Vec): AccumulateS
   return { x: vec(), base: vec(), next: vec(), sum: allocVec(dtype, dim), count: 0, rounds: 0, flight: 0, total: 0 };
 }
 
+/** y ← y + x over x's length: the engine's kernel on float32 models, a loop on float64 problems. */
+export function addTo(k: Backend | null, x: Vec, y: Vec): void {
+  if (k) k.axpy(1, x as Float32Array, y as Float32Array);
+  else for (let i = 0; i < x.length; i++) y[i] += x[i];
+}
+
+/** The gradient mean of a collective of [Σ g, count]: Σ g / count into out (the kernels multiply by 1/count). */
+export function meanGradient(k: Backend | null, mean: Vec, dim: number, out: Vec): void {
+  const count = mean[dim];
+  if (k) {
+    k.copy((mean as Float32Array).subarray(0, dim), out as Float32Array);
+    k.scale(out as Float32Array, 1 / count);
+    return;
+  }
+  for (let i = 0; i < dim; i++) out[i] = mean[i] / count;
+}
+
 /** Computes one micro-batch gradient at x and adds it to the sum: returns the loss. */
-export function accumulate(s: AccumulateState, gradient: GradientSource, grad: Vec): number {
+export function accumulate(s: AccumulateState, gradient: GradientSource, grad: Vec, k: Backend | null): number {
   const loss = gradient(s.x, grad);
-  const sum = s.sum;
-  for (let k = 0; k < sum.length; k++) sum[k] += grad[k];
+  addTo(k, grad, s.sum);
   s.count++;
   return loss;
 }

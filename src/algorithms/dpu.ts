@@ -1,6 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { accumulate, accumulateState, beginRound, closingAtBase, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import { accumulate, accumulateState, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
 
@@ -12,14 +13,10 @@ export interface DpuOptions {
   dtype: Dtype;
   /** n: with one worker there is nothing to wait for, and the update is not delayed (plain local training). */
   workers: number;
+  /** The engine backend whose vector kernels float32 models use. */
+  backend?: Backend | null;
   /** Rounds that wait for their all-reduce (synchronous AllReduce) before the updates are delayed. @default DPU_DEFAULT_WARMUP */
   warmup?: number;
-}
-
-/** The gradient mean of a collective of [Σ g, count]: Σ g / count into out. */
-export function meanGradient(mean: Vec, dim: number, out: Vec): void {
-  const count = mean[dim];
-  for (let k = 0; k < dim; k++) out[k] = mean[k] / count;
 }
 
 /**
@@ -52,7 +49,7 @@ export class Dpu implements Algorithm<AccumulateState> {
       ranges: () => whole,
       begin: (s, _t, out) => beginRound(s, out),
       complete: (s, _t, mean, optimizer) => {
-        meanGradient(mean, opts.dim, this.scratch);
+        meanGradient(opts.backend ?? null, mean, opts.dim, this.scratch);
         optimizer.update(s.base, this.scratch);
         s.next.set(s.base);
         // In the warm-up the worker waits for this mean: it goes on from the new parameters at once.
@@ -73,7 +70,7 @@ export class Dpu implements Algorithm<AccumulateState> {
 
   /** A micro-batch into the sum (one worker: a plain local step). */
   localStep(s: AccumulateState, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
-    if (this.opts.workers > 1) return accumulate(s, gradient, this.grad);
+    if (this.opts.workers > 1) return accumulate(s, gradient, this.grad, this.opts.backend ?? null);
     const loss = gradient(s.x, this.grad);
     optimizer.update(s.x, this.grad);
     return loss;

@@ -113,9 +113,9 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       return usage(() => ({ algorithm: new AsyncDiloco({ dim, dtype, ...outer, workers: graph.n, dynamicH: setup.dynamicH }), edgeRates: null, info: {} }));
     }
     case 'acco':
-      return { algorithm: new Acco({ dim, dtype, workers: graph.n }), edgeRates: null, info: {} };
+      return { algorithm: new Acco({ dim, dtype, backend, workers: graph.n }), edgeRates: null, info: {} };
     case 'dpu':
-      return usage(() => ({ algorithm: new Dpu({ dim, dtype, workers: graph.n, warmup: setup.delayWarmup }), edgeRates: null, info: {} }));
+      return usage(() => ({ algorithm: new Dpu({ dim, dtype, backend, workers: graph.n, warmup: setup.delayWarmup }), edgeRates: null, info: {} }));
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;

@@ -131,7 +131,7 @@ test('ACCO: the estimate round puts the optimizer state and step count back bit 
     const backend = f32 ? jsBackend() : null;
     const dtype = f32 ? 'f32' as const : 'f64' as const;
     const alloc = (v: number[]) => (f32 ? Float32Array.from(v) : Float64Array.from(v));
-    const algo = new Acco({ dim, dtype, workers: 2 });
+    const algo = new Acco({ dim, dtype, backend, workers: 2 });
     const x0 = alloc(Array.from({ length: dim }, () => rng.normal()));
     const states = [algo.createState(x0), algo.createState(x0)];
     const opts = states.map(() => new LocalOptimizer({ optimizer: kind, lr: 0.01, momentum: f32 ? 0 : 0.9, weightDecay: 0.1, clip: 1 }, { dim, dtype, backend }));
