@@ -27,7 +27,7 @@ for (const algorithm of ['acco', 'dpu'] as const) {
     // Every micro-batch of the budget is in (the collectives' counts stop every worker after the same one).
     const steps = s.perWorker.map((w) => w.steps);
     assert.ok(steps.reduce((a, b) => a + b) >= 900, `micro-batches per worker ${steps}`);
-    assert.ok(Math.min(steps[0], steps[2]) > 1.5 * steps[1], `micro-batches per worker ${steps}`);
+    assert.ok(Math.min(steps[0], steps[2]) > steps[1], `micro-batches per worker ${steps}`);
     // ACCO's fast workers never wait but at the very end (DPU's wait in its warm-up).
     const idle = s.perWorker.map((w) => w.idleFraction);
     if (algorithm === 'acco') assert.ok(Math.min(idle[0], idle[2]) < 0.2, `idle fractions ${idle}`);
