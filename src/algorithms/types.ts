@@ -189,6 +189,15 @@ export function collectivesDone<S extends WorkerState>(c: CollectiveCapability<S
   return c.progress ? c.progress(s) >= share * workers : ownSteps >= share;
 }
 
+/**
+ * The step a worker of a run with collectives reads its learning rate at: its own steps, or — when the algorithm
+ * counts every worker's steps (progress), whose workers take different numbers of them — that count over the
+ * workers, the same on every worker, so that they all take the same step.
+ */
+export function collectiveSchedulePoint<S extends WorkerState>(c: CollectiveCapability<S>, s: S, ownSteps: number, workers: number): number {
+  return c.progress ? Math.floor(c.progress(s) / workers) : ownSteps;
+}
+
 /** The number of values in a list of ranges. */
 export function rangesLength(ranges: readonly ParamRange[]): number {
   let n = 0;

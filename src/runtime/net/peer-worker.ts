@@ -53,7 +53,7 @@ import type { TrainingData } from '../../engine/training/data.js';
 import type { Collective, ExchangeResult, MessageHeader, ServerLink, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
 import { WIRE_VERSION } from './wire.js';
-import { collectivesDone } from '../../algorithms/types.js';
+import { collectiveSchedulePoint, collectivesDone } from '../../algorithms/types.js';
 
 export type Phase = 'train' | 'final' | 'done';
 
@@ -403,7 +403,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     rate: opts.rate,
     rng: opts.rng,
     // The learning-rate schedule goes on from a resumed worker's step count.
-    progress: () => first + agent.steps,
+    progress: () => (c ? collectiveSchedulePoint(c, agent.state, first + agent.steps, opts.workers ?? 1) : first + agent.steps),
     pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     server: opts.server,
