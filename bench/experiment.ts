@@ -3,7 +3,7 @@
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
  * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, diloco-codecs,
  * diloco-h, acid-neural, acid-noniid, braking and async-diloco (simulator, neural: minutes), time-to-97, diloco-time-to-97,
- * sim-vs-runtime, sim-vs-runtime-diloco, diloco (runtime: worker threads, minutes each in full; run
+ * sim-vs-runtime, sim-vs-runtime-diloco, diloco, acco (runtime: worker threads, minutes each in full; run
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
  * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
 import { join } from 'node:path';
+import { acco } from './experiments/acco.js';
 import { acidClock } from './experiments/acid-clock.js';
 import { acidForcing } from './experiments/acid-forcing.js';
 import { acidNeural } from './experiments/acid-neural.js';
@@ -50,9 +51,10 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   streaming,
   braking,
   'async-diloco': asyncDiloco,
+  acco,
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco']);
+const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco']);
 /** Long simulations (neural networks): not part of "all" either. */
 const LONG = new Set(['acid-neural', 'acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 

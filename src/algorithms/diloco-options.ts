@@ -1,5 +1,5 @@
 /**
- * The options of the DiLoCo family and the algorithms each applies to: one table for every command that takes them
+ * The options of the DiLoCo family (and of the delayed updates) and the algorithms each applies to: one table for every command that takes them
  * (sim, train's clusters, peer), which refuse an option given with an algorithm it does not apply to.
  */
 export const DILOCO_OPTION_SCOPE = {
@@ -13,6 +13,7 @@ export const DILOCO_OPTION_SCOPE = {
   fragments: ['streaming-diloco'],
   overlap: ['streaming-diloco'],
   mix: ['streaming-diloco'],
+  delayWarmup: ['dpu'],
 } as const;
 
 export type DilocoOptionKey = keyof typeof DILOCO_OPTION_SCOPE;

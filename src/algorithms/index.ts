@@ -4,11 +4,13 @@ import type { Backend } from '../engine/backend.js';
 import { acidConstants, assertAcidAllowed } from '../graph/acid.js';
 import { spectral, spectralOfLaplacian } from '../graph/spectral.js';
 import type { Graph } from '../graph/topology.js';
+import { Acco } from './acco.js';
 import { Acid } from './acid.js';
 import { AsyncDiloco } from './async-diloco.js';
 import { AllReduce } from './allreduce.js';
 import { Dadao } from './dadao.js';
 import { Diloco } from './diloco.js';
+import { Dpu } from './dpu.js';
 import { EagerDiloco } from './eager-diloco.js';
 import { GossipDiloco } from './gossip-diloco.js';
 import type { OuterOptions } from './outer.js';
@@ -16,10 +18,10 @@ import { StreamingDiloco, type StreamingOptions } from './streaming-diloco.js';
 import type { Algorithm } from './types.js';
 import type { LayoutEntry } from '../engine/layout.js';
 
-export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
+export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 /** The algorithms whose workers meet in collectives (the others exchange pairwise): known before one is built. */
-export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco', 'streaming-diloco'];
+export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco', 'streaming-diloco', 'acco', 'dpu'];
 /** The algorithms whose workers push their rounds to a server that one of them holds. */
 export const SERVER_ALGORITHMS: readonly AlgorithmName[] = ['async-diloco'];
 
@@ -52,6 +54,8 @@ export interface AlgorithmSetup {
   layout?: readonly LayoutEntry[];
   /** async-diloco: Dynamic Local Updates. @default false */
   dynamicH?: boolean;
+  /** dpu: rounds that wait for their all-reduce before the updates are delayed (default DPU_DEFAULT_WARMUP). */
+  delayWarmup?: number;
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -74,6 +78,7 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
   const backend = setup.backend ?? null;
   if (dtype === 'f32' && !backend) throw new Error('float32 models need the engine backend for the algorithms\' vector kernels');
   const base = { dim, dtype, backend };
+  if (setup.delayWarmup !== undefined && name !== 'dpu') throw new UsageError(`the delayed update's warm-up applies to dpu, not to ${name}`, { field: 'delayWarmup' });
   if (setup.dynamicH && name !== 'async-diloco') throw new UsageError(`dynamicH applies to async-diloco, not to ${name}`, { field: 'dynamicH' });
   switch (name) {
     case 'gossip':
@@ -107,6 +112,10 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       const { eager: _eager, outerBraking: _braking, ...outer } = setup.diloco ?? {};
       return usage(() => ({ algorithm: new AsyncDiloco({ dim, dtype, ...outer, workers: graph.n, dynamicH: setup.dynamicH }), edgeRates: null, info: {} }));
     }
+    case 'acco':
+      return { algorithm: new Acco({ dim, dtype, backend, workers: graph.n }), edgeRates: null, info: {} };
+    case 'dpu':
+      return usage(() => ({ algorithm: new Dpu({ dim, dtype, backend, workers: graph.n, warmup: setup.delayWarmup }), edgeRates: null, info: {} }));
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;

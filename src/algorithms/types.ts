@@ -56,6 +56,17 @@ export interface CollectiveCapability<S extends WorkerState> {
    * together (a streaming algorithm sends a fragment of the model).
    */
   ranges(s: S): readonly ParamRange[];
+  /**
+   * Scalars the contribution carries after the ranges' values (ACCO's and DPU's micro-batch count, averaged with the
+   * rest). @default 0
+   */
+  readonly extra?: number;
+  /**
+   * Gradients of all workers that the collectives completed so far covered, the same on every worker (ACCO and DPU,
+   * whose workers take different numbers of steps): drivers that stop every worker after the same collective stop
+   * once it reaches the run's budget of steps of all workers. Without it, every worker stops after its own share.
+   */
+  progress?(s: S): number;
   /** Writes this worker's contribution at time t. */
   begin(s: S, t: number, out: Vec): void;
   /** Applies the mean of the workers' contributions at time t. */
@@ -163,6 +174,28 @@ export function restoreFields(s: object, saved: SavedState): void {
     if (typeof fields[k] !== 'number') throw new Error(`the saved state has a scalar ${k} this algorithm does not keep`);
     fields[k] = v;
   }
+}
+
+/** The length of a worker's next contribution to a collective: its ranges' values, then its extra scalars. */
+export function contributionLength<S extends WorkerState>(c: Pick<CollectiveCapability<S>, 'ranges' | 'extra'>, s: S): number {
+  return rangesLength(c.ranges(s)) + (c.extra ?? 0);
+}
+
+/**
+ * Has a worker of a run with collectives taken its part of the budget (`share` steps per worker, of `workers`)? Its
+ * own steps, or the steps of all workers its collectives covered when the algorithm counts them (progress).
+ */
+export function collectivesDone<S extends WorkerState>(c: CollectiveCapability<S>, s: S, ownSteps: number, share: number, workers: number): boolean {
+  return c.progress ? c.progress(s) >= share * workers : ownSteps >= share;
+}
+
+/**
+ * The step a worker of a run with collectives reads its learning rate at: its own steps, or — when the algorithm
+ * counts every worker's steps (progress), whose workers take different numbers of them — that count over the
+ * workers, the same on every worker, so that they all take the same step.
+ */
+export function collectiveSchedulePoint<S extends WorkerState>(c: CollectiveCapability<S>, s: S, ownSteps: number, workers: number): number {
+  return c.progress ? Math.floor(c.progress(s) / workers) : ownSteps;
 }
 
 /** The number of values in a list of ranges. */

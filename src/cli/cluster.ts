@@ -30,7 +30,7 @@ import { startDashboard } from './dashboard-option.js';
 import { makeTopology } from '../graph/topology.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'delayWarmup', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 
@@ -199,6 +199,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'fragments', name: 'fragments', field: 'fragments' },
   { flag: 'overlap', name: 'overlap', field: 'overlap' },
   { flag: 'mix', name: 'mix', field: 'mix' },
+  { flag: 'delayWarmup', name: 'delay-warmup', field: 'delayWarmup' },
   { flag: 'outerBraking', name: 'outer-braking', field: 'outerBraking', absent: 0 },
   { flag: 'braking', name: 'braking', field: 'braking', absent: 0 },
   { flag: 'dynamicH', name: 'dynamic-h', field: 'dynamicH', absent: false },
@@ -273,7 +274,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
   return {
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
-    outerBraking: run.outerBraking, dynamicH: run.dynamicH, eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix,
+    outerBraking: run.outerBraking, dynamicH: run.dynamicH, eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix, delayWarmup: run.delayWarmup,
     model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, shard: run.shard, alpha: run.alpha, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll, braking: run.braking,
@@ -309,7 +310,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
   return {
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: outer.innerSteps, outerLr: outer.outerLr, outerMomentum: outer.outerMomentum, outerOptimizer: flags.outerOptimizer,
-    outerBraking: flags.outerBraking, dynamicH: flags.dynamicH, eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix,
+    outerBraking: flags.outerBraking, dynamicH: flags.dynamicH, eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix, delayWarmup: flags.delayWarmup,
     model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
     momentum: flags.momentum ?? r.momentum, weightDecay: flags.weightDecay ?? r.weightDecay,

@@ -5,6 +5,7 @@ import type { AlgorithmSetup } from '../algorithms/index.js';
 import { DILOCO_DEFAULTS, OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/outer.js';
 import { STREAMING_DEFAULTS, streamingRules } from '../algorithms/streaming-diloco.js';
 import { ASYNC_DILOCO_OUTER_OPTIMIZER } from '../algorithms/async-diloco.js';
+import { DPU_DEFAULT_WARMUP } from '../algorithms/dpu.js';
 import { UsageError } from '../core/errors.js';
 import type { OptimizerName, ScheduleName } from '../config/run.js';
 import { OUTER_RECIPES, type OuterRecipe } from '../config/recipe.js';
@@ -163,16 +164,17 @@ export interface DilocoFlags {
   fragments?: number;
   overlap?: number;
   mix?: number;
+  delayWarmup?: number;
 }
 
 /**
  * The DiLoCo family's flags as the settings of AlgorithmSetup; an option given with an algorithm it does not apply to
  * is refused, and so are settings that break Streaming DiLoCo's rules.
  */
-export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco' | 'streaming' | 'dynamicH'> {
+export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco' | 'streaming' | 'dynamicH' | 'delayWarmup'> {
   const misapplied = misappliedOption(flags.algo, flags);
   if (misapplied) throw new UsageError(`${optionName(misapplied.key)} applies to ${scopeText(misapplied.scope)}, not to ${flags.algo}`);
-  const { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, dynamicH, eager, fragments, overlap, mix } = flags;
+  const { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, dynamicH, eager, fragments, overlap, mix, delayWarmup } = flags;
   if (flags.algo === 'streaming-diloco') {
     try {
       streamingRules({ innerSteps, fragments, overlap, mix });
@@ -180,7 +182,7 @@ export function dilocoSettings(flags: DilocoFlags): Pick<AlgorithmSetup, 'diloco
       throw err instanceof RangeError ? new UsageError(err.message) : err;
     }
   }
-  return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager }, streaming: { fragments, overlap, mix }, dynamicH };
+  return { diloco: { innerSteps, outerLr, outerMomentum, outerOptimizer, outerBraking, eager }, streaming: { fragments, overlap, mix }, dynamicH, delayWarmup };
 }
 
 /**
@@ -217,7 +219,8 @@ export function addDilocoOptions(cmd: Command, scope: string, defaults: 'paper' 
     .option('--eager', `${scope}diloco: eager outer steps — a round's all-reduce overlaps the next round, its outer step uses the local pseudo-gradient as a stand-in for the others' (default off)`)
     .option('--fragments <P>', `${scope}streaming-diloco: fragments of the model (strided over its layers), one synchronised every H/P steps; H must be a multiple of P (default ${s.fragments})`, integer(1))
     .option('--overlap <tau>', `${scope}streaming-diloco: local steps taken while a fragment's all-reduce is in flight, fewer than H/P (default ${s.overlap})`, integer(0))
-    .option('--mix <alpha>', `${scope}streaming-diloco: weight of the local parameters when a synchronised fragment is merged, θ ← (1 − α) θ_global + α θ_local, in [0, 1] (default ${s.mix})`, real());
+    .option('--mix <alpha>', `${scope}streaming-diloco: weight of the local parameters when a synchronised fragment is merged, θ ← (1 − α) θ_global + α θ_local, in [0, 1] (default ${s.mix})`, real())
+    .option('--delay-warmup <rounds>', `${scope}dpu: rounds that wait for their all-reduce before the updates are delayed by one step (default ${DPU_DEFAULT_WARMUP}; acco needs none)`, integer(0));
 }
 
 /**

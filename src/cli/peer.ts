@@ -46,7 +46,7 @@ import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
 import type { Codec } from '../core/codecs.js';
 import { initFromSafetensors } from '../engine/init-weights.js';
-import { errorFeedbackProblem } from '../core/contribution.js';
+import { codecProblem, errorFeedbackProblem } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { printable } from './printable.js';
@@ -56,7 +56,7 @@ import { addDashboardOption, startDashboard } from './dashboard-option.js';
 import { MetricsWriter, readMetrics, type WrittenRow } from '../report/metrics.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
+const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
 
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
 interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
@@ -309,6 +309,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(outer), layout: model.layout });
   const feedback = flags.errorFeedback ? errorFeedbackProblem(flags.codec, built.algorithm) : null;
   if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
+  const lossy = codecProblem(flags.codec, built.algorithm);
+  if (lossy) throw new UsageError(lossy, { field: 'codec' });
   // A push carries its round's steps and speed in its payload: over the network it travels in float32.
   if (built.algorithm.server && flags.codec !== 'f32') throw new UsageError(`over the network, ${flags.algo}'s pushes travel in float32: --codec applies to exchanges and collectives`);
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
@@ -398,7 +400,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     let collective: NetCollective | undefined;
     if (built.algorithm.collective) {
       collective = new NetCollective(transport, {
-        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size, timeoutMs: flags.timeout, aggregate: flags.aggregate, log: (level, line) => log(level, line),
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size + (built.algorithm.collective.extra ?? 0), timeoutMs: flags.timeout, aggregate: flags.aggregate, log: (level, line) => log(level, line),
       });
       await collective.start();
     }
@@ -426,6 +428,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       modelSpec: { name: t.model, config: modelConfig, backend: backend.name },
       train: { data: trainingPart(data, toShared), examples: shards?.[index], seq, batchSize: t.batchSize, seed: t.seed * 7919 + index + 1 },
       built,
+      workers: flags.workers,
       collective,
       server,
       contributions: { codec: flags.codec, errorFeedback: flags.errorFeedback ?? false },

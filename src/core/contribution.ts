@@ -69,3 +69,12 @@ export function errorFeedbackProblem(codec: string | undefined, algorithm: { nam
   if (!algorithm.collective && !algorithm.server) return `errorFeedback applies to contributions to collectives and pushes to a server: ${algorithm.name} sends neither`;
   return null;
 }
+
+/**
+ * Why a lossy codec cannot carry an algorithm's contributions (null: it can): scalars that travel after the model in
+ * them (ACCO's and DPU's micro-batch counts) must arrive exact. Errors name the configuration field.
+ */
+export function codecProblem(codec: string | undefined, algorithm: { name: string; collective?: { extra?: number } }): string | null {
+  if ((codec ?? 'f32') === 'f32' || (algorithm.collective?.extra ?? 0) === 0) return null;
+  return `${algorithm.name}'s contributions carry their micro-batch counts, which must arrive exact: its codec is f32, not ${codec}`;
+}

@@ -20,6 +20,7 @@ import { Rng } from '../core/rng.js';
 import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import type { LayoutEntry } from '../engine/layout.js';
 import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
+import { collectiveSchedulePoint, collectivesDone } from '../algorithms/types.js';
 import type { Aggregate } from './aggregate.js';
 import { WorkerAgent } from './agent.js';
 import { Adversary, AdversarialTransport, type AdversaryKind } from './adversary.js';
@@ -119,10 +120,13 @@ const global = d.global;
 const ctrl = d.control;
 
 // Workers that meet in collectives take part in every round, so they all take the same steps: each follows its own
-// step count, which is everyone's (so that they all use the same learning rate); asynchronous ones the cluster's
-// progress in expected local steps (all steps over the workers).
+// step count, which is everyone's (so that they all use the same learning rate), or the collectives' count of every
+// worker's steps (ACCO, DPU); asynchronous ones the cluster's progress in expected local steps (all steps over the
+// workers).
 const lockstep = built.algorithm.collective !== undefined;
-const progress = lockstep ? (): number => d.startOwn + agent.steps : () => Math.floor(Atomics.load(global, G.STEPS) / d.n);
+const progress = lockstep
+  ? (): number => collectiveSchedulePoint(built.algorithm.collective!, agent.state, d.startOwn + agent.steps, d.n)
+  : () => Math.floor(Atomics.load(global, G.STEPS) / d.n);
 const optimizer = new LocalOptimizer(d.optimizer, { dim: d.x.length, dtype: 'f32', backend, layout: d.layout, schedule: makeRunSchedule(d.schedule), progress });
 let transport: Transport | null = null;
 let inner: InProcessTransport | null = null;
@@ -176,7 +180,7 @@ const agent: WorkerAgent = new WorkerAgent({
     // Asynchronous runs stop when all workers together reach the budget; lockstep ones after the same number of
     // steps everywhere.
     if (!lockstep && total >= d.budget) requestStop();
-    else if (lockstep && d.startOwn + steps >= Math.ceil(d.budget / d.n)) void stop(true);
+    else if (lockstep && collectivesDone(built.algorithm.collective!, agent.state, d.startOwn + steps, Math.ceil(d.budget / d.n), d.n)) void stop(true);
   },
   log,
 });

@@ -12,7 +12,7 @@
  */
 import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
-import { rangesLength, type Algorithm, type ClosingCollective, type ServerCapability, type WorkerState } from '../algorithms/types.js';
+import { contributionLength, type Algorithm, type ClosingCollective, type ServerCapability, type WorkerState } from '../algorithms/types.js';
 import { DEFAULT_BLOCK_SIZE, messageCodec, payloadBytes, type Codec } from '../core/codecs.js';
 import { ContributionEncoder } from '../core/contribution.js';
 import type { Rng } from '../core/rng.js';
@@ -304,7 +304,7 @@ export class WorkerAgent implements ExchangeParty {
   private async collect(c: ClosingCollective<WorkerState>, closing = false): Promise<boolean> {
     const all = this.opts.collective!;
     const ranges = c.ranges(this.state);
-    const length = rangesLength(ranges);
+    const length = contributionLength(c, this.state);
     const slot = all.nextSlot(length);
     c.begin(this.state, this.clock.now(), slot);
     const codec = closing ? 'f32' : this.codec;

@@ -27,7 +27,7 @@ import type { MessageHeader } from './transport.js';
 import { z } from 'zod';
 import { parseRunRecord, TrainingRecord } from '../config/run.js';
 
-export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco'] as const;
+export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
 /** The algorithms whose workers meet in collectives (the others exchange pairwise). */
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
 
@@ -54,6 +54,8 @@ export interface ClusterConfig extends OptimizerSettings {
   mix?: number;
   /** Adaptive Braking of the outer step (default 0: off). */
   outerBraking?: number;
+  /** dpu: rounds that wait for their all-reduce before the updates are delayed (default DPU_DEFAULT_WARMUP). */
+  delayWarmup?: number;
   /** async-diloco: Dynamic Local Updates (docs/algorithms.md §5.6). @default false */
   dynamicH?: boolean;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
@@ -273,6 +275,7 @@ const SavedCluster = TrainingRecord.extend({
   overlap: z.number().int().nonnegative().optional(),
   mix: z.number().min(0).max(1).optional(),
   dynamicH: z.boolean().optional(),
+  delayWarmup: z.number().int().nonnegative().optional(),
   /** Budget as given: epochs of the training set over all workers, or gradient steps of all workers. */
   epochs: z.number().positive().optional(),
   steps: z.number().int().positive().optional(),

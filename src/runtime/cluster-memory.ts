@@ -62,7 +62,8 @@ export function clusterMemory(plan: ClusterPlan, config: ClusterConfig): Cluster
     xs[i].set(w.x);
     states[i].set(w.state);
   });
-  const collective = plan.built.algorithm.collective ? collectiveBuffers(n, dim) : null;
+  const c = plan.built.algorithm.collective;
+  const collective = c ? collectiveBuffers(n, dim + (c.extra ?? 0)) : null;
   const serverCapability = plan.built.algorithm.server;
   const role = serverCapability?.createServer(x0);
   const server = role ? serverBuffers(n, role) : null;

@@ -9,7 +9,7 @@ import { buildAlgorithm, type AlgorithmSetup, type Built } from '../algorithms/i
 import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { UsageError } from '../core/errors.js';
-import { errorFeedbackProblem } from '../core/contribution.js';
+import { codecProblem, errorFeedbackProblem } from '../core/contribution.js';
 import type { Backend } from '../engine/backend.js';
 import { getBackend } from '../engine/backends/index.js';
 import { createModel } from '../engine/models/index.js';
@@ -117,7 +117,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
     name: config.algorithm, graph, rate: config.rate, dim: model.size, dtype: 'f32', exchange: config.exchange,
     diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer, outerBraking: config.outerBraking, eager: config.eager },
     streaming: { fragments: config.fragments, overlap: config.overlap, mix: config.mix },
-    dynamicH: config.dynamicH,
+    dynamicH: config.dynamicH, delayWarmup: config.delayWarmup,
   };
   let built: Built;
   try {
@@ -128,6 +128,8 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
   const pairwise = built.algorithm.pairwise !== undefined;
   const feedback = config.errorFeedback ? errorFeedbackProblem(config.codec, built.algorithm) : null;
   if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
+  const lossy = codecProblem(config.codec, built.algorithm);
+  if (lossy) throw new UsageError(lossy, { field: 'codec' });
   const localStep: LocalStepSettings = {
     optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,
     braking: config.braking,

@@ -8,7 +8,7 @@
  * waits for it (Streaming DiLoCo, τ steps after a fragment's all-reduce began).
  */
 import type { WorkerState } from '../algorithms/types.js';
-import { rangesLength } from '../algorithms/types.js';
+import { contributionLength } from '../algorithms/types.js';
 import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
@@ -41,7 +41,7 @@ export function runOverlap(ctx: DriverContext): void {
     const round = begun[i] + 1;
     begun[i] = round;
     const ranges = collective.ranges(states[i]);
-    const len = rangesLength(ranges);
+    const len = contributionLength(collective, states[i]);
     const out = allocVec(objective.dtype, len);
     collective.begin(states[i], t, out);
     encoders[i].encode(out, ranges);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodePayload, encodePayload, messageCodec, payloadBytes, quantize } from '../../src/core/codecs.js';
-import { ContributionEncoder, errorFeedbackProblem } from '../../src/core/contribution.js';
+import { codecProblem, ContributionEncoder, errorFeedbackProblem } from '../../src/core/contribution.js';
 import { Rng } from '../../src/core/rng.js';
 
 function vector(n: number, seed: number, scale = 1): Float32Array {
@@ -87,4 +87,10 @@ test('error feedback needs a lossy codec and contributions or pushes to carry it
   assert.match(errorFeedbackProblem('i8', { name: 'acid', pairwise: {} } as { name: string })!, /acid sends neither/);
   assert.equal(errorFeedbackProblem('i8', { name: 'diloco', collective: {} }), null);
   assert.equal(errorFeedbackProblem('f16', { name: 'async-diloco', server: {} }), null);
+});
+
+test('a lossy codec is refused for contributions that carry exact counts (acco, dpu)', () => {
+  assert.match(codecProblem('i8', { name: 'acco', collective: { extra: 1 } })!, /acco's contributions carry their micro-batch counts/);
+  assert.equal(codecProblem('f32', { name: 'acco', collective: { extra: 1 } }), null);
+  assert.equal(codecProblem('i4', { name: 'diloco', collective: {} }), null);
 });

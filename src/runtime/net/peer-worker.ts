@@ -54,6 +54,7 @@ import type { TrainingData } from '../../engine/training/data.js';
 import type { Collective, ExchangeResult, MessageHeader, ServerLink, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
 import { WIRE_VERSION } from './wire.js';
+import { collectiveSchedulePoint, collectivesDone } from '../../algorithms/types.js';
 
 export type Phase = 'train' | 'final' | 'done';
 
@@ -102,6 +103,8 @@ export interface PeerWorkerOptions {
   train: { data: TrainingData; examples?: Int32Array; seq: number; batchSize: number; seed: number };
   /** A pairwise algorithm. */
   built: Built;
+  /** The cluster's workers: the budget of collectives that count every worker's steps is steps × workers. @default 1 */
+  workers?: number;
   optimizer: LocalOptimizer;
   clip: number | null;
   /** Graph neighbours of this worker, each once. */
@@ -398,6 +401,8 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   transport.on('rejected', onRejected);
   // The agent's counts: the partner of its last exchange is read from them for the progress reports.
   const agentStats = new Float64Array(S.SIZE);
+  const c = built.algorithm.collective;
+  let budgetReached = false;
   const agent: WorkerAgent = new WorkerAgent({
     stats: agentStats,
     // A resumed worker (not one that pulled its parameters afresh) goes on from its saved local time.
@@ -410,7 +415,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     rate: opts.rate,
     rng: opts.rng,
     // The learning-rate schedule goes on from a resumed worker's step count.
-    progress: () => first + agent.steps,
+    progress: () => (c ? collectiveSchedulePoint(c, agent.state, first + agent.steps, opts.workers ?? 1) : first + agent.steps),
     pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     server: opts.server,
@@ -420,10 +425,17 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     sumSquares: (v) => model.backend.sumSquares(v),
     // (the compute thread waits for a permission that will not come: the training loop is ended from here)
     onRuined: () => endTraining(),
+    // Collectives that count every worker's steps: the budget is reached at one step, the same collective everywhere.
+    onStep: () => {
+      if (c && collectivesDone(c, agent.state, steps(), opts.steps, opts.workers ?? 1)) budgetReached = true;
+    },
     log,
   });
   if (opts.resume && !pulled) restoreSaved(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
+  /** This worker took its part of the budget (with collectives that count their steps: set when a step reaches it). */
+  const done = (): boolean => (c?.progress ? budgetReached : steps() >= opts.steps);
+  if (c && collectivesDone(c, agent.state, steps(), opts.steps, opts.workers ?? 1)) budgetReached = true;
   const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
   let endTraining = (): void => {};
   const state = { phase: 'train' as Phase };
@@ -492,7 +504,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   // it here, between the network's events.
   await transport.setStatus({ phase: 'train', steps: first });
   const every = opts.progressEvery ?? Math.max(1, Math.floor(opts.steps / 10));
-  if (steps() >= opts.steps || stopped()) {
+  if (done() || stopped()) {
     start(NaN);
   } else {
     const compute = await startComputeThread(opts, { x, grads, state: model.state, control, firstBatch: first });
@@ -514,7 +526,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       compute.thread.once('exit', () => end());
       compute.port.on('message', (m: GradientReport) => {
         if (ended) return;
-        if (stopped() || steps() >= opts.steps || agent.ruined) return end();
+        if (stopped() || done() || agent.ruined) return end();
         loss = m.loss;
         const applied = (): void => {
           if (agent.steps === 1) {
@@ -523,7 +535,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
             void transport.setStatus({ phase: 'train', steps: steps() });
           }
           if (steps() % every === 0) progress();
-          if (steps() >= opts.steps) end();
+          if (done()) end();
         };
         void agent.applyGradient(m.loss, grads, m.ms).then((ok) => (ok ? applied() : end()));
       });
@@ -534,7 +546,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   }
   // A worker that took all its steps closes its part in the collectives (the last one in flight, and the algorithm's
   // closing collective if it has one) with the others, unless it is stopped meanwhile.
-  if (!stopped() && !agent.ruined && steps() >= opts.steps) {
+  if (!stopped() && !agent.ruined && done()) {
     const onAbort = (): void => void agent.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     await agent.close();

@@ -1,0 +1,110 @@
+import type { Dtype, Vec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
+import { allocVec } from '../core/vec.js';
+import { accumulate, accumulateState, addTo, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import type { LocalOptimizer } from './local-optimizer.js';
+import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
+
+export interface AccoOptions {
+  dim: number;
+  dtype: Dtype;
+  /** n: with one worker there is nothing to hide, and ACCO is plain local training. */
+  workers: number;
+  /** The engine backend whose vector kernels float32 models use. */
+  backend?: Backend | null;
+}
+
+export interface AccoState extends AccumulateState {
+  /** The mean [Σ g, count] of the last estimate round: the first half of the next real step. */
+  readonly estimate: Vec;
+}
+
+/**
+ * ACCO, Accumulate While You Communicate (Nabli, Fournier, Erbacher, Serrano, Belilovsky, Oyallon, 2024, arXiv
+ * 2406.02613). Communication never blocks computation: while the all-reduce of one round's gradient sums runs, every
+ * worker computes micro-batches at its current x and sums them with a counter (accumulate.ts). Rounds alternate,
+ * odd ones estimate, even ones are real; with ḡ(·) the mean over every micro-batch of every worker:
+ *   estimate (the sums computed at θ̃_t): θ̃_{t+1} = Opt(θ_t, ḡ(θ̃_t)), a trial step after which the optimizer's state
+ *            and step count are put back bit for bit (θ_t is not touched); the next micro-batches are computed at θ_t.
+ *   real     (the sums computed at θ_t):  θ_{t+1} = Opt(θ_t, ḡ(θ̃_t) ∪ ḡ(θ_t)) — both halves, divided by their
+ *            total micro-batch count; the next micro-batches are computed at θ̃_{t+1}, a prediction of θ_{t+1}.
+ * So every committed step uses fresh gradients (at θ_t) and gradients at a prediction of θ_t; it needs no warm-up
+ * (θ̃_0 = θ_0). The optimizer's state is that of the real steps only.
+ */
+export class Acco implements Algorithm<AccoState> {
+  readonly name = 'acco';
+  readonly collective: CollectiveCapability<AccoState>;
+  private readonly grad: Vec;
+  private readonly scratch: Vec;
+  /** The optimizer's state before a trial step (allocated at the first one: its length is the optimizer's). */
+  private snapshot: Vec | null = null;
+
+  constructor(private readonly opts: AccoOptions) {
+    const { dim, dtype } = opts;
+    this.grad = allocVec(dtype, dim);
+    this.scratch = allocVec(dtype, dim);
+    const whole = wholeRange(dim);
+    const k = opts.backend ?? null;
+    this.collective = {
+      overlaps: true,
+      extra: COUNT_SLOTS,
+      due: (s) => opts.workers > 1 && dueAfterMicroBatch(s),
+      ranges: () => whole,
+      begin: (s, _t, out) => beginRound(s, out),
+      complete: (s, _t, mean, optimizer) => {
+        if (Acco.isEstimate(s.rounds)) {
+          s.estimate.set(mean);
+          meanGradient(k, mean, dim, this.scratch);
+          s.next.set(s.base);
+          this.trialStep(s.next, this.scratch, optimizer);
+        } else {
+          const both = s.estimate;
+          addTo(k, mean.subarray(0, dim), both.subarray(0, dim));
+          both[dim] += mean[dim];
+          meanGradient(k, both, dim, this.scratch);
+          optimizer.update(s.base, this.scratch);
+          s.next.set(s.base);
+        }
+        roundDone(s, mean, opts.workers);
+      },
+      progress: (s) => s.total,
+      closing: opts.workers > 1 ? closingAtBase(dim) : undefined,
+    };
+  }
+
+  /** Round r (from 1) is an estimate round when odd, a real one when even. */
+  static isEstimate(round: number): boolean {
+    return round % 2 === 1;
+  }
+
+  /** θ̃ ← Opt(θ̃, g) with the optimizer's state and step count put back afterwards, bit for bit. */
+  trialStep(into: Vec, g: Vec, optimizer: LocalOptimizer): void {
+    if (this.snapshot === null || this.snapshot.length !== optimizer.state.length) this.snapshot = allocVec(this.opts.dtype, optimizer.state.length);
+    this.snapshot.set(optimizer.state);
+    const steps = optimizer.steps;
+    optimizer.update(into, g);
+    optimizer.loadState(this.snapshot, steps);
+  }
+
+  createState(x0: Vec): AccoState {
+    return { ...accumulateState(this.opts.dtype, this.opts.dim, x0), estimate: allocVec(this.opts.dtype, this.opts.dim + COUNT_SLOTS) };
+  }
+
+  advance(): void {}
+
+  /** A micro-batch into the sum (one worker: a plain local step). */
+  localStep(s: AccoState, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
+    if (this.opts.workers > 1) return accumulate(s, gradient, this.grad, this.opts.backend ?? null);
+    const loss = gradient(s.x, this.grad);
+    optimizer.update(s.x, this.grad);
+    return loss;
+  }
+
+  saved(s: AccoState): SavedState {
+    return savedAccumulate(s, { estimate: s.estimate });
+  }
+
+  restore(s: AccoState, saved: SavedState): void {
+    restoreAccumulate(s, saved);
+  }
+}

@@ -1,0 +1,86 @@
+import type { Dtype, Vec } from '../core/vec.js';
+import type { Backend } from '../engine/backend.js';
+import { allocVec } from '../core/vec.js';
+import { accumulate, accumulateState, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import type { LocalOptimizer } from './local-optimizer.js';
+import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
+
+/** Rounds of DPU that wait for their all-reduce before the delayed updates begin. */
+export const DPU_DEFAULT_WARMUP = 20;
+
+export interface DpuOptions {
+  dim: number;
+  dtype: Dtype;
+  /** n: with one worker there is nothing to wait for, and the update is not delayed (plain local training). */
+  workers: number;
+  /** The engine backend whose vector kernels float32 models use. */
+  backend?: Backend | null;
+  /** Rounds that wait for their all-reduce (synchronous AllReduce) before the updates are delayed. @default DPU_DEFAULT_WARMUP */
+  warmup?: number;
+}
+
+/**
+ * The one-step-delayed update (DPU, "delayed parameter update"; the baseline of Nabli et al., *ACCO: Accumulate
+ * While You Communicate*, 2024, arXiv 2406.02613): the all-reduce of the gradients computed at θ_{t−1} runs while
+ * the gradients at θ_t are computed, and
+ *   θ_{t+1} = Opt(θ_t, ḡ(θ_{t−1}))
+ * where ḡ is the mean over every micro-batch of every worker (accumulate.ts: a worker computes micro-batches until
+ * the all-reduce in flight completes). Stale by one step, it needs a warm-up: the first `warmup` rounds wait for
+ * their all-reduce (θ_{t+1} = Opt(θ_t, ḡ(θ_t)), AllReduce SGD over accumulated micro-batches).
+ */
+export class Dpu implements Algorithm<AccumulateState> {
+  readonly name = 'dpu';
+  readonly collective: CollectiveCapability<AccumulateState>;
+  readonly warmup: number;
+  private readonly grad: Vec;
+  private readonly scratch: Vec;
+
+  constructor(private readonly opts: DpuOptions) {
+    const warmup = opts.warmup ?? DPU_DEFAULT_WARMUP;
+    if (!(Number.isInteger(warmup) && warmup >= 0)) throw new RangeError(`the warm-up must be a non-negative integer number of rounds (got ${warmup})`);
+    this.warmup = warmup;
+    this.grad = allocVec(opts.dtype, opts.dim);
+    this.scratch = allocVec(opts.dtype, opts.dim);
+    const whole = wholeRange(opts.dim);
+    this.collective = {
+      overlaps: true,
+      extra: COUNT_SLOTS,
+      due: (s) => opts.workers > 1 && dueAfterMicroBatch(s),
+      ranges: () => whole,
+      begin: (s, _t, out) => beginRound(s, out),
+      complete: (s, _t, mean, optimizer) => {
+        meanGradient(opts.backend ?? null, mean, opts.dim, this.scratch);
+        optimizer.update(s.base, this.scratch);
+        s.next.set(s.base);
+        // In the warm-up the worker waits for this mean: it goes on from the new parameters at once.
+        if (s.rounds <= this.warmup) s.x.set(s.next);
+        roundDone(s, mean, opts.workers);
+      },
+      progress: (s) => s.total,
+      waits: (s) => s.flight === 1 && s.rounds <= this.warmup,
+      closing: opts.workers > 1 ? closingAtBase(opts.dim) : undefined,
+    };
+  }
+
+  createState(x0: Vec): AccumulateState {
+    return accumulateState(this.opts.dtype, this.opts.dim, x0);
+  }
+
+  advance(): void {}
+
+  /** A micro-batch into the sum (one worker: a plain local step). */
+  localStep(s: AccumulateState, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
+    if (this.opts.workers > 1) return accumulate(s, gradient, this.grad, this.opts.backend ?? null);
+    const loss = gradient(s.x, this.grad);
+    optimizer.update(s.x, this.grad);
+    return loss;
+  }
+
+  saved(s: AccumulateState): SavedState {
+    return savedAccumulate(s);
+  }
+
+  restore(s: AccumulateState, saved: SavedState): void {
+    restoreAccumulate(s, saved);
+  }
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ImageDataset } from '../../src/data/dataset.js';
+import { syntheticClassification } from '../../src/data/synthetic.js';
+import { runCluster } from '../../src/runtime/cluster.js';
+import { type ClusterConfig } from '../../src/runtime/cluster-config.js';
+import { UsageError } from '../../src/core/errors.js';
+
+/** Worker threads training a tiny MLP on Gaussian clusters, one worker 3× slower than the others. */
+const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
+const split = (from: number, to: number, name: string): ImageDataset => ({
+  ...all, name, images: all.images.subarray(from * 16, to * 16), labels: all.labels.subarray(from, to), n: to - from,
+});
+const data = { train: split(0, 2000, 'clusters-train'), test: split(2000, 2400, 'clusters-test') };
+const base: ClusterConfig = {
+  workers: 3, topology: 'complete', algorithm: 'acco', rate: 1, model: 'mlp', modelConfig: { hidden: [16] }, dataset: data,
+  batchSize: 16, steps: 1500, optimizer: 'sgd', lr: 0.2, momentum: 0.9, weightDecay: 1e-4, schedule: 'constant', warmup: 0,
+  clip: 1, seed: 3, backend: 'js', metricsEvery: 100, slowdown: { 1: 3 },
+};
+
+for (const algorithm of ['acco', 'dpu'] as const) {
+  test(`${algorithm} in threads: the compute loops never wait for the all-reduce; faster workers compute more micro-batches; one model at the end`, async () => {
+    const s = await runCluster({ ...base, algorithm, ...(algorithm === 'dpu' ? { delayWarmup: 5 } : {}) });
+    assert.equal(s.algorithm, algorithm);
+    assert.equal(s.consensus, 0, 'the closing collective leaves every worker at θ');
+    // How many optimizer steps the budget makes depends on the machine's load (a step sums what the workers computed
+    // during its all-reduces): the model learns, but how far is not pinned.
+    assert.ok(s.testAccuracy > 0.5, `accuracy ${s.testAccuracy}`);
+    // Every micro-batch of the budget is in (the collectives' counts stop every worker after the same one).
+    const steps = s.perWorker.map((w) => w.steps);
+    assert.ok(steps.reduce((a, b) => a + b) >= 1500, `micro-batches per worker ${steps}`);
+    assert.ok(Math.min(steps[0], steps[2]) > steps[1], `micro-batches per worker ${steps}`);
+    // ACCO's fast workers never wait but at the very end (DPU's wait in its warm-up).
+    const idle = s.perWorker.map((w) => w.idleFraction);
+    if (algorithm === 'acco') assert.ok(Math.min(idle[0], idle[2]) < 0.2, `idle fractions ${idle}`);
+  });
+}
+
+test('the delayed update\'s warm-up applies to dpu only', async () => {
+  await assert.rejects(runCluster({ ...base, delayWarmup: 3 }), (e: Error) => e instanceof UsageError && /^delayWarmup applies to dpu, not to acco/.test(e.message));
+});
