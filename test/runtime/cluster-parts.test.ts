@@ -69,7 +69,12 @@ test('totals: exchanges counted once per pair, collectives as n − 1 messages, 
     alive: (i: number) => i !== 2, honest: (i: number) => i !== 0,
   };
   const pairwise = new ClusterMeasure(components, { pairwise: true, startSteps: 100, resume: { t: 5, communications: 7 } });
-  assert.deepEqual(pairwise.totals(), { steps: 160, stepsNow: 60, communications: 6 + 7, idleFraction: 4 / 40, t: 5 + 15 });
-  assert.equal(new ClusterMeasure(components, { pairwise: false }).totals().communications, (12 / 3) * 2);
+  stats.forEach((s, i) => (s[S.BYTES_SENT] = 1000 * (i + 1)));
+  assert.deepEqual(pairwise.totals(), { steps: 160, stepsNow: 60, communications: 6 + 7, idleFraction: 4 / 40, t: 5 + 15, bytesSent: 6000, outerSteps: 0 });
+  const collective = new ClusterMeasure(components, { pairwise: false }).totals();
+  assert.equal(collective.communications, (12 / 3) * 2);
+  // The rounds: every worker counts each; the most any worker took part in (a dead one stopped earlier).
+  assert.equal(collective.outerSteps, 6);
+  assert.equal(new ClusterMeasure(components, { pairwise: false, pushes: true }).totals().outerSteps, 12, 'every push');
   assert.deepEqual(pairwise.liveIds(), [1], 'the honest live workers');
 });
