@@ -28,9 +28,10 @@ import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
 import { SharedAllReduce, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
 import type { ServerBuffers } from './server-memory.js';
-import { SharedServerHost, SharedServerLink } from './shared-server.js';
+import { SharedServerHost, SharedServerLink, type ServerLinkDelay } from './shared-server.js';
 import type { GradientReport } from './compute-thread.js';
-import { EmulatedTransport, emulatesLinks, type LinkTable } from './emulator.js';
+import { EmulatedTransport, emulatesLinks, linkBetween, type LinkTable } from './emulator.js';
+import { DEFAULT_BLOCK_SIZE, payloadBytes } from '../core/codecs.js';
 import { InProcessTransport, type InProcessEndpoint } from './inprocess.js';
 import { graphPairing } from './pairing.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
@@ -169,7 +170,7 @@ const agent: WorkerAgent = new WorkerAgent({
     requestStop();
   },
   collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, emulatedRound(d.collectiveLinks), d.aggregate) : undefined,
-  server: d.server ? new SharedServerLink(d.id, d.server) : undefined,
+  server: d.server ? new SharedServerLink(d.id, d.server, serverDelay(d.links, d.server.dim)) : undefined,
   contributions: { codec: d.codec, errorFeedback: d.errorFeedback },
   stats: d.stats,
   carry: d.carry ?? undefined,
@@ -254,6 +255,17 @@ parentPort!.on('message', (m: { type: string; peer?: number; link?: Parameters<I
 });
 
 /** How long an emulated all-reduce of `length` values lasts, ms (0 without emulated links). */
+/** A push (encoded) and its answer (a float32 model) on the emulated link between this worker and the holder. */
+function serverDelay(links: LinkTable | null, dim: number): ServerLinkDelay | null {
+  if (!links) return null;
+  const push = payloadBytes(d.codec, dim, DEFAULT_BLOCK_SIZE);
+  return (holder, leg) => {
+    if (holder === d.id) return 0;
+    const l = linkBetween(links, d.id, holder);
+    return l.latencyMs + (1000 * (leg === 'push' ? push : 4 * dim)) / l.bandwidth;
+  };
+}
+
 function emulatedRound(links: AgentThreadData['collectiveLinks']): (length: number) => number {
   return (bytes) => (links ? ringAllReduceMs(d.n, bytes, links) : 0);
 }

@@ -18,9 +18,24 @@ import { bump, commitReplica, freshestReplica, replicaPushes, replicaState, type
 import { waitChange } from './shared.js';
 import type { PushMeta, ServerLink } from './transport.js';
 
-/** A worker's way to the server through shared memory. */
+/**
+ * How long a push and its answer take on emulated links, ms, between this worker and the holder (the holder's own
+ * push is local: 0).
+ */
+export type ServerLinkDelay = (holder: number, leg: 'push' | 'answer') => number;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A worker's way to the server through shared memory (delayed as on its link to the holder when links are emulated). */
 export class SharedServerLink implements ServerLink {
-  constructor(readonly self: number, private readonly b: ServerBuffers) {}
+  constructor(readonly self: number, private readonly b: ServerBuffers, private readonly delay: ServerLinkDelay | null = null) {}
+
+  /** The live worker of lowest index: the holder. */
+  private holder(): number {
+    let h = 0;
+    while (h < this.b.n - 1 && Atomics.load(this.b.alive, h) !== 1) h++;
+    return h;
+  }
 
   pushSlot(): Float32Array {
     return this.b.pushes[this.self];
@@ -28,13 +43,17 @@ export class SharedServerLink implements ServerLink {
 
   async push(meta: PushMeta, cancelled: () => boolean = () => false): Promise<{ model: Float32Array; innerSteps: number } | null> {
     const { b, self } = this;
+    if (this.delay) await sleep(this.delay(this.holder(), 'push'));
     b.meta.set([meta.round, meta.steps, meta.speed], 3 * self);
     const ticket = Atomics.add(b.tickets, 0, 1) + 1;
     Atomics.store(b.pushed, self, ticket);
     bump(b);
     for (;;) {
       const seen = Atomics.load(b.epoch, 0);
-      if (Atomics.load(b.answered, self) >= ticket) return { model: b.answers[self], innerSteps: Atomics.load(b.innerSteps, self) };
+      if (Atomics.load(b.answered, self) >= ticket) {
+        if (this.delay) await sleep(this.delay(this.holder(), 'answer'));
+        return { model: b.answers[self], innerSteps: Atomics.load(b.innerSteps, self) };
+      }
       if (cancelled()) return null;
       await waitChange(b.epoch, 0, seen, 100);
     }

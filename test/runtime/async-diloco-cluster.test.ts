@@ -103,3 +103,15 @@ test('an interrupted run saves its server\'s state; the resumed one goes on from
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('over emulated links a push and its answer take their time on the link to the holder', async () => {
+  // 100 ms one way: every push of a worker other than the holder (worker 0) waits at least 200 ms for its answer,
+  // while the holder's own pushes are local.
+  const s = await runCluster({ ...base, steps: 400, links: { default: { latencyMs: 100 } } });
+  appliedOnce(s);
+  const pushes = [0, 1, 2, 3].map((w) => s.server!.applied.filter(([x]) => x === w).length);
+  const remote = Math.max(...pushes.slice(1));
+  assert.ok(remote >= 1, `pushes by worker: ${pushes.join(', ')}`);
+  assert.ok(s.seconds >= remote * 0.2, `${s.seconds} s for ${remote} pushes of 200 ms on the link at least`);
+  assert.ok(pushes[0] > remote, `the holder, whose pushes are local, pushes most: ${pushes.join(', ')}`);
+});
