@@ -67,6 +67,7 @@ export async function timeTo97(opts: { quick?: boolean; seeds?: number; rate?: n
         seconds: hit ? +(hit.seconds as number).toFixed(2) : null, gradients: hit ? hit.gradients : null,
         finalAccuracy: s.testAccuracy, totalSeconds: +s.seconds.toFixed(2), steps: s.steps, budget: s.budget,
         idleFraction: +s.idleFraction.toFixed(4), exchanges: s.exchanges, bytesSent: s.bytesSent, outerSteps: s.outerSteps,
+        stepsByWorker: s.perWorker.map((w) => w.steps),
         curve: rows.map((r) => ({ seconds: +(r.seconds as number).toFixed(2), gradients: r.gradients, testAccuracy: r.testAccuracy, final: r.final })),
       });
     }
