@@ -13,11 +13,11 @@ import { mean, std, table } from './common.js';
  * images) at a quarter, half and the end of the run. Each run is the `gossamer sim` command printed under the tables.
  * --quick: the ring of 16 alone, 60 time units, one seed.
  */
-export function acidNeural(opts: { quick?: boolean; seeds?: number; log?: (line: string) => void } = {}) {
+export function acidNeural(opts: { quick?: boolean; seeds?: number; graphs?: Array<[string, number]>; log?: (line: string) => void } = {}) {
   const quick = opts.quick ?? false;
   const seeds = opts.seeds ?? (quick ? 1 : 3);
   const time = quick ? 60 : 150;
-  const graphs: Array<[string, number]> = quick ? [['ring', 16]] : [['ring', 16], ['ring', 32], ['ring', 64], ['exponential-official', 32]];
+  const graphs: Array<[string, number]> = opts.graphs ?? (quick ? [['ring', 16]] : [['ring', 16], ['ring', 32], ['ring', 64], ['exponential-official', 32]]);
   const runs = [['acid', 1], ['gossip', 1], ['gossip', 2]] as const;
   const marks = [0.25, 0.5, 1];
   const common = (topology: string, n: number, seed: number) => [
