@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { listNamespaces, NetnsCluster, netnsSupport } from '../../../src/runtime/netns/netns.js';
+import { listNamespaces, NetnsCluster, netnsSupport, shapingFor } from '../../../src/runtime/netns/netns.js';
 import { addressOf, finish, startPeer, testSwarm } from './peer-harness.js';
 
 const support = netnsSupport();
@@ -51,5 +51,18 @@ describe('gossamer peer in network namespaces', { timeout: 60_000, skip }, () =>
     }
     const left = listNamespaces().filter((ns) => ns.startsWith(`gsm-${process.pid}-`));
     assert.deepEqual(left, [], 'no namespace left');
+  });
+});
+
+describe('namespace links: the tc arguments', () => {
+  it('netem carries latency, jitter, loss and rate; without netem tbf the bandwidth alone, the rest reported missing', () => {
+    const link = { latencyMs: 20, jitterMs: 5, loss: 0.01, bandwidth: 12.5e6 };
+    assert.deepEqual(shapingFor(link, true), {
+      kernel: 'netem', qdisc: ['netem', 'limit', '100000', 'delay', '20ms', '5ms', 'loss', '1%', 'rate', '100000000bit'], missing: [],
+    });
+    assert.deepEqual(shapingFor(link, false), {
+      kernel: 'tbf', qdisc: ['tbf', 'rate', '100000000bit', 'burst', '125000', 'latency', '200ms'], missing: ['latency', 'jitter', 'loss'],
+    });
+    assert.deepEqual(shapingFor({}, true), { kernel: 'none', qdisc: [], missing: [] });
   });
 });
