@@ -124,7 +124,8 @@ async function cluster(
     const done = new Promise<Summary>((resolve, reject) => proc.on('exit', (code) => {
       const s = events.find((e) => e.event === 'summary');
       if (code === 0 && s) resolve(s);
-      else reject(new Error(`peer ${i} exited with ${code}: ${stderr.slice(-3).join(' | ')}`));
+      // A peer refusing its flags (exit 2) is bad input to the experiment as well.
+      else reject(new (code === 2 ? NetnsRefused : Error)(`peer ${i} exited with ${code}: ${stderr.slice(-3).join(' | ')}`));
     }));
     const listening = new Promise<string>((resolve, reject) => {
       onListening = resolve;
