@@ -7,6 +7,8 @@
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
  * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
+ * netns (runtime: `gossamer peer` processes in network namespaces against the link emulator; root and iproute2) takes
+ * its own flags after `--`: npm run experiment -- netns -- --workers 4 --bandwidth 100mbit --latency 20ms --json
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
@@ -25,12 +27,14 @@ import { dadao } from './experiments/dadao.js';
 import { diloco } from './experiments/diloco.js';
 import { dilocoCodecs } from './experiments/diloco-codecs.js';
 import { dilocoH } from './experiments/diloco-h.js';
+import { netnsExperiment, NetnsRefused } from './experiments/netns.js';
 import { simVsRuntime } from './experiments/sim-vs-runtime.js';
 import { streaming } from './experiments/streaming.js';
 import { DILOCO_FAMILY, timeTo97 } from './experiments/time-to-97.js';
 
 type Output = { name: string; results: unknown; markdown: string };
-type Options = { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; log?: (line: string) => void };
+/** args: what follows `--` on the command line, for the experiments that take flags of their own. */
+type Options = { quick?: boolean; seeds?: number; rate?: number; codec?: Codec; args?: string[]; log?: (line: string) => void };
 
 const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-rate': acidRate,
@@ -52,17 +56,22 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   braking,
   'async-diloco': asyncDiloco,
   acco,
+  netns: (o) => netnsExperiment(o),
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco']);
+const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco', 'netns']);
 /** Long simulations (neural networks): not part of "all" either. */
 const LONG = new Set(['acid-neural', 'acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 
-const args = process.argv.slice(2);
+const argv = process.argv.slice(2);
+// Flags after `--` belong to the experiment (netns); --json among them also asks for JSON output.
+const dashes = argv.indexOf('--');
+const args = dashes >= 0 ? argv.slice(0, dashes) : argv;
+const extra = dashes >= 0 ? argv.slice(dashes + 1) : [];
 const VALUED = new Set(['--seeds', '--rate', '--codec']);
 const name = args.find((a, i) => !a.startsWith('--') && !VALUED.has(args[i - 1])) ?? 'all';
 const quick = args.includes('--quick');
-const json = args.includes('--json');
+const json = args.includes('--json') || extra.includes('--json');
 const seedsAt = args.indexOf('--seeds');
 const seeds = seedsAt >= 0 ? Number(args[seedsAt + 1]) : undefined;
 if (seeds !== undefined && !(Number.isInteger(seeds) && seeds > 0)) {
@@ -89,7 +98,14 @@ for (const n of names) {
     process.exit(2);
   }
   const started = performance.now();
-  const out = await run({ quick, seeds, rate, codec, log: (line) => process.stderr.write(`${line}\n`) });
+  let out: Output;
+  try {
+    out = await run({ quick, seeds, rate, codec, args: extra, log: (line) => process.stderr.write(`${line}\n`) });
+  } catch (e) {
+    if (!(e instanceof NetnsRefused)) throw e;
+    process.stderr.write(`experiment: ${e.message}\n`);
+    process.exit(2);
+  }
   const seconds = (performance.now() - started) / 1000;
   mkdirSync(join('runs', 'experiments'), { recursive: true });
   writeFileSync(join('runs', 'experiments', `${n}${rate !== undefined ? `-rate${rate}` : ''}${codec !== undefined ? `-codec-${codec}` : ''}.json`), JSON.stringify({ ...out, quick, seconds }, null, 2));

@@ -534,6 +534,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       links: links ?? null,
       slowdown: flags.slow ?? 1,
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
+      // Mean measured duration of this worker's completed exchanges (its proposals), ms.
+      exchangeMs: timing.count ? timing.totalMs / timing.count : null,
       ...(server ? { server: { holding: server.holding, applied } } : {}),
       checkpoint,
     };

@@ -3,7 +3,7 @@
  * way to wait for an event, and its exit code.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,9 +45,12 @@ export function testSwarm(prefix: string): { dir: string; key: string } {
   return { dir, key };
 }
 
+/** How to start a process: node's spawn by default, or e.g. a namespace cluster's. */
+export type Spawner = (command: string, args: string[], options: SpawnOptions) => ChildProcess;
+
 /** Starts `gossamer peer <args> --index <index>` with --json output. */
-export function startPeer(index: number, args: string[]): Peer {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'peer', ...args, '--index', String(index), '--json'], {
+export function startPeer(index: number, args: string[], spawner: Spawner = spawn): Peer {
+  const proc = spawner(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'peer', ...args, '--index', String(index), '--json'], {
     env: { ...process.env, FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -91,11 +94,11 @@ export function startPeer(index: number, args: string[]): Peer {
   };
 }
 
-/** The first listening address of a peer. */
-export async function addressOf(peer: Peer): Promise<string> {
+/** The first listening address of a peer (on 127.0.0.1 unless another host is given). */
+export async function addressOf(peer: Peer, host = '127.0.0.1'): Promise<string> {
   const listening = await peer.waitFor((e) => e.event === 'listening');
   const addr = (listening.addrs as string[])[0];
-  assert.match(addr, /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//);
+  assert.ok(addr.startsWith(`/ip4/${host}/tcp/`) && addr.includes('/p2p/'), `listening on ${host}: ${addr}`);
   return addr;
 }
 
