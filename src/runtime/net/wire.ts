@@ -12,7 +12,7 @@
  *   11      1     reserved (0)
  *   12      8     sender's step (u32 low, u32 high; a safe integer)
  *   20      4     element count (floats of the message)
- *   24      4     block size (i8: elements per min–max block; otherwise 0)
+ *   24      4     block size (i8, i4: elements per min–max block; otherwise 0)
  *   28      4     payload length in bytes (0 for frames without payload)
  *   32      4     payload CRC32
  *   36      4     aux: propose → the proposer's exchange timeout in ms; abort → reason code; otherwise 0
@@ -22,7 +22,7 @@
  *
  * All integers little-endian. Payloads: f32 raw little-endian floats; f16 IEEE half floats (round to nearest even,
  * saturating at ±65504); i8 blockwise min–max quantisation: ⌈n/B⌉ pairs (min, scale) as float32, then n codes
- * q ∈ [0, 255], decoded in float32 as min + q·scale.
+ * q ∈ [0, 255], decoded in float32 as min + q·scale; i4 the same with q ∈ [0, 15], two codes per byte (core/codecs.ts).
  *
  * Decoding never throws: every function returns either a value or a WireError (reason code + detail), so that a
  * malformed, truncated, mismatched or corrupted frame can be dropped and logged.
