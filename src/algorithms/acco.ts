@@ -1,7 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { accumulate, accumulateState, addTo, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import { microBatch, accumulateState, addTo, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
 
@@ -94,10 +94,7 @@ export class Acco implements Algorithm<AccoState> {
 
   /** A micro-batch into the sum (one worker: a plain local step). */
   localStep(s: AccoState, _t: number, gradient: GradientSource, optimizer: LocalOptimizer): number {
-    if (this.opts.workers > 1) return accumulate(s, gradient, this.grad, this.opts.backend ?? null);
-    const loss = gradient(s.x, this.grad);
-    optimizer.update(s.x, this.grad);
-    return loss;
+    return microBatch(s, gradient, this.grad, optimizer, this.opts.workers, this.opts.backend ?? null);
   }
 
   saved(s: AccoState): SavedState {

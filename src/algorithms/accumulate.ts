@@ -1,6 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
+import type { LocalOptimizer } from './local-optimizer.js';
 import { restoreFields, type ClosingCollective, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 /**
@@ -63,6 +64,14 @@ export function accumulate(s: AccumulateState, gradient: GradientSource, grad: V
   const loss = gradient(s.x, grad);
   addTo(k, grad, s.sum);
   s.count++;
+  return loss;
+}
+
+/** A local step of ACCO or DPU: a micro-batch into the sum, or, for one worker alone, a plain local step. */
+export function microBatch(s: AccumulateState, gradient: GradientSource, grad: Vec, optimizer: LocalOptimizer, workers: number, k: Backend | null): number {
+  if (workers > 1) return accumulate(s, gradient, grad, k);
+  const loss = gradient(s.x, grad);
+  optimizer.update(s.x, grad);
   return loss;
 }
 
