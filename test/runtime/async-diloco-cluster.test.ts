@@ -74,13 +74,16 @@ test('an interrupted run saves its server\'s state; the resumed one goes on from
   const { readCheckpoint } = await import('../../src/engine/checkpoint.js');
   const dir = mkdtempSync(join(tmpdir(), 'gossamer-async-resume-'));
   try {
+    // A budget the run cannot finish before the abort lands (its threads run on while the rows are sampled).
+    const config = { ...base, steps: 3000 };
     const controller = new AbortController();
     const first = await runCluster({
-      ...base, out: dir, signal: controller.signal, onRow: (r) => {
-        if (r.gradients >= 300) controller.abort();
+      ...config, out: dir, signal: controller.signal, onRow: (r) => {
+        if (r.gradients >= 200) controller.abort();
       },
     });
     assert.equal(first.interrupted, true);
+    assert.ok(first.steps < config.steps, `stopped at ${first.steps}`);
     const ck = readCheckpoint(join(dir, 'checkpoint.safetensors'));
     const saved = JSON.parse(ck.metadata.server_saved) as { vectors: string[]; small: Record<string, number[]>; scalars: Record<string, number> };
     assert.equal(saved.scalars.pushes, first.server!.pushes, 'every applied push is in the saved state');
@@ -92,8 +95,8 @@ test('an interrupted run saves its server\'s state; the resumed one goes on from
 
     const lines: string[] = [];
     const { resume } = readClusterCheckpoint(join(dir, 'checkpoint.safetensors'));
-    const resumed = await runCluster({ ...base, out: dir, resume, log: (l) => lines.push(l) });
-    assert.equal(resumed.steps, base.steps);
+    const resumed = await runCluster({ ...config, out: dir, resume, log: (l) => lines.push(l) });
+    assert.equal(resumed.steps, config.steps);
     assert.ok(lines.some((l) => new RegExp(`holds the server now, from worker \\d+'s replica of ${first.server!.pushes} pushes`).test(l)), lines.join('; '));
     // The resumed server refuses nothing new and repeats nothing old: every worker's rounds go on past its last.
     appliedOnce(resumed);

@@ -165,8 +165,10 @@ test('a run stopped mid-way and resumed from its checkpoint takes exactly its bu
   const rows = readMetrics(join(dir, 'metrics.jsonl'));
   const kept = before.filter((r) => r.final === undefined);
   assert.deepEqual(rows.slice(0, kept.length), kept);
-  assert.ok(rows.length > kept.length + 5);
-  assert.ok(rows.every((r, i) => i === 0 || (r.gradients >= rows[i - 1].gradients && r.t >= rows[i - 1].t && (r.seconds as number) >= (rows[i - 1].seconds as number))));
+  // Rows after the resumption too (how many depends on how fast the supervisor's samples come round).
+  assert.ok(rows.length >= kept.length + 3, `${rows.length - kept.length} rows after the resumption from ${first.steps}`);
+  const back = rows.findIndex((r, i) => i > 0 && !(r.gradients >= rows[i - 1].gradients && r.t >= rows[i - 1].t && (r.seconds as number) >= (rows[i - 1].seconds as number)));
+  assert.equal(back, -1, `rows ${back - 1} and ${back}: ${JSON.stringify(rows[back - 1])} then ${JSON.stringify(rows[back])} (${kept.length} kept)`);
   assert.equal(rows[rows.length - 1].gradients, 900);
   assert.equal(readCheckpoint(join(dir, 'checkpoint.safetensors')).step, 900);
   // A finished run has nothing left to do.
