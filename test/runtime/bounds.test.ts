@@ -199,7 +199,7 @@ describe('bounded exchanges between agents', () => {
       assert.ok(!h.agents[i].pairing!.liveNeighbours().includes(1));
     }
     // Worker 3 has only honest neighbours: it bans nobody (a rare refusal of an honest message, whose distances are
-    // heavy-tailed, is the bounds' known cost; docs/algorithms.md §2.9).
+    // heavy-tailed, is the bounds' known cost).
     assert.equal(h.agents[3].guard.banned.size, 0);
     assert.ok(h.agents[3].guard.rejected <= 1, `worker 3 refused ${h.agents[3].guard.rejected}`);
     for (const n of honestNorms(h, 1)) assert.ok(n < 100, `norm ${n}`);
