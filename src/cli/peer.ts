@@ -31,7 +31,7 @@ import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
 import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
-import { toShared } from '../runtime/shared.js';
+import { toShared } from '../runtime/shared-memory.js';
 import { graphPairing } from '../runtime/pairing.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetCollective } from '../runtime/net/collective.js';

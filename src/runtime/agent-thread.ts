@@ -37,7 +37,7 @@ import { graphPairing } from './pairing.js';
 import { makeRunSchedule, type RunSchedule } from './schedule.js';
 import type { MessageHeader, Transport } from './transport.js';
 import { LocalClock } from './rate.js';
-import { C, G, S, permitStep, restoreSaved, savedCopy, stopCompute } from './shared.js';
+import { C, G, S, permitStep, restoreSaved, savedCopy, stopCompute } from './shared-memory.js';
 
 export interface AgentThreadData {
   id: number;

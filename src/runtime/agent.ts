@@ -22,7 +22,7 @@ import { ParameterHealth } from './health.js';
 import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js';
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
-import { S, shareState } from './shared.js';
+import { S, shareState } from './shared-memory.js';
 import type { Collective, MessageHeader, ServerLink, Transport, WorkerId } from './transport.js';
 
 /** Wire version of the runtime's exchange headers. */

@@ -15,7 +15,7 @@ import type { ClusterMemory, WorkerLife, WorkerThreadData } from './cluster-memo
 import { markDead } from './collective.js';
 import { relinkEndpoint } from './inprocess.js';
 import type { FifoOrchestrator } from './orchestrator.js';
-import { C, G, S, sharedInts } from './shared.js';
+import { C, G, S, sharedInts } from './shared-memory.js';
 import { siblingModule, threadSpawner } from './threads.js';
 
 export interface ClusterLifecycleComponents {

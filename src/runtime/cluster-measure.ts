@@ -7,7 +7,7 @@
 import type { LabeledData, Model } from '../engine/models/model.js';
 import { evaluate, type Evaluation, type TrainingData } from '../engine/training/data.js';
 import type { ClusterResume } from './cluster-config.js';
-import { S } from './shared.js';
+import { S } from './shared-memory.js';
 
 export interface ClusterMeasureInit {
   /** Workers exchange pairwise (both count an exchange) rather than in collectives (each counts one). */

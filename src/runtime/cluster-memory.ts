@@ -16,7 +16,7 @@ import type { ComputeThreadData } from './compute-thread.js';
 import { linkBetween } from './emulator.js';
 import { seedReplicas, serverBuffers, type ServerBuffers } from './server-memory.js';
 import { endpointTransferList, inProcessNetwork, type InProcessEndpoint } from './inprocess.js';
-import { C, G, S, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared.js';
+import { C, G, S, sharedDoubles, sharedFloats, sharedInts, toShared } from './shared-memory.js';
 
 export interface ClusterMemory {
   /** The training set, on shared memory. */

@@ -12,7 +12,7 @@ import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
 import { writeRunPlot } from '../report/plot.js';
 import type { ClusterProgress } from './cluster-config.js';
 import type { ClusterMeasure, ClusterTotals } from './cluster-measure.js';
-import { G, S } from './shared.js';
+import { G, S } from './shared-memory.js';
 
 export interface ClusterMetricsInit {
   /** Budget, in gradient steps of all workers together. */

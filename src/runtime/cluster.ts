@@ -31,7 +31,7 @@ import { planCluster, type ClusterPlan } from './cluster-plan.js';
 import { DEFAULT_ALPHA, examplesDigest, examplesOf } from '../data/shard.js';
 import { FifoOrchestrator } from './orchestrator.js';
 import { freshestServerState, readServerModel } from './server-memory.js';
-import { G, S } from './shared.js';
+import { G, S } from './shared-memory.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

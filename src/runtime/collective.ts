@@ -12,7 +12,7 @@
 import { DEFAULT_BLOCK_SIZE, payloadBytes, type Codec } from '../core/codecs.js';
 import type { Backend } from '../engine/backend.js';
 import { aggregate, type Aggregate } from './aggregate.js';
-import { waitChange } from './shared.js';
+import { waitChange } from './shared-memory.js';
 import type { Collective } from './transport.js';
 
 /** Shared buffers of a collective among n workers (structured-cloneable). */

@@ -12,7 +12,7 @@ import { getBackend, type BackendChoice } from '../engine/backends/index.js';
 import { createModel, type ModelName } from '../engine/models/index.js';
 import { clipGradNorm } from '../engine/optim/clip.js';
 import { batchSource, type TrainingData } from '../engine/training/data.js';
-import { C } from './shared.js';
+import { C } from './shared-memory.js';
 
 export interface ComputeThreadData {
   id: number;

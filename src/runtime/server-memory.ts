@@ -11,7 +11,7 @@
  * All of it is structured-cloneable: every thread gets the same views.
  */
 import type { SavedState, ServerRole } from '../algorithms/types.js';
-import { sharedDoubles, sharedFloats, sharedInts } from './shared.js';
+import { sharedDoubles, sharedFloats, sharedInts } from './shared-memory.js';
 
 /** Where each saved vector and scalar of the server's state lives in a replica slot. */
 export interface StateLayout {

@@ -15,7 +15,7 @@
  */
 import type { ServerCapability, ServerRole, WorkerState } from '../algorithms/types.js';
 import { bump, commitReplica, freshestReplica, replicaPushes, replicaState, type ServerBuffers } from './server-memory.js';
-import { waitChange } from './shared.js';
+import { waitChange } from './shared-memory.js';
 import type { PushMeta, ServerLink } from './transport.js';
 
 /**

@@ -6,7 +6,7 @@ import type { Model } from '../../src/engine/models/model.js';
 import type { TrainingData } from '../../src/engine/training/data.js';
 import { ClusterFaults, type FaultTarget } from '../../src/runtime/cluster-faults.js';
 import { averageOf, ClusterMeasure } from '../../src/runtime/cluster-measure.js';
-import { S } from '../../src/runtime/shared.js';
+import { S } from '../../src/runtime/shared-memory.js';
 
 /** A target that records what is done to it. */
 function recorder(): FaultTarget & { done: string[] } {

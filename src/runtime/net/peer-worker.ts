@@ -45,7 +45,7 @@ import { choosePull } from '../pull-bounds.js';
 import type { ComputeThreadData, GradientReport } from '../compute-thread.js';
 import type { EmulatedTransport } from '../emulator.js';
 import { LocalClock } from '../rate.js';
-import { C, S, permitStep, restoreSaved, savedCopy, shareState, sharedFloats, sharedInts, stopCompute, toShared } from '../shared.js';
+import { C, S, permitStep, restoreSaved, savedCopy, shareState, sharedFloats, sharedInts, stopCompute, toShared } from '../shared-memory.js';
 import type { AlgorithmSnapshot } from './peer-checkpoint.js';
 import { siblingModule, threadSpawner } from '../threads.js';
 import type { LocalOptimizer } from '../../algorithms/local-optimizer.js';
