@@ -1,7 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { microBatch, accumulateState, addTo, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import { accumulateState, accumulatingCollective, addTo, COUNT_SLOTS, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
 
@@ -43,33 +43,22 @@ export class Acco implements Algorithm<AccoState> {
     const { dim, dtype } = opts;
     this.grad = allocVec(dtype, dim);
     this.scratch = allocVec(dtype, dim);
-    const whole = wholeRange(dim);
     const k = opts.backend ?? null;
-    this.collective = {
-      overlaps: true,
-      extra: COUNT_SLOTS,
-      due: (s) => opts.workers > 1 && dueAfterMicroBatch(s),
-      ranges: () => whole,
-      begin: (s, _t, out) => beginRound(s, out),
-      complete: (s, _t, mean, optimizer) => {
-        if (Acco.isEstimate(s.rounds)) {
-          s.estimate.set(mean);
-          meanGradient(k, mean, dim, this.scratch);
-          s.next.set(s.base);
-          this.trialStep(s.next, this.scratch, optimizer);
-        } else {
-          const both = s.estimate;
-          addTo(k, mean.subarray(0, dim), both.subarray(0, dim));
-          both[dim] += mean[dim];
-          meanGradient(k, both, dim, this.scratch);
-          optimizer.update(s.base, this.scratch);
-          s.next.set(s.base);
-        }
-        roundDone(s, mean, opts.workers);
-      },
-      progress: (s) => s.total,
-      closing: opts.workers > 1 ? closingAtBase(dim) : undefined,
-    };
+    this.collective = accumulatingCollective<AccoState>(opts, (s, mean, optimizer) => {
+      if (Acco.isEstimate(s.rounds)) {
+        s.estimate.set(mean);
+        meanGradient(k, mean, dim, this.scratch);
+        s.next.set(s.base);
+        this.trialStep(s.next, this.scratch, optimizer);
+      } else {
+        const both = s.estimate;
+        addTo(k, mean.subarray(0, dim), both.subarray(0, dim));
+        both[dim] += mean[dim];
+        meanGradient(k, both, dim, this.scratch);
+        optimizer.update(s.base, this.scratch);
+        s.next.set(s.base);
+      }
+    });
   }
 
   /** Round r (from 1) is an estimate round when odd, a real one when even. */

@@ -2,7 +2,7 @@ import type { Dtype, Vec } from '../core/vec.js';
 import { allocVec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import type { LocalOptimizer } from './local-optimizer.js';
-import { restoreFields, type ClosingCollective, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
+import { restoreFields, type ClosingCollective, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 /**
  * What ACCO and the one-step-delayed update (DPU) share: the compute loop never waits for the all-reduce. Between two
@@ -60,7 +60,7 @@ export function meanGradient(k: Backend | null, mean: Vec, dim: number, out: Vec
 }
 
 /** Computes one micro-batch gradient at x and adds it to the sum: returns the loss. */
-export function accumulate(s: AccumulateState, gradient: GradientSource, grad: Vec, k: Backend | null): number {
+function accumulate(s: AccumulateState, gradient: GradientSource, grad: Vec, k: Backend | null): number {
   const loss = gradient(s.x, grad);
   addTo(k, grad, s.sum);
   s.count++;
@@ -75,13 +75,41 @@ export function microBatch(s: AccumulateState, gradient: GradientSource, grad: V
   return loss;
 }
 
+/**
+ * The collective ACCO and DPU share: the sum of micro-batches and its count over the whole model, due after a
+ * micro-batch once none is in flight, overlapping the next micro-batches, every worker stopping after the same one
+ * (progress), closed by an average at the committed parameters. `complete` is each algorithm's own step, after which
+ * the round is done; `waits` holds a worker until its collective in flight completes.
+ */
+export function accumulatingCollective<S extends AccumulateState>(
+  opts: { dim: number; workers: number },
+  complete: (s: S, mean: Vec, optimizer: LocalOptimizer) => void,
+  waits?: (s: S) => boolean,
+): CollectiveCapability<S> {
+  const whole = wholeRange(opts.dim);
+  return {
+    overlaps: true,
+    extra: COUNT_SLOTS,
+    due: (s) => opts.workers > 1 && dueAfterMicroBatch(s),
+    ranges: () => whole,
+    begin: (s, _t, out) => beginRound(s, out),
+    complete: (s, _t, mean, optimizer) => {
+      complete(s, mean, optimizer);
+      roundDone(s, mean, opts.workers);
+    },
+    progress: (s) => s.total,
+    ...(waits ? { waits } : {}),
+    closing: opts.workers > 1 ? closingAtBase(opts.dim) : undefined,
+  };
+}
+
 /** A collective is due after a micro-batch once none is in flight. */
-export function dueAfterMicroBatch(s: AccumulateState): boolean {
+function dueAfterMicroBatch(s: AccumulateState): boolean {
   return s.flight === 0 && s.count > 0;
 }
 
 /** Begins a collective: writes [Σ g, count], clears the sum and moves x to the parameters last produced. */
-export function beginRound(s: AccumulateState, out: Vec): void {
+function beginRound(s: AccumulateState, out: Vec): void {
   out.set(s.sum);
   out[s.sum.length] = s.count;
   s.sum.fill(0);
@@ -95,7 +123,7 @@ export function beginRound(s: AccumulateState, out: Vec): void {
  * The collective that closes a run: every worker ends at the committed θ (not at a prediction θ̃ nor with a result it
  * has not switched to), the same everywhere. The micro-batches summed since the last collective are dropped.
  */
-export function closingAtBase(dim: number): ClosingCollective<AccumulateState> {
+function closingAtBase(dim: number): ClosingCollective<AccumulateState> {
   const whole = wholeRange(dim);
   return {
     ranges: () => whole,
@@ -109,13 +137,13 @@ export function closingAtBase(dim: number): ClosingCollective<AccumulateState> {
 }
 
 /** A collective's mean has been applied: none in flight; its micro-batches (mean count × n) added to the total. */
-export function roundDone(s: AccumulateState, mean: Vec, workers: number): void {
+function roundDone(s: AccumulateState, mean: Vec, workers: number): void {
   s.total += Math.round(mean[s.sum.length] * workers);
   s.flight = 0;
 }
 
 /** The whole vector: the contribution's range (its count slot follows it). */
-export function wholeRange(dim: number): readonly ParamRange[] {
+function wholeRange(dim: number): readonly ParamRange[] {
   return [{ start: 0, end: dim }];
 }
 

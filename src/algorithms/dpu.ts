@@ -1,7 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { microBatch, accumulateState, beginRound, closingAtBase, meanGradient, roundDone, COUNT_SLOTS, dueAfterMicroBatch, restoreAccumulate, savedAccumulate, wholeRange, type AccumulateState } from './accumulate.js';
+import { accumulateState, accumulatingCollective, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
 
@@ -41,25 +41,13 @@ export class Dpu implements Algorithm<AccumulateState> {
     this.warmup = warmup;
     this.grad = allocVec(opts.dtype, opts.dim);
     this.scratch = allocVec(opts.dtype, opts.dim);
-    const whole = wholeRange(opts.dim);
-    this.collective = {
-      overlaps: true,
-      extra: COUNT_SLOTS,
-      due: (s) => opts.workers > 1 && dueAfterMicroBatch(s),
-      ranges: () => whole,
-      begin: (s, _t, out) => beginRound(s, out),
-      complete: (s, _t, mean, optimizer) => {
-        meanGradient(opts.backend ?? null, mean, opts.dim, this.scratch);
-        optimizer.update(s.base, this.scratch);
-        s.next.set(s.base);
-        // In the warm-up the worker waits for this mean: it goes on from the new parameters at once.
-        if (s.rounds <= this.warmup) s.x.set(s.next);
-        roundDone(s, mean, opts.workers);
-      },
-      progress: (s) => s.total,
-      waits: (s) => s.flight === 1 && s.rounds <= this.warmup,
-      closing: opts.workers > 1 ? closingAtBase(opts.dim) : undefined,
-    };
+    this.collective = accumulatingCollective<AccumulateState>(opts, (s, mean, optimizer) => {
+      meanGradient(opts.backend ?? null, mean, opts.dim, this.scratch);
+      optimizer.update(s.base, this.scratch);
+      s.next.set(s.base);
+      // In the warm-up the worker waits for this mean: it goes on from the new parameters at once.
+      if (s.rounds <= this.warmup) s.x.set(s.next);
+    }, (s) => s.flight === 1 && s.rounds <= this.warmup);
   }
 
   createState(x0: Vec): AccumulateState {
