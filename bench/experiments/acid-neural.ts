@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mean, std, table } from './common.js';
+import { gossamerRun, mean, std, table } from './common.js';
 
 /**
  * A2CiD2 in the paper's deep-learning setting, as far as the simulator takes it: every worker trains the MLP on the
@@ -23,7 +22,7 @@ export function acidNeural(opts: { quick?: boolean; seeds?: number; graphs?: Arr
   const common = (topology: string, n: number, seed: number) => [
     'sim', '--problem', 'mlp-mnist', '--topology', topology, '--workers', String(n), '--batch-size', '32', '--lr', '0.05', '--momentum', '0.9',
     '--schedule', 'cosine', '--warmup', String(Math.round(0.05 * time)), '--time', String(time), '--every', String(time / 4),
-    '--eval-limit', '10000', '--seed', String(seed), '--no-plot', '--json',
+    '--eval-limit', '10000', '--seed', String(seed), '--no-plot',
   ];
   const dir = mkdtempSync(join(tmpdir(), 'gossamer-acid-neural-'));
   const results: Array<Record<string, unknown>> = [];
@@ -32,14 +31,11 @@ export function acidNeural(opts: { quick?: boolean; seeds?: number; graphs?: Arr
       for (const [algo, rate] of runs) {
         for (let seed = 1; seed <= seeds; seed++) {
           opts.log?.(`acid-neural: ${topology} ${n}, ${algo} at rate ${rate}, seed ${seed}`);
-          const out = join(dir, `${topology}-${n}-${algo}-${rate}-${seed}`);
-          const args = [...common(topology, n, seed), '--algo', algo, '--rate', String(rate), '--out', out];
-          const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
-          if (r.status !== 0) throw new Error(`gossamer ${args.join(' ')} failed: ${r.stderr}`);
-          const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+          const args = [...common(topology, n, seed), '--algo', algo, '--rate', String(rate)];
+          const { rows } = gossamerRun(args, join(dir, `${topology}-${n}-${algo}-${rate}-${seed}`));
           const at = (f: number) => rows.find((row) => row.t >= f * time - 1e-9) ?? rows[rows.length - 1];
           results.push({
-            topology, n, algo, rate, seed, command: `gossamer ${args.filter((a) => a !== '--json' && a !== out && a !== '--out').join(' ')}`,
+            topology, n, algo, rate, seed, command: `gossamer ${args.join(' ')}`,
             marks: marks.map((f) => ({ t: f * time, consensus: at(f).consensus, testAccuracy: at(f).testAccuracy })),
           });
         }

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { buildAlgorithm, type AlgorithmName } from '../../src/algorithms/index.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import type { Objective } from '../../src/objectives/objective.js';
@@ -63,4 +66,16 @@ export function slope(xs: number[], ys: number[]): number {
     den += (xs[k] - mx) ** 2;
   }
   return num / den;
+}
+
+/**
+ * `gossamer <args> --out <out> --json` in a process of its own, as a user runs it: its JSON summary and the rows of
+ * its metrics file. A failure throws, naming the command and what it printed on stderr.
+ */
+export function gossamerRun(args: string[], out: string): { summary: Record<string, number>; rows: Array<Record<string, number>> } {
+  const all = [...args, '--out', out, '--json'];
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...all], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) throw new Error(`gossamer ${all.join(' ')} failed: ${r.stderr}`);
+  const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+  return { summary: JSON.parse(r.stdout) as Record<string, number>, rows };
 }

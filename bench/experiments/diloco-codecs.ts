@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { table } from './common.js';
+import { gossamerRun, table } from './common.js';
 
 /**
  * DiLoCo's pseudo-gradients under the wire codecs, in the simulator, each run the `gossamer sim` command printed in
@@ -17,7 +16,7 @@ export function dilocoCodecs(opts: { quick?: boolean; log?: (line: string) => vo
   const T = opts.quick ? 200 : 600;
   const common = [
     'sim', '--problem', 'mlp-mnist', '--workers', String(n), '--algo', 'diloco', '--inner-steps', '20', '--lr', '0.05', '--momentum', '0.9',
-    '--time', String(T), '--every', String(T / 10), '--eval-limit', '2000', '--seed', '1', '--no-plot', '--json',
+    '--time', String(T), '--every', String(T / 10), '--eval-limit', '2000', '--seed', '1', '--no-plot',
   ];
   const variants: Array<{ name: string; args: string[] }> = [
     { name: 'f32', args: [] },
@@ -32,12 +31,9 @@ export function dilocoCodecs(opts: { quick?: boolean; log?: (line: string) => vo
   try {
     for (const [k, v] of variants.entries()) {
       opts.log?.(`diloco-codecs: ${v.name}`);
-      const args = [...common, ...v.args, '--out', join(dir, String(k))];
-      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
-      if (r.status !== 0) throw new Error(`${v.name}: gossamer ${args.join(' ')} failed: ${r.stderr}`);
-      const s = JSON.parse(r.stdout) as Record<string, number>;
+      const s = gossamerRun([...common, ...v.args], join(dir, String(k))).summary;
       results.push({
-        codec: v.name, command: `gossamer ${[...common.filter((a) => a !== '--json'), ...v.args].join(' ')}`, bytesSent: s.bytesSent,
+        codec: v.name, command: `gossamer ${[...common, ...v.args].join(' ')}`, bytesSent: s.bytesSent,
         outerSteps: s.outerSteps, loss: s.loss, testAccuracy: s.testAccuracy,
       });
     }

@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { table } from './common.js';
+import { gossamerRun, table } from './common.js';
 
 /**
  * The DiLoCo claim at small scale, in the simulator: workers that synchronise every H inner steps reach nearly the
@@ -33,19 +32,15 @@ export function dilocoH(opts: { quick?: boolean; log?: (line: string) => void } 
   const results: Array<Record<string, number | string>> = [];
   try {
     for (const s of settings) {
-      const common = ['sim', '--problem', s.problem, '--workers', String(s.n), '--time', String(s.T), '--every', String(s.T / 20), '--rounds', 'events', '--seed', '1', '--no-plot', '--json', ...s.inner];
+      const common = ['sim', '--problem', s.problem, '--workers', String(s.n), '--time', String(s.T), '--every', String(s.T / 20), '--rounds', 'events', '--seed', '1', '--no-plot', ...s.inner];
       const variants = [
         { name: 'allreduce', args: ['--algo', 'allreduce'] },
         ...[1, 10, 50, 200].map((H) => ({ name: `diloco H=${H}`, args: ['--algo', 'diloco', '--inner-steps', String(H), ...s.outer] })),
       ];
       const runs = variants.map((v, k) => {
         opts.log?.(`diloco-h: ${s.problem}, ${v.name}`);
-        const out = join(dir, `${s.problem}-${k}`);
-        const args = [...common, ...v.args, '--out', out];
-        const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
-        if (r.status !== 0) throw new Error(`${v.name}: gossamer ${args.join(' ')} failed: ${r.stderr}`);
-        const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-        return { v, summary: JSON.parse(r.stdout) as Record<string, number>, rows, command: `gossamer ${[...common.filter((a) => a !== '--json'), ...v.args].join(' ')}` };
+        const { summary, rows } = gossamerRun([...common, ...v.args], join(dir, `${s.problem}-${k}`));
+        return { v, summary, rows, command: `gossamer ${[...common, ...v.args].join(' ')}` };
       });
       const S = 10 * Math.floor(Math.min(...runs.map((r) => r.summary.gradients / s.n)) / 10);
       for (const r of runs) {

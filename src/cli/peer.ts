@@ -46,7 +46,7 @@ import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
 import type { Codec } from '../core/codecs.js';
 import { initFromSafetensors } from '../engine/init-weights.js';
-import { codecProblem, errorFeedbackProblem } from '../core/contribution.js';
+import { checkContributionCodec } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { printable } from './printable.js';
@@ -307,10 +307,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   }
   const outer = withOuterRecipe(flags, recipe(t.model, workers, { optimizer: flags.optimizer }).outer);
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(outer), layout: model.layout });
-  const feedback = flags.errorFeedback ? errorFeedbackProblem(flags.codec, built.algorithm) : null;
-  if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
-  const lossy = codecProblem(flags.codec, built.algorithm);
-  if (lossy) throw new UsageError(lossy, { field: 'codec' });
+  checkContributionCodec(flags.codec, flags.errorFeedback, built.algorithm);
   // A push carries its round's steps and speed in its payload: over the network it travels in float32.
   if (built.algorithm.server && flags.codec !== 'f32') throw new UsageError(`over the network, ${flags.algo}'s pushes travel in float32: --codec applies to exchanges and collectives`);
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.

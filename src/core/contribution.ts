@@ -10,6 +10,7 @@
  * rounding of its last contribution over that parameter dropped, and adds it to its next one: nothing is lost for
  * good, only delayed by a round. The mean's own rounding, shared by all, is not fed back.
  */
+import { UsageError } from './errors.js';
 import type { Vec } from './vec.js';
 
 /** A contiguous part [start, end) of the flat parameter vector, as a contribution covers it. */
@@ -26,6 +27,7 @@ export interface Rounding {
 export class ContributionEncoder {
   /** Per parameter, what the rounding of this worker's contributions dropped (null: no error feedback). */
   readonly residual: Float32Array | null;
+  private scratch: Vec | null = null;
 
   /** codec: null for exact contributions (then error feedback has nothing to do). */
   constructor(private readonly codec: Rounding | null, dim: number, errorFeedback: boolean) {
@@ -40,12 +42,18 @@ export class ContributionEncoder {
       this.codec.round(contribution);
       return;
     }
-    const sent = contribution.slice();
-    forEachIndex(spans, (k, p) => (sent[k] += r[p]));
-    const wanted = sent.slice();
-    this.codec.round(sent);
-    forEachIndex(spans, (k, p) => (r[p] = wanted[k] - sent[k]));
-    contribution.set(sent);
+    // The contribution plus the residual is what is wanted; what is sent is that, rounded.
+    forEachIndex(spans, (k, p) => (contribution[k] += r[p]));
+    const wanted = this.copy(contribution);
+    this.codec.round(contribution);
+    forEachIndex(spans, (k, p) => (r[p] = wanted[k] - contribution[k]));
+  }
+
+  /** A copy of v in a buffer kept between rounds. */
+  private copy(v: Vec): Vec {
+    if (this.scratch?.length !== v.length || this.scratch.constructor !== v.constructor) this.scratch = v.slice();
+    else this.scratch.set(v);
+    return this.scratch;
   }
 
   /** Rounds the mean of encoded contributions in place as it travels back (every worker alike). */
@@ -77,4 +85,12 @@ export function errorFeedbackProblem(codec: string | undefined, algorithm: { nam
 export function codecProblem(codec: string | undefined, algorithm: { name: string; collective?: { extra?: number } }): string | null {
   if ((codec ?? 'f32') === 'f32' || (algorithm.collective?.extra ?? 0) === 0) return null;
   return `${algorithm.name}'s contributions carry their micro-batch counts, which must arrive exact: its codec is f32, not ${codec}`;
+}
+
+/** Refuses a codec or error feedback an algorithm's contributions cannot take (UsageErrors naming the field). */
+export function checkContributionCodec(codec: string | undefined, errorFeedback: boolean | undefined, algorithm: { name: string; collective?: { extra?: number }; server?: unknown }): void {
+  const feedback = errorFeedback ? errorFeedbackProblem(codec, algorithm) : null;
+  if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
+  const lossy = codecProblem(codec, algorithm);
+  if (lossy) throw new UsageError(lossy, { field: 'codec' });
 }

@@ -9,7 +9,7 @@ import { buildAlgorithm, type AlgorithmSetup, type Built } from '../algorithms/i
 import type { LocalStepSettings } from '../algorithms/local-optimizer.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { UsageError } from '../core/errors.js';
-import { codecProblem, errorFeedbackProblem } from '../core/contribution.js';
+import { checkContributionCodec } from '../core/contribution.js';
 import type { Backend } from '../engine/backend.js';
 import { getBackend } from '../engine/backends/index.js';
 import { createModel } from '../engine/models/index.js';
@@ -126,10 +126,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
     throw usage(err);
   }
   const pairwise = built.algorithm.pairwise !== undefined;
-  const feedback = config.errorFeedback ? errorFeedbackProblem(config.codec, built.algorithm) : null;
-  if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
-  const lossy = codecProblem(config.codec, built.algorithm);
-  if (lossy) throw new UsageError(lossy, { field: 'codec' });
+  checkContributionCodec(config.codec, config.errorFeedback, built.algorithm);
   const localStep: LocalStepSettings = {
     optimizer: config.optimizer, lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decayAll: config.decayAll,
     braking: config.braking,

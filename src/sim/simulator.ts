@@ -5,7 +5,7 @@
  * collectives that overlap computation (overlap.ts), or rounds pushed to a server (server.ts).
  */
 import type { GradientSource } from '../algorithms/types.js';
-import { codecProblem, errorFeedbackProblem } from '../core/contribution.js';
+import { checkContributionCodec } from '../core/contribution.js';
 import { UsageError } from '../core/errors.js';
 import { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
@@ -91,10 +91,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
   checkChurn(opts);
   const algo = opts.built.algorithm;
   const ctx: DriverContext = { opts, starts, speeds, gradients, sources, optimizers: workerOptimizers(opts), rng: eventRng, counts, emit };
-  const feedback = opts.errorFeedback ? errorFeedbackProblem(opts.codec?.name, algo) : null;
-  if (feedback) throw new UsageError(feedback, { field: 'errorFeedback' });
-  const lossy = codecProblem(opts.codec?.name, algo);
-  if (lossy) throw new UsageError(lossy, { field: 'codec' });
+  checkContributionCodec(opts.codec?.name, opts.errorFeedback, algo);
   if (algo.pairwise && algo.collective) throw new UsageError(`${algo.name} both exchanges pairwise and takes part in collectives: the simulator has no driver for that yet`);
   let server: ServerStats | undefined;
   if (algo.server) {
