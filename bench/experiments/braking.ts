@@ -41,9 +41,11 @@ export function braking(opts: { quick?: boolean; seeds?: number; log?: (line: st
             const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--out', out], { encoding: 'utf8' });
             if (r.status !== 0) throw new Error(`${command} failed: ${r.stderr.trim()}`);
             const s = JSON.parse(r.stdout) as Record<string, number | null>;
-            const first = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n')[0]) as { loss: number | null };
-            const diverged = !(Number.isFinite(s.loss) && Number.isFinite(first.loss) && s.loss! <= first.loss!);
-            runs.push({ command, seed, initialLoss: first.loss, loss: s.loss, diverged, steadyOptimality: s.steadyOptimality, testAccuracy: s.testAccuracy ?? null, seconds: s.wallSeconds });
+            const row = JSON.parse(readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n')[0]) as Record<string, number | null>;
+            // The objective on the convex problem, the test loss on MNIST.
+            const [initial, loss] = [row.objective ?? row.testLoss, s.objective ?? s.testLoss];
+            const diverged = !(Number.isFinite(loss) && Number.isFinite(initial) && loss! <= initial!);
+            runs.push({ command, seed, initialLoss: initial, loss, diverged, steadyOptimality: s.steadyOptimality, testAccuracy: s.testAccuracy ?? null, seconds: s.wallSeconds });
           }
           const kept = runs.filter((r) => !r.diverged);
           const value = kept.length === 0 ? null : mean(kept.map((r) => (p.name === 'quadratic' ? r.steadyOptimality : r.testAccuracy) as number));

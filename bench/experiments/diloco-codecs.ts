@@ -34,7 +34,7 @@ export function dilocoCodecs(opts: { quick?: boolean; log?: (line: string) => vo
       const s = gossamerRun([...common, ...v.args], join(dir, String(k))).summary;
       results.push({
         codec: v.name, command: `gossamer ${[...common, ...v.args].join(' ')}`, bytesSent: s.bytesSent,
-        outerSteps: s.outerSteps, loss: s.loss, testAccuracy: s.testAccuracy,
+        outerSteps: s.outerSteps, loss: s.testLoss, testAccuracy: s.testAccuracy,
       });
     }
   } finally {

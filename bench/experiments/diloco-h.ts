@@ -46,7 +46,7 @@ export function dilocoH(opts: { quick?: boolean; log?: (line: string) => void } 
       for (const r of runs) {
         const at = r.rows.find((row) => row.gradients >= s.n * S) ?? r.rows[r.rows.length - 1];
         results.push({
-          problem: s.problem, workers: s.n, variant: r.v.name, stepsPerWorker: at.gradients / s.n, testLoss: at.loss, testAccuracy: at.testAccuracy,
+          problem: s.problem, workers: s.n, variant: r.v.name, stepsPerWorker: at.gradients / s.n, testLoss: at.testLoss, testAccuracy: at.testAccuracy,
           bytesSent: r.summary.bytesSent, outerSteps: r.summary.outerSteps ?? 0, command: r.command,
         });
       }

@@ -115,8 +115,8 @@ export async function simVsRuntime(opts: { quick?: boolean; seeds?: number; log?
           const top = Math.min(perWorker(runtimeCurve[runtimeCurve.length - 1]), perWorker(simCurve[simCurve.length - 1]));
           const curve = Array.from({ length: points + 1 }, (_, k) => (k * top) / points).map((g) => ({
             gradientsPerWorker: +g.toFixed(2),
-            sim: { loss: at(simCurve, g * n, 'loss'), consensus: at(simCurve, g * n, 'consensus') },
-            runtime: { loss: at(runtimeCurve, g * n, 'loss'), consensus: at(runtimeCurve, g * n, 'consensus') },
+            sim: { loss: at(simCurve, g * n, 'testLoss'), consensus: at(simCurve, g * n, 'consensus') },
+            runtime: { loss: at(runtimeCurve, g * n, 'testLoss'), consensus: at(runtimeCurve, g * n, 'consensus') },
           }));
           const later = curve.filter((p) => p.gradientsPerWorker > 0);
           const lossRatios = later.map((p) => p.runtime.loss / p.sim.loss);
@@ -181,7 +181,7 @@ function agreement(ratios: number[]): Agreement {
 }
 
 /** A field of a curve at `g` gradient steps (all workers), interpolated linearly between its rows. */
-function at(rows: MetricsRow[], g: number, field: 'loss' | 'consensus'): number {
+function at(rows: MetricsRow[], g: number, field: 'testLoss' | 'consensus'): number {
   let k = rows.findIndex((r) => r.gradients >= g);
   if (k < 0) k = rows.length - 1;
   if (k === 0 || rows[k].gradients === g) return rows[k][field] as number;

@@ -48,8 +48,8 @@ export function streaming(opts: { quick?: boolean; log?: (line: string) => void 
   const results = runs.map((r) => {
     const at = r.rows.find((row) => row.gradients >= n * S)!;
     return {
-      variant: r.name, command: r.command, peakSyncBytes: r.summary.peakSyncBytes, stepsAt: at.gradients / n, lossAt: at.loss,
-      testAccuracyAt: at.testAccuracy, stepsPerWorker: r.summary.gradients / n, finalLoss: r.summary.loss,
+      variant: r.name, command: r.command, peakSyncBytes: r.summary.peakSyncBytes, stepsAt: at.gradients / n, lossAt: at.testLoss,
+      testAccuracyAt: at.testAccuracy, stepsPerWorker: r.summary.gradients / n, finalLoss: r.summary.testLoss,
     };
   });
   const base = results[0].peakSyncBytes as number;

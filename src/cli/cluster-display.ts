@@ -8,8 +8,8 @@ import type { ClusterProgress } from '../runtime/cluster-config.js';
 
 const PLAIN_EVERY_MS = 10_000;
 
-export function clusterDisplay({ workers: n, perWorker, budget }: { workers: number; perWorker: number; budget: number }): ClusterProgress {
-  if (!process.stderr.isTTY) return progressLines(budget, (line) => process.stderr.write(`${line}\n`));
+export function clusterDisplay({ workers: n, perWorker, budget, testExamples }: { workers: number; perWorker: number; budget: number; testExamples: number }): ClusterProgress {
+  if (!process.stderr.isTTY) return progressLines(budget, testExamples, (line) => process.stderr.write(`${line}\n`));
   const multi = new cliProgress.MultiBar(
     {
       format: '{label} [{bar}] {value}/{total} | {info}',
@@ -25,20 +25,23 @@ export function clusterDisplay({ workers: n, perWorker, budget }: { workers: num
     update(workers, total) {
       workers.forEach((w, i) => {
         const info = w.alive
-          ? `loss ${num(w.loss)} | exchanges ${w.exchanges} | idle ${(100 * w.idle).toFixed(1)}%`
+          ? `train loss ${num(w.trainLoss)} | exchanges ${w.exchanges} | idle ${(100 * w.idle).toFixed(1)}%`
           : 'gone';
         bars[i].update(Math.min(w.steps, Math.max(perWorker, w.steps)), { info });
         if (w.steps > perWorker) bars[i].setTotal(w.steps);
       });
       const acc = total.accuracy === undefined ? '-' : `${(100 * total.accuracy).toFixed(2)}%`;
-      all.update(Math.min(total.steps, budget), { info: `test accuracy at the average ${acc}` });
+      all.update(Math.min(total.steps, budget), { info: `test accuracy at the average ${acc} (${heldOutText(testExamples)})` });
     },
     stop: () => multi.stop(),
   };
 }
 
 /** Progress as a line now and then, for a log: steps, the exchanges and idle share of the live workers, the accuracy. */
-export function progressLines(budget: number, write: (line: string) => void, everyMs = PLAIN_EVERY_MS, now = () => performance.now()): ClusterProgress {
+/** Which held-out examples the live accuracy is taken on (the summary's is on all of them). */
+const heldOutText = (n: number) => `first ${n} held-out examples`;
+
+export function progressLines(budget: number, testExamples: number, write: (line: string) => void, everyMs = PLAIN_EVERY_MS, now = () => performance.now()): ClusterProgress {
   const started = now();
   let last = started;
   return {
@@ -49,7 +52,7 @@ export function progressLines(budget: number, write: (line: string) => void, eve
       const live = workers.filter((w) => w.alive);
       const exchanges = live.reduce((a, w) => a + w.exchanges, 0);
       const idle = live.length > 0 ? live.reduce((a, w) => a + w.idle, 0) / live.length : 0;
-      const acc = total.accuracy === undefined ? '' : `, test accuracy at the average ${(100 * total.accuracy).toFixed(2)}%`;
+      const acc = total.accuracy === undefined ? '' : `, test accuracy at the average ${(100 * total.accuracy).toFixed(2)}% (${heldOutText(testExamples)})`;
       write(`steps ${total.steps} of ${budget} (${Math.floor((100 * total.steps) / budget)}%) in ${((t - started) / 1000).toFixed(0)} s, ${live.length} workers, ${exchanges} exchanges, idle ${(100 * idle).toFixed(1)}%${acc}`);
     },
     stop() {},

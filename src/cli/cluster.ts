@@ -396,7 +396,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
       `exchanges        ${s.exchanges}`,
       `idle             ${(100 * s.idleFraction).toFixed(1)}% of the compute loops' time waiting for communication`,
       `consensus        ${s.consensus.toExponential(3)} (mean squared distance to the average, before the final averaging)`,
-      `test accuracy    ${(100 * s.testAccuracy).toFixed(2)}% (the global average of the final parameters; test loss ${fmt(s.testLoss)})`,
+      `test accuracy    ${(100 * s.testAccuracy).toFixed(2)}% (the global average of the final parameters, on all ${s.testExamples} held-out examples; test loss ${fmt(s.testLoss)})`,
     ];
     if (s.server) {
       lines.push(`pushes           ${s.server.pushes} to the server (staleness ${fmt(s.server.meanStaleness, 3)} on average, ${s.server.maxStaleness} at most), held by worker ${s.server.holders.join(' then ')}`);

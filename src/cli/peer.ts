@@ -448,7 +448,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       bounds: flags.bounds,
       signal: controller.signal,
       onStart: (s) => {
-        if (flags.json) emit('start', { ...s, loss: Number.isFinite(s.loss) ? s.loss : null });
+        if (flags.json) emit('start', { ...s, trainLoss: Number.isFinite(s.trainLoss) ? s.trainLoss : null });
         else if (s.pulledFrom !== null) say(`started at step ${s.step} from worker ${s.pulledFrom}'s parameters (its step ${s.peerStep})`);
       },
       // Rows for the metrics file and the dashboard: about fifty a run, at least every fifty steps.
@@ -458,13 +458,13 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
         const seconds = (performance.now() - started) / 1000;
         lastT = p.t;
         record({
-          t: p.t, loss: p.loss, gradients: p.steps, communications: p.exchanges, seconds, bytes: transport.stats.bytesSent, phase: p.phase,
+          t: p.t, trainLoss: p.trainLoss, gradients: p.steps, communications: p.exchanges, seconds, bytes: transport.stats.bytesSent, phase: p.phase,
         });
         dashboard?.workers([{ id: index, steps: p.steps, exchanges: p.exchanges, peer: p.peer }]);
         // The lines for people: about ten a run (and every phase change).
         const printEvery = Math.max(1, Math.floor(t.steps / 10));
         if (flags.json) emit('progress', { ...p });
-        else if (p.phase !== 'train' || p.steps % printEvery === 0 || p.steps === t.steps) say(`${p.phase} step ${p.steps}/${t.steps} loss ${p.loss.toFixed(4)} exchanges ${p.exchanges}`);
+        else if (p.phase !== 'train' || p.steps % printEvery === 0 || p.steps === t.steps) say(`${p.phase} step ${p.steps}/${t.steps} train loss ${p.trainLoss.toFixed(4)} exchanges ${p.exchanges}`);
       },
       log: (line) => say(line),
       warn: (line) => log('warn', line),
@@ -498,7 +498,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     const evaluation = evaluate(model, data, evaluationSet(data, seq, data.kind === 'text' ? (t.evalLimit ?? undefined) : undefined));
     // The last row: the final model on the held-out data.
     record({
-      t: lastT, loss: result.loss, gradients: result.steps, communications: result.exchanges, seconds: (performance.now() - started) / 1000,
+      t: lastT, trainLoss: result.trainLoss, gradients: result.steps, communications: result.exchanges, seconds: (performance.now() - started) / 1000,
       bytes: transport.stats.bytesSent, phase: 'done', ...evaluation, final: 1,
     });
     const checkpoint = flags.out ? save(resolve(flags.out), false) : null;
@@ -515,7 +515,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       lateJoin: joined === 'late',
       exchanges: result.exchanges,
       finalExchanges: result.finalExchanges,
-      trainLoss: result.loss,
+      trainLoss: result.trainLoss,
       data: dataReport,
       ...evaluation,
       finished: result.finished,

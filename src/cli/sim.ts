@@ -194,7 +194,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
 
 function printSummary(s: Record<string, unknown>): void {
   const fmt = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(5)) : String(v));
-  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'codec', 'time', 'consensus', 'optimality', 'steadyOptimality', 'loss', 'testAccuracy', 'gradients', 'communications', 'bytesSent', 'outerSteps', 'peakSyncBytes', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
+  const keys = ['algorithm', 'problem', 'topology', 'workers', 'rate', 'codec', 'time', 'consensus', 'optimality', 'steadyOptimality', 'objective', 'testLoss', 'testAccuracy', 'gradients', 'communications', 'bytesSent', 'outerSteps', 'peakSyncBytes', 'skipped', 'events', 'eventsPerSecond', 'eta', 'alphaTilde', 'metrics', 'plot'];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(18)} ${fmt(s[k])}\n`);
 }
 

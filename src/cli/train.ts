@@ -436,7 +436,7 @@ async function drawPlot(file: string, metricsFile: string, run: Omit<RunPlot, 'r
 
 function metricsRow(r: TrainRecord): MetricsRow {
   const row: MetricsRow = {
-    t: r.step, consensus: 0, loss: r.loss, gradients: r.step, communications: 0, seconds: r.seconds, epoch: r.epoch, lr: r.lr,
+    t: r.step, consensus: 0, trainLoss: r.loss, gradients: r.step, communications: 0, seconds: r.seconds, epoch: r.epoch, lr: r.lr,
   };
   if (r.eval) Object.assign(row, r.eval);
   return row;
@@ -446,7 +446,7 @@ const fmt = (v: unknown): string => (typeof v === 'number' ? (Number.isInteger(v
 
 function formatRecord(r: TrainRecord, total: number): string {
   const parts = [`step ${r.step}/${total}`, `epoch ${r.epoch.toFixed(2)}`];
-  if (r.window > 0) parts.push(`loss ${fmt(r.loss)}`);
+  if (r.window > 0) parts.push(`trainLoss ${fmt(r.loss)}`);
   for (const [k, v] of Object.entries(r.eval ?? {})) parts.push(`${k} ${fmt(v)}`);
   return parts.join('  ');
 }
@@ -455,7 +455,7 @@ function formatRecord(r: TrainRecord, total: number): string {
 function trainBar(total: number, start: number, enabled: boolean) {
   if (!enabled || !process.stderr.isTTY) return { active: false, update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
-    { format: 'train [{bar}] {value}/{total} | loss {loss} | test acc {acc} | eta {eta_formatted}', stream: process.stderr, hideCursor: true },
+    { format: 'train [{bar}] {value}/{total} | train loss {loss} | test acc {acc} | eta {eta_formatted}', stream: process.stderr, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, start, { loss: '-', acc: '-' });

@@ -32,6 +32,7 @@ export interface NeuralObjectiveOptions {
  */
 export class NeuralObjective implements Objective {
   readonly name: string;
+  readonly heldOut = true;
   readonly dtype = 'f32' as const;
   readonly dim: number;
   readonly workers: number;

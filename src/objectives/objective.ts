@@ -33,7 +33,12 @@ export interface Objective {
    * rng drives the sampling (mini-batches, gradient noise) so that runs are reproducible.
    */
   gradient(i: number, x: Vec, grad: Vec, rng: Rng): number;
-  /** The full objective f at x (for metrics; may be estimated on a fixed subset for neural models). */
+  /**
+   * True when loss() is measured on held-out data (neural models: the test set), which metrics rows then call
+   * testLoss; otherwise loss() is the objective f itself and rows call it objective.
+   */
+  readonly heldOut?: boolean;
+  /** The full objective f at x (for metrics), or the held-out loss of a neural model (see heldOut). */
   loss(x: Vec): number;
   /** Further metrics at x, e.g. test accuracy of a neural model. */
   metrics?(x: Vec): Record<string, number>;

@@ -26,6 +26,7 @@ export interface TextObjectiveOptions {
 
 export class TextObjective implements Objective {
   readonly name: string;
+  readonly heldOut = true;
   readonly dtype = 'f32' as const;
   readonly dim: number;
   readonly workers: number;

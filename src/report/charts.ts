@@ -86,7 +86,7 @@ function bars(id: string, title: string, field: BarChart['field'], yTitle: strin
 
 /** The curves: loss and accuracy against steps, time and bytes; consensus and idle share against steps. */
 export function curveCharts(runs?: readonly string[]): CurveChart[] {
-  const loss = 'loss (train, test; objective in the simulator)';
+  const loss = 'loss (train, test; objective on convex problems)';
   return [
     curve('loss-steps', 'Loss against gradient steps', LOSS_METRICS, 'step', { title: loss, log: true }, true, runs),
     curve('loss-seconds', 'Loss against wall-clock time', LOSS_METRICS, 'seconds', { title: loss, log: true }, true, runs),

@@ -49,7 +49,7 @@ const LIVE_CURVES: Record<RunKind, readonly string[]> = {
 
 /** The losses the rows of a run of this kind hold. */
 const LIVE_LOSSES: Record<RunKind, readonly Metric[]> = {
-  train: ['train loss', 'test loss'], cluster: ['test loss'], peer: ['train loss', 'test loss'], sim: ['objective'],
+  train: ['train loss', 'test loss'], cluster: ['train loss', 'test loss'], peer: ['train loss', 'test loss'], sim: ['objective', 'test loss'],
 };
 
 /** The per-worker bars a live run of this kind has. */

@@ -14,8 +14,14 @@ export interface MetricsRow {
   consensus: number;
   /** (1/n) Σ ‖x_i − x*‖², when the optimum is known. */
   optimality?: number;
-  /** Objective at the average x̄ (suboptimality f(x̄) − f* for convex problems). */
-  loss: number;
+  /**
+   * The losses, each under its own name. trainLoss: the mean loss of the training mini-batches (one worker, a peer:
+   * its own; a cluster: the mean over its live workers' last steps). testLoss: the loss of the (average) model on
+   * the held-out set. objective: the simulator's objective at the average x̄ on convex problems (f(x̄) − f*).
+   */
+  trainLoss?: number;
+  testLoss?: number;
+  objective?: number;
   /** Gradient steps and pairwise exchanges so far, over all workers. */
   gradients: number;
   communications: number;

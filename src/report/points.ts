@@ -1,8 +1,8 @@
 /**
  * Metrics rows as chart points, the same for the report of finished runs and the live dashboard: one point per
  * measured quantity of a row (long format), with every x it can be drawn against — gradient steps, wall-clock
- * seconds, bytes sent. What a row's `loss` is depends on who wrote it: the training loss of one worker or a peer,
- * the test loss of a cluster's average model, the objective at the average in the simulator.
+ * seconds, bytes sent. Rows name their losses apart (trainLoss, testLoss, objective); files written before they did
+ * hold one `loss`, whose meaning depended on who wrote it.
  */
 import type { WrittenRow } from './metrics.js';
 import type { RunKind } from './run-data.js';
@@ -35,8 +35,11 @@ export const LOSS_METRICS: readonly Metric[] = ['train loss', 'test loss', 'obje
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
-/** What a row's `loss` field measures in runs of this kind; null when the row's testLoss says it already. */
-function lossMetric(kind: RunKind): Metric | null {
+/**
+ * What an older row's single `loss` measured in runs of this kind (one worker or a peer: its training loss; the
+ * simulator: its objective at the average); null where the row's testLoss says it already (a cluster).
+ */
+function legacyLossMetric(kind: RunKind): Metric | null {
   if (kind === 'sim') return 'objective';
   if (kind === 'cluster') return null;
   return 'train loss';
@@ -57,8 +60,10 @@ export function rowPoints(run: string, kind: RunKind, row: WrittenRow): Point[] 
   const add = (metric: Metric, value: unknown) => {
     if (finite(value)) out.push({ ...base, metric, value });
   };
-  const loss = lossMetric(kind);
-  if (loss) add(loss, row.loss);
+  const legacy = legacyLossMetric(kind);
+  if (legacy && row.trainLoss === undefined && row.objective === undefined) add(legacy, row.loss);
+  add('train loss', row.trainLoss);
+  add('objective', row.objective);
   add('test loss', row.testLoss);
   add('test accuracy', row.testAccuracy);
   if (kind !== 'train' && row.gradients > 0 && finite(row.consensus) && row.consensus > 0) add('consensus', row.consensus);

@@ -7,7 +7,7 @@ import type { RunData } from './run-data.js';
 
 /** The summary's numbers worth a row, in this order, when a run has them. */
 const SUMMARY_KEYS = [
-  'steps', 'gradients', 'seconds', 'time', 'epochs', 'trainLoss', 'testLoss', 'testAccuracy', 'loss', 'optimality', 'consensus',
+  'steps', 'gradients', 'seconds', 'time', 'epochs', 'trainLoss', 'testLoss', 'testAccuracy', 'objective', 'optimality', 'consensus',
   'exchanges', 'communications', 'bytesSent', 'idleFraction', 'stepsPerSecond', 'params',
 ];
 

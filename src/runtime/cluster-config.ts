@@ -120,7 +120,7 @@ export interface ClusterConfig extends OptimizerSettings {
   /** Directory for metrics.jsonl, metrics.svg and checkpoint.safetensors (none: nothing written). */
   out?: string;
   /** Live progress (e.g. a terminal display), started once the threads are ready. */
-  progress?: (shape: { workers: number; perWorker: number; budget: number }) => ClusterProgress;
+  progress?: (shape: { workers: number; perWorker: number; budget: number; testExamples: number }) => ClusterProgress;
   /** Stops the run cleanly (SIGINT). */
   signal?: AbortSignal;
   /** Kill these workers when all workers together have taken `atStep` steps (fault injection). */
@@ -142,7 +142,8 @@ export interface WorkerSummary {
   exchanges: number;
   idleFraction: number;
   msPerStep: number;
-  loss: number;
+  /** Loss of its last training step. */
+  trainLoss: number;
   timeouts: number;
   forgiven: number;
   /** Per step, ms: gradient computation (slow-down included), local update in the handlers, exchanges in the handlers. */
@@ -183,6 +184,8 @@ export interface ClusterSummary {
   consensus: number;
   testLoss: number;
   testAccuracy: number;
+  /** Held-out examples of the final evaluation (all of them; the rows' take the first evalLimit). */
+  testExamples: number;
   /** Share of the compute loops' time spent waiting for communication. */
   idleFraction: number;
   /**
@@ -372,8 +375,8 @@ export function checkClusterConfig(c: ClusterConfig): void {
 /** One worker's line of the live progress. */
 export interface WorkerProgress {
   steps: number;
-  /** Loss of its last step. */
-  loss: number;
+  /** Loss of its last training step. */
+  trainLoss: number;
   exchanges: number;
   /** Share of its time the compute loop waited. */
   idle: number;

@@ -92,6 +92,11 @@ export class ClusterMetrics {
   private started = performance.now();
   private lastAccuracy: number | undefined;
 
+  /** Held-out examples the rows (and the live display) evaluate on, and the final row on. */
+  get heldOut(): { rows: number; final: number } {
+    return { rows: this.evalRows.count, final: this.evalAll.count };
+  }
+
   constructor(private readonly components: ClusterMetricsComponents, private readonly init: ClusterMetricsInit) {
     const { data, seq } = components;
     const file = init.file ?? null;
@@ -140,7 +145,7 @@ export class ClusterMetrics {
     const { stats, global, alive } = this.components;
     display.update(
       stats.map((s, i) => ({
-        steps: s[S.STEPS], loss: s[S.LOSS], exchanges: s[S.EXCHANGES], idle: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0, alive: alive(i),
+        steps: s[S.STEPS], trainLoss: s[S.LOSS], exchanges: s[S.EXCHANGES], idle: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0, alive: alive(i),
         ...(s[S.LAST_PEER] > 0 ? { peer: s[S.LAST_PEER] - 1 } : {}),
       })),
       { steps: Atomics.load(global, G.STEPS), accuracy: this.lastAccuracy },
@@ -160,7 +165,7 @@ export class ClusterMetrics {
     this.show(display);
     display.stop();
     this.record({
-      t: totals.t, consensus, loss: evaluation.testLoss, gradients: totals.steps, communications: totals.communications, bytes: totals.bytesSent, seconds: this.priorSeconds + seconds,
+      t: totals.t, consensus, trainLoss: this.trainLoss(survivors), gradients: totals.steps, communications: totals.communications, bytes: totals.bytesSent, seconds: this.priorSeconds + seconds,
       ...evaluation, testLoss: evaluation.testLoss, testAccuracy: evaluation.testAccuracy, idleFraction: totals.idleFraction,
       lr: stats[survivors[0]][S.LR], final: 1,
     });
@@ -192,10 +197,16 @@ export class ClusterMetrics {
     const ev = measure.evaluateMean(this.evalRows);
     this.lastAccuracy = ev.testAccuracy;
     this.record({
-      t: totals.t, consensus, loss: ev.testLoss, gradients: totals.steps, communications: totals.communications, bytes: totals.bytesSent,
+      t: totals.t, consensus, trainLoss: initial ? undefined : this.trainLoss(measure.liveIds()), gradients: totals.steps, communications: totals.communications, bytes: totals.bytesSent,
       seconds, ...ev, idleFraction: totals.idleFraction,
       lr: initial ? undefined : stats[measure.liveIds()[0] ?? 0][S.LR],
     });
+  }
+
+  /** The mean loss of the given workers' last training steps (undefined before any). */
+  private trainLoss(ids: readonly number[]): number | undefined {
+    const losses = ids.map((i) => this.components.stats[i][S.LOSS]).filter(Number.isFinite);
+    return losses.length > 0 ? losses.reduce((a, b) => a + b, 0) / losses.length : undefined;
   }
 
   private record(row: MetricsRow): void {

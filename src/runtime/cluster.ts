@@ -64,7 +64,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   // Everything after the threads started: on an unexpected error, stop them before passing it on.
   const supervise = async (): Promise<ClusterSummary> => {
     await workers.ready;
-    const display = config.progress?.({ workers: n, perWorker: plan.perWorker, budget: plan.budget }) ?? { update() {}, stop() {} };
+    const display = config.progress?.({ workers: n, perWorker: plan.perWorker, budget: plan.budget, testExamples: metrics.heldOut.rows }) ?? { update() {}, stop() {} };
     metrics.first();
     workers.go();
     while (workers.running) {
@@ -102,7 +102,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
     const perWorker: WorkerSummary[] = stats.map((s, i) => ({
       id: i, alive: workers.alive(i), steps: workerSteps[i], exchanges: s[S.EXCHANGES],
       idleFraction: s[S.WALL_MS] > 0 ? s[S.IDLE_MS] / s[S.WALL_MS] : 0,
-      msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, loss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
+      msPerStep: s[S.STEPS] > 0 ? s[S.WALL_MS] / s[S.STEPS] : NaN, trainLoss: s[S.LOSS], timeouts: s[S.TIMEOUTS], forgiven: s[S.FORGIVEN],
       computeMs: s[S.COMPUTE_MS] / Math.max(1, s[S.STEPS]), applyMs: s[S.APPLY_MS] / Math.max(1, s[S.STEPS]),
       exchangeMs: s[S.EXCHANGE_MS] / Math.max(1, s[S.STEPS]), rejected: s[S.REJECTED], banned: workers.bans[i],
       ...workerExamplesSummary(plan, i),
@@ -115,13 +115,13 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
       holders: applied.map((p) => p.holder).filter((h, k, all) => k === 0 || all[k - 1] !== h),
       applied: applied.map((p): [number, number] => [p.worker, p.round]),
     } : undefined;
-    const trainLosses = perWorker.filter((w) => w.alive && Number.isFinite(w.loss)).map((w) => w.loss);
+    const trainLosses = perWorker.filter((w) => w.alive && Number.isFinite(w.trainLoss)).map((w) => w.trainLoss);
     const final = end.evaluation;
     return {
       algorithm: plan.built.algorithm.name, workers: n, topology: config.topology, rate: plan.pairwise ? config.rate : 0, codec: config.codec ?? 'f32', errorFeedback: config.errorFeedback ?? false,
       model: config.model, dataset: plan.data.name, shard: config.shard ?? 'full', alpha: config.shard === 'dirichlet' ? config.alpha ?? DEFAULT_ALPHA : null, params: plan.dim, budget: plan.budget, steps: totals.steps, exchanges: totals.communications, seconds,
       stepsPerSecond: totals.stepsNow / Math.max(seconds, 1e-9), epochs: (totals.steps * config.batchSize) / plan.trainCount, consensus: end.consensus,
-      ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, idleFraction: totals.idleFraction,
+      ...final, testLoss: final.testLoss, testAccuracy: final.testAccuracy, testExamples: metrics.heldOut.final, idleFraction: totals.idleFraction,
       bytesSent: totals.bytesSent, outerSteps: totals.outerSteps,
       trainLoss: trainLosses.length > 0 ? trainLosses.reduce((a, b) => a + b, 0) / trainLosses.length : NaN,
       interrupted, diverged: workers.diverged, killed: workers.killed, rejoined: workers.rejoined, perWorker, ...(server ? { server } : {}), constants: plan.built.info,

@@ -25,7 +25,7 @@ export function measure(objective: Objective, models: Vec[], t: number, counts: 
   const row: MetricsRow = {
     t,
     consensus: consensus / n,
-    loss: objective.loss(meanVec),
+    [objective.heldOut ? 'testLoss' : 'objective']: objective.loss(meanVec),
     gradients: counts.gradients,
     communications: counts.communications,
     bytes: counts.bytes,

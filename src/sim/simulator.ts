@@ -32,7 +32,9 @@ export interface SimSummary {
   consensus: number;
   optimality: number | null;
   steadyOptimality: number | null;
-  loss: number;
+  /** The final row's loss at the average: held-out (neural problems) or the objective (convex ones). */
+  testLoss?: number;
+  objective?: number;
   gradients: number;
   communications: number;
   /** Payload bytes sent by all workers together (encoded, under a codec). */
@@ -126,7 +128,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     consensus: last.consensus,
     optimality: last.optimality ?? null,
     steadyOptimality: secondHalf.length > 0 ? secondHalf.reduce((s, r) => s + r.optimality!, 0) / secondHalf.length : null,
-    loss: last.loss,
+    ...(objective.heldOut ? { testLoss: last.testLoss } : { objective: last.objective }),
     gradients: counts.gradients,
     communications: counts.communications,
     bytesSent: counts.bytes,

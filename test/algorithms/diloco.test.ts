@@ -73,7 +73,7 @@ test('DiLoCo in the simulator: a tenth of the communication of AllReduce with H 
   /** f(x̄) − f* over the second half of the run. */
   const steadyLoss = (r: ReturnType<typeof run>) => {
     const half = r.rows.filter((row) => row.t >= 1000);
-    return half.reduce((a, row) => a + row.loss, 0) / half.length;
+    return half.reduce((a, row) => a + row.objective!, 0) / half.length;
   };
   const ar = run('allreduce');
   const dl = run('diloco');

@@ -51,7 +51,7 @@ test('gossamer train --json trains one worker, evaluates, and writes metrics and
 
   const m = rows(out);
   assert.deepEqual(m.map((row) => row.t), [0, 10, 20, 30]);
-  for (const row of m) for (const key of ['loss', 'consensus', 'gradients', 'communications', 'seconds', 'lr']) assert.equal(typeof row[key], 'number', key);
+  for (const row of m) for (const key of ['trainLoss', 'consensus', 'gradients', 'communications', 'seconds', 'lr']) assert.equal(typeof row[key], 'number', key);
   assert.deepEqual(m.filter((row) => row.testAccuracy !== undefined).map((row) => row.t), [0, 20, 30]);
   assert.equal(m[3].testAccuracy, s.testAccuracy);
 

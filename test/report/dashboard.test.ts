@@ -20,10 +20,10 @@ test('a live run lights the edges of the exchanges since the last update', () =>
   // No new exchange: nothing lit; worker 3's first exchange, with 2.
   assert.deepEqual(lit(live.workers([{ steps: 2, exchanges: 1, peer: 1 }, { steps: 2, exchanges: 1, peer: 0 }, { steps: 2, exchanges: 1, peer: 3 }, { steps: 2, exchanges: 1, peer: 2 }])), ['2–3']);
   // Rows become points of the curves; a page that connects late gets them all.
-  assert.deepEqual(live.row({ t: 1, gradients: 8, consensus: 0.1, loss: 1, testLoss: 1, testAccuracy: 0.5, communications: 2, seconds: 1 }).map((m) => m.chart),
+  assert.deepEqual(live.row({ t: 1, gradients: 8, consensus: 0.1, trainLoss: 1, testLoss: 1, testAccuracy: 0.5, communications: 2, seconds: 1 }).map((m) => m.chart),
     ['loss-steps', 'loss-seconds', 'accuracy-steps', 'accuracy-seconds', 'consensus-steps']);
   const snapshot = live.snapshot();
-  assert.equal(snapshot.find((m) => m.chart === 'loss-steps')!.replace!.length, 1);
+  assert.equal(snapshot.find((m) => m.chart === 'loss-steps')!.replace!.length, 2, 'its train and test loss');
 });
 
 test('the dashboard serves its page and an event stream on 127.0.0.1, and stops with the run', async () => {
@@ -32,7 +32,7 @@ test('the dashboard serves its page and an event stream on 127.0.0.1, and stops 
   const page = await (await fetch(dashboard.url)).text();
   assert.ok(page.includes('a &lt;run&gt;') && !page.includes('a <run>'));
   assert.doesNotMatch(page, /<script[^>]*\ssrc=/i);
-  dashboard.row({ t: 1, gradients: 1, consensus: 0, loss: 2, communications: 0, seconds: 0.1 });
+  dashboard.row({ t: 1, gradients: 1, consensus: 0, trainLoss: 2, communications: 0, seconds: 0.1 });
   const events = await fetch(new URL('/events', dashboard.url));
   const reader = events.body!.getReader();
   const first = new TextDecoder().decode((await reader.read()).value);

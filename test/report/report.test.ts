@@ -53,12 +53,17 @@ test('the report charts hold the points of every run; the consensus at the start
   assert.ok(charts['loss-bytes'].length > 0 && charts['loss-bytes'].every((p) => p.run === 'sim'));
   assert.ok(charts['consensus-steps'].length > 0 && charts['consensus-steps'].every((p) => p.run === 'sim' && (p.step as number) > 0));
   // One worker has no consensus; the simulator's rounding noise at the start is no point of a log axis.
-  assert.deepEqual(rowPoints('x', 'train', { t: 1, gradients: 1, consensus: 0, loss: 1, communications: 0 }).map((p) => p.metric), ['train loss']);
+  assert.deepEqual(rowPoints('x', 'train', { t: 1, gradients: 1, consensus: 0, trainLoss: 1, communications: 0 }).map((p) => p.metric), ['train loss']);
   const noisy = runPoints('x', 'sim', [
-    { t: 0.1, gradients: 1, consensus: 1e-31, loss: 1, communications: 1 },
-    { t: 1, gradients: 8, consensus: 0.5, loss: 1, communications: 4 },
+    { t: 0.1, gradients: 1, consensus: 1e-31, objective: 1, communications: 1 },
+    { t: 1, gradients: 8, consensus: 0.5, objective: 1, communications: 4 },
   ]);
   assert.deepEqual(noisy.filter((p) => p.metric === 'consensus').map((p) => p.value), [0.5]);
+  // A cluster's rows hold a train and a test loss; files of older versions hold one `loss`, read by the run's kind.
+  assert.deepEqual(rowPoints('x', 'cluster', { t: 1, gradients: 8, consensus: 0.5, trainLoss: 0.4, testLoss: 0.3, communications: 4 }).map((p) => p.metric), ['train loss', 'test loss', 'consensus']);
+  assert.deepEqual(rowPoints('x', 'sim', { t: 1, gradients: 8, loss: 2, communications: 4 }).map((p) => p.metric), ['objective']);
+  assert.deepEqual(rowPoints('x', 'peer', { t: 1, gradients: 8, loss: 2, communications: 4 }).map((p) => p.metric), ['train loss']);
+  assert.deepEqual(rowPoints('x', 'cluster', { t: 1, gradients: 8, loss: 2, testLoss: 2, communications: 4 }).map((p) => p.metric), ['test loss']);
 });
 
 test('a one-worker run writes its plot, with its training and test losses named; a running run\'s cut last row is left out', () => {

@@ -40,12 +40,14 @@ test('worker threads train a tiny model together: accuracy rises and the workers
   const last = rows[rows.length - 1];
   assert.ok((first.testAccuracy as number) < 0.5, `accuracy before training ${first.testAccuracy}`);
   assert.ok(s.testAccuracy > 0.8, `final accuracy ${s.testAccuracy}`);
-  assert.ok(last.loss < first.loss / 2);
+  assert.ok(last.testLoss! < first.testLoss! / 2);
+  assert.equal(first.trainLoss, undefined, 'no training loss before the first step');
+  assert.ok(Number.isFinite(last.trainLoss), 'the last row holds the workers\' training loss');
   const peak = Math.max(...rows.map((r) => r.consensus));
   assert.ok(peak > 0, 'the workers drifted apart while training');
   assert.ok(s.consensus < peak / 5 && s.consensus < 1e-2, `consensus ${s.consensus} (peak ${peak})`);
   // The simulator's format, plus wall-clock seconds.
-  for (const r of rows) for (const key of ['t', 'consensus', 'loss', 'gradients', 'communications', 'seconds', 'testAccuracy']) assert.equal(typeof r[key], 'number', key);
+  for (const r of rows) for (const key of ['t', 'consensus', 'testLoss', 'gradients', 'communications', 'seconds', 'testAccuracy']) assert.equal(typeof r[key], 'number', key);
   assert.ok(rows.every((r, i) => i === 0 || (r.t >= rows[i - 1].t && r.gradients >= rows[i - 1].gradients)));
   assert.ok(s.exchanges > 100 && s.idleFraction >= 0 && s.idleFraction < 1);
   assert.equal(s.algorithm, 'acid');

@@ -147,7 +147,8 @@ export interface PeerProgress {
   phase: Phase;
   steps: number;
   exchanges: number;
-  loss: number;
+  /** Loss of its last training batch. */
+  trainLoss: number;
   /** Local time in units of gradient steps. */
   t: number;
   /** The partner of its last pairwise exchange of the training phase (none yet: undefined). */
@@ -165,7 +166,7 @@ export interface PeerStart {
   /** Distance of the pulled parameters from this worker's own, relative to the norm of its own (0 without a pull). */
   moved: number;
   /** Loss of the first batch at the starting parameters (NaN without a step). */
-  loss: number;
+  trainLoss: number;
 }
 
 export interface PeerResult {
@@ -184,7 +185,8 @@ export interface PeerResult {
   bytesSent: number;
   /** Collectives completed, or pushes answered by the server. */
   outerSteps: number;
-  loss: number;
+  /** Loss of its last training batch. */
+  trainLoss: number;
   seconds: number;
   /** Workers that reached the end (announced 'done'), this one included. */
   finished: WorkerId[];
@@ -471,11 +473,11 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   const party = new AveragingParty(x, model.backend, () => headerAt(steps()), agent.guard);
   const progress = (): void =>
     opts.onProgress?.({
-      phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, loss, t: agent.clock.now(),
+      phase: state.phase, steps: steps(), exchanges: agent.exchanges + party.exchanges, trainLoss: loss, t: agent.clock.now(),
       ...(agentStats[S.LAST_PEER] > 0 ? { peer: agentStats[S.LAST_PEER] - 1 } : {}),
     });
   const start = (firstLoss: number): void =>
-    opts.onStart?.({ step: first, pulledFrom: pulled?.from ?? null, peerStep: pulled?.step ?? null, moved, loss: firstLoss });
+    opts.onStart?.({ step: first, pulledFrom: pulled?.from ?? null, peerStep: pulled?.step ?? null, moved, trainLoss: firstLoss });
   const result = (interrupted: boolean, pairing: Pairing['stats'], ruined: string | null = null): PeerResult => {
     transport.off('leave', onLeave);
     transport.off('join', onJoin);
@@ -491,7 +493,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       finalExchanges: party.counted,
       bytesSent: Math.round(agent.bytesSent + 4 * x.length * party.exchanges),
       outerSteps: agent.outerSteps,
-      loss,
+      trainLoss: loss,
       seconds: (performance.now() - started) / 1000,
       finished: [...finished].sort((a, b) => a - b),
       pairing,

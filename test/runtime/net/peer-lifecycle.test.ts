@@ -61,7 +61,7 @@ describe('gossamer peer: crash, late join, SIGINT, resume', { timeout: 240_000 }
     assert.ok([0, 1, 2].includes(start.pulledFrom as number), `pulled from a live worker: ${context}`);
     assert.ok((start.peerStep as number) > 0, `the neighbour had trained: ${context}`);
     assert.ok((start.moved as number) > 0, 'the pulled parameters are not the initial point');
-    assert.ok((start.loss as number) < 0.75 * (initial.loss as number), `first loss ${start.loss} is the trained model's, not the initial one (${initial.loss})`);
+    assert.ok((start.trainLoss as number) < 0.75 * (initial.trainLoss as number), `first loss ${start.trainLoss} is the trained model's, not the initial one (${initial.trainLoss})`);
 
     // SIGINT: a checkpoint, exit 130, one line saying where.
     await joiner.waitFor(progressAt(8));
