@@ -357,7 +357,7 @@ export async function runClusterCommand(flags: ClusterFlags, explicit: readonly 
   let status = 'failed';
   try {
     summary = await runCluster({
-      ...config, out, signal: controller.signal,
+      ...config, out, signal: controller.signal, logFormats: flags.logFormat,
       onRow: dashboard ? (row) => dashboard.row(row) : undefined,
       // The threads are ready: the run begins.
       progress: (shape) => {

@@ -14,6 +14,7 @@ import type { DatasetName } from '../engine/training/data.js';
 import { DEFAULT_ALPHA, SHARD_MODES, type DataSplit, type ShardMode } from '../data/shard.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { CODECS, type Codec } from '../core/codecs.js';
+import { LOG_FORMATS, type LogFormat } from '../report/metrics.js';
 
 /** Commander argument parsers that reject bad numbers with a message naming the problem. */
 export function integer(min = -Infinity, max = Infinity) {
@@ -107,6 +108,18 @@ export function addCodecOptions(cmd: Command, scope: string, fallback?: Codec): 
     .option('--error-feedback', `${scope}, a lossy --codec with collectives or a server: every worker adds what the rounding of its earlier contributions dropped to its next one`);
 }
 
+/** --log-format: the metrics also as CSV and/or TensorBoard event files, next to metrics.jsonl. */
+export function addLogFormatOption(cmd: Command): Command {
+  return cmd.option('--log-format <formats>', `also write the metrics rows as ${LOG_FORMATS.join(' and/or ')}, comma-separated: metrics.csv, and TensorBoard event files under tensorboard/ (\`tensorboard --logdir <out>\`); metrics.jsonl is always written`, logFormats);
+}
+
+function logFormats(value: string): LogFormat[] {
+  const parts = value.split(',').map((s) => s.trim());
+  const bad = parts.find((p) => !(LOG_FORMATS as readonly string[]).includes(p));
+  if (bad !== undefined) throw new InvalidArgumentError(`expected ${LOG_FORMATS.join(', ')} or both comma-separated, got "${value}"`);
+  return [...new Set(parts as LogFormat[])];
+}
+
 /** A command's action whose UsageErrors name this command line's flags (inFlagTerms). */
 export function namingFlags<A extends unknown[]>(action: (...args: A) => unknown, flags: Readonly<Record<string, string>> = {}): (...args: A) => Promise<void> {
   return async (...args) => {
@@ -123,6 +136,7 @@ export function namingFlags<A extends unknown[]>(action: (...args: A) => unknown
  * absent ones come from the recipe (config/recipe.ts), or a checkpoint's run with --resume.
  */
 export interface TrainingFlags {
+  logFormat?: LogFormat[];
   model?: ModelName;
   modelConfig?: Record<string, unknown>;
   dataset?: DatasetName;

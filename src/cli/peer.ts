@@ -41,7 +41,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addBrakingOption, addCodecOptions, addInitOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addBrakingOption, addCodecOptions, addInitOption, addLogFormatOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
 import type { Codec } from '../core/codecs.js';
@@ -53,7 +53,7 @@ import { printable } from './printable.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
-import { MetricsWriter, readMetrics, type WrittenRow } from '../report/metrics.js';
+import { MetricsWriter, readMetrics, type MetricsWriterInit, type WrittenRow } from '../report/metrics.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
 
 const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
@@ -132,6 +132,7 @@ export function peerCommand(): Command {
     .option('--decay-all', 'apply weight decay to biases and norm parameters too');
   addCodecOptions(peer, 'network', 'f32');
   addInitOption(peer);
+  addLogFormatOption(peer);
   addBrakingOption(peer)
     .option('--schedule <kind>', `learning-rate schedule over the steps: ${SCHEDULES.join(', ')} (default multistep: ×0.1 at 50% and 75% of the steps)`, oneOf(SCHEDULES))
     .option('--warmup <steps>', 'linear warm-up steps (default 5% of the steps)', integer(0))
@@ -342,7 +343,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     name: `peer ${index}${flags.out ? ` (${flags.out})` : ''}`, kind: 'peer', workers, edges: graph.edges,
     description: `worker ${index} of ${workers}: ${flags.algo} on a ${flags.topology}, ${t.model} on ${dataset}`,
   }, flags.json === true);
-  const metrics = peerMetrics(flags.out, resume ? resume.checkpoint.step : null, dashboard ? (row) => dashboard.row(row) : undefined);
+  const metrics = peerMetrics(flags.out, resume ? resume.checkpoint.step : null, { onRow: dashboard ? (row) => dashboard.row(row) : undefined, formats: flags.logFormat });
   const record = (row: WrittenRow): void => (metrics ? metrics.write(row) : dashboard?.row(row));
   const started = performance.now();
   let status = 'failed';
@@ -558,7 +559,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
  * The worker's metrics file, <out>/metrics.jsonl, when it has --out: a resumed worker keeps the rows up to its
  * checkpoint. Its rows have no consensus distance: one worker does not see the others' parameters.
  */
-function peerMetrics(out: string | undefined, resumedAt: number | null, onRow?: (row: WrittenRow) => void): MetricsWriter | null {
+function peerMetrics(out: string | undefined, resumedAt: number | null, init: MetricsWriterInit): MetricsWriter | null {
   if (out === undefined) return null;
   const file = join(out, 'metrics.jsonl');
   let earlier: WrittenRow[] = [];
@@ -569,7 +570,7 @@ function peerMetrics(out: string | undefined, resumedAt: number | null, onRow?: 
       earlier = [];
     }
   }
-  const writer = new MetricsWriter(file, onRow);
+  const writer = new MetricsWriter(file, init);
   for (const row of earlier) writer.write(row);
   return writer;
 }

@@ -6,12 +6,12 @@ import { makeSchedule } from '../engine/optim/schedule.js';
 import { UsageError } from '../core/errors.js';
 import { makeTopology, type Graph } from '../graph/topology.js';
 import { makeObjective, problemNames } from '../objectives/index.js';
-import { MetricsWriter } from '../report/metrics.js';
+import { MetricsWriter, type LogFormat } from '../report/metrics.js';
 import { writeRunPlot } from '../report/plot.js';
 import { messageCodec, type Codec } from '../core/codecs.js';
 import { parseGradientDelay, simulate, type ChurnEvent, type GradientDelay } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addBrakingOption, addCodecOptions, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
+import { addBrakingOption, addCodecOptions, addLogFormatOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
 import type { DilocoFlags } from './options.js';
 import type { ShardMode } from '../data/shard.js';
 import { progressBar } from './progress.js';
@@ -60,6 +60,7 @@ interface SimFlags extends Omit<DilocoFlags, 'algo'> {
   rounds?: 'lockstep' | 'events';
   codec: Codec;
   errorFeedback?: boolean;
+  logFormat?: LogFormat[];
   churn?: ChurnEvent[];
   every?: number;
   eta?: number;
@@ -120,6 +121,7 @@ export function simCommand(): Command {
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
   addShardOptions(command, 'neural problems');
   addCodecOptions(command, 'as on the wire (faithful mode: sized on the link)', 'f32');
+  addLogFormatOption(command);
   return addDilocoOptions(command, '')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
@@ -166,7 +168,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const link = flags.latency !== undefined && flags.bandwidth !== undefined ? { latency: flags.latency, bandwidth: flags.bandwidth } : undefined;
 
   runDir.begin();
-  const writer = new MetricsWriter(join(out, 'metrics.jsonl'));
+  const writer = new MetricsWriter(join(out, 'metrics.jsonl'), { formats: flags.logFormat });
   const bar = progressBar(flags.time, 'sim', !flags.json);
   const { summary, rows } = simulate({
     objective, graph, built, optimizer, schedule, rate: flags.rate, time: flags.time, seed: flags.seed, speeds, link, pacing: flags.pacing, rounds: flags.rounds,

@@ -31,7 +31,7 @@ import { MetricsWriter, readMetrics, type MetricsRow } from '../report/metrics.j
 import { writeRunPlot, type RunPlot } from '../report/plot.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { BACKENDS, OPTIMIZERS, parseRunRecord, SCHEDULES, TrainingRecord, type TrainingSettings } from '../config/run.js';
-import { addBrakingOption, addInitOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
+import { addBrakingOption, addInitOption, addLogFormatOption, integer, modelConfig, namingFlags, oneOf, real, type TrainingFlags } from './options.js';
 import { printable } from './printable.js';
 import { recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
@@ -139,6 +139,7 @@ export function trainCommand(): Command {
     .option('--json', 'print one JSON summary on stdout and nothing else');
   addDashboardOption(command);
   addInitOption(command);
+  addLogFormatOption(command);
   return addClusterOptions(command)
     .action(namingFlags(async (flags: TrainFlags, cmd: Command) => {
       const explicit = explicitOptions(cmd);
@@ -343,7 +344,7 @@ async function runTrain(flags: TrainFlags): Promise<{ summary: Record<string, un
   const dashboard = await startDashboard(flags.dashboard, { name: basename(out), kind: 'train', workers: 1, edges: [], description: recipeText }, flags.json === true);
   runDir.begin();
   if (!flags.json) process.stdout.write(`${recipeText}\n`);
-  const metrics = new MetricsWriter(metricsFile, dashboard ? (row) => dashboard.row(row) : undefined);
+  const metrics = new MetricsWriter(metricsFile, { onRow: dashboard ? (row) => dashboard.row(row) : undefined, formats: flags.logFormat });
   for (const row of earlier) metrics.write(row);
   const save = (step: number) => {
     checkpointFile = writeOrFallback(checkpointFile, 'checkpoint', (file) => saveCheckpoint(file, {

@@ -1,7 +1,9 @@
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir } from '../core/output-dir.js';
+import { CsvLog } from './csv-log.js';
+import { TensorBoardLog } from './tensorboard-log.js';
 
 /**
  * One line of a metrics file: the same format from the simulator (virtual time) and the runtime (time in expected
@@ -34,21 +36,40 @@ export interface MetricsRow {
 /** A row as written: a network peer, which does not see the others' parameters, leaves the consensus out. */
 export type WrittenRow = { [K in keyof MetricsRow as K extends 'consensus' ? never : K]: MetricsRow[K] } & { consensus?: number };
 
+/** Formats the metrics can be written in besides metrics.jsonl (which runs always write: reports and resumes read it). */
+export const LOG_FORMATS = ['csv', 'tensorboard'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface MetricsWriterInit {
+  /** Sees every row written (a live dashboard). */
+  onRow?: (row: WrittenRow) => void;
+  /** Also write metrics.csv and/or TensorBoard events under tensorboard/, next to the JSON lines. @default [] */
+  formats?: readonly LogFormat[];
+}
+
 export class MetricsWriter {
   private readonly stream: WriteStream;
+  private readonly exports: Array<CsvLog | TensorBoardLog>;
 
-  /** `onRow` sees every row written (a live dashboard). */
-  constructor(readonly path: string, private readonly onRow?: (row: WrittenRow) => void) {
-    prepareOutputDir(dirname(path), 'metrics directory');
+  constructor(readonly path: string, private readonly init: MetricsWriterInit = {}) {
+    const dir = dirname(path);
+    prepareOutputDir(dir, 'metrics directory');
     this.stream = createWriteStream(path);
+    const formats = new Set(init.formats ?? []);
+    this.exports = [
+      ...(formats.has('csv') ? [new CsvLog(join(dir, 'metrics.csv'))] : []),
+      ...(formats.has('tensorboard') ? [new TensorBoardLog(join(dir, 'tensorboard'))] : []),
+    ];
   }
 
   write(row: WrittenRow): void {
     this.stream.write(`${JSON.stringify(row)}\n`);
-    this.onRow?.(row);
+    for (const e of this.exports) e.write(row);
+    this.init.onRow?.(row);
   }
 
   close(): Promise<void> {
+    for (const e of this.exports) e.close();
     return new Promise((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
   }
 }

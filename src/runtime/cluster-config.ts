@@ -26,6 +26,7 @@ import type { RunSchedule } from './schedule.js';
 import type { MessageHeader } from './transport.js';
 import { z } from 'zod';
 import { parseRunRecord, TrainingRecord } from '../config/run.js';
+import type { LogFormat } from '../report/metrics.js';
 
 export const CLUSTER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
 /** The algorithms whose workers meet in collectives (the others exchange pairwise). */
@@ -115,6 +116,8 @@ export interface ClusterConfig extends OptimizerSettings {
   metricsEvery?: number;
   /** Also a metrics row every this many wall-clock seconds (default: none). */
   metricsEverySeconds?: number;
+  /** Also write the metrics as CSV and/or TensorBoard events (report/metrics.ts). @default [] */
+  logFormats?: readonly LogFormat[];
   /** Continue the run saved in a checkpoint (readClusterCheckpoint); the configuration must be the saved one. */
   resume?: ClusterResume;
   /** Directory for metrics.jsonl, metrics.svg and checkpoint.safetensors (none: nothing written). */

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { LabeledData } from '../engine/models/model.js';
 import { evaluationSet, type Evaluation, type TrainingData } from '../engine/training/data.js';
-import { MetricsWriter, type MetricsRow } from '../report/metrics.js';
+import { MetricsWriter, type LogFormat, type MetricsRow } from '../report/metrics.js';
 import { writeRunPlot } from '../report/plot.js';
 import type { ClusterProgress } from './cluster-config.js';
 import type { ClusterMeasure, ClusterTotals } from './cluster-measure.js';
@@ -32,6 +32,8 @@ export interface ClusterMetricsInit {
   /** Held-out examples (or text windows) behind each row during the run. @default 1000 (text: 200) */
   evalLimit?: number;
   onRow?: (row: MetricsRow) => void;
+  /** Also write the metrics as CSV and/or TensorBoard events. @default [] */
+  formats?: readonly LogFormat[];
   /** @default silent */
   log?: (line: string) => void;
 }
@@ -104,7 +106,7 @@ export class ClusterMetrics {
     this.log = init.log ?? (() => {});
     // Read before the writer truncates the file.
     const earlier = file && init.resumed ? earlierRows(file, startSteps, this.log) : [];
-    this.writer = file ? new MetricsWriter(file) : null;
+    this.writer = file ? new MetricsWriter(file, { formats: init.formats }) : null;
     for (const r of earlier) this.writer?.write(r);
     this.rows = [...earlier];
     this.evalRows = evaluationSet(data, seq, init.evalLimit ?? (data.kind === 'text' ? 200 : 1000));

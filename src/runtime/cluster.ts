@@ -53,7 +53,7 @@ export async function runCluster(config: ClusterConfig): Promise<ClusterSummary>
   );
   const metrics = new ClusterMetrics({ measure, data: plan.data, seq: plan.seq, ...memory, alive: (i) => workers.alive(i) }, {
     budget: plan.budget, startSteps: plan.startSteps, priorSeconds: resume?.seconds, file: out ? join(out, 'metrics.jsonl') : null, resumed: resume !== null,
-    every: config.metricsEvery, everySeconds: config.metricsEverySeconds, evalLimit: config.evalLimit, onRow: config.onRow, log,
+    every: config.metricsEvery, everySeconds: config.metricsEverySeconds, evalLimit: config.evalLimit, onRow: config.onRow, formats: config.logFormats, log,
   });
   // The authors' central pairing, when asked for: the supervisor hosts the orchestrator.
   const orchestrator = plan.central ? new FifoOrchestrator(plan.graph, new Rng(`${config.seed}:orchestrator`), (a, b) => workers.pair(a, b)) : null;

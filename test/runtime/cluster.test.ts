@@ -31,7 +31,7 @@ const base: ClusterConfig = {
 // One asynchronous run for several tests (threads are slow to start): worker 2 is killed at a quarter of the budget.
 const out = mkdtempSync(join(tmpdir(), 'gossamer-cluster-'));
 dirs.push(out);
-const asyncRun = runCluster({ ...base, out, kill: [{ worker: 2, atStep: 200 }] });
+const asyncRun = runCluster({ ...base, out, kill: [{ worker: 2, atStep: 200 }], logFormats: ['csv'] });
 
 test('worker threads train a tiny model together: accuracy rises and the workers reach consensus', async () => {
   const s = await asyncRun;
@@ -41,6 +41,7 @@ test('worker threads train a tiny model together: accuracy rises and the workers
   assert.ok((first.testAccuracy as number) < 0.5, `accuracy before training ${first.testAccuracy}`);
   assert.ok(s.testAccuracy > 0.8, `final accuracy ${s.testAccuracy}`);
   assert.ok(last.testLoss! < first.testLoss! / 2);
+  assert.equal(readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').length, rows.length + 1, 'the rows again as CSV');
   assert.equal(first.trainLoss, undefined, 'no training loss before the first step');
   assert.ok(Number.isFinite(last.trainLoss), 'the last row holds the workers\' training loss');
   const peak = Math.max(...rows.map((r) => r.consensus));
