@@ -471,7 +471,7 @@ function trainBar(total: number, start: number, enabled: boolean) {
 
 function printSummary(s: Record<string, unknown>): void {
   const keys = [
-    'model', 'dataset', 'backend', 'isa', 'params', 'steps', 'epochs', 'seconds', 'msPerStep', 'trainLoss', 'testLoss', 'testAccuracy',
+    'model', 'dataset', 'backend', 'isa', 'params', 'steps', 'epochs', 'seconds', 'msPerStep', 'trainLoss', 'testLoss', 'testAccuracy', 'testExamples',
     'testBitsPerChar', 'unigramLoss', 'checkpoint', 'metrics', 'plot',
   ];
   for (const k of keys) if (s[k] !== undefined && s[k] !== null) process.stdout.write(`${k.padEnd(16)} ${fmt(s[k])}\n`);
