@@ -19,6 +19,7 @@ import { acidForcing } from './experiments/acid-forcing.js';
 import { acidNeural } from './experiments/acid-neural.js';
 import { acidNoniid } from './experiments/acid-noniid.js';
 import { acidRate } from './experiments/acid-rate.js';
+import { acidRuntime } from './experiments/acid-runtime.js';
 import { braking } from './experiments/braking.js';
 import { asyncDiloco } from './experiments/async-diloco.js';
 import { codecs } from './experiments/codecs.js';
@@ -42,6 +43,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-clock': acidClock,
   'acid-noniid': acidNoniid,
   'acid-neural': acidNeural,
+  'acid-runtime': acidRuntime,
   'consensus-decay': consensusDecay,
   dadao,
   codecs,
@@ -59,7 +61,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   netns: (o) => netnsExperiment(o),
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco', 'netns']);
+const RUNTIME = new Set(['acid-runtime', 'time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco', 'netns']);
 /** Long simulations (neural networks): not part of "all" either. */
 const LONG = new Set(['acid-neural', 'acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 
