@@ -2,7 +2,8 @@
  * Reproductions of the papers' claims in the simulator, and experiments with the runtime. Usage:
  *   npm run experiment -- <name> [--quick] [--seeds k] [--rate r] [--json]
  * Names: acid-rate, acid-forcing, acid-clock, consensus-decay, dadao, codecs (simulator), streaming, diloco-codecs,
- * diloco-h, acid-neural, acid-noniid, braking and async-diloco (simulator, neural: minutes), time-to-97, diloco-time-to-97,
+ * diloco-h, acid-neural-sim, acid-noniid, braking and async-diloco (simulator, neural: minutes), acid-neural (both of
+ * these and acid-runtime: the A2CiD2 study on neural networks, hours), time-to-97, diloco-time-to-97, acid-runtime,
  * sim-vs-runtime, sim-vs-runtime-diloco, diloco, acco (runtime: worker threads, minutes each in full; run
  * them on a quiet machine), all (the simulator's quick ones). Prints Markdown tables (with --json: the results as one
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
@@ -16,7 +17,7 @@ import { join } from 'node:path';
 import { acco } from './experiments/acco.js';
 import { acidClock } from './experiments/acid-clock.js';
 import { acidForcing } from './experiments/acid-forcing.js';
-import { acidNeural } from './experiments/acid-neural.js';
+import { acidNeural, acidNeuralSim } from './experiments/acid-neural.js';
 import { acidNoniid } from './experiments/acid-noniid.js';
 import { acidRate } from './experiments/acid-rate.js';
 import { acidRuntime } from './experiments/acid-runtime.js';
@@ -43,6 +44,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'acid-clock': acidClock,
   'acid-noniid': acidNoniid,
   'acid-neural': acidNeural,
+  'acid-neural-sim': acidNeuralSim,
   'acid-runtime': acidRuntime,
   'consensus-decay': consensusDecay,
   dadao,
@@ -63,7 +65,7 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
 const RUNTIME = new Set(['acid-runtime', 'time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco', 'netns']);
 /** Long simulations (neural networks): not part of "all" either. */
-const LONG = new Set(['acid-neural', 'acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
+const LONG = new Set(['acid-neural', 'acid-neural-sim', 'acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 
 const argv = process.argv.slice(2);
 // Flags after `--` belong to the experiment (netns); --json among them also asks for JSON output.

@@ -1,7 +1,25 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acidNoniid } from './acid-noniid.js';
+import { acidRuntime } from './acid-runtime.js';
 import { gossamerRun, mean, std, table } from './common.js';
+
+type StudyOptions = { quick?: boolean; seeds?: number; log?: (line: string) => void };
+
+/**
+ * A2CiD2 on neural networks, the whole study in one command: the paper's deep-learning setting in the simulator
+ * (acidNeuralSim), the non-iid map in the simulator (acid-noniid.ts) and both again with worker threads
+ * (acid-runtime.ts). About two hours in full on two cores.
+ */
+export async function acidNeural(opts: StudyOptions = {}) {
+  const parts = [acidNeuralSim(opts), await acidNoniid(opts), acidRuntime(opts)];
+  return {
+    name: 'acid-neural',
+    results: Object.fromEntries(parts.map((p) => [p.name, p.results])),
+    markdown: parts.map((p) => `### ${p.name}\n\n${p.markdown}`).join('\n\n'),
+  };
+}
 
 /**
  * A2CiD2 in the paper's deep-learning setting, as far as the simulator takes it: every worker trains the MLP on the
@@ -12,7 +30,7 @@ import { gossamerRun, mean, std, table } from './common.js';
  * images) at a quarter, half and the end of the run. Each run is the `gossamer sim` command printed under the tables.
  * --quick: the ring of 16 alone, 60 time units, one seed.
  */
-export function acidNeural(opts: { quick?: boolean; seeds?: number; graphs?: Array<[string, number]>; log?: (line: string) => void } = {}) {
+export function acidNeuralSim(opts: StudyOptions & { graphs?: Array<[string, number]> } = {}) {
   const quick = opts.quick ?? false;
   const seeds = opts.seeds ?? (quick ? 1 : 3);
   const time = quick ? 60 : 150;
@@ -57,5 +75,5 @@ export function acidNeural(opts: { quick?: boolean; seeds?: number; graphs?: Arr
     ['graph', 'run', ...marks.flatMap((f) => [`consensus t=${f * time}`, `accuracy t=${f * time}`])],
     rows,
   ) + `\n\nMLP on MNIST, every worker on the whole training set; SGD lr 0.05 momentum 0.9 batch 32, warm-up then cosine; ${time} time units; ${seeds} seed(s) (mean ± std).\n\nCommands (seed 1):\n\n${results.filter((r) => r.seed === 1).map((r) => `    ${r.command as string}`).join('\n')}`;
-  return { name: 'acid-neural', results, markdown };
+  return { name: 'acid-neural-sim', results, markdown };
 }
