@@ -308,8 +308,6 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const outer = withOuterRecipe(flags, recipe(t.model, workers, { optimizer: flags.optimizer }).outer);
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(outer), layout: model.layout });
   checkContributionCodec(flags.codec, flags.errorFeedback, built.algorithm);
-  // A push carries its round's steps and speed in its payload: over the network it travels in float32.
-  if (built.algorithm.server && flags.codec !== 'f32') throw new UsageError(`over the network, ${flags.algo}'s pushes travel in float32: --codec applies to exchanges and collectives`);
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ ...t, clip: t.clip ?? undefined }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
@@ -407,7 +405,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     if (built.algorithm.server) {
       server = new NetServer(transport, {
         algorithm: built.algorithm.name, layoutHash: model.layoutHash, capability: built.algorithm.server, initial: Float32Array.from(model.params),
-        timeoutMs: flags.timeout, log: (level, line) => log(level, line),
+        codec: flags.codec, timeoutMs: flags.timeout, log: (level, line) => log(level, line),
         onApplied: (p) => {
           applied.push([p.worker, p.round]);
           emit('applied', { ...p });
@@ -533,7 +531,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
       // Mean measured duration of this worker's completed exchanges (its proposals), ms.
       exchangeMs: timing.count ? timing.totalMs / timing.count : null,
-      ...(server ? { server: { holding: server.holding, applied } } : {}),
+      // Pushes this worker sent over the network (not to itself as the holder), and their frames' bytes.
+      ...(server ? { server: { holding: server.holding, applied, pushes: server.stats.pushes, pushBytes: server.stats.pushBytes } } : {}),
       checkpoint,
     };
     runDir?.close('finished', summary);
