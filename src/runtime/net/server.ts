@@ -21,7 +21,8 @@
  *
  * A resumed worker (`--resume`) starts with the server's state its checkpoint recorded (snapshot(): the role it
  * held, or the last replica it received) as its replica: the holder of the resumed cluster takes over from it, with
- * its momentum and its record of the pushes applied.
+ * its momentum and its record of the pushes applied. A holder that sees a worker of lower index (re)join sends it its
+ * state at once, as a replica: that worker holds the server from then on, and goes on from there.
  *
  * Known limit: views of who is live may differ for a moment; a worker that does not see the holder may take the
  * role meanwhile (two holders then apply different pushes), as a worker cut off from the others would.
@@ -80,6 +81,15 @@ export class NetServer implements ServerLink {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly onLeave = (j: WorkerId): void => this.role?.forget(j);
+  /** A worker of lower index (re)joins: it holds the server from now on, from this worker's state (sent at once). */
+  private readonly onJoin = (j: WorkerId): void => {
+    if (!this.role || j > this.transport.self || this.stopped) return;
+    const role = this.role;
+    this.queue = this.queue.then(async () => {
+      // (its server may take a moment to start serving)
+      for (let attempt = 0; attempt < 3 && !(await this.sendReplica(j, this.pack(role), role.pushes)); attempt++) await sleep(500);
+    }).catch(() => {});
+  };
 
   constructor(private readonly transport: NetTransport, private readonly init: NetServerInit) {
     this.dim = init.initial.length;
@@ -101,12 +111,14 @@ export class NetServer implements ServerLink {
     await this.transport.serve(SERVER_PROTOCOL, (stream, peer) => this.onStream(stream, peer, maxRequestPayload(expect), requestFrames, (f) => this.onPush(f, peer)));
     await this.transport.serve(REPLICA_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * this.packedLength(), () => 1, (f) => this.onReplica(f[0], peer)));
     this.transport.on('leave', this.onLeave);
+    this.transport.on('join', this.onJoin);
   }
 
   /** Stops answering (the others then ask whoever holds the server next). */
   stop(): void {
     this.stopped = true;
     this.transport.off('leave', this.onLeave);
+    this.transport.off('join', this.onJoin);
   }
 
   /** Whether this worker holds the server now. */
