@@ -1,7 +1,8 @@
 /**
  * The serving side of a one-request stream (collectives, the server of asynchronous Local-SGD): wait for the
- * request's whole frames (one, or as many as its first frame says), then hand them over. A malformed frame (or more
- * frames than the request has, when refused), or none within the deadline, abandons the stream.
+ * request's whole frames (one, or as many as its first frame says), then hand them over. A malformed frame, or none
+ * within the deadline, abandons the stream; so does, for a request that is the whole stream, a stream that ends
+ * with other than exactly its frames.
  */
 import type { Stream } from '@libp2p/interface';
 import { chunksOf } from './libp2p-transport.js';
@@ -14,8 +15,11 @@ export interface FirstFrameInit {
   silence: string;
   /** Called once when the stream is abandoned, before it is aborted. */
   dropped: (why: string) => void;
-  /** Abandon a stream that sends more frames than its request has (default: they are ignored). */
-  refuseExtra?: boolean;
+  /**
+   * The request is the whole stream: its frames are handed over once the sender has closed its side, and must be
+   * exactly as many as it has (default: handed over as soon as they are in; anything after them is not read).
+   */
+  wholeStream?: boolean;
 }
 
 /** Calls `onFrame` with the stream's first frame, read by `reader`; aborts the stream otherwise. */
@@ -31,6 +35,7 @@ export function onRequest(stream: Stream, reader: FrameReader, init: FirstFrameI
     done = true;
     clearTimeout(timer);
     stream.removeEventListener('message', onMessage);
+    stream.removeEventListener('end', onEnd);
   };
   const abandon = (why: string): void => {
     if (done) return;
@@ -47,11 +52,24 @@ export function onRequest(stream: Stream, reader: FrameReader, init: FirstFrameI
       received.push(...frames);
       if (received.length === 0) continue;
       const wanted = count(received[0]);
-      if (received.length > wanted && init.refuseExtra) return abandon(`${received.length} frames for a request of ${wanted}`);
+      if (init.wholeStream) {
+        if (received.length > wanted) return abandon(`${received.length} frames for a request of ${wanted}`);
+        continue;
+      }
       if (received.length < wanted) continue;
       finish();
       onFrames(received.slice(0, wanted));
     }
   };
+  const onEnd = (): void => {
+    if (done) return;
+    if (!reader.idle) return abandon('the stream ended inside a frame');
+    if (received.length === 0) return abandon(init.silence);
+    const wanted = count(received[0]);
+    if (received.length !== wanted) return abandon(`${received.length} frames for a request of ${wanted}`);
+    finish();
+    onFrames(received);
+  };
   stream.addEventListener('message', onMessage);
+  if (init.wholeStream) stream.addEventListener('end', onEnd);
 }

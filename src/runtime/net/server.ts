@@ -229,14 +229,15 @@ export class NetServer implements ServerLink {
   }
 
   /**
-   * Reads a request's frames (as many as `count` says from the first, each up to maxPayload bytes) and hands them
-   * over; the handler's reply goes back on the stream. A malformed frame drops the stream, logged.
+   * Reads a request — the stream's frames, as many as `count` says from the first, each up to maxPayload bytes, until
+   * the sender closes its side — and hands it over; the handler's reply goes back on the stream. A malformed frame,
+   * or a stream of other than exactly its request's frames, drops the stream, logged.
    */
   private onStream(stream: Stream, peer: WorkerId | undefined, maxPayload: number, count: (first: Frame) => number, handle: (f: Frame[]) => Promise<Reply>): void {
     const reader = new FrameReader({ algorithm: this.init.algorithm, layoutHash: this.init.layoutHash, maxPayloadBytes: maxPayload });
     const silence = 'nothing received';
     onRequest(stream, reader, {
-      timeoutMs: this.timeoutMs, silence, refuseExtra: true,
+      timeoutMs: this.timeoutMs, silence, wholeStream: true,
       dropped: (why) => this.log(why === silence ? 'info' : 'warn', `server stream from worker ${peer ?? '?'} dropped: ${why}`),
     }, count, (frames) => {
     const step = frames[0].header.step;
