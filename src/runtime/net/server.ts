@@ -35,6 +35,7 @@ import type { AppliedPush } from '../shared-server.js';
 import type { MessageHeader, PushMeta, ServerLink, WorkerId } from '../transport.js';
 import { errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
 import { onRequest } from './first-frame.js';
+import { packedLength, packedPushes, packState, unpackState } from './packed-state.js';
 import { encodePushRequest, maxRequestPayload, MAX_ROUND_STEPS, parsePushRequest, requestBytes, requestFrames, type PushRequest } from './server-frames.js';
 import { ABORT_REASONS, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage, encodeControl, encodeMessage, isWireError, type EncodedFrame, type Frame } from './wire.js';
 
@@ -87,7 +88,7 @@ export class NetServer implements ServerLink {
     const role = this.role;
     this.queue = this.queue.then(async () => {
       // (its server may take a moment to start serving)
-      for (let attempt = 0; attempt < 3 && !(await this.sendReplica(j, this.pack(role), role.pushes)); attempt++) await sleep(500);
+      for (let attempt = 0; attempt < 3 && !(await this.sendReplica(j, packState(this.layout, role), role.pushes)); attempt++) await sleep(500);
     }).catch(() => {});
   };
 
@@ -101,7 +102,7 @@ export class NetServer implements ServerLink {
     if (init.resume) {
       const role = init.capability.createServer(init.initial);
       role.restore(init.resume);
-      this.replica = { packed: this.pack(role), from: 'this worker\'s checkpoint' };
+      this.replica = { packed: packState(this.layout, role), from: 'this worker\'s checkpoint' };
     }
   }
 
@@ -109,7 +110,7 @@ export class NetServer implements ServerLink {
   async start(): Promise<void> {
     const expect = { dim: this.dim, codec: this.codec };
     await this.transport.serve(SERVER_PROTOCOL, (stream, peer) => this.onStream(stream, peer, maxRequestPayload(expect), requestFrames, (f) => this.onPush(f, peer)));
-    await this.transport.serve(REPLICA_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * this.packedLength(), () => 1, (f) => this.onReplica(f[0], peer)));
+    await this.transport.serve(REPLICA_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * packedLength(this.layout), () => 1, (f) => this.onReplica(f[0], peer)));
     this.transport.on('leave', this.onLeave);
     this.transport.on('join', this.onJoin);
   }
@@ -145,14 +146,9 @@ export class NetServer implements ServerLink {
    */
   async snapshot(): Promise<SavedState | null> {
     await this.queue;
-    const role = this.role ?? (this.replica ? this.unpacked(this.replica.packed) : null);
-    if (!role) return null;
-    const { vectors, scalars } = role.saved();
+    if (!this.role) return this.replica ? unpackState(this.layout, this.replica.packed) : null;
+    const { vectors, scalars } = this.role.saved();
     return { vectors: Object.fromEntries(Object.entries(vectors).map(([k, v]) => [k, v.slice()])), scalars: { ...scalars } };
-  }
-
-  private packedLength(): number {
-    return this.layout.floats + this.layout.doubles;
   }
 
   /** The live worker of lowest index in this worker's view, itself included. */
@@ -281,8 +277,8 @@ export class NetServer implements ServerLink {
   /** A replica from the holder: kept (the newest one), acknowledged. */
   private async onReplica(f: Frame, peer: WorkerId | undefined): Promise<Reply> {
     const packed = decodeMessage(f);
-    const pushes = isWireError(packed) ? NaN : packed[this.layout.floats];
-    if (peer === undefined || isWireError(packed) || packed.length !== this.packedLength() || !(Number.isInteger(pushes) && pushes >= 0)) {
+    const pushes = isWireError(packed) ? NaN : packedPushes(this.layout, packed);
+    if (peer === undefined || isWireError(packed) || packed.length !== packedLength(this.layout) || !(Number.isInteger(pushes) && pushes >= 0)) {
       this.log('warn', `refused a replica from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}: ${isWireError(packed) ? packed.detail : 'not a state of this server'}`);
       return 'invalid';
     }
@@ -318,7 +314,7 @@ export class NetServer implements ServerLink {
   private async takeOver(): Promise<void> {
     const role = this.init.capability.createServer(this.init.initial);
     if (this.replica) {
-      role.restore(this.unpack(this.replica.packed));
+      role.restore(unpackState(this.layout, this.replica.packed));
       this.log('warn', `worker ${this.transport.self} holds the server now, from ${this.replica.from} of ${role.pushes} pushes`);
     } else if (this.transport.self !== 0) {
       this.log('warn', `worker ${this.transport.self} holds the server now, from the initial model (it received no replica)`);
@@ -330,7 +326,7 @@ export class NetServer implements ServerLink {
 
   /** Sends the state to the backup until one acknowledges it (or none is left, or three have failed). */
   private async replicate(role: ServerRole): Promise<void> {
-    const packed = this.pack(role);
+    const packed = packState(this.layout, role);
     for (let attempt = 0; attempt < 3; attempt++) {
       const backup = this.backup();
       if (backup < 0 || this.stopped) return;
@@ -363,35 +359,5 @@ export class NetServer implements ServerLink {
       this.log('info', `the server's replica to worker ${backup} failed: ${errorText(error)}`);
       return false;
     }
-  }
-
-  /** The state as one float32 vector: the float32 vectors, then the push count, the float64 vectors and the scalars. */
-  private pack(role: ServerRole): Float32Array {
-    const { floats } = this.layout;
-    const out = new Float32Array(this.packedLength());
-    const saved = role.saved();
-    out[floats] = role.pushes;
-    for (const v of this.layout.vectors) out.set(saved.vectors[v.name], v.f64 ? floats + v.offset : v.offset);
-    for (const s of this.layout.scalars) out[floats + s.offset] = saved.scalars[s.name];
-    return out;
-  }
-
-  /** A role restored from a packed state. */
-  private unpacked(packed: Float32Array): ServerRole {
-    const role = this.init.capability.createServer(this.init.initial);
-    role.restore(this.unpack(packed));
-    return role;
-  }
-
-  private unpack(packed: Float32Array): ReturnType<ServerRole['saved']> {
-    const { floats } = this.layout;
-    const vectors: Record<string, Float32Array | Float64Array> = {};
-    for (const v of this.layout.vectors) {
-      const at = v.f64 ? floats + v.offset : v.offset;
-      vectors[v.name] = v.f64 ? Float64Array.from(packed.subarray(at, at + v.length)) : packed.slice(at, at + v.length);
-    }
-    const scalars: Record<string, number> = {};
-    for (const s of this.layout.scalars) scalars[s.name] = packed[floats + s.offset];
-    return { vectors, scalars };
   }
 }
