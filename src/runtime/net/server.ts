@@ -16,8 +16,9 @@
  * in its own view: abort 'refused') asks again, the holder of the moment, until it gets an answer. A worker that comes
  * to hold the server starts from the last replica it received (the initial model if none): a push the old holder had
  * applied and replicated is a duplicate by its (worker, round) there, answered without being applied again. The
- * state travels as float32 (its counts are exact up to 2^24). Every request is checked whole before anything is
- * applied: a malformed one is refused (logged), and the state stays as it was.
+ * state travels as float32 (its counts are exact up to 2^24). A request is its stream: exactly its frames, handed
+ * over when the sender closes its side, each within the size the codec gives the model; it is checked whole before
+ * anything is applied, a malformed one refused (logged), and the state stays as it was.
  *
  * A resumed worker (`--resume`) starts with the server's state its checkpoint recorded (snapshot(): the role it
  * held, or the last replica it received) as its replica: the holder of the resumed cluster takes over from it, with
@@ -122,9 +123,9 @@ export class NetServer implements ServerLink {
     this.transport.off('join', this.onJoin);
   }
 
-  /** Whether this worker holds the server now. */
+  /** Whether this worker holds the server now (it took the role, and no worker of lower index is live). */
   get holding(): boolean {
-    return this.role !== null;
+    return this.role !== null && this.holder() === this.transport.self;
   }
 
   pushSlot(): Float32Array {

@@ -59,6 +59,7 @@ describe('the server of asynchronous Local-SGD: handing over, resuming', { timeo
     const answer = await s1.push({ round: 3, steps: 5, speed: 1 });
     assert.ok(answer);
     assert.equal(s0.holding, true);
+    assert.equal(s1.holding, false, 'worker 1 no longer holds it');
     assert.ok(warnings.some((w) => /worker 0 holds the server now, from worker 1's replica of 2 pushes/.test(w)), warnings.join('\n'));
     const now = (await s0.snapshot())!;
     assert.equal(now.scalars.pushes, 3);
