@@ -36,7 +36,8 @@ import { graphPairing } from '../runtime/pairing.js';
 import type { Transport } from '../runtime/transport.js';
 import type { NetCollective } from '../runtime/net/collective.js';
 import type { NetLogger } from '../runtime/net/libp2p-transport.js';
-import { checkPeerResume, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint, type PeerRun } from '../runtime/net/peer-checkpoint.js';
+import { checkPeerResume, peerServerState, readPeerCheckpoint, savePeerCheckpoint, type PeerCheckpoint, type PeerRun } from '../runtime/net/peer-checkpoint.js';
+import type { SavedState } from '../algorithms/types.js';
 import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
@@ -309,8 +310,6 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const outer = withOuterRecipe(flags, recipe(t.model, workers, { optimizer: flags.optimizer }).outer);
   const built = buildAlgorithm({ name: flags.algo, graph, rate: flags.rate, dim: model.size, dtype: 'f32', backend, ...dilocoSettings(outer), layout: model.layout });
   checkContributionCodec(flags.codec, flags.errorFeedback, built.algorithm);
-  // A push carries its round's steps and speed in its payload: over the network it travels in float32.
-  if (built.algorithm.server && flags.codec !== 'f32') throw new UsageError(`over the network, ${flags.algo}'s pushes travel in float32: --codec applies to exchanges and collectives`);
   // The schedule follows the optimizer's own step count, which a resumed worker takes back from its checkpoint.
   const optimizer = new LocalOptimizer({ ...t, clip: t.clip ?? undefined }, {
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
@@ -388,6 +387,21 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     if (flags.json) emit('listening', { peerId: transport.peerId, addrs, data: dataReport });
     else process.stdout.write(`worker ${index} listening on ${addrs.join(' ')}\n`);
 
+    // Every worker of a server algorithm may come to hold the server: the live one of lowest index does. (Served
+    // before the join, so that a holder can hand its state over to a worker of lower index as soon as it joins.)
+    let server: InstanceType<typeof NetServer> | undefined;
+    const applied: Array<[number, number]> = [];
+    if (built.algorithm.server) {
+      server = new NetServer(transport, {
+        algorithm: built.algorithm.name, layoutHash: model.layoutHash, capability: built.algorithm.server, initial: Float32Array.from(model.params),
+        codec: flags.codec, resume: resume ? peerServerState(resume, built.algorithm.server.createServer(model.params).saved()) : null, timeoutMs: flags.timeout, log: (level, line) => log(level, line),
+        onApplied: (p) => {
+          applied.push([p.worker, p.round]);
+          emit('applied', { ...p });
+        },
+      });
+      await server.start();
+    }
     const joined = await joinCluster(transport, { workers: flags.workers, neighbours, timeoutMs: flags.joinTimeout * 1000, signal: controller.signal });
     if (joined === 'timeout' && transport.connected().length === 0) {
       // Training alone is not what was asked for, and a wrong key or address would otherwise look like success.
@@ -401,20 +415,6 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
         algorithm: built.algorithm.name, layoutHash: model.layoutHash, maxLength: model.size + (built.algorithm.collective.extra ?? 0), timeoutMs: flags.timeout, aggregate: flags.aggregate, log: (level, line) => log(level, line),
       });
       await collective.start();
-    }
-    // Every worker of a server algorithm may come to hold the server: the live one of lowest index does.
-    let server: InstanceType<typeof NetServer> | undefined;
-    const applied: Array<[number, number]> = [];
-    if (built.algorithm.server) {
-      server = new NetServer(transport, {
-        algorithm: built.algorithm.name, layoutHash: model.layoutHash, capability: built.algorithm.server, initial: Float32Array.from(model.params),
-        timeoutMs: flags.timeout, log: (level, line) => log(level, line),
-        onApplied: (p) => {
-          applied.push([p.worker, p.round]);
-          emit('applied', { ...p });
-        },
-      });
-      await server.start();
     }
     if (joined !== 'aborted') say(`cluster: workers ${[index, ...transport.connected()].sort((a, b) => a - b).join(', ')}; neighbours ${neighbours.join(', ')}`);
 
@@ -441,8 +441,9 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       timeoutMs: flags.timeout,
       barrierTimeoutMs: flags.barrierTimeout * 1000,
       rng: new Rng(t.seed).fork(`peer:${index}`),
-      // A late joiner of collectives starts from the initial model and catches up with the means the others applied.
-      pull: joined === 'late' && !built.algorithm.collective,
+      // A late joiner of collectives starts from the initial model and catches up with the means the others applied;
+      // a resumed worker of a server goes on with its round (the server knows which of its rounds it applied).
+      pull: joined === 'late' && !built.algorithm.collective && !(built.algorithm.server && resume),
       resume: resume ? { steps: resume.checkpoint.step, state: resume.state } : undefined,
       slowdown: flags.slow,
       adversary: flags.adversary,
@@ -474,13 +475,16 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     model.params.set(result.x);
     const run: PeerRun = { command: 'peer', index, workers, algo: flags.algo, topology: flags.topology, rate: flags.rate, ...t, interrupted: result.interrupted };
     // A final model stays readable by every checkpoint reader (gossamer train --resume): no algorithm vectors.
-    const save = (dir: string, withState: boolean): string => writeOrFallback(join(dir, 'checkpoint.safetensors'), 'checkpoint', (file) => savePeerCheckpoint(file, {
+    const save = (dir: string, withState: boolean, serverState: SavedState | null = null): string => writeOrFallback(join(dir, 'checkpoint.safetensors'), 'checkpoint', (file) => savePeerCheckpoint(file, {
       model, optimizer: optimizerToSave(), step: result.steps, seed: t.seed, run, algorithm: built.algorithm.name,
-      state: withState ? result.state : undefined,
+      state: withState ? result.state : undefined, server: serverState,
     }));
 
     if (result.interrupted) {
-      const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), true);
+      // The server's state this worker has, once it stops serving (so that nothing is applied after it is saved).
+      server?.stop();
+      const serverState = (await server?.snapshot()) ?? null;
+      const file = save(resolve(flags.out ?? join('runs', `peer-${index}`)), true, serverState);
       emit('interrupted', { steps: result.steps, budget: t.steps, checkpoint: file });
       process.stderr.write(`gossamer: worker ${index} interrupted at step ${result.steps}/${t.steps}; checkpoint written to ${file} (continue with --resume ${file})\n`);
       runDir?.close('interrupted');
@@ -534,7 +538,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
       // Mean measured duration of this worker's completed exchanges (its proposals), ms.
       exchangeMs: timing.count ? timing.totalMs / timing.count : null,
-      ...(server ? { server: { holding: server.holding, applied } } : {}),
+      // Pushes this worker sent over the network (not to itself as the holder), and their frames' bytes.
+      ...(server ? { server: { holding: server.holding, applied, pushes: server.stats.pushes, pushBytes: server.stats.pushBytes } } : {}),
       checkpoint,
     };
     runDir?.close('finished', summary);

@@ -242,7 +242,7 @@ export class WorkerAgent implements ExchangeParty {
     if (server?.due(this.state)) {
       const handled = await this.pushRound(server);
       if (handled === null) {
-        // Stopped while waiting for the server: the step itself was taken (its round is not pushed).
+        // Stopped while waiting for the server: the step itself was taken; its round is taken back (pushRound).
         if (!this.ruined) this.stepDone(loss, step, computeMs, applyMs);
         return false;
       }
@@ -274,6 +274,10 @@ export class WorkerAgent implements ExchangeParty {
     const link = this.opts.server!;
     let start = now();
     const slot = link.pushSlot();
+    // The state's counters before the push (the round's number), put back if the worker stops without an answer: a
+    // resumed worker then pushes the round again under the same name — a duplicate if the server had applied it (its
+    // answer lost), applied if not — rather than the next one with this round's steps in it a second time.
+    const counters = { ...this.algorithm.saved(this.state).scalars };
     const { round, steps } = server.push(this.state, this.clock.now(), slot);
     this.encoder.encode(slot, [{ start: 0, end: slot.length }]);
     // The push, and the model that comes back in float32.
@@ -281,7 +285,10 @@ export class WorkerAgent implements ExchangeParty {
     const speed = this.clock.stepMs > 0 ? 1000 / this.clock.stepMs : 0;
     let handled = now() - start;
     const answer = await this.idle(link.push({ round, steps, speed }, () => this.stopping));
-    if (answer === null) return null;
+    if (answer === null) {
+      this.algorithm.restore(this.state, { vectors: {}, scalars: counters });
+      return null;
+    }
     start = now();
     server.pull(this.state, this.clock.now(), answer);
     this.collectives++;

@@ -11,11 +11,8 @@
  *   (scalars and time: the algorithm's scalars, e.g. A2CiD2's time, and the worker's local clock; absent from older
  *   checkpoints, whose workers then start them afresh)
  *
- * and, for an algorithm with a server (asynchronous Local-SGD), the server's state that one of the workers held:
- *
- *   worker.server.<field>         [size]   its float32 vectors (the global model, the outer momentum, the buffer)
- *   metadata server_saved = JSON { vectors: [field, ...], small: {field: [values]}, scalars: {name: value} }
- *   (small: its per-worker float64 vectors — rounds applied, speeds, pulls — as lists)
+ * and, for an algorithm with a server (asynchronous Local-SGD), the server's state that one of the workers held
+ * (server-checkpoint.ts, under worker.server.: its float32 vectors as tensors, the rest in metadata server_saved).
  *
  * Written when a run is interrupted (the checkpoint is then meant for --resume). A worker that was dead when the run
  * stopped has no entry, nor has any worker of a finished run: a resumed run starts those from the average, with
@@ -31,10 +28,16 @@ import { writeOrFallback } from '../core/output-dir.js';
 import { saveCheckpoint, type Checkpoint } from '../engine/checkpoint.js';
 import type { Model } from '../engine/models/model.js';
 import type { WorkerSnapshot } from './agent-thread.js';
+import { savedServerState, serverContents } from './server-checkpoint.js';
 import type { ClusterConfig, Progress } from './cluster-config.js';
 
 export const WORKER_PREFIX = 'worker.';
 const SERVER_PREFIX = `${WORKER_PREFIX}server.`;
+
+/** The server's state recorded in a cluster checkpoint (server-checkpoint.ts; null: none). */
+export function savedServer(ck: Checkpoint, template: SavedState): SavedState | null {
+  return savedServerState(ck, template, SERVER_PREFIX);
+}
 
 /** What one worker held when its run stopped. */
 export interface SavedWorker extends WorkerSnapshot {
@@ -64,58 +67,6 @@ export function workerContents(workers: ReadonlyArray<SavedWorker | null>): { te
     entries.push({ index, vectors: Object.keys(w.vectors), scalars: w.scalars, time: w.time, optimizerSteps: w.optimizer.steps });
   });
   return { tensors, metadata: { workers_saved: JSON.stringify(entries) } };
-}
-
-/** The tensors and metadata that record a server's state (added to the workers'). */
-function serverContents(server: SavedState, into: { tensors: Map<string, Float32Array>; metadata: Record<string, string> }): void {
-  const vectors: string[] = [];
-  const small: Record<string, number[]> = {};
-  for (const [field, v] of Object.entries(server.vectors)) {
-    if (v instanceof Float32Array) {
-      into.tensors.set(`${SERVER_PREFIX}${field}`, v);
-      vectors.push(field);
-    } else small[field] = Array.from(v);
-  }
-  into.metadata.server_saved = JSON.stringify({ vectors, small, scalars: server.scalars });
-}
-
-/**
- * The server's state recorded in a checkpoint, checked against the layout of a fresh server's (`template`); null
- * when none is recorded. A malformed record is a UsageError naming the file.
- */
-export function savedServer(ck: Checkpoint, template: SavedState): SavedState | null {
-  const text = ck.metadata.server_saved;
-  if (text === undefined) return null;
-  const bad = (why: string): never => {
-    throw new UsageError(`checkpoint ${ck.file}: invalid server state (${why})`);
-  };
-  let record: { vectors?: unknown; small?: unknown; scalars?: unknown };
-  try {
-    record = JSON.parse(text) as typeof record;
-  } catch {
-    return bad('"server_saved" is not JSON');
-  }
-  const small = (record.small ?? {}) as Record<string, unknown>;
-  const scalars = (record.scalars ?? {}) as Record<string, unknown>;
-  const vectors: SavedState['vectors'] = {};
-  for (const [field, like] of Object.entries(template.vectors)) {
-    if (like instanceof Float32Array) {
-      const t = ck.extra.get(`${SERVER_PREFIX}${field}`);
-      if (!t || t.length !== like.length) bad(`${SERVER_PREFIX}${field} ${t ? `has ${t.length} values, expected ${like.length}` : 'is missing'}`);
-      vectors[field] = t!;
-    } else {
-      const values = small[field];
-      if (!Array.isArray(values) || values.length !== like.length || !values.every((v) => typeof v === 'number' && Number.isFinite(v))) bad(`${field}: expected ${like.length} numbers`);
-      vectors[field] = Float64Array.from(values as number[]);
-    }
-  }
-  const out: SavedState = { vectors, scalars: {} };
-  for (const name of Object.keys(template.scalars)) {
-    const v = scalars[name];
-    if (typeof v !== 'number' || !Number.isFinite(v)) bad(`scalar ${name}: ${JSON.stringify(v)}`);
-    out.scalars[name] = v as number;
-  }
-  return out;
 }
 
 /**
@@ -208,7 +159,7 @@ export function saveClusterCheckpoint(file: string, init: ClusterCheckpointInit)
 
 function contents(init: ClusterCheckpointInit): { tensors: Map<string, Float32Array>; metadata: Record<string, string> } {
   const out = workerContents(init.workers);
-  if (init.server) serverContents(init.server, out);
+  if (init.server) serverContents(init.server, SERVER_PREFIX, out);
   return out;
 }
 

@@ -7,6 +7,10 @@
  *   metadata algorithm = the algorithm's name, algorithm_state = JSON list of the saved fields,
  *            algorithm_scalars = JSON {name: value} of its scalars (e.g. A2CiD2's time), local_time = the worker's
  *            local clock (both absent from older checkpoints: the worker then starts them afresh)
+ *   algorithm.server.<field>, metadata server_saved
+ *                       an interrupted worker's state of asynchronous Local-SGD's server — the role it held, or the
+ *                       last replica it received (../server-checkpoint.ts) — which it takes back on --resume: the
+ *                       resumed cluster's holder goes on with the momentum and the record of the pushes applied
  *
  * The run metadata says which worker wrote it (command "peer", index, workers, algo, steps budget, the training
  * settings). Resuming
@@ -18,8 +22,11 @@ import { UsageError } from '../../core/errors.js';
 import { checkCompatible, readCheckpoint, saveCheckpoint, type Checkpoint, type OptimizerDescription } from '../../engine/checkpoint.js';
 import type { Model } from '../../engine/models/model.js';
 import type { Optimizer } from '../../engine/optim/optimizer.js';
+import type { SavedState } from '../../algorithms/types.js';
+import { savedServerState, serverContents } from '../server-checkpoint.js';
 
 const PREFIX = 'algorithm.';
+const SERVER_PREFIX = `${PREFIX}server.`;
 
 /**
  * What a peer checkpoint records about its run: the worker's place in its cluster and its budget, with the shared
@@ -50,6 +57,8 @@ export interface SavePeerCheckpoint {
   /** Name of the algorithm and its per-worker state besides x (e.g. vectors { xt }, scalars { t }). */
   algorithm: string;
   state?: AlgorithmSnapshot;
+  /** The server's state this worker had (asynchronous Local-SGD; null or absent: none). */
+  server?: SavedState | null;
 }
 
 /** An algorithm's state besides x and the worker's local time. */
@@ -75,9 +84,11 @@ export function savePeerCheckpoint(file: string, o: SavePeerCheckpoint): void {
     metadata.algorithm_scalars = JSON.stringify(o.state.scalars);
     metadata.local_time = String(o.state.time);
   }
+  const tensors = new Map(fields.map((f) => [PREFIX + f, vectors[f]]));
+  if (o.server) serverContents(o.server, SERVER_PREFIX, { tensors, metadata });
   saveCheckpoint(file, {
     model: o.model, optimizer: o.optimizer, optimizerConfig: o.optimizerConfig, step: o.step, seed: o.seed, run: o.run,
-    extra: { prefix: PREFIX, tensors: new Map(fields.map((f) => [PREFIX + f, vectors[f]])), metadata },
+    extra: { prefix: PREFIX, tensors, metadata },
   });
 }
 
@@ -85,7 +96,7 @@ export function savePeerCheckpoint(file: string, o: SavePeerCheckpoint): void {
 export function readPeerCheckpoint(file: string): PeerCheckpoint {
   const checkpoint = readCheckpoint(file, [PREFIX]); // (files written before extra_prefix existed)
   const vectors: Record<string, Float32Array> = {};
-  for (const [name, data] of checkpoint.extra) vectors[name.slice(PREFIX.length)] = data;
+  for (const [name, data] of checkpoint.extra) if (!name.startsWith(SERVER_PREFIX)) vectors[name.slice(PREFIX.length)] = data;
   for (const [field, v] of Object.entries(vectors)) {
     if (v.length !== checkpoint.params.length) throw new UsageError(`checkpoint ${file}: ${PREFIX}${field} has ${v.length} values for ${checkpoint.params.length} parameters`);
   }
@@ -94,6 +105,11 @@ export function readPeerCheckpoint(file: string): PeerCheckpoint {
   const time = Number(checkpoint.metadata.local_time ?? 0);
   if (!(Number.isFinite(time) && time >= 0)) throw new UsageError(`checkpoint ${file}: local_time ${JSON.stringify(checkpoint.metadata.local_time)} is not a time`);
   return { checkpoint, run, algorithm: checkpoint.metadata.algorithm ?? run.algo, state: { vectors, scalars, time } };
+}
+
+/** The server's state a peer checkpoint recorded, checked against a fresh server's (`template`); null: none. */
+export function peerServerState(ck: PeerCheckpoint, template: SavedState): SavedState | null {
+  return savedServerState(ck.checkpoint, template, SERVER_PREFIX);
 }
 
 /** The algorithm's scalars of a checkpoint's metadata ({} when absent). */

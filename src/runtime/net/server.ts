@@ -3,8 +3,10 @@
  * worker's own view), replicated to the next live one, taken over by it when the holder leaves. Two protocols, every
  * frame with the versioned, checksummed header of the pairwise protocol (wire.ts), checked the same way:
  *
- *   /gossamer/server/1.0.0          member → holder   payload (step = round): Δ ‖ steps ‖ speed  (a pull: steps ‖ speed, round 0)
- *                                   holder → member   payload (step = pushes applied): θ ‖ next inner steps  |  abort (refused)
+ *   /gossamer/server/1.1.0          member → holder   two payload frames (step = round): steps ‖ speed in float32, then Δ in
+ *                                                     the run's codec (server-frames.ts); a pull: the first alone, round 0
+ *                                   holder → member   payload (step = pushes applied): θ ‖ next inner steps, float32
+ *                                                     |  abort (refused: not the holder; invalid: a malformed request)
  *   /gossamer/server-replica/1.0.0  holder → backup   payload (step = pushes applied): the server's state, packed
  *                                   backup → holder   done
  *
@@ -14,21 +16,31 @@
  * in its own view: abort 'refused') asks again, the holder of the moment, until it gets an answer. A worker that comes
  * to hold the server starts from the last replica it received (the initial model if none): a push the old holder had
  * applied and replicated is a duplicate by its (worker, round) there, answered without being applied again. The
- * state travels as float32 (its counts are exact up to 2^24).
+ * state travels as float32 (its counts are exact up to 2^24). A request is its stream: exactly its frames, handed
+ * over when the sender closes its side, each within the size the codec gives the model; it is checked whole before
+ * anything is applied, a malformed one refused (logged), and the state stays as it was.
+ *
+ * A resumed worker (`--resume`) starts with the server's state its checkpoint recorded (snapshot(): the role it
+ * held, or the last replica it received) as its replica: the holder of the resumed cluster takes over from it, with
+ * its momentum and its record of the pushes applied. A holder that sees a worker of lower index (re)join sends it its
+ * state at once, as a replica: that worker holds the server from then on, and goes on from there.
  *
  * Known limit: views of who is live may differ for a moment; a worker that does not see the holder may take the
  * role meanwhile (two holders then apply different pushes), as a worker cut off from the others would.
  */
 import type { Stream } from '@libp2p/interface';
-import type { ServerCapability, ServerRole, WorkerState } from '../../algorithms/types.js';
+import type { SavedState, ServerCapability, ServerRole, WorkerState } from '../../algorithms/types.js';
+import type { Codec } from '../../core/codecs.js';
 import { stateLayout, type StateLayout } from '../server-memory.js';
 import type { AppliedPush } from '../shared-server.js';
 import type { MessageHeader, PushMeta, ServerLink, WorkerId } from '../transport.js';
 import { errorText, readAll, sendFrame, type NetLogger, type NetTransport } from './libp2p-transport.js';
-import { onFirstFrame } from './first-frame.js';
-import { ABORT_REASONS, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage, encodeControl, encodeMessage, isWireError, type Frame } from './wire.js';
+import { onRequest } from './first-frame.js';
+import { packedLength, packedPushes, packState, unpackState } from './packed-state.js';
+import { encodePushRequest, maxRequestPayload, MAX_ROUND_STEPS, parsePushRequest, requestBytes, requestFrames, type PushRequest } from './server-frames.js';
+import { ABORT_REASONS, FrameReader, MAX_HEADER_BYTES, WIRE_VERSION, decodeFrame, decodeMessage, encodeControl, encodeMessage, isWireError, type EncodedFrame, type Frame } from './wire.js';
 
-export const SERVER_PROTOCOL = '/gossamer/server/1.0.0';
+export const SERVER_PROTOCOL = '/gossamer/server/1.1.0';
 export const REPLICA_PROTOCOL = '/gossamer/server-replica/1.0.0';
 
 export interface NetServerInit {
@@ -38,6 +50,10 @@ export interface NetServerInit {
   /** The algorithm's server capability (its rule), and the model it starts from. */
   capability: ServerCapability<WorkerState>;
   initial: Float32Array;
+  /** Codec of the pseudo-gradients pushed (the run's). @default f32 */
+  codec?: Codec;
+  /** The server's state a resumed worker's checkpoint recorded: its replica to start from. */
+  resume?: SavedState | null;
   /** Deadline of one push or replica, ms. @default 30000 */
   timeoutMs?: number;
   /** A push applied and replicated by this worker as the holder. */
@@ -46,6 +62,7 @@ export interface NetServerInit {
 }
 
 type Answer = { model: Float32Array; innerSteps: number };
+type Reply = Answer | Uint8Array | 'refused' | 'invalid';
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const CHUNK = 256 << 10;
 
@@ -55,58 +72,84 @@ export class NetServer implements ServerLink {
   private readonly slot: Float32Array;
   private readonly timeoutMs: number;
   private readonly log: NetLogger;
+  private readonly codec: Codec;
+  /** Pushes this worker sent to a holder over the network (pulls aside), and their bytes (frames, headers included). */
+  readonly stats = { pushes: 0, pushBytes: 0 };
   /** The role while this worker holds it. */
   private role: ServerRole | null = null;
   /** The last replica received, packed, and whose. */
-  private replica: { packed: Float32Array; from: WorkerId } | null = null;
+  private replica: { packed: Float32Array; from: string } | null = null;
   /** The holder's pushes, applied one after the other. */
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly onLeave = (j: WorkerId): void => this.role?.forget(j);
+  /** A worker of lower index (re)joins: it holds the server from now on, from this worker's state (sent at once). */
+  private readonly onJoin = (j: WorkerId): void => {
+    if (!this.role || j > this.transport.self || this.stopped) return;
+    const role = this.role;
+    this.queue = this.queue.then(async () => {
+      // (its server may take a moment to start serving)
+      for (let attempt = 0; attempt < 3 && !(await this.sendReplica(j, packState(this.layout, role), role.pushes)); attempt++) await sleep(500);
+    }).catch(() => {});
+  };
 
   constructor(private readonly transport: NetTransport, private readonly init: NetServerInit) {
     this.dim = init.initial.length;
     this.layout = stateLayout(init.capability.createServer(init.initial).saved());
-    this.slot = new Float32Array(this.dim + 2);
+    this.slot = new Float32Array(this.dim);
     this.timeoutMs = init.timeoutMs ?? 30_000;
     this.log = init.log ?? (() => {});
+    this.codec = init.codec ?? 'f32';
+    if (init.resume) {
+      const role = init.capability.createServer(init.initial);
+      role.restore(init.resume);
+      this.replica = { packed: packState(this.layout, role), from: 'this worker\'s checkpoint' };
+    }
   }
 
   /** Serves both protocols; call once before the first push. */
   async start(): Promise<void> {
-    await this.transport.serve(SERVER_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * (this.dim + 2), (f) => this.onPush(f, peer)));
-    await this.transport.serve(REPLICA_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * this.packedLength(), (f) => this.onReplica(f, peer)));
+    const expect = { dim: this.dim, codec: this.codec };
+    await this.transport.serve(SERVER_PROTOCOL, (stream, peer) => this.onStream(stream, peer, maxRequestPayload(expect), requestFrames, (f) => this.onPush(f, peer)));
+    await this.transport.serve(REPLICA_PROTOCOL, (stream, peer) => this.onStream(stream, peer, 4 * packedLength(this.layout), () => 1, (f) => this.onReplica(f[0], peer)));
     this.transport.on('leave', this.onLeave);
+    this.transport.on('join', this.onJoin);
   }
 
   /** Stops answering (the others then ask whoever holds the server next). */
   stop(): void {
     this.stopped = true;
     this.transport.off('leave', this.onLeave);
+    this.transport.off('join', this.onJoin);
   }
 
-  /** Whether this worker holds the server now. */
+  /** Whether this worker holds the server now (it took the role, and no worker of lower index is live). */
   get holding(): boolean {
-    return this.role !== null;
+    return this.role !== null && this.holder() === this.transport.self;
   }
 
   pushSlot(): Float32Array {
-    return this.slot.subarray(0, this.dim);
+    return this.slot;
   }
 
   push(meta: PushMeta, cancelled: () => boolean = () => false): Promise<Answer | null> {
-    this.slot[this.dim] = meta.steps;
-    this.slot[this.dim + 1] = meta.speed;
-    return this.request(meta.round, this.slot, cancelled);
+    return this.request({ round: meta.round, steps: meta.steps, speed: meta.speed, delta: this.slot }, cancelled);
   }
 
   /** The server's model now, without a push (round 0 is never applied). */
   pull(cancelled: () => boolean = () => false): Promise<Answer | null> {
-    return this.request(0, new Float32Array(2), cancelled);
+    return this.request({ round: 0, steps: 0, speed: 0, delta: null }, cancelled);
   }
 
-  private packedLength(): number {
-    return this.layout.floats + this.layout.doubles;
+  /**
+   * The server's state this worker has — the role it holds, or else the last replica it received — copied (null:
+   * none), once the push being applied (if any) is done: what a checkpoint records. Call after stop().
+   */
+  async snapshot(): Promise<SavedState | null> {
+    await this.queue;
+    if (!this.role) return this.replica ? unpackState(this.layout, this.replica.packed) : null;
+    const { vectors, scalars } = this.role.saved();
+    return { vectors: Object.fromEntries(Object.entries(vectors).map(([k, v]) => [k, v.slice()])), scalars: { ...scalars } };
   }
 
   /** The live worker of lowest index in this worker's view, itself included. */
@@ -126,19 +169,26 @@ export class NetServer implements ServerLink {
   }
 
   /** Asks the holder of the moment until one answers (null when cancelled). */
-  private async request(round: number, payload: Float32Array, cancelled: () => boolean): Promise<Answer | null> {
+  private async request(req: PushRequest, cancelled: () => boolean): Promise<Answer | null> {
+    const { round } = req;
+    let frames: EncodedFrame[] | null = null;
     for (let attempt = 0; ; attempt++) {
       if (cancelled()) return null;
       const holder = this.holder();
-      const answer = holder === this.transport.self ? await this.serve(holder, round, payload) : await this.ask(holder, round, payload);
+      let answer: Answer | null;
+      if (holder === this.transport.self) answer = await this.serve(holder, req);
+      else {
+        frames ??= encodePushRequest((step) => this.header(step), this.codec, req, req.delta);
+        answer = await this.ask(holder, round, frames);
+      }
       if (answer !== null) return answer;
       if (attempt % 10 === 9) this.log('info', `round ${round}: no holder of the server has answered in ${attempt + 1} attempts; asking again`);
       await sleep(200);
     }
   }
 
-  /** Sends a push to the holder and waits for its answer (null: failed or refused). */
-  private async ask(holder: WorkerId, round: number, payload: Float32Array): Promise<Answer | null> {
+  /** Sends a request's frames to the holder and waits for its answer (null: failed or refused). */
+  private async ask(holder: WorkerId, round: number, frames: readonly EncodedFrame[]): Promise<Answer | null> {
     let stream: Stream;
     try {
       stream = await this.transport.dial(holder, SERVER_PROTOCOL, AbortSignal.timeout(this.timeoutMs));
@@ -150,15 +200,24 @@ export class NetServer implements ServerLink {
     answer.catch(() => {});
     try {
       const signal = AbortSignal.timeout(this.timeoutMs);
-      await sendFrame(stream, encodeMessage(this.header(round), payload), CHUNK, signal);
+      for (const frame of frames) await sendFrame(stream, frame, CHUNK, signal);
+      if (frames.length > 1) {
+        this.stats.pushes++;
+        this.stats.pushBytes += requestBytes(frames);
+      }
       await stream.close({ signal });
       const frame = decodeFrame(await answer, { algorithm: this.init.algorithm, layoutHash: this.init.layoutHash });
       if (isWireError(frame)) throw new Error(frame.detail);
-      if (frame.kind === 'abort') return null;
+      if (frame.kind === 'abort') {
+        if (ABORT_REASONS[frame.aux] === 'invalid') this.log('warn', `worker ${holder}, the server's holder, refused round ${round} as malformed`);
+        return null;
+      }
       const message = decodeMessage(frame);
       if (isWireError(message)) throw new Error(message.detail);
       if (message.length !== this.dim + 1) throw new Error(`an answer of ${message.length} values, not ${this.dim + 1}`);
-      return { model: message.subarray(0, this.dim), innerSteps: message[this.dim] };
+      const innerSteps = message[this.dim];
+      if (!(Number.isInteger(innerSteps) && innerSteps >= 1 && innerSteps <= MAX_ROUND_STEPS)) throw new Error(`an answer of ${innerSteps} inner steps`);
+      return { model: message.subarray(0, this.dim), innerSteps };
     } catch (error) {
       stream.abort(new Error('push abandoned'));
       this.log('info', `round ${round} through worker ${holder} failed: ${errorText(error)}`);
@@ -166,24 +225,31 @@ export class NetServer implements ServerLink {
     }
   }
 
-  /** Reads one frame of a stream (up to maxPayload bytes) and hands it over; the handler answers on the stream. */
-  private onStream(stream: Stream, peer: WorkerId | undefined, maxPayload: number, handle: (f: Frame) => Promise<Uint8Array | Answer | null>): void {
+  /**
+   * Reads a request — the stream's frames, as many as `count` says from the first, each up to maxPayload bytes, until
+   * the sender closes its side — and hands it over; the handler's reply goes back on the stream. A malformed frame,
+   * or a stream of other than exactly its request's frames, drops the stream, logged.
+   */
+  private onStream(stream: Stream, peer: WorkerId | undefined, maxPayload: number, count: (first: Frame) => number, handle: (f: Frame[]) => Promise<Reply>): void {
     const reader = new FrameReader({ algorithm: this.init.algorithm, layoutHash: this.init.layoutHash, maxPayloadBytes: maxPayload });
-    onFirstFrame(stream, reader, {
-      timeoutMs: this.timeoutMs, silence: 'nothing received', dropped: (why) => this.log('info', `server stream from worker ${peer ?? '?'} dropped: ${why}`),
-    }, (f) => {
-    void handle(f).then(async (reply) => {
+    const silence = 'nothing received';
+    onRequest(stream, reader, {
+      timeoutMs: this.timeoutMs, silence, wholeStream: true,
+      dropped: (why) => this.log(why === silence ? 'info' : 'warn', `server stream from worker ${peer ?? '?'} dropped: ${why}`),
+    }, count, (frames) => {
+    const step = frames[0].header.step;
+    void handle(frames).then(async (reply) => {
       const signal = AbortSignal.timeout(2 * this.timeoutMs);
       try {
         if (reply instanceof Uint8Array) await sendFrame(stream, { header: reply, payload: new Uint8Array(0) }, CHUNK, signal);
-        else if (reply && 'model' in reply) {
+        else if (typeof reply === 'object') {
           const message = new Float32Array(this.dim + 1);
           message.set(reply.model);
           message[this.dim] = reply.innerSteps;
-          await sendFrame(stream, encodeMessage(this.header(f.header.step), message), CHUNK, signal);
+          await sendFrame(stream, encodeMessage(this.header(step), message), CHUNK, signal);
         } else {
-          const refused = encodeControl('abort', this.header(f.header.step), { aux: ABORT_REASONS.indexOf('refused') });
-          await sendFrame(stream, { header: refused, payload: new Uint8Array(0) }, CHUNK, signal);
+          const abort = encodeControl('abort', this.header(step), { aux: ABORT_REASONS.indexOf(reply) });
+          await sendFrame(stream, { header: abort, payload: new Uint8Array(0) }, CHUNK, signal);
         }
         await stream.close({ signal });
       } catch (error) {
@@ -194,25 +260,31 @@ export class NetServer implements ServerLink {
     });
   }
 
-  /** A member's push or pull: served if this worker holds the server in its own view, refused otherwise. */
-  private async onPush(f: Frame, peer: WorkerId | undefined): Promise<Answer | null> {
-    const payload = decodeMessage(f);
-    if (peer === undefined || isWireError(payload) || (payload.length !== this.dim + 2 && payload.length !== 2)) {
-      this.log('warn', `refused a push from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}: ${isWireError(payload) ? payload.detail : 'not a push'}`);
-      return null;
+  /**
+   * A member's push or pull: checked whole (a malformed one is refused as invalid, logged), then served if this
+   * worker holds the server in its own view, refused otherwise.
+   */
+  private async onPush(frames: Frame[], peer: WorkerId | undefined): Promise<Reply> {
+    const from = peer === undefined ? 'an unknown peer' : `worker ${peer}`;
+    const req = peer === undefined || peer === this.transport.self || peer >= this.transport.workers ? `a request from ${from}` : parsePushRequest(frames, { dim: this.dim, codec: this.codec });
+    if (typeof req === 'string') {
+      this.log('warn', `refused a push from ${from}: ${req}`);
+      return 'invalid';
     }
-    if (this.stopped || this.holder() !== this.transport.self) return null;
-    return this.serve(peer, f.header.step, payload);
+    if (this.stopped || this.holder() !== this.transport.self) return 'refused';
+    return this.serve(peer!, req);
   }
 
   /** A replica from the holder: kept (the newest one), acknowledged. */
-  private async onReplica(f: Frame, peer: WorkerId | undefined): Promise<Uint8Array | null> {
+  private async onReplica(f: Frame, peer: WorkerId | undefined): Promise<Reply> {
     const packed = decodeMessage(f);
-    if (peer === undefined || isWireError(packed) || packed.length !== this.packedLength()) {
-      this.log('warn', `refused a replica from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}`);
-      return null;
+    const pushes = isWireError(packed) ? NaN : packedPushes(this.layout, packed);
+    if (peer === undefined || isWireError(packed) || packed.length !== packedLength(this.layout) || !(Number.isInteger(pushes) && pushes >= 0)) {
+      this.log('warn', `refused a replica from ${peer === undefined ? 'an unknown peer' : `worker ${peer}`}: ${isWireError(packed) ? packed.detail : 'not a state of this server'}`);
+      return 'invalid';
     }
-    this.replica = { packed, from: peer };
+    if (this.stopped) return 'refused';
+    this.replica = { packed, from: `worker ${peer}'s replica` };
     return encodeControl('done', this.header(f.header.step));
   }
 
@@ -220,13 +292,12 @@ export class NetServer implements ServerLink {
    * As the holder: applies a push (one at a time, in arrival order; a pull or a duplicate changes nothing), replicates
    * the state to the backup, and answers.
    */
-  private serve(worker: WorkerId, round: number, payload: Float32Array): Promise<Answer> {
+  private serve(worker: WorkerId, req: PushRequest): Promise<Answer> {
+    const { round, steps, speed, delta } = req;
     const job = this.queue.then(async (): Promise<Answer> => {
       if (!this.role) await this.takeOver();
       const role = this.role!;
-      const dim = this.dim;
-      const applied = payload.length === dim + 2 && round > 0
-        && role.apply({ worker, round, steps: payload[dim], speed: payload[dim + 1], delta: payload.subarray(0, dim) });
+      const applied = delta !== null && round > 0 && role.apply({ worker, round, steps, speed, delta });
       const staleness = applied ? role.staleness(worker) : 0;
       const answer = role.answer(worker);
       const reply = { model: Float32Array.from(answer.model), innerSteps: answer.innerSteps };
@@ -244,8 +315,8 @@ export class NetServer implements ServerLink {
   private async takeOver(): Promise<void> {
     const role = this.init.capability.createServer(this.init.initial);
     if (this.replica) {
-      role.restore(this.unpack(this.replica.packed));
-      this.log('warn', `worker ${this.transport.self} holds the server now, from worker ${this.replica.from}'s replica of ${role.pushes} pushes`);
+      role.restore(unpackState(this.layout, this.replica.packed));
+      this.log('warn', `worker ${this.transport.self} holds the server now, from ${this.replica.from} of ${role.pushes} pushes`);
     } else if (this.transport.self !== 0) {
       this.log('warn', `worker ${this.transport.self} holds the server now, from the initial model (it received no replica)`);
     }
@@ -256,7 +327,7 @@ export class NetServer implements ServerLink {
 
   /** Sends the state to the backup until one acknowledges it (or none is left, or three have failed). */
   private async replicate(role: ServerRole): Promise<void> {
-    const packed = this.pack(role);
+    const packed = packState(this.layout, role);
     for (let attempt = 0; attempt < 3; attempt++) {
       const backup = this.backup();
       if (backup < 0 || this.stopped) return;
@@ -289,28 +360,5 @@ export class NetServer implements ServerLink {
       this.log('info', `the server's replica to worker ${backup} failed: ${errorText(error)}`);
       return false;
     }
-  }
-
-  /** The state as one float32 vector: the float32 vectors, then the push count, the float64 vectors and the scalars. */
-  private pack(role: ServerRole): Float32Array {
-    const { floats } = this.layout;
-    const out = new Float32Array(this.packedLength());
-    const saved = role.saved();
-    out[floats] = role.pushes;
-    for (const v of this.layout.vectors) out.set(saved.vectors[v.name], v.f64 ? floats + v.offset : v.offset);
-    for (const s of this.layout.scalars) out[floats + s.offset] = saved.scalars[s.name];
-    return out;
-  }
-
-  private unpack(packed: Float32Array): ReturnType<ServerRole['saved']> {
-    const { floats } = this.layout;
-    const vectors: Record<string, Float32Array | Float64Array> = {};
-    for (const v of this.layout.vectors) {
-      const at = v.f64 ? floats + v.offset : v.offset;
-      vectors[v.name] = v.f64 ? Float64Array.from(packed.subarray(at, at + v.length)) : packed.slice(at, at + v.length);
-    }
-    const scalars: Record<string, number> = {};
-    for (const s of this.layout.scalars) scalars[s.name] = packed[floats + s.offset];
-    return { vectors, scalars };
   }
 }
