@@ -98,7 +98,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   constructor(node: Libp2p, opts: NetTransportOptions) {
     super();
     this.node = node;
-    this.opts = opts;
+    this.opts = { ...opts };
     this.self = opts.open ? workerIdOf(node.peerId.toString()) : opts.self;
     this.workers = opts.open ? 0 : opts.workers;
     this.log = opts.log ?? stderrLogger;
@@ -167,6 +167,14 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.status = status;
     if (this.membership) return this.membership.setStatus(status as Parameters<OpenMembership['setStatus']>[0]);
     await Promise.all([...this.byIndex.values()].filter((p) => p.connected).map((p) => sendHello(this, p.peerId, false)));
+  }
+
+  /**
+   * Open mode: what messages must be from now on (a joiner learns the run after it has joined the network): their
+   * algorithm, model layout and element count.
+   */
+  expect(what: Pick<NetTransportOptions, 'algorithm' | 'layoutHash' | 'messageLength'>): void {
+    Object.assign(this.opts, what);
   }
 
   onProposal(handler: ProposalHandler): void {

@@ -1,0 +1,87 @@
+/**
+ * `gossamer peer` in open mode end to end, over real sockets on 127.0.0.1: a first peer defines the run; three more
+ * join one by one with only --bootstrap and --swarm-key (and --out); one is killed mid-run and one more joins. Every
+ * peer alive at the end holds a model within the consensus tolerance of the others, and every one of them saw the
+ * topology re-form.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { readCheckpoint } from '../../../src/engine/checkpoint.js';
+import { addressOf, consensus, finish, startOpenPeer, testSwarm, type Peer } from './peer-harness.js';
+
+const { dir, key } = testSwarm('gossamer-open-');
+
+const FIRST = [
+  '--algo', 'acid', '--topology', 'ring', '--model', 'mlp', '--model-config', '{"hidden":[16]}', '--batch-size', '16', '--lr', '0.05',
+  '--limit', '256', '--eval-limit', '128', '--steps', '100000', '--schedule', 'constant', '--duration', '30', '--final-exchanges', '10', '--timeout', '5000', '--backend', 'js',
+];
+const steps = (p: Peer): number => Math.max(0, ...p.events.filter((e) => e.event === 'progress').map((e) => e.steps as number));
+
+describe('gossamer peer, open mode', { timeout: 120_000 }, () => {
+  it('peers join one by one, one dies, one more joins; the survivors agree and saw the topology re-form', async () => {
+    const t0 = performance.now();
+    const out = (name: string) => ['--out', join(dir, name)];
+    const first = startOpenPeer(0, ['--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, ...FIRST, ...out('p0')]);
+    const addr = await addressOf(first);
+    const join1 = (label: number): Peer => startOpenPeer(label, ['--bootstrap', addr, '--swarm-key', key, '--listen', '/ip4/127.0.0.1/tcp/0', '--backend', 'js', ...out(`p${label}`)]);
+    const peers = [first];
+    await first.waitFor((e) => e.event === 'start');
+    // One by one: each joins once the one before it has learned the run.
+    for (const label of [1, 2, 3]) {
+      const p = join1(label);
+      peers.push(p);
+      await p.waitFor((e) => e.event === 'config');
+    }
+    await peers[3].waitFor((e) => e.event === 'start');
+    const victim = peers[2];
+    victim.proc.kill('SIGKILL');
+    await victim.exited;
+    const late = join1(4);
+    const alive = [first, peers[1], peers[3], late];
+    const summaries = await finish(alive);
+    const seconds = (performance.now() - t0) / 1000;
+
+    // The joiners learned the config of the first peer.
+    for (const p of alive.slice(1)) {
+      const c = p.events.find((e) => e.event === 'config');
+      assert.ok(c && c.learned === true, `peer ${p.index} learned the config`);
+      assert.equal((c.config as { steps: number }).steps, 100000);
+      const start = p.events.find((e) => e.event === 'start');
+      assert.notEqual(start?.pulledFrom, null, `peer ${p.index} pulled the cluster's parameters`);
+    }
+    for (const [k, s] of summaries.entries()) {
+      assert.ok((s.steps as number) > 10 && (s.steps as number) < 100000, `peer ${alive[k].index} trained to the cluster's deadline`);
+      assert.ok((s.exchanges as number) > 0);
+      assert.deepEqual(s.rejected, {});
+      // Re-formed: more than one topology, and the last one spans the four survivors.
+      const topologies = alive[k].events.filter((e) => e.event === 'topology');
+      assert.ok(topologies.length >= 2, `peer ${alive[k].index} saw ${topologies.length} topologies`);
+      assert.equal((s.members as string[]).length, 4, `peer ${alive[k].index} ends with the four survivors: ${JSON.stringify(s.topologies)}`);
+    }
+    // Those alive when the victim died saw it leave the topology: their member counts went down once.
+    for (const p of [first, peers[1], peers[3]]) {
+      const counts = p.events.filter((e) => e.event === 'topology').map((e) => e.members as number);
+      assert.ok(counts.some((c, i) => i > 0 && c < counts[i - 1]), `peer ${p.index} saw a member leave: ${counts}`);
+    }
+    const models = summaries.map((s) => readCheckpoint(s.checkpoint as string).params);
+    const c = consensus(models);
+    assert.ok(c < 1e-3, `the survivors agree (relative distance ${c})`);
+    console.log(JSON.stringify({ seconds, consensus: c, steps: alive.map(steps), exchanges: summaries.map((s) => s.exchanges), topologies: summaries.map((s) => s.topologies) }));
+  });
+
+  it('refuses collectives, and a joiner whose explicit flags conflict with the cluster\'s', async () => {
+    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'peer', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const r = cli(['--swarm-key', key, '--algo', 'allreduce']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr.trim(), /^gossamer: open mode .* not allreduce/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    const first = startOpenPeer(10, ['--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, ...FIRST]);
+    const addr = await addressOf(first);
+    const conflict = cli(['--bootstrap', addr, '--swarm-key', key, '--listen', '/ip4/127.0.0.1/tcp/0', '--lr', '0.2', '--json']);
+    first.proc.kill('SIGKILL');
+    assert.equal(conflict.status, 2, conflict.stderr);
+    assert.match(conflict.stderr, /the cluster trains with --lr 0\.05; this peer was given --lr 0\.2/);
+  });
+});
