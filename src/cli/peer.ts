@@ -106,13 +106,21 @@ export function peerCommand(): Command {
         'with --resume <checkpoint> to continue that worker to its budget of --steps.\n\n' +
         'Emulated links (as in "gossamer train" with several workers): --latency, --jitter, --bandwidth, --loss and a ' +
         '--links table; each exchange is delayed by its proposer\'s emulator both ways, so give every worker the same ' +
-        'link flags (a per-worker or per-edge link goes in the --links table). --slow makes this worker compute slower.',
+        'link flags (a per-worker or per-edge link goes in the --links table). --slow makes this worker compute slower.\n\n' +
+        'Open mode (no --index and no --workers): peers come and go. The first peer (no --bootstrap) defines the run with ' +
+        'its flags (--algo acid or gossip, --topology ring or exponential, --rate, --steps, --duration, model, data and ' +
+        'optimizer); "gossamer peer --bootstrap <multiaddr> --swarm-key <file>" joins it: it learns the run from the ' +
+        'members\' signed gossipsub announcements (refusing to start if one of its explicit training flags differs), pulls ' +
+        'the current parameters and goes on from the cluster\'s step to its end. The graph is formed over the live members ' +
+        'in peer-id order and re-formed, with A2CiD2\'s constants, whenever one joins, leaves or goes silent for 5 s. ' +
+        'Collectives (allreduce, the DiLoCo family, acco, dpu), --resume, --shard, the link emulator, --adversary and ' +
+        '--dashboard need the fixed mode.',
     )
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/0.0.0.0/tcp/0'])
     .option('--bootstrap <multiaddr...>', 'addresses of running workers to join through')
     .option('--swarm-key <file>', 'pre-shared key of the private network (required)')
-    .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (required, except with --resume)', integer(0))
-    .option('--workers <n>', 'number of workers in the cluster (required, except with --resume)', integer(1))
+    .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (fixed mode; leave out with --workers for open mode)', integer(0))
+    .option('--workers <n>', 'number of workers in the cluster (fixed mode; leave out with --index for open mode)', integer(1))
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', `data set: ${DATASETS.join(', ')} (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)`, oneOf(DATASETS))
     .option('--seq <n>', `context length of the transformer (default ${DEFAULT_SEQ})`, integer(1))
