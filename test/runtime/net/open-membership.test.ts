@@ -27,7 +27,7 @@ function node(key: Uint8Array, config: unknown, bootstrap: string[], warnings: s
   });
 }
 
-test('open membership: discovery from one address, config learned, expiry, hostile announcements refused', { timeout: 30_000 }, async () => {
+test('open membership: discovery from one address, config learned, expiry, hostile announcements refused, the swarm key in force', { timeout: 30_000 }, async () => {
   const key = generateSwarmKey();
   const warnings: string[] = [];
   const config = { model: 'mlp', steps: 10 };
@@ -54,6 +54,13 @@ test('open membership: discovery from one address, config learned, expiry, hosti
     await pubsub.publish(topic, new TextEncoder().encode(JSON.stringify({ v: 1, peerId: nodes[3].peerId, addrs: [], seq: 1e9, status: {}, configHash: null })));
     await pubsub.publish(topic, new Uint8Array(40_000).fill(32));
     await until(() => warnings.some((w) => /not JSON/.test(w)) && warnings.some((w) => /names/.test(w)) && warnings.some((w) => /bytes, more than/.test(w)), 5000, 'refusals');
+    // The swarm key stays in force: a node with another key never gets in.
+    const outsider = await node(generateSwarmKey(), null, boot, []);
+    await sleep(1500);
+    assert.equal(outsider.connected().length, 0);
+    assert.equal(outsider.membership!.live().length, 0);
+    assert.ok(nodes.every((n) => !n.connected().includes(outsider.self)));
+    await outsider.close();
     const stranger = await node(key, { model: 'cnn' }, boot, warnings);
     await until(() => warnings.some((w) => /runs another config/.test(w)), 5000, 'a config refusal');
     assert.ok(!nodes[0].connected().includes(stranger.self));
