@@ -123,7 +123,7 @@ export async function runOpenPeer(flags: PeerFlags, explicit: readonly string[])
     });
     const tracker = new LiveTopologyTracker(transport, { topology: config.topology as LiveTopologyName, rate: config.rate, momentum: config.algo === 'acid' });
     const report = (t: LiveTopology): void => {
-      const fields = { members: t.members.length, neighbours: t.neighbours, eta: t.eta, alphaTilde: t.alphaTilde, chi1: t.chi1, chi2: t.chi2 };
+      const fields = { members: t.members.length, peers: t.members, neighbours: t.neighbours, eta: t.eta, alphaTilde: t.alphaTilde, chi1: t.chi1, chi2: t.chi2 };
       emit('topology', fields);
       say(`topology: ${t.members.length} member(s), neighbours ${t.neighbours.join(', ') || 'none'}${config.algo === 'acid' ? `, eta ${t.eta.toPrecision(3)}, alphaTilde ${t.alphaTilde.toPrecision(3)}` : ''}`);
     };
