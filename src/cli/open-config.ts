@@ -14,8 +14,14 @@ import { optionName } from './options.js';
 /** The algorithms of open mode: pairwise ones (collectives need a fixed cluster). */
 export const OPEN_ALGORITHMS = ['acid', 'gossip'] as const;
 
+/** Bounds on what a config from a peer may ask of this process (its model options stay small). */
+const MAX_MODEL_CONFIG_CHARS = 2048;
+const MAX_BATCH = 1 << 16;
+
 export const OpenRunConfig = TrainingRecord.extend({
   v: z.literal(1),
+  modelConfig: z.record(z.string(), z.unknown()).refine((c) => JSON.stringify(c).length <= MAX_MODEL_CONFIG_CHARS, `at most ${MAX_MODEL_CONFIG_CHARS} characters of model options`).optional(),
+  batchSize: z.number().int().positive().max(MAX_BATCH),
   algo: z.enum(OPEN_ALGORITHMS),
   topology: z.enum(LIVE_TOPOLOGIES),
   rate: z.number().min(0).max(64),
