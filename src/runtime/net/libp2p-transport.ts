@@ -27,7 +27,8 @@ import {
   DEFAULT_CHUNK_BYTES, DEFAULT_FRAME_BYTES, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_WINDOW_BYTES, EXCHANGE_PROTOCOL, MEMBER_PROTOCOL, PULL_PROTOCOL,
   stderrLogger, type NetLogger, type NetStats, type NetTransportEvents, type NetTransportOptions, type PeerRecord, type PullHandler,
 } from './net-options.js';
-import { DEFAULT_ANNOUNCEMENT_BYTES, OpenMembership, type AnnouncementPubSub } from './open-membership.js';
+import { DEFAULT_ANNOUNCEMENT_BYTES } from './announcement.js';
+import { OpenMembership, type AnnouncementPubSub } from './open-membership.js';
 import { OpenRecords } from './open-records.js';
 import { onPullStream, pull } from './pull.js';
 import { MISMATCHES, count, errorText } from './stream-io.js';

@@ -10,12 +10,11 @@
  * A node started without a config (a late joiner) adopts the first valid config it hears; the caller checks it
  * (`config()` resolves with it).
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Libp2p, PeerId, Startable } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
-import { z } from 'zod';
+import { configHash, DEFAULT_ANNOUNCEMENT_BYTES, readAnnouncement, type Announcement, type PubSubMessage } from './announcement.js';
 import type { NetLogger } from './net-options.js';
 import { errorText } from './stream-io.js';
 
@@ -28,7 +27,6 @@ export interface AnnouncementPubSub {
   addEventListener(type: 'message', listener: (event: CustomEvent<PubSubMessage>) => void): void;
   removeEventListener(type: 'message', listener: (event: CustomEvent<PubSubMessage>) => void): void;
 }
-export type PubSubMessage = { type: 'signed'; from: PeerId; topic: string; data: Uint8Array } | { type: 'unsigned'; topic: string; data: Uint8Array };
 
 export interface OpenMembershipInit {
   /**
@@ -52,6 +50,11 @@ export interface OpenMembershipInit {
    */
   maxBytes?: number;
   /**
+   * Most members kept at once: announcements of further peers are refused (logged once each) until some expire.
+   * @default 256
+   */
+  maxMembers?: number;
+  /**
    * The run's config (any JSON value; null: learn it from the others).
    * @default null
    */
@@ -63,19 +66,7 @@ export interface OpenMembershipInit {
 export const DEFAULT_MEMBERS_TOPIC = '/gossamer/members/1.0.0';
 export const DEFAULT_ANNOUNCE_MS = 1000;
 export const DEFAULT_MEMBER_TTL_MS = 5000;
-export const DEFAULT_ANNOUNCEMENT_BYTES = 32 << 10;
-
-const Announcement = z.object({
-  v: z.literal(1),
-  peerId: z.string().min(1).max(128),
-  addrs: z.array(z.string().max(256)).max(16),
-  /** Announcements of one node, numbered: an older one relayed late never undoes a newer one. */
-  seq: z.number().int().min(0),
-  status: z.record(z.string().max(64), z.union([z.string().max(256), z.number(), z.boolean(), z.null()])).refine((s) => Object.keys(s).length <= 16, 'at most 16 status fields'),
-  configHash: z.string().regex(/^[0-9a-f]{64}$/).nullable(),
-  config: z.unknown().optional(),
-}).strict();
-export type Announcement = z.infer<typeof Announcement>;
+export const DEFAULT_MAX_MEMBERS = 256;
 
 export interface Member {
   peerId: string;
@@ -95,23 +86,16 @@ export interface OpenMembershipEvents {
   announce: [peerId: string, member: Member];
 }
 
-/** SHA-256 of a config's canonical JSON (keys sorted). */
-export function configHash(config: unknown): string {
-  const canonical = (v: unknown): unknown => (v && typeof v === 'object' && !Array.isArray(v)
-    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
-    : Array.isArray(v) ? v.map(canonical) : v);
-  return createHash('sha256').update(JSON.stringify(canonical(config))).digest('hex');
-}
-
 export class OpenMembership extends EventEmitter<OpenMembershipEvents> implements Startable {
   readonly topic: string;
   private readonly announceMs: number;
   private readonly ttlMs: number;
   private readonly maxBytes: number;
+  private readonly maxMembers: number;
   private readonly log: NetLogger;
   private readonly members = new Map<string, Member>();
-  /** Peers refused for another config, each reported once. */
-  private readonly refusedConfig = new Set<string>();
+  /** Peers refused for another config or a full table, each reported once. */
+  private readonly refused = new Set<string>();
   private runConfig: { value: unknown; hash: string } | null = null;
   private readonly configWaiters: Array<(config: unknown) => void> = [];
   private status: Announcement['status'] = {};
@@ -127,6 +111,7 @@ export class OpenMembership extends EventEmitter<OpenMembershipEvents> implement
     this.announceMs = init.announceMs ?? DEFAULT_ANNOUNCE_MS;
     this.ttlMs = init.ttlMs ?? DEFAULT_MEMBER_TTL_MS;
     this.maxBytes = init.maxBytes ?? DEFAULT_ANNOUNCEMENT_BYTES;
+    this.maxMembers = init.maxMembers ?? DEFAULT_MAX_MEMBERS;
     this.log = init.log;
     if (init.config !== undefined && init.config !== null) this.runConfig = { value: init.config, hash: configHash(init.config) };
   }
@@ -197,30 +182,23 @@ export class OpenMembership extends EventEmitter<OpenMembershipEvents> implement
     }
   }
 
-  /** Parses and checks an announcement; null (and a logged refusal) when it is not acceptable. */
+  /** Reads and checks an announcement; null (and a logged refusal) when it is not acceptable. */
   private parse(message: PubSubMessage): Announcement | null {
     if (message.topic !== this.topic) return null;
+    const a = readAnnouncement(message, this.maxBytes);
     const from = message.type === 'signed' ? message.from.toString() : null;
-    const refuse = (why: string): null => {
-      this.log('warn', `refused an announcement${from ? ` from ${from}` : ''}: ${why}`, { reason: why });
+    if (typeof a === 'string') {
+      this.log('warn', `refused an announcement${from ? ` from ${from}` : ''}: ${a}`, { reason: a });
       return null;
-    };
-    if (from === null) return refuse('unsigned');
-    if (message.data.length > this.maxBytes) return refuse(`${message.data.length} bytes, more than ${this.maxBytes}`);
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(message.data));
-    } catch {
-      return refuse('not JSON');
     }
-    const parsed = Announcement.safeParse(json);
-    if (!parsed.success) return refuse(`malformed (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`);
-    const a = parsed.data;
-    if (a.peerId !== from) return refuse(`signed by ${from} but names ${a.peerId}`);
-    if (a.config !== undefined && (a.configHash === null || configHash(a.config) !== a.configHash)) return refuse('its config does not match its hash');
     if (this.runConfig && a.configHash !== null && a.configHash !== this.runConfig.hash) {
-      if (!this.refusedConfig.has(from)) this.log('warn', `refused member ${from}: it runs another config`, { reason: 'config' });
-      this.refusedConfig.add(from);
+      if (!this.refused.has(a.peerId)) this.log('warn', `refused member ${a.peerId}: it runs another config`, { reason: 'config' });
+      this.refused.add(a.peerId);
+      return null;
+    }
+    if (!this.members.has(a.peerId) && a.peerId !== this.peerId && this.members.size >= this.maxMembers) {
+      if (!this.refused.has(a.peerId)) this.log('warn', `refused member ${a.peerId}: already ${this.maxMembers} members`, { reason: 'full' });
+      this.refused.add(a.peerId);
       return null;
     }
     return a;
