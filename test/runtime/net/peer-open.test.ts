@@ -31,12 +31,13 @@ describe('gossamer peer, open mode', { timeout: 120_000 }, () => {
     const peers = [first];
     const timeline: Array<[string, number]> = [];
     const mark = (what: string): void => void timeline.push([what, Math.round((performance.now() - t0) / 100) / 10]);
-    // One by one: each joins once the one before it has learned the run.
+    // One by one: each starts once the one before it has learned the run, or 2.5 s after it started (a loaded
+    // machine takes longer to start a process than a joiner takes to come in once started).
     for (const label of [1, 2, 3]) {
       const p = join1(label);
       peers.push(p);
-      await p.waitFor((e) => e.event === 'config');
-      mark(`${label} joined`);
+      await Promise.race([p.waitFor((e) => e.event === 'config'), new Promise((r) => setTimeout(r, 2500))]);
+      mark(`${label} started`);
     }
     // Peer 2 dies while training.
     const victim = peers[2];
@@ -79,6 +80,9 @@ describe('gossamer peer, open mode', { timeout: 120_000 }, () => {
       assert.ok(topologies.length >= 2, `peer ${p.index} saw ${topologies.length} topologies`);
       if (p !== late) assert.ok(topologies.some((e) => (e.peers as string[]).includes(lateId)), `peer ${p.index} took the late joiner in`);
     }
+    // The first peer saw the others come in one at a time.
+    const grown = first.events.filter((e) => e.event === 'topology').map((e) => e.members as number);
+    assert.deepEqual(grown.slice(0, 4), [1, 2, 3, 4], `the first peer's graphs: ${grown}`);
     // Those alive when the victim died had it in their graph, then formed one without it.
     for (const p of survivors) {
       const topologies = p.events.filter((e) => e.event === 'topology');
