@@ -61,6 +61,16 @@ export class Acid implements Algorithm<AcidState> {
     };
   }
 
+  /**
+   * New constants for the exchanges and mixing from now on (a graph that changed under a running worker: open
+   * membership). The baseline (no x̃) stays the baseline.
+   */
+  retune(eta: number, alphaTilde: number): void {
+    if (!this.tracking) return;
+    this.opts.eta = eta;
+    this.opts.alphaTilde = alphaTilde;
+  }
+
   createState(x0: Vec, t0 = 0): AcidState {
     const { dtype, dim } = this.opts;
     const x = allocVec(dtype, dim);

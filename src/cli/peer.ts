@@ -57,10 +57,10 @@ import { addDashboardOption, startDashboard } from './dashboard-option.js';
 import { MetricsWriter, readMetrics, type MetricsWriterInit, type WrittenRow } from '../report/metrics.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
 
-const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
+export const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
 
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
-interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
+export interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   listen: string[];
   init?: string;
   bootstrap?: string[];
@@ -88,6 +88,7 @@ interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   backend: BackendChoice;
   verbose?: boolean;
   dashboard?: number | boolean;
+  duration?: number;
 }
 
 export function peerCommand(): Command {
@@ -106,13 +107,21 @@ export function peerCommand(): Command {
         'with --resume <checkpoint> to continue that worker to its budget of --steps.\n\n' +
         'Emulated links (as in "gossamer train" with several workers): --latency, --jitter, --bandwidth, --loss and a ' +
         '--links table; each exchange is delayed by its proposer\'s emulator both ways, so give every worker the same ' +
-        'link flags (a per-worker or per-edge link goes in the --links table). --slow makes this worker compute slower.',
+        'link flags (a per-worker or per-edge link goes in the --links table). --slow makes this worker compute slower.\n\n' +
+        'Open mode (no --index and no --workers): peers come and go. The first peer (no --bootstrap) defines the run with ' +
+        'its flags (--algo acid or gossip, --topology ring or exponential, --rate, --steps, --duration, model, data and ' +
+        'optimizer); "gossamer peer --bootstrap <multiaddr> --swarm-key <file>" joins it: it learns the run from the ' +
+        'members\' signed gossipsub announcements (refusing to start if one of its explicit training flags differs), pulls ' +
+        'the current parameters and goes on from the cluster\'s step to its end. The graph is formed over the live members ' +
+        'in peer-id order and re-formed, with A2CiD2\'s constants, whenever one joins, leaves or goes silent for 5 s. ' +
+        'Collectives (allreduce, the DiLoCo family, acco, dpu), --resume, --shard, the link emulator, --adversary and ' +
+        '--dashboard need the fixed mode.',
     )
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/0.0.0.0/tcp/0'])
     .option('--bootstrap <multiaddr...>', 'addresses of running workers to join through')
     .option('--swarm-key <file>', 'pre-shared key of the private network (required)')
-    .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (required, except with --resume)', integer(0))
-    .option('--workers <n>', 'number of workers in the cluster (required, except with --resume)', integer(1))
+    .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (fixed mode; leave out with --workers for open mode)', integer(0))
+    .option('--workers <n>', 'number of workers in the cluster (fixed mode; leave out with --index for open mode)', integer(1))
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
     .option('--dataset <name>', `data set: ${DATASETS.join(', ')} (default: mnist for mlp and cnn, synthetic for resnet20, moby-dick for transformer)`, oneOf(DATASETS))
     .option('--seq <n>', `context length of the transformer (default ${DEFAULT_SEQ})`, integer(1))
@@ -123,7 +132,8 @@ export function peerCommand(): Command {
   addDilocoOptions(peer, '', 'recipe');
   peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
-    .option('--steps <n>', 'local steps of this worker (default: its share of 4 epochs of the training set over all workers; with --resume: the checkpoint\'s budget)', integer(1))
+    .option('--steps <n>', 'local steps of this worker (default: its share of 4 epochs of the training set over all workers; with --resume: the checkpoint\'s budget; open mode: the cluster\'s step count where training ends)', integer(1))
+    .option('--duration <s>', 'open mode, first peer: the cluster\'s budget in time too: training ends this many seconds after the first peer started, if the steps are not done by then', real({ positive: true }))
     .option('--batch-size <n>', 'examples per step (default 128; transformer 128 windows)', integer(1))
     .option('--optimizer <kind>', `local optimizer: ${OPTIMIZERS.join(' or ')} (default sgd; transformer adamw)`, oneOf(OPTIMIZERS))
     .option('--lr <lr>', 'peak learning rate (default: SGD 0.1 · max(1, batch · workers / 256), AdamW 1e-3)', real({ positive: true }))
@@ -206,7 +216,7 @@ function timed(inner: Transport, timing: ProposalTiming): Transport {
 }
 
 /** The training settings a peer's flags give (the shared run record's fields, config/run.ts). */
-const TRAINING_FLAGS = ['model', 'modelConfig', 'dataset', 'shard', 'alpha', 'seq', 'limit', 'evalLimit', 'batchSize', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decayAll', 'braking', 'schedule', 'warmup', 'clip', 'seed'] as const;
+export const TRAINING_FLAGS = ['model', 'modelConfig', 'dataset', 'shard', 'alpha', 'seq', 'limit', 'evalLimit', 'batchSize', 'optimizer', 'lr', 'momentum', 'nesterov', 'weightDecay', 'decayAll', 'braking', 'schedule', 'warmup', 'clip', 'seed'] as const;
 
 /**
  * With --resume: the checkpoint's run fills in what the command line does not say; a training setting given on the
@@ -244,7 +254,7 @@ function resumeFlags(flags: PeerFlags, explicit: readonly string[]): PeerCheckpo
  * The worker's training settings: its flags, over the cluster recipe of its model (config/recipe.ts); `epochSize`
  * turns the recipe's budget into this worker's share of steps.
  */
-function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, epochSize: number): TrainingSettings & { steps: number; seq: number; warmup: number } {
+export function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, epochSize: number): TrainingSettings & { steps: number; seq: number; warmup: number } {
   const model = flags.model ?? 'mlp';
   const r = recipe(model, workers, { optimizer: flags.optimizer, batchSize: flags.batchSize });
   const steps = flags.steps ?? Math.max(1, Math.ceil(('epochs' in r.budget ? r.budget.epochs * epochSize : r.budget.steps) / (r.batchSize * workers)));
@@ -259,6 +269,12 @@ function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, e
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
   if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
+  // Neither --index nor --workers: open mode (peer-open.ts).
+  if (flags.index === undefined && flags.workers === undefined && flags.resume === undefined) {
+    const { runOpenPeer } = await import('./peer-open.js');
+    return runOpenPeer(flags, explicit);
+  }
+  if (flags.duration !== undefined) throw new UsageError('--duration applies to open mode (no --index, no --workers)');
   const resume = resumeFlags(flags, explicit);
   if (flags.index === undefined) throw new UsageError('--index is required');
   if (flags.workers === undefined) throw new UsageError('--workers is required');

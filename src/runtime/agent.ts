@@ -175,6 +175,18 @@ export class WorkerAgent implements ExchangeParty {
     if (!this.guard.isBanned(peer)) this.pairing?.markLive(peer);
   }
 
+  /**
+   * The communication graph changed under the running worker (open membership): new neighbours and partner weights,
+   * and the algorithm's constants when it has a `retune` (A2CiD2's η and α̃). A compute loop waiting for exchanges
+   * with neighbours that are gone goes on.
+   */
+  retopologize(neighbours: readonly WorkerId[], weights: readonly number[], constants?: { eta: number; alphaTilde: number }): void {
+    const a = this.algorithm as Algorithm & { retune?(eta: number, alphaTilde: number): void };
+    if (constants) a.retune?.(constants.eta, constants.alphaTilde);
+    this.pairing?.setNeighbours(neighbours.filter((j) => !this.guard.isBanned(j)), weights.filter((_, k) => !this.guard.isBanned(neighbours[k])));
+    this.release();
+  }
+
   /** Starts the communication loop; the compute loop may take its first step. */
   start(): void {
     this.started = now();

@@ -125,10 +125,10 @@ const REDRAW_AFTER = 5;
 
 export class Pairing {
   readonly stats: PairingStats = emptyPairingStats();
-  private readonly live: Set<WorkerId>;
-  private readonly neighbours: WorkerId[];
+  private live: Set<WorkerId>;
+  private neighbours: WorkerId[];
   /** Each neighbour's weight as a partner, when they are not all equal (null: uniform). */
-  private readonly weights: Map<WorkerId, number> | null;
+  private weights: Map<WorkerId, number> | null;
   /** The partner drawn for the next proposal (weighted pairing). */
   private drawn: WorkerId | null = null;
   private state: State = IDLE;
@@ -160,14 +160,10 @@ export class Pairing {
     private readonly party: ExchangeParty,
     private readonly opts: PairingOptions,
   ) {
-    const weights = new Map<WorkerId, number>();
-    opts.neighbours.forEach((j, k) => {
-      if (j !== transport.self) weights.set(j, (weights.get(j) ?? 0) + (opts.weights?.[k] ?? 1));
-    });
-    this.neighbours = [...weights.keys()];
-    const first = weights.get(this.neighbours[0]);
-    this.weights = [...weights.values()].every((w) => w === first) ? null : weights;
-    this.live = new Set(this.neighbours);
+    this.neighbours = [];
+    this.weights = null;
+    this.live = new Set();
+    this.setNeighbours(opts.neighbours, opts.weights);
     this.proposeBuf = new Float32Array(opts.messageLength);
     this.answerBuf = new Float32Array(opts.messageLength);
     this.backoffMs = opts.backoffMs ?? 1;
@@ -211,6 +207,24 @@ export class Pairing {
       else peers.push(j);
     }
     return { peers, wait };
+  }
+
+  /**
+   * Replaces the neighbours (a topology re-formed over a new membership): the new ones are live, those that stay keep
+   * their state; an exchange under way with a former neighbour still completes.
+   */
+  setNeighbours(neighbours: readonly WorkerId[], weights?: readonly number[]): void {
+    const w = new Map<WorkerId, number>();
+    neighbours.forEach((j, k) => {
+      if (j !== this.transport.self) w.set(j, (w.get(j) ?? 0) + (weights?.[k] ?? 1));
+    });
+    const previous = new Set(this.neighbours);
+    this.neighbours = [...w.keys()];
+    const first = w.get(this.neighbours[0]);
+    this.weights = [...w.values()].every((v) => v === first) ? null : w;
+    this.live = new Set(this.neighbours.filter((j) => !previous.has(j) || this.live.has(j)));
+    if (this.drawn !== null && !w.has(this.drawn)) this.drawn = null;
+    this.wake();
   }
 
   /** Marks a neighbour as gone (e.g. told by a supervisor); proposals stop going to it. */

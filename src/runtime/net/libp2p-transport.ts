@@ -8,6 +8,8 @@ import './polyfill.js';
 import { EventEmitter } from 'node:events';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub } from '@libp2p/gossipsub';
+import { identify } from '@libp2p/identify';
 import type { Libp2p, Startable, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { plaintext } from '@libp2p/plaintext';
@@ -25,10 +27,14 @@ import {
   DEFAULT_CHUNK_BYTES, DEFAULT_FRAME_BYTES, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_WINDOW_BYTES, EXCHANGE_PROTOCOL, MEMBER_PROTOCOL, PULL_PROTOCOL,
   stderrLogger, type NetLogger, type NetStats, type NetTransportEvents, type NetTransportOptions, type PeerRecord, type PullHandler,
 } from './net-options.js';
+import { DEFAULT_ANNOUNCEMENT_BYTES } from './announcement.js';
+import { OpenMembership, type AnnouncementPubSub } from './open-membership.js';
+import { OpenRecords } from './open-records.js';
 import { onPullStream, pull } from './pull.js';
 import { MISMATCHES, count, errorText } from './stream-io.js';
 import { swarmKeyProtector } from './swarm-protector.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type WireError } from './wire.js';
+import { workerIdOf } from './worker-id.js';
 
 export * from './net-options.js';
 export { chunksOf, errorText, readAll, sendFrame } from './stream-io.js';
@@ -86,13 +92,16 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   /** Banned workers (by index, whatever identity they come back with) and their peer ids, refused by the gater. */
   readonly bannedIndices = new Set<WorkerId>();
   readonly bannedPeers = new Set<string>();
+  /** Open mode: the membership of announcements (null: the fixed-index mode's hellos). */
+  readonly membership: OpenMembership | null = null;
+  private readonly records: OpenRecords | null = null;
 
   constructor(node: Libp2p, opts: NetTransportOptions) {
     super();
     this.node = node;
-    this.opts = opts;
-    this.self = opts.self;
-    this.workers = opts.workers;
+    this.opts = { ...opts };
+    this.self = opts.open ? workerIdOf(node.peerId.toString()) : opts.self;
+    this.workers = opts.open ? 0 : opts.workers;
     this.log = opts.log ?? stderrLogger;
     this.chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
@@ -100,6 +109,11 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.maxTimeoutMs = opts.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
     this.status = opts.status ?? {};
     this.codec = opts.codec ?? null;
+    if (opts.open) {
+      const pubsub = (node as unknown as { services: { pubsub: AnnouncementPubSub } }).services.pubsub;
+      this.membership = new OpenMembership(node, pubsub, { ...opts.open, log: this.log });
+      this.records = new OpenRecords(this, this.membership);
+    }
   }
 
   /** This node's libp2p peer id. */
@@ -152,7 +166,16 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   /** Announces a new status to every connected worker; resolves once the announcements are sent. */
   async setStatus(status: Record<string, unknown>): Promise<void> {
     this.status = status;
+    if (this.membership) return this.membership.setStatus(status as Parameters<OpenMembership['setStatus']>[0]);
     await Promise.all([...this.byIndex.values()].filter((p) => p.connected).map((p) => sendHello(this, p.peerId, false)));
+  }
+
+  /**
+   * Open mode: what messages must be from now on (a joiner learns the run after it has joined the network): their
+   * algorithm, model layout and element count.
+   */
+  expect(what: Pick<NetTransportOptions, 'algorithm' | 'layoutHash' | 'messageLength'>): void {
+    Object.assign(this.opts, what);
   }
 
   onProposal(handler: ProposalHandler): void {
@@ -185,11 +208,13 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     node.addEventListener('peer:connect', (event) => {
       const id = event.detail.toString();
       this.connectedPeers.add(id);
-      void sendHello(this, id, true);
+      if (this.records) this.records.connection(id, true);
+      else void sendHello(this, id, true);
     });
     node.addEventListener('peer:disconnect', (event) => {
       const id = event.detail.toString();
       this.connectedPeers.delete(id);
+      if (this.records) return this.records.connection(id, false);
       const index = this.byPeerId.get(id);
       if (index === undefined) return;
       const p = this.byIndex.get(index);
@@ -201,9 +226,10 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
       }
     });
     await node.handle(EXCHANGE_PROTOCOL, (stream, connection) => onExchangeStream(this, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
-    await node.handle(MEMBER_PROTOCOL, (stream, connection) => onHelloStream(this, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
+    if (!this.membership) await node.handle(MEMBER_PROTOCOL, (stream, connection) => onHelloStream(this, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
     await node.handle(PULL_PROTOCOL, (stream, connection) => onPullStream(this, stream, connection), { maxInboundStreams: 16, maxOutboundStreams: 16 });
     await node.start();
+    await this.membership?.start();
     this.startBootstrap();
   }
 
@@ -212,6 +238,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.closed = true;
     if (this.bootstrapTimer) clearTimeout(this.bootstrapTimer);
     for (const cancel of [...this.live]) cancel('closed');
+    await this.membership?.stop();
     try {
       await this.node.stop();
     } catch (error) {
@@ -321,8 +348,8 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
 
 /** Creates a network transport, starts listening and begins joining through the bootstrap addresses. */
 export async function createNetTransport(opts: NetTransportOptions): Promise<NetTransport> {
-  if (!Number.isInteger(opts.workers) || opts.workers < 1) throw new Error(`invalid cluster size ${opts.workers}`);
-  if (!Number.isInteger(opts.self) || opts.self < 0 || opts.self >= opts.workers) throw new Error(`invalid worker index ${opts.self} for ${opts.workers} workers`);
+  if (!opts.open && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new Error(`invalid cluster size ${opts.workers}`);
+  if (!opts.open && (!Number.isInteger(opts.self) || opts.self < 0 || opts.self >= opts.workers)) throw new Error(`invalid worker index ${opts.self} for ${opts.workers} workers`);
   const window = opts.windowBytes ?? DEFAULT_WINDOW_BYTES;
   const listen = opts.listen ?? ['/ip4/127.0.0.1/tcp/0'];
   let transport: NetTransport | undefined; // (the protector reports to it, once it exists)
@@ -350,6 +377,13 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
       denyInboundEncryptedConnection: (peer) => transport?.bannedPeers.has(peer.toString()) ?? false,
       denyOutboundEncryptedConnection: (peer) => transport?.bannedPeers.has(peer.toString()) ?? false,
     },
+    // Open mode: signed announcements on a gossipsub topic (open-membership.ts); identify tells gossipsub who speaks it.
+    ...(opts.open ? {
+      services: {
+        identify: identify(),
+        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, maxInboundDataLength: 2 * (opts.open.maxBytes ?? DEFAULT_ANNOUNCEMENT_BYTES) }),
+      },
+    } : {}),
   });
   transport = new NetTransport(node as unknown as Libp2p, opts);
   try {

@@ -2,6 +2,7 @@
  * The network transport's protocols, options, records and events.
  */
 import type { MessageHeader, WorkerId } from '../transport.js';
+import type { OpenMembershipInit } from './open-membership.js';
 
 export const EXCHANGE_PROTOCOL = '/gossamer/exchange/1.0.0';
 export const MEMBER_PROTOCOL = '/gossamer/member/1.0.0';
@@ -29,10 +30,16 @@ export const DEFAULT_FRAME_BYTES = 64 << 10;
 export const DEFAULT_MAX_TIMEOUT_MS = 10 * 60_000;
 
 export interface NetTransportOptions {
-  /** This worker's index. */
+  /** This worker's index (open mode: ignored, the id derived from the peer id is used: worker-id.ts). */
   self: WorkerId;
-  /** Cluster size: indices are 0 … workers − 1. */
+  /** Cluster size: indices are 0 … workers − 1 (open mode: ignored). */
   workers: number;
+  /**
+   * Open mode: no fixed indices; members announce themselves on a gossipsub topic (open-membership.ts) instead of the
+   * hello protocol, and a worker's id is derived from its peer id. Unset: the fixed-index mode.
+   * @default undefined
+   */
+  open?: Omit<OpenMembershipInit, 'log'>;
   /**
    * Multiaddrs to listen on.
    * @default ['/ip4/127.0.0.1/tcp/0']

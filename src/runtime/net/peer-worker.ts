@@ -53,6 +53,7 @@ import { emptyPairingStats, Pairing, type ExchangeContext, type ExchangeParty } 
 import type { TrainingData } from '../../engine/training/data.js';
 import type { Collective, ExchangeResult, MessageHeader, ServerLink, Transport, WorkerId } from '../transport.js';
 import type { PullHandler } from './libp2p-transport.js';
+import type { LiveTopology } from './live-topology.js';
 import { WIRE_VERSION } from './wire.js';
 import { collectiveSchedulePoint, collectivesDone } from '../../algorithms/types.js';
 
@@ -113,6 +114,8 @@ export interface PeerWorkerOptions {
   weights?: readonly number[];
   layoutHash: string;
   steps: number;
+  /** A budget in time as well: training ends at this wall-clock time (epoch ms) if the steps are not done by then. */
+  deadline?: number;
   /** Expected exchanges of this worker per local step: its r_i (partners.ts). */
   rate: number;
   finalExchanges: number;
@@ -123,6 +126,16 @@ export interface PeerWorkerOptions {
   rng: Rng;
   /** A late joiner: pull the parameters from a live neighbour before the first step. */
   pull?: boolean;
+  /**
+   * A late joiner takes the step count of the worker it pulled from as its own (open mode: the budget and the
+   * schedule are the cluster's, so it goes on where the cluster is and stops where it does).
+   */
+  adoptStep?: boolean;
+  /**
+   * Open mode: the topology over the live membership. The worker starts from `current()` and follows its changes
+   * (neighbours, partner weights, A2CiD2's constants), in training and in the final averaging.
+   */
+  topology?: LiveTopologySource;
   /** false: neighbours' messages and pulled parameters are applied unchecked (default: bounded). */
   bounds?: boolean;
   /** Send forged models instead of this worker's own, in exchanges and answers to pulls (fault injection). */
@@ -141,6 +154,13 @@ export interface PeerWorkerOptions {
   log?: (line: string) => void;
   /** What must be seen without --verbose (a worker that left before the end); default: log. */
   warn?: (line: string) => void;
+}
+
+/** The live topology as the worker follows it (live-topology-tracker.ts). */
+export interface LiveTopologySource {
+  current(): LiveTopology;
+  on(event: 'change', listener: (t: LiveTopology) => void): unknown;
+  off(event: 'change', listener: (t: LiveTopology) => void): unknown;
 }
 
 export interface PeerProgress {
@@ -364,7 +384,9 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   const signal = opts.signal;
   const stopped = (): boolean => signal?.aborted ?? false;
   const started = performance.now();
-  const first = opts.resume?.steps ?? 0;
+  let first = opts.resume?.steps ?? 0;
+  let neighbours: readonly WorkerId[] = opts.topology ? opts.topology.current().neighbours : opts.neighbours;
+  let weights: readonly number[] | undefined = opts.topology ? opts.topology.current().weights : opts.weights;
   const headerAt = (step: number): MessageHeader => ({ version: WIRE_VERSION, algorithm: built.algorithm.name, step, layoutHash: opts.layoutHash, codec: 'f32' });
 
   // A late joiner starts from a live neighbour's parameters (and restarts its algorithm's vectors there too).
@@ -372,11 +394,12 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   let moved = 0;
   if (opts.pull && !stopped()) {
     pulled = await pullParameters(
-      transport, opts.emulator ?? null, headerAt(first), model.params, opts.neighbours, opts.timeoutMs, opts.rng.fork('pull'), opts.bounds !== false, log, warn,
+      transport, opts.emulator ?? null, headerAt(first), model.params, neighbours, opts.timeoutMs, opts.rng.fork('pull'), opts.bounds !== false, log, warn,
     );
     if (pulled) {
       moved = relativeDistance(pulled.x, model.params);
       model.params.set(pulled.x);
+      if (opts.adoptStep) first = pulled.step;
       log(`started from worker ${pulled.from}'s parameters (its step ${pulled.step})`);
     } else log('no worker answered a pull acceptably: starting from this worker\'s own parameters');
   }
@@ -418,7 +441,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     rng: opts.rng,
     // The learning-rate schedule goes on from a resumed worker's step count.
     progress: () => (c ? collectiveSchedulePoint(c, agent.state, first + agent.steps, opts.workers ?? 1) : first + agent.steps),
-    pairing: built.algorithm.pairwise ? { transport: exchange, neighbours: opts.neighbours, weights: opts.weights, timeoutMs: opts.timeoutMs } : undefined,
+    pairing: built.algorithm.pairwise ? { transport: exchange, neighbours, weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     server: opts.server,
     contributions: opts.contributions,
@@ -436,7 +459,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   if (opts.resume && !pulled) restoreSaved(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
   /** This worker took its part of the budget (with collectives that count their steps: set when a step reaches it). */
-  const done = (): boolean => (c?.progress ? budgetReached : steps() >= opts.steps);
+  const done = (): boolean => (c?.progress ? budgetReached : steps() >= opts.steps) || (opts.deadline !== undefined && Date.now() >= opts.deadline);
   if (c && collectivesDone(c, agent.state, steps(), opts.steps, opts.workers ?? 1)) budgetReached = true;
   const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
   let endTraining = (): void => {};
@@ -444,7 +467,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   let averaging: Pairing | null = null;
   const onLeave = (j: WorkerId): void => {
     const phase = transport.peer(j)?.status.phase;
-    const who = `worker ${j}${opts.neighbours.includes(j) ? ' (a neighbour)' : ''}`;
+    const who = `worker ${j}${neighbours.includes(j) ? ' (a neighbour)' : ''}`;
     if (phase === 'done') log(`${who} left, done`);
     else warn(`${who} left the cluster before the end (its connection closed during its ${String(phase ?? 'join')} phase); going on without it`);
     agent.pairing?.markGone(j);
@@ -458,6 +481,18 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   };
   transport.on('leave', onLeave);
   transport.on('join', onJoin);
+  // Open mode: the graph re-forms over the membership; the pairings (and A2CiD2's constants) follow it.
+  const onTopology = (t: LiveTopology): void => {
+    neighbours = t.neighbours;
+    weights = t.weights;
+    agent.retopologize(t.neighbours, t.weights, { eta: t.eta, alphaTilde: t.alphaTilde });
+    averaging?.setNeighbours(t.neighbours);
+  };
+  if (opts.topology) {
+    const t = opts.topology.current();
+    agent.retopologize(t.neighbours, t.weights, { eta: t.eta, alphaTilde: t.alphaTilde });
+    opts.topology.on('change', onTopology);
+  }
   const finished = new Set<WorkerId>([transport.self]);
   const onStatus = (j: WorkerId, status: Record<string, unknown>): void => {
     if (status.phase === 'done') finished.add(j);
@@ -481,6 +516,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   const result = (interrupted: boolean, pairing: Pairing['stats'], ruined: string | null = null): PeerResult => {
     transport.off('leave', onLeave);
     transport.off('join', onJoin);
+    opts.topology?.off('change', onTopology);
     transport.off('status', onStatus);
     transport.off('rejected', onRejected);
     return {
@@ -523,6 +559,9 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       };
       const onAbort = (): void => end();
       endTraining = () => end();
+      // (a compute loop waiting for exchanges at the deadline is ended from here)
+      const deadline = opts.deadline === undefined ? null : setTimeout(() => end(), Math.max(0, opts.deadline - Date.now()));
+      compute.thread.once('exit', () => deadline && clearTimeout(deadline));
       signal?.addEventListener('abort', onAbort, { once: true });
       compute.thread.once('error', (err: Error) => end(`the compute thread failed: ${err.message}`));
       compute.thread.once('exit', () => end());
@@ -568,10 +607,10 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   state.phase = 'final';
   if (transport.codec !== undefined) transport.codec = null;
   averaging = new Pairing(exchange, party, {
-    neighbours: opts.neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
+    neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
   });
   const connected = transport.connected();
-  for (const j of opts.neighbours) if (!connected.includes(j)) averaging.markGone(j);
+  for (const j of neighbours) if (!connected.includes(j)) averaging.markGone(j);
   averaging.start();
   await transport.setStatus({ phase: 'final' });
   progress();

@@ -50,7 +50,16 @@ export type Spawner = (command: string, args: string[], options: SpawnOptions) =
 
 /** Starts `gossamer peer <args> --index <index>` with --json output. */
 export function startPeer(index: number, args: string[], spawner: Spawner = spawn): Peer {
-  const proc = spawner(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'peer', ...args, '--index', String(index), '--json'], {
+  return spawnPeer(index, [...args, '--index', String(index)], spawner);
+}
+
+/** Starts `gossamer peer <args>` in open mode (no --index, no --workers) with --json output; `label` names it in messages. */
+export function startOpenPeer(label: number, args: string[], spawner: Spawner = spawn): Peer {
+  return spawnPeer(label, args, spawner);
+}
+
+function spawnPeer(index: number, args: string[], spawner: Spawner): Peer {
+  const proc = spawner(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'peer', ...args, '--json'], {
     env: { ...process.env, FORCE_COLOR: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
