@@ -5,6 +5,16 @@ import type { LocalOptimizer } from './local-optimizer.js';
 import { restoreFields, type ClosingCollective, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 /**
+ * An algorithm's step in the sharded form (--shard-optimizer, types.ts ShardedCompletion): `step` applies the mean of
+ * this worker's shard ([its values, count]) and writes its part of the vector to gather into out; `gathered` puts
+ * the whole gathered vector in place.
+ */
+export interface ShardedSteps<S extends AccumulateState> {
+  step(s: S, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec): void;
+  gathered(s: S, whole: Vec): void;
+}
+
+/**
  * What ACCO and the one-step-delayed update (DPU) share: the compute loop never waits for the all-reduce. Between two
  * collectives a worker computes micro-batch gradients at x and sums them, with a counter; the contribution is
  * [Σ g, count], so that the mean of the contributions, divided by its last value, is the mean gradient over every
@@ -50,13 +60,17 @@ export function addTo(k: Backend | null, x: Vec, y: Vec): void {
 
 /** The gradient mean of a collective of [Σ g, count]: Σ g / count into out (the kernels multiply by 1/count). */
 export function meanGradient(k: Backend | null, mean: Vec, dim: number, out: Vec): void {
-  const count = mean[dim];
+  divideInto(k, mean, dim, mean[dim], out);
+}
+
+/** out ← sum / count over the first `len` values (the kernels multiply by 1/count). */
+export function divideInto(k: Backend | null, sum: Vec, len: number, count: number, out: Vec): void {
   if (k) {
-    k.copy((mean as Float32Array).subarray(0, dim), out as Float32Array);
+    k.copy((sum as Float32Array).subarray(0, len), out as Float32Array);
     k.scale(out as Float32Array, 1 / count);
     return;
   }
-  for (let i = 0; i < dim; i++) out[i] = mean[i] / count;
+  for (let i = 0; i < len; i++) out[i] = sum[i] / count;
 }
 
 /** Computes one micro-batch gradient at x and adds it to the sum: returns the loss. */
@@ -85,6 +99,7 @@ export function accumulatingCollective<S extends AccumulateState>(
   opts: { dim: number; workers: number },
   complete: (s: S, mean: Vec, optimizer: LocalOptimizer) => void,
   waits?: (s: S) => boolean,
+  sharded?: ShardedSteps<S>,
 ): CollectiveCapability<S> {
   const whole = wholeRange(opts.dim);
   return {
@@ -95,11 +110,20 @@ export function accumulatingCollective<S extends AccumulateState>(
     begin: (s, _t, out) => beginRound(s, out),
     complete: (s, _t, mean, optimizer) => {
       complete(s, mean, optimizer);
-      roundDone(s, mean, opts.workers);
+      roundDone(s, mean[opts.dim], opts.workers);
     },
     progress: (s) => s.total,
     ...(waits ? { waits } : {}),
     closing: opts.workers > 1 ? closingAtBase(opts.dim) : undefined,
+    ...(sharded ? {
+      sharded: {
+        completeShard: (s: S, _t: number, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec) => sharded.step(s, shard, mean, optimizer, out),
+        gathered: (s: S, _t: number, whole: Vec, mean: Vec) => {
+          sharded.gathered(s, whole);
+          roundDone(s, mean[mean.length - COUNT_SLOTS], opts.workers);
+        },
+      },
+    } : {}),
   };
 }
 
@@ -137,8 +161,8 @@ function closingAtBase(dim: number): ClosingCollective<AccumulateState> {
 }
 
 /** A collective's mean has been applied: none in flight; its micro-batches (mean count × n) added to the total. */
-function roundDone(s: AccumulateState, mean: Vec, workers: number): void {
-  s.total += Math.round(mean[s.sum.length] * workers);
+function roundDone(s: AccumulateState, count: number, workers: number): void {
+  s.total += Math.round(count * workers);
   s.flight = 0;
 }
 
