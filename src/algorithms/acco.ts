@@ -1,7 +1,7 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { accumulateState, accumulatingCollective, addTo, COUNT_SLOTS, divideInto, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState, type ShardedSteps } from './accumulate.js';
+import { accumulateState, accumulatingCollective, addTo, COUNT_SLOTS, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState, type ShardedSteps } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
 import type { Algorithm, CollectiveCapability, GradientSource, ParamRange, SavedState } from './types.js';
 
@@ -69,7 +69,10 @@ export class Acco implements Algorithm<AccoState> {
     }, undefined, opts.shardOptimizer ? this.shardedSteps() : undefined);
   }
 
-  /** The same two rounds on this worker's shard only (the mean is [its values, count]). */
+  /**
+   * The same two rounds on this worker's shard only (the mean is [its values, count]), in the same arithmetic. The
+   * step touches nothing but the optimizer (the estimate round's mean is kept once the all-gather is done).
+   */
   private shardedSteps(): ShardedSteps<AccoState> {
     const k = this.opts.backend ?? null;
     const dim = this.opts.dim;
@@ -77,25 +80,26 @@ export class Acco implements Algorithm<AccoState> {
       step: (s, { start, end }: ParamRange, mean, optimizer, out) => {
         const len = end - start;
         const g = this.scratch.subarray(0, len);
-        const estimate = s.estimate;
+        out.set(s.base.subarray(start, end));
         if (Acco.isEstimate(s.rounds)) {
-          estimate.set(mean.subarray(0, len), start);
-          estimate[dim] = mean[len];
           meanGradient(k, mean, len, g);
-          out.set(s.base.subarray(start, end));
           this.trialStep(out, g, optimizer);
           return;
         }
-        const both = estimate.subarray(start, end);
-        addTo(k, mean.subarray(0, len), both);
-        estimate[dim] += mean[len];
-        divideInto(k, both, len, estimate[dim], g);
-        const theta = s.base.subarray(start, end);
-        optimizer.update(theta, g);
-        out.set(theta);
+        // Both halves, as the unsharded step sums them: the estimate's values plus this round's, over both counts.
+        const both = s.estimate[dim] + mean[len];
+        const count = s.estimate instanceof Float32Array ? Math.fround(both) : both;
+        g.set(s.estimate.subarray(start, end));
+        addTo(k, mean.subarray(0, len), g);
+        if (k) k.scale(g as Float32Array, 1 / count);
+        else for (let i = 0; i < len; i++) g[i] = g[i] / count;
+        optimizer.update(out, g);
       },
-      gathered: (s, whole) => {
-        if (!Acco.isEstimate(s.rounds)) s.base.set(whole);
+      gathered: (s, { start, end }, whole, mean) => {
+        if (Acco.isEstimate(s.rounds)) {
+          s.estimate.set(mean.subarray(0, end - start), start);
+          s.estimate[dim] = mean[end - start];
+        } else s.base.set(whole);
         s.next.set(whole);
       },
     };

@@ -5,13 +5,13 @@ import type { LocalOptimizer } from './local-optimizer.js';
 import { restoreFields, type ClosingCollective, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 /**
- * An algorithm's step in the sharded form (--shard-optimizer, types.ts ShardedCompletion): `step` applies the mean of
- * this worker's shard ([its values, count]) and writes its part of the vector to gather into out; `gathered` puts
- * the whole gathered vector in place.
+ * An algorithm's step in the sharded form (--shard-optimizer, types.ts ShardedCompletion): `step` steps on the mean
+ * of this worker's shard ([its values, count]) into out, changing nothing but the optimizer's state; `gathered` puts
+ * the whole gathered vector, and what else the round leaves, in place.
  */
 export interface ShardedSteps<S extends AccumulateState> {
   step(s: S, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec): void;
-  gathered(s: S, whole: Vec): void;
+  gathered(s: S, shard: ParamRange, whole: Vec, mean: Vec): void;
 }
 
 /**
@@ -60,17 +60,13 @@ export function addTo(k: Backend | null, x: Vec, y: Vec): void {
 
 /** The gradient mean of a collective of [Σ g, count]: Σ g / count into out (the kernels multiply by 1/count). */
 export function meanGradient(k: Backend | null, mean: Vec, dim: number, out: Vec): void {
-  divideInto(k, mean, dim, mean[dim], out);
-}
-
-/** out ← sum / count over the first `len` values (the kernels multiply by 1/count). */
-export function divideInto(k: Backend | null, sum: Vec, len: number, count: number, out: Vec): void {
+  const count = mean[dim];
   if (k) {
-    k.copy((sum as Float32Array).subarray(0, len), out as Float32Array);
+    k.copy((mean as Float32Array).subarray(0, dim), out as Float32Array);
     k.scale(out as Float32Array, 1 / count);
     return;
   }
-  for (let i = 0; i < len; i++) out[i] = sum[i] / count;
+  for (let i = 0; i < dim; i++) out[i] = mean[i] / count;
 }
 
 /** Computes one micro-batch gradient at x and adds it to the sum: returns the loss. */
@@ -118,8 +114,8 @@ export function accumulatingCollective<S extends AccumulateState>(
     ...(sharded ? {
       sharded: {
         completeShard: (s: S, _t: number, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec) => sharded.step(s, shard, mean, optimizer, out),
-        gathered: (s: S, _t: number, whole: Vec, mean: Vec) => {
-          sharded.gathered(s, whole);
+        gathered: (s: S, _t: number, shard: ParamRange, whole: Vec, mean: Vec) => {
+          sharded.gathered(s, shard, whole, mean);
           roundDone(s, mean[mean.length - COUNT_SLOTS], opts.workers);
         },
       },

@@ -59,11 +59,10 @@ export class Dpu implements Algorithm<AccumulateState> {
         const len = end - start;
         const g = this.scratch.subarray(0, len);
         meanGradient(this.opts.backend ?? null, mean, len, g);
-        const theta = s.base.subarray(start, end);
-        optimizer.update(theta, g);
-        out.set(theta);
+        out.set(s.base.subarray(start, end));
+        optimizer.update(out, g);
       },
-      gathered: (s, whole) => {
+      gathered: (s, _shard, whole) => {
         s.base.set(whole);
         s.next.set(whole);
         if (s.rounds <= this.warmup) s.x.set(s.next);

@@ -97,10 +97,14 @@ export interface CollectiveCapability<S extends WorkerState> {
  * order, and hands the whole vector back to every worker.
  */
 export interface ShardedCompletion<S extends WorkerState> {
-  /** Applies the mean of this worker's shard at time t: writes this worker's part of the vector to gather into out. */
+  /**
+   * Steps on the mean of this worker's shard at time t: writes this worker's part of the vector to gather into out.
+   * It changes nothing but the optimizer's state: should the all-gather fail, the driver puts that back and the
+   * round leaves no trace.
+   */
   completeShard(s: S, t: number, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec): void;
   /** Puts the gathered vector (dim values) in place; `mean` is the one completeShard had. The round is done. */
-  gathered(s: S, t: number, whole: Vec, mean: Vec): void;
+  gathered(s: S, t: number, shard: ParamRange, whole: Vec, mean: Vec): void;
 }
 
 /** A last collective after the last local step: the same handlers as a collective's. */

@@ -16,8 +16,9 @@ export function completeSharded(sharded: ShardedCompletion<WorkerState>, states:
   const n = states.length;
   const whole = allocVec(dtype, dim);
   const parts: Vec[] = [];
+  const shards = states.map((_, i) => shardOf(dim, n, i));
   for (let i = 0; i < n; i++) {
-    const shard = shardOf(dim, n, i);
+    const shard = shards[i];
     const len = shard.end - shard.start;
     const part = allocVec(dtype, len + mean.length - dim);
     part.set(mean.subarray(shard.start, shard.end));
@@ -25,7 +26,7 @@ export function completeSharded(sharded: ShardedCompletion<WorkerState>, states:
     parts.push(part);
     sharded.completeShard(states[i], t, shard, part, optimizers[i], whole.subarray(shard.start, shard.end));
   }
-  for (let i = 0; i < n; i++) sharded.gathered(states[i], t, whole, parts[i]);
+  for (let i = 0; i < n; i++) sharded.gathered(states[i], t, shards[i], whole, parts[i]);
 }
 
 /** Payload bytes of a sharded round among n workers, all together: a reduce-scatter of `len` values, an all-gather of dim. */

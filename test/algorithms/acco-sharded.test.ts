@@ -120,7 +120,7 @@ test('ACCO sharded: the estimate round puts the shard\'s optimizer state and ste
     const parts = shards.map(({ start, end }) => Float64Array.of(...mean.subarray(start, end), mean[dim]));
     states.forEach((s, i) => sharded.completeShard(s, 0, shards[i], parts[i], opts[i], whole.subarray(shards[i].start, shards[i].end)));
     check?.();
-    states.forEach((s, i) => sharded.gathered(s, 0, whole, parts[i]));
+    states.forEach((s, i) => sharded.gathered(s, 0, shards[i], whole, parts[i]));
   };
   for (let r = 0; r < 4; r++) round([1, 2]);
   assert.ok(Acco.isEstimate(states[0].rounds + 1));
