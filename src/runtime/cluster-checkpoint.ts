@@ -142,10 +142,11 @@ export function savedWorkers(ck: Checkpoint, n: number, optimizerSizes: number |
   }
   if (!Array.isArray(entries)) bad('"workers_saved" is not a list');
   const used = new Set<string>();
-  const take = (name: string, length: number): Float32Array => {
+  /** A tensor of the record, of the given length (null: any, the algorithm's restore checks it). */
+  const take = (name: string, length: number | null): Float32Array => {
     const t = ck.extra.get(name);
     if (!t) bad(`missing tensor ${name}`);
-    if (t!.length !== length) bad(`${name} has ${t!.length} values, expected ${length}`);
+    if (length !== null && t!.length !== length) bad(`${name} has ${t!.length} values, expected ${length}`);
     used.add(name);
     return t!;
   };
@@ -166,7 +167,8 @@ export function savedWorkers(ck: Checkpoint, n: number, optimizerSizes: number |
     out[index!] = {
       x: take(`${at}x`, size),
       state: ck.state.length > 0 ? take(`${at}state`, ck.state.length) : new Float32Array(0),
-      vectors: Object.fromEntries(vectors!.map((f) => [f, take(`${at}algorithm.${f}`, size)])),
+      // An algorithm's vectors are not all the model's length (ACCO's estimate carries its micro-batch count).
+      vectors: Object.fromEntries(vectors!.map((f) => [f, take(`${at}algorithm.${f}`, null)])),
       scalars,
       time,
       optimizer: { state: optimizerSize(index!) > 0 ? take(`${at}optimizer`, optimizerSize(index!)) : new Float32Array(0), steps: optimizerSteps! },
