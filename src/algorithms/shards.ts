@@ -29,6 +29,6 @@ export function shardLayout(layout: readonly LayoutEntry[], shard: ParamRange): 
  * norm), Adaptive Braking (the cosines of whole tensors) — are refused (UsageErrors naming the field).
  */
 export function checkShardable(settings: { clip?: number | null; braking?: number }): void {
-  if ((settings.clip ?? 0) > 0) throw new UsageError('shardOptimizer steps on shards of the mean gradient, and clipping it needs its global norm: not with clip', { field: 'shardOptimizer' });
-  if ((settings.braking ?? 0) > 0) throw new UsageError('shardOptimizer steps on shards that cut tensors, whose cosines Adaptive Braking needs: not with braking', { field: 'shardOptimizer' });
+  if ((settings.clip ?? 0) > 0) throw new UsageError('shardOptimizer steps on shards of the mean gradient, and clipping it needs its global norm: a sharded optimizer does not clip', { field: 'shardOptimizer' });
+  if ((settings.braking ?? 0) > 0) throw new UsageError('shardOptimizer steps on shards that cut tensors, whose cosines Adaptive Braking needs: a sharded optimizer does not brake', { field: 'shardOptimizer' });
 }

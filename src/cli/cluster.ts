@@ -85,7 +85,7 @@ export function addClusterOptions(cmd: Command): Command {
   addDilocoOptions(cmd, 'cluster, ', 'recipe');
   addShardOptions(cmd, 'cluster');
   addCodecOptions(cmd, 'cluster');
-  addShardOptimizerOption(cmd, 'cluster, ');
+  addShardOptimizerOption(cmd, 'cluster, ', ' or --kill; --clip clips each micro-batch, as without it');
   return cmd
     .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', oneOf(['decentralized', 'fifo'] as const))
     .option('--latency <ms>', 'cluster: emulated one-way link latency, ms', nonNegative)

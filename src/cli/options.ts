@@ -96,10 +96,10 @@ export function addBrakingOption(cmd: Command, scope = 'local optimizer'): Comma
 }
 
 /** --shard-optimizer: ACCO's and DPU's optimizer state sharded over the workers (ZeRO-1; docs/algorithms.md §6.3). */
-export function addShardOptimizerOption(cmd: Command, scope: string): Command {
+export function addShardOptimizerOption(cmd: Command, scope: string, note = ''): Command {
   return cmd.option(
     '--shard-optimizer',
-    `${scope}acco, dpu: shard the optimizer's state over the workers (ZeRO-1) — a reduce-scatter of the gradient sums, each worker's optimizer step on its own contiguous 1/n of the parameters with that shard's state only, an all-gather of the parameters; the same result and bytes sent as the all-reduce, 1/n of the optimizer's memory (not with --clip or --braking)`,
+    `${scope}acco, dpu: shard the optimizer's state over the workers (ZeRO-1) — a reduce-scatter of the gradient sums, each worker's optimizer step on its own contiguous 1/n of the parameters with that shard's state only, an all-gather of the parameters; the same result and bytes sent as the all-reduce, 1/n of the optimizer's memory (not with --braking${note})`,
   );
 }
 

@@ -41,7 +41,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addBrakingOption, addCodecOptions, addInitOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addBrakingOption, addCodecOptions, addShardOptimizerOption, addInitOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
 import type { Codec } from '../core/codecs.js';
@@ -61,6 +61,7 @@ const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-dil
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
 interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   listen: string[];
+  shardOptimizer?: boolean;
   init?: string;
   bootstrap?: string[];
   swarmKey?: string;
@@ -131,6 +132,7 @@ export function peerCommand(): Command {
     .option('--weight-decay <wd>', 'weight decay, not on biases and norms unless --decay-all (default: SGD 5e-4, AdamW 0.01)', real({ min: 0 }))
     .option('--decay-all', 'apply weight decay to biases and norm parameters too');
   addCodecOptions(peer, 'network', 'f32');
+  addShardOptimizerOption(peer, 'refused by gossamer peer (its collectives have no sharded rounds yet: use sim or train\'s clusters); ');
   addInitOption(peer);
   addBrakingOption(peer)
     .option('--schedule <kind>', `learning-rate schedule over the steps: ${SCHEDULES.join(', ')} (default multistep: ×0.1 at 50% and 75% of the steps)`, oneOf(SCHEDULES))
@@ -256,6 +258,7 @@ function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, e
 }
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
+  if (flags.shardOptimizer) throw new UsageError('--shard-optimizer runs in gossamer sim and in train\'s clusters: over the network, the collectives have no sharded rounds yet');
   if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   const resume = resumeFlags(flags, explicit);
   if (flags.index === undefined) throw new UsageError('--index is required');

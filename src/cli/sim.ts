@@ -122,7 +122,7 @@ export function simCommand(): Command {
     .option('--every <dt>', 'metrics grid step in virtual time (default time/200)', real({ positive: true }));
   addShardOptions(command, 'neural problems');
   addCodecOptions(command, 'as on the wire (faithful mode: sized on the link)', 'f32');
-  addShardOptimizerOption(command, '');
+  addShardOptimizerOption(command, '', ' or --clip, which clips the mean gradient');
   return addDilocoOptions(command, '')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))

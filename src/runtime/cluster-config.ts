@@ -382,8 +382,8 @@ function checkSharded(c: ClusterConfig): void {
   if (!(SHARDED_ALGORITHMS as readonly string[]).includes(c.algorithm)) {
     throw new UsageError(`shardOptimizer applies to ${SHARDED_ALGORITHMS.join(' and ')}, not to ${c.algorithm}`, { field: 'shardOptimizer' });
   }
-  if ((c.kill ?? []).length > 0) throw new UsageError('kill takes a worker away, and with it its shard of the optimizer\'s state: not with shardOptimizer', { field: 'kill' });
-  if ((c.aggregate ?? 'mean') !== 'mean') throw new UsageError(`aggregate ${c.aggregate} needs whole contributions: shardOptimizer sums shards of the mean`, { field: 'aggregate' });
+  if ((c.kill ?? []).length > 0) throw new UsageError('kill takes a worker away, and with it its shard of the optimizer\'s state, which a sharded optimizer cannot lose', { field: 'kill' });
+  if ((c.aggregate ?? 'mean') !== 'mean') throw new UsageError(`aggregate ${c.aggregate} needs whole contributions: a sharded optimizer sums shards of the mean`, { field: 'aggregate' });
   checkShardable({ braking: c.braking });
 }
 
