@@ -326,7 +326,7 @@ export class WorkerAgent implements ExchangeParty {
     if (!closing && this.sharded) {
       const done = await this.sharded.run((c as CollectiveCapability<WorkerState>).sharded!, all.sharded!, this.state, length, () => this.clock.now(), () => this.stopping);
       if (!done) {
-        if (!this.stopping) this.opts.log?.(`worker ${this.id}: a sharded round failed (a worker holding a shard of the optimizer's state is gone): stopping`);
+        if (!this.stopping) this.opts.log?.(`worker ${this.id}: a sharded round failed (a worker holding a shard of the optimizer's state is gone, or gave the round up): stopping`);
         return false;
       }
       this.collectives++;
