@@ -1,9 +1,9 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { accumulateState, accumulatingCollective, addTo, COUNT_SLOTS, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState } from './accumulate.js';
+import { accumulateState, accumulatingCollective, addTo, COUNT_SLOTS, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState, type ShardedSteps } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
-import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
+import type { Algorithm, CollectiveCapability, GradientSource, ParamRange, SavedState } from './types.js';
 
 export interface AccoOptions {
   dim: number;
@@ -12,6 +12,11 @@ export interface AccoOptions {
   workers: number;
   /** The engine backend whose vector kernels float32 models use. */
   backend?: Backend | null;
+  /**
+   * The optimizer's state sharded over the workers (ZeRO-1): a reduce-scatter of the sums, each worker's step on its
+   * own shard, an all-gather of the parameters (types.ts ShardedCompletion). @default false
+   */
+  shardOptimizer?: boolean;
 }
 
 export interface AccoState extends AccumulateState {
@@ -30,6 +35,9 @@ export interface AccoState extends AccumulateState {
  *            total micro-batch count; the next micro-batches are computed at θ̃_{t+1}, a prediction of θ_{t+1}.
  * So every committed step uses fresh gradients (at θ_t) and gradients at a prediction of θ_t; it needs no warm-up
  * (θ̃_0 = θ_0). The optimizer's state is that of the real steps only.
+ * Sharded (shardOptimizer), each worker takes both rounds' steps on its own shard of θ with its shard's optimizer
+ * state only, and the all-gather brings the others' shards: of θ̃_{t+1} after an estimate round, of θ_{t+1} after a
+ * real one. The optimizers being elementwise, every value takes the same arithmetic as unsharded.
  */
 export class Acco implements Algorithm<AccoState> {
   readonly name = 'acco';
@@ -58,7 +66,43 @@ export class Acco implements Algorithm<AccoState> {
         optimizer.update(s.base, this.scratch);
         s.next.set(s.base);
       }
-    });
+    }, undefined, opts.shardOptimizer ? this.shardedSteps() : undefined);
+  }
+
+  /**
+   * The same two rounds on this worker's shard only (the mean is [its values, count]), in the same arithmetic. The
+   * step touches nothing but the optimizer (the estimate round's mean is kept once the all-gather is done).
+   */
+  private shardedSteps(): ShardedSteps<AccoState> {
+    const k = this.opts.backend ?? null;
+    const dim = this.opts.dim;
+    return {
+      step: (s, { start, end }: ParamRange, mean, optimizer, out) => {
+        const len = end - start;
+        const g = this.scratch.subarray(0, len);
+        out.set(s.base.subarray(start, end));
+        if (Acco.isEstimate(s.rounds)) {
+          meanGradient(k, mean, len, g);
+          this.trialStep(out, g, optimizer);
+          return;
+        }
+        // Both halves, as the unsharded step sums them: the estimate's values plus this round's, over both counts.
+        const both = s.estimate[dim] + mean[len];
+        const count = s.estimate instanceof Float32Array ? Math.fround(both) : both;
+        g.set(s.estimate.subarray(start, end));
+        addTo(k, mean.subarray(0, len), g);
+        if (k) k.scale(g as Float32Array, 1 / count);
+        else for (let i = 0; i < len; i++) g[i] = g[i] / count;
+        optimizer.update(out, g);
+      },
+      gathered: (s, { start, end }, whole, mean) => {
+        if (Acco.isEstimate(s.rounds)) {
+          s.estimate.set(mean.subarray(0, end - start), start);
+          s.estimate[dim] = mean[end - start];
+        } else s.base.set(whole);
+        s.next.set(whole);
+      },
+    };
   }
 
   /** Round r (from 1) is an estimate round when odd, a real one when even. */

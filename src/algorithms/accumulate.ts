@@ -5,6 +5,16 @@ import type { LocalOptimizer } from './local-optimizer.js';
 import { restoreFields, type ClosingCollective, type CollectiveCapability, type GradientSource, type ParamRange, type SavedState, type WorkerState } from './types.js';
 
 /**
+ * An algorithm's step in the sharded form (--shard-optimizer, types.ts ShardedCompletion): `step` steps on the mean
+ * of this worker's shard ([its values, count]) into out, changing nothing but the optimizer's state; `gathered` puts
+ * the whole gathered vector, and what else the round leaves, in place.
+ */
+export interface ShardedSteps<S extends AccumulateState> {
+  step(s: S, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec): void;
+  gathered(s: S, shard: ParamRange, whole: Vec, mean: Vec): void;
+}
+
+/**
  * What ACCO and the one-step-delayed update (DPU) share: the compute loop never waits for the all-reduce. Between two
  * collectives a worker computes micro-batch gradients at x and sums them, with a counter; the contribution is
  * [Σ g, count], so that the mean of the contributions, divided by its last value, is the mean gradient over every
@@ -85,6 +95,7 @@ export function accumulatingCollective<S extends AccumulateState>(
   opts: { dim: number; workers: number },
   complete: (s: S, mean: Vec, optimizer: LocalOptimizer) => void,
   waits?: (s: S) => boolean,
+  sharded?: ShardedSteps<S>,
 ): CollectiveCapability<S> {
   const whole = wholeRange(opts.dim);
   return {
@@ -95,11 +106,20 @@ export function accumulatingCollective<S extends AccumulateState>(
     begin: (s, _t, out) => beginRound(s, out),
     complete: (s, _t, mean, optimizer) => {
       complete(s, mean, optimizer);
-      roundDone(s, mean, opts.workers);
+      roundDone(s, mean[opts.dim], opts.workers);
     },
     progress: (s) => s.total,
     ...(waits ? { waits } : {}),
     closing: opts.workers > 1 ? closingAtBase(opts.dim) : undefined,
+    ...(sharded ? {
+      sharded: {
+        completeShard: (s: S, _t: number, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec) => sharded.step(s, shard, mean, optimizer, out),
+        gathered: (s: S, _t: number, shard: ParamRange, whole: Vec, mean: Vec) => {
+          sharded.gathered(s, shard, whole, mean);
+          roundDone(s, mean[mean.length - COUNT_SLOTS], opts.workers);
+        },
+      },
+    } : {}),
   };
 }
 
@@ -137,8 +157,8 @@ function closingAtBase(dim: number): ClosingCollective<AccumulateState> {
 }
 
 /** A collective's mean has been applied: none in flight; its micro-batches (mean count × n) added to the total. */
-function roundDone(s: AccumulateState, mean: Vec, workers: number): void {
-  s.total += Math.round(mean[s.sum.length] * workers);
+function roundDone(s: AccumulateState, count: number, workers: number): void {
+  s.total += Math.round(count * workers);
   s.flight = 0;
 }
 

@@ -1,9 +1,9 @@
 import type { Dtype, Vec } from '../core/vec.js';
 import type { Backend } from '../engine/backend.js';
 import { allocVec } from '../core/vec.js';
-import { accumulateState, accumulatingCollective, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState } from './accumulate.js';
+import { accumulateState, accumulatingCollective, meanGradient, microBatch, restoreAccumulate, savedAccumulate, type AccumulateState, type ShardedSteps } from './accumulate.js';
 import type { LocalOptimizer } from './local-optimizer.js';
-import type { Algorithm, CollectiveCapability, GradientSource, SavedState } from './types.js';
+import type { Algorithm, CollectiveCapability, GradientSource, ParamRange, SavedState } from './types.js';
 
 /** Rounds of DPU that wait for their all-reduce before the delayed updates begin. */
 export const DPU_DEFAULT_WARMUP = 20;
@@ -17,6 +17,8 @@ export interface DpuOptions {
   backend?: Backend | null;
   /** Rounds that wait for their all-reduce (synchronous AllReduce) before the updates are delayed. @default DPU_DEFAULT_WARMUP */
   warmup?: number;
+  /** The optimizer's state sharded over the workers (ZeRO-1; acco.ts, types.ts ShardedCompletion). @default false */
+  shardOptimizer?: boolean;
 }
 
 /**
@@ -47,7 +49,25 @@ export class Dpu implements Algorithm<AccumulateState> {
       s.next.set(s.base);
       // In the warm-up the worker waits for this mean: it goes on from the new parameters at once.
       if (s.rounds <= this.warmup) s.x.set(s.next);
-    }, (s) => s.flight === 1 && s.rounds <= this.warmup);
+    }, (s) => s.flight === 1 && s.rounds <= this.warmup, opts.shardOptimizer ? this.shardedSteps() : undefined);
+  }
+
+  /** The same step on this worker's shard only (the mean is [its values, count]); the all-gather brings θ_{t+1}. */
+  private shardedSteps(): ShardedSteps<AccumulateState> {
+    return {
+      step: (s, { start, end }: ParamRange, mean, optimizer, out) => {
+        const len = end - start;
+        const g = this.scratch.subarray(0, len);
+        meanGradient(this.opts.backend ?? null, mean, len, g);
+        out.set(s.base.subarray(start, end));
+        optimizer.update(out, g);
+      },
+      gathered: (s, _shard, whole) => {
+        s.base.set(whole);
+        s.next.set(whole);
+        if (s.rounds <= this.warmup) s.x.set(s.next);
+      },
+    };
   }
 
   createState(x0: Vec): AccumulateState {

@@ -22,6 +22,8 @@ export const ALGORITHMS = ['gossip', 'acid', 'allreduce', 'dadao', 'diloco', 'st
 export type AlgorithmName = (typeof ALGORITHMS)[number];
 /** The algorithms whose workers meet in collectives (the others exchange pairwise): known before one is built. */
 export const COLLECTIVE_ALGORITHMS: readonly AlgorithmName[] = ['allreduce', 'diloco', 'streaming-diloco', 'acco', 'dpu'];
+/** The algorithms whose optimizer's state may be sharded over the workers (--shard-optimizer). */
+export const SHARDED_ALGORITHMS: readonly AlgorithmName[] = ['acco', 'dpu'];
 /** The algorithms whose workers push their rounds to a server that one of them holds. */
 export const SERVER_ALGORITHMS: readonly AlgorithmName[] = ['async-diloco'];
 
@@ -56,6 +58,8 @@ export interface AlgorithmSetup {
   dynamicH?: boolean;
   /** dpu: rounds that wait for their all-reduce before the updates are delayed (default DPU_DEFAULT_WARMUP). */
   delayWarmup?: number;
+  /** acco, dpu: the optimizer's state sharded over the workers (ZeRO-1; shards.ts). @default false */
+  shardOptimizer?: boolean;
   /** DADAO needs the smoothness and strong convexity of the local functions. */
   smoothness?: number;
   strongConvexity?: number;
@@ -79,6 +83,8 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
   if (dtype === 'f32' && !backend) throw new Error('float32 models need the engine backend for the algorithms\' vector kernels');
   const base = { dim, dtype, backend };
   if (setup.delayWarmup !== undefined && name !== 'dpu') throw new UsageError(`the delayed update's warm-up applies to dpu, not to ${name}`, { field: 'delayWarmup' });
+  if (setup.shardOptimizer && !SHARDED_ALGORITHMS.includes(name)) throw new UsageError(`shardOptimizer applies to ${SHARDED_ALGORITHMS.join(' and ')}, not to ${name}`, { field: 'shardOptimizer' });
+  const shardOptimizer = setup.shardOptimizer ?? false;
   if (setup.dynamicH && name !== 'async-diloco') throw new UsageError(`dynamicH applies to async-diloco, not to ${name}`, { field: 'dynamicH' });
   switch (name) {
     case 'gossip':
@@ -113,9 +119,9 @@ export function buildAlgorithm(setup: AlgorithmSetup): Built {
       return usage(() => ({ algorithm: new AsyncDiloco({ dim, dtype, ...outer, workers: graph.n, dynamicH: setup.dynamicH }), edgeRates: null, info: {} }));
     }
     case 'acco':
-      return { algorithm: new Acco({ dim, dtype, backend, workers: graph.n }), edgeRates: null, info: {} };
+      return { algorithm: new Acco({ dim, dtype, backend, workers: graph.n, shardOptimizer }), edgeRates: null, info: {} };
     case 'dpu':
-      return usage(() => ({ algorithm: new Dpu({ dim, dtype, backend, workers: graph.n, warmup: setup.delayWarmup }), edgeRates: null, info: {} }));
+      return usage(() => ({ algorithm: new Dpu({ dim, dtype, backend, workers: graph.n, warmup: setup.delayWarmup, shardOptimizer }), edgeRates: null, info: {} }));
     case 'dadao': {
       const L = setup.smoothness;
       const mu = setup.strongConvexity;

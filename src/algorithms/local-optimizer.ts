@@ -22,6 +22,8 @@ import { clipGradNorm } from '../engine/optim/clip.js';
 import { createOptimizer, NO_DECAY_BIAS_NORM, type Optimizer, type OptimTarget, type StateEntry } from '../engine/optim/index.js';
 import type { Schedule } from '../engine/optim/schedule.js';
 import type { OptimizerName } from '../config/run.js';
+import { checkShardable, shardLayout } from './shards.js';
+import type { ParamRange } from './types.js';
 
 /** The local optimizer's settings (the command line's --optimizer, --lr, --momentum, ...). */
 export interface LocalStepSettings {
@@ -54,6 +56,12 @@ export interface LocalOptimizerInit {
   schedule?: Schedule;
   /** The step index the schedule reads (e.g. the cluster's global progress). @default this optimizer's own step count */
   progress?: () => number;
+  /**
+   * A sharded optimizer (shards.ts): this worker's range of the dim values, the only one it steps on and keeps state
+   * for (its vectors are the range's length). Weight decay skips the same values as the whole vector's optimizer.
+   * @default the whole vector
+   */
+  shard?: ParamRange;
 }
 
 export class LocalOptimizer {
@@ -79,7 +87,8 @@ export class LocalOptimizer {
   private readonly progress: (() => number) | null;
 
   constructor(readonly settings: LocalStepSettings, init: LocalOptimizerInit) {
-    const { dim, dtype } = init;
+    const { dtype, shard } = init;
+    const dim = shard ? shard.end - shard.start : init.dim;
     const s = settings;
     this.kind = s.optimizer ?? 'sgd';
     this.momentum = s.momentum ?? 0;
@@ -97,6 +106,7 @@ export class LocalOptimizer {
     if (this.kind === 'adamw' && s.nesterov) throw new UsageError('Nesterov momentum applies to SGD only', { field: 'nesterov' });
     if (s.nesterov && !(this.momentum > 0)) throw new UsageError('Nesterov momentum needs a momentum above 0', { field: 'nesterov' });
     checkBraking(this.braking, this.kind === 'adamw' || this.momentum > 0);
+    if (shard) checkShardable(s);
     const masked = this.weightDecay !== 0 && !s.decayAll && init.layout !== undefined
       && init.layout.some((e) => NO_DECAY_BIAS_NORM.includes(e.kind as never));
     const plain = this.kind === 'sgd' && !s.nesterov && !masked;
@@ -109,7 +119,8 @@ export class LocalOptimizer {
       return;
     }
     if (dtype !== 'f32' || !this.kernels) throw new UsageError(`${this.kind === 'adamw' ? 'AdamW' : 'Nesterov momentum'} and masked weight decay run on float32 models only`);
-    const layout = init.layout ?? [{ name: 'params', kind: 'weight', shape: [dim], offset: 0, size: dim }];
+    const whole = init.layout ?? [{ name: 'params', kind: 'weight' as const, shape: [init.dim], offset: 0, size: init.dim }];
+    const layout = shard ? shardLayout(whole, shard) : whole;
     const target = { params: new Float32Array(dim), grads: new Float32Array(dim), layout, backend: this.kernels };
     const noDecay = s.decayAll ? [] : NO_DECAY_BIAS_NORM;
     const braking = this.braking;

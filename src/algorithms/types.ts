@@ -83,6 +83,28 @@ export interface CollectiveCapability<S extends WorkerState> {
    * ends with the last local step.
    */
   readonly closing?: ClosingCollective<S>;
+  /**
+   * A sharded optimizer (ZeRO-1; shards.ts): when present, the drivers run every collective but the closing one as a
+   * reduce-scatter, a step on each worker's own shard, an all-gather — and never call `complete`. Each worker's local
+   * optimizer then covers its shard only.
+   */
+  readonly sharded?: ShardedCompletion<S>;
+}
+
+/**
+ * The two halves of a sharded collective's completion. The driver hands worker w the mean of its shard of the
+ * contributions (the values of shardOf(dim, n, w), then the extra scalars), gathers every worker's `out` in shard
+ * order, and hands the whole vector back to every worker.
+ */
+export interface ShardedCompletion<S extends WorkerState> {
+  /**
+   * Steps on the mean of this worker's shard at time t: writes this worker's part of the vector to gather into out.
+   * It changes nothing but the optimizer's state: should the all-gather fail, the driver puts that back and the
+   * round leaves no trace.
+   */
+  completeShard(s: S, t: number, shard: ParamRange, mean: Vec, optimizer: LocalOptimizer, out: Vec): void;
+  /** Puts the gathered vector (dim values) in place; `mean` is the one completeShard had. The round is done. */
+  gathered(s: S, t: number, shard: ParamRange, whole: Vec, mean: Vec): void;
 }
 
 /** A last collective after the last local step: the same handlers as a collective's. */

@@ -19,7 +19,7 @@ import { CLUSTER_ALGORITHMS, isClusterRunRecord, readClusterCheckpoint, type Clu
 import { clusterDisplay } from './cluster-display.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
-import { addCodecOptions, addDilocoOptions, addShardOptions, withOuterRecipe, dataSplit, oneOf, optionName, type DilocoFlags, type TrainingFlags } from './options.js';
+import { addCodecOptions, addDilocoOptions, addShardOptimizerOption, addShardOptions, withOuterRecipe, dataSplit, oneOf, optionName, type DilocoFlags, type TrainingFlags } from './options.js';
 import { emulatesLinks, parseBandwidth, readLinkTable, type LinkSpec, type LinkTable } from '../runtime/emulator.js';
 import type { AdversaryKind } from '../runtime/adversary.js';
 import type { Codec } from '../core/codecs.js';
@@ -30,7 +30,7 @@ import { startDashboard } from './dashboard-option.js';
 import { makeTopology } from '../graph/topology.js';
 
 /** Options that only make sense for a cluster. */
-const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'delayWarmup', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate'] as const;
+const CLUSTER_KEYS = ['topology', 'algo', 'rate', 'shard', 'alpha', 'rateMode', 'exchange', 'innerSteps', 'outerLr', 'outerMomentum', 'outerOptimizer', 'outerBraking', 'dynamicH', 'eager', 'fragments', 'overlap', 'mix', 'delayWarmup', 'pairing', 'codec', 'errorFeedback', 'latency', 'jitter', 'bandwidth', 'loss', 'links', 'slow', 'kill', 'rejoin', 'exchangeTimeout', 'adversary', 'bounds', 'aggregate', 'shardOptimizer'] as const;
 /** Options of one worker that a cluster does not honour. */
 const ONE_WORKER_KEYS = ['evalEvery', 'checkpointEvery', 'prompt', 'sampleLength', 'temperature'] as const;
 
@@ -85,6 +85,7 @@ export function addClusterOptions(cmd: Command): Command {
   addDilocoOptions(cmd, 'cluster, ', 'recipe');
   addShardOptions(cmd, 'cluster');
   addCodecOptions(cmd, 'cluster');
+  addShardOptimizerOption(cmd, 'cluster, ', ' or --kill; --clip clips each micro-batch, as without it');
   return cmd
     .option('--pairing <how>', 'cluster: decentralized (default: neighbours pair without a coordinator) or fifo (the authors\' central orchestrator)', oneOf(['decentralized', 'fifo'] as const))
     .option('--latency <ms>', 'cluster: emulated one-way link latency, ms', nonNegative)
@@ -120,6 +121,7 @@ export interface ClusterFlags extends TrainingFlags, Omit<DilocoFlags, 'algo'> {
   pairing?: 'decentralized' | 'fifo';
   codec?: Codec;
   errorFeedback?: boolean;
+  shardOptimizer?: boolean;
   latency?: number;
   jitter?: number;
   bandwidth?: number;
@@ -206,6 +208,7 @@ const RUN_FLAGS: Array<{ flag: keyof ClusterFlags; name: string; field: keyof Sa
   { flag: 'pairing', name: 'pairing', field: 'pairing', absent: 'decentralized' },
   { flag: 'codec', name: 'codec', field: 'codec', absent: 'f32' },
   { flag: 'errorFeedback', name: 'error-feedback', field: 'errorFeedback', absent: false },
+  { flag: 'shardOptimizer', name: 'shard-optimizer', field: 'shardOptimizer', absent: false },
   { flag: 'model', name: 'model', field: 'model' },
   { flag: 'modelConfig', name: 'model-config', field: 'modelConfig' },
   { flag: 'dataset', name: 'dataset', field: 'dataset' },
@@ -275,6 +278,7 @@ function resumedClusterConfig(flags: ClusterFlags, explicit: readonly string[], 
     workers: run.workers, topology: run.topology, algorithm: run.algorithm, rate: run.rate, rateMode: run.rateMode, exchange: run.exchange,
     aggregate: run.aggregate, innerSteps: run.innerSteps, outerLr: run.outerLr, outerMomentum: run.outerMomentum, outerOptimizer: run.outerOptimizer,
     outerBraking: run.outerBraking, dynamicH: run.dynamicH, eager: run.eager, fragments: run.fragments, overlap: run.overlap, mix: run.mix, delayWarmup: run.delayWarmup,
+    shardOptimizer: run.shardOptimizer,
     model: run.model, modelConfig: run.modelConfig, dataset: run.dataset, shard: run.shard, alpha: run.alpha, seq: run.seq, limit: run.limit ?? undefined, evalLimit: flags.evalLimit ?? run.evalLimit ?? undefined,
     batchSize: run.batchSize, ...budget, optimizer: run.optimizer, lr: run.lr, momentum: run.momentum, weightDecay: run.weightDecay,
     nesterov: run.nesterov, decayAll: run.decayAll, braking: run.braking,
@@ -311,6 +315,7 @@ export function clusterConfig(flags: ClusterFlags, explicit: readonly string[]):
     workers, topology: flags.topology ?? CLUSTER_DEFAULTS.topology, algorithm, rate: flags.rate ?? CLUSTER_DEFAULTS.rate,
     rateMode: flags.rateMode, exchange: flags.exchange, aggregate: flags.aggregate, innerSteps: outer.innerSteps, outerLr: outer.outerLr, outerMomentum: outer.outerMomentum, outerOptimizer: flags.outerOptimizer,
     outerBraking: flags.outerBraking, dynamicH: flags.dynamicH, eager: flags.eager, fragments: flags.fragments, overlap: flags.overlap, mix: flags.mix, delayWarmup: flags.delayWarmup,
+    shardOptimizer: flags.shardOptimizer,
     model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq, limit: flags.limit,
     evalLimit: flags.evalLimit, batchSize: r.batchSize, epochs, steps: flags.steps, optimizer: r.optimizer, lr: flags.lr ?? r.lr,
     momentum: flags.momentum ?? r.momentum, weightDecay: flags.weightDecay ?? r.weightDecay,

@@ -96,6 +96,14 @@ export function addBrakingOption(cmd: Command, scope = 'local optimizer'): Comma
   );
 }
 
+/** --shard-optimizer: ACCO's and DPU's optimizer state sharded over the workers (ZeRO-1; docs/algorithms.md §6.3). */
+export function addShardOptimizerOption(cmd: Command, scope: string, note = ''): Command {
+  return cmd.option(
+    '--shard-optimizer',
+    `${scope}acco, dpu: shard the optimizer's state over the workers (ZeRO-1) — a reduce-scatter of the gradient sums, each worker's optimizer step on its own contiguous 1/n of the parameters with that shard's state only, an all-gather of the parameters; the same result and bytes sent as the all-reduce, 1/n of the optimizer's memory (not with --braking${note})`,
+  );
+}
+
 /** --init: starting weights from a safetensors file of another program (engine/init-weights.ts). */
 export function addInitOption(cmd: Command): Command {
   return cmd.option('--init <file>', 'start from the weights of a safetensors file, e.g. a PyTorch state_dict saved with safetensors (the same tensor names and shapes as the model\'s, docs/checkpoints.md; every worker starts from them)');

@@ -42,7 +42,7 @@ import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addres
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
 import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addBrakingOption, addCodecOptions, addInitOption, addLogFormatOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
+import { addBrakingOption, addCodecOptions, addShardOptimizerOption, addInitOption, addLogFormatOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import type { DilocoFlags, TrainingFlags } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
 import type { Codec } from '../core/codecs.js';
@@ -62,6 +62,7 @@ export const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'stream
 /** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
 export interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   listen: string[];
+  shardOptimizer?: boolean;
   init?: string;
   bootstrap?: string[];
   swarmKey?: string;
@@ -142,6 +143,7 @@ export function peerCommand(): Command {
     .option('--weight-decay <wd>', 'weight decay, not on biases and norms unless --decay-all (default: SGD 5e-4, AdamW 0.01)', real({ min: 0 }))
     .option('--decay-all', 'apply weight decay to biases and norm parameters too');
   addCodecOptions(peer, 'network', 'f32');
+  addShardOptimizerOption(peer, 'refused by gossamer peer (its collectives have no sharded rounds yet: use sim or train\'s clusters); ');
   addInitOption(peer);
   addLogFormatOption(peer);
   addBrakingOption(peer)
@@ -268,6 +270,7 @@ export function peerTraining(flags: PeerFlags, workers: number, dataset: Dataset
 }
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
+  if (flags.shardOptimizer) throw new UsageError('--shard-optimizer runs in gossamer sim and in train\'s clusters: over the network, the collectives have no sharded rounds yet');
   if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   // Neither --index nor --workers: open mode (peer-open.ts).
   if (flags.index === undefined && flags.workers === undefined && flags.resume === undefined) {

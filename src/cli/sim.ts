@@ -11,7 +11,8 @@ import { writeRunPlot } from '../report/plot.js';
 import { messageCodec, type Codec } from '../core/codecs.js';
 import { parseGradientDelay, simulate, type ChurnEvent, type GradientDelay } from '../sim/simulator.js';
 import { workerSpeeds } from '../sim/speeds.js';
-import { addBrakingOption, addCodecOptions, addLogFormatOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
+import { checkShardable } from '../algorithms/shards.js';
+import { addBrakingOption, addCodecOptions, addLogFormatOption, addShardOptimizerOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, integer, namingFlags, oneOf, real, realList } from './options.js';
 import type { DilocoFlags } from './options.js';
 import type { ShardMode } from '../data/shard.js';
 import { progressBar } from './progress.js';
@@ -34,6 +35,7 @@ interface SimFlags extends Omit<DilocoFlags, 'algo'> {
   decayAll?: boolean;
   clip?: number;
   braking?: number;
+  shardOptimizer?: boolean;
   gradientDelay?: GradientDelay;
   schedule: ScheduleName;
   warmup: number;
@@ -122,6 +124,7 @@ export function simCommand(): Command {
   addShardOptions(command, 'neural problems');
   addCodecOptions(command, 'as on the wire (faithful mode: sized on the link)', 'f32');
   addLogFormatOption(command);
+  addShardOptimizerOption(command, '', ' or --clip, which clips the mean gradient');
   return addDilocoOptions(command, '')
     .option('--eta <eta>', 'override A2CiD2 η', real({ min: 0 }))
     .option('--alpha-tilde <a>', 'override A2CiD2 α̃', real({ min: 0 }))
@@ -149,7 +152,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
   const built = buildAlgorithm({
     name: flags.algo, graph, rate: flags.rate, dim: objective.dim, dtype: objective.dtype, backend: objective.backend,
     exchange: flags.exchange, eta: flags.eta, alphaTilde: flags.alphaTilde, ...dilocoSettings(flags), layout: objective.layout,
-    smoothness: objective.smoothness, strongConvexity: objective.strongConvexity,
+    smoothness: objective.smoothness, strongConvexity: objective.strongConvexity, shardOptimizer: flags.shardOptimizer,
   });
   if (flags.schedule !== 'step' && flags.lrStepSize !== undefined) throw new UsageError('--lr-step-size applies to --schedule step');
   if (flags.schedule !== 'step' && flags.schedule !== 'multistep' && flags.lrGamma !== undefined) throw new UsageError('--lr-gamma applies to the step schedules');
@@ -163,6 +166,7 @@ async function runSim(flags: SimFlags): Promise<Record<string, unknown>> {
     optimizer: flags.optimizer, lr: flags.lr, momentum: flags.momentum, nesterov: flags.nesterov, weightDecay: flags.weightDecay,
     decayAll: flags.decayAll, clip: flags.clip, braking: flags.braking,
   };
+  if (flags.shardOptimizer) checkShardable(optimizer);
   const speeds = workerSpeeds(n, { list: flags.speeds, distribution: flags.speedDistribution, stragglers: flags.stragglers, slowdown: flags.slowdown, seed: flags.seed });
   if ((flags.latency === undefined) !== (flags.bandwidth === undefined)) throw new UsageError('faithful mode needs both --latency and --bandwidth');
   const link = flags.latency !== undefined && flags.bandwidth !== undefined ? { latency: flags.latency, bandwidth: flags.bandwidth } : undefined;

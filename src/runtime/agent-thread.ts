@@ -27,6 +27,8 @@ import { Adversary, AdversarialTransport, type AdversaryKind } from './adversary
 import { DEFAULT_BOUNDS } from './bounds.js';
 import { ExchangeGuard } from './exchange-guard.js';
 import { SharedAllReduce, ringAllReduceMs, type CollectiveBuffers } from './collective.js';
+import { SharedShardedCollective } from './sharded-collective.js';
+import { shardOf } from '../algorithms/shards.js';
 import type { ServerBuffers } from './server-memory.js';
 import { SharedServerHost, SharedServerLink, type ServerLinkDelay } from './shared-server.js';
 import type { GradientReport } from './compute-thread.js';
@@ -128,7 +130,9 @@ const lockstep = built.algorithm.collective !== undefined;
 const progress = lockstep
   ? (): number => collectiveSchedulePoint(built.algorithm.collective!, agent.state, d.startOwn + agent.steps, d.n)
   : () => Math.floor(Atomics.load(global, G.STEPS) / d.n);
-const optimizer = new LocalOptimizer(d.optimizer, { dim: d.x.length, dtype: 'f32', backend, layout: d.layout, schedule: makeRunSchedule(d.schedule), progress });
+// A sharded optimizer (--shard-optimizer) covers this worker's shard of the parameters only.
+const shard = built.algorithm.collective?.sharded ? shardOf(d.x.length, d.n, d.id) : undefined;
+const optimizer = new LocalOptimizer(d.optimizer, { dim: d.x.length, dtype: 'f32', backend, layout: d.layout, schedule: makeRunSchedule(d.schedule), progress, shard });
 let transport: Transport | null = null;
 let inner: InProcessTransport | null = null;
 if (d.endpoint) {
@@ -169,7 +173,8 @@ const agent: WorkerAgent = new WorkerAgent({
     post({ type: 'ruined', reason });
     requestStop();
   },
-  collective: d.collective ? new SharedAllReduce(d.id, d.collective, backend, emulatedRound(d.collectiveLinks), d.aggregate) : undefined,
+  collective: d.collective ? collectiveOf(d.collective) : undefined,
+  shard,
   server: d.server ? new SharedServerLink(d.id, d.server, serverDelay(d.links, d.server.dim)) : undefined,
   contributions: { codec: d.codec, errorFeedback: d.errorFeedback },
   stats: d.stats,
@@ -204,6 +209,8 @@ async function stop(last = false): Promise<void> {
   stopping = true;
   if (last && Atomics.load(global, G.STOP) === 0) await agent.close();
   await agent.stop();
+  // A sharded round under way settles first, so that the snapshot holds all of it or none of it.
+  if (shard) await agent.settled();
   await host?.stop();
   stopCompute(ctrl);
   await transport?.close();
@@ -264,6 +271,12 @@ function serverDelay(links: LinkTable | null, dim: number): ServerLinkDelay | nu
     const l = linkBetween(links, d.id, holder);
     return l.latencyMs + (1000 * (leg === 'push' ? push : 4 * dim)) / l.bandwidth;
   };
+}
+
+/** The shared-memory collective: all-reduces, or a sharded optimizer's rounds when its buffers have an all-gather. */
+function collectiveOf(b: CollectiveBuffers): SharedAllReduce {
+  const emulated = emulatedRound(d.collectiveLinks);
+  return b.gather ? new SharedShardedCollective(d.id, b, backend, emulated, d.aggregate) : new SharedAllReduce(d.id, b, backend, emulated, d.aggregate);
 }
 
 function emulatedRound(links: AgentThreadData['collectiveLinks']): (length: number) => number {

@@ -12,7 +12,7 @@
  */
 import type { Built } from '../algorithms/index.js';
 import type { LocalOptimizer } from '../algorithms/local-optimizer.js';
-import { contributionLength, type Algorithm, type ClosingCollective, type ServerCapability, type WorkerState } from '../algorithms/types.js';
+import { contributionLength, type Algorithm, type ClosingCollective, type CollectiveCapability, type ParamRange, type ServerCapability, type WorkerState } from '../algorithms/types.js';
 import { DEFAULT_BLOCK_SIZE, messageCodec, payloadBytes, type Codec } from '../core/codecs.js';
 import { ContributionEncoder } from '../core/contribution.js';
 import type { Rng } from '../core/rng.js';
@@ -23,6 +23,7 @@ import { Pairing, type ExchangeContext, type ExchangeParty } from './pairing.js'
 import { RateControl, type RateMode } from '../algorithms/rate-control.js';
 import { LocalClock } from './rate.js';
 import { S, shareState } from './shared-memory.js';
+import { ShardedRound } from './sharded-round.js';
 import type { Collective, MessageHeader, ServerLink, Transport, WorkerId } from './transport.js';
 
 /** Wire version of the runtime's exchange headers. */
@@ -46,6 +47,11 @@ export interface AgentOptions {
   pairing?: { transport: Transport; neighbours: readonly WorkerId[]; weights?: readonly number[]; timeoutMs: number; backoffMs?: number; register?: () => void };
   /** Algorithms with collectives: the all-reduce. */
   collective?: Collective;
+  /**
+   * A sharded optimizer (--shard-optimizer): this worker's shard of the parameters, the one its optimizer covers;
+   * the collective must then run sharded rounds.
+   */
+  shard?: ParamRange;
   /** Algorithms that push their rounds to a server: the way to it. */
   server?: ServerLink;
   /**
@@ -98,6 +104,8 @@ export class WorkerAgent implements ExchangeParty {
   private queue: Promise<boolean> = Promise.resolve(true);
   /** Collectives completed. */
   private collectives = 0;
+  /** A sharded optimizer's rounds (null: the collectives are all-reduces). */
+  private readonly sharded: ShardedRound | null;
   /** The mean of the last collective (one at a time). */
   private mean = new Float32Array(0);
   /** What this worker's contributions and pushes go through. */
@@ -130,6 +138,9 @@ export class WorkerAgent implements ExchangeParty {
     this.state = shareState(algorithm.createState(opts.x, 0), opts.x);
     this.health = new ParameterHealth(opts.x, { sumSquares: opts.sumSquares });
     if (algorithm.collective && !opts.collective) throw new Error(`${algorithm.name} takes part in collectives: it needs a collective`);
+    const shardedCapability = algorithm.collective?.sharded;
+    if (shardedCapability && (!opts.shard || !opts.collective?.sharded)) throw new Error(`${algorithm.name}'s optimizer is sharded: it needs its shard and a collective with sharded rounds`);
+    this.sharded = shardedCapability && opts.shard ? new ShardedRound(opts.shard, dim, opts.optimizer) : null;
     if (algorithm.server && !opts.server) throw new Error(`${algorithm.name} pushes its rounds to a server: it needs a way to it`);
     if (!algorithm.pairwise) {
       this.pairing = null;
@@ -197,6 +208,11 @@ export class WorkerAgent implements ExchangeParty {
   private grant(): void {
     this.permittedAt = now();
     this.opts.permit();
+  }
+
+  /** Resolves once the collective in flight (if any) has settled: completed, failed or given up. */
+  settled(): Promise<unknown> {
+    return this.inFlight ?? Promise.resolve();
   }
 
   /** Stops: no new exchange; resolves once the exchange under way (if any) has settled. */
@@ -326,6 +342,15 @@ export class WorkerAgent implements ExchangeParty {
     const length = contributionLength(c, this.state);
     const slot = all.nextSlot(length);
     c.begin(this.state, this.clock.now(), slot);
+    if (!closing && this.sharded) {
+      const done = await this.sharded.run((c as CollectiveCapability<WorkerState>).sharded!, all.sharded!, this.state, length, () => this.clock.now(), () => this.stopping);
+      if (!done) {
+        if (!this.stopping) this.opts.log?.(`worker ${this.id}: a sharded round failed (a worker holding a shard of the optimizer's state is gone, or gave the round up): stopping`);
+        return false;
+      }
+      this.collectives++;
+      return this.healthy('a collective');
+    }
     const codec = closing ? 'f32' : this.codec;
     if (!closing) this.encoder.encode(slot, ranges);
     if (this.mean.length !== length) this.mean = new Float32Array(length);

@@ -6,7 +6,8 @@
  *   worker.<i>.x                  [size]   its parameters
  *   worker.<i>.state              [stateSize] its BatchNorm statistics (when the model has any)
  *   worker.<i>.algorithm.<field>  [size]   its algorithm's vectors besides x
- *   worker.<i>.optimizer          [n]      its optimizer's flat state (momentum; AdamW's moments)
+ *   worker.<i>.optimizer          [n]      its optimizer's flat state (momentum; AdamW's moments; a sharded
+ *                                          optimizer's: of the worker's shard only)
  *   metadata workers_saved = JSON [{ index, vectors: [field, ...], scalars: {name: value}, time, optimizerSteps }]
  *   (scalars and time: the algorithm's scalars, e.g. A2CiD2's time, and the worker's local clock; absent from older
  *   checkpoints, whose workers then start them afresh)
@@ -71,9 +72,10 @@ export function workerContents(workers: ReadonlyArray<SavedWorker | null>): { te
 
 /**
  * The workers recorded in a checkpoint read with the WORKER_PREFIX (an array of n, null where none is saved), checked
- * against the run's sizes; a malformed record is a UsageError naming the file.
+ * against the run's sizes (the optimizer's state: the same for every worker, or worker by worker when sharded); a malformed record is a UsageError naming the file.
  */
-export function savedWorkers(ck: Checkpoint, n: number, optimizerSize: number): Array<SavedWorker | null> {
+export function savedWorkers(ck: Checkpoint, n: number, optimizerSizes: number | ((worker: number) => number)): Array<SavedWorker | null> {
+  const optimizerSize = typeof optimizerSizes === 'number' ? () => optimizerSizes : optimizerSizes;
   const out: Array<SavedWorker | null> = new Array(n).fill(null);
   const text = ck.metadata.workers_saved;
   if (text === undefined) {
@@ -91,10 +93,11 @@ export function savedWorkers(ck: Checkpoint, n: number, optimizerSize: number): 
   }
   if (!Array.isArray(entries)) bad('"workers_saved" is not a list');
   const used = new Set<string>();
-  const take = (name: string, length: number): Float32Array => {
+  /** A tensor of the record, of the given length (null: any, the algorithm's restore checks it). */
+  const take = (name: string, length: number | null): Float32Array => {
     const t = ck.extra.get(name);
     if (!t) bad(`missing tensor ${name}`);
-    if (t!.length !== length) bad(`${name} has ${t!.length} values, expected ${length}`);
+    if (length !== null && t!.length !== length) bad(`${name} has ${t!.length} values, expected ${length}`);
     used.add(name);
     return t!;
   };
@@ -115,10 +118,11 @@ export function savedWorkers(ck: Checkpoint, n: number, optimizerSize: number): 
     out[index!] = {
       x: take(`${at}x`, size),
       state: ck.state.length > 0 ? take(`${at}state`, ck.state.length) : new Float32Array(0),
-      vectors: Object.fromEntries(vectors!.map((f) => [f, take(`${at}algorithm.${f}`, size)])),
+      // An algorithm's vectors are not all the model's length (ACCO's estimate carries its micro-batch count).
+      vectors: Object.fromEntries(vectors!.map((f) => [f, take(`${at}algorithm.${f}`, null)])),
       scalars,
       time,
-      optimizer: { state: optimizerSize > 0 ? take(`${at}optimizer`, optimizerSize) : new Float32Array(0), steps: optimizerSteps! },
+      optimizer: { state: optimizerSize(index!) > 0 ? take(`${at}optimizer`, optimizerSize(index!)) : new Float32Array(0), steps: optimizerSteps! },
     };
   }
   for (const name of ck.extra.keys()) if (!used.has(name) && !name.startsWith(SERVER_PREFIX)) bad(`unexpected tensor ${name}`);

@@ -15,7 +15,8 @@ import type { OptimizerSettings } from '../engine/optim/index.js';
 import type { DatasetName } from '../engine/training/data.js';
 import { OUTER_OPTIMIZERS, type OuterOptimizer } from '../algorithms/diloco.js';
 import { misappliedOption, scopeText } from '../algorithms/diloco-options.js';
-import { COLLECTIVE_ALGORITHMS, SERVER_ALGORITHMS } from '../algorithms/index.js';
+import { COLLECTIVE_ALGORITHMS, SERVER_ALGORITHMS, SHARDED_ALGORITHMS } from '../algorithms/index.js';
+import { checkShardable } from '../algorithms/shards.js';
 import { streamingRules } from '../algorithms/streaming-diloco.js';
 import { TOPOLOGIES } from '../graph/topology.js';
 import type { MetricsRow } from '../report/metrics.js';
@@ -59,6 +60,8 @@ export interface ClusterConfig extends OptimizerSettings {
   delayWarmup?: number;
   /** async-diloco: Dynamic Local Updates (docs/algorithms.md §5.6). @default false */
   dynamicH?: boolean;
+  /** acco, dpu: the optimizer's state sharded over the workers (ZeRO-1; docs/algorithms.md §6.3). @default false */
+  shardOptimizer?: boolean;
   /** A2CiD2's exchange rule (docs/algorithms.md §2). */
   exchange?: 'ideal' | 'official';
   model: ModelName;
@@ -282,6 +285,7 @@ const SavedCluster = TrainingRecord.extend({
   mix: z.number().min(0).max(1).optional(),
   dynamicH: z.boolean().optional(),
   delayWarmup: z.number().int().nonnegative().optional(),
+  shardOptimizer: z.boolean().optional(),
   /** Budget as given: epochs of the training set over all workers, or gradient steps of all workers. */
   epochs: z.number().positive().optional(),
   steps: z.number().int().positive().optional(),
@@ -359,6 +363,7 @@ export function checkClusterConfig(c: ClusterConfig): void {
   if (c.aggregate !== undefined && c.aggregate !== 'mean' && !COLLECTIVE_ALGORITHMS.includes(c.algorithm)) {
     bad('aggregate', `aggregate applies to the algorithms with collectives (${COLLECTIVE_ALGORITHMS.join(', ')}), not to ${c.algorithm}`);
   }
+  if (c.shardOptimizer) checkSharded(c);
   const misapplied = misappliedOption(c.algorithm, c);
   if (misapplied) bad(misapplied.key, `${misapplied.key} applies to ${scopeText(misapplied.scope)}, not to ${c.algorithm}`);
   if (c.algorithm === 'streaming-diloco') {
@@ -373,6 +378,19 @@ export function checkClusterConfig(c: ClusterConfig): void {
     const rejoinsBefore = (c.rejoin ?? []).filter((q) => q.worker === r.worker && q.atStep < r.atStep).length;
     if (before <= rejoinsBefore) bad('rejoin', `rejoin ${r.worker}@${r.atStep}: worker ${r.worker} is not killed before step ${r.atStep}`);
   }
+}
+
+/**
+ * A sharded optimizer needs every worker in every round (a worker gone takes its shard of the optimizer's state
+ * with it) and the plain mean of the contributions; its shards cut tensors, which Adaptive Braking needs whole.
+ */
+function checkSharded(c: ClusterConfig): void {
+  if (!(SHARDED_ALGORITHMS as readonly string[]).includes(c.algorithm)) {
+    throw new UsageError(`shardOptimizer applies to ${SHARDED_ALGORITHMS.join(' and ')}, not to ${c.algorithm}`, { field: 'shardOptimizer' });
+  }
+  if ((c.kill ?? []).length > 0) throw new UsageError('kill takes a worker away, and with it its shard of the optimizer\'s state, which a sharded optimizer cannot lose', { field: 'kill' });
+  if ((c.aggregate ?? 'mean') !== 'mean') throw new UsageError(`aggregate ${c.aggregate} needs whole contributions: a sharded optimizer sums shards of the mean`, { field: 'aggregate' });
+  checkShardable({ braking: c.braking });
 }
 
 /** One worker's line of the live progress. */

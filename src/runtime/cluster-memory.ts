@@ -5,6 +5,7 @@
  * from the plan's model, except the workers a resumed checkpoint saved, which go on from their own state.
  */
 import { MessageChannel, type TransferListItem } from 'node:worker_threads';
+import { shardOf } from '../algorithms/shards.js';
 import { createOptimizer } from '../engine/optim/index.js';
 import { trainingPart, type TrainingData } from '../engine/training/data.js';
 import type { AgentThreadData } from './agent-thread.js';
@@ -56,14 +57,17 @@ export function clusterMemory(plan: ClusterPlan, config: ClusterConfig): Cluster
     return x;
   });
   const states = Array.from({ length: n }, () => toShared(Float32Array.from(model.state)));
-  const restored = resume ? savedWorkers(resume.saved, n, createOptimizer(model, plan.optimizer).state.length) : null;
+  const c = plan.built.algorithm.collective;
+  // A sharded optimizer's workers keep the state of their shard only (shards.ts): its slots × the shard's length.
+  const whole = createOptimizer(model, plan.optimizer).state.length;
+  const optimizerSize = c?.sharded ? (i: number) => (whole / dim) * shardLength(dim, n, i) : () => whole;
+  const restored = resume ? savedWorkers(resume.saved, n, optimizerSize) : null;
   restored?.forEach((w, i) => {
     if (!w) return;
     xs[i].set(w.x);
     states[i].set(w.state);
   });
-  const c = plan.built.algorithm.collective;
-  const collective = c ? collectiveBuffers(n, dim + (c.extra ?? 0)) : null;
+  const collective = c ? collectiveBuffers(n, dim + (c.extra ?? 0), c.sharded ? dim : 0) : null;
   const serverCapability = plan.built.algorithm.server;
   const role = serverCapability?.createServer(x0);
   const server = role ? serverBuffers(n, role) : null;
@@ -124,4 +128,9 @@ export function workerThreadData(plan: ClusterPlan, memory: ClusterMemory, confi
     };
     return { agent, compute, agentTransfer: [port1, ...(endpoint ? endpointTransferList(endpoint) : [])], computeTransfer: [port2] };
   };
+}
+
+function shardLength(dim: number, n: number, i: number): number {
+  const s = shardOf(dim, n, i);
+  return s.end - s.start;
 }

@@ -117,7 +117,7 @@ export function planCluster(config: ClusterConfig): ClusterPlan {
     name: config.algorithm, graph, rate: config.rate, dim: model.size, dtype: 'f32', exchange: config.exchange,
     diloco: { innerSteps: config.innerSteps, outerLr: config.outerLr, outerMomentum: config.outerMomentum, outerOptimizer: config.outerOptimizer, outerBraking: config.outerBraking, eager: config.eager },
     streaming: { fragments: config.fragments, overlap: config.overlap, mix: config.mix },
-    dynamicH: config.dynamicH, delayWarmup: config.delayWarmup,
+    dynamicH: config.dynamicH, delayWarmup: config.delayWarmup, shardOptimizer: config.shardOptimizer,
   };
   let built: Built;
   try {

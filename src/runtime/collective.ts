@@ -26,13 +26,26 @@ export interface CollectiveBuffers {
   alive: Int32Array;
   /** Bumped at every contribution or death; waiters sleep on it. */
   epoch: Int32Array;
+  /** A sharded optimizer's all-gather (sharded-collective.ts; null: none). */
+  gather: GatherBuffers | null;
 }
 
-export function collectiveBuffers(n: number, length: number): CollectiveBuffers {
-  const vec = () => new Float32Array(new SharedArrayBuffer(4 * length));
+/** The all-gather's buffers: the gathered vector (one per parity of the round), each worker's last round published or given up. */
+export interface GatherBuffers {
+  vectors: Float32Array[];
+  gathered: Int32Array;
+  abandoned: Int32Array;
+}
+
+/** Buffers of contributions of `length` values; gathered vectors of `gather` values for a sharded optimizer (0: none). */
+export function collectiveBuffers(n: number, length: number, gather = 0): CollectiveBuffers {
+  const vec = (k: number) => () => new Float32Array(new SharedArrayBuffer(4 * k));
   const ints = (k: number) => new Int32Array(new SharedArrayBuffer(4 * k));
   const alive = ints(n).fill(1);
-  return { n, slots: [Array.from({ length: n }, vec), Array.from({ length: n }, vec)], done: ints(n), alive, epoch: ints(1) };
+  return {
+    n, slots: [Array.from({ length: n }, vec(length)), Array.from({ length: n }, vec(length))], done: ints(n), alive, epoch: ints(1),
+    gather: gather > 0 ? { vectors: [vec(gather)(), vec(gather)()], gathered: ints(n), abandoned: ints(n) } : null,
+  };
 }
 
 /**
@@ -46,7 +59,7 @@ export function markDead(b: { alive: Int32Array; epoch: Int32Array }, worker: nu
 }
 
 export class SharedAllReduce implements Collective {
-  private round = 0;
+  protected round = 0;
   /** As a ring all-reduce would send them: 2(n − 1)/n of every contribution, for a round of n. */
   bytesSent = 0;
 
@@ -56,9 +69,9 @@ export class SharedAllReduce implements Collective {
    */
   constructor(
     readonly self: number,
-    private readonly b: CollectiveBuffers,
-    private readonly backend: Backend,
-    private readonly emulatedMs: number | ((bytes: number) => number) = 0,
+    protected readonly b: CollectiveBuffers,
+    protected readonly backend: Backend,
+    protected readonly emulatedMs: number | ((bytes: number) => number) = 0,
     /** How the contributions are combined (aggregate.ts). */
     private readonly rule: Aggregate = 'mean',
   ) {}

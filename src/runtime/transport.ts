@@ -86,6 +86,24 @@ export interface Collective {
   reduce(out: Float32Array, cancelled?: () => boolean, codec?: Codec): Promise<number>;
   /** Payload bytes this worker has sent in the rounds so far, encoded. */
   readonly bytesSent: number;
+  /** A sharded round's two halves (ZeRO-1; a collective that has them runs --shard-optimizer). */
+  readonly sharded?: ShardedRounds;
+}
+
+/**
+ * A round of a sharded optimizer: a reduce-scatter, then — once this worker has stepped on its shard — an
+ * all-gather. Every live worker must take part in both halves: a worker gone, or one that gave the round up, fails
+ * the round for all (0), and nobody has applied anything of it by then but its own shard's step.
+ */
+export interface ShardedRounds {
+  /**
+   * Publishes the contribution written into nextSlot() (`length` values) and writes the mean of the contributions'
+   * values in `parts` (concatenated) into out. Resolves with the number of contributions, or 0 (cancelled, or a worker
+   * gone).
+   */
+  reduceScatter(out: Float32Array, parts: ReadonlyArray<{ start: number; end: number }>, length: number, cancelled?: () => boolean): Promise<number>;
+  /** Publishes this worker's part of the round's vector (at offset `at`) and writes the whole vector into out; 0: failed. */
+  allGather(part: Float32Array, at: number, out: Float32Array): Promise<number>;
 }
 
 /** What a push says besides its pseudo-gradient (written into pushSlot()). */

@@ -18,6 +18,7 @@ export function runCollective(ctx: DriverContext): void {
   const collective = algo.collective;
   if (!collective) throw new Error(`${algo.name} has no collective`);
   if (collective.overlaps) throw new UsageError(`${algo.name} overlaps its collectives with local steps: the simulator runs only collectives that wait`);
+  if (collective.sharded) throw new Error(`${algo.name}'s sharded collectives run in the simulator's overlapping driver`);
   const { objective } = opts;
   const n = starts.length;
   const states = starts.map((x0) => algo.createState(x0));

@@ -5,7 +5,8 @@
  * (a ring all-reduce of the contribution: 2(n − 1) latency-bound steps, each moving 1/n of it); every worker then
  * applies the mean, at that time, wherever its local steps have taken it. A worker that is due again while its
  * previous collective is still in flight waits for that one to complete; so does a worker whose algorithm says it
- * waits for it (Streaming DiLoCo, τ steps after a fragment's all-reduce began).
+ * waits for it (Streaming DiLoCo, τ steps after a fragment's all-reduce began). A sharded optimizer's round is a
+ * reduce-scatter and an all-gather of the same duration (sharded.ts).
  */
 import type { WorkerState } from '../algorithms/types.js';
 import { contributionLength } from '../algorithms/types.js';
@@ -13,6 +14,7 @@ import { allocVec, type Vec } from '../core/vec.js';
 import { EventHeap } from './heap.js';
 import { gridRecorder } from './metrics.js';
 import { allReduceDuration, contributionEncoders, messageBytes, type DriverContext } from './run.js';
+import { completeSharded, shardedRoundBytes } from './sharded.js';
 
 type Event = { kind: 'step'; i: number } | { kind: 'complete'; round: number };
 
@@ -87,9 +89,14 @@ export function runOverlap(ctx: DriverContext): void {
     encoders[0].roundMean(mean);
     completed = ev.round;
     counts.communications += n - 1;
-    counts.bytes += 2 * (n - 1) * messageBytes(opts, mean.length);
     counts.outerSteps++;
-    for (let i = 0; i < n; i++) collective.complete(states[i], t, mean, optimizers[i]);
+    if (collective.sharded) {
+      counts.bytes += shardedRoundBytes(n, mean.length, objective.dim);
+      completeSharded(collective.sharded, states, t, mean, optimizers, objective.dim, objective.dtype);
+    } else {
+      counts.bytes += 2 * (n - 1) * messageBytes(opts, mean.length);
+      for (let i = 0; i < n; i++) collective.complete(states[i], t, mean, optimizers[i]);
+    }
     for (let i = 0; i < n; i++) {
       if (!collective.overlaps) step(i, t);
       else if (blocked[i]) {

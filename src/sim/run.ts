@@ -5,6 +5,7 @@
 import type { Built } from '../algorithms/index.js';
 import { LocalOptimizer, type LocalStepSettings } from '../algorithms/local-optimizer.js';
 import type { Algorithm, GradientSource, PairwiseCapability, WorkerState } from '../algorithms/types.js';
+import { shardOf } from '../algorithms/shards.js';
 import { ContributionEncoder } from '../core/contribution.js';
 import type { Rng } from '../core/rng.js';
 import type { Vec } from '../core/vec.js';
@@ -114,11 +115,13 @@ export interface DriverContext {
   emit: (t: number, models: Vec[]) => void;
 }
 
-/** One local optimizer per worker, for the objective's vectors. */
+/** One local optimizer per worker, for the objective's vectors (a sharded one: for the worker's shard of them). */
 export function workerOptimizers(opts: SimOptions): LocalOptimizer[] {
   const { objective } = opts;
+  const n = opts.graph.n;
   const init = { dim: objective.dim, dtype: objective.dtype, backend: objective.backend ?? null, layout: objective.layout, schedule: opts.schedule };
-  return Array.from({ length: opts.graph.n }, () => new LocalOptimizer(opts.optimizer, init));
+  const sharded = opts.built.algorithm.collective?.sharded !== undefined;
+  return Array.from({ length: n }, (_, i) => new LocalOptimizer(opts.optimizer, sharded ? { ...init, shard: shardOf(objective.dim, n, i) } : init));
 }
 
 /** The pairwise capability with every message it sends rounded by the codec. */
