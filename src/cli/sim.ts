@@ -136,6 +136,7 @@ export function simCommand(): Command {
     .option('--json', 'print a JSON summary on stdout and nothing else')
     .action(namingFlags(async (flags: SimFlags) => {
       const summary = await runSim(flags);
+      if (summary.divergedAt !== null) process.stderr.write(`gossamer: the run diverged: its models were no longer finite at t = ${summary.divergedAt as number} (try a smaller --lr)\n`);
       if (flags.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       else printSummary(summary);
     }, { distribution: 'speedDistribution' }));

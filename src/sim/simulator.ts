@@ -43,6 +43,8 @@ export interface SimSummary {
   outerSteps: number | null;
   /** Exchanges that could not start because a peer was busy (faithful mode). */
   skipped: number;
+  /** The first metrics time at which the models were no longer finite (the run diverged); null: they stayed finite. */
+  divergedAt: number | null;
   events: number;
   /** Algorithms with collectives: the largest contribution of one worker to a collective, in bytes (null: none). */
   peakSyncBytes: number | null;
@@ -134,6 +136,7 @@ export function simulate(opts: SimOptions): { summary: SimSummary; rows: Metrics
     bytesSent: counts.bytes,
     outerSteps: algo.collective || server ? counts.outerSteps : null,
     skipped: counts.skipped,
+    divergedAt: rows.find((r) => !Number.isFinite(r.consensus) || !Number.isFinite(r.objective ?? r.testLoss ?? 0))?.t ?? null,
     events: counts.events,
     peakSyncBytes: algo.collective ? counts.largestCollective * (objective.dtype === 'f64' ? 8 : 4) : null,
     wallSeconds,

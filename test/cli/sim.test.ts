@@ -57,3 +57,13 @@ for (const [what, args, pattern] of bad) {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 }
+
+test('a run whose models blow up says when, on stderr and in its summary (and still writes its results)', () => {
+  const r = gossamer(['sim', '--problem', 'quadratic', '--workers', '4', '--lr', '50', '--time', '100', '--no-plot', '--out', join(dir, 'diverged'), '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.ok(s.divergedAt > 0 && s.divergedAt < 100, `diverged at ${s.divergedAt}`);
+  assert.match(r.stderr, /^gossamer: the run diverged: its models were no longer finite at t = [\d.]+ \(try a smaller --lr\)\n$/);
+  const ok = JSON.parse(gossamer(['sim', '--problem', 'quadratic', '--workers', '4', '--time', '10', '--no-plot', '--out', join(dir, 'finite'), '--json']).stdout);
+  assert.equal(ok.divergedAt, null);
+});
