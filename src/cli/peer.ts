@@ -50,6 +50,7 @@ import { checkContributionCodec } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { printable } from './printable.js';
+import { memoryFigures } from '../core/memory.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
@@ -533,6 +534,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
       // Mean measured duration of this worker's completed exchanges (its proposals), ms.
       exchangeMs: timing.count ? timing.totalMs / timing.count : null,
+      // This process's memory after the final evaluation (the peak is over the whole run).
+      memory: memoryFigures(),
       ...(server ? { server: { holding: server.holding, applied } } : {}),
       checkpoint,
     };
