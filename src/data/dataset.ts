@@ -1,5 +1,6 @@
 /** The one in-memory layout for labelled examples: images (or feature vectors) and integer class labels. */
 import { UsageError } from '../core/errors.js';
+import { copyValues, type PixelArray } from './pixels.js';
 
 /**
  * Labelled examples stored contiguously. Example i occupies images[i·rowSize, (i+1)·rowSize) in channels × height ×
@@ -9,8 +10,13 @@ import { UsageError } from '../core/errors.js';
  */
 export interface ImageDataset {
   name: string;
-  /** n × channels × height × width, normalised. */
-  images: Float32Array;
+  /**
+   * n × channels × height × width: normalised floats, or stored bytes (MNIST's pixels) whose values are in `decode`
+   * (data/pixels.ts; a batch decodes its rows).
+   */
+  images: PixelArray;
+  /** For byte images: the float value of each byte (256 entries). */
+  decode?: Float32Array;
   labels: Int32Array;
   n: number;
   channels: number;
@@ -38,8 +44,9 @@ export function checkDataset(data: ImageDataset): void {
     if (!Number.isInteger(v) || v < 0) throw new UsageError(`${where}: ${k} must be a non-negative integer, got ${v}`);
   }
   if (data.images.length !== data.n * row) {
-    throw new UsageError(`${where}: images hold ${data.images.length} floats, expected ${data.n} × ${row}`);
+    throw new UsageError(`${where}: images hold ${data.images.length} values, expected ${data.n} × ${row}`);
   }
+  if (data.images instanceof Uint8Array && data.decode?.length !== 256) throw new UsageError(`${where}: byte images need a decode table of 256 values`);
   if (data.labels.length !== data.n) {
     throw new UsageError(`${where}: ${data.labels.length} labels for ${data.n} examples`);
   }
@@ -62,11 +69,17 @@ export function headOf(data: ImageDataset, limit: number | undefined): ImageData
   };
 }
 
-/** A new dataset made of the examples at the given indices, in that order (copies rows). */
+/** Copies example i into row `slot` of `out`, as floats. */
+export function copyRow(data: ImageDataset, i: number, out: Float32Array, slot: number): void {
+  const row = rowSize(data);
+  copyValues(data.images, data.decode, i * row, row, out, slot * row);
+}
+
+/** A new dataset made of the examples at the given indices, in that order (copies rows, in the stored type). */
 export function subsetOf(data: ImageDataset, indices: ArrayLike<number>, name = data.name): ImageDataset {
   const row = rowSize(data);
   const m = indices.length;
-  const images = new Float32Array(m * row);
+  const images = data.images instanceof Uint8Array ? new Uint8Array(m * row) : new Float32Array(m * row);
   const labels = new Int32Array(m);
   for (let k = 0; k < m; k++) {
     const i = indices[k];

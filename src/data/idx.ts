@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { UsageError } from '../core/errors.js';
-import { readFileOrThrow } from './files.js';
+import { readFileOrThrow, readFileShared } from './files.js';
 
 export type IdxType = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -98,12 +98,13 @@ function shapeText(dims: number[]): string {
 }
 
 /**
- * Reads an IDX file. If `file` does not exist but `file.gz` does, reads that instead.
- * Missing, unreadable or malformed files are UsageErrors naming the file.
+ * Reads an IDX file. If `file` does not exist but `file.gz` does, reads that instead. An uncompressed file is read
+ * into shared memory (its u8 data is a view of it). Missing, unreadable or malformed files are UsageErrors naming the
+ * file.
  */
 export function readIdx(file: string): IdxArray {
   const path = !existsSync(file) && existsSync(`${file}.gz`) ? `${file}.gz` : file;
-  return parseIdx(readFileOrThrow(path, 'IDX file'), path);
+  return parseIdx(path.endsWith('.gz') ? readFileOrThrow(path, 'IDX file') : readFileShared(path, 'IDX file'), path);
 }
 
 /** Encodes an array as IDX bytes (uncompressed); the inverse of parseIdx. */

@@ -8,11 +8,14 @@ import { UsageError } from '../core/errors.js';
 import { headOf, type ImageDataset } from './dataset.js';
 import { packageDir } from './files.js';
 import { readIdx, type IdxArray } from './idx.js';
+import { byteTable } from './pixels.js';
 
 export type MnistSplit = 'train' | 'test';
 
 export const MNIST_MEAN = 0.1307;
 export const MNIST_STD = 0.3081;
+/** The normalised value of each pixel byte p: (p / 255 − mean) / std, in float32. */
+export const MNIST_DECODE = byteTable((p) => (p / 255 - MNIST_MEAN) / MNIST_STD);
 
 export const MNIST_FILES: Record<MnistSplit, { images: string; labels: string }> = {
   train: { images: 'train-images-idx3-ubyte', labels: 'train-labels-idx1-ubyte' },
@@ -34,8 +37,8 @@ export function mnistDataDir(): string {
 const cache = new Map<string, ImageDataset>();
 
 /**
- * Loads an MNIST split: pixels scaled to [0, 1], then normalised with mean 0.1307 and standard deviation 0.3081;
- * images are n × 1 × 28 × 28. Parsed splits are cached in-process (the result with `limit` shares storage with
+ * Loads an MNIST split: images are n × 1 × 28 × 28 pixel bytes (on shared memory), whose values are their
+ * `decode` table: scaled to [0, 1], then normalised with mean 0.1307 and standard deviation 0.3081. Parsed splits are cached in-process (the result with `limit` shares storage with
  * the cached full split), so treat the returned arrays as read-only.
  */
 export function loadMnist(split: MnistSplit, opts: MnistOptions = {}): ImageDataset {
@@ -71,13 +74,17 @@ function parseMnist(split: MnistSplit, imageFile: string, labelFile: string): Im
   for (let i = 0; i < n; i++) {
     if (labels[i] > 9) throw new UsageError(`MNIST label file ${labelFile}: label ${labels[i]} of example ${i} is not a digit`);
   }
-  // One table lookup per pixel: (p / 255 − mean) / std.
-  const table = new Float32Array(256);
-  for (let p = 0; p < 256; p++) table[p] = (p / 255 - MNIST_MEAN) / MNIST_STD;
+  // The pixels stay bytes, on shared memory (the threads of a run read them where they are); a batch decodes its
+  // rows through the table of (p / 255 − mean) / std.
   const pixels = img.data as Uint8Array;
-  const images = new Float32Array(pixels.length);
-  for (let k = 0; k < pixels.length; k++) images[k] = table[pixels[k]];
-  return { name: `mnist-${split}`, images, labels, n, channels: 1, height, width, classes: 10 };
+  const images = pixels.buffer instanceof SharedArrayBuffer ? pixels : sharedCopy(pixels);
+  return { name: `mnist-${split}`, images, decode: MNIST_DECODE, labels, n, channels: 1, height, width, classes: 10 };
+}
+
+function sharedCopy(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  out.set(bytes);
+  return out;
 }
 
 function expectShape(a: IdxArray, file: string, type: string, ndims: number): void {

@@ -98,7 +98,8 @@ export function batchSource(data: TrainingData, seed: number, batchSize: number,
     if (examples) throw new Error('a text is read whole by every worker: it has no shards');
     return new TextWindows(data.train, seq, seed, batchSize);
   }
-  return new ShuffledBatches({ inputs: data.train.images, targets: data.train.labels, count: data.train.n }, seed, batchSize, examples);
+  const t = data.train;
+  return new ShuffledBatches({ inputs: t.images, decode: t.decode, targets: t.labels, count: t.n }, seed, batchSize, examples);
 }
 
 /**
@@ -119,7 +120,7 @@ export type Evaluation = Record<string, number>;
 export function evaluationSet(data: TrainingData, seq: number, limit?: number): LabeledData {
   if (data.kind === 'text') return textEvalData(data.test, seq, limit);
   const test = headOf(data.test, limit);
-  return { inputs: test.images, targets: test.labels, count: test.n };
+  return { inputs: test.images, decode: test.decode, targets: test.labels, count: test.n };
 }
 
 /** Evaluates a model on a held-out set of this data. */
