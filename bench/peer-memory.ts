@@ -97,8 +97,13 @@ export async function runPeerMemoryBench(): Promise<Record<string, unknown>> {
   const result: Record<string, unknown> = { model: 'mlp', dataset: 'mnist', workers, algo, peers: await peers(workers, flag('steps', undefined), algo) };
   if (!process.argv.includes('--no-train')) {
     const n = flag('train-workers', '8')!;
-    const train = watch(0, ['train', '--model', 'mlp', '--workers', n, '--steps', flag('train-steps', '2000')!, '--json']);
-    result.train = { workers: Number(n), ...(await train.result) };
+    const out = mkdtempSync(join(tmpdir(), 'gossamer-train-memory-'));
+    try {
+      const train = watch(0, ['train', '--model', 'mlp', '--workers', n, '--steps', flag('train-steps', '2000')!, '--out', out, '--overwrite', '--json']);
+      result.train = { workers: Number(n), ...(await train.result) };
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
   }
   return result;
 }
