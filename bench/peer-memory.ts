@@ -70,6 +70,7 @@ function watch(index: number, args: string[]): Watched & { firstLine: Promise<Re
       summary: (summary as { memory?: unknown }).memory ?? null,
       testAccuracy: summary.testAccuracy ?? null,
       steps: summary.steps ?? null,
+      seconds: summary.seconds ?? null,
     };
   });
   return { index, events, exited, result, firstLine };

@@ -273,7 +273,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const workers = flags.workers;
   const modelName = flags.model ?? 'mlp';
   const dataset = flags.dataset ?? recipe(modelName, workers).dataset;
-  const data = loadTrainingData(dataset, modelName, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit });
+  // MNIST stays in its files, read a batch at a time: the page cache holds it once for all the peers of a machine.
+  const data = loadTrainingData(dataset, modelName, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit, onDisk: true });
   const t = peerTraining(flags, workers, dataset, epochSize(data, flags.seq ?? DEFAULT_SEQ));
   const optimizerConfig = optimizerConfigOf(t);
   const runDir = flags.out === undefined ? null : RunDir.claim({

@@ -1,6 +1,7 @@
 /** The one in-memory layout for labelled examples: images (or feature vectors) and integer class labels. */
 import { UsageError } from '../core/errors.js';
-import { copyValues, type PixelArray } from './pixels.js';
+import { isFileBytes, readBytes } from './file-bytes.js';
+import { copyValues, headValues, type PixelArray } from './pixels.js';
 
 /**
  * Labelled examples stored contiguously. Example i occupies images[i·rowSize, (i+1)·rowSize) in channels × height ×
@@ -8,13 +9,13 @@ import { copyValues, type PixelArray } from './pixels.js';
  * A feature-vector dataset is an image of shape 1 × 1 × features.
  * Datasets returned by the loaders may be shared by several callers (they are cached): treat them as read-only.
  */
-export interface ImageDataset {
+export interface ImageDataset<I extends PixelArray = PixelArray> {
   name: string;
   /**
-   * n × channels × height × width: normalised floats, or stored bytes (MNIST's pixels) whose values are in `decode`
-   * (data/pixels.ts; a batch decodes its rows).
+   * n × channels × height × width: normalised floats, or stored bytes (MNIST's pixels, in memory or left in their
+   * file) whose values are in `decode` (data/pixels.ts; a batch decodes its rows).
    */
-  images: PixelArray;
+  images: I;
   /** For byte images: the float value of each byte (256 entries). */
   decode?: Float32Array;
   labels: Int32Array;
@@ -57,13 +58,13 @@ export function checkDataset(data: ImageDataset): void {
 }
 
 /** The first `limit` examples of a dataset, as views sharing its storage (no copy). */
-export function headOf(data: ImageDataset, limit: number | undefined): ImageDataset {
+export function headOf<I extends PixelArray>(data: ImageDataset<I>, limit: number | undefined): ImageDataset<I> {
   if (limit === undefined || limit >= data.n) return data;
   if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`limit must be a non-negative integer, got ${limit}`);
   const row = rowSize(data);
   return {
     ...data,
-    images: data.images.subarray(0, limit * row),
+    images: headValues(data.images, limit * row),
     labels: data.labels.subarray(0, limit),
     n: limit,
   };
@@ -79,12 +80,13 @@ export function copyRow(data: ImageDataset, i: number, out: Float32Array, slot: 
 export function subsetOf(data: ImageDataset, indices: ArrayLike<number>, name = data.name): ImageDataset {
   const row = rowSize(data);
   const m = indices.length;
-  const images = data.images instanceof Uint8Array ? new Uint8Array(m * row) : new Float32Array(m * row);
+  const src = data.images;
+  const images = src instanceof Float32Array ? new Float32Array(m * row) : new Uint8Array(m * row);
   const labels = new Int32Array(m);
   for (let k = 0; k < m; k++) {
     const i = indices[k];
     if (!Number.isInteger(i) || i < 0 || i >= data.n) throw new UsageError(`index ${i} is outside dataset ${data.name} (n = ${data.n})`);
-    images.set(data.images.subarray(i * row, (i + 1) * row), k * row);
+    images.set(isFileBytes(src) ? readBytes(src, i * row, row) : src.subarray(i * row, (i + 1) * row), k * row);
     labels[k] = data.labels[i];
   }
   return { ...data, name, images, labels, n: m };

@@ -26,8 +26,11 @@ const TYPES: Record<number, { type: IdxType; size: number }> = {
   0x0e: { type: 'f64', size: 8 },
 };
 
-/** Parses IDX bytes (gunzipping them first if they are gzip-compressed); `file` names the source in errors. */
-export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+/**
+ * Parses IDX bytes (gunzipping them first if they are gzip-compressed); `file` names the source in errors. With
+ * `headerOnly`, the bytes are the header alone: its type and dimensions come back, with no data.
+ */
+export function parseIdx(bytes: Uint8Array, file: string, opts: { headerOnly?: boolean } = {}): IdxArray {
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       bytes = gunzipSync(bytes);
@@ -53,6 +56,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
     dims.push(v);
     count *= v;
   }
+  if (opts.headerOnly) return { type: info.type, dims, data: new Uint8Array(0) };
   const expected = count * info.size;
   const actual = bytes.length - headerBytes;
   if (actual < expected) {

@@ -5,8 +5,10 @@
  * at a quarter of the memory (MNIST's training set: 47 MB instead of 188 MB).
  */
 
-/** Stored image values: floats, or bytes with a table of what each byte means. */
-export type PixelArray = Float32Array | Uint8Array;
+import { headBytes, isFileBytes, readBytes, type FileBytes } from './file-bytes.js';
+
+/** Stored image values: floats, or bytes (in memory or left in their file) with a table of what each byte means. */
+export type PixelArray = Float32Array | Uint8Array | FileBytes;
 
 /** The table of a byte's value: decode[b] = f(b) in float32, for b = 0 … 255. */
 export function byteTable(f: (byte: number) => number): Float32Array {
@@ -25,10 +27,16 @@ export function copyValues(src: PixelArray, decode: Float32Array | undefined, fr
     return;
   }
   if (decode === undefined || decode.length !== 256) throw new Error('byte images need a table of 256 values to decode them');
-  for (let k = 0; k < count; k++) out[at + k] = decode[src[from + k]];
+  const bytes = isFileBytes(src) ? readBytes(src, from, count) : src.subarray(from, from + count);
+  for (let k = 0; k < count; k++) out[at + k] = decode[bytes[k]];
 }
 
-/** All values of `src` as a new Float32Array (for the callers that need the whole set as floats). */
+/** The first `count` values. */
+export function headValues<T extends PixelArray>(src: T, count: number): T {
+  return (isFileBytes(src) ? headBytes(src, count) : src.subarray(0, count)) as T;
+}
+
+/** All values of `src` as floats (a new Float32Array, unless they are floats already). */
 export function decodeAll(src: PixelArray, decode: Float32Array | undefined): Float32Array {
   if (src instanceof Float32Array) return src;
   const out = new Float32Array(src.length);

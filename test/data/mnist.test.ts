@@ -47,7 +47,7 @@ test('MNIST is cached and limit gives a prefix view', () => {
   const b = loadMnist('test', { limit: 100 });
   assert.equal(b.n, 100);
   assert.equal(b.images.length, 100 * 784);
-  assert.equal(b.images.buffer, a.images.buffer);
+  assert.equal((b.images as Uint8Array).buffer, (a.images as Uint8Array).buffer);
   assert.deepEqual(Array.from(b.labels), Array.from(a.labels.subarray(0, 100)));
   assert.equal(loadMnist('test'), a);
 });

@@ -1,5 +1,6 @@
 import type { Backend } from '../backend.js';
 import { Rng } from '../../core/rng.js';
+import type { FileBytes } from '../../data/file-bytes.js';
 import { copyValues } from '../../data/pixels.js';
 import { IntSlot, Slot } from '../layers/layer.js';
 import { layoutHash, layoutOf, type LayoutEntry, type Registry, type StateKind } from '../layout.js';
@@ -13,8 +14,8 @@ export interface Network {
 
 /** A labelled data set in memory: `count` samples of `inputSize` values each, `targetsPerSample` labels each. */
 export interface LabeledData {
-  /** Floats, token ids, or stored bytes whose float values are `decode` (data/pixels.ts: decoded a batch at a time). */
-  readonly inputs: Float32Array | Int32Array | Uint8Array;
+  /** Floats, token ids, or stored bytes (in memory or in their file) whose float values are `decode` (data/pixels.ts: decoded a batch at a time). */
+  readonly inputs: Float32Array | Int32Array | Uint8Array | FileBytes;
   readonly decode?: Float32Array;
   readonly targets: Int32Array;
   readonly count: number;
@@ -291,7 +292,7 @@ export class Model implements ModelSpec {
 
 /** Inputs [from, to) of a data set as the network takes them: byte inputs decoded into `slot`, others as views. */
 function batchInputs(data: LabeledData, from: number, to: number, slot: Slot): Float32Array | Int32Array {
-  if (!(data.inputs instanceof Uint8Array)) return data.inputs.subarray(from, to);
+  if (data.inputs instanceof Float32Array || data.inputs instanceof Int32Array) return data.inputs.subarray(from, to);
   const out = slot.get(to - from);
   copyValues(data.inputs, data.decode, from, to - from, out, 0);
   return out;
