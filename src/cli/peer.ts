@@ -317,11 +317,13 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
     schedule: makeRunSchedule({ kind: t.schedule, lr: t.lr, warmup: t.warmup, totalSteps: t.steps }),
   });
-  // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's.
-  const saved = createOptimizer(model, optimizerConfig);
+  // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's. Made when
+  // needed (a resume, a save): its state is one more vector of the model's size.
+  let engineOptimizer: ReturnType<typeof createOptimizer> | null = null;
+  const saved = () => (engineOptimizer ??= createOptimizer(model, optimizerConfig));
   const optimizerToSave = () => {
-    saved.loadState(optimizer.state as Float32Array, optimizer.steps);
-    return saved;
+    saved().loadState(optimizer.state as Float32Array, optimizer.steps);
+    return saved();
   };
   const partners = graphPairing(graph, flags.rate, index);
   const neighbours = partners.neighbours;
@@ -330,8 +332,9 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     checkPeerResume(resume, { index, workers: flags.workers, algorithm: built.algorithm.name, model });
     restoreModel(resume.checkpoint, model);
     if (resume.checkpoint.optimizer) {
-      restoreOptimizer(resume.checkpoint, saved);
-      optimizer.loadState(saved.state, saved.steps);
+      restoreOptimizer(resume.checkpoint, saved());
+      optimizer.loadState(saved().state, saved().steps);
+      engineOptimizer = null; // (until a save)
     }
   }
 
