@@ -51,6 +51,7 @@ import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { printable } from './printable.js';
 import { memoryFigures } from '../core/memory.js';
+import { keepAllocatorSmall } from '../runtime/allocator.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
@@ -257,6 +258,8 @@ function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, e
 }
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
+  // (before any thread starts: an arena is given to a thread at its first allocation)
+  keepAllocatorSmall();
   if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   const resume = resumeFlags(flags, explicit);
   if (flags.index === undefined) throw new UsageError('--index is required');
