@@ -63,7 +63,7 @@ function watch(index: number, args: string[]): Watched & { firstLine: Promise<Re
     const atSummary = samples.filter((s) => s.t <= (marks.summary ?? Infinity));
     const trainFrom = marks.start ?? marks.listening ?? 0;
     return {
-      startMB: mb(samples.find((s) => s.t >= (marks.listening ?? 0))?.rssMB),
+      startMB: marks.listening === undefined ? null : mb(samples.find((s) => s.t >= marks.listening)?.rssMB),
       steadyMB: mb(medianRss(samples, trainFrom, marks.lastProgress ?? marks.summary ?? Infinity)),
       peakMB: mb(Math.max(...atSummary.map((s) => s.peakMB))),
       samples: samples.length,
