@@ -4,6 +4,7 @@
       "target_name": "gossamer_native",
       "sources": [
         "native/addon.cc",
+        "native/allocator.cc",
         "native/isa_scalar.cc",
         "native/isa_avx2.cc",
         "native/isa_avx512.cc"

@@ -9,7 +9,9 @@
  * JSON object per experiment instead) and writes JSON to runs/experiments/<name>.json. --rate sets the exchange rate of
  * time-to-97 (default 1; the file is then <name>-rate<r>.json), --codec f16|i8 its exchange codec (the file <name>-codec-<c>.json).
  * netns (runtime: `gossamer peer` processes in network namespaces against the link emulator; root and iproute2) takes
- * its own flags after `--`: npm run experiment -- netns -- --workers 4 --bandwidth 100mbit --latency 20ms --json
+ * its own flags after `--`: npm run experiment -- netns -- --workers 4 --bandwidth 100mbit --latency 20ms --json;
+ * so does open-churn (`gossamer peer` processes in open mode joining, killed and joining again; npm run build first):
+ * npm run experiment -- open-churn -- --peers 16 --duration 120
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { CODECS, type Codec } from '../src/core/codecs.js';
@@ -30,6 +32,7 @@ import { diloco } from './experiments/diloco.js';
 import { dilocoCodecs } from './experiments/diloco-codecs.js';
 import { dilocoH } from './experiments/diloco-h.js';
 import { netnsExperiment, NetnsRefused } from './experiments/netns.js';
+import { openChurn } from './experiments/open-churn.js';
 import { simVsRuntime } from './experiments/sim-vs-runtime.js';
 import { streaming } from './experiments/streaming.js';
 import { DILOCO_FAMILY, timeTo97 } from './experiments/time-to-97.js';
@@ -61,9 +64,10 @@ const experiments: Record<string, (o: Options) => Output | Promise<Output>> = {
   'async-diloco': asyncDiloco,
   acco,
   netns: (o) => netnsExperiment(o),
+  'open-churn': (o) => openChurn(o),
 };
 /** Experiments of the runtime: long, and timed on the wall clock; not part of "all". */
-const RUNTIME = new Set(['acid-runtime', 'time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco', 'netns']);
+const RUNTIME = new Set(['open-churn', 'acid-runtime', 'time-to-97', 'diloco-time-to-97', 'sim-vs-runtime', 'sim-vs-runtime-diloco', 'diloco', 'acco', 'netns']);
 /** Long simulations (neural networks): not part of "all" either. */
 const LONG = new Set(['acid-neural', 'acid-neural-sim', 'acid-noniid', 'streaming', 'diloco-codecs', 'diloco-h', 'braking', 'async-diloco']);
 

@@ -5,6 +5,7 @@
  *   transport  a 50 MB exchange over the network transport, as a ratio to a raw TCP socket
  *   runtime  idle fraction of the compute loops, asynchronous against AllReduce with slow workers
  *   aggregate  the cost of the collectives' aggregation rules (mean, trimmed mean, median, centered clipping)
+ *   peer-memory  resident memory of `gossamer peer` processes (MLP on MNIST) and of `gossamer train --workers 8`
  * Prints one JSON object per benchmark with --json, a readable summary otherwise.
  */
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   transport: async () => (await import('./transport.js')).runTransportBench(),
   runtime: async () => (await import('./runtime.js')).runRuntimeBench(),
   aggregate: async () => (await import('./aggregate.js')).runAggregateBench(),
+  'peer-memory': async () => (await import('./peer-memory.js')).runPeerMemoryBench(),
 };
 
 const args = process.argv.slice(2);

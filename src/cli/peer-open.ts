@@ -29,6 +29,7 @@ import { readSwarmKey } from '../runtime/net/swarm-key.js';
 import { checkJoinerFlags, OPEN_ALGORITHMS, parseOpenConfig, type OpenRunConfig } from './open-config.js';
 import { peerTraining, type PeerFlags } from './peer.js';
 import { printable } from './printable.js';
+import { memoryFigures } from '../core/memory.js';
 
 /** Flags of the fixed-index mode that open mode does not take (yet). */
 const FIXED_ONLY = ['resume', 'links', 'latency', 'jitter', 'bandwidth', 'loss', 'aggregate', 'adversary', 'dashboard', 'shard', 'alpha', 'errorFeedback', 'logFormat'] as const;
@@ -180,7 +181,7 @@ export async function runOpenPeer(flags: PeerFlags, explicit: readonly string[])
       steps: result.steps, interrupted: result.interrupted, exchanges: result.exchanges, finalExchanges: result.finalExchanges, trainLoss: result.trainLoss,
       ...evaluation, seconds: (performance.now() - started) / 1000, layoutHash: model.layoutHash,
       members: tracker.current().members, topologies: tracker.history.map((t) => t.members.length), finished: result.finished,
-      rejected: transport.stats.rejected, banned: result.banned, checkpoint,
+      rejected: transport.stats.rejected, banned: result.banned, checkpoint, memory: memoryFigures(),
     };
     if (flags.json) emit('summary', summary);
     else process.stdout.write(`open peer: ${result.steps} steps, ${result.exchanges} exchanges, test accuracy ${(100 * evaluation.testAccuracy).toFixed(2)}%, ${summary.seconds.toFixed(1)} s${checkpoint ? `; model written to ${checkpoint}` : ''}\n`);

@@ -51,6 +51,8 @@ import { checkContributionCodec } from '../core/contribution.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { printable } from './printable.js';
+import { memoryFigures } from '../core/memory.js';
+import { keepAllocatorSmall } from '../runtime/allocator.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
@@ -270,6 +272,8 @@ export function peerTraining(flags: PeerFlags, workers: number, dataset: Dataset
 }
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
+  // (before any thread starts: an arena is given to a thread at its first allocation)
+  keepAllocatorSmall();
   if (flags.shardOptimizer) throw new UsageError('--shard-optimizer runs in gossamer sim and in train\'s clusters: over the network, the collectives have no sharded rounds yet');
   if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   // Neither --index nor --workers: open mode (peer-open.ts).
@@ -293,7 +297,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
   const workers = flags.workers;
   const modelName = flags.model ?? 'mlp';
   const dataset = flags.dataset ?? recipe(modelName, workers).dataset;
-  const data = loadTrainingData(dataset, modelName, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit });
+  // MNIST stays in its files, read a batch at a time: the page cache holds it once for all the peers of a machine.
+  const data = loadTrainingData(dataset, modelName, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit, onDisk: true });
   const t = peerTraining(flags, workers, dataset, epochSize(data, flags.seq ?? DEFAULT_SEQ));
   const optimizerConfig = optimizerConfigOf(t);
   const runDir = flags.out === undefined ? null : RunDir.claim({
@@ -334,11 +339,13 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     dim: model.size, dtype: 'f32', backend, layout: model.layout,
     schedule: makeRunSchedule({ kind: t.schedule, lr: t.lr, warmup: t.warmup, totalSteps: t.steps }),
   });
-  // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's.
-  const saved = createOptimizer(model, optimizerConfig);
+  // Checkpoints describe the engine's optimizer of the same settings; its state is the local optimizer's. Made when
+  // needed (a resume, a save): its state is one more vector of the model's size.
+  let engineOptimizer: ReturnType<typeof createOptimizer> | null = null;
+  const saved = () => (engineOptimizer ??= createOptimizer(model, optimizerConfig));
   const optimizerToSave = () => {
-    saved.loadState(optimizer.state as Float32Array, optimizer.steps);
-    return saved;
+    saved().loadState(optimizer.state as Float32Array, optimizer.steps);
+    return saved();
   };
   const partners = graphPairing(graph, flags.rate, index);
   const neighbours = partners.neighbours;
@@ -347,8 +354,9 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     checkPeerResume(resume, { index, workers: flags.workers, algorithm: built.algorithm.name, model });
     restoreModel(resume.checkpoint, model);
     if (resume.checkpoint.optimizer) {
-      restoreOptimizer(resume.checkpoint, saved);
-      optimizer.loadState(saved.state, saved.steps);
+      restoreOptimizer(resume.checkpoint, saved());
+      optimizer.loadState(saved().state, saved().steps);
+      engineOptimizer = null; // (until a save)
     }
   }
 
@@ -557,6 +565,8 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       proposals: { completed: timing.count, meanMs: timing.count ? timing.totalMs / timing.count : null, minMs: timing.count ? timing.minMs : null },
       // Mean measured duration of this worker's completed exchanges (its proposals), ms.
       exchangeMs: timing.count ? timing.totalMs / timing.count : null,
+      // This process's memory after the final evaluation (the peak is over the whole run).
+      memory: memoryFigures(),
       // Pushes this worker sent over the network (not to itself as the holder), and their frames' bytes.
       ...(server ? { server: { holding: server.holding, applied, pushes: server.stats.pushes, pushBytes: server.stats.pushBytes } } : {}),
       checkpoint,

@@ -4,7 +4,8 @@
  */
 import { UsageError } from '../core/errors.js';
 import type { Rng } from '../core/rng.js';
-import { rowSize, type ImageDataset } from './dataset.js';
+import { copyRow, rowSize, type ImageDataset } from './dataset.js';
+import { copyValues } from './pixels.js';
 
 export interface Batch {
   /** size × channels × height × width. */
@@ -121,12 +122,11 @@ export class BatchIterator {
 
   /** Copies examples order[from .. from+count) into batch slots [slot .. slot+count). */
   private copy(from: number, count: number, slot: number): void {
-    const { row, order, full } = this;
-    const { images, labels } = this.data;
+    const { order, full, data } = this;
     for (let k = 0; k < count; k++) {
       const i = order[from + k];
-      full.images.set(images.subarray(i * row, (i + 1) * row), (slot + k) * row);
-      full.labels[slot + k] = labels[i];
+      copyRow(data, i, full.images, slot + k);
+      full.labels[slot + k] = data.labels[i];
     }
   }
 }
@@ -144,13 +144,13 @@ export function* evalBatches(data: ImageDataset, batchSize: number, indices?: In
   for (let at = 0; at < m; at += batchSize) {
     const size = Math.min(batchSize, m - at);
     if (indices === undefined) {
-      images.set(data.images.subarray(at * row, (at + size) * row));
+      copyValues(data.images, data.decode, at * row, size * row, images, 0);
       labels.set(data.labels.subarray(at, at + size));
     } else {
       for (let k = 0; k < size; k++) {
         const i = indices[at + k];
         if (i < 0 || i >= data.n) throw new UsageError(`index ${i} is outside dataset ${data.name} (n = ${data.n})`);
-        images.set(data.images.subarray(i * row, (i + 1) * row), k * row);
+        copyRow(data, i, images, k);
         labels[k] = data.labels[i];
       }
     }

@@ -1,5 +1,7 @@
 /** The one in-memory layout for labelled examples: images (or feature vectors) and integer class labels. */
 import { UsageError } from '../core/errors.js';
+import { isFileBytes, readBytes } from './file-bytes.js';
+import { copyValues, headValues, type PixelArray } from './pixels.js';
 
 /**
  * Labelled examples stored contiguously. Example i occupies images[i·rowSize, (i+1)·rowSize) in channels × height ×
@@ -7,10 +9,15 @@ import { UsageError } from '../core/errors.js';
  * A feature-vector dataset is an image of shape 1 × 1 × features.
  * Datasets returned by the loaders may be shared by several callers (they are cached): treat them as read-only.
  */
-export interface ImageDataset {
+export interface ImageDataset<I extends PixelArray = PixelArray> {
   name: string;
-  /** n × channels × height × width, normalised. */
-  images: Float32Array;
+  /**
+   * n × channels × height × width: normalised floats, or stored bytes (MNIST's pixels, in memory or left in their
+   * file) whose values are in `decode` (data/pixels.ts; a batch decodes its rows).
+   */
+  images: I;
+  /** For byte images: the float value of each byte (256 entries). */
+  decode?: Float32Array;
   labels: Int32Array;
   n: number;
   channels: number;
@@ -38,8 +45,9 @@ export function checkDataset(data: ImageDataset): void {
     if (!Number.isInteger(v) || v < 0) throw new UsageError(`${where}: ${k} must be a non-negative integer, got ${v}`);
   }
   if (data.images.length !== data.n * row) {
-    throw new UsageError(`${where}: images hold ${data.images.length} floats, expected ${data.n} × ${row}`);
+    throw new UsageError(`${where}: images hold ${data.images.length} values, expected ${data.n} × ${row}`);
   }
+  if (data.images instanceof Uint8Array && data.decode?.length !== 256) throw new UsageError(`${where}: byte images need a decode table of 256 values`);
   if (data.labels.length !== data.n) {
     throw new UsageError(`${where}: ${data.labels.length} labels for ${data.n} examples`);
   }
@@ -50,28 +58,35 @@ export function checkDataset(data: ImageDataset): void {
 }
 
 /** The first `limit` examples of a dataset, as views sharing its storage (no copy). */
-export function headOf(data: ImageDataset, limit: number | undefined): ImageDataset {
+export function headOf<I extends PixelArray>(data: ImageDataset<I>, limit: number | undefined): ImageDataset<I> {
   if (limit === undefined || limit >= data.n) return data;
   if (!Number.isInteger(limit) || limit < 0) throw new UsageError(`limit must be a non-negative integer, got ${limit}`);
   const row = rowSize(data);
   return {
     ...data,
-    images: data.images.subarray(0, limit * row),
+    images: headValues(data.images, limit * row),
     labels: data.labels.subarray(0, limit),
     n: limit,
   };
 }
 
-/** A new dataset made of the examples at the given indices, in that order (copies rows). */
+/** Copies example i into row `slot` of `out`, as floats. */
+export function copyRow(data: ImageDataset, i: number, out: Float32Array, slot: number): void {
+  const row = rowSize(data);
+  copyValues(data.images, data.decode, i * row, row, out, slot * row);
+}
+
+/** A new dataset made of the examples at the given indices, in that order (copies rows, in the stored type). */
 export function subsetOf(data: ImageDataset, indices: ArrayLike<number>, name = data.name): ImageDataset {
   const row = rowSize(data);
   const m = indices.length;
-  const images = new Float32Array(m * row);
+  const src = data.images;
+  const images = src instanceof Float32Array ? new Float32Array(m * row) : new Uint8Array(m * row);
   const labels = new Int32Array(m);
   for (let k = 0; k < m; k++) {
     const i = indices[k];
     if (!Number.isInteger(i) || i < 0 || i >= data.n) throw new UsageError(`index ${i} is outside dataset ${data.name} (n = ${data.n})`);
-    images.set(data.images.subarray(i * row, (i + 1) * row), k * row);
+    images.set(isFileBytes(src) ? readBytes(src, i * row, row) : src.subarray(i * row, (i + 1) * row), k * row);
     labels[k] = data.labels[i];
   }
   return { ...data, name, images, labels, n: m };

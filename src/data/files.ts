@@ -1,5 +1,5 @@
 /** Locating data shipped inside npm packages, and reading files with one-line errors. */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { UsageError } from '../core/errors.js';
@@ -23,5 +23,27 @@ export function readFileOrThrow(file: string, what: string): Buffer {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new UsageError(`${what} not found: ${file}`);
     throw new UsageError(`cannot read ${what} ${file}: ${code ?? (err as Error).message}`);
+  }
+}
+
+/** Reads a whole file into shared memory (a SharedArrayBuffer, which threads read without a copy); errors as readFileOrThrow's. */
+export function readFileShared(file: string, what: string): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    readFileOrThrow(file, what);
+    throw new UsageError(`cannot read ${what} ${file}`);
+  }
+  try {
+    const out = new Uint8Array(new SharedArrayBuffer(fstatSync(fd).size));
+    for (let at = 0; at < out.length; ) {
+      const got = readSync(fd, out, at, out.length - at, at);
+      if (got === 0) throw new UsageError(`cannot read ${what} ${file}: it ended at byte ${at} of ${out.length}`);
+      at += got;
+    }
+    return out;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { UsageError } from '../core/errors.js';
-import { readFileOrThrow } from './files.js';
+import { readFileOrThrow, readFileShared } from './files.js';
 
 export type IdxType = 'u8' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
@@ -26,8 +26,11 @@ const TYPES: Record<number, { type: IdxType; size: number }> = {
   0x0e: { type: 'f64', size: 8 },
 };
 
-/** Parses IDX bytes (gunzipping them first if they are gzip-compressed); `file` names the source in errors. */
-export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
+/**
+ * Parses IDX bytes (gunzipping them first if they are gzip-compressed); `file` names the source in errors. With
+ * `headerOnly`, the bytes are the header alone: its type and dimensions come back, with no data.
+ */
+export function parseIdx(bytes: Uint8Array, file: string, opts: { headerOnly?: boolean } = {}): IdxArray {
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
       bytes = gunzipSync(bytes);
@@ -53,6 +56,7 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxArray {
     dims.push(v);
     count *= v;
   }
+  if (opts.headerOnly) return { type: info.type, dims, data: new Uint8Array(0) };
   const expected = count * info.size;
   const actual = bytes.length - headerBytes;
   if (actual < expected) {
@@ -98,12 +102,13 @@ function shapeText(dims: number[]): string {
 }
 
 /**
- * Reads an IDX file. If `file` does not exist but `file.gz` does, reads that instead.
- * Missing, unreadable or malformed files are UsageErrors naming the file.
+ * Reads an IDX file. If `file` does not exist but `file.gz` does, reads that instead. An uncompressed file is read
+ * into shared memory (its u8 data is a view of it). Missing, unreadable or malformed files are UsageErrors naming the
+ * file.
  */
 export function readIdx(file: string): IdxArray {
   const path = !existsSync(file) && existsSync(`${file}.gz`) ? `${file}.gz` : file;
-  return parseIdx(readFileOrThrow(path, 'IDX file'), path);
+  return parseIdx(path.endsWith('.gz') ? readFileOrThrow(path, 'IDX file') : readFileShared(path, 'IDX file'), path);
 }
 
 /** Encodes an array as IDX bytes (uncompressed); the inverse of parseIdx. */

@@ -18,7 +18,7 @@ export interface SyntheticClassificationOptions {
  * Gaussian clusters: class centres μ_c ~ separation · N(0, I_features); example i has label i mod classes (then the
  * order is shuffled) and features μ_label + noise · N(0, I). Returned as an ImageDataset of shape 1 × 1 × features.
  */
-export function syntheticClassification(opts: SyntheticClassificationOptions): ImageDataset {
+export function syntheticClassification(opts: SyntheticClassificationOptions): ImageDataset<Float32Array> {
   const { n, features, classes } = opts;
   const noise = opts.noise ?? 1;
   const separation = opts.separation ?? 2;
@@ -58,7 +58,7 @@ export interface SyntheticImagesOptions {
  * Gaussian blobs of random position, width and sign per channel, scaled to unit peak. An example is its class
  * template translated by up to `shift` pixels (zero-filled) plus noise · N(0, 1) per pixel.
  */
-export function syntheticImages(opts: SyntheticImagesOptions): ImageDataset {
+export function syntheticImages(opts: SyntheticImagesOptions): ImageDataset<Float32Array> {
   const n = opts.n;
   const channels = opts.channels ?? 1;
   const height = opts.height ?? 8;

@@ -93,7 +93,7 @@ export class NeuralObjective implements Objective {
   private evaluate(x: Vec): { loss: number; accuracy: number } {
     if (this.lastX === x) return this.last;
     this.model.setParams(x as Float32Array);
-    const r = this.model.evaluate({ inputs: this.test.images, targets: this.test.labels, count: this.test.n });
+    const r = this.model.evaluate({ inputs: this.test.images, decode: this.test.decode, targets: this.test.labels, count: this.test.n });
     this.lastX = x;
     this.last = { loss: r.loss, accuracy: r.accuracy };
     return this.last;

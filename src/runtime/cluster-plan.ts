@@ -65,7 +65,8 @@ const usage = (err: unknown): UsageError => (err instanceof UsageError ? err : n
 function prepareData(config: ClusterConfig): TrainingData {
   const ds = config.dataset;
   if (typeof ds === 'object') return imageData(ds.train, ds.test, config.limit);
-  return loadTrainingData(ds, config.model, { seed: config.seed, limit: config.limit });
+  // MNIST stays in its files, each thread reading its batches' rows (the page cache holds the set once).
+  return loadTrainingData(ds, config.model, { seed: config.seed, limit: config.limit, onDisk: true });
 }
 
 /** Resolves a checked configuration (checkClusterConfig) into the run's plan. */

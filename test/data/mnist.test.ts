@@ -8,6 +8,7 @@ import { UsageError } from '../../src/core/errors.js';
 import { checkDataset, labelCounts } from '../../src/data/dataset.js';
 import { encodeIdx } from '../../src/data/idx.js';
 import { loadMnist, MNIST_FILES, MNIST_MEAN, MNIST_STD } from '../../src/data/mnist.js';
+import { decodeAll } from '../../src/data/pixels.js';
 
 test('MNIST test split: 10,000 images of 1 × 28 × 28 with the known label counts', () => {
   const d = loadMnist('test');
@@ -27,13 +28,15 @@ test('MNIST train split: 60,000 images with the known label counts', () => {
   assert.deepEqual(Array.from(d.labels.subarray(0, 5)), [5, 0, 4, 1, 9]);
 });
 
-test('MNIST pixels are normalised with mean 0.1307 and std 0.3081', () => {
+test('MNIST pixels are bytes on shared memory, normalised with mean 0.1307 and std 0.3081 when decoded', () => {
   const d = loadMnist('test');
+  assert.ok(d.images instanceof Uint8Array && d.images.buffer instanceof SharedArrayBuffer);
+  const values = decodeAll(d.images, d.decode);
   let min = Infinity;
   let max = -Infinity;
-  for (let k = 0; k < d.images.length; k += 7) {
-    min = Math.min(min, d.images[k]);
-    max = Math.max(max, d.images[k]);
+  for (let k = 0; k < values.length; k += 7) {
+    min = Math.min(min, values[k]);
+    max = Math.max(max, values[k]);
   }
   assert.ok(Math.abs(min - (0 - MNIST_MEAN) / MNIST_STD) < 1e-6);
   assert.ok(Math.abs(max - (1 - MNIST_MEAN) / MNIST_STD) < 1e-6);
@@ -44,7 +47,7 @@ test('MNIST is cached and limit gives a prefix view', () => {
   const b = loadMnist('test', { limit: 100 });
   assert.equal(b.n, 100);
   assert.equal(b.images.length, 100 * 784);
-  assert.equal(b.images.buffer, a.images.buffer);
+  assert.equal((b.images as Uint8Array).buffer, (a.images as Uint8Array).buffer);
   assert.deepEqual(Array.from(b.labels), Array.from(a.labels.subarray(0, 100)));
   assert.equal(loadMnist('test'), a);
 });
@@ -82,7 +85,7 @@ test('a well-formed MNIST directory loads, raw or gzip-compressed', () => {
       const d = loadMnist('test', { dir });
       assert.equal(d.n, 4);
       assert.deepEqual(Array.from(d.labels), [0, 1, 2, 3]);
-      assert.ok(Math.abs(d.images[1] - (1 / 255 - MNIST_MEAN) / MNIST_STD) < 1e-6);
+      assert.ok(Math.abs(decodeAll(d.images, d.decode)[1] - (1 / 255 - MNIST_MEAN) / MNIST_STD) < 1e-6);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

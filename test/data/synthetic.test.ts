@@ -5,7 +5,7 @@ import { checkDataset, labelCounts, rowSize, type ImageDataset } from '../../src
 import { syntheticClassification, syntheticImages } from '../../src/data/synthetic.js';
 
 /** Accuracy of the nearest class mean (estimated on the first half) on the second half. */
-function nearestMeanAccuracy(d: ImageDataset): number {
+function nearestMeanAccuracy(d: ImageDataset<Float32Array>): number {
   const row = rowSize(d);
   const half = Math.floor(d.n / 2);
   const means = new Float64Array(d.classes * row);

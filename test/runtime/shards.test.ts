@@ -13,6 +13,7 @@ import { addClusterOptions, clusterConfig, explicitOptions } from '../../src/cli
 import { UsageError } from '../../src/core/errors.js';
 import { loadMnist } from '../../src/data/mnist.js';
 import { examplesDigest, shardRng, splitExamples, workerShards } from '../../src/data/shard.js';
+import { decodeAll } from '../../src/data/pixels.js';
 import { readCheckpoint, saveCheckpoint } from '../../src/engine/checkpoint.js';
 import { createModel } from '../../src/engine/models/index.js';
 import { ShuffledBatches } from '../../src/engine/training/batches.js';
@@ -126,13 +127,14 @@ test('a worker\'s batches run over its shard: every example of the shard once pe
   assert.deepEqual(splitExamples(train, WORKERS, { shard: 'dirichlet', alpha: ALPHA }, shardRng(SEED)), shards);
   const shard = shards[1];
   const B = 7;
-  const batches = new ShuffledBatches({ inputs: train.images, targets: train.labels, count: train.n }, 11, B, shard);
+  const batches = new ShuffledBatches({ inputs: train.images, decode: train.decode, targets: train.labels, count: train.n }, 11, B, shard);
   assert.equal(batches.epochSize, shard.length);
   const row = train.channels * train.height * train.width;
   // Identify each example of a batch by its image, and check that it lies in the shard.
   const byImage = new Map<string, number>();
   const keyOf = (images: Float32Array, k: number) => images.subarray(k * row, k * row + row).join(',');
-  for (const i of shard) byImage.set(keyOf(train.images, i), i);
+  const values = decodeAll(train.images, train.decode);
+  for (const i of shard) byImage.set(keyOf(values, i), i);
   const seen = new Map<number, number>();
   const steps = Math.ceil((2 * shard.length) / B);
   for (let s = 0; s < steps; s++) {
@@ -147,6 +149,6 @@ test('a worker\'s batches run over its shard: every example of the shard once pe
   assert.equal(seen.size, shard.length, 'every example of the shard');
   // Two epochs, and a little more: every example twice or three times.
   for (const c of seen.values()) assert.ok(c === 2 || c === 3);
-  const again = new ShuffledBatches({ inputs: train.images, targets: train.labels, count: train.n }, 11, B, shard);
+  const again = new ShuffledBatches({ inputs: train.images, decode: train.decode, targets: train.labels, count: train.n }, 11, B, shard);
   assert.deepEqual(Array.from(again.batch(5).targets), Array.from(batches.batch(5).targets));
 });

@@ -1,5 +1,7 @@
 import type { Backend } from '../backend.js';
 import { Rng } from '../../core/rng.js';
+import type { FileBytes } from '../../data/file-bytes.js';
+import { copyValues } from '../../data/pixels.js';
 import { IntSlot, Slot } from '../layers/layer.js';
 import { layoutHash, layoutOf, type LayoutEntry, type Registry, type StateKind } from '../layout.js';
 
@@ -12,7 +14,9 @@ export interface Network {
 
 /** A labelled data set in memory: `count` samples of `inputSize` values each, `targetsPerSample` labels each. */
 export interface LabeledData {
-  readonly inputs: Float32Array | Int32Array;
+  /** Floats, token ids, or stored bytes (in memory or in their file) whose float values are `decode` (data/pixels.ts: decoded a batch at a time). */
+  readonly inputs: Float32Array | Int32Array | Uint8Array | FileBytes;
+  readonly decode?: Float32Array;
   readonly targets: Int32Array;
   readonly count: number;
 }
@@ -92,6 +96,8 @@ export class Model implements ModelSpec {
   private stateBuf: Float32Array;
   private readonly dlogits = new Slot();
   private readonly predictions = new IntSlot();
+  /** A batch of byte inputs decoded to floats (evaluate). */
+  private readonly decoded = new Slot();
 
   constructor(
     readonly backend: Backend,
@@ -270,7 +276,7 @@ export class Model implements ModelSpec {
     let correct = 0;
     for (let start = 0; start < count; start += batchSize) {
       const end = Math.min(count, start + batchSize);
-      const inputs = data.inputs.subarray(start * this.inputSize, end * this.inputSize);
+      const inputs = batchInputs(data, start * this.inputSize, end * this.inputSize, this.decoded);
       const targets = data.targets.subarray(start * tps, end * tps);
       const logits = this.forward(inputs, false);
       const rows = logits.length / this.classes;
@@ -282,6 +288,14 @@ export class Model implements ModelSpec {
     const total = count * tps;
     return { loss: total > 0 ? lossSum / total : NaN, accuracy: total > 0 ? correct / total : NaN, count };
   }
+}
+
+/** Inputs [from, to) of a data set as the network takes them: byte inputs decoded into `slot`, others as views. */
+function batchInputs(data: LabeledData, from: number, to: number, slot: Slot): Float32Array | Int32Array {
+  if (data.inputs instanceof Float32Array || data.inputs instanceof Int32Array) return data.inputs.subarray(from, to);
+  const out = slot.get(to - from);
+  copyValues(data.inputs, data.decode, from, to - from, out, 0);
+  return out;
 }
 
 function check(buf: Float32Array, size: number, what: string): void {

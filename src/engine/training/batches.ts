@@ -4,6 +4,7 @@
  * uninterrupted one, and lets several workers draw independent streams from distinct seeds.
  */
 import { Rng } from '../../core/rng.js';
+import { copyValues, type PixelArray } from '../../data/pixels.js';
 import type { LabeledData } from '../models/model.js';
 
 /** One training batch: model inputs and their targets (views owned by the source, valid until its next call). */
@@ -32,7 +33,8 @@ export class ShuffledBatches implements BatchSource {
   readonly batchSize: number;
   readonly epochSize: number;
   private readonly inputSize: number;
-  private readonly inputs: Float32Array;
+  private readonly inputs: PixelArray;
+  private readonly decode: Float32Array | undefined;
   private readonly targets: Int32Array;
   private readonly out: { inputs: Float32Array; targets: Int32Array };
   /** The examples drawn from (null: all of them). */
@@ -41,7 +43,7 @@ export class ShuffledBatches implements BatchSource {
   private readonly perms = new Map<number, Int32Array>();
 
   constructor(
-    data: LabeledData & { inputs: Float32Array },
+    data: LabeledData & { inputs: PixelArray },
     readonly seed: number,
     batchSize: number,
     indices?: Int32Array,
@@ -60,6 +62,8 @@ export class ShuffledBatches implements BatchSource {
     this.indices = indices ?? null;
     this.inputSize = inputSize;
     this.inputs = data.inputs;
+    this.decode = data.decode;
+    if (data.inputs instanceof Uint8Array && data.decode?.length !== 256) throw new Error('byte inputs need a table of 256 values to decode them');
     this.targets = data.targets;
     this.batchSize = batchSize;
     this.epochSize = indices?.length ?? data.count;
@@ -95,7 +99,7 @@ export class ShuffledBatches implements BatchSource {
       const ix = this.indices;
       for (let j = 0; j < take; j++) {
         const i = ix ? ix[perm[at + j]] : perm[at + j];
-        out.inputs.set(this.inputs.subarray(i * row, (i + 1) * row), (k + j) * row);
+        copyValues(this.inputs, this.decode, i * row, row, out.inputs, (k + j) * row);
         out.targets[k + j] = this.targets[i];
       }
       k += take;

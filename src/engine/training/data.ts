@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../../core/errors.js';
 import { headOf, type ImageDataset } from '../../data/dataset.js';
+import { isFileBytes } from '../../data/file-bytes.js';
 import { workerShards, type DataSplit } from '../../data/shard.js';
 import { loadMnist, MNIST_MEAN, MNIST_STD } from '../../data/mnist.js';
 import { syntheticImages } from '../../data/synthetic.js';
@@ -39,6 +40,8 @@ export interface DataOptions {
   limit?: number;
   /** Test examples to keep (images; text evaluation takes its windows from the whole held-out part). */
   evalLimit?: number;
+  /** MNIST: leave the images in their files, read a batch at a time (data/mnist.ts). */
+  onDisk?: boolean;
 }
 
 /** Image channels a model expects of the generated data (ResNet-20 is a CIFAR-style colour network). */
@@ -61,7 +64,7 @@ export function loadTrainingData(name: DatasetName, model: ModelName, o: DataOpt
     const { train, test } = splitText(corpus.bytes, TEXT_HELD_OUT);
     return { kind: 'text', name, train, test, vocab: corpus.vocab };
   }
-  if (name === 'mnist') return { kind: 'images', name, train: loadMnist('train', { limit: o.limit }), test: loadMnist('test', { limit: o.evalLimit }) };
+  if (name === 'mnist') return { kind: 'images', name, train: loadMnist('train', { limit: o.limit, onDisk: o.onDisk }), test: loadMnist('test', { limit: o.evalLimit, onDisk: o.onDisk }) };
   const nTrain = o.limit ?? SYNTHETIC_TRAIN;
   const nTest = o.evalLimit ?? SYNTHETIC_TEST;
   const all = syntheticImages({ n: nTrain + nTest, seed: `synthetic:${o.seed}`, channels: channelsFor(model), height: 16, width: 16, classes: 10 });
@@ -98,7 +101,8 @@ export function batchSource(data: TrainingData, seed: number, batchSize: number,
     if (examples) throw new Error('a text is read whole by every worker: it has no shards');
     return new TextWindows(data.train, seq, seed, batchSize);
   }
-  return new ShuffledBatches({ inputs: data.train.images, targets: data.train.labels, count: data.train.n }, seed, batchSize, examples);
+  const t = data.train;
+  return new ShuffledBatches({ inputs: t.images, decode: t.decode, targets: t.labels, count: t.n }, seed, batchSize, examples);
 }
 
 /**
@@ -119,7 +123,7 @@ export type Evaluation = Record<string, number>;
 export function evaluationSet(data: TrainingData, seq: number, limit?: number): LabeledData {
   if (data.kind === 'text') return textEvalData(data.test, seq, limit);
   const test = headOf(data.test, limit);
-  return { inputs: test.images, targets: test.labels, count: test.n };
+  return { inputs: test.images, decode: test.decode, targets: test.labels, count: test.n };
 }
 
 /** Evaluates a model on a held-out set of this data. */
@@ -156,5 +160,6 @@ export function dataInfo(data: TrainingData, seq: number, evalLimit?: number): R
 export function trainingPart(data: TrainingData, share: <T extends Float32Array | Int32Array | Uint8Array>(a: T) => T): TrainingData {
   if (data.kind === 'text') return { ...data, train: share(data.train), test: new Uint8Array(0) };
   const t = data.train;
-  return { ...data, train: { ...t, images: share(t.images), labels: share(t.labels) }, test: { ...data.test, images: new Float32Array(0), labels: new Int32Array(0), n: 0 } };
+  // (bytes left in their file stay there)
+  return { ...data, train: { ...t, images: isFileBytes(t.images) ? t.images : share(t.images), labels: share(t.labels) }, test: { ...data.test, images: new Float32Array(0), labels: new Int32Array(0), n: 0 } };
 }

@@ -228,18 +228,31 @@ class AveragingParty implements ExchangeParty {
   /** Exchanges since the final barrier. */
   counted = 0;
   counting = false;
-  private readonly gossip: Acid;
-  private readonly state: AcidState;
+  /** Made at the first exchange of the final phase (its vectors are not needed while training). */
+  private made: { gossip: Acid; state: AcidState } | null = null;
   private readonly started = performance.now();
 
   constructor(
-    x: Float32Array,
-    backend: Backend,
+    private readonly x: Float32Array,
+    private readonly backend: Backend,
     private readonly headerOf: () => MessageHeader,
     private readonly guard: ExchangeGuard,
-  ) {
-    this.gossip = new Acid({ dim: x.length, dtype: 'f32', backend, eta: 0, alphaTilde: 0, tracking: false });
-    this.state = shareState(this.gossip.createState(x), x);
+  ) {}
+
+  private get gossip(): Acid {
+    return this.make().gossip;
+  }
+
+  private get state(): AcidState {
+    return this.make().state;
+  }
+
+  private make(): { gossip: Acid; state: AcidState } {
+    if (!this.made) {
+      const gossip = new Acid({ dim: this.x.length, dtype: 'f32', backend: this.backend, eta: 0, alphaTilde: 0, tracking: false });
+      this.made = { gossip, state: shareState(gossip.createState(this.x), this.x) };
+    }
+    return this.made;
   }
 
   wants(): boolean {

@@ -20,6 +20,10 @@ interface Addon {
   isas(): string[];
   kernels(isa: string): Record<string, unknown> & { isa: string };
   kernelNames: string[];
+  /** glibc's mallopt (M_MMAP_THRESHOLD, M_ARENA_MAX): true where applied. */
+  tuneAllocator?(mmapThreshold: number, arenaMax: number): boolean;
+  /** glibc's malloc_trim(0): true if memory went back to the system. */
+  trimAllocator?(): boolean;
 }
 
 // Relative to this module, both as src/engine/backends/native/index.ts and as dist/engine/backends/native/index.js.
@@ -52,6 +56,14 @@ function loadAddon(): Addon | null {
 export function nativeLoadError(): string {
   loadAddon();
   return loadError;
+}
+
+/** The C library allocator's settings through the addon (null without the addon, or an addon built before them). */
+export function nativeAllocator(): { tune(mmapThreshold: number, arenaMax: number): boolean; trim(): boolean } | null {
+  const a = loadAddon();
+  if (!a?.tuneAllocator || !a.trimAllocator) return null;
+  const { tuneAllocator, trimAllocator } = a;
+  return { tune: (t, n) => tuneAllocator(t, n), trim: () => trimAllocator() };
 }
 
 /** Instruction sets this CPU can run with the addon, best first ([] when the addon is not available). */

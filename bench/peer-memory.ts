@@ -1,0 +1,110 @@
+/**
+ * Resident memory of `gossamer peer` processes training the default MLP on MNIST, and of one
+ * `gossamer train --workers N` process for comparison. The peers run on 127.0.0.1 from the built CLI
+ * (dist/cli/main.js: `npm run build` first), as a user runs them; each process's VmRSS and VmHWM are read from
+ * /proc every 100 ms.
+ *
+ *   npm run bench -- peer-memory [--json] [--workers=4] [--steps=<per peer>] [--algo=acid] [--train-workers=8] [--no-train]
+ *
+ * Per peer: `peakMB` (VmHWM at its summary), `steadyMB` (median VmRSS from its first step to its last),
+ * `startMB` (VmRSS once listening, data loaded) and `summary` (process.memoryUsage() of its main thread at the
+ * end: heapUsed, external, arrayBuffers). Linux only.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { writeSwarmKey } from '../src/runtime/net/swarm-key.js';
+import { mb, medianRss, sampleRss } from './rss.js';
+
+const CLI = 'dist/cli/main.js';
+
+function flag(name: string, fallback: string | undefined): string | undefined {
+  const a = process.argv.find((x) => x.startsWith(`--${name}=`));
+  return a ? a.slice(name.length + 3) : fallback;
+}
+
+interface Watched {
+  index: number;
+  events: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+  result: Promise<Record<string, unknown>>;
+}
+
+/** Starts one CLI process with --json output and samples its memory until it exits. */
+function watch(index: number, args: string[]): Watched & { firstLine: Promise<Record<string, unknown>> } {
+  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
+  const rss = sampleRss(proc.pid!);
+  const events: Array<Record<string, unknown>> = [];
+  const marks: Record<string, number> = {};
+  const stderr: string[] = [];
+  let first: (e: Record<string, unknown>) => void;
+  const firstLine = new Promise<Record<string, unknown>>((r) => (first = r));
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      return;
+    }
+    events.push(e);
+    const name = String(e.event ?? 'summary');
+    if (marks[name] === undefined) marks[name] = rss.mark();
+    if (name === 'progress') marks.lastProgress = rss.mark();
+    if (events.length === 1) first(e);
+  });
+  createInterface({ input: proc.stderr! }).on('line', (line) => stderr.push(line));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const result = exited.then((code) => {
+    const samples = rss.stop();
+    if (code !== 0) throw new Error(`process ${index} exited with ${code}:\n${stderr.slice(-20).join('\n')}`);
+    const summary = events.find((e) => e.event === 'summary') ?? events[events.length - 1];
+    const atSummary = samples.filter((s) => s.t <= (marks.summary ?? Infinity));
+    const trainFrom = marks.start ?? marks.listening ?? 0;
+    return {
+      startMB: marks.listening === undefined ? null : mb(samples.find((s) => s.t >= marks.listening)?.rssMB),
+      steadyMB: mb(medianRss(samples, trainFrom, marks.lastProgress ?? marks.summary ?? Infinity)),
+      peakMB: mb(Math.max(...atSummary.map((s) => s.peakMB))),
+      samples: samples.length,
+      summary: (summary as { memory?: unknown }).memory ?? null,
+      testAccuracy: summary.testAccuracy ?? null,
+      steps: summary.steps ?? null,
+      seconds: summary.seconds ?? null,
+    };
+  });
+  return { index, events, exited, result, firstLine };
+}
+
+async function peers(workers: number, steps: string | undefined, algo: string): Promise<Array<Record<string, unknown>>> {
+  const dir = mkdtempSync(join(tmpdir(), 'gossamer-peer-memory-'));
+  try {
+    const key = join(dir, 'swarm.key');
+    writeSwarmKey(key);
+    const common = ['peer', '--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, '--workers', String(workers), '--algo', algo, '--json', ...(steps ? ['--steps', steps] : [])];
+    const first = watch(0, [...common, '--index', '0']);
+    const addr = ((await first.firstLine).addrs as string[])[0];
+    const all = [first, ...Array.from({ length: workers - 1 }, (_, k) => watch(k + 1, [...common, '--index', String(k + 1), '--bootstrap', addr]))];
+    return await Promise.all(all.map(async (p) => ({ index: p.index, ...(await p.result) })));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function runPeerMemoryBench(): Promise<Record<string, unknown>> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  const workers = Number(flag('workers', '4'));
+  const algo = flag('algo', 'acid')!;
+  const result: Record<string, unknown> = { model: 'mlp', dataset: 'mnist', workers, algo, peers: await peers(workers, flag('steps', undefined), algo) };
+  if (!process.argv.includes('--no-train')) {
+    const n = flag('train-workers', '8')!;
+    const out = mkdtempSync(join(tmpdir(), 'gossamer-train-memory-'));
+    try {
+      const train = watch(0, ['train', '--model', 'mlp', '--workers', n, '--steps', flag('train-steps', '2000')!, '--out', out, '--overwrite', '--json']);
+      result.train = { workers: Number(n), ...(await train.result) };
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+  return result;
+}
