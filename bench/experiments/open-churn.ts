@@ -161,7 +161,7 @@ export async function openChurn(opts: { args?: string[]; log?: (line: string) =>
   try {
     const first = startPeer('p0', [
       ...listen, '--algo', 'acid', '--topology', 'ring', '--rate', String(o.rate), '--model', 'mlp', '--batch-size', '32', '--lr', '0.05',
-      '--momentum', '0.9', '--steps', '10000000', '--schedule', 'constant', '--duration', String(o.duration), '--final-exchanges', '10',
+      '--momentum', '0.9', '--steps', '10000000', '--schedule', 'constant', '--warmup', '0', '--duration', String(o.duration), '--final-exchanges', '10',
       '--seed', String(o.seed), '--out', join(dir, 'p0'),
     ]);
     peers.push(first);
