@@ -87,7 +87,7 @@ function startPeer(label: string, args: string[]): Peer {
     exited = true;
     for (const w of waiters.splice(0)) w.resolve(null);
     const samples = rss.stop();
-    resolve({ code, peakMB: mb(Math.max(...samples.map((s) => s.peakMB))), steadyMB: mb(medianRss(samples, trainFrom, trainTo)), stderr });
+    resolve({ code, peakMB: samples.length > 0 ? mb(Math.max(...samples.map((s) => s.peakMB))) : null, steadyMB: mb(medianRss(samples, trainFrom, trainTo)), stderr });
   }));
   return {
     label, events, done,
@@ -199,12 +199,12 @@ export async function openChurn(opts: { args?: string[]; log?: (line: string) =>
       exchanges: summaries.map((s) => s.exchanges as number),
       topologies: summaries.map((s) => (s.topologies as number[]).length),
       members: summaries.map((s) => (s.members as unknown[]).length),
-      peakMB: ends.map((e) => e.peakMB ?? NaN),
+      peakMB: survivors.map(({ end }) => end.peakMB ?? NaN),
       steadyMB: survivors.map(({ end }) => end.steadyMB ?? NaN),
       timeline,
     };
     const range = (xs: number[], f: (v: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))} (mean ${f(mean(xs))})`;
-    const markdown = table(['peers started', 'killed', 'survivors', 'largest distance between final models', 'test accuracy', 'steps per survivor', 'topologies seen', 'peak RSS per peer', 'steady RSS per peer'], [[
+    const markdown = table(['peers started', 'killed', 'survivors', 'largest distance between final models', 'test accuracy', 'steps per survivor', 'topologies seen', 'peak RSS per survivor', 'steady RSS per survivor'], [[
       result.started, killed.length, result.survivors, result.modelSpread.toExponential(2),
       range(result.testAccuracy, (v) => `${(100 * v).toFixed(2)}%`), range(result.steps, (v) => v.toFixed(0)), range(result.topologies, (v) => v.toFixed(0)),
       range(result.peakMB, (v) => `${v.toFixed(0)} MB`), range(result.steadyMB, (v) => `${v.toFixed(0)} MB`),
