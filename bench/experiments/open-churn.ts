@@ -18,7 +18,7 @@ import { mean, table } from './common.js';
  * to one another, relative to the norm of their mean), test accuracies, steps and topologies seen, and every
  * peer's resident memory (VmHWM, and the median VmRSS while it trained).
  *
- *   npm run experiment -- open-churn -- [--peers 16] [--duration 120] [--churn 0.25] [--rate 0.5] [--seed 1] [--json]
+ *   npm run experiment -- open-churn -- [--peers 16] [--duration 120] [--churn 0.25] [--rate 0.5] [--final-exchanges 10] [--seed 1] [--json]
  */
 const CLI = 'dist/cli/main.js';
 
@@ -28,6 +28,8 @@ export interface OpenChurnOptions {
   churn: number;
   rate: number;
   seed: number;
+  /** Exchanges of every peer in the final averaging. */
+  finalExchanges: number;
 }
 
 export function openChurnOptions(args: string[]): OpenChurnOptions {
@@ -44,6 +46,7 @@ export function openChurnOptions(args: string[]): OpenChurnOptions {
     churn: value('churn', 0.25, (v) => v >= 0 && v < 1),
     rate: value('rate', 0.5, (v) => v > 0),
     seed: value('seed', 1, (v) => Number.isInteger(v)),
+    finalExchanges: value('final-exchanges', 10, (v) => Number.isInteger(v) && v >= 0),
   };
 }
 
@@ -87,7 +90,8 @@ function startPeer(label: string, args: string[]): Peer {
     exited = true;
     for (const w of waiters.splice(0)) w.resolve(null);
     const samples = rss.stop();
-    resolve({ code, peakMB: samples.length > 0 ? mb(Math.max(...samples.map((s) => s.peakMB))) : null, steadyMB: mb(medianRss(samples, trainFrom, trainTo)), stderr });
+    const peaks = samples.map((s) => s.peakMB).filter(Number.isFinite);
+    resolve({ code, peakMB: peaks.length > 0 ? mb(Math.max(...peaks)) : null, steadyMB: mb(medianRss(samples, trainFrom, trainTo)), stderr });
   }));
   return {
     label, events, done,
@@ -161,7 +165,7 @@ export async function openChurn(opts: { args?: string[]; log?: (line: string) =>
   try {
     const first = startPeer('p0', [
       ...listen, '--algo', 'acid', '--topology', 'ring', '--rate', String(o.rate), '--model', 'mlp', '--batch-size', '32', '--lr', '0.05',
-      '--momentum', '0.9', '--steps', '10000000', '--schedule', 'constant', '--warmup', '0', '--duration', String(o.duration), '--final-exchanges', '10',
+      '--momentum', '0.9', '--steps', '10000000', '--schedule', 'constant', '--warmup', '0', '--duration', String(o.duration), '--final-exchanges', String(o.finalExchanges),
       '--seed', String(o.seed), '--out', join(dir, 'p0'),
     ]);
     peers.push(first);
@@ -208,7 +212,7 @@ export async function openChurn(opts: { args?: string[]; log?: (line: string) =>
       result.started, killed.length, result.survivors, result.modelSpread.toExponential(2),
       range(result.testAccuracy, (v) => `${(100 * v).toFixed(2)}%`), range(result.steps, (v) => v.toFixed(0)), range(result.topologies, (v) => v.toFixed(0)),
       range(result.peakMB, (v) => `${v.toFixed(0)} MB`), range(result.steadyMB, (v) => `${v.toFixed(0)} MB`),
-    ]]) + `\n\n${o.peers} peers joined one by one, then ${killed.length} killed at random moments (${killed.join(', ')}) and as many joined; A2CiD2 on a ring at rate ${o.rate}, the MLP on MNIST, batch 32, lr 0.05, momentum 0.9, ${o.duration} s.`;
+    ]]) + `\n\n${o.peers} peers joined one by one, then ${killed.length} killed at random moments (${killed.join(', ')}) and as many joined; A2CiD2 on a ring at rate ${o.rate}, the MLP on MNIST, batch 32, lr 0.05, momentum 0.9, ${o.duration} s, ${o.finalExchanges} final exchanges per peer.`;
     return { name: 'open-churn', results: result, markdown };
   } finally {
     for (const p of peers) if (p.alive()) p.kill();
