@@ -23,7 +23,7 @@ import { createOptimizer, NO_DECAY_BIAS_NORM, type Optimizer, type OptimTarget, 
 import type { Schedule } from '../engine/optim/schedule.js';
 import type { OptimizerName } from '../config/run.js';
 import { checkShardable, shardLayout } from './shards.js';
-import type { ParamRange } from './types.js';
+import type { ParamRange } from './param-range.js';
 
 /** The local optimizer's settings (the command line's --optimizer, --lr, --momentum, ...). */
 export interface LocalStepSettings {

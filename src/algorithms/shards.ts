@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../core/errors.js';
 import type { LayoutEntry } from '../engine/layout.js';
-import type { ParamRange } from './types.js';
+import type { ParamRange } from './param-range.js';
 
 /** Worker w's shard of [0, dim) among n workers: contiguous, the shards' sizes differ by one at most. */
 export function shardOf(dim: number, n: number, w: number): ParamRange {

@@ -25,11 +25,8 @@ export interface SavedState {
   scalars: Record<string, number>;
 }
 
-/** A contiguous range [start, end) of the flat parameter vector. */
-export interface ParamRange {
-  readonly start: number;
-  readonly end: number;
-}
+import type { ParamRange } from './param-range.js';
+export type { ParamRange };
 
 /** Exchanges with one neighbour at a time (A2CiD2, gossip, DADAO). */
 export interface PairwiseCapability<S extends WorkerState> {

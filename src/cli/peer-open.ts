@@ -27,7 +27,7 @@ import type { NetLogger } from '../runtime/net/net-options.js';
 import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey } from '../runtime/net/swarm-key.js';
 import { checkJoinerFlags, OPEN_ALGORITHMS, parseOpenConfig, type OpenRunConfig } from './open-config.js';
-import { peerTraining, type PeerFlags } from './peer.js';
+import { peerTraining, type PeerFlags } from './peer-flags.js';
 import { printable } from './printable.js';
 import { memoryFigures } from '../core/memory.js';
 

@@ -18,18 +18,18 @@ import { buildAlgorithm, COLLECTIVE_ALGORITHMS } from '../algorithms/index.js';
 import { UsageError } from '../core/errors.js';
 import { prepareOutputDir, writeOrFallback } from '../core/output-dir.js';
 import { Rng } from '../core/rng.js';
-import { getBackend, type BackendChoice } from '../engine/backends/index.js';
+import { getBackend } from '../engine/backends/index.js';
 import { restoreModel, restoreOptimizer } from '../engine/checkpoint.js';
 import { createModel, MODEL_NAMES } from '../engine/models/index.js';
 import { createOptimizer, optimizerConfigOf } from '../engine/optim/index.js';
 import {
-  DATASETS, DEFAULT_SEQ, epochSize, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, workerExamples, type DatasetName,
+  DATASETS, DEFAULT_SEQ, epochSize, evaluate, evaluationSet, loadTrainingData, modelShape, trainingPart, workerExamples,
 } from '../engine/training/data.js';
 import { makeTopology } from '../graph/topology.js';
 import { bandwidth, explicitOptions, linksOf } from './cluster.js';
 import { EmulatedTransport } from '../runtime/emulator.js';
 import { LocalOptimizer } from '../algorithms/local-optimizer.js';
-import { AGGREGATES, type Aggregate } from '../runtime/aggregate.js';
+import { AGGREGATES } from '../runtime/aggregate.js';
 import { makeRunSchedule } from '../runtime/schedule.js';
 import { toShared } from '../runtime/shared-memory.js';
 import { graphPairing } from '../runtime/pairing.js';
@@ -41,15 +41,12 @@ import type { SavedState } from '../algorithms/types.js';
 import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey, writeSwarmKey } from '../runtime/net/swarm-key.js';
 import { adversaryKind } from './adversary-option.js';
-import { ADVERSARY_KINDS, type AdversaryKind } from '../runtime/adversary.js';
-import { addBrakingOption, addCodecOptions, addShardOptimizerOption, addInitOption, addLogFormatOption, addDilocoOptions, addShardOptions, dataSplit, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
-import type { DilocoFlags, TrainingFlags } from './options.js';
+import { ADVERSARY_KINDS } from '../runtime/adversary.js';
+import { addBrakingOption, addCodecOptions, addShardOptimizerOption, addInitOption, addLogFormatOption, addDilocoOptions, addShardOptions, dilocoSettings, withOuterRecipe, integer, modelConfig, namingFlags, oneOf, optionName, real } from './options.js';
 import { examplesDigest, examplesOf } from '../data/shard.js';
-import type { Codec } from '../core/codecs.js';
 import { initFromSafetensors } from '../engine/init-weights.js';
 import { checkContributionCodec } from '../core/contribution.js';
-import { recipe, warmupSteps } from '../config/recipe.js';
-import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
+import { recipe } from '../config/recipe.js';
 import { printable } from './printable.js';
 import { memoryFigures } from '../core/memory.js';
 import { keepAllocatorSmall } from '../runtime/allocator.js';
@@ -57,42 +54,8 @@ import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
 import { MetricsWriter, readMetrics, type MetricsWriterInit, type WrittenRow } from '../report/metrics.js';
-import { BACKENDS, OPTIMIZERS, SCHEDULES, type TrainingSettings } from '../config/run.js';
-
-export const PEER_ALGORITHMS = ['acid', 'gossip', 'allreduce', 'diloco', 'streaming-diloco', 'gossip-diloco', 'async-diloco', 'acco', 'dpu'] as const;
-
-/** The command's flags (commander's camel-cased names); the DiLoCo family's are DilocoFlags'. */
-export interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
-  listen: string[];
-  shardOptimizer?: boolean;
-  init?: string;
-  bootstrap?: string[];
-  swarmKey?: string;
-  index?: number;
-  workers?: number;
-  algo: (typeof PEER_ALGORITHMS)[number];
-  aggregate?: Aggregate;
-  topology: string;
-  rate: number;
-  codec: Codec;
-  errorFeedback?: boolean;
-  finalExchanges: number;
-  timeout: number;
-  joinTimeout: number;
-  barrierTimeout: number;
-  latency?: number;
-  jitter?: number;
-  bandwidth?: number;
-  loss?: number;
-  links?: string;
-  slow?: number;
-  adversary?: AdversaryKind;
-  bounds: boolean;
-  backend: BackendChoice;
-  verbose?: boolean;
-  dashboard?: number | boolean;
-  duration?: number;
-}
+import { PEER_ALGORITHMS, peerTraining, type PeerFlags } from './peer-flags.js';
+import { BACKENDS, OPTIMIZERS, SCHEDULES } from '../config/run.js';
 
 export function peerCommand(): Command {
   const peer = new Command('peer')
@@ -252,23 +215,6 @@ function resumeFlags(flags: PeerFlags, explicit: readonly string[]): PeerCheckpo
   }
   flags.out ??= dirname(ck.checkpoint.file);
   return ck;
-}
-
-/**
- * The worker's training settings: its flags, over the cluster recipe of its model (config/recipe.ts); `epochSize`
- * turns the recipe's budget into this worker's share of steps.
- */
-export function peerTraining(flags: PeerFlags, workers: number, dataset: DatasetName, epochSize: number): TrainingSettings & { steps: number; seq: number; warmup: number } {
-  const model = flags.model ?? 'mlp';
-  const r = recipe(model, workers, { optimizer: flags.optimizer, batchSize: flags.batchSize });
-  const steps = flags.steps ?? Math.max(1, Math.ceil(('epochs' in r.budget ? r.budget.epochs * epochSize : r.budget.steps) / (r.batchSize * workers)));
-  return {
-    model, modelConfig: flags.modelConfig, dataset, ...dataSplit(flags), seq: flags.seq ?? DEFAULT_SEQ, limit: flags.limit ?? null, evalLimit: flags.evalLimit ?? null,
-    batchSize: r.batchSize, optimizer: r.optimizer, lr: flags.lr ?? r.lr, momentum: flags.momentum ?? r.momentum, nesterov: flags.nesterov ?? false,
-    weightDecay: flags.weightDecay ?? r.weightDecay, decayAll: flags.decayAll ?? false, braking: flags.braking ?? DEFAULT_BRAKING, schedule: flags.schedule ?? r.schedule,
-    warmup: flags.warmup ?? warmupSteps(r.warmup, steps), clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null,
-    seed: flags.seed ?? 1, steps,
-  };
 }
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {

@@ -3,14 +3,13 @@
  * run closes its metrics, since rows gain fields as a run goes (evaluations, the final row).
  */
 import { writeFileSync } from 'node:fs';
-import type { WrittenRow } from './metrics.js';
 
 export class CsvLog {
-  private readonly rows: WrittenRow[] = [];
+  private readonly rows: Array<Record<string, unknown>> = [];
 
   constructor(readonly path: string) {}
 
-  write(row: WrittenRow): void {
+  write(row: Record<string, unknown>): void {
     this.rows.push(row);
   }
 

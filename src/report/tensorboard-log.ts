@@ -8,7 +8,6 @@ import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from '
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { crc32c } from '../core/crc32c.js';
-import type { WrittenRow } from './metrics.js';
 
 /** Fields of a row that are coordinates rather than measurements. */
 const NOT_SCALARS = new Set(['gradients', 'final']);
@@ -25,7 +24,8 @@ export class TensorBoardLog {
     this.record(event(seconds, 0, [{ field: 3, bytes: utf8('brain.Event:2') }]));
   }
 
-  write(row: WrittenRow): void {
+  /** A metrics row (report/metrics.ts): its numeric fields at its gradient steps. */
+  write(row: { gradients: number; [field: string]: unknown }): void {
     const values = Object.entries(row)
       .filter(([key, v]) => !NOT_SCALARS.has(key) && typeof v === 'number' && Number.isFinite(v))
       .map(([key, v]) => message([{ field: 1, bytes: utf8(key) }, { field: 2, float: v as number }]));

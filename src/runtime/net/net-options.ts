@@ -2,6 +2,7 @@
  * The network transport's protocols, options, records and events.
  */
 import type { MessageHeader, WorkerId } from '../transport.js';
+import type { NetLogger } from './net-logger.js';
 import type { OpenMembershipInit } from './open-membership.js';
 
 export const EXCHANGE_PROTOCOL = '/gossamer/exchange/1.0.0';
@@ -11,14 +12,7 @@ export const PULL_PROTOCOL = '/gossamer/pull/1.0.0';
 /** Answers a pull: this worker's current parameters (a snapshot the transport may keep) and header, or null (busy). */
 export type PullHandler = (peer: WorkerId) => { header: MessageHeader; message: Float32Array } | null;
 
-export type LogLevel = 'debug' | 'info' | 'warn';
-/** Where the transport reports what it drops and why. */
-export type NetLogger = (level: LogLevel, message: string, fields?: Record<string, unknown>) => void;
-
-/** Default logger: warnings as one line on stderr. */
-export const stderrLogger: NetLogger = (level, message) => {
-  if (level === 'warn') process.stderr.write(`gossamer net: ${message}\n`);
-};
+export { stderrLogger, type LogLevel, type NetLogger } from './net-logger.js';
 
 /** Bytes handed to a stream per send call: the best of 64 KiB – 4 MiB in bench/transport.ts --sweep. */
 export const DEFAULT_CHUNK_BYTES = 256 << 10;

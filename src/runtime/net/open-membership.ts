@@ -15,7 +15,7 @@ import type { Libp2p, PeerId, Startable } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr } from '@multiformats/multiaddr';
 import { configHash, DEFAULT_ANNOUNCEMENT_BYTES, readAnnouncement, type Announcement, type PubSubMessage } from './announcement.js';
-import type { NetLogger } from './net-options.js';
+import type { NetLogger } from './net-logger.js';
 import { errorText } from './stream-io.js';
 
 /** The pubsub service open mode needs from libp2p (@libp2p/gossipsub's). */

@@ -57,6 +57,10 @@ import type { LiveTopology } from './live-topology.js';
 import { WIRE_VERSION } from './wire.js';
 import { collectiveSchedulePoint, collectivesDone } from '../../algorithms/types.js';
 
+/** Open mode: how often, and how long apart, a joiner asks the live graph's neighbours for their parameters. */
+const OPEN_PULL_ATTEMPTS = 20;
+const OPEN_PULL_RETRY_MS = 500;
+
 export type Phase = 'train' | 'final' | 'done';
 
 /** What the worker needs from the network besides exchanges: who is alive, and their announced phase. */
@@ -406,9 +410,16 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   let pulled: { from: WorkerId; step: number; x: Float32Array } | null = null;
   let moved = 0;
   if (opts.pull && !stopped()) {
-    pulled = await pullParameters(
-      transport, opts.emulator ?? null, headerAt(first), model.params, neighbours, opts.timeoutMs, opts.rng.fork('pull'), opts.bounds !== false, log, warn,
-    );
+    // In open mode the live graph may not hold this worker's neighbours yet when it starts: it asks again for a while
+    // (a joiner that starts afresh would not follow the cluster's step count).
+    const attempts = opts.topology ? OPEN_PULL_ATTEMPTS : 1;
+    for (let k = 0; k < attempts && pulled === null && !stopped(); k++) {
+      if (k > 0) await new Promise((r) => setTimeout(r, OPEN_PULL_RETRY_MS));
+      const around = opts.topology ? opts.topology.current().neighbours : neighbours;
+      pulled = await pullParameters(
+        transport, opts.emulator ?? null, headerAt(first), model.params, around, opts.timeoutMs, opts.rng.fork(k === 0 ? 'pull' : `pull:${k}`), opts.bounds !== false, log, warn,
+      );
+    }
     if (pulled) {
       moved = relativeDistance(pulled.x, model.params);
       model.params.set(pulled.x);
