@@ -1,17 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ImageDataset } from '../../src/data/dataset.js';
-import { syntheticClassification } from '../../src/data/synthetic.js';
 import { runCluster } from '../../src/runtime/cluster.js';
 import { type ClusterConfig } from '../../src/runtime/cluster-config.js';
 import { UsageError } from '../../src/core/errors.js';
+import { clusterData } from '../helpers/cluster-data.js';
 
 /** Worker threads training a tiny MLP on Gaussian clusters, one worker 3× slower than the others. */
-const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
-const split = (from: number, to: number, name: string): ImageDataset => ({
-  ...all, name, images: all.images.subarray(from * 16, to * 16), labels: all.labels.subarray(from, to), n: to - from,
-});
-const data = { train: split(0, 2000, 'clusters-train'), test: split(2000, 2400, 'clusters-test') };
+const data = clusterData;
 const base: ClusterConfig = {
   workers: 3, topology: 'complete', algorithm: 'acco', rate: 1, model: 'mlp', modelConfig: { hidden: [16] }, dataset: data,
   batchSize: 16, steps: 1500, optimizer: 'sgd', lr: 0.2, momentum: 0.9, weightDecay: 1e-4, schedule: 'constant', warmup: 0,

@@ -9,17 +9,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { shardOf } from '../../src/algorithms/shards.js';
 import { UsageError } from '../../src/core/errors.js';
-import type { ImageDataset } from '../../src/data/dataset.js';
-import { syntheticClassification } from '../../src/data/synthetic.js';
 import { readCheckpoint } from '../../src/engine/checkpoint.js';
 import { runCluster } from '../../src/runtime/cluster.js';
 import { readClusterCheckpoint, type ClusterConfig } from '../../src/runtime/cluster-config.js';
+import { clusterData } from '../helpers/cluster-data.js';
 
-const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
-const split = (from: number, to: number, name: string): ImageDataset => ({
-  ...all, name, images: all.images.subarray(from * 16, to * 16), labels: all.labels.subarray(from, to), n: to - from,
-});
-const data = { train: split(0, 2000, 'clusters-train'), test: split(2000, 2400, 'clusters-test') };
+const data = clusterData;
 const base: ClusterConfig = {
   workers: 3, topology: 'complete', algorithm: 'acco', rate: 1, model: 'mlp', modelConfig: { hidden: [16] }, dataset: data,
   batchSize: 16, steps: 1200, optimizer: 'adamw', lr: 0.01, momentum: 0, weightDecay: 0.01, schedule: 'constant', warmup: 0,

@@ -4,19 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { UsageError } from '../../src/core/errors.js';
-import type { ImageDataset } from '../../src/data/dataset.js';
-import { syntheticClassification } from '../../src/data/synthetic.js';
 import { readCheckpoint } from '../../src/engine/checkpoint.js';
 import { readMetrics } from '../../src/report/metrics.js';
 import { runCluster } from '../../src/runtime/cluster.js';
 import { type ClusterConfig } from '../../src/runtime/cluster-config.js';
+import { clusterData } from '../helpers/cluster-data.js';
 
 /** Worker threads training a tiny MLP on Gaussian clusters: a few seconds per run. */
-const all = syntheticClassification({ n: 2400, features: 16, classes: 4, seed: 11, noise: 1.5, separation: 1 });
-const split = (from: number, to: number, name: string): ImageDataset => ({
-  ...all, name, images: all.images.subarray(from * 16, to * 16), labels: all.labels.subarray(from, to), n: to - from,
-});
-const data = { train: split(0, 2000, 'clusters-train'), test: split(2000, 2400, 'clusters-test') };
+const data = clusterData;
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
