@@ -10,15 +10,12 @@
  * `startMB` (VmRSS once listening, data loaded) and `summary` (process.memoryUsage() of its main thread at the
  * end: heapUsed, external, arrayBuffers). Linux only.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { writeSwarmKey } from '../src/runtime/net/swarm-key.js';
-import { mb, medianRss, sampleRss } from './rss.js';
-
-const CLI = 'dist/cli/main.js';
+import { CLI, startCli, type CliEvent } from './cli-process.js';
+import { mb, medianRss } from './rss.js';
 
 function flag(name: string, fallback: string | undefined): string | undefined {
   const a = process.argv.find((x) => x.startsWith(`--${name}=`));
@@ -27,38 +24,24 @@ function flag(name: string, fallback: string | undefined): string | undefined {
 
 interface Watched {
   index: number;
-  events: Array<Record<string, unknown>>;
-  exited: Promise<number | null>;
+  /** The first line the process printed. */
+  firstLine: Promise<CliEvent>;
   result: Promise<Record<string, unknown>>;
 }
 
 /** Starts one CLI process with --json output and samples its memory until it exits. */
-function watch(index: number, args: string[]): Watched & { firstLine: Promise<Record<string, unknown>> } {
-  const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
-  const rss = sampleRss(proc.pid!);
-  const events: Array<Record<string, unknown>> = [];
+function watch(index: number, args: string[]): Watched {
+  // The sampler's time of each event's first appearance, and of the last progress event.
   const marks: Record<string, number> = {};
-  const stderr: string[] = [];
-  let first: (e: Record<string, unknown>) => void;
-  const firstLine = new Promise<Record<string, unknown>>((r) => (first = r));
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      return;
-    }
-    events.push(e);
+  const p = startCli(args, (e, self) => {
     const name = String(e.event ?? 'summary');
-    if (marks[name] === undefined) marks[name] = rss.mark();
-    if (name === 'progress') marks.lastProgress = rss.mark();
-    if (events.length === 1) first(e);
+    if (marks[name] === undefined) marks[name] = self.mark();
+    if (name === 'progress') marks.lastProgress = self.mark();
   });
-  createInterface({ input: proc.stderr! }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const result = exited.then((code) => {
-    const samples = rss.stop();
-    if (code !== 0) throw new Error(`process ${index} exited with ${code}:\n${stderr.slice(-20).join('\n')}`);
+  const firstLine = p.waitFor(() => true).then((e) => e ?? {});
+  const result = p.exited.then(({ code, samples }) => {
+    if (code !== 0) throw new Error(`process ${index} exited with ${code}:\n${p.stderr.slice(-20).join('\n')}`);
+    const events = p.events;
     const summary = events.find((e) => e.event === 'summary') ?? events[events.length - 1];
     const atSummary = samples.filter((s) => s.t <= (marks.summary ?? Infinity));
     const trainFrom = marks.start ?? marks.listening ?? 0;
@@ -73,7 +56,7 @@ function watch(index: number, args: string[]): Watched & { firstLine: Promise<Re
       seconds: summary.seconds ?? null,
     };
   });
-  return { index, events, exited, result, firstLine };
+  return { index, firstLine, result };
 }
 
 async function peers(workers: number, steps: string | undefined, algo: string): Promise<Array<Record<string, unknown>>> {

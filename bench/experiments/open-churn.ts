@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Rng } from '../../src/core/rng.js';
 import { readCheckpoint } from '../../src/engine/checkpoint.js';
 import { writeSwarmKey } from '../../src/runtime/net/swarm-key.js';
-import { mb, medianRss, sampleRss } from '../rss.js';
+import { CLI, startCli, type CliProcess } from '../cli-process.js';
+import { mb, medianRss } from '../rss.js';
 import { mean, table } from './common.js';
 
 /**
@@ -20,8 +19,6 @@ import { mean, table } from './common.js';
  *
  *   npm run experiment -- open-churn -- [--peers 16] [--duration 120] [--churn 0.25] [--rate 0.5] [--final-exchanges 10] [--seed 1] [--json]
  */
-const CLI = 'dist/cli/main.js';
-
 export interface OpenChurnOptions {
   peers: number;
   duration: number;
@@ -50,67 +47,26 @@ export function openChurnOptions(args: string[]): OpenChurnOptions {
   };
 }
 
-interface Peer {
+interface Peer extends CliProcess {
   label: string;
-  events: Array<Record<string, unknown>>;
   kill(): void;
-  alive(): boolean;
-  /** The first event matching, or null if the process ends first. */
-  waitFor(pred: (e: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown> | null>;
-  /** Its exit code and memory once it has exited. */
+  /** Its exit code, stderr and memory once it has exited. */
   done: Promise<{ code: number | null; peakMB: number | null; steadyMB: number | null; stderr: string[] }>;
 }
 
 function startPeer(label: string, args: string[]): Peer {
-  const proc = spawn(process.execPath, [CLI, 'peer', ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
-  const rss = sampleRss(proc.pid!, 250);
-  const events: Array<Record<string, unknown>> = [];
-  const stderr: string[] = [];
-  const waiters: Array<{ pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown> | null) => void }> = [];
-  let exited = false;
+  // The sampler's times of the start of training and of the summary.
   let trainFrom = Infinity;
   let trainTo = Infinity;
-  createInterface({ input: proc.stdout! }).on('line', (line) => {
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      return;
-    }
-    events.push(e);
-    if (e.event === 'start') trainFrom = rss.mark();
-    if (e.event === 'summary') trainTo = rss.mark();
-    for (const w of [...waiters]) if (w.pred(e)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(e);
-    }
-  });
-  createInterface({ input: proc.stderr! }).on('line', (line) => stderr.push(line));
-  const done = new Promise<{ code: number | null; peakMB: number | null; steadyMB: number | null; stderr: string[] }>((resolve) => proc.on('exit', (code) => {
-    exited = true;
-    for (const w of waiters.splice(0)) w.resolve(null);
-    const samples = rss.stop();
+  const p = startCli(['peer', ...args, '--json'], (e, self) => {
+    if (e.event === 'start') trainFrom = self.mark();
+    if (e.event === 'summary') trainTo = self.mark();
+  }, 250);
+  const done = p.exited.then(({ code, samples }) => {
     const peaks = samples.map((s) => s.peakMB).filter(Number.isFinite);
-    resolve({ code, peakMB: peaks.length > 0 ? mb(Math.max(...peaks)) : null, steadyMB: mb(medianRss(samples, trainFrom, trainTo)), stderr });
-  }));
-  return {
-    label, events, done,
-    kill: () => proc.kill('SIGKILL'),
-    alive: () => !exited,
-    waitFor: (pred, ms = Infinity) => {
-      const seen = events.find(pred);
-      if (seen) return Promise.resolve(seen);
-      if (exited) return Promise.resolve(null);
-      return new Promise((resolve) => {
-        const w = { pred, resolve };
-        waiters.push(w);
-        if (Number.isFinite(ms)) setTimeout(() => {
-          if (waiters.includes(w)) waiters.splice(waiters.indexOf(w), 1);
-          resolve(null);
-        }, ms);
-      });
-    },
-  };
+    return { code, peakMB: peaks.length > 0 ? mb(Math.max(...peaks)) : null, steadyMB: mb(medianRss(samples, trainFrom, trainTo)), stderr: p.stderr };
+  });
+  return { ...p, label, done, kill: () => p.proc.kill('SIGKILL') };
 }
 
 /** Largest distance between two models, relative to the norm of their mean. */

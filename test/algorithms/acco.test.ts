@@ -9,12 +9,9 @@ import { contributionLength } from '../../src/algorithms/types.js';
 import type { AccumulateState } from '../../src/algorithms/accumulate.js';
 import { jsBackend } from '../../src/engine/backends/index.js';
 import { Rng } from '../../src/core/rng.js';
-import type { Graph } from '../../src/graph/topology.js';
 import { makeTopology } from '../../src/graph/topology.js';
 import { Quadratic } from '../../src/objectives/quadratic.js';
 import { simulate } from '../../src/sim/simulator.js';
-
-const single: Graph = { n: 1, name: 'single', neighbors: [[]], edges: [] };
 
 /** f_i(x) = ½ (x − c_i)²: gradient x − c_i, per coordinate. */
 const quadratic = (c: number): GradientSource => (x, g) => {
@@ -36,28 +33,6 @@ function round<S extends AccumulateState>(algo: Algorithm<S>, states: S[], micro
   const mean = new Float64Array(len);
   for (const o of outs) for (let k = 0; k < len; k++) mean[k] += o[k] / outs.length;
   states.forEach((s, i) => c.complete(s, 0, mean, opts[i]));
-}
-
-for (const name of ['acco', 'dpu'] as const) {
-  test(`n = 1: ${name} is plain local SGD, bit for bit`, () => {
-    const objective = new Quadratic({ workers: 1, dim: 4, seed: 2 });
-    const built = buildAlgorithm({ name, graph: single, rate: 1, dim: 4, dtype: 'f64' });
-    const x0 = Float64Array.from([1, -2, 0.5, 3]);
-    const lr = 0.1;
-    const { summary, final } = simulate({ objective, graph: single, built, optimizer: { lr, momentum: 0.9 }, rate: 1, time: 30, seed: 5, every: 30, init: x0 });
-    assert.ok(summary.gradients > 5);
-    const x = Float64Array.from(x0);
-    const g = new Float64Array(4);
-    const buf = new Float64Array(4);
-    for (let s = 0; s < summary.gradients; s++) {
-      objective.gradient(0, x, g, new Rng(0));
-      for (let k = 0; k < 4; k++) {
-        buf[k] = 0.9 * buf[k] + g[k];
-        x[k] += -lr * buf[k];
-      }
-    }
-    assert.deepEqual(final[0], x);
-  });
 }
 
 test('DPU is the one-step-delayed update, by hand on ½(x − c_i)² (micro-batches weighted by their count)', () => {

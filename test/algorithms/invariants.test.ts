@@ -14,7 +14,7 @@ import { simulate } from '../../src/sim/simulator.js';
 const single: Graph = { n: 1, name: 'single', neighbors: [[]], edges: [] };
 
 // Invariant 1: with one worker every algorithm is plain local training.
-for (const name of ['gossip', 'acid', 'allreduce'] as AlgorithmName[]) {
+for (const name of ['gossip', 'acid', 'allreduce', 'acco', 'dpu'] as AlgorithmName[]) {
   for (const momentum of [0, 0.9]) {
     test(`n = 1: ${name} (momentum ${momentum}) is plain local SGD, bit for bit`, () => {
       const objective = new Quadratic({ workers: 1, dim: 4, seed: 2 });
