@@ -24,7 +24,10 @@ for (const algorithm of ['acco', 'dpu'] as const) {
     // Every micro-batch of the budget is in (the collectives' counts stop every worker after the same one).
     const steps = s.perWorker.map((w) => w.steps);
     assert.ok(steps.reduce((a, b) => a + b) >= 1500, `micro-batches per worker ${steps}`);
-    assert.ok(Math.min(steps[0], steps[2]) > steps[1], `micro-batches per worker ${steps}`);
+    // Faster workers compute more micro-batches per unit of time (their counts also depend on when each thread got
+    // going: on two cores one may start late).
+    const msPerStep = s.perWorker.map((w) => w.msPerStep);
+    assert.ok(Math.max(msPerStep[0], msPerStep[2]) < msPerStep[1], `ms per micro-batch ${msPerStep} (micro-batches ${steps})`);
     // ACCO's fast workers never wait but at the very end (DPU's wait in its warm-up).
     const idle = s.perWorker.map((w) => w.idleFraction);
     if (algorithm === 'acco') assert.ok(Math.min(idle[0], idle[2]) < 0.2, `idle fractions ${idle}`);
