@@ -381,7 +381,14 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
     ...(opts.open ? {
       services: {
         identify: identify(),
-        pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, maxInboundDataLength: 2 * (opts.open.maxBytes ?? DEFAULT_ANNOUNCEMENT_BYTES) }),
+        pubsub: gossipsub({
+          allowPublishToZeroTopicPeers: true,
+          maxInboundDataLength: 2 * (opts.open.maxBytes ?? DEFAULT_ANNOUNCEMENT_BYTES),
+          // No penalty for peers sharing an IP address: the swarm key, not the address, admits a member, and the
+          // peers of one machine or behind one NAT share theirs. (gossipsub's default graylists every peer of an
+          // address once more than 14 are seen there, and remembers dead ones for an hour: the cluster split.)
+          scoreParams: { IPColocationFactorWeight: 0 },
+        }),
       },
     } : {}),
   });

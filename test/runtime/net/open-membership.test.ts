@@ -18,9 +18,9 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-function node(key: Uint8Array, config: unknown, bootstrap: string[], warnings: string[]): Promise<NetTransport> {
+function node(key: Uint8Array, config: unknown, bootstrap: string[], warnings: string[], announceMs = 200): Promise<NetTransport> {
   return createNetTransport({
-    self: 0, workers: 0, swarmKey: key, bootstrap, open: { config, announceMs: 200, ttlMs: 1000 },
+    self: 0, workers: 0, swarmKey: key, bootstrap, open: { config, announceMs, ttlMs: 5 * announceMs },
     log: (level, message) => {
       if (level === 'warn') warnings.push(message);
     },
@@ -70,6 +70,36 @@ test('open membership: discovery from one address, config learned, expiry, hosti
     const gone = nodes.pop()!;
     await gone.close();
     await until(() => nodes.every((n) => !n.connected().includes(gone.self) && n.membership!.live().every((m) => m.peerId !== gone.peerId)), 5000, 'expiry');
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+});
+
+test('open membership at sixteen nodes of one address: a full mesh that re-forms after a quarter leave and others join', { timeout: 60_000 }, async () => {
+  const key = generateSwarmKey();
+  const warnings: string[] = [];
+  const nodes = [await node(key, { model: 'mlp' }, [], warnings, 500)];
+  const boot = nodes[0].addresses();
+  try {
+    for (let k = 1; k < 16; k++) nodes.push(await node(key, null, boot, warnings, 500));
+    const fullMesh = () => nodes.every((n) => {
+      const seen = new Set([n.self, ...n.connected()]);
+      return seen.size === nodes.length && nodes.every((m) => seen.has(m.self));
+    });
+    await until(fullMesh, 20_000, 'a full mesh of 16');
+    // Four leave (closed, as a killed process's connections close), four others join through the first node.
+    for (let k = 0; k < 4; k++) {
+      const [gone] = nodes.splice(4 + 3 * k, 1);
+      await gone.close();
+      nodes.push(await node(key, null, boot, warnings, 500));
+    }
+    await until(fullMesh, 20_000, 'the full mesh of the 16 survivors');
+    // It holds: nobody drops out of anyone's view for two announcement lifetimes.
+    const end = Date.now() + 2000;
+    while (Date.now() < end) {
+      assert.ok(fullMesh(), `a member dropped out: ${nodes.map((n) => n.connected().length).join(' ')}`);
+      await sleep(100);
+    }
   } finally {
     await Promise.all(nodes.map((n) => n.close()));
   }
