@@ -8,7 +8,10 @@
  *
  *   train  — local steps through the agent, exchanges at `rate` per step with graph neighbours;
  *   final  — once this worker's steps are done: exchanges only, plain pairwise averaging x ← (x + x_peer)/2; once
- *            every live worker is in this phase, `finalExchanges` more exchanges (or until no neighbour is left);
+ *            every live worker is in this phase, `finalExchanges` more exchanges (or until no neighbour is left).
+ *            In open mode (a full mesh) with every live member as a partner: on the complete graph the models'
+ *            spread shrinks by a constant factor per exchange whatever the cluster's size, where a ring's exchanges
+ *            do less the larger it is;
  *   done   — keeps answering exchanges until every live worker is done, then stops.
  *
  * With a server (asynchronous Local-SGD, net/server.ts) the final phase has no averaging: once every live worker has
@@ -137,7 +140,7 @@ export interface PeerWorkerOptions {
   adoptStep?: boolean;
   /**
    * Open mode: the topology over the live membership. The worker starts from `current()` and follows its changes
-   * (neighbours, partner weights, A2CiD2's constants), in training and in the final averaging.
+   * (neighbours, partner weights, A2CiD2's constants) in training; the final averaging pairs with every member.
    */
   topology?: LiveTopologySource;
   /** false: neighbours' messages and pulled parameters are applied unchecked (default: bounded). */
@@ -389,6 +392,11 @@ function relativeDistance(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(d / (n || 1));
 }
 
+/** Open mode's partners in the final averaging: every live member (the complete graph over the full mesh). */
+function everyMember(t: LiveTopology, self: WorkerId): WorkerId[] {
+  return t.ids.filter((j) => j !== self);
+}
+
 /** Trains this worker with its neighbours to the end of the three phases; never throws on network trouble. */
 export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult> {
   const { transport, model, built } = opts;
@@ -510,7 +518,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     neighbours = t.neighbours;
     weights = t.weights;
     agent.retopologize(t.neighbours, t.weights, { eta: t.eta, alphaTilde: t.alphaTilde });
-    averaging?.setNeighbours(t.neighbours);
+    averaging?.setNeighbours(everyMember(t, transport.self));
   };
   if (opts.topology) {
     const t = opts.topology.current();
@@ -631,10 +639,10 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   state.phase = 'final';
   if (transport.codec !== undefined) transport.codec = null;
   averaging = new Pairing(exchange, party, {
-    neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
+    neighbours: opts.topology ? everyMember(opts.topology.current(), transport.self) : neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
   });
   const connected = transport.connected();
-  for (const j of neighbours) if (!connected.includes(j)) averaging.markGone(j);
+  for (const j of averaging.liveNeighbours()) if (!connected.includes(j)) averaging.markGone(j);
   averaging.start();
   await transport.setStatus({ phase: 'final' });
   progress();
