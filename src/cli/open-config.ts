@@ -26,6 +26,8 @@ export const OpenRunConfig = TrainingRecord.extend({
   topology: z.enum(LIVE_TOPOLOGIES),
   rate: z.number().min(0).max(64),
   steps: z.number().int().positive().max(1e9),
+  /** When the first peer started (epoch ms): with a deadline, the schedule follows the time elapsed since. */
+  started: z.number().int().positive(),
   /** A budget in time too: training ends at this wall-clock time (epoch ms) if the steps are not done by then (null: none). */
   deadline: z.number().int().positive().nullable(),
   seq: z.number().int().positive(),

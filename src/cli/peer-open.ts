@@ -40,9 +40,10 @@ function founderConfig(flags: PeerFlags): OpenRunConfig {
   const dataset = flags.dataset ?? recipe(model, 2).dataset;
   const data = loadTrainingData(dataset, model, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit });
   const t = peerTraining(flags, 2, dataset, epochSize(data, flags.seq ?? DEFAULT_SEQ));
+  const now = Date.now();
   return parseOpenConfig({
     v: 1, ...JSON.parse(JSON.stringify(t)), algo: flags.algo, topology: flags.topology, rate: flags.rate, codec: flags.codec,
-    finalExchanges: flags.finalExchanges, timeout: flags.timeout, deadline: flags.duration === undefined ? null : Date.now() + Math.round(flags.duration * 1000),
+    finalExchanges: flags.finalExchanges, timeout: flags.timeout, started: now, deadline: flags.duration === undefined ? null : now + Math.round(flags.duration * 1000),
   });
 }
 
@@ -147,7 +148,7 @@ export async function runOpenPeer(flags: PeerFlags, explicit: readonly string[])
       topology: tracker,
       layoutHash: model.layoutHash,
       steps: config.steps,
-      deadline: config.deadline ?? undefined,
+      timeBudget: config.deadline === null ? undefined : { start: config.started, end: config.deadline },
       rate: config.rate,
       finalExchanges: config.finalExchanges,
       timeoutMs: config.timeout,

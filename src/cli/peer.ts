@@ -99,7 +99,7 @@ export function peerCommand(): Command {
   peer
     .option('--rate <r>', 'expected exchanges per local step', real({ min: 0 }), 1)
     .option('--steps <n>', 'local steps of this worker (default: its share of 4 epochs of the training set over all workers; with --resume: the checkpoint\'s budget; open mode: the cluster\'s step count where training ends)', integer(1))
-    .option('--duration <s>', 'open mode, first peer: the cluster\'s budget in time too: training ends this many seconds after the first peer started, if the steps are not done by then (the learning-rate schedule and its default warm-up, 5% of --steps, still count steps: with a --steps far beyond what the time allows, give --warmup too)', real({ positive: true }))
+    .option('--duration <s>', 'open mode, first peer: the cluster\'s budget in time too: training ends this many seconds after the first peer started, if the steps are not done by then; the learning-rate schedule (and its warm-up) then runs over whichever budget binds: its point is the larger of the steps taken and the fraction of the time elapsed times --steps', real({ positive: true }))
     .option('--batch-size <n>', 'examples per step (default 128; transformer 128 windows)', integer(1))
     .option('--optimizer <kind>', `local optimizer: ${OPTIMIZERS.join(' or ')} (default sgd; transformer adamw)`, oneOf(OPTIMIZERS))
     .option('--lr <lr>', 'peak learning rate (default: SGD 0.1 · max(1, batch · workers / 256), AdamW 1e-3)', real({ positive: true }))

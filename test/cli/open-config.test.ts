@@ -10,7 +10,7 @@ import { checkJoinerFlags, parseOpenConfig } from '../../src/cli/open-config.js'
 const CONFIG = {
   v: 1, model: 'mlp', modelConfig: { hidden: [16] }, dataset: 'mnist', shard: 'full', seq: 64, limit: 256, evalLimit: 128, batchSize: 16,
   optimizer: 'sgd', lr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 0, decayAll: false, braking: 0, schedule: 'constant', warmup: 0,
-  clip: 1, seed: 1, steps: 1000, deadline: null, algo: 'acid', topology: 'ring', rate: 1, codec: 'f32', finalExchanges: 10, timeout: 5000,
+  clip: 1, seed: 1, steps: 1000, started: 1, deadline: null, algo: 'acid', topology: 'ring', rate: 1, codec: 'f32', finalExchanges: 10, timeout: 5000,
 };
 
 test('open config: a valid config parses; a hostile or malformed one is a one-line usage error', () => {

@@ -121,8 +121,12 @@ export interface PeerWorkerOptions {
   weights?: readonly number[];
   layoutHash: string;
   steps: number;
-  /** A budget in time as well: training ends at this wall-clock time (epoch ms) if the steps are not done by then. */
-  deadline?: number;
+  /**
+   * A budget in time as well: training ends at `end` (epoch ms) if the steps are not done by then, and the schedule's
+   * point is the larger of the step count and the fraction of [start, end] elapsed times `steps` (a cosine then
+   * reaches its floor at the deadline, whichever budget binds).
+   */
+  timeBudget?: { start: number; end: number };
   /** Expected exchanges of this worker per local step: its r_i (partners.ts). */
   rate: number;
   finalExchanges: number;
@@ -392,6 +396,13 @@ function relativeDistance(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(d / (n || 1));
 }
 
+/** The schedule's point a time budget has reached at `now`: the fraction of it elapsed, in steps (0 without one). */
+export function clockPoint(opts: Pick<PeerWorkerOptions, 'steps' | 'timeBudget'>, now = Date.now()): number {
+  const b = opts.timeBudget;
+  if (!b) return 0;
+  return Math.floor(opts.steps * Math.min(1, Math.max(0, (now - b.start) / Math.max(1, b.end - b.start))));
+}
+
 /** Open mode's partners in the final averaging: every live member (the complete graph over the full mesh). */
 function everyMember(t: LiveTopology, self: WorkerId): WorkerId[] {
   return t.ids.filter((j) => j !== self);
@@ -472,7 +483,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
     rate: opts.rate,
     rng: opts.rng,
     // The learning-rate schedule goes on from a resumed worker's step count.
-    progress: () => (c ? collectiveSchedulePoint(c, agent.state, first + agent.steps, opts.workers ?? 1) : first + agent.steps),
+    progress: () => Math.max(c ? collectiveSchedulePoint(c, agent.state, first + agent.steps, opts.workers ?? 1) : first + agent.steps, clockPoint(opts)),
     pairing: built.algorithm.pairwise ? { transport: exchange, neighbours, weights, timeoutMs: opts.timeoutMs } : undefined,
     collective: opts.collective,
     server: opts.server,
@@ -491,7 +502,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   if (opts.resume && !pulled) restoreSaved(built.algorithm, agent.state, opts.resume.state, log);
   const steps = (): number => first + agent.steps;
   /** This worker took its part of the budget (with collectives that count their steps: set when a step reaches it). */
-  const done = (): boolean => (c?.progress ? budgetReached : steps() >= opts.steps) || (opts.deadline !== undefined && Date.now() >= opts.deadline);
+  const done = (): boolean => (c?.progress ? budgetReached : steps() >= opts.steps) || (opts.timeBudget !== undefined && Date.now() >= opts.timeBudget.end);
   if (c && collectivesDone(c, agent.state, steps(), opts.steps, opts.workers ?? 1)) budgetReached = true;
   const trainingStats = (): Pairing['stats'] => ({ ...(agent.pairing?.stats ?? emptyPairingStats()) });
   let endTraining = (): void => {};
@@ -592,7 +603,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
       const onAbort = (): void => end();
       endTraining = () => end();
       // (a compute loop waiting for exchanges at the deadline is ended from here)
-      const deadline = opts.deadline === undefined ? null : setTimeout(() => end(), Math.max(0, opts.deadline - Date.now()));
+      const deadline = opts.timeBudget === undefined ? null : setTimeout(() => end(), Math.max(0, opts.timeBudget.end - Date.now()));
       compute.thread.once('exit', () => deadline && clearTimeout(deadline));
       signal?.addEventListener('abort', onAbort, { once: true });
       compute.thread.once('error', (err: Error) => end(`the compute thread failed: ${err.message}`));
