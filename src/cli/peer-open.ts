@@ -182,7 +182,7 @@ export async function runOpenPeer(flags: PeerFlags, explicit: readonly string[])
       steps: result.steps, interrupted: result.interrupted, exchanges: result.exchanges, finalExchanges: result.finalExchanges, trainLoss: result.trainLoss,
       ...evaluation, seconds: (performance.now() - started) / 1000, layoutHash: model.layoutHash,
       members: tracker.current().members, topologies: tracker.history.map((t) => t.members.length), finished: result.finished,
-      rejected: transport.stats.rejected, banned: result.banned, checkpoint, memory: memoryFigures(),
+      rejected: transport.stats.rejected, banned: result.banned, pairing: result.pairing, failed: transport.stats.failed, checkpoint, memory: memoryFigures(),
     };
     if (flags.json) emit('summary', summary);
     else process.stdout.write(`open peer: ${result.steps} steps, ${result.exchanges} exchanges, test accuracy ${(100 * evaluation.testAccuracy).toFixed(2)}%, ${summary.seconds.toFixed(1)} s${checkpoint ? `; model written to ${checkpoint}` : ''}\n`);

@@ -8,7 +8,6 @@ import './polyfill.js';
 import { EventEmitter } from 'node:events';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
-import { gossipsub } from '@libp2p/gossipsub';
 import { identify } from '@libp2p/identify';
 import type { Libp2p, Startable, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -29,6 +28,7 @@ import {
 } from './net-options.js';
 import { DEFAULT_ANNOUNCEMENT_BYTES } from './announcement.js';
 import { OpenMembership, type AnnouncementPubSub } from './open-membership.js';
+import { announcementPubSub } from './open-pubsub.js';
 import { OpenRecords } from './open-records.js';
 import { onPullStream, pull } from './pull.js';
 import { MISMATCHES, count, errorText } from './stream-io.js';
@@ -381,14 +381,7 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
     ...(opts.open ? {
       services: {
         identify: identify(),
-        pubsub: gossipsub({
-          allowPublishToZeroTopicPeers: true,
-          maxInboundDataLength: 2 * (opts.open.maxBytes ?? DEFAULT_ANNOUNCEMENT_BYTES),
-          // No penalty for peers sharing an IP address: the swarm key, not the address, admits a member, and the
-          // peers of one machine or behind one NAT share theirs. (gossipsub's default graylists every peer of an
-          // address once more than 14 are seen there, and remembers dead ones for an hour: the cluster split.)
-          scoreParams: { IPColocationFactorWeight: 0 },
-        }),
+        pubsub: announcementPubSub({ maxBytes: opts.open.maxBytes ?? DEFAULT_ANNOUNCEMENT_BYTES }),
       },
     } : {}),
   });
