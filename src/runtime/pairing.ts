@@ -71,6 +71,12 @@ export interface PairingOptions {
    * fruitless round (up to 16×): the binary exponential back-off of shared media.
    */
   backoffMs?: number;
+  /**
+   * Most proposals in one round (default: every live neighbour). On a dense graph a full round keeps the worker
+   * proposing, hence busy to every other proposer, for as long as its neighbours take to answer; with a few per round
+   * the workers spend their back-offs free to be picked, and pairs form.
+   */
+  proposalsPerRound?: number;
   /** Polls wants() at least this often while nothing else wakes the protocol, ms (default 50). */
   pollMs?: number;
   /** Longest time a peer that keeps timing out is skipped, ms (default 20 × timeoutMs). */
@@ -385,7 +391,7 @@ export class Pairing {
 
   /** Proposes to the live neighbours in a random order until one accepts; true when an exchange happened. */
   private async round(peers: WorkerId[]): Promise<boolean> {
-    const order = this.opts.rng.shuffle(peers);
+    const order = this.opts.rng.shuffle(peers).slice(0, this.opts.proposalsPerRound ?? peers.length);
     let retried = false;
     for (let k = 0; k < order.length; k++) {
       const peer = order[k];

@@ -403,6 +403,9 @@ export function clockPoint(opts: Pick<PeerWorkerOptions, 'steps' | 'timeBudget'>
   return Math.floor(opts.steps * Math.min(1, Math.max(0, (now - b.start) / Math.max(1, b.end - b.start))));
 }
 
+/** Proposals in one round of the final averaging: it may pair with every member (open mode), a dense graph. */
+const FINAL_PROPOSALS_PER_ROUND = 2;
+
 /** Open mode's partners in the final averaging: every live member (the complete graph over the full mesh). */
 function everyMember(t: LiveTopology, self: WorkerId): WorkerId[] {
   return t.ids.filter((j) => j !== self);
@@ -650,7 +653,7 @@ export async function runPeerWorker(opts: PeerWorkerOptions): Promise<PeerResult
   state.phase = 'final';
   if (transport.codec !== undefined) transport.codec = null;
   averaging = new Pairing(exchange, party, {
-    neighbours: opts.topology ? everyMember(opts.topology.current(), transport.self) : neighbours, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
+    neighbours: opts.topology ? everyMember(opts.topology.current(), transport.self) : neighbours, proposalsPerRound: FINAL_PROPOSALS_PER_ROUND, messageLength: x.length, rng: opts.rng.fork('final'), timeoutMs: opts.timeoutMs, log,
   });
   const connected = transport.connected();
   for (const j of averaging.liveNeighbours()) if (!connected.includes(j)) averaging.markGone(j);
