@@ -1,7 +1,8 @@
 /**
  * Open membership: who is in the cluster, without fixed indices. Every node publishes an announcement on a gossipsub
  * topic every `announceMs` (and at once when its status changes): its peer id, addresses, status and the run's
- * config with its hash. Gossipsub signs each message with the sender's key (StrictSign); an announcement whose signer
+ * config with its hash. In a large cluster the interval grows so that all members together send at most
+ * `clusterRate` announcements a second (every member handles every announcement), and the time to expiry with it. Gossipsub signs each message with the sender's key (StrictSign); an announcement whose signer
  * is not the peer it names, that is too large or does not fit the schema, or that carries another run's config is
  * refused with a logged reason and not relayed. A member is live while its announcements keep coming: one silent for
  * `ttlMs` expires (a killed process, a lost link). A node dials the members it learns of, so that the cluster becomes
@@ -40,10 +41,16 @@ export interface OpenMembershipInit {
    */
   announceMs?: number;
   /**
-   * A member not heard from for this long is gone, ms.
+   * A member not heard from for this long is gone, ms (scaled as the interval is).
    * @default 5000
    */
   ttlMs?: number;
+  /**
+   * Announcements a second of the whole cluster, at most: with n live members each one announces every
+   * max(announceMs, 1000 · n / clusterRate) ms.
+   * @default 10
+   */
+  clusterRate?: number;
   /**
    * Largest announcement accepted, bytes.
    * @default 32768
@@ -67,6 +74,7 @@ export const DEFAULT_MEMBERS_TOPIC = '/gossamer/members/1.0.0';
 export const DEFAULT_ANNOUNCE_MS = 1000;
 export const DEFAULT_MEMBER_TTL_MS = 5000;
 export const DEFAULT_MAX_MEMBERS = 256;
+export const DEFAULT_CLUSTER_RATE = 10;
 
 export interface Member {
   peerId: string;
@@ -90,6 +98,7 @@ export class OpenMembership extends EventEmitter<OpenMembershipEvents> implement
   readonly topic: string;
   private readonly announceMs: number;
   private readonly ttlMs: number;
+  private readonly clusterRate: number;
   private readonly maxBytes: number;
   private readonly maxMembers: number;
   private readonly log: NetLogger;
@@ -110,6 +119,7 @@ export class OpenMembership extends EventEmitter<OpenMembershipEvents> implement
     this.topic = init.topic ?? DEFAULT_MEMBERS_TOPIC;
     this.announceMs = init.announceMs ?? DEFAULT_ANNOUNCE_MS;
     this.ttlMs = init.ttlMs ?? DEFAULT_MEMBER_TTL_MS;
+    this.clusterRate = init.clusterRate ?? DEFAULT_CLUSTER_RATE;
     this.maxBytes = init.maxBytes ?? DEFAULT_ANNOUNCEMENT_BYTES;
     this.maxMembers = init.maxMembers ?? DEFAULT_MAX_MEMBERS;
     this.log = init.log;
@@ -150,7 +160,7 @@ export class OpenMembership extends EventEmitter<OpenMembershipEvents> implement
       if (!this.running) return;
       this.expire();
       void this.announce();
-      this.timer = setTimeout(tick, this.announceMs);
+      this.timer = setTimeout(tick, this.interval());
     };
     tick();
   }
@@ -230,10 +240,16 @@ export class OpenMembership extends EventEmitter<OpenMembershipEvents> implement
     void this.connect(m);
   }
 
+  /** This node's interval between announcements, ms: longer as the cluster grows (every member hears every one). */
+  private interval(): number {
+    return Math.max(this.announceMs, (1000 * (this.members.size + 1)) / this.clusterRate);
+  }
+
   private expire(): void {
     const now = performance.now();
+    const ttl = (this.ttlMs * this.interval()) / this.announceMs;
     for (const [peerId, m] of this.members) {
-      if (now - m.seen <= this.ttlMs) continue;
+      if (now - m.seen <= ttl) continue;
       this.members.delete(peerId);
       this.log('info', `member ${peerId} expired (silent for ${Math.round(now - m.seen)} ms)`);
       this.emit('leave', peerId);
