@@ -87,6 +87,8 @@ export class LaneServer {
         return socket.destroy();
       }
       self.grants.delete(identity);
+      // (node:tls keeps the handshake timeout as the socket's idle timeout: a lane may idle between exchanges)
+      socket.setTimeout(0);
       onLane(socket, grant.peerId);
     });
     server.on('tlsClientError', (error, socket) => refuse(socket.remoteAddress, error.message.split('\n')[0]));
