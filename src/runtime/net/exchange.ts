@@ -184,7 +184,10 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
         for (const f of frames) if (!settled) onFrame(f);
       }
     };
-    const onClose = (): void => finish(fail('closed'));
+    // (after done, the acceptor's end of the stream is expected: its payload may still be on the lane)
+    const onClose = (): void => {
+      if (!done) finish(fail('closed'));
+    };
     t.node
       .dialProtocol(peerIdFromString(info.peerId), EXCHANGE_PROTOCOL, { signal })
       .then((s) => {
