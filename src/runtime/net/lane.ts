@@ -28,6 +28,8 @@ export const LANE_TLS = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers:
 /** Bit 31 of a tag: the frame is the acceptor's payload. */
 const ACCEPTOR_BIT = 0x80000000;
 const LANE_HEADER_BYTES = 8;
+/** Bytes handed to node:tls per write. */
+const LANE_WRITE_BYTES = 4 << 20;
 /** Smallest wire frame: a header with one-byte names. */
 const MIN_WIRE_FRAME_BYTES = FIXED_HEADER_BYTES + 6;
 
@@ -117,20 +119,29 @@ export class Lane {
 
   /** Sends one exchange's payload frame; resolves once the socket has taken all of it. */
   send(tag: number, frame: EncodedFrame): Promise<void> {
-    const run = (): Promise<void> => new Promise<void>((resolve, reject) => {
-      if (this.closed) return reject(new Error('lane closed'));
-      const head = Buffer.alloc(LANE_HEADER_BYTES);
+    const run = async (): Promise<void> => {
+      const head = Buffer.alloc(LANE_HEADER_BYTES + frame.header.length);
       head.writeUInt32LE(tag, 0);
       head.writeUInt32LE(frame.header.length + frame.payload.length, 4);
-      this.socket.cork();
-      this.socket.write(head);
-      this.socket.write(frame.header);
-      this.socket.write(frame.payload, (error) => (error ? reject(error) : resolve()));
-      this.socket.uncork();
-    });
+      head.set(frame.header, LANE_HEADER_BYTES);
+      // Writes one at a time, never corked (node:tls copies the buffers of a vectored write into one new buffer),
+      // in slices, so that the encrypted copy node:tls keeps until the socket takes it stays small.
+      await this.write(head);
+      for (let o = 0; o < frame.payload.length; o += LANE_WRITE_BYTES) {
+        await this.write(frame.payload.subarray(o, Math.min(frame.payload.length, o + LANE_WRITE_BYTES)));
+      }
+    };
     const sent = this.queue.then(run);
     this.queue = sent.catch(() => {});
     return sent;
+  }
+
+  /** Writes, then waits until the socket has taken the bytes; rejects once the lane is closed. */
+  private write(bytes: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed) return reject(new Error('lane closed'));
+      this.socket.write(bytes, (error) => (error ? reject(error) : resolve()));
+    });
   }
 
   close(): void {
