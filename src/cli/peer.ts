@@ -503,8 +503,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       seconds: result.seconds,
       bytesSent: result.bytesSent,
       outerSteps: result.outerSteps,
-      // What the pairwise exchanges' frames (headers included) moved on the wire.
-      wire: { bytesSent: transport.stats.bytesSent, bytesReceived: transport.stats.bytesReceived },
+      // What the pairwise exchanges' frames (headers included) moved on the wire, and how many payloads took a lane.
+      wire: {
+        bytesSent: transport.stats.bytesSent, bytesReceived: transport.stats.bytesReceived,
+        lanePayloadsSent: transport.stats.lanePayloadsSent, lanePayloadsReceived: transport.stats.lanePayloadsReceived,
+      },
       // Messages refused by the wire (malformed) and by the bounds (well-formed, but no model of this cluster).
       rejected: result.rejected > 0 ? { ...transport.stats.rejected, 'out-of-bounds': result.rejected } : transport.stats.rejected,
       banned: result.banned,
