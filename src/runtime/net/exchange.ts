@@ -10,13 +10,15 @@
  *                                       ←     done
  *   all received + done: resolves ok
  *
- * The two payloads travel at the same time, on the stream, or on the bulk lane between the two nodes (lane.ts) when the
- * proposer's frame is large and it has a lane to the acceptor: its propose then carries a lane id, under which its
+ * The two payloads travel at the same time, on the stream, or on the bulk lane between the two nodes (lane.ts) when
+ * the proposer's frame is large and it has a lane to the acceptor: its propose then carries a lane id, under which its
  * payload comes on the lane, and the accept says whether the acceptor's comes there too (the id) or on the stream (0).
- * Each side awaits a lane payload before it announces it (propose, accept), so none arrives unawaited. Each side applies the peer's message only once all of it has arrived
- * and been validated (checksum, algorithm, layout, size, finite values); any failure before that — a bad frame, a
- * closed stream, a deadline (the proposer's timeout, which it sends to the acceptor) — resolves the proposal with a
- * reason or calls the handler's abort, and parameters stay as they were. Nothing here throws into the caller:
+ * Each side awaits a lane payload before it announces it (propose, accept), so none arrives unawaited; the lane being
+ * another connection, the acceptor's payload may come before its accept or after its done. Each side applies the
+ * peer's message only once all of it has arrived and been validated (checksum, algorithm, layout, size, finite
+ * values); any failure before that — a bad frame, a closed stream or lane, a deadline (the proposer's timeout, which
+ * it sends to the acceptor) — resolves the proposal with a reason or calls the handler's abort, and parameters stay
+ * as they were. Nothing here throws into the caller:
  * errors from the network or from peers are logged and counted.
  */
 import type { Connection, Stream } from '@libp2p/interface';
