@@ -184,6 +184,36 @@ describe('bulk lane', { timeout: 180_000 }, () => {
     assert.ok(result.ok, 'the next exchange goes through');
   });
 
+  it('a lane that closes mid-payload fails the exchange, nothing is applied; the next exchange takes a new lane', async () => {
+    const r = recorder(() => ({ header: header(), message: vector(5000, 15) }));
+    laned[0].onProposal(r);
+    const settled = r.settled();
+    const lane = laned[1].lanes?.lane(laned[0].peerId);
+    assert.ok(lane);
+    const stream = await laned[1].node.dialProtocol(peerIdFromString(laned[0].peerId), EXCHANGE_PROTOCOL);
+    const accepted = new Promise<void>((resolve) => stream.addEventListener('message', () => resolve(), { once: true }));
+    stream.send(encodeControl('propose', header(), { count: 5000, aux: 20_000, lane: 777 }));
+    await accepted;
+    // The lane header, the frame's header and half its payload, then the lane goes.
+    const frame = encodeMessage(header(), vector(5000, 16));
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(laneTag(777, 'proposer'), 0);
+    head.writeUInt32LE(frame.header.length + frame.payload.length, 4);
+    lane.socket.write(Buffer.concat([head, frame.header, frame.payload.subarray(0, 10_000)]), () => lane.close());
+    await settled;
+    assert.equal(r.commits.length, 0);
+    assert.deepEqual(r.aborts.map((a) => a.reason), ['closed: lane']);
+    stream.abort(new Error('test done'));
+    // Without a lane the next exchange takes the stream; a new lane is opened for later ones.
+    const sent = laned[1].stats.lanePayloadsSent;
+    for (;;) {
+      const { result } = await exchange(laned, vector(5000, 17), vector(5000, 18));
+      assert.ok(result.ok);
+      if (laned[1].stats.lanePayloadsSent > sent) break;
+      assert.ok(await laned[1].lanes?.opened(laned[0].peerId, 20_000), 'a new lane opens');
+    }
+  });
+
   it('garbage on the lane port is refused and logged; the node keeps exchanging over its lane', async () => {
     const port = laned[0].lanes?.port ?? 0;
     const rng = new Rng(12);
