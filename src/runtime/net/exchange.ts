@@ -146,7 +146,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
           accepted = true;
           replyOnLane = laneIdOf(f) !== 0;
           if (!replyOnLane && laneId) lanes?.unexpect(info.peerId, laneTag(laneId, 'acceptor'));
-          const sending = lane ? lane.send(laneTag(laneId, 'proposer'), frame) : sendFrame(stream as Stream, frame, t.chunkBytes, signal);
+          const sending = lane ? lane.send(laneTag(laneId, 'proposer'), frame, signal) : sendFrame(stream as Stream, frame, t.chunkBytes, signal);
           void sending.then(
             () => {
               t.stats.bytesSent += frame.header.length + frame.payload.length;
@@ -334,7 +334,7 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
     } catch {
       return end('closed');
     }
-    (back ? back.send(laneTag(laneId, 'acceptor'), frame) : sendFrame(stream, frame, t.chunkBytes, controller.signal)).then(
+    (back ? back.send(laneTag(laneId, 'acceptor'), frame, controller.signal) : sendFrame(stream, frame, t.chunkBytes, controller.signal)).then(
       () => {
         t.stats.bytesSent += frame.header.length + frame.payload.length;
         if (back) t.lanes?.count('sent');

@@ -91,7 +91,7 @@ export class Lane {
   private left = 0;
   private length = 0;
   private sink: LaneSink | null = null;
-  private wireHead = new Uint8Array(MAX_HEADER_BYTES);
+  private readonly wireHead = new Uint8Array(MAX_HEADER_BYTES);
   private wireFill = 0;
   private frame: FrameHeader | null = null;
   private payload: Uint8Array | null = null;
@@ -117,9 +117,13 @@ export class Lane {
     });
   }
 
-  /** Sends one exchange's payload frame; resolves once the socket has taken all of it. */
-  send(tag: number, frame: EncodedFrame): Promise<void> {
+  /**
+   * Sends one exchange's payload frame; resolves once the socket has taken all of it. A frame whose exchange ends
+   * (`signal`) while it waits for its turn is not sent; one under way is finished, to keep the lane in step.
+   */
+  send(tag: number, frame: EncodedFrame, signal: AbortSignal): Promise<void> {
     const run = async (): Promise<void> => {
+      signal.throwIfAborted();
       const head = Buffer.alloc(LANE_HEADER_BYTES + frame.header.length);
       head.writeUInt32LE(tag, 0);
       head.writeUInt32LE(frame.header.length + frame.payload.length, 4);

@@ -134,7 +134,7 @@ describe('bulk lane', { timeout: 180_000 }, () => {
       const payload = new Uint8Array(frame.payload.length + (corrupt === 'longer' ? 16 : 0));
       payload.set(frame.payload);
       if (corrupt === 'checksum') payload[100] ^= 0xff;
-      await lane.send(laneTag(id, 'proposer'), { header: frame.header, payload });
+      await lane.send(laneTag(id, 'proposer'), { header: frame.header, payload }, AbortSignal.timeout(20_000));
       await settled;
       assert.equal(r.commits.length, 0, corrupt);
       assert.equal(r.aborts.length, 1, corrupt);
@@ -167,7 +167,7 @@ describe('bulk lane', { timeout: 180_000 }, () => {
           const frame = encodeMessage(header(), vector(5000, 7));
           const payload = frame.payload.slice();
           payload[7] ^= 1;
-          void a.lanes?.lane(b.peerId)?.send(laneTag(id, 'acceptor'), { header: frame.header, payload });
+          void a.lanes?.lane(b.peerId)?.send(laneTag(id, 'acceptor'), { header: frame.header, payload }, AbortSignal.timeout(20_000));
         }
       });
     });
