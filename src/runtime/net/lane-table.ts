@@ -11,8 +11,7 @@
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
-import type { Multiaddr } from '@multiformats/multiaddr';
-import { multiaddr } from '@multiformats/multiaddr';
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
 import type { TLSSocket } from 'node:tls';
 import { DEFAULT_LANE_MIN_BYTES, Lane, type LaneInit, type LaneRouter, type LaneSink } from './lane.js';
 import { GRANT_BYTES, LANE_HANDSHAKE_MS, LaneServer, connectLane, decodeGrant, encodeGrant } from './lane-server.js';
