@@ -5,7 +5,9 @@
  *   - a raw node:net TCP socket (the reference: the same exchange with no framing, encryption or multiplexing),
  *   - the libp2p transport with plaintext + yamux (no encryption; for reference only),
  *   - the libp2p transport with noise + yamux,
- *   - the libp2p transport with noise + yamux inside a private network (swarm key): what `gossamer peer` runs.
+ *   - the libp2p transport with noise + yamux inside a private network (swarm key),
+ *   - the same with the bulk lane (lane.ts: the payloads over a TLS 1.3 connection granted through libp2p): what
+ *     `gossamer peer` runs.
  * Each figure is the median of `runs` exchanges after a warm-up one, in MB/s of payload moved (both directions),
  * with its ratio to raw TCP exchanges interleaved with its own runs (the machine's load drifts), and the CPU time
  * (user + system, both processes, process.cpuUsage) per MB moved: what a transport takes from training. --sweep adds
@@ -27,7 +29,7 @@ import { generateSwarmKey } from '../src/runtime/net/swarm-key.js';
 import { WIRE_VERSION } from '../src/runtime/net/wire.js';
 import type { MessageHeader } from '../src/runtime/transport.js';
 
-type Mode = 'raw' | 'plaintext' | 'noise' | 'noise-swarm';
+type Mode = 'raw' | 'plaintext' | 'noise' | 'noise-swarm' | 'noise-swarm-lane';
 
 interface Variant {
   name: string;
@@ -115,7 +117,7 @@ async function serveLibp2p(v: Variant, bytes: number, keyFile: string | null): P
 
 function transportOptions(v: Variant, self: number, swarmKey: Uint8Array | null, floats: number): NetTransportOptions {
   return {
-    self, workers: 2, swarmKey, encryption: v.mode === 'plaintext' ? 'plaintext' : 'noise',
+    self, workers: 2, swarmKey, encryption: v.mode === 'plaintext' ? 'plaintext' : 'noise', lane: v.mode === 'noise-swarm-lane' ? {} : undefined,
     chunkBytes: v.chunkBytes, windowBytes: v.windowBytes, frameBytes: v.frameBytes, messageLength: floats, algorithm: 'bench', layoutHash: LAYOUT,
     log: (level, line) => void ((level === 'warn' || process.env.GOSSAMER_BENCH_VERBOSE) && process.stderr.write(`bench transport ${self}: ${line}\n`)),
   };
@@ -207,6 +209,7 @@ async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: numb
   const t = await createNetTransport({ ...transportOptions(v, 0, key, floats), bootstrap: addrs });
   try {
     if (!(await t.waitForPeers(30_000))) throw new Error('the responder did not join');
+    if (t.lanes && !(await t.lanes.opened(t.peer(1)!.peerId, 30_000))) throw new Error('no lane to the responder');
     const timings: Timing[] = [];
     for (let r = 0; r <= runs; r++) {
       const c0 = cpuMs() + (await peerCpu());
@@ -218,6 +221,7 @@ async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: numb
         result = await t.propose(1, header(v.codec), mine, 300_000);
       }
       if (!result.ok) throw new Error(`exchange failed: ${result.reason}`);
+      if (t.lanes && t.stats.lanePayloadsReceived !== r + 1) throw new Error('an exchange did not use the lane');
       const ms = performance.now() - t0;
       if (r > 0) {
         // (the responder commits before it sends its last frame: give it a moment to finish its part)
@@ -246,6 +250,7 @@ export async function runTransportBench(opts: TransportBenchOptions = {}): Promi
     { name: 'libp2p-plaintext', mode: 'plaintext' },
     { name: 'libp2p-noise', mode: 'noise' },
     { name: 'libp2p-noise-swarm', mode: 'noise-swarm' },
+    { name: 'libp2p-noise-swarm-lane', mode: 'noise-swarm-lane' },
   ];
   if (opts.sweep) {
     for (const chunkBytes of [64 << 10, 1 << 20, 4 << 20]) variants.push({ name: `noise-chunk-${chunkBytes >> 10}k`, mode: 'noise', chunkBytes });
@@ -280,7 +285,7 @@ export async function runTransportBench(opts: TransportBenchOptions = {}): Promi
     const rawAll = await timeRaw(rawPort, bytes, runs, raw.cpu);
     results['raw-tcp'] = { ...figures(rawAll, { name: 'raw-tcp', mode: 'raw' }), ratioToRawTcp: 1 };
     for (const v of variants.slice(1)) {
-      const usesKey = v.mode === 'noise-swarm';
+      const usesKey = v.mode.startsWith('noise-swarm');
       const { child, info, cpu } = await startResponder(v, bytes, usesKey ? keyFile : null);
       const rawTimings: Timing[] = [];
       try {
@@ -329,7 +334,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       process.stdout.write(`transport: ${result.messageMB} MB each way, median of ${result.runs}\n`);
       for (const [name, r] of Object.entries(result.results as Record<string, Record<string, number>>)) {
         const rawNote = r.rawTcpMBPerSecond ? `, raw TCP alongside ${r.rawTcpMBPerSecond} MB/s` : '';
-        process.stdout.write(`  ${name.padEnd(22)} ${String(r.mbPerSecond).padStart(8)} MB/s  ${String(r.ratioToRawTcp).padStart(6)} × raw TCP  ${String(r.cpuMsPerMB).padStart(6)} CPU ms/MB  (${r.ms} ms${rawNote})\n`);
+        process.stdout.write(`  ${name.padEnd(24)} ${String(r.mbPerSecond).padStart(8)} MB/s  ${String(r.ratioToRawTcp).padStart(6)} × raw TCP  ${String(r.cpuMsPerMB).padStart(6)} CPU ms/MB  (${r.ms} ms${rawNote})\n`);
       }
     }
   }

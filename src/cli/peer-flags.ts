@@ -8,6 +8,7 @@ import type { BackendChoice } from '../engine/backends/index.js';
 import type { Codec } from '../core/codecs.js';
 import { DEFAULT_SEQ, type DatasetName } from '../engine/training/data.js';
 import type { TrainingSettings } from '../config/run.js';
+import type { LaneInit } from '../runtime/net/lane.js';
 import { recipe, warmupSteps } from '../config/recipe.js';
 import { DEFAULT_BRAKING } from '../engine/optim/braking.js';
 import { dataSplit, type DilocoFlags, type TrainingFlags } from './options.js';
@@ -21,6 +22,9 @@ export interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   init?: string;
   bootstrap?: string[];
   swarmKey?: string;
+  /** False with --no-lane. */
+  lane: boolean;
+  lanePort?: number;
   index?: number;
   workers?: number;
   algo: (typeof PEER_ALGORITHMS)[number];
@@ -62,4 +66,9 @@ export function peerTraining(flags: PeerFlags, workers: number, dataset: Dataset
     warmup: flags.warmup ?? warmupSteps(r.warmup, steps), clip: flags.clip === undefined ? r.clip : flags.clip > 0 ? flags.clip : null,
     seed: flags.seed ?? 1, steps,
   };
+}
+
+/** The transport's bulk lane: on unless --no-lane. */
+export function laneOf(flags: PeerFlags): LaneInit | undefined {
+  return flags.lane ? { port: flags.lanePort } : undefined;
 }

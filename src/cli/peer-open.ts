@@ -27,7 +27,7 @@ import type { NetLogger } from '../runtime/net/net-options.js';
 import { checkBootstrapAddress, checkListenAddress } from '../runtime/net/addresses.js';
 import { readSwarmKey } from '../runtime/net/swarm-key.js';
 import { checkJoinerFlags, OPEN_ALGORITHMS, parseOpenConfig, type OpenRunConfig } from './open-config.js';
-import { peerTraining, type PeerFlags } from './peer-flags.js';
+import { laneOf, peerTraining, type PeerFlags } from './peer-flags.js';
 import { printable } from './printable.js';
 import { memoryFigures } from '../core/memory.js';
 
@@ -73,7 +73,7 @@ export async function runOpenPeer(flags: PeerFlags, explicit: readonly string[])
     if (level === 'warn' || (flags.verbose && level === 'info')) process.stderr.write(`[${name}] ${printable(message)}\n`);
   };
   const transport = await createNetTransport({
-    self: 0, workers: 0, listen: flags.listen, bootstrap: flags.bootstrap, swarmKey, codec: flags.codec, status: { phase: 'join' }, log,
+    self: 0, workers: 0, listen: flags.listen, bootstrap: flags.bootstrap, swarmKey, lane: laneOf(flags), codec: flags.codec, status: { phase: 'join' }, log,
     open: { config: own },
   });
   const membership = transport.membership!;

@@ -54,7 +54,7 @@ import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
 import { MetricsWriter, readMetrics, type MetricsWriterInit, type WrittenRow } from '../report/metrics.js';
-import { PEER_ALGORITHMS, peerTraining, type PeerFlags } from './peer-flags.js';
+import { PEER_ALGORITHMS, laneOf, peerTraining, type PeerFlags } from './peer-flags.js';
 import { BACKENDS, OPTIMIZERS, SCHEDULES } from '../config/run.js';
 
 export function peerCommand(): Command {
@@ -86,6 +86,8 @@ export function peerCommand(): Command {
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/0.0.0.0/tcp/0'])
     .option('--bootstrap <multiaddr...>', 'addresses of running workers to join through')
     .option('--swarm-key <file>', 'pre-shared key of the private network (required)')
+    .option('--no-lane', 'carry every exchange over libp2p streams: no direct TLS connection to each peer for the payloads of large exchanges (docs/network.md)')
+    .option('--lane-port <port>', 'port of this worker\'s lane server, on the host of its first --listen address (default: any free one)', integer(0, 65535))
     .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (fixed mode; leave out with --workers for open mode)', integer(0))
     .option('--workers <n>', 'number of workers in the cluster (fixed mode; leave out with --index for open mode)', integer(1))
     .option('--model <name>', `model: ${MODEL_NAMES.join(', ')} (default mlp)`, oneOf(MODEL_NAMES))
@@ -332,6 +334,7 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
     listen: flags.listen,
     bootstrap: flags.bootstrap,
     swarmKey,
+    lane: laneOf(flags),
     algorithm: built.algorithm.name,
     layoutHash: model.layoutHash,
     messageLength: model.size,
@@ -500,8 +503,11 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       seconds: result.seconds,
       bytesSent: result.bytesSent,
       outerSteps: result.outerSteps,
-      // What the pairwise exchanges' frames (headers included) moved on the wire.
-      wire: { bytesSent: transport.stats.bytesSent, bytesReceived: transport.stats.bytesReceived },
+      // What the pairwise exchanges' frames (headers included) moved on the wire, and how many payloads took a lane.
+      wire: {
+        bytesSent: transport.stats.bytesSent, bytesReceived: transport.stats.bytesReceived,
+        lanePayloadsSent: transport.stats.lanePayloadsSent, lanePayloadsReceived: transport.stats.lanePayloadsReceived,
+      },
       // Messages refused by the wire (malformed) and by the bounds (well-formed, but no model of this cluster).
       rejected: result.rejected > 0 ? { ...transport.stats.rejected, 'out-of-bounds': result.rejected } : transport.stats.rejected,
       banned: result.banned,

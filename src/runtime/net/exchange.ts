@@ -10,10 +10,15 @@
  *                                       ←     done
  *   all received + done: resolves ok
  *
- * The two payloads travel at the same time. Each side applies the peer's message only once all of it has arrived
- * and been validated (checksum, algorithm, layout, size, finite values); any failure before that — a bad frame, a
- * closed stream, a deadline (the proposer's timeout, which it sends to the acceptor) — resolves the proposal with a
- * reason or calls the handler's abort, and parameters stay as they were. Nothing here throws into the caller:
+ * The two payloads travel at the same time, on the stream, or on the bulk lane between the two nodes (lane.ts) when
+ * the proposer's frame is large and it has a lane to the acceptor: its propose then carries a lane id, under which its
+ * payload comes on the lane, and the accept says whether the acceptor's comes there too (the id) or on the stream (0).
+ * Each side awaits a lane payload before it announces it (propose, accept), so none arrives unawaited; the lane being
+ * another connection, the acceptor's payload may come before its accept or after its done. Each side applies the
+ * peer's message only once all of it has arrived and been validated (checksum, algorithm, layout, size, finite
+ * values); any failure before that — a bad frame, a closed stream or lane, a deadline (the proposer's timeout, which
+ * it sends to the acceptor) — resolves the proposal with a reason or calls the handler's abort, and parameters stay
+ * as they were. Nothing here throws into the caller:
  * errors from the network or from peers are logged and counted.
  */
 import type { Connection, Stream } from '@libp2p/interface';
@@ -21,9 +26,11 @@ import { peerIdFromString } from '@libp2p/peer-id';
 import type { ExchangeResult, MessageHeader, WorkerId } from '../transport.js';
 import type { NetHost } from './net-host.js';
 import { EXCHANGE_PROTOCOL } from './net-options.js';
+import { isLaneId, laneTag, type Lane } from './lane.js';
 import { PROPOSE_WAIT_MS, chunksOf, count, errorText, sendFrame, tellFor } from './stream-io.js';
 import {
-  ABORT_REASONS, FrameReader, decodeMessage, encodeControl, encodeMessage, isWireError, type AbortReason, type EncodedFrame, type Frame,
+  ABORT_REASONS, FrameReader, decodeMessage, encodeControl, encodeMessage, isWireError, laneIdOf, type AbortReason, type EncodedFrame, type Frame,
+  type WireError,
 } from './wire.js';
 
 /** Extra time an acceptor grants over the proposer's timeout. */
@@ -58,11 +65,19 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
   }
   const controller = new AbortController();
   const signal = controller.signal;
+  const lanes = t.lanes;
+  const lane = lanes && frame.header.length + frame.payload.length >= lanes.minBytes ? lanes.lane(info.peerId) : null;
+  const laneId = lane && lanes ? lanes.newId() : 0;
   return new Promise<ExchangeResult>((resolve) => {
     let stream: Stream | null = null;
     let settled = false;
     let received: { header: MessageHeader; message: Float32Array } | null = null;
     let accepted = false;
+    /** The acceptor's payload comes on the lane; `held`: it came before its accept. */
+    let replyOnLane = false;
+    let held: Frame | null = null;
+    /** The acceptor's done came, ahead of its payload on the lane (another connection). */
+    let done = false;
     const timer = setTimeout(() => finish(fail('timeout')), Math.max(1, timeoutMs));
     const cancel = (reason: string): void => finish(fail(reason === 'timeout' ? 'timeout' : 'closed'));
     t.live.add(cancel);
@@ -72,6 +87,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
       clearTimeout(timer);
       t.live.delete(cancel);
       controller.abort();
+      if (laneId) lanes?.unexpect(info.peerId, laneTag(laneId, 'acceptor'));
       if (stream) {
         stream.removeEventListener('message', onMessage);
         stream.removeEventListener('close', onClose);
@@ -91,7 +107,31 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
       }
       resolve(result);
     };
-    const reader = new FrameReader({ algorithm: header.algorithm, layoutHash: header.layoutHash, count: message.length, maxPayloadBytes: t.maxPayloadBytes });
+    const expect = { algorithm: header.algorithm, layoutHash: header.layoutHash, count: message.length, maxPayloadBytes: t.maxPayloadBytes };
+    const reader = new FrameReader(expect);
+    const onPayload = (f: Frame): void => {
+      const m = decodeMessage(f);
+      if (isWireError(m)) {
+        t.rejectFrame(peer, m);
+        return finish(fail('invalid'), 'invalid');
+      }
+      t.stats.bytesReceived += f.headerLength + f.payloadLength;
+      if (replyOnLane) lanes?.count('received');
+      received = { header: f.header, message: m };
+      if (done) finish({ ok: true, peer, message: received.message, header: received.header });
+    };
+    const onLane = (r: Frame | WireError | 'closed'): void => {
+      if (settled) return;
+      if (r === 'closed') return finish(fail('closed'));
+      if (isWireError(r)) {
+        t.rejectFrame(peer, r);
+        const tell = tellFor(r);
+        return finish(fail(tell), tell);
+      }
+      if (!accepted) held = r;
+      else if (replyOnLane && !received) onPayload(r);
+    };
+    if (laneId) lanes?.expect(info.peerId, laneTag(laneId, 'acceptor'), { expect, done: onLane });
     const onFrame = (f: Frame): void => {
       switch (f.kind) {
         case 'busy':
@@ -100,31 +140,34 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
           const why = ABORT_REASONS[f.aux];
           return finish(fail(why === 'refused' ? 'refused' : why === 'invalid' ? 'invalid' : why === 'busy' ? 'busy' : 'closed'));
         }
-        case 'accept':
-          if (accepted) break;
+        case 'accept': {
+          // (the acceptor's payload on the lane: only under this exchange's id, and only if announced)
+          if (accepted || (laneIdOf(f) !== 0 && laneIdOf(f) !== laneId) || (held && laneIdOf(f) === 0)) break;
           accepted = true;
-          void sendFrame(stream as Stream, frame, t.chunkBytes, signal).then(
-            () => (t.stats.bytesSent += frame.header.length + frame.payload.length),
+          replyOnLane = laneIdOf(f) !== 0;
+          if (!replyOnLane && laneId) lanes?.unexpect(info.peerId, laneTag(laneId, 'acceptor'));
+          const sending = lane ? lane.send(laneTag(laneId, 'proposer'), frame, signal) : sendFrame(stream as Stream, frame, t.chunkBytes, signal);
+          void sending.then(
+            () => {
+              t.stats.bytesSent += frame.header.length + frame.payload.length;
+              if (lane) lanes?.count('sent');
+            },
             (error) => {
               if (!settled) t.log('debug', `sending to worker ${peer} failed: ${errorText(error)}`);
               finish(fail('closed'));
             },
           );
-          return;
-        case 'payload': {
-          if (!accepted || received) break;
-          const m = decodeMessage(f);
-          if (isWireError(m)) {
-            t.rejectFrame(peer, m);
-            return finish(fail('invalid'), 'invalid');
-          }
-          t.stats.bytesReceived += f.headerLength + f.payloadLength;
-          received = { header: f.header, message: m };
+          if (held) onPayload(held);
           return;
         }
+        case 'payload':
+          if (!accepted || received || replyOnLane) break;
+          return onPayload(f);
         case 'done':
-          if (!received) break;
-          return finish({ ok: true, peer, message: received.message, header: received.header });
+          if (!received && !(replyOnLane && !done)) break;
+          done = true;
+          if (received) finish({ ok: true, peer, message: received.message, header: received.header });
+          return;
         default:
           break;
       }
@@ -143,7 +186,10 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
         for (const f of frames) if (!settled) onFrame(f);
       }
     };
-    const onClose = (): void => finish(fail('closed'));
+    // (after done, the acceptor's end of the stream is expected: its payload may still be on the lane)
+    const onClose = (): void => {
+      if (!done) finish(fail('closed'));
+    };
     t.node
       .dialProtocol(peerIdFromString(info.peerId), EXCHANGE_PROTOCOL, { signal })
       .then((s) => {
@@ -155,7 +201,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
         s.addEventListener('message', onMessage);
         s.addEventListener('close', onClose);
         s.addEventListener('end', onClose);
-        s.send(encodeControl('propose', header, { count: message.length, aux: Math.min(0xffffffff, Math.max(1, Math.round(timeoutMs))) }));
+        s.send(encodeControl('propose', header, { count: message.length, aux: Math.min(0xffffffff, Math.max(1, Math.round(timeoutMs))), lane: laneId }));
       })
       .catch((error) => {
         if (!settled) t.log('debug', `cannot reach worker ${peer}: ${errorText(error)}`);
@@ -179,6 +225,8 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
   let proposal: Frame | null = null;
   let received: { header: MessageHeader; message: Float32Array } | null = null;
   let sent = false;
+  /** The proposer's lane id (0: its payload comes on the stream). */
+  let laneId = 0;
   let timer = setTimeout(() => end('timeout'), PROPOSE_WAIT_MS);
   const cancel = (reason: string): void => end(reason);
   t.live.add(cancel);
@@ -213,6 +261,7 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
     clearTimeout(timer);
     t.live.delete(cancel);
     controller.abort();
+    if (laneId) t.lanes?.unexpect(remote, laneTag(laneId, 'proposer'));
     stream.removeEventListener('message', onMessage);
     stream.removeEventListener('close', onClose);
     stream.removeEventListener('end', onClose);
@@ -239,6 +288,10 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
     if (peer === undefined) {
       t.log('debug', `proposal from unknown peer ${remote}: busy`);
       return end('unknown peer', 'busy');
+    }
+    if (laneIdOf(f) !== 0 && (!t.lanes || !isLaneId(laneIdOf(f)))) {
+      t.rejectFrame(peer, { ok: false, reason: 'field', detail: `lane id ${laneIdOf(f)}${t.lanes ? '' : ' (this node has no lane)'}` });
+      return end('invalid: lane id', 'invalid');
     }
     const handler = t.handler;
     if (!handler || t.closed) return end('no handler', 'busy');
@@ -267,14 +320,24 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
     clearTimeout(timer);
     const deadline = Math.min(t.maxTimeoutMs, Math.max(1, f.aux)) + ACCEPT_GRACE_MS;
     timer = setTimeout(() => end('timeout'), deadline);
+    let back: Lane | null = null;
+    if (t.lanes && laneIdOf(f) !== 0) {
+      if (!t.lanes.expect(remote, laneTag(laneIdOf(f), 'proposer'), { expect, done: onLane })) {
+        t.rejectFrame(peer, { ok: false, reason: 'field', detail: `lane id ${laneIdOf(f)} is already in use` });
+        return end('invalid: lane id', 'invalid');
+      }
+      laneId = laneIdOf(f);
+      if (frame.header.length + frame.payload.length >= t.lanes.minBytes) back = t.lanes.lane(remote);
+    }
     try {
-      stream.send(encodeControl('accept', reply.header, { count: reply.message.length }));
+      stream.send(encodeControl('accept', reply.header, { count: reply.message.length, lane: back ? laneId : 0 }));
     } catch {
       return end('closed');
     }
-    sendFrame(stream, frame, t.chunkBytes, controller.signal).then(
+    (back ? back.send(laneTag(laneId, 'acceptor'), frame, controller.signal) : sendFrame(stream, frame, t.chunkBytes, controller.signal)).then(
       () => {
         t.stats.bytesSent += frame.header.length + frame.payload.length;
+        if (back) t.lanes?.count('sent');
         sent = true;
         maybeCommit();
       },
@@ -284,18 +347,27 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
       },
     );
   };
+  const onPayload = (f: Frame): void => {
+    const m = decodeMessage(f);
+    if (isWireError(m)) {
+      t.rejectFrame(peer ?? remote, m);
+      return end(`invalid: ${m.reason}`, 'invalid');
+    }
+    t.stats.bytesReceived += f.headerLength + f.payloadLength;
+    if (laneId) t.lanes?.count('received');
+    received = { header: f.header, message: m };
+    maybeCommit();
+  };
+  const onLane = (r: Frame | WireError | 'closed'): void => {
+    if (phase !== 'accepted' || received) return;
+    if (r === 'closed') return end('closed: lane', 'closed');
+    if (!isWireError(r)) return onPayload(r);
+    t.rejectFrame(peer ?? remote, r);
+    end(`${tellFor(r)}: ${r.reason}`, tellFor(r));
+  };
   const onFrame = (f: Frame): void => {
     if (phase === 'waiting' && f.kind === 'propose') return onPropose(f);
-    if (phase === 'accepted' && f.kind === 'payload' && !received) {
-      const m = decodeMessage(f);
-      if (isWireError(m)) {
-        t.rejectFrame(peer ?? remote, m);
-        return end(`invalid: ${m.reason}`, 'invalid');
-      }
-      t.stats.bytesReceived += f.headerLength + f.payloadLength;
-      received = { header: f.header, message: m };
-      return maybeCommit();
-    }
+    if (phase === 'accepted' && f.kind === 'payload' && !received && laneId === 0) return onPayload(f);
     if (f.kind === 'abort') return end(`peer abandoned: ${ABORT_REASONS[f.aux]}`);
     t.rejectFrame(peer ?? remote, { ok: false, reason: 'unexpected', detail: `unexpected ${f.kind} frame` });
     end('invalid: unexpected frame', 'invalid');

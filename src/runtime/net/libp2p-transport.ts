@@ -20,10 +20,11 @@ import { DEFAULT_BLOCK_SIZE } from '../../core/codecs.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from '../transport.js';
 import { listenFailure, stripPeerId } from './addresses.js';
 import { onExchangeStream, propose } from './exchange.js';
+import { Lanes } from './lane-table.js';
 import { onHelloStream, sendHello } from './membership.js';
 import type { NetHost } from './net-host.js';
 import {
-  DEFAULT_CHUNK_BYTES, DEFAULT_FRAME_BYTES, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_WINDOW_BYTES, EXCHANGE_PROTOCOL, MEMBER_PROTOCOL, PULL_PROTOCOL,
+  DEFAULT_CHUNK_BYTES, DEFAULT_FRAME_BYTES, DEFAULT_LISTEN, DEFAULT_MAX_TIMEOUT_MS, DEFAULT_WINDOW_BYTES, EXCHANGE_PROTOCOL, MEMBER_PROTOCOL, PULL_PROTOCOL,
   stderrLogger, type NetLogger, type NetStats, type NetTransportEvents, type NetTransportOptions, type PeerRecord, type PullHandler,
 } from './net-options.js';
 import { DEFAULT_ANNOUNCEMENT_BYTES } from './announcement.js';
@@ -48,6 +49,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   readonly workers: number;
   readonly stats: NetStats = {
     proposed: 0, accepted: 0, completed: 0, committed: 0, failed: {}, aborted: {}, rejected: {}, bytesSent: 0, bytesReceived: 0,
+    lanePayloadsSent: 0, lanePayloadsReceived: 0,
   };
   /** @internal (the protocol handlers' view: net-host.ts) */
   readonly node: Libp2p;
@@ -95,6 +97,8 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   /** Open mode: the membership of announcements (null: the fixed-index mode's hellos). */
   readonly membership: OpenMembership | null = null;
   private readonly records: OpenRecords | null = null;
+  /** The bulk lanes to peers (lane-table.ts; null: off). */
+  readonly lanes: Lanes | null;
 
   constructor(node: Libp2p, opts: NetTransportOptions) {
     super();
@@ -109,6 +113,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.maxTimeoutMs = opts.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
     this.status = opts.status ?? {};
     this.codec = opts.codec ?? null;
+    this.lanes = opts.lane ? new Lanes(this, opts.lane) : null;
     if (opts.open) {
       const pubsub = (node as unknown as { services: { pubsub: AnnouncementPubSub } }).services.pubsub;
       this.membership = new OpenMembership(node, pubsub, { ...opts.open, log: this.log });
@@ -228,6 +233,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     await node.handle(EXCHANGE_PROTOCOL, (stream, connection) => onExchangeStream(this, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
     if (!this.membership) await node.handle(MEMBER_PROTOCOL, (stream, connection) => onHelloStream(this, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
     await node.handle(PULL_PROTOCOL, (stream, connection) => onPullStream(this, stream, connection), { maxInboundStreams: 16, maxOutboundStreams: 16 });
+    await this.lanes?.start();
     await node.start();
     await this.membership?.start();
     this.startBootstrap();
@@ -239,6 +245,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     if (this.bootstrapTimer) clearTimeout(this.bootstrapTimer);
     for (const cancel of [...this.live]) cancel('closed');
     await this.membership?.stop();
+    await this.lanes?.close();
     try {
       await this.node.stop();
     } catch (error) {
@@ -351,7 +358,7 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
   if (!opts.open && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new Error(`invalid cluster size ${opts.workers}`);
   if (!opts.open && (!Number.isInteger(opts.self) || opts.self < 0 || opts.self >= opts.workers)) throw new Error(`invalid worker index ${opts.self} for ${opts.workers} workers`);
   const window = opts.windowBytes ?? DEFAULT_WINDOW_BYTES;
-  const listen = opts.listen ?? ['/ip4/127.0.0.1/tcp/0'];
+  const listen = opts.listen ?? DEFAULT_LISTEN;
   let transport: NetTransport | undefined; // (the protector reports to it, once it exists)
   const node = await createLibp2p({
     start: false,

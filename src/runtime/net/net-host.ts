@@ -5,6 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Libp2p } from '@libp2p/interface';
 import type { MessageHeader, ProposalHandler, WorkerId } from '../transport.js';
+import type { LaneRouter } from './lane.js';
 import type { NetLogger, NetStats, NetTransportEvents, NetTransportOptions, PeerRecord, PullHandler } from './net-options.js';
 import type { WireError } from './wire.js';
 
@@ -27,6 +28,8 @@ export interface NetHost extends Pick<EventEmitter<NetTransportEvents>, 'emit'> 
   /** Cancels every exchange in flight (on close). */
   readonly live: Set<(reason: string) => void>;
   readonly bannedIndices: Set<WorkerId>;
+  /** The bulk lanes to peers (null: off). */
+  readonly lanes: LaneRouter | null;
   readonly handler: ProposalHandler | null;
   readonly pullHandler: PullHandler | null;
   /** Payload codec of outgoing messages (null: the header's). */

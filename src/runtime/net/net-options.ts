@@ -2,12 +2,14 @@
  * The network transport's protocols, options, records and events.
  */
 import type { MessageHeader, WorkerId } from '../transport.js';
+import type { LaneInit } from './lane.js';
 import type { NetLogger } from './net-logger.js';
 import type { OpenMembershipInit } from './open-membership.js';
 
 export const EXCHANGE_PROTOCOL = '/gossamer/exchange/1.0.0';
 export const MEMBER_PROTOCOL = '/gossamer/member/1.0.0';
 export const PULL_PROTOCOL = '/gossamer/pull/1.0.0';
+export const LANE_PROTOCOL = '/gossamer/lane/1.0.0';
 
 /** Answers a pull: this worker's current parameters (a snapshot the transport may keep) and header, or null (busy). */
 export type PullHandler = (peer: WorkerId) => { header: MessageHeader; message: Float32Array } | null;
@@ -20,6 +22,8 @@ export const DEFAULT_CHUNK_BYTES = 256 << 10;
 export const DEFAULT_WINDOW_BYTES = 16 << 20;
 /** Largest yamux data frame. */
 export const DEFAULT_FRAME_BYTES = 64 << 10;
+/** Where a node listens unless told. */
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0'];
 /** Longest deadline an acceptor grants a proposer. */
 export const DEFAULT_MAX_TIMEOUT_MS = 10 * 60_000;
 
@@ -36,7 +40,7 @@ export interface NetTransportOptions {
   open?: Omit<OpenMembershipInit, 'log'>;
   /**
    * Multiaddrs to listen on.
-   * @default ['/ip4/127.0.0.1/tcp/0']
+   * @default DEFAULT_LISTEN (['/ip4/127.0.0.1/tcp/0'])
    */
   listen?: string[];
   /**
@@ -49,6 +53,12 @@ export interface NetTransportOptions {
    * @default null
    */
   swarmKey?: Uint8Array | null;
+  /**
+   * A bulk lane to each peer (lane.ts): payloads of large exchanges over a direct TLS 1.3 connection authorised through
+   * libp2p, instead of the exchange's stream. Unset: every payload travels over libp2p streams.
+   * @default undefined
+   */
+  lane?: LaneInit;
   /**
    * Connection encryption: noise, or plaintext for reference measurements only.
    * @default 'noise'
@@ -136,6 +146,9 @@ export interface NetStats {
   rejected: Record<string, number>;
   bytesSent: number;
   bytesReceived: number;
+  /** Exchange payloads sent and received over bulk lanes (lane.ts) rather than streams. */
+  lanePayloadsSent: number;
+  lanePayloadsReceived: number;
 }
 
 export interface NetTransportEvents {

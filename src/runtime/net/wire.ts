@@ -14,7 +14,7 @@
  *   20      4     element count (floats of the message)
  *   24      4     block size (i8, i4: elements per min–max block; otherwise 0)
  *   28      4     payload length in bytes (0 for frames without payload)
- *   32      4     payload CRC32
+ *   32      4     payload frames: payload CRC32; propose, accept: the exchange's lane id (lane.ts; 0: none)
  *   36      4     aux: propose → the proposer's exchange timeout in ms; abort → reason code; otherwise 0
  *   40      A     algorithm (ASCII)
  *   40+A    L     layout hash (ASCII)
@@ -258,9 +258,14 @@ export function encodeMessage(header: MessageHeader, message: Float32Array, bloc
   return { header: bytes, payload };
 }
 
-/** A control frame (no payload). */
-export function encodeControl(kind: Exclude<FrameKind, 'payload'>, header: MessageHeader, opts: { count?: number; aux?: number } = {}): Uint8Array {
-  return encodeHeader({ kind, header, count: opts.count ?? 0, blockSize: blockwise(header.codec) ? DEFAULT_BLOCK_SIZE : 0, aux: opts.aux ?? 0 });
+/** A control frame (no payload); `lane`: a propose's or accept's lane id, in the CRC field its lack of payload frees. */
+export function encodeControl(kind: Exclude<FrameKind, 'payload'>, header: MessageHeader, opts: { count?: number; aux?: number; lane?: number } = {}): Uint8Array {
+  return encodeHeader({ kind, header, count: opts.count ?? 0, blockSize: blockwise(header.codec) ? DEFAULT_BLOCK_SIZE : 0, aux: opts.aux ?? 0, payloadCrc: opts.lane ?? 0 });
+}
+
+/** The lane id a propose or accept frame announces (0: its exchange's payloads travel on the stream). */
+export function laneIdOf(frame: FrameHeader): number {
+  return frame.kind === 'propose' || frame.kind === 'accept' ? frame.payloadCrc : 0;
 }
 
 /** A complete received frame. */

@@ -1,0 +1,229 @@
+/**
+ * The bulk lane: one direct TLS 1.3 connection between two peers (node:tls, PSK only, TLS_AES_128_GCM_SHA256) that
+ * carries the payloads of their large exchanges in both directions, while the exchanges' control frames stay on
+ * their libp2p streams. OpenSSL encrypts and buffers natively, with no JavaScript object per chunk: the libp2p path
+ * costs several times the CPU per MB (docs/network.md). Lanes are set up and authorised over libp2p (lane-table.ts,
+ * lane-server.ts).
+ *
+ * Lane frames, little-endian:
+ *
+ *   offset  size    field
+ *   0       4       tag: the exchange's lane id (bits 0–30, chosen by the proposer and announced in its propose
+ *                   frame), bit 31 set on the acceptor's payload
+ *   4       4       length N of what follows
+ *   8       N       one whole payload frame of wire.ts (header + payload), validated as on a stream
+ *
+ * A frame whose tag no exchange awaits (one that has ended) is skipped; a wire frame that is not a payload, fails its
+ * header checks or whose size differs from N fails its exchange only (the lane stays in step, as it framed N bytes);
+ * a length N out of bounds closes the lane.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { NetLogger } from './net-logger.js';
+import { FIXED_HEADER_BYTES, MAX_HEADER_BYTES, decodeHeader, isWireError, peekHeaderLength, wireError, type EncodedFrame, type Expectation, type Frame, type FrameHeader, type WireError } from './wire.js';
+
+/** Frames from this size (wire header + payload) go over the lane: below it, the libp2p stream costs little. */
+export const DEFAULT_LANE_MIN_BYTES = 1 << 20;
+/** TLS settings of both ends: 1.3 only, AES-128-GCM (SHA-256, the PSK's digest; AES-256-GCM fails the handshake). */
+export const LANE_TLS = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256' } as const;
+/** Bit 31 of a tag: the frame is the acceptor's payload. */
+const ACCEPTOR_BIT = 0x80000000;
+const LANE_HEADER_BYTES = 8;
+/** Bytes handed to node:tls per write. */
+const LANE_WRITE_BYTES = 4 << 20;
+/** Smallest wire frame: a header with one-byte names. */
+const MIN_WIRE_FRAME_BYTES = FIXED_HEADER_BYTES + 6;
+
+/** The tag of an exchange's payload frame on the lane, sent by its proposer or its acceptor. */
+export function laneTag(id: number, from: 'proposer' | 'acceptor'): number {
+  return from === 'acceptor' ? (id | ACCEPTOR_BIT) >>> 0 : id;
+}
+
+/** A lane id a proposer may announce (0: its exchange does not use a lane). */
+export function isLaneId(id: number): boolean {
+  return Number.isInteger(id) && id > 0 && id < ACCEPTOR_BIT;
+}
+
+export interface LaneInit {
+  /**
+   * Address the lane's TLS server listens on.
+   * @default the host of the first libp2p listen address
+   */
+  host?: string;
+  /**
+   * Port of the lane's TLS server (0: any free one).
+   * @default 0
+   */
+  port?: number;
+  /**
+   * Frames of at least this many bytes (wire header + payload) travel over a lane.
+   * @default DEFAULT_LANE_MIN_BYTES (1 MiB)
+   */
+  minBytes?: number;
+}
+
+/** Where an awaited lane frame goes: what it must match, and who hears of its frame, its refusal or the lane's end. */
+export interface LaneSink {
+  expect: Expectation;
+  done(result: Frame | WireError | 'closed'): void;
+}
+
+/** What exchanges see of a transport's lanes (lane-table.ts). */
+export interface LaneRouter {
+  readonly minBytes: number;
+  /** An open lane to the peer, or null (then one is set up in the background for later exchanges). */
+  lane(peerId: string): Lane | null;
+  /** A fresh lane id for an exchange this node proposes. */
+  newId(): number;
+  /** Routes the lane frame `tag` from the peer to `sink`, once; false if that tag is already awaited. */
+  expect(peerId: string, tag: number, sink: LaneSink): boolean;
+  /** Drops a routing (the exchange ended). */
+  unexpect(peerId: string, tag: number): void;
+  /** Counts a payload moved over a lane. */
+  count(direction: 'sent' | 'received'): void;
+}
+
+/** One open lane to a peer: sends tagged frames, and parses the peer's into the sinks that await them. */
+export class Lane {
+  closed = false;
+  private readonly head = Buffer.alloc(LANE_HEADER_BYTES);
+  private headFill = 0;
+  /** Bytes of the current lane frame still to come (0: between frames). */
+  private left = 0;
+  private length = 0;
+  private sink: LaneSink | null = null;
+  private readonly wireHead = new Uint8Array(MAX_HEADER_BYTES);
+  private wireFill = 0;
+  private frame: FrameHeader | null = null;
+  private payload: Uint8Array | null = null;
+  private payloadFill = 0;
+  /** Sends queue here, so that frames of concurrent exchanges never interleave. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly socket: TLSSocket,
+    readonly peerId: string,
+    private readonly route: (tag: number) => LaneSink | undefined,
+    private readonly maxFrameBytes: number,
+    private readonly log: NetLogger,
+    onClose: (lane: Lane) => void,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (error) => log('debug', `lane to ${peerId}: ${error.message}`));
+    socket.on('close', () => {
+      this.closed = true;
+      this.fail('closed');
+      onClose(this);
+    });
+  }
+
+  /**
+   * Sends one exchange's payload frame; resolves once the socket has taken all of it. A frame whose exchange ends
+   * (`signal`) while it waits for its turn is not sent; one under way is finished, to keep the lane in step.
+   */
+  send(tag: number, frame: EncodedFrame, signal: AbortSignal): Promise<void> {
+    const run = async (): Promise<void> => {
+      signal.throwIfAborted();
+      const head = Buffer.alloc(LANE_HEADER_BYTES + frame.header.length);
+      head.writeUInt32LE(tag, 0);
+      head.writeUInt32LE(frame.header.length + frame.payload.length, 4);
+      head.set(frame.header, LANE_HEADER_BYTES);
+      // Writes one at a time, never corked (node:tls copies the buffers of a vectored write into one new buffer),
+      // in slices, so that the encrypted copy node:tls keeps until the socket takes it stays small.
+      await this.write(head);
+      for (let o = 0; o < frame.payload.length; o += LANE_WRITE_BYTES) {
+        await this.write(frame.payload.subarray(o, Math.min(frame.payload.length, o + LANE_WRITE_BYTES)));
+      }
+    };
+    const sent = this.queue.then(run);
+    this.queue = sent.catch(() => {});
+    return sent;
+  }
+
+  /** Writes, then waits until the socket has taken the bytes; rejects once the lane is closed. */
+  private write(bytes: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed) return reject(new Error('lane closed'));
+      this.socket.write(bytes, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length && !this.closed) {
+      if (this.left === 0) {
+        const take = Math.min(LANE_HEADER_BYTES - this.headFill, chunk.length - pos);
+        chunk.copy(this.head, this.headFill, pos, pos + take);
+        this.headFill += take;
+        pos += take;
+        if (this.headFill < LANE_HEADER_BYTES) return;
+        this.headFill = 0;
+        const tag = this.head.readUInt32LE(0);
+        this.length = this.head.readUInt32LE(4);
+        if (this.length < MIN_WIRE_FRAME_BYTES || this.length > this.maxFrameBytes) {
+          this.log('warn', `closed the lane from ${this.peerId}: a frame of ${this.length} bytes (limit ${this.maxFrameBytes})`);
+          return this.close();
+        }
+        this.left = this.length;
+        this.sink = this.route(tag) ?? null;
+        this.wireFill = 0;
+        this.frame = null;
+        this.payload = null;
+        if (!this.sink) this.log('debug', `lane from ${this.peerId}: skipping ${this.length} bytes of exchange ${tag}, not awaited`);
+        continue;
+      }
+      const take = Math.min(this.left, chunk.length - pos);
+      if (this.sink) this.feed(chunk.subarray(pos, pos + take));
+      pos += take;
+      this.left -= take;
+      if (this.left === 0 && this.sink && this.frame && this.payload) {
+        const sink = this.sink;
+        this.sink = null;
+        sink.done({ ...this.frame, payload: this.payload });
+      }
+    }
+  }
+
+  /** Feeds bytes of the current lane frame: the wire header (checked as soon as it is whole), then the payload. */
+  private feed(part: Uint8Array): void {
+    let pos = 0;
+    if (!this.frame) {
+      const need = this.wireFill < 8 ? 8 : (peekHeaderLength(this.wireHead) as number);
+      const take = Math.min(need - this.wireFill, part.length);
+      this.wireHead.set(part.subarray(0, take), this.wireFill);
+      this.wireFill += take;
+      pos = take;
+      if (this.wireFill < need) return;
+      if (need === 8) {
+        const length = peekHeaderLength(this.wireHead);
+        if (typeof length !== 'number') return this.fail(length);
+        if (length > this.length) return this.fail(wireError('length', `header of ${length} bytes in a lane frame of ${this.length}`));
+        return this.feed(part.subarray(pos));
+      }
+      const h = decodeHeader(this.wireHead.subarray(0, need), (this.sink as LaneSink).expect);
+      if (isWireError(h)) return this.fail(h);
+      if (h.kind !== 'payload') return this.fail(wireError('unexpected', `a ${h.kind} frame on the lane`));
+      if (h.headerLength + h.payloadLength !== this.length) {
+        return this.fail(wireError('length', `lane frame of ${this.length} bytes for a payload frame of ${h.headerLength + h.payloadLength}`));
+      }
+      this.frame = h;
+      this.payload = new Uint8Array(h.payloadLength);
+      this.payloadFill = 0;
+    }
+    const payload = this.payload as Uint8Array;
+    payload.set(part.subarray(pos), this.payloadFill);
+    this.payloadFill += part.length - pos;
+  }
+
+  /** Ends the frame in progress without a result: its sink hears why, the rest of its bytes are skipped. */
+  private fail(reason: WireError | 'closed'): void {
+    const sink = this.sink;
+    this.sink = null;
+    this.payload = null;
+    sink?.done(reason);
+  }
+}

@@ -1,0 +1,307 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect as tcpConnect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { Rng } from '../../../src/core/rng.js';
+import { LaneServer, connectLane } from '../../../src/runtime/net/lane-server.js';
+import { createNetTransport, EXCHANGE_PROTOCOL, type NetLogger, type NetTransport, type NetTransportOptions } from '../../../src/runtime/net/libp2p-transport.js';
+import { laneTag } from '../../../src/runtime/net/lane.js';
+import { generateSwarmKey } from '../../../src/runtime/net/swarm-key.js';
+import { encodeControl, encodeMessage, WIRE_VERSION, FrameReader, isWireError, type Frame } from '../../../src/runtime/net/wire.js';
+import type { ExchangeResult, MessageHeader, ProposalHandler, WorkerId } from '../../../src/runtime/transport.js';
+
+const LAYOUT = 'f'.repeat(64);
+const header = (step = 0, codec: MessageHeader['codec'] = 'f32'): MessageHeader => ({ version: WIRE_VERSION, algorithm: 'acid', step, layoutHash: LAYOUT, codec });
+
+function vector(n: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const x = new Float32Array(n);
+  for (let k = 0; k < n; k++) x[k] = rng.normal();
+  return x;
+}
+
+const bytes = (x: Float32Array): Buffer => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+
+interface Recorder extends ProposalHandler {
+  commits: Array<{ peer: WorkerId; header: MessageHeader; message: Float32Array }>;
+  aborts: Array<{ peer: WorkerId; reason: string }>;
+  /** Resolves at the next commit or abort. */
+  settled(): Promise<void>;
+}
+
+function recorder(reply: () => { header: MessageHeader; message: Float32Array } | null): Recorder {
+  let wake: (() => void) | null = null;
+  const r: Recorder = {
+    commits: [],
+    aborts: [],
+    accept: () => reply(),
+    commit(peer, h, message) {
+      r.commits.push({ peer, header: h, message });
+      wake?.();
+    },
+    abort(peer, reason) {
+      r.aborts.push({ peer, reason });
+      wake?.();
+    },
+    settled: () => new Promise<void>((resolve) => (wake = resolve)),
+  };
+  return r;
+}
+
+function collector(): { log: NetLogger; warnings: string[]; lines: string[] } {
+  const warnings: string[] = [];
+  const lines: string[] = [];
+  return {
+    log: (level, message) => {
+      lines.push(message);
+      if (level === 'warn') warnings.push(message);
+    },
+    warnings,
+    lines,
+  };
+}
+
+/** Two transports that know each other (and, when both have lanes, with a lane open between them). */
+async function pair(base: Partial<NetTransportOptions>, second: Partial<NetTransportOptions> = base, lane = true): Promise<[NetTransport, NetTransport]> {
+  const a = await createNetTransport({ self: 0, workers: 2, algorithm: 'acid', layoutHash: LAYOUT, ...base });
+  const b = await createNetTransport({ self: 1, workers: 2, algorithm: 'acid', layoutHash: LAYOUT, bootstrap: a.addresses(), ...second });
+  assert.deepEqual(await Promise.all([a.waitForPeers(20_000), b.waitForPeers(20_000)]), [true, true]);
+  if (lane && a.lanes && b.lanes) assert.ok(await a.lanes.opened(b.peerId, 20_000), 'a lane opens between two nodes that both offer one');
+  return [a, b];
+}
+
+/** One exchange: worker 1 proposes `mine`, worker 0 answers `theirs`; the result and what worker 0 committed. */
+async function exchange(nodes: [NetTransport, NetTransport], mine: Float32Array, theirs: Float32Array, codec: MessageHeader['codec'] = 'f32'): Promise<{ result: ExchangeResult; r: Recorder }> {
+  const r = recorder(() => ({ header: header(7, codec), message: theirs }));
+  nodes[0].onProposal(r);
+  const settled = r.settled();
+  const result = await nodes[1].propose(0, header(3, codec), mine, 30_000);
+  if (result.ok) await settled;
+  return { result, r };
+}
+
+describe('bulk lane', { timeout: 180_000 }, () => {
+  const key = generateSwarmKey();
+  const logs = collector();
+  let laned: [NetTransport, NetTransport];
+  let streamed: [NetTransport, NetTransport];
+
+  before(async () => {
+    laned = await pair({ swarmKey: key, lane: { minBytes: 1 << 12 }, log: logs.log });
+    streamed = await pair({ swarmKey: key, log: logs.log });
+  });
+  after(async () => {
+    await Promise.all([...laned, ...streamed].map((t) => t.close()));
+  });
+
+  it('exchanges over the lane are bit-identical to those over streams, in every codec', async () => {
+    for (const codec of ['f32', 'f16', 'i8'] as const) {
+      const mine = vector(20_000, 1);
+      const theirs = vector(20_000, 2);
+      const overLane = await exchange(laned, mine, theirs, codec);
+      const overStream = await exchange(streamed, mine, theirs, codec);
+      assert.ok(overLane.result.ok && overStream.result.ok, codec);
+      assert.ok(bytes(overLane.result.message).equals(bytes(overStream.result.message)), `${codec}: the proposer's result`);
+      assert.ok(bytes(overLane.r.commits[0].message).equals(bytes(overStream.r.commits[0].message)), `${codec}: the acceptor's commit`);
+      assert.deepEqual(overLane.result.header, overStream.result.header);
+      if (codec === 'f32') assert.ok(bytes(overLane.result.message).equals(bytes(theirs)));
+    }
+    assert.equal(laned[1].stats.lanePayloadsSent, 3);
+    assert.equal(laned[1].stats.lanePayloadsReceived, 3);
+    assert.equal(laned[0].stats.lanePayloadsReceived, 3);
+    assert.equal(streamed[1].stats.lanePayloadsSent + streamed[1].stats.lanePayloadsReceived, 0);
+  });
+
+  it('a payload longer than its header announces is refused: the exchange fails cleanly, nothing is applied', async () => {
+    for (const corrupt of ['longer', 'checksum'] as const) {
+      const r = recorder(() => ({ header: header(), message: vector(5000, 3) }));
+      laned[0].onProposal(r);
+      const settled = r.settled();
+      const lane = laned[1].lanes?.lane(laned[0].peerId);
+      assert.ok(lane, 'worker 1 has a lane to worker 0');
+      const node = laned[1].node;
+      const stream = await node.dialProtocol(peerIdFromString(laned[0].peerId), EXCHANGE_PROTOCOL);
+      const answers: Frame[] = [];
+      const reader = new FrameReader();
+      stream.addEventListener('message', (event) => {
+        const frames = reader.push(event.data instanceof Uint8Array ? event.data : (event.data as { subarray(): Uint8Array }).subarray());
+        if (!isWireError(frames)) answers.push(...frames);
+      });
+      const id = 4242 + (corrupt === 'longer' ? 0 : 1);
+      stream.send(encodeControl('propose', header(), { count: 5000, aux: 20_000, lane: id }));
+      const frame = encodeMessage(header(), vector(5000, 4));
+      const payload = new Uint8Array(frame.payload.length + (corrupt === 'longer' ? 16 : 0));
+      payload.set(frame.payload);
+      if (corrupt === 'checksum') payload[100] ^= 0xff;
+      await lane.send(laneTag(id, 'proposer'), { header: frame.header, payload }, AbortSignal.timeout(20_000));
+      await settled;
+      assert.equal(r.commits.length, 0, corrupt);
+      assert.equal(r.aborts.length, 1, corrupt);
+      assert.match(r.aborts[0].reason, corrupt === 'longer' ? /^invalid: length/ : /^invalid: checksum/);
+      assert.ok(logs.warnings.some((w) => (corrupt === 'longer' ? /length: lane frame of/ : /checksum/).test(w)), 'the refusal is logged');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.ok(answers.some((f) => f.kind === 'abort'), 'the proposer is told');
+      stream.abort(new Error('test done'));
+    }
+    // The lane stays in step: the next exchange goes through it.
+    const before = laned[1].stats.lanePayloadsSent;
+    const { result } = await exchange(laned, vector(5000, 5), vector(5000, 6));
+    assert.ok(result.ok);
+    assert.equal(laned[1].stats.lanePayloadsSent, before + 1);
+  });
+
+  it('a corrupt payload from the acceptor fails the proposer\'s exchange with a reason', async () => {
+    const [a, b] = laned;
+    // Worker 0 answers proposals itself: accept with the lane, then a payload whose checksum does not match.
+    await a.node.unhandle(EXCHANGE_PROTOCOL);
+    await a.node.handle(EXCHANGE_PROTOCOL, (stream) => {
+      const reader = new FrameReader();
+      stream.addEventListener('message', (event) => {
+        const frames = reader.push(event.data instanceof Uint8Array ? event.data : (event.data as { subarray(): Uint8Array }).subarray());
+        if (isWireError(frames)) return;
+        for (const f of frames) {
+          if (f.kind !== 'propose') continue;
+          const id = f.payloadCrc;
+          stream.send(encodeControl('accept', header(), { count: 5000, lane: id }));
+          const frame = encodeMessage(header(), vector(5000, 7));
+          const payload = frame.payload.slice();
+          payload[7] ^= 1;
+          void a.lanes?.lane(b.peerId)?.send(laneTag(id, 'acceptor'), { header: frame.header, payload }, AbortSignal.timeout(20_000));
+        }
+      });
+    });
+    try {
+      const result = await b.propose(0, header(), vector(5000, 8), 20_000);
+      assert.deepEqual(result, { ok: false, peer: 0, reason: 'invalid' });
+      assert.ok((b.stats.rejected.checksum ?? 0) >= 1);
+    } finally {
+      await a.node.unhandle(EXCHANGE_PROTOCOL);
+      const { onExchangeStream } = await import('../../../src/runtime/net/exchange.js');
+      await a.node.handle(EXCHANGE_PROTOCOL, (stream, connection) => onExchangeStream(a, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
+    }
+    const { result } = await exchange(laned, vector(5000, 9), vector(5000, 10));
+    assert.ok(result.ok, 'the next exchange goes through');
+  });
+
+  it('a lane that closes mid-payload fails the exchange, nothing is applied; the next exchange takes a new lane', async () => {
+    const r = recorder(() => ({ header: header(), message: vector(5000, 15) }));
+    laned[0].onProposal(r);
+    const settled = r.settled();
+    const lane = laned[1].lanes?.lane(laned[0].peerId);
+    assert.ok(lane);
+    const stream = await laned[1].node.dialProtocol(peerIdFromString(laned[0].peerId), EXCHANGE_PROTOCOL);
+    const accepted = new Promise<void>((resolve) => stream.addEventListener('message', () => resolve(), { once: true }));
+    stream.send(encodeControl('propose', header(), { count: 5000, aux: 20_000, lane: 777 }));
+    await accepted;
+    // The lane header, the frame's header and half its payload, then the lane goes.
+    const frame = encodeMessage(header(), vector(5000, 16));
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(laneTag(777, 'proposer'), 0);
+    head.writeUInt32LE(frame.header.length + frame.payload.length, 4);
+    lane.socket.write(Buffer.concat([head, frame.header, frame.payload.subarray(0, 10_000)]), () => lane.close());
+    await settled;
+    assert.equal(r.commits.length, 0);
+    assert.deepEqual(r.aborts.map((a) => a.reason), ['closed: lane']);
+    stream.abort(new Error('test done'));
+    // Without a lane the next exchange takes the stream; a new lane is opened for later ones.
+    const sent = laned[1].stats.lanePayloadsSent;
+    for (;;) {
+      const { result } = await exchange(laned, vector(5000, 17), vector(5000, 18));
+      assert.ok(result.ok);
+      if (laned[1].stats.lanePayloadsSent > sent) break;
+      assert.ok(await laned[1].lanes?.opened(laned[0].peerId, 20_000), 'a new lane opens');
+    }
+  });
+
+  it('garbage on the lane port is refused and logged; the node keeps exchanging over its lane', async () => {
+    const port = laned[0].lanes?.port ?? 0;
+    const rng = new Rng(12);
+    for (let trial = 0; trial < 3; trial++) {
+      const socket = tcpConnect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      const junk = Buffer.alloc(100 + 300 * trial);
+      for (let k = 0; k < junk.length; k++) junk[k] = Math.floor(rng.uniform() * 256);
+      socket.write(junk);
+      await once(socket, 'close');
+    }
+    assert.ok(logs.warnings.some((w) => /lane: refused a TLS client at/.test(w)), 'the refusal is logged');
+    const sent = laned[1].stats.lanePayloadsSent;
+    const { result } = await exchange(laned, vector(5000, 13), vector(5000, 14));
+    assert.ok(result.ok);
+    assert.equal(laned[1].stats.lanePayloadsSent, sent + 1);
+  });
+});
+
+describe('bulk lane: the TLS server admits only the PSKs it issued, once', { timeout: 60_000 }, () => {
+  it('a wrong PSK, an unknown identity and a replayed grant are refused', async () => {
+    const logs = collector();
+    const lanes: string[] = [];
+    const server = await LaneServer.listen('127.0.0.1', 0, logs.log, (socket, peerId) => {
+      lanes.push(peerId);
+      socket.destroy();
+    });
+    try {
+      const grant = server.issue('peer-a');
+      const signal = (): AbortSignal => AbortSignal.timeout(10_000);
+      await assert.rejects(connectLane('127.0.0.1', { ...grant, psk: Buffer.alloc(32, 1) }, signal()), 'a wrong PSK');
+      await assert.rejects(connectLane('127.0.0.1', { ...grant, identity: '00'.repeat(16) }, signal()), 'an unknown identity');
+      const socket = await connectLane('127.0.0.1', grant, signal());
+      while (lanes.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      socket.destroy();
+      await assert.rejects(connectLane('127.0.0.1', grant, signal()), 'the same grant again');
+      server.forget('peer-a');
+      const later = server.issue('peer-b');
+      server.forget('peer-b');
+      await assert.rejects(connectLane('127.0.0.1', later, signal()), 'a grant forgotten with its peer\'s connection');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(lanes, ['peer-a'], 'only the first connection under the grant becomes a lane, of the peer it was issued to');
+      assert.ok(logs.lines.filter((w) => /lane: refused a TLS client/.test(w)).length >= 3, logs.lines.join('\n'));
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('bulk lane: fallback and closing', { timeout: 120_000 }, () => {
+  const key = generateSwarmKey();
+
+  it('without a lane (the peer offers none, or its port cannot be reached) exchanges use streams and succeed', async () => {
+    const unreachable = { swarmKey: key, lane: { host: '127.0.0.2' }, log: collector().log };
+    for (const [first, second] of [[{ swarmKey: key, lane: {} }, { swarmKey: key }], [unreachable, unreachable]] as const) {
+      const nodes = await pair(first, second, false);
+      try {
+        const n = 1 << 19; // 2 MiB: over the lane's threshold
+        const mine = vector(n, 15);
+        const theirs = vector(n, 16);
+        const { result, r } = await exchange(nodes, mine, theirs);
+        assert.ok(result.ok);
+        assert.ok(bytes(result.message).equals(bytes(theirs)));
+        assert.ok(bytes(r.commits[0].message).equals(bytes(mine)));
+        for (const t of nodes) assert.equal(t.stats.lanePayloadsSent + t.stats.lanePayloadsReceived, 0);
+      } finally {
+        await Promise.all(nodes.map((t) => t.close()));
+      }
+    }
+  });
+
+  it('a large exchange between two transports on 127.0.0.1 uses the lane; closing them closes lanes and servers', async () => {
+    const tcp = (): number => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
+    const nodes = await pair({ swarmKey: key, lane: {} });
+    const ports = nodes.map((t) => t.lanes?.port ?? 0);
+    const n = 1 << 19;
+    const { result } = await exchange(nodes, vector(n, 17), vector(n, 18));
+    assert.ok(result.ok);
+    assert.deepEqual(nodes.map((t) => [t.stats.lanePayloadsSent, t.stats.lanePayloadsReceived]), [[1, 1], [1, 1]]);
+    await Promise.all(nodes.map((t) => t.close()));
+    for (const port of ports) {
+      const socket = tcpConnect(port, '127.0.0.1');
+      const [error] = (await once(socket, 'error')) as [NodeJS.ErrnoException];
+      assert.equal(error.code, 'ECONNREFUSED', 'the lane server is closed');
+    }
+    // (every transport of this file is closed by now: no TCP handle may stay open)
+    for (let k = 0; k < 100 && tcp() > 0; k++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(tcp(), 0, `handles left: ${process.getActiveResourcesInfo().join(', ')}`);
+  });
+});
