@@ -353,6 +353,9 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
 }
 
 
+/** Inbound connections a second from one address, and at once in their handshakes (the swarm key admits members). */
+const INBOUND_CONNECTIONS_PER_SECOND = 256;
+
 /** Creates a network transport, starts listening and begins joining through the bootstrap addresses. */
 export async function createNetTransport(opts: NetTransportOptions): Promise<NetTransport> {
   if (!opts.open && (!Number.isInteger(opts.workers) || opts.workers < 1)) throw new Error(`invalid cluster size ${opts.workers}`);
@@ -378,6 +381,9 @@ export async function createNetTransport(opts: NetTransportOptions): Promise<Net
     ...(opts.swarmKey ? { connectionProtector: swarmKeyProtector(opts.swarmKey, { onMismatch: (remote, direction) => transport?.noteForeignKey(remote, direction) }) } : {}),
     // Liveness is judged by the exchanges' own deadlines; pings could starve behind long compute steps.
     connectionMonitor: { enabled: false },
+    // Every peer of one machine (or behind one NAT) dials from the same address: libp2p's defaults (5 inbound
+    // connections a second per address, 10 pending) refused a joiner's bootstrap dial while the others dialled.
+    connectionManager: { inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND, maxIncomingPendingConnections: INBOUND_CONNECTIONS_PER_SECOND },
     // Banned workers (peer scoring) stay out, whichever side dials.
     connectionGater: {
       denyDialPeer: (peer) => transport?.bannedPeers.has(peer.toString()) ?? false,
