@@ -50,6 +50,7 @@ export interface MetricsWriterInit {
 export class MetricsWriter {
   private readonly stream: WriteStream;
   private readonly exports: Array<CsvLog | TensorBoardLog>;
+  private closing: Promise<void> | null = null;
 
   constructor(readonly path: string, private readonly init: MetricsWriterInit = {}) {
     const dir = dirname(path);
@@ -68,9 +69,12 @@ export class MetricsWriter {
     this.init.onRow?.(row);
   }
 
+  /** Flushes and closes the files; again, the same promise (a command's cleanup may run twice). */
   close(): Promise<void> {
+    if (this.closing) return this.closing;
     for (const e of this.exports) e.close();
-    return new Promise((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    this.closing = new Promise((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    return this.closing;
   }
 }
 

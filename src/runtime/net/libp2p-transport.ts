@@ -244,13 +244,17 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.closed = true;
     if (this.bootstrapTimer) clearTimeout(this.bootstrapTimer);
     for (const cancel of [...this.live]) cancel('closed');
-    await this.membership?.stop();
-    await this.lanes?.close();
-    try {
-      await this.node.stop();
-    } catch (error) {
-      this.log('debug', `stopping libp2p: ${errorText(error)}`);
-    }
+    // Nothing left to do with a connection that fails as it closes: said at debug level, never thrown.
+    const step = async (what: string, run: () => Promise<void> | void): Promise<void> => {
+      try {
+        await run();
+      } catch (error) {
+        this.log('debug', `${what}: ${errorText(error)}`);
+      }
+    };
+    await step('stopping the membership', () => this.membership?.stop());
+    await step('closing the lanes', () => this.lanes?.close());
+    await step('stopping libp2p', () => this.node.stop());
   }
 
   /** Startable: the same as close(). */
