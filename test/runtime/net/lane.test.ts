@@ -8,46 +8,11 @@ import { LaneServer, connectLane } from '../../../src/runtime/net/lane-server.js
 import { createNetTransport, EXCHANGE_PROTOCOL, type NetLogger, type NetTransport, type NetTransportOptions } from '../../../src/runtime/net/libp2p-transport.js';
 import { laneTag } from '../../../src/runtime/net/lane.js';
 import { generateSwarmKey } from '../../../src/runtime/net/swarm-key.js';
-import { encodeControl, encodeMessage, WIRE_VERSION, FrameReader, isWireError, type Frame } from '../../../src/runtime/net/wire.js';
-import type { ExchangeResult, MessageHeader, ProposalHandler, WorkerId } from '../../../src/runtime/transport.js';
-
-const LAYOUT = 'f'.repeat(64);
-const header = (step = 0, codec: MessageHeader['codec'] = 'f32'): MessageHeader => ({ version: WIRE_VERSION, algorithm: 'acid', step, layoutHash: LAYOUT, codec });
-
-function vector(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n);
-  for (let k = 0; k < n; k++) x[k] = rng.normal();
-  return x;
-}
+import { encodeControl, encodeMessage, FrameReader, isWireError, type Frame } from '../../../src/runtime/net/wire.js';
+import type { ExchangeResult, MessageHeader } from '../../../src/runtime/transport.js';
+import { LAYOUT, header, recorder, vector, type Recorder } from './exchange-fixtures.js';
 
 const bytes = (x: Float32Array): Buffer => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-
-interface Recorder extends ProposalHandler {
-  commits: Array<{ peer: WorkerId; header: MessageHeader; message: Float32Array }>;
-  aborts: Array<{ peer: WorkerId; reason: string }>;
-  /** Resolves at the next commit or abort. */
-  settled(): Promise<void>;
-}
-
-function recorder(reply: () => { header: MessageHeader; message: Float32Array } | null): Recorder {
-  let wake: (() => void) | null = null;
-  const r: Recorder = {
-    commits: [],
-    aborts: [],
-    accept: () => reply(),
-    commit(peer, h, message) {
-      r.commits.push({ peer, header: h, message });
-      wake?.();
-    },
-    abort(peer, reason) {
-      r.aborts.push({ peer, reason });
-      wake?.();
-    },
-    settled: () => new Promise<void>((resolve) => (wake = resolve)),
-  };
-  return r;
-}
 
 function collector(): { log: NetLogger; warnings: string[]; lines: string[] } {
   const warnings: string[] = [];

@@ -6,55 +6,8 @@ import { Rng } from '../../../src/core/rng.js';
 import { createNetTransport, EXCHANGE_PROTOCOL, MEMBER_PROTOCOL, type NetLogger, type NetTransport, type NetTransportOptions } from '../../../src/runtime/net/libp2p-transport.js';
 import { generateSwarmKey, parseSwarmKey, swarmSecret } from '../../../src/runtime/net/swarm-key.js';
 import { UsageError } from '../../../src/core/errors.js';
-import { encodeControl, encodeMessage, WIRE_VERSION } from '../../../src/runtime/net/wire.js';
-import type { MessageHeader, ProposalHandler, WorkerId } from '../../../src/runtime/transport.js';
-
-const LAYOUT = 'f'.repeat(64);
-const header = (step = 0, codec: MessageHeader['codec'] = 'f32', algorithm = 'acid'): MessageHeader => ({ version: WIRE_VERSION, algorithm, step, layoutHash: LAYOUT, codec });
-
-function vector(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const x = new Float32Array(n);
-  for (let k = 0; k < n; k++) x[k] = rng.normal();
-  return x;
-}
-
-interface Recorder extends ProposalHandler {
-  commits: Array<{ peer: WorkerId; header: MessageHeader; message: Float32Array }>;
-  aborts: Array<{ peer: WorkerId; reason: string }>;
-  accepts: number;
-  /** Called after accept (e.g. to make this node vanish). */
-  afterAccept?: () => void;
-  /** Resolves at the next commit or abort. */
-  settled(): Promise<void>;
-}
-
-function recorder(reply: (peer: WorkerId, h: MessageHeader) => { header: MessageHeader; message: Float32Array } | null): Recorder {
-  let wake: (() => void) | null = null;
-  const r: Recorder = {
-    commits: [],
-    aborts: [],
-    accepts: 0,
-    accept(peer, h) {
-      const out = reply(peer, h);
-      if (out) {
-        r.accepts++;
-        if (r.afterAccept) setImmediate(r.afterAccept);
-      }
-      return out;
-    },
-    commit(peer, h, message) {
-      r.commits.push({ peer, header: h, message });
-      wake?.();
-    },
-    abort(peer, reason) {
-      r.aborts.push({ peer, reason });
-      wake?.();
-    },
-    settled: () => new Promise<void>((resolve) => (wake = resolve)),
-  };
-  return r;
-}
+import { encodeControl, encodeMessage } from '../../../src/runtime/net/wire.js';
+import { LAYOUT, header, recorder, vector } from './exchange-fixtures.js';
 
 function collector(): { log: NetLogger; warnings: string[] } {
   const warnings: string[] = [];
