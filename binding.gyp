@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/allocator.cc",
+        "native/aead.cc",
         "native/isa_scalar.cc",
         "native/isa_avx2.cc",
         "native/isa_avx512.cc"

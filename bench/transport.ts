@@ -6,7 +6,7 @@
  *   - the libp2p transport with plaintext + yamux (no encryption; for reference only),
  *   - the libp2p transport with noise + yamux,
  *   - the libp2p transport with noise + yamux inside a private network (swarm key),
- *   - the same with the bulk lane (lane.ts: the payloads over a TLS 1.3 connection granted through libp2p): what
+ *   - the same with the bulk lane (lane.ts: the payloads over a sealed channel granted through libp2p): what
  *     `gossamer peer` runs.
  * Each figure is the median of `runs` exchanges after a warm-up one, in MB/s of payload moved (both directions),
  * with its ratio to raw TCP exchanges interleaved with its own runs (the machine's load drifts), and the CPU time

@@ -86,7 +86,7 @@ export function peerCommand(): Command {
     .option('--listen <multiaddr...>', 'addresses to listen on', ['/ip4/0.0.0.0/tcp/0'])
     .option('--bootstrap <multiaddr...>', 'addresses of running workers to join through')
     .option('--swarm-key <file>', 'pre-shared key of the private network (required)')
-    .option('--no-lane', 'carry every exchange over libp2p streams: no direct TLS connection to each peer for the payloads of large exchanges (docs/network.md)')
+    .option('--no-lane', 'carry every exchange over libp2p streams: no direct sealed channel to each peer for the payloads of large exchanges (docs/network.md)')
     .option('--lane-port <port>', 'port of this worker\'s lane server, on the host of its first --listen address (default: any free one)', integer(0, 65535))
     .option('--index <i>', 'this worker\'s index, 0 … workers − 1 (fixed mode; leave out with --workers for open mode)', integer(0))
     .option('--workers <n>', 'number of workers in the cluster (fixed mode; leave out with --index for open mode)', integer(1))

@@ -1,14 +1,13 @@
 /**
- * The lane's TLS server and client (lane.ts). A server admits only PSKs it has issued: each grant — a random identity
+ * The lane's server and client (lane.ts). A server admits only PSKs it has issued: each grant — a random identity
  * and a random 32-byte key — goes to one peer over a libp2p stream (noise-encrypted, peer-authenticated, behind the
- * swarm key: lane-table.ts), admits one TLS connection, which becomes that peer's lane, and is forgotten once used or
- * when that peer's libp2p connection closes. No certificates: both ends prove the PSK in the TLS 1.3 handshake.
+ * swarm key: lane-table.ts), admits one sealed channel (sealed-channel.ts), which becomes that peer's lane, and is
+ * forgotten once used or when that peer's libp2p connection closes. Both ends prove the PSK in the channel's handshake.
  */
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { connect, createServer, type TLSSocket } from 'node:tls';
-import { LANE_TLS } from './lane.js';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { NetLogger } from './net-logger.js';
+import { IDENTITY_BYTES, SealedChannel } from './sealed-channel.js';
 
 /** What a peer needs to open a lane to this node. */
 export interface LaneGrant {
@@ -18,12 +17,11 @@ export interface LaneGrant {
   psk: Buffer;
 }
 
-const GRANT_VERSION = 1;
-const IDENTITY_BYTES = 16;
+const GRANT_VERSION = 2;
 const PSK_BYTES = 32;
 /** A grant on the wire: version, port (u16 little-endian), identity, PSK. */
 export const GRANT_BYTES = 1 + 2 + IDENTITY_BYTES + PSK_BYTES;
-/** Longest TLS handshake either end waits for. */
+/** Longest handshake either end waits for. */
 export const LANE_HANDSHAKE_MS = 10_000;
 /** Unused grants kept per peer: a further request drops the oldest. */
 const GRANTS_PER_PEER = 2;
@@ -47,59 +45,60 @@ export function decodeGrant(bytes: Uint8Array): LaneGrant | null {
   return { port, identity: b.toString('hex', 3, 3 + IDENTITY_BYTES), psk: Buffer.from(b.subarray(3 + IDENTITY_BYTES)) };
 }
 
-/** A node's lane server: issues grants and hands each admitted TLS connection over with the peer it was issued to. */
+/** A node's lane server: issues grants and hands each admitted channel over with the peer it was issued to. */
 export class LaneServer {
   private readonly grants = new Map<string, { peerId: string; psk: Buffer }>();
   /** Every TCP connection of the server (handshakes in progress and lanes), closed with it. */
   private readonly sockets = new Set<Socket>();
   private readonly reported = new Set<string>();
 
-  private constructor(private readonly server: ReturnType<typeof createServer>, readonly port: number) {}
+  private constructor(private readonly server: Server, readonly port: number, private readonly log: NetLogger) {}
 
-  static async listen(host: string, port: number, log: NetLogger, onLane: (socket: TLSSocket, peerId: string) => void): Promise<LaneServer> {
-    const identities = new WeakMap<TLSSocket, string>();
+  static async listen(host: string, port: number, log: NetLogger, onLane: (channel: SealedChannel, peerId: string) => void): Promise<LaneServer> {
     let self: LaneServer | null = null;
-    const refuse = (address: string | undefined, why: string): void => {
-      const host = address ?? 'an unknown address';
-      const first = self !== null && !self.reported.has(host) && self.reported.size < REPORTED_HOSTS;
-      if (first) self?.reported.add(host);
-      log(first ? 'warn' : 'debug', `lane: refused a TLS client at ${host}: ${why}`);
-    };
-    const server = createServer({
-      ...LANE_TLS,
-      handshakeTimeout: LANE_HANDSHAKE_MS,
-      pskCallback: (socket, identity) => {
-        const grant = self?.grants.get(identity);
-        if (grant) identities.set(socket, identity);
-        return grant?.psk ?? null;
-      },
-    });
-    server.on('connection', (raw: Socket) => {
-      self?.sockets.add(raw);
-      raw.once('close', () => self?.sockets.delete(raw));
-    });
-    server.on('secureConnection', (socket: TLSSocket) => {
-      const identity = identities.get(socket);
-      const grant = identity === undefined ? undefined : self?.grants.get(identity);
-      // (two handshakes under one grant may both pass its PSK check: the second to finish finds it used)
-      if (!grant || !identity || !self) {
-        refuse(socket.remoteAddress, 'its PSK was already used');
-        return socket.destroy();
-      }
-      self.grants.delete(identity);
-      // (node:tls keeps the handshake timeout as the socket's idle timeout: a lane may idle between exchanges)
-      socket.setTimeout(0);
-      onLane(socket, grant.peerId);
-    });
-    server.on('tlsClientError', (error, socket) => refuse(socket.remoteAddress, error.message.split('\n')[0]));
+    const server = createServer((socket) => self?.admit(socket, onLane));
     server.listen(port, host);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
     });
     const address = server.address();
-    self = new LaneServer(server, typeof address === 'object' && address ? address.port : port);
+    self = new LaneServer(server, typeof address === 'object' && address ? address.port : port, log);
     return self;
+  }
+
+  /** Runs a client's handshake; a grant is used up by the first channel it opens. */
+  private admit(socket: Socket, onLane: (channel: SealedChannel, peerId: string) => void): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const address = socket.remoteAddress;
+    const channel = SealedChannel.server(socket, (identity) => this.grants.get(identity.toString('hex'))?.psk ?? null);
+    const timer = setTimeout(() => channel.close(), LANE_HANDSHAKE_MS);
+    channel.opened.then(
+      () => {
+        clearTimeout(timer);
+        const identity = (channel.identity as Buffer).toString('hex');
+        const grant = this.grants.get(identity);
+        // (two handshakes under one grant may both prove its PSK: the second to finish finds it used)
+        if (!grant) {
+          this.refuse(address, 'its grant was already used');
+          return channel.close();
+        }
+        this.grants.delete(identity);
+        onLane(channel, grant.peerId);
+      },
+      (error: Error) => {
+        clearTimeout(timer);
+        this.refuse(address, error.message);
+      },
+    );
+  }
+
+  private refuse(address: string | undefined, why: string): void {
+    const host = address ?? 'an unknown address';
+    const first = !this.reported.has(host) && this.reported.size < REPORTED_HOSTS;
+    if (first) this.reported.add(host);
+    this.log(first ? 'warn' : 'debug', `lane: refused a client at ${host}: ${why}`);
   }
 
   /** A fresh grant for the peer. */
@@ -126,22 +125,23 @@ export class LaneServer {
 }
 
 /** Opens a lane to host:port under a grant; rejects when the handshake fails or the signal aborts first. */
-export function connectLane(host: string, grant: LaneGrant, signal: AbortSignal): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ ...LANE_TLS, host, port: grant.port, pskCallback: () => ({ psk: grant.psk, identity: grant.identity }) });
-    const fail = (error: Error): void => {
-      signal.removeEventListener('abort', onAbort);
-      socket.destroy();
-      reject(error);
-    };
-    const onAbort = (): void => fail(new Error('no TLS handshake in time'));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.once('error', fail);
-    socket.once('secureConnect', () => {
-      signal.removeEventListener('abort', onAbort);
-      socket.off('error', fail);
-      resolve(socket);
+export async function connectLane(host: string, grant: LaneGrant, signal: AbortSignal): Promise<SealedChannel> {
+  signal.throwIfAborted();
+  const socket = connect({ host, port: grant.port });
+  const onAbort = (): void => void socket.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error(signal.aborted ? 'no handshake in time' : 'the connection closed')));
     });
-  });
+    const channel = SealedChannel.client(socket, Buffer.from(grant.identity, 'hex'), grant.psk);
+    await channel.opened.catch((error: Error) => {
+      throw signal.aborted ? new Error('no handshake in time') : error;
+    });
+    return channel;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * A transport's bulk lanes (lane.ts): its TLS server (lane-server.ts), the protocol that hands grants to peers, the
+ * A transport's bulk lanes (lane.ts): its server (lane-server.ts), the protocol that hands grants to peers, the
  * open lanes by peer and the routing of lane frames to the exchanges that await them.
  *
  * /gossamer/lane/1.0.0: the asking node opens a stream and reads one grant; the answering node sends it and closes.
@@ -12,9 +12,9 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import type { TLSSocket } from 'node:tls';
 import { DEFAULT_LANE_MIN_BYTES, Lane, type LaneInit, type LaneRouter, type LaneSink } from './lane.js';
 import { GRANT_BYTES, LANE_HANDSHAKE_MS, LaneServer, connectLane, decodeGrant, encodeGrant } from './lane-server.js';
+import type { SealedChannel } from './sealed-channel.js';
 import type { NetHost } from './net-host.js';
 import { DEFAULT_LISTEN, LANE_PROTOCOL } from './net-options.js';
 import { errorText, readAll } from './stream-io.js';
@@ -64,7 +64,7 @@ export class Lanes implements LaneRouter {
   /** Listens and serves the protocol; before libp2p starts, so that the first connections find it. */
   async start(): Promise<void> {
     const host = this.init.host ?? ipOf(multiaddr((this.t.opts.listen ?? DEFAULT_LISTEN)[0])) ?? '127.0.0.1';
-    this.server = await LaneServer.listen(host, this.init.port ?? 0, this.t.log, (socket, peerId) => this.add(socket, peerId));
+    this.server = await LaneServer.listen(host, this.init.port ?? 0, this.t.log, (channel, peerId) => this.add(channel, peerId));
     await this.t.node.handle(LANE_PROTOCOL, (stream, connection) => this.answer(stream, connection), { maxInboundStreams: 4, maxOutboundStreams: 4 });
     this.t.node.addEventListener('peer:connect', this.onConnect);
     this.t.node.addEventListener('peer:disconnect', this.onDisconnect);
@@ -126,7 +126,7 @@ export class Lanes implements LaneRouter {
     if (this.controller.signal.aborted || this.asking.has(peerId)) return;
     this.asking.add(peerId);
     this.dial(peerId)
-      .then((socket) => this.add(socket, peerId), (error) => {
+      .then((channel) => this.add(channel, peerId), (error) => {
         if (this.controller.signal.aborted) return;
         this.t.log(this.failedAt.has(peerId) ? 'debug' : 'info', `no lane to ${peerId}: ${errorText(error)}; its exchanges use libp2p streams`);
         this.failedAt.set(peerId, Date.now());
@@ -134,8 +134,8 @@ export class Lanes implements LaneRouter {
       .finally(() => this.asking.delete(peerId));
   }
 
-  /** Asks the peer for a grant over its libp2p connection and opens a TLS connection to the address it is at. */
-  private async dial(peerId: string): Promise<TLSSocket> {
+  /** Asks the peer for a grant over its libp2p connection and opens a sealed channel to the address it is at. */
+  private async dial(peerId: string): Promise<SealedChannel> {
     const connection = this.t.node.getConnections(peerIdFromString(peerId)).find((c) => c.status === 'open');
     const host = connection ? ipOf(connection.remoteAddr) : null;
     if (!connection || !host) throw new Error('no libp2p connection over TCP/IP to it');
@@ -161,12 +161,12 @@ export class Lanes implements LaneRouter {
   }
 
   /** Takes a new lane (either end's), unless the peer has left or already has its lanes. */
-  private add(socket: TLSSocket, peerId: string): void {
+  private add(channel: SealedChannel, peerId: string): void {
     const lanes = this.lanes.get(peerId) ?? [];
     const connected = this.t.node.getConnections(peerIdFromString(peerId)).length > 0;
     if (this.controller.signal.aborted || !connected || lanes.length >= LANES_PER_PEER) {
       if (connected && !this.controller.signal.aborted) this.t.log('warn', `refused a lane from ${peerId}: it has ${lanes.length} already`);
-      socket.destroy();
+      channel.close();
       return;
     }
     const route = (tag: number): LaneSink | undefined => {
@@ -175,7 +175,7 @@ export class Lanes implements LaneRouter {
       this.sinks.delete(key);
       return sink;
     };
-    lanes.push(new Lane(socket, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, this.t.log, (lane) => this.closed(lane)));
+    lanes.push(new Lane(channel, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, this.t.log, (lane) => this.closed(lane)));
     this.lanes.set(peerId, lanes);
     this.failedAt.delete(peerId);
     this.t.log('debug', `lane to ${peerId} open`);

@@ -1,9 +1,9 @@
 /**
- * The bulk lane: one direct TLS 1.3 connection between two peers (node:tls, PSK only, TLS_AES_128_GCM_SHA256) that
- * carries the payloads of their large exchanges in both directions, while the exchanges' control frames stay on
- * their libp2p streams. OpenSSL encrypts and buffers natively, with no JavaScript object per chunk: the libp2p path
- * costs several times the CPU per MB (docs/network.md). Lanes are set up and authorised over libp2p (lane-table.ts,
- * lane-server.ts).
+ * The bulk lane: one direct sealed channel between two peers (sealed-channel.ts: ChaCha20-Poly1305 records of up to
+ * 1 MiB over TCP, keys from a PSK) that carries the payloads of their large exchanges in both directions, while the
+ * exchanges' control frames stay on their libp2p streams. Each MiB costs one call into OpenSSL and no JavaScript
+ * object per chunk: the libp2p path costs several times the CPU per MB (docs/network.md). Lanes are set up and
+ * authorised over libp2p (lane-table.ts, lane-server.ts).
  *
  * Lane frames, little-endian:
  *
@@ -17,19 +17,15 @@
  * header checks or whose size differs from N fails its exchange only (the lane stays in step, as it framed N bytes);
  * a length N out of bounds closes the lane.
  */
-import type { TLSSocket } from 'node:tls';
 import type { NetLogger } from './net-logger.js';
+import type { SealedChannel } from './sealed-channel.js';
 import { FIXED_HEADER_BYTES, MAX_HEADER_BYTES, decodeHeader, isWireError, peekHeaderLength, wireError, type EncodedFrame, type Expectation, type Frame, type FrameHeader, type WireError } from './wire.js';
 
 /** Frames from this size (wire header + payload) go over the lane: below it, the libp2p stream costs little. */
 export const DEFAULT_LANE_MIN_BYTES = 1 << 20;
-/** TLS settings of both ends: 1.3 only, AES-128-GCM (SHA-256, the PSK's digest; AES-256-GCM fails the handshake). */
-export const LANE_TLS = { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: 'TLS_AES_128_GCM_SHA256' } as const;
 /** Bit 31 of a tag: the frame is the acceptor's payload. */
 const ACCEPTOR_BIT = 0x80000000;
 const LANE_HEADER_BYTES = 8;
-/** Bytes handed to node:tls per write. */
-const LANE_WRITE_BYTES = 4 << 20;
 /** Smallest wire frame: a header with one-byte names. */
 const MIN_WIRE_FRAME_BYTES = FIXED_HEADER_BYTES + 6;
 
@@ -45,12 +41,12 @@ export function isLaneId(id: number): boolean {
 
 export interface LaneInit {
   /**
-   * Address the lane's TLS server listens on.
+   * Address the lane's server listens on.
    * @default the host of the first libp2p listen address
    */
   host?: string;
   /**
-   * Port of the lane's TLS server (0: any free one).
+   * Port of the lane's server (0: any free one).
    * @default 0
    */
   port?: number;
@@ -100,20 +96,21 @@ export class Lane {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
-    readonly socket: TLSSocket,
+    readonly channel: SealedChannel,
     readonly peerId: string,
     private readonly route: (tag: number) => LaneSink | undefined,
     private readonly maxFrameBytes: number,
     private readonly log: NetLogger,
     onClose: (lane: Lane) => void,
   ) {
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (error) => log('debug', `lane to ${peerId}: ${error.message}`));
-    socket.on('close', () => {
-      this.closed = true;
-      this.fail('closed');
-      onClose(this);
+    channel.attach({
+      data: (chunk) => this.onData(chunk),
+      close: (why) => {
+        log(why === 'the connection closed' ? 'debug' : 'warn', `lane to ${peerId} closed: ${why}`);
+        this.closed = true;
+        this.fail('closed');
+        onClose(this);
+      },
     });
   }
 
@@ -128,28 +125,16 @@ export class Lane {
       head.writeUInt32LE(tag, 0);
       head.writeUInt32LE(frame.header.length + frame.payload.length, 4);
       head.set(frame.header, LANE_HEADER_BYTES);
-      // Writes one at a time, never corked (node:tls copies the buffers of a vectored write into one new buffer),
-      // in slices, so that the encrypted copy node:tls keeps until the socket takes it stays small.
-      await this.write(head);
-      for (let o = 0; o < frame.payload.length; o += LANE_WRITE_BYTES) {
-        await this.write(frame.payload.subarray(o, Math.min(frame.payload.length, o + LANE_WRITE_BYTES)));
-      }
+      await this.channel.send(head);
+      await this.channel.send(frame.payload);
     };
     const sent = this.queue.then(run);
     this.queue = sent.catch(() => {});
     return sent;
   }
 
-  /** Writes, then waits until the socket has taken the bytes; rejects once the lane is closed. */
-  private write(bytes: Uint8Array): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (this.closed) return reject(new Error('lane closed'));
-      this.socket.write(bytes, (error) => (error ? reject(error) : resolve()));
-    });
-  }
-
   close(): void {
-    this.socket.destroy();
+    this.channel.close();
   }
 
   private onData(chunk: Buffer): void {

@@ -54,7 +54,7 @@ export interface NetTransportOptions {
    */
   swarmKey?: Uint8Array | null;
   /**
-   * A bulk lane to each peer (lane.ts): payloads of large exchanges over a direct TLS 1.3 connection authorised through
+   * A bulk lane to each peer (lane.ts): payloads of large exchanges over a direct sealed channel authorised through
    * libp2p, instead of the exchange's stream. Unset: every payload travels over libp2p streams.
    * @default undefined
    */

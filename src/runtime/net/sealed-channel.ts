@@ -1,0 +1,280 @@
+/**
+ * A sealed channel: a TCP connection whose bytes travel in ChaCha20-Poly1305 records (the AEAD of noise) under keys
+ * derived from a pre-shared key, with records of up to 1 MiB, each sealed or opened in place in a pooled buffer by one
+ * call into OpenSSL (record-cipher.ts). It carries the
+ * bulk lane (lane.ts); the PSK is granted over the noise-authenticated libp2p connection (lane-server.ts).
+ *
+ * Handshake (both ends prove the PSK before any data; a replayed hello yields other keys):
+ *
+ *   client → server   u8 version, identity (16 bytes: which grant), client nonce (32 random bytes)
+ *   server → client   u8 version, server nonce (32 random bytes)
+ *   keys              HKDF-SHA256(PSK, salt = client nonce ‖ server nonce, info = "gossamer lane " + direction +
+ *                     identity), 32 bytes of key and 12 of IV per direction
+ *   both              a first record whose plaintext is CONFIRMATION: the channel is open once the peer's decrypts
+ *
+ * Records, each direction: u32 plaintext length L (little-endian, ≤ RECORD_BYTES; the record's associated data),
+ * L bytes of ciphertext, a 16-byte tag. The nonce of record i is the direction's IV XOR i (TLS 1.3's construction),
+ * so no nonce repeats under a key. A record that fails its tag, or a length out of bounds, closes the channel: its
+ * plaintext is handed on only once verified.
+ */
+import { hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, recordCipher, type RecordCipher } from './record-cipher.js';
+
+export const SEALED_VERSION = 2;
+export const IDENTITY_BYTES = 16;
+const NONCE_BYTES = 32;
+const LENGTH_BYTES = 4;
+/** Largest plaintext of one record. */
+export const RECORD_BYTES = 1 << 20;
+/** A whole record of RECORD_BYTES: length, ciphertext, tag. */
+const RECORD_BUFFER_BYTES = LENGTH_BYTES + RECORD_BYTES + AEAD_TAG_BYTES;
+/** Records up to this size get a buffer of their own; larger ones one of the pool's. */
+const SMALL_RECORD_BYTES = 64 << 10;
+/** Pooled record buffers kept for reuse across the process's channels. */
+const POOL_KEEP = 8;
+const CLIENT_HELLO_BYTES = 1 + IDENTITY_BYTES + NONCE_BYTES;
+const SERVER_HELLO_BYTES = 1 + NONCE_BYTES;
+const CONFIRMATION = Buffer.from('gossamer lane open');
+/** Bytes queued in the socket beyond which a send waits for it to drain before it seals more. */
+const SEND_QUEUE_BYTES = 4 << 20;
+
+/** Record buffers of RECORD_BUFFER_BYTES: every record sealed or opened in place in one, then handed back. */
+const pool: Buffer[] = [];
+
+function recordBuffer(plainBytes: number): Buffer {
+  if (plainBytes > SMALL_RECORD_BYTES) return pool.pop() ?? Buffer.allocUnsafeSlow(RECORD_BUFFER_BYTES);
+  return Buffer.allocUnsafe(LENGTH_BYTES + plainBytes + AEAD_TAG_BYTES);
+}
+
+function release(buffer: Buffer): void {
+  if (buffer.length === RECORD_BUFFER_BYTES && pool.length < POOL_KEEP) pool.push(buffer);
+}
+
+interface Direction {
+  key: Buffer;
+  iv: Buffer;
+  records: bigint;
+}
+
+/** The nonce of a direction's next record, which it then counts. */
+function nextNonce(d: Direction): Buffer {
+  const nonce = Buffer.from(d.iv);
+  nonce.writeBigUInt64LE(nonce.readBigUInt64LE(AEAD_NONCE_BYTES - 8) ^ d.records, AEAD_NONCE_BYTES - 8);
+  d.records++;
+  return nonce;
+}
+
+function direction(psk: Buffer, salt: Buffer, label: string, identity: Buffer): Direction {
+  const okm = Buffer.from(hkdfSync('sha256', psk, salt, Buffer.concat([Buffer.from(`gossamer lane ${label} `), identity]), AEAD_KEY_BYTES + AEAD_NONCE_BYTES));
+  return { key: okm.subarray(0, AEAD_KEY_BYTES), iv: okm.subarray(AEAD_KEY_BYTES), records: 0n };
+}
+
+export interface SealedHandlers {
+  /** Verified plaintext, in order; the bytes are valid during the call only (their buffer is reused). */
+  data(bytes: Buffer): void;
+  /** The channel closed (either end, a failed record, the socket's end); called once. */
+  close(why: string): void;
+}
+
+/** Why a handshake did not open a channel. */
+export class HandshakeError extends Error {}
+
+/**
+ * One end of a sealed channel. Construct it on a connected socket with the role; `opened` settles when the peer has
+ * proven the PSK (or the handshake failed: the socket is then destroyed). Sends must not overlap (lane.ts queues them).
+ */
+export class SealedChannel {
+  closed = false;
+  /** The grant's identity (the client's, or the one the server looked up). */
+  identity: Buffer | null = null;
+  readonly opened: Promise<void>;
+  private send_: Direction | null = null;
+  private receive: Direction | null = null;
+  private confirmed = false;
+  private handlers: SealedHandlers | null = null;
+  private resolveOpened!: () => void;
+  private rejectOpened!: (error: Error) => void;
+  /** Bytes of a hello or a record's length being read. */
+  private small = Buffer.alloc(CLIENT_HELLO_BYTES);
+  private smallFill = 0;
+  /** The record being read (its length, ciphertext and tag) and the buffer it is in, null between records. */
+  private record: Buffer | null = null;
+  private recordHolder: Buffer | null = null;
+  private recordFill = 0;
+  private readonly ownNonce = randomBytes(NONCE_BYTES);
+
+  private constructor(
+    private readonly socket: Socket,
+    private readonly role: 'client' | 'server',
+    private readonly psk: Buffer | null,
+    private readonly lookup: ((identity: Buffer) => Buffer | null) | null,
+    private readonly cipher: RecordCipher,
+  ) {
+    this.opened = new Promise((resolve, reject) => {
+      this.resolveOpened = resolve;
+      this.rejectOpened = reject;
+    });
+    this.opened.catch(() => {});
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => {});
+    socket.on('close', () => this.end('the connection closed'));
+  }
+
+  /** The connecting end: sends its hello under the grant's identity. */
+  static client(socket: Socket, identity: Buffer, psk: Buffer, cipher = recordCipher()): SealedChannel {
+    const channel = new SealedChannel(socket, 'client', psk, null, cipher);
+    channel.identity = identity;
+    socket.write(Buffer.concat([Buffer.from([SEALED_VERSION]), identity, channel.ownNonce]));
+    return channel;
+  }
+
+  /** The listening end: `lookup` gives the PSK of a grant's identity, or null to refuse it. */
+  static server(socket: Socket, lookup: (identity: Buffer) => Buffer | null, cipher = recordCipher()): SealedChannel {
+    return new SealedChannel(socket, 'server', null, lookup, cipher);
+  }
+
+  /** Where verified plaintext goes from now on (set once open: nothing arrives before). */
+  attach(handlers: SealedHandlers): void {
+    this.handlers = handlers;
+    if (this.closed) handlers.close('the connection closed');
+  }
+
+  /** Seals and writes bytes; resolves once the socket has taken them, rejects if the channel closes first. */
+  async send(bytes: Uint8Array): Promise<void> {
+    let last: Promise<void> = Promise.resolve();
+    for (let o = 0; o < bytes.length || o === 0; o += RECORD_BYTES) {
+      if (this.closed || !this.send_) throw new Error('lane closed');
+      last = this.writeRecord(bytes.subarray(o, Math.min(bytes.length, o + RECORD_BYTES)));
+      if (this.socket.writableLength > SEND_QUEUE_BYTES) await this.drained();
+    }
+    return last;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /** Seals a copy of `plain` in a record buffer and writes it; the buffer goes back to the pool once written. */
+  private writeRecord(plain: Uint8Array): Promise<void> {
+    const d = this.send_ as Direction;
+    const record = recordBuffer(plain.length);
+    const end = LENGTH_BYTES + plain.length;
+    record.writeUInt32LE(plain.length, 0);
+    record.set(plain, LENGTH_BYTES);
+    this.cipher.seal(d.key, nextNonce(d), record.subarray(0, LENGTH_BYTES), record.subarray(LENGTH_BYTES, end), record.subarray(end, end + AEAD_TAG_BYTES));
+    return new Promise((resolve, reject) => {
+      this.socket.write(record.subarray(0, end + AEAD_TAG_BYTES), (error) => {
+        release(record);
+        if (error) reject(error);
+        else resolve();
+      });
+    });
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
+  }
+
+  /** Reads `n` bytes into `small`; true once they are all there (and `pos` moved past them). */
+  private readSmall(chunk: Buffer, at: { pos: number }, n: number): boolean {
+    const take = Math.min(n - this.smallFill, chunk.length - at.pos);
+    chunk.copy(this.small, this.smallFill, at.pos, at.pos + take);
+    this.smallFill += take;
+    at.pos += take;
+    if (this.smallFill < n) return false;
+    this.smallFill = 0;
+    return true;
+  }
+
+  private onData(chunk: Buffer): void {
+    const at = { pos: 0 };
+    while (at.pos < chunk.length && !this.closed) {
+      if (!this.receive) {
+        if (!this.readSmall(chunk, at, this.role === 'server' ? CLIENT_HELLO_BYTES : SERVER_HELLO_BYTES)) return;
+        if (!this.hello()) return;
+      } else if (!this.record) {
+        if (!this.readSmall(chunk, at, LENGTH_BYTES)) return;
+        const length = this.small.readUInt32LE(0);
+        if (length > RECORD_BYTES) return this.fail(`a record of ${length} bytes (limit ${RECORD_BYTES})`);
+        this.recordHolder = recordBuffer(length);
+        this.record = this.recordHolder.subarray(0, LENGTH_BYTES + length + AEAD_TAG_BYTES);
+        this.small.copy(this.record, 0, 0, LENGTH_BYTES);
+        this.recordFill = LENGTH_BYTES;
+      } else {
+        const take = Math.min(this.record.length - this.recordFill, chunk.length - at.pos);
+        chunk.copy(this.record, this.recordFill, at.pos, at.pos + take);
+        this.recordFill += take;
+        at.pos += take;
+        if (this.recordFill === this.record.length) this.open();
+      }
+    }
+  }
+
+  /** A whole hello: derives both directions' keys and sends the confirmation; false if the channel closed. */
+  private hello(): boolean {
+    if (this.small[0] !== SEALED_VERSION) return this.fail(`version ${this.small[0]}, not ${SEALED_VERSION}`), false;
+    let salt: Buffer;
+    let psk: Buffer | null = this.psk;
+    if (this.role === 'server') {
+      this.identity = Buffer.from(this.small.subarray(1, 1 + IDENTITY_BYTES));
+      psk = (this.lookup as (identity: Buffer) => Buffer | null)(this.identity);
+      if (!psk) return this.fail('an unknown or used grant'), false;
+      salt = Buffer.concat([this.small.subarray(1 + IDENTITY_BYTES, CLIENT_HELLO_BYTES), this.ownNonce]);
+      this.socket.write(Buffer.concat([Buffer.from([SEALED_VERSION]), this.ownNonce]));
+    } else {
+      salt = Buffer.concat([this.ownNonce, this.small.subarray(1, SERVER_HELLO_BYTES)]);
+    }
+    const identity = this.identity as Buffer;
+    const fromClient = direction(psk as Buffer, salt, 'client', identity);
+    const fromServer = direction(psk as Buffer, salt, 'server', identity);
+    [this.send_, this.receive] = this.role === 'client' ? [fromClient, fromServer] : [fromServer, fromClient];
+    void this.writeRecord(CONFIRMATION).catch(() => {});
+    return true;
+  }
+
+  /** A whole record: verifies and decrypts it in place, then hands the plaintext on (the first is the confirmation). */
+  private open(): void {
+    const record = this.record as Buffer;
+    const holder = this.recordHolder as Buffer;
+    this.record = null;
+    this.recordHolder = null;
+    const end = record.length - AEAD_TAG_BYTES;
+    const plain = record.subarray(LENGTH_BYTES, end);
+    const receive = this.receive as Direction;
+    if (!this.cipher.open(receive.key, nextNonce(receive), record.subarray(0, LENGTH_BYTES), plain, record.subarray(end))) {
+      return this.fail(this.confirmed ? 'a record failed its authentication' : 'the peer does not hold the grant\'s key');
+    }
+    if (!this.confirmed) {
+      const confirmed = plain.length === CONFIRMATION.length && timingSafeEqual(plain, CONFIRMATION);
+      if (!confirmed) return this.fail('no confirmation');
+      this.confirmed = true;
+      return this.resolveOpened();
+    }
+    if (plain.length > 0) this.handlers?.data(plain);
+    release(holder);
+  }
+
+  private fail(why: string): void {
+    this.end(why);
+    this.socket.destroy();
+  }
+
+  private end(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.record = null;
+    this.recordHolder = null;
+    if (!this.confirmed) this.rejectOpened(new HandshakeError(why));
+    else this.handlers?.close(why);
+  }
+}

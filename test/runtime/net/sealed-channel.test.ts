@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { nativeAead } from '../../../src/engine/backends/native/index.js';
+import { nodeCryptoCipher, recordCipher, type RecordCipher } from '../../../src/runtime/net/record-cipher.js';
+import { RECORD_BYTES, SealedChannel } from '../../../src/runtime/net/sealed-channel.js';
+
+const native = nativeAead();
+const ciphers: RecordCipher[] = [nodeCryptoCipher, ...(native ? [recordCipher()] : [])];
+
+// RFC 8439, section 2.8.2: the AEAD_CHACHA20_POLY1305 test vector.
+const RFC = {
+  key: Buffer.from(Array.from({ length: 32 }, (_, i) => 0x80 + i)),
+  nonce: Buffer.from('070000004041424344454647', 'hex'),
+  aad: Buffer.from('50515253c0c1c2c3c4c5c6c7', 'hex'),
+  plain: Buffer.from("Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it."),
+  cipherStart: 'd31a8d34648e60db7b86afbc53ef7ec2',
+  cipherEnd: '6116',
+  tag: '1ae10b594f09e26a7e902ecbd0600691',
+};
+
+describe('record cipher: ChaCha20-Poly1305 in place', () => {
+  it('the native cipher is the one used when the addon is built', { skip: native ? false : 'the native addon is not built' }, () => {
+    assert.equal(recordCipher().name, 'native');
+  });
+
+  for (const cipher of ciphers) {
+    it(`${cipher.name}: RFC 8439's test vector, opened back, and a flipped bit refused`, () => {
+      const data = Buffer.from(RFC.plain);
+      const tag = Buffer.alloc(16);
+      cipher.seal(RFC.key, RFC.nonce, RFC.aad, data, tag);
+      assert.equal(data.subarray(0, 16).toString('hex'), RFC.cipherStart);
+      assert.equal(data.subarray(-2).toString('hex'), RFC.cipherEnd);
+      assert.equal(tag.toString('hex'), RFC.tag);
+      const sealed = Buffer.from(data);
+      assert.equal(cipher.open(RFC.key, RFC.nonce, RFC.aad, data, tag), true);
+      assert.ok(data.equals(RFC.plain));
+      for (const [what, flip] of [['ciphertext', (d: Buffer) => (d[7] ^= 1)], ['associated data', () => (RFC.aad[0] ^= 1)]] as const) {
+        const copy = Buffer.from(sealed);
+        flip(copy);
+        assert.equal(cipher.open(RFC.key, RFC.nonce, RFC.aad, copy, tag), false, what);
+        if (what === 'associated data') RFC.aad[0] ^= 1;
+      }
+    });
+  }
+
+  it('the two implementations open each other\'s records (1 MiB, odd offsets)', { skip: native ? false : 'the native addon is not built' }, () => {
+    const [a, b] = ciphers;
+    const key = randomBytes(32);
+    const nonce = randomBytes(12);
+    const plain = randomBytes(RECORD_BYTES + 3).subarray(3);
+    for (const [from, to] of [[a, b], [b, a]]) {
+      const data = Buffer.from(plain);
+      const tag = Buffer.alloc(16);
+      from.seal(key, nonce, Buffer.from([1, 2, 3, 4]), data, tag);
+      assert.ok(!data.equals(plain));
+      assert.equal(to.open(key, nonce, Buffer.from([1, 2, 3, 4]), data, tag), true);
+      assert.ok(data.equals(plain));
+    }
+  });
+
+  it('native: a wrong call throws a TypeError, never touches memory', { skip: native ? false : 'the native addon is not built' }, () => {
+    const cipher = recordCipher();
+    assert.throws(() => cipher.seal(Buffer.alloc(16), Buffer.alloc(12), Buffer.alloc(0), Buffer.alloc(8), Buffer.alloc(16)), TypeError);
+    assert.throws(() => cipher.open(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), Buffer.alloc(8), Buffer.alloc(15)), TypeError);
+    assert.throws(() => cipher.seal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), new Float32Array(2) as unknown as Uint8Array, Buffer.alloc(16)), TypeError);
+  });
+});
+
+/** A sealed-channel server on 127.0.0.1 that knows one grant; its channels and what they received. */
+class Harness {
+  readonly identity = randomBytes(16);
+  readonly psk = randomBytes(32);
+  readonly channels: SealedChannel[] = [];
+  readonly received: Buffer[][] = [];
+  readonly closed: string[] = [];
+  readonly refused: string[] = [];
+  private server!: Server;
+  port = 0;
+
+  constructor(private readonly cipher: RecordCipher) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((socket) => {
+      const channel = SealedChannel.server(socket, (identity) => (identity.equals(this.identity) ? this.psk : null), this.cipher);
+      const got: Buffer[] = [];
+      channel.opened.then(
+        () => {
+          this.channels.push(channel);
+          this.received.push(got);
+          channel.attach({ data: (bytes) => got.push(Buffer.from(bytes)), close: (why) => this.closed.push(why) });
+        },
+        (error: Error) => this.refused.push(error.message),
+      );
+    });
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    this.port = (this.server.address() as { port: number }).port;
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.channels) c.close();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  async client(cipher: RecordCipher, psk: Buffer = this.psk): Promise<{ channel: SealedChannel; socket: Socket }> {
+    const socket = connect(this.port, '127.0.0.1');
+    await once(socket, 'connect');
+    return { channel: SealedChannel.client(socket, this.identity, psk, cipher), socket };
+  }
+}
+
+const until = async (what: () => boolean, label: string): Promise<void> => {
+  for (let k = 0; k < 500 && !what(); k++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(what(), label);
+};
+
+describe('sealed channel', { timeout: 60_000 }, () => {
+  const server = new Harness(nodeCryptoCipher);
+  before(() => server.start());
+  after(() => server.stop());
+
+  it('carries bytes both ways, byte for byte, across records and between the two ciphers', async () => {
+    const { channel } = await client();
+    await channel.opened;
+    await until(() => server.channels.length === 1, 'the server opened its end');
+    const mine: Buffer[] = [];
+    channel.attach({ data: (bytes) => mine.push(Buffer.from(bytes)), close: () => {} });
+    const big = randomBytes(2 * RECORD_BYTES + 12_345);
+    const small = Buffer.from('hello');
+    await Promise.all([channel.send(big).then(() => channel.send(small)), server.channels[0].send(big)]);
+    await until(() => Buffer.concat(server.received[0]).length === big.length + small.length, 'the server got everything');
+    await until(() => Buffer.concat(mine).length === big.length, 'the client got everything');
+    assert.ok(Buffer.concat(server.received[0]).equals(Buffer.concat([big, small])));
+    assert.ok(Buffer.concat(mine).equals(big));
+    channel.close();
+    await until(() => server.closed.length === 1, 'the server saw the close');
+  });
+
+  it('a byte changed in flight closes the channel and hands nothing of its record on', async () => {
+    const before = server.channels.length;
+    const { channel, socket } = await client();
+    await channel.opened;
+    await until(() => server.channels.length === before + 1, 'the server opened its end');
+    // A forged record under the right length: its tag cannot match.
+    const forged = Buffer.alloc(4 + 100 + 16, 7);
+    forged.writeUInt32LE(100, 0);
+    socket.write(forged);
+    await until(() => server.closed.length === before + 1, 'the server closed the channel');
+    assert.match(server.closed.at(-1) as string, /failed its authentication/);
+    assert.equal(server.received[before].length, 0);
+  });
+
+  it('a record longer than the limit closes the channel', async () => {
+    const before = server.channels.length;
+    const { channel, socket } = await client();
+    await channel.opened;
+    await until(() => server.channels.length === before + 1, 'the server opened its end');
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(RECORD_BYTES + 1, 0);
+    socket.write(head);
+    await until(() => server.closed.length === before + 1, 'the server closed the channel');
+    assert.match(server.closed.at(-1) as string, /a record of 1048577 bytes/);
+  });
+
+  it('a wrong PSK, a replayed hello, an unknown identity and another version are refused in the handshake', async () => {
+    const wrong = await client(randomBytes(32));
+    await assert.rejects(wrong.channel.opened, /does not hold the grant's key/);
+    // Replay a genuine client's opening bytes (its hello and confirmation) to the server: its fresh nonce gives other keys.
+    const recorded: Buffer[] = [];
+    const socket = connect(server.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const write = socket.write.bind(socket);
+    socket.write = ((bytes: Uint8Array, ...rest: never[]) => {
+      recorded.push(Buffer.from(bytes));
+      return write(bytes, ...rest);
+    }) as typeof socket.write;
+    const genuine = SealedChannel.client(socket, server.identity, server.psk, ciphers[0]);
+    await genuine.opened;
+    await until(() => recorded.length >= 2, 'the hello and the confirmation were sent');
+    const replay = connect(server.port, '127.0.0.1');
+    replay.on('error', () => {});
+    await once(replay, 'connect');
+    const refusals = server.refused.length;
+    replay.write(Buffer.concat(recorded));
+    await until(() => server.refused.length === refusals + 1, 'the replay was refused');
+    assert.match(server.refused.at(-1) as string, /does not hold the grant's key/);
+    for (const [what, hello] of [
+      ['an unknown identity', Buffer.concat([Buffer.from([2]), randomBytes(48)])],
+      ['another version', Buffer.concat([Buffer.from([9]), server.identity, randomBytes(32)])],
+    ] as const) {
+      const socket = connect(server.port, '127.0.0.1');
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      const n = server.refused.length;
+      socket.write(hello);
+      await once(socket, 'close');
+      await until(() => server.refused.length === n + 1, what);
+      assert.match(server.refused.at(-1) as string, what === 'another version' ? /version 9/ : /unknown or used grant/);
+    }
+  });
+
+  function client(psk?: Buffer<ArrayBufferLike>): Promise<{ channel: SealedChannel; socket: Socket }> {
+    return server.client(ciphers[ciphers.length - 1], psk);
+  }
+});
