@@ -111,7 +111,8 @@ async function serveLibp2p(v: Variant, bytes: number, keyFile: string | null): P
   const floats = bytes / 4;
   const reply = message(floats, 2);
   const t = await createNetTransport(transportOptions(v, 1, keyFile ? readSwarmKey(keyFile) : null, floats));
-  t.onProposal({ accept: () => ({ header: header(v.codec), message: reply }), commit: () => {}, abort: () => {} });
+  // (received messages go back to the transport as the runtime's pairing hands them back once applied)
+  t.onProposal({ accept: () => ({ header: header(v.codec), message: reply }), commit: (_peer, _header, m) => t.release(m), abort: () => {} });
   process.stdout.write(`${JSON.stringify({ addrs: t.addresses() })}\n`);
 }
 
@@ -221,6 +222,7 @@ async function timeLibp2p(v: Variant, addrs: string[], bytes: number, runs: numb
         result = await t.propose(1, header(v.codec), mine, 300_000);
       }
       if (!result.ok) throw new Error(`exchange failed: ${result.reason}`);
+      t.release(result.message);
       if (t.lanes && t.stats.lanePayloadsReceived !== r + 1) throw new Error('an exchange did not use the lane');
       const ms = performance.now() - t0;
       if (r > 0) {

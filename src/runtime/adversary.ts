@@ -82,6 +82,10 @@ export class AdversarialTransport implements Transport {
     });
   }
 
+  release(message: Float32Array): void {
+    this.inner.release?.(message);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

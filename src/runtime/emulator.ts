@@ -212,6 +212,10 @@ export class EmulatedTransport implements Transport {
     });
   }
 
+  release(message: Float32Array): void {
+    this.inner.release?.(message);
+  }
+
   close(): Promise<void> {
     this.closed = true;
     return this.inner.close();

@@ -377,6 +377,7 @@ export class Pairing {
       this.alive(peer);
       this.stats.exchanges++;
       this.party.receive(r.message, r.header, ex);
+      this.transport.release?.(r.message);
       return r;
     }
     if (r.reason === 'timeout') this.suspect(peer);
@@ -434,11 +435,12 @@ export class Pairing {
     const s = this.state;
     if (s.kind !== 'exchanging' || s.peer !== peer) {
       this.opts.log?.(`worker ${this.self}: ignored a commit from ${peer} outside an exchange with it`);
-      return;
+      return this.transport.release?.(message);
     }
     this.setIdle();
     this.stats.exchanges++;
     this.party.receive(message, header, s.ex);
+    this.transport.release?.(message);
     this.wake();
   }
 

@@ -55,6 +55,12 @@ export interface Transport {
    * proposer's message through `commit`), or null to answer 'busy'.
    */
   onProposal(handler: ProposalHandler): void;
+  /**
+   * Hands back a received message — a proposal's result or a commit's — once the caller has applied it and no longer
+   * reads it: the transport may then reuse its memory for a later message. Optional on both sides: a message never
+   * released is collected as usual, and a transport without it keeps nothing.
+   */
+  release?(message: Float32Array): void;
   close(): Promise<void>;
 }
 

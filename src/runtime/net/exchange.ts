@@ -29,7 +29,7 @@ import { EXCHANGE_PROTOCOL } from './net-options.js';
 import { isLaneId, laneTag, type Lane } from './lane.js';
 import { PROPOSE_WAIT_MS, chunksOf, count, errorText, sendFrame, tellFor } from './stream-io.js';
 import {
-  ABORT_REASONS, FrameReader, decodeMessage, encodeControl, encodeMessage, isWireError, laneIdOf, type AbortReason, type EncodedFrame, type Frame,
+  ABORT_REASONS, FrameReader, decodeMessage, encodeControl, encodeMessage, isWireError, laneIdOf, withChecksum, type AbortReason, type EncodedFrame, type Frame,
   type WireError,
 } from './wire.js';
 
@@ -56,18 +56,20 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
   const info = t.byIndex.get(peer);
   if (t.closed || !info || peer === t.self) return Promise.resolve(fail('closed'));
   if (t.codec) header = { ...header, codec: t.codec };
+  const lanes = t.lanes;
   let frame: EncodedFrame;
   try {
-    frame = encodeMessage(header, message, t.blockSize);
+    // (encoded without its checksum while a lane may take it: the lane authenticates its payloads)
+    frame = encodeMessage(header, message, t.blockSize, !lanes);
   } catch (error) {
     t.log('warn', `cannot send this node's message: ${errorText(error)}`);
     return Promise.resolve(fail('invalid'));
   }
   const controller = new AbortController();
   const signal = controller.signal;
-  const lanes = t.lanes;
   const lane = lanes && frame.header.length + frame.payload.length >= lanes.minBytes ? lanes.lane(info.peerId) : null;
   const laneId = lane && lanes ? lanes.newId() : 0;
+  if (lanes && !lane) frame = withChecksum(frame);
   return new Promise<ExchangeResult>((resolve) => {
     let stream: Stream | null = null;
     let settled = false;
@@ -110,7 +112,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
     const expect = { algorithm: header.algorithm, layoutHash: header.layoutHash, count: message.length, maxPayloadBytes: t.maxPayloadBytes };
     const reader = new FrameReader(expect);
     const onPayload = (f: Frame): void => {
-      const m = decodeMessage(f);
+      const m = decoded(t, f);
       if (isWireError(m)) {
         t.rejectFrame(peer, m);
         return finish(fail('invalid'), 'invalid');
@@ -312,7 +314,7 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
     }
     let frame: EncodedFrame;
     try {
-      frame = encodeMessage(reply.header, reply.message, t.blockSize);
+      frame = encodeMessage(reply.header, reply.message, t.blockSize, !(t.lanes && laneIdOf(f) !== 0));
     } catch (error) {
       t.log('warn', `cannot send this node's message: ${errorText(error)}`);
       return end('invalid: local message', 'invalid');
@@ -328,6 +330,7 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
       }
       laneId = laneIdOf(f);
       if (frame.header.length + frame.payload.length >= t.lanes.minBytes) back = t.lanes.lane(remote);
+      if (!back) frame = withChecksum(frame);
     }
     try {
       stream.send(encodeControl('accept', reply.header, { count: reply.message.length, lane: back ? laneId : 0 }));
@@ -348,7 +351,7 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
     );
   };
   const onPayload = (f: Frame): void => {
-    const m = decodeMessage(f);
+    const m = decoded(t, f);
     if (isWireError(m)) {
       t.rejectFrame(peer ?? remote, m);
       return end(`invalid: ${m.reason}`, 'invalid');
@@ -387,4 +390,11 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
   stream.addEventListener('message', onMessage);
   stream.addEventListener('close', onClose);
   stream.addEventListener('end', onClose);
+}
+
+/** A payload frame's message; the frame's buffer goes back to the pool at once unless the message is a view on it. */
+function decoded(t: NetHost, f: Frame): Float32Array | WireError {
+  const m = decodeMessage(f);
+  if (isWireError(m) || m.buffer !== f.payload.buffer) t.payloads.give(f.payload);
+  return m;
 }

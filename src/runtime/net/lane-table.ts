@@ -175,7 +175,7 @@ export class Lanes implements LaneRouter {
       this.sinks.delete(key);
       return sink;
     };
-    lanes.push(new Lane(channel, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, this.t.log, (lane) => this.closed(lane)));
+    lanes.push(new Lane(channel, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, (bytes) => this.t.payloads.take(bytes), this.t.log, (lane) => this.closed(lane)));
     this.lanes.set(peerId, lanes);
     this.failedAt.delete(peerId);
     this.t.log('debug', `lane to ${peerId} open`);

@@ -11,7 +11,8 @@
  *   0       4       tag: the exchange's lane id (bits 0–30, chosen by the proposer and announced in its propose
  *                   frame), bit 31 set on the acceptor's payload
  *   4       4       length N of what follows
- *   8       N       one whole payload frame of wire.ts (header + payload), validated as on a stream
+ *   8       N       one whole payload frame of wire.ts (header + payload), validated as on a stream — except its
+ *                   payload checksum, 0 on the lane: the channel's records authenticate every byte
  *
  * A frame whose tag no exchange awaits (one that has ended) is skipped; a wire frame that is not a payload, fails its
  * header checks or whose size differs from N fails its exchange only (the lane stays in step, as it framed N bytes);
@@ -100,6 +101,8 @@ export class Lane {
     readonly peerId: string,
     private readonly route: (tag: number) => LaneSink | undefined,
     private readonly maxFrameBytes: number,
+    /** Memory for a received payload of that many bytes (a transport's pool: payload-pool.ts). */
+    private readonly allocate: (bytes: number) => Uint8Array,
     private readonly log: NetLogger,
     onClose: (lane: Lane) => void,
   ) {
@@ -168,7 +171,7 @@ export class Lane {
       if (this.left === 0 && this.sink && this.frame && this.payload) {
         const sink = this.sink;
         this.sink = null;
-        sink.done({ ...this.frame, payload: this.payload });
+        sink.done({ ...this.frame, payload: this.payload, authenticated: true });
       }
     }
   }
@@ -196,7 +199,7 @@ export class Lane {
         return this.fail(wireError('length', `lane frame of ${this.length} bytes for a payload frame of ${h.headerLength + h.payloadLength}`));
       }
       this.frame = h;
-      this.payload = new Uint8Array(h.payloadLength);
+      this.payload = this.allocate(h.payloadLength);
       this.payloadFill = 0;
     }
     const payload = this.payload as Uint8Array;

@@ -18,6 +18,7 @@ import { createLibp2p } from 'libp2p';
 import { UsageError } from '../../core/errors.js';
 import { DEFAULT_BLOCK_SIZE } from '../../core/codecs.js';
 import type { ExchangeResult, MessageHeader, ProposalHandler, Transport, WorkerId } from '../transport.js';
+import { PayloadPool } from './payload-pool.js';
 import { listenFailure, stripPeerId } from './addresses.js';
 import { onExchangeStream, propose } from './exchange.js';
 import { Lanes } from './lane-table.js';
@@ -73,6 +74,8 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
   readonly connectedPeers = new Set<string>();
   /** @internal Cancels every exchange in flight (on close). */
   readonly live = new Set<(reason: string) => void>();
+  /** @internal */
+  readonly payloads = new PayloadPool();
   /** @internal */
   handler: ProposalHandler | null = null;
   /** @internal */
@@ -185,6 +188,10 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
 
   onProposal(handler: ProposalHandler): void {
     this.handler = handler;
+  }
+
+  release(message: Float32Array): void {
+    this.payloads.give(message);
   }
 
   /** Installs the handler of pulls (without one, pulls are answered busy). */

@@ -6,6 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { Libp2p } from '@libp2p/interface';
 import type { MessageHeader, ProposalHandler, WorkerId } from '../transport.js';
 import type { LaneRouter } from './lane.js';
+import type { PayloadPool } from './payload-pool.js';
 import type { NetLogger, NetStats, NetTransportEvents, NetTransportOptions, PeerRecord, PullHandler } from './net-options.js';
 import type { WireError } from './wire.js';
 
@@ -30,6 +31,8 @@ export interface NetHost extends Pick<EventEmitter<NetTransportEvents>, 'emit'> 
   readonly bannedIndices: Set<WorkerId>;
   /** The bulk lanes to peers (null: off). */
   readonly lanes: LaneRouter | null;
+  /** Memory for received payloads, back through release(). */
+  readonly payloads: PayloadPool;
   readonly handler: ProposalHandler | null;
   readonly pullHandler: PullHandler | null;
   /** Payload codec of outgoing messages (null: the header's). */

@@ -250,12 +250,24 @@ export interface EncodedFrame {
   payload: Uint8Array;
 }
 
-/** A message frame: header + encoded payload with its checksum. */
-export function encodeMessage(header: MessageHeader, message: Float32Array, blockSize = DEFAULT_BLOCK_SIZE): EncodedFrame {
+/**
+ * A message frame: header + encoded payload with its checksum, or 0 in its place when `checksum` is false — for a
+ * path that authenticates the payload itself (a lane's sealed records), where a CRC would only cost time.
+ */
+export function encodeMessage(header: MessageHeader, message: Float32Array, blockSize = DEFAULT_BLOCK_SIZE, checksum = true): EncodedFrame {
   const bs = blockwise(header.codec) ? blockSize : 0;
   const payload = encodePayload(header.codec, message, blockSize);
-  const bytes = encodeHeader({ kind: 'payload', header, count: message.length, blockSize: bs, payloadLength: payload.length, payloadCrc: crc32(payload) });
+  const bytes = encodeHeader({ kind: 'payload', header, count: message.length, blockSize: bs, payloadLength: payload.length, payloadCrc: checksum ? crc32(payload) : 0 });
   return { header: bytes, payload };
+}
+
+/** A frame encoded without its payload checksum, with it (it takes a stream after all). */
+export function withChecksum(frame: EncodedFrame): EncodedFrame {
+  const header = frame.header.slice();
+  const v = new DataView(header.buffer);
+  v.setUint32(32, crc32(frame.payload), true);
+  v.setUint32(header.length - 4, crc32(header.subarray(0, header.length - 4)), true);
+  return { header, payload: frame.payload };
 }
 
 /** A control frame (no payload); `lane`: a propose's or accept's lane id, in the CRC field its lack of payload frees. */
@@ -271,12 +283,14 @@ export function laneIdOf(frame: FrameHeader): number {
 /** A complete received frame. */
 export interface Frame extends FrameHeader {
   payload: Uint8Array;
+  /** The frame came over a channel that authenticated it (a lane): its payload checksum field is not used. */
+  authenticated?: boolean;
 }
 
 /** Checks a received payload frame's checksum and decodes its message. */
 export function decodeMessage(frame: Frame): Float32Array | WireError {
   if (frame.kind !== 'payload') return wireError('unexpected', `expected a payload frame, got ${frame.kind}`);
-  if (crc32(frame.payload) !== frame.payloadCrc) return wireError('checksum', 'payload checksum mismatch');
+  if (!frame.authenticated && crc32(frame.payload) !== frame.payloadCrc) return wireError('checksum', 'payload checksum mismatch');
   return decodePayload(frame.header.codec, frame.payload, frame.count, frame.blockSize);
 }
 

@@ -78,8 +78,22 @@ describe('bulk lane', { timeout: 180_000 }, () => {
     assert.equal(streamed[1].stats.lanePayloadsSent + streamed[1].stats.lanePayloadsReceived, 0);
   });
 
-  it('a payload longer than its header announces is refused: the exchange fails cleanly, nothing is applied', async () => {
-    for (const corrupt of ['longer', 'checksum'] as const) {
+  it('a received message handed back (release) carries a later payload; one kept is never overwritten', async () => {
+    const kept = await exchange(laned, vector(20_000, 30), vector(20_000, 31));
+    assert.ok(kept.result.ok);
+    const first = await exchange(laned, vector(20_000, 32), vector(20_000, 33));
+    assert.ok(first.result.ok);
+    laned[1].release(first.result.message);
+    const second = await exchange(laned, vector(20_000, 34), vector(20_000, 35));
+    assert.ok(second.result.ok);
+    assert.equal(second.result.message.buffer, first.result.message.buffer, 'the released buffer took the next payload');
+    assert.ok(bytes(second.result.message).equals(bytes(vector(20_000, 35))));
+    assert.ok(bytes(kept.result.message).equals(bytes(vector(20_000, 31))), 'the message not released is intact');
+    assert.notEqual(second.result.message.buffer, kept.result.message.buffer);
+  });
+
+  it('a payload longer than its header announces, or with a non-finite value, is refused: the exchange fails cleanly, nothing is applied', async () => {
+    for (const corrupt of ['longer', 'non-finite'] as const) {
       const r = recorder(() => ({ header: header(), message: vector(5000, 3) }));
       laned[0].onProposal(r);
       const settled = r.settled();
@@ -98,13 +112,13 @@ describe('bulk lane', { timeout: 180_000 }, () => {
       const frame = encodeMessage(header(), vector(5000, 4));
       const payload = new Uint8Array(frame.payload.length + (corrupt === 'longer' ? 16 : 0));
       payload.set(frame.payload);
-      if (corrupt === 'checksum') payload[100] ^= 0xff;
+      if (corrupt === 'non-finite') new DataView(payload.buffer).setFloat32(100, Number.NaN, true);
       await lane.send(laneTag(id, 'proposer'), { header: frame.header, payload }, AbortSignal.timeout(20_000));
       await settled;
       assert.equal(r.commits.length, 0, corrupt);
       assert.equal(r.aborts.length, 1, corrupt);
-      assert.match(r.aborts[0].reason, corrupt === 'longer' ? /^invalid: length/ : /^invalid: checksum/);
-      assert.ok(logs.warnings.some((w) => (corrupt === 'longer' ? /length: lane frame of/ : /checksum/).test(w)), 'the refusal is logged');
+      assert.match(r.aborts[0].reason, corrupt === 'longer' ? /^invalid: length/ : /^invalid: non-finite/);
+      assert.ok(logs.warnings.some((w) => (corrupt === 'longer' ? /length: lane frame of/ : /non-finite/).test(w)), 'the refusal is logged');
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.ok(answers.some((f) => f.kind === 'abort'), 'the proposer is told');
       stream.abort(new Error('test done'));
@@ -116,9 +130,10 @@ describe('bulk lane', { timeout: 180_000 }, () => {
     assert.equal(laned[1].stats.lanePayloadsSent, before + 1);
   });
 
-  it('a corrupt payload from the acceptor fails the proposer\'s exchange with a reason', async () => {
+  it('a payload with a non-finite value from the acceptor fails the proposer\'s exchange with a reason', async () => {
     const [a, b] = laned;
-    // Worker 0 answers proposals itself: accept with the lane, then a payload whose checksum does not match.
+    // Worker 0 answers proposals itself: accept with the lane, then a payload holding an infinity. (On the lane a
+    // payload's checksum is not used: the sealed channel authenticates every byte.)
     await a.node.unhandle(EXCHANGE_PROTOCOL);
     await a.node.handle(EXCHANGE_PROTOCOL, (stream) => {
       const reader = new FrameReader();
@@ -131,7 +146,7 @@ describe('bulk lane', { timeout: 180_000 }, () => {
           stream.send(encodeControl('accept', header(), { count: 5000, lane: id }));
           const frame = encodeMessage(header(), vector(5000, 7));
           const payload = frame.payload.slice();
-          payload[7] ^= 1;
+          new DataView(payload.buffer).setFloat32(28, Number.POSITIVE_INFINITY, true);
           void a.lanes?.lane(b.peerId)?.send(laneTag(id, 'acceptor'), { header: frame.header, payload }, AbortSignal.timeout(20_000));
         }
       });
@@ -139,7 +154,7 @@ describe('bulk lane', { timeout: 180_000 }, () => {
     try {
       const result = await b.propose(0, header(), vector(5000, 8), 20_000);
       assert.deepEqual(result, { ok: false, peer: 0, reason: 'invalid' });
-      assert.ok((b.stats.rejected.checksum ?? 0) >= 1);
+      assert.ok((b.stats.rejected['non-finite'] ?? 0) >= 1);
     } finally {
       await a.node.unhandle(EXCHANGE_PROTOCOL);
       const { onExchangeStream } = await import('../../../src/runtime/net/exchange.js');
