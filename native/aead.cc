@@ -2,9 +2,11 @@
 // OpenSSL that Node itself links and exports: node:crypto allocates a new buffer for every output, and at a gigabyte
 // a second those allocations and their collection cost more than the cipher.
 //
-//   aeadSeal(key, nonce, aad, data, tag)          encrypts data in place, writes the 16-byte tag
-//   aeadOpen(key, nonce, aad, data, tag) → bool   decrypts data in place; false if the tag does not verify
-// key: 32 bytes, nonce: 12, tag: 16; any Uint8Array (byteOffset honoured).
+//   aeadSeal(key, nonce, aad, input, output, tag)          encrypts input into output, writes the 16-byte tag
+//   aeadOpen(key, nonce, aad, input, output, tag) → bool   decrypts input into output; false if the tag does not
+//                                                          verify (output then holds garbage, never to be used)
+// key: 32 bytes, nonce: 12, tag: 16; output as long as input, either input itself (in place) or not overlapping it;
+// any Uint8Array (byteOffset honoured).
 #include <node_api.h>
 #include <openssl/evp.h>
 
@@ -35,48 +37,57 @@ bool bytes_of(napi_env env, napi_value value, Bytes* out) {
   return true;
 }
 
-// Reads (key, nonce, aad, data, tag), checking types and sizes; throws and returns false on a bad call.
-bool read_args(napi_env env, napi_callback_info info, const char* name, Bytes args[5]) {
-  std::size_t argc = 5;
-  napi_value argv[5];
+constexpr int kArgs = 6;
+
+// Reads (key, nonce, aad, input, output, tag), checking types, sizes and overlap; throws and returns false on a bad
+// call.
+bool read_args(napi_env env, napi_callback_info info, const char* name, Bytes args[kArgs]) {
+  std::size_t argc = kArgs;
+  napi_value argv[kArgs];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  bool ok = argc == 5;
-  for (std::size_t i = 0; ok && i < 5; ++i) ok = bytes_of(env, argv[i], &args[i]);
-  ok = ok && args[0].length == 32 && args[1].length == 12 && args[4].length == 16 && args[2].length <= INT_MAX && args[3].length <= INT_MAX;
+  bool ok = argc == kArgs;
+  for (int i = 0; ok && i < kArgs; ++i) ok = bytes_of(env, argv[i], &args[i]);
+  ok = ok && args[0].length == 32 && args[1].length == 12 && args[5].length == 16 && args[2].length <= INT_MAX && args[3].length <= INT_MAX;
+  ok = ok && args[4].length == args[3].length;
+  if (ok && args[4].data != args[3].data) {
+    const uint8_t* in = args[3].data;
+    const uint8_t* out = args[4].data;
+    ok = out + args[4].length <= in || in + args[3].length <= out;
+  }
   if (!ok) {
-    char message[128];
-    std::snprintf(message, sizeof message, "%s: expected (key[32], nonce[12], aad, data, tag[16]) as Uint8Arrays", name);
+    char message[160];
+    std::snprintf(message, sizeof message, "%s: expected (key[32], nonce[12], aad, input, output, tag[16]) as Uint8Arrays, output as long as input and in place or apart", name);
     napi_throw_type_error(env, nullptr, message);
   }
   return ok;
 }
 
 // One whole seal or open; false when OpenSSL refuses (for an open: the tag does not verify).
-bool run(bool encrypt, Bytes args[5]) {
+bool run(bool encrypt, Bytes args[kArgs]) {
   EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
   if (ctx == nullptr) return false;
   int n = 0;
-  uint8_t* data = args[3].data;
+  uint8_t* out = args[4].data;
   const int length = static_cast<int>(args[3].length);
   bool ok = EVP_CipherInit_ex(ctx, EVP_chacha20_poly1305(), nullptr, args[0].data, args[1].data, encrypt ? 1 : 0) == 1;
-  if (ok && !encrypt) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, args[4].data) == 1;
+  if (ok && !encrypt) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, 16, args[5].data) == 1;
   if (ok && args[2].length > 0) ok = EVP_CipherUpdate(ctx, nullptr, &n, args[2].data, static_cast<int>(args[2].length)) == 1;
-  if (ok && length > 0) ok = EVP_CipherUpdate(ctx, data, &n, data, length) == 1;
-  if (ok) ok = EVP_CipherFinal_ex(ctx, data + length, &n) == 1;
-  if (ok && encrypt) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, args[4].data) == 1;
+  if (ok && length > 0) ok = EVP_CipherUpdate(ctx, out, &n, args[3].data, length) == 1;
+  if (ok) ok = EVP_CipherFinal_ex(ctx, out + length, &n) == 1;
+  if (ok && encrypt) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, args[5].data) == 1;
   EVP_CIPHER_CTX_free(ctx);
   return ok;
 }
 
 napi_value js_aead_seal(napi_env env, napi_callback_info info) {
-  Bytes args[5];
+  Bytes args[kArgs];
   if (!read_args(env, info, "aeadSeal", args)) return nullptr;
   if (!run(true, args)) napi_throw_error(env, nullptr, "aeadSeal: the cipher failed");
   return nullptr;
 }
 
 napi_value js_aead_open(napi_env env, napi_callback_info info) {
-  Bytes args[5];
+  Bytes args[kArgs];
   if (!read_args(env, info, "aeadOpen", args)) return nullptr;
   napi_value out;
   napi_get_boolean(env, run(false, args), &out);

@@ -21,6 +21,8 @@ const GRANT_VERSION = 2;
 const PSK_BYTES = 32;
 /** A grant on the wire: version, port (u16 little-endian), identity, PSK. */
 export const GRANT_BYTES = 1 + 2 + IDENTITY_BYTES + PSK_BYTES;
+/** The dialling end's read buffer. */
+const READ_BUFFER_BYTES = 256 << 10;
 /** Longest handshake either end waits for. */
 export const LANE_HANDSHAKE_MS = 10_000;
 /** Unused grants kept per peer: a further request drops the oldest. */
@@ -127,7 +129,12 @@ export class LaneServer {
 /** Opens a lane to host:port under a grant; rejects when the handshake fails or the signal aborts first. */
 export async function connectLane(host: string, grant: LaneGrant, signal: AbortSignal): Promise<SealedChannel> {
   signal.throwIfAborted();
-  const socket = connect({ host, port: grant.port });
+  // The dialling end reads into one buffer of its own instead of a fresh one per read (node:net offers this to
+  // dialled sockets only); the channel copies what it needs before the next read.
+  let channel: SealedChannel | null = null;
+  const reads = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const onread = { buffer: reads, callback: (n: number): boolean => (channel?.push(reads.subarray(0, n)), true) };
+  const socket = connect({ host, port: grant.port, onread });
   const onAbort = (): void => void socket.destroy();
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -136,11 +143,12 @@ export async function connectLane(host: string, grant: LaneGrant, signal: AbortS
       socket.once('error', reject);
       socket.once('close', () => reject(new Error(signal.aborted ? 'no handshake in time' : 'the connection closed')));
     });
-    const channel = SealedChannel.client(socket, Buffer.from(grant.identity, 'hex'), grant.psk);
-    await channel.opened.catch((error: Error) => {
+    const opening = SealedChannel.client(socket, Buffer.from(grant.identity, 'hex'), grant.psk);
+    channel = opening;
+    await opening.opened.catch((error: Error) => {
       throw signal.aborted ? new Error('no handshake in time') : error;
     });
-    return channel;
+    return opening;
   } finally {
     signal.removeEventListener('abort', onAbort);
   }

@@ -108,6 +108,7 @@ export class Lane {
   ) {
     channel.attach({
       data: (chunk) => this.onData(chunk),
+      target: (length) => this.target(length),
       close: (why) => {
         log(why === 'the connection closed' ? 'debug' : 'warn', `lane to ${peerId} closed: ${why}`);
         this.closed = true;
@@ -140,12 +141,12 @@ export class Lane {
     this.channel.close();
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Uint8Array): void {
     let pos = 0;
     while (pos < chunk.length && !this.closed) {
       if (this.left === 0) {
         const take = Math.min(LANE_HEADER_BYTES - this.headFill, chunk.length - pos);
-        chunk.copy(this.head, this.headFill, pos, pos + take);
+        this.head.set(chunk.subarray(pos, pos + take), this.headFill);
         this.headFill += take;
         pos += take;
         if (this.headFill < LANE_HEADER_BYTES) return;
@@ -203,8 +204,16 @@ export class Lane {
       this.payloadFill = 0;
     }
     const payload = this.payload as Uint8Array;
-    payload.set(part.subarray(pos), this.payloadFill);
-    this.payloadFill += part.length - pos;
+    const rest = part.subarray(pos);
+    // (bytes the channel decrypted in place: target())
+    if (rest.buffer !== payload.buffer || rest.byteOffset !== payload.byteOffset + this.payloadFill) payload.set(rest, this.payloadFill);
+    this.payloadFill += rest.length;
+  }
+
+  /** The payload's next `length` bytes, when a record of that length falls wholly inside the payload being read. */
+  private target(length: number): Uint8Array | null {
+    if (!this.sink || !this.frame || !this.payload || length > this.left) return null;
+    return this.payload.subarray(this.payloadFill, this.payloadFill + length);
   }
 
   /** Ends the frame in progress without a result: its sink hears why, the rest of its bytes are skipped. */

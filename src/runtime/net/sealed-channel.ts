@@ -71,8 +71,17 @@ function direction(psk: Buffer, salt: Buffer, label: string, identity: Buffer): 
 }
 
 export interface SealedHandlers {
-  /** Verified plaintext, in order; the bytes are valid during the call only (their buffer is reused). */
-  data(bytes: Buffer): void;
+  /**
+   * Verified plaintext, in order; the bytes are valid during the call only (their buffer is reused) — unless they
+   * are the view `target` gave.
+   */
+  data(bytes: Uint8Array): void;
+  /**
+   * Where the next `length` bytes of plaintext may be decrypted straight into (a view of exactly that length), or
+   * null. They are handed to `data` once verified; should the record fail, the channel closes and the view holds
+   * garbage, never handed on.
+   */
+  target?(length: number): Uint8Array | null;
   /** The channel closed (either end, a failed record, the socket's end); called once. */
   close(why: string): void;
 }
@@ -156,14 +165,13 @@ export class SealedChannel {
     this.socket.destroy();
   }
 
-  /** Seals a copy of `plain` in a record buffer and writes it; the buffer goes back to the pool once written. */
+  /** Seals `plain` into a record buffer and writes it; the buffer goes back to the pool once written. */
   private writeRecord(plain: Uint8Array): Promise<void> {
     const d = this.send_ as Direction;
     const record = recordBuffer(plain.length);
     const end = LENGTH_BYTES + plain.length;
     record.writeUInt32LE(plain.length, 0);
-    record.set(plain, LENGTH_BYTES);
-    this.cipher.seal(d.key, nextNonce(d), record.subarray(0, LENGTH_BYTES), record.subarray(LENGTH_BYTES, end), record.subarray(end, end + AEAD_TAG_BYTES));
+    this.cipher.seal(d.key, nextNonce(d), record.subarray(0, LENGTH_BYTES), plain, record.subarray(LENGTH_BYTES, end), record.subarray(end, end + AEAD_TAG_BYTES));
     return new Promise((resolve, reject) => {
       this.socket.write(record.subarray(0, end + AEAD_TAG_BYTES), (error) => {
         release(record);
@@ -194,6 +202,11 @@ export class SealedChannel {
     if (this.smallFill < n) return false;
     this.smallFill = 0;
     return true;
+  }
+
+  /** Bytes read from the socket, for a socket that reads into a buffer of its own (`onread`): see connectLane. */
+  push(chunk: Buffer): void {
+    this.onData(chunk);
   }
 
   private onData(chunk: Buffer): void {
@@ -249,9 +262,10 @@ export class SealedChannel {
     this.record = null;
     this.recordHolder = null;
     const end = record.length - AEAD_TAG_BYTES;
-    const plain = record.subarray(LENGTH_BYTES, end);
+    const sealed = record.subarray(LENGTH_BYTES, end);
+    const plain = (this.confirmed && this.handlers?.target?.(sealed.length)) || sealed;
     const receive = this.receive as Direction;
-    if (!this.cipher.open(receive.key, nextNonce(receive), record.subarray(0, LENGTH_BYTES), plain, record.subarray(end))) {
+    if (!this.cipher.open(receive.key, nextNonce(receive), record.subarray(0, LENGTH_BYTES), sealed, plain, record.subarray(end))) {
       return this.fail(this.confirmed ? 'a record failed its authentication' : 'the peer does not hold the grant\'s key');
     }
     if (!this.confirmed) {

@@ -30,42 +30,55 @@ describe('record cipher: ChaCha20-Poly1305 in place', () => {
     it(`${cipher.name}: RFC 8439's test vector, opened back, and a flipped bit refused`, () => {
       const data = Buffer.from(RFC.plain);
       const tag = Buffer.alloc(16);
-      cipher.seal(RFC.key, RFC.nonce, RFC.aad, data, tag);
+      cipher.seal(RFC.key, RFC.nonce, RFC.aad, data, data, tag);
       assert.equal(data.subarray(0, 16).toString('hex'), RFC.cipherStart);
       assert.equal(data.subarray(-2).toString('hex'), RFC.cipherEnd);
       assert.equal(tag.toString('hex'), RFC.tag);
       const sealed = Buffer.from(data);
-      assert.equal(cipher.open(RFC.key, RFC.nonce, RFC.aad, data, tag), true);
+      assert.equal(cipher.open(RFC.key, RFC.nonce, RFC.aad, data, data, tag), true);
       assert.ok(data.equals(RFC.plain));
       for (const [what, flip] of [['ciphertext', (d: Buffer) => (d[7] ^= 1)], ['associated data', () => (RFC.aad[0] ^= 1)]] as const) {
         const copy = Buffer.from(sealed);
         flip(copy);
-        assert.equal(cipher.open(RFC.key, RFC.nonce, RFC.aad, copy, tag), false, what);
+        assert.equal(cipher.open(RFC.key, RFC.nonce, RFC.aad, copy, copy, tag), false, what);
         if (what === 'associated data') RFC.aad[0] ^= 1;
       }
     });
   }
 
-  it('the two implementations open each other\'s records (1 MiB, odd offsets)', { skip: native ? false : 'the native addon is not built' }, () => {
+  it('the two implementations open each other\'s records (1 MiB, odd offsets), in place and apart', { skip: native ? false : 'the native addon is not built' }, () => {
     const [a, b] = ciphers;
     const key = randomBytes(32);
     const nonce = randomBytes(12);
+    const aad = Buffer.from([1, 2, 3, 4]);
     const plain = randomBytes(RECORD_BYTES + 3).subarray(3);
     for (const [from, to] of [[a, b], [b, a]]) {
       const data = Buffer.from(plain);
       const tag = Buffer.alloc(16);
-      from.seal(key, nonce, Buffer.from([1, 2, 3, 4]), data, tag);
+      from.seal(key, nonce, aad, data, data, tag);
       assert.ok(!data.equals(plain));
-      assert.equal(to.open(key, nonce, Buffer.from([1, 2, 3, 4]), data, tag), true);
-      assert.ok(data.equals(plain));
+      const apart = Buffer.alloc(data.length + 5).subarray(5);
+      assert.equal(to.open(key, nonce, aad, data, apart, tag), true);
+      assert.ok(apart.equals(plain), 'opened apart');
+      assert.equal(to.open(key, nonce, aad, data, data, tag), true);
+      assert.ok(data.equals(plain), 'opened in place');
+      const sealed = Buffer.alloc(plain.length);
+      to.seal(key, nonce, aad, plain, sealed, tag);
+      assert.ok(!sealed.equals(plain));
+      assert.equal(from.open(key, nonce, aad, sealed, sealed, tag), true);
+      assert.ok(sealed.equals(plain), 'sealed apart, the input untouched');
     }
   });
 
   it('native: a wrong call throws a TypeError, never touches memory', { skip: native ? false : 'the native addon is not built' }, () => {
     const cipher = recordCipher();
-    assert.throws(() => cipher.seal(Buffer.alloc(16), Buffer.alloc(12), Buffer.alloc(0), Buffer.alloc(8), Buffer.alloc(16)), TypeError);
-    assert.throws(() => cipher.open(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), Buffer.alloc(8), Buffer.alloc(15)), TypeError);
-    assert.throws(() => cipher.seal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), new Float32Array(2) as unknown as Uint8Array, Buffer.alloc(16)), TypeError);
+    const data = Buffer.alloc(64);
+    assert.throws(() => cipher.seal(Buffer.alloc(16), Buffer.alloc(12), Buffer.alloc(0), data, data, Buffer.alloc(16)), TypeError);
+    assert.throws(() => cipher.open(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), data, data, Buffer.alloc(15)), TypeError);
+    const floats = new Float32Array(2) as unknown as Uint8Array;
+    assert.throws(() => cipher.seal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), floats, floats, Buffer.alloc(16)), TypeError);
+    assert.throws(() => cipher.seal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), data.subarray(0, 32), data.subarray(8, 40), Buffer.alloc(16)), TypeError, 'overlapping');
+    assert.throws(() => cipher.seal(Buffer.alloc(32), Buffer.alloc(12), Buffer.alloc(0), data.subarray(0, 32), data.subarray(32, 63), Buffer.alloc(16)), TypeError, 'shorter output');
   });
 });
 

@@ -24,9 +24,9 @@ interface Addon {
   tuneAllocator?(mmapThreshold: number, arenaMax: number): boolean;
   /** glibc's malloc_trim(0): true if memory went back to the system. */
   trimAllocator?(): boolean;
-  /** ChaCha20-Poly1305 in place through Node's OpenSSL (native/aead.cc). */
-  aeadSeal?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
-  aeadOpen?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean;
+  /** ChaCha20-Poly1305 through Node's OpenSSL (native/aead.cc). */
+  aeadSeal?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): void;
+  aeadOpen?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): boolean;
 }
 
 // Relative to this module, both as src/engine/backends/native/index.ts and as dist/engine/backends/native/index.js.
@@ -69,10 +69,13 @@ export function nativeAllocator(): { tune(mmapThreshold: number, arenaMax: numbe
   return { tune: (t, n) => tuneAllocator(t, n), trim: () => trimAllocator() };
 }
 
-/** ChaCha20-Poly1305 in place (seal: encrypts data and writes tag; open: decrypts, false if the tag fails), or null. */
+/**
+ * ChaCha20-Poly1305 from input into output (in place or apart; seal writes the tag, open returns false if it fails),
+ * or null.
+ */
 export function nativeAead(): {
-  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): void;
-  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, tag: Uint8Array): boolean;
+  seal(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): void;
+  open(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): boolean;
 } | null {
   const a = loadAddon();
   if (!a?.aeadSeal || !a.aeadOpen) return null;
