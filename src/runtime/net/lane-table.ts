@@ -4,9 +4,10 @@
  *
  * /gossamer/lane/1.0.0: the asking node opens a stream and reads one grant; the answering node sends it and closes.
  * Only a peer with a libp2p connection to this node — admitted by the swarm key, authenticated by noise — can ask, so
- * only such a peer can open a lane, and its lanes close with its last libp2p connection. The node with the smaller
- * peer id asks as a connection opens; either asks when an exchange finds no lane (that exchange uses its stream), at
- * most once per LANE_RETRY_MS after a failure. Without a lane — the peer does not speak the protocol, its port cannot
+ * only such a peer can open a lane, and its lanes close with its last libp2p connection. Both nodes ask as a
+ * connection opens, so that a pair has two lanes, one dialled by each; a node sends over the lane its peer dialled,
+ * which the peer reads into a buffer of its own (connectLane), and over the other until that one is open. Either asks
+ * when an exchange finds no lane (that exchange uses its stream), at most once per LANE_RETRY_MS after a failure. Without a lane — the peer does not speak the protocol, its port cannot
  * be reached, the option is off at either end — payloads travel over the exchanges' streams.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
@@ -22,7 +23,7 @@ import { MAX_HEADER_BYTES } from './wire.js';
 
 /** After a failed attempt, how long exchanges with that peer use streams before another. */
 const LANE_RETRY_MS = 30_000;
-/** Lanes per peer: one, or two when both ends opened one at once. */
+/** Lanes per peer: the one each end dialled. */
 const LANES_PER_PEER = 2;
 
 /** The IP address of a TCP multiaddr, or null. */
@@ -41,10 +42,7 @@ export class Lanes implements LaneRouter {
   private readonly sinks = new Map<string, LaneSink>();
   private lastId = 0;
   private readonly controller = new AbortController();
-  private readonly onConnect = (event: CustomEvent<PeerId>): void => {
-    const peerId = event.detail.toString();
-    if (this.t.peerId < peerId) this.ask(peerId);
-  };
+  private readonly onConnect = (event: CustomEvent<PeerId>): void => this.ask(event.detail.toString());
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
     const peerId = event.detail.toString();
     this.server?.forget(peerId);
@@ -64,7 +62,7 @@ export class Lanes implements LaneRouter {
   /** Listens and serves the protocol; before libp2p starts, so that the first connections find it. */
   async start(): Promise<void> {
     const host = this.init.host ?? ipOf(multiaddr((this.t.opts.listen ?? DEFAULT_LISTEN)[0])) ?? '127.0.0.1';
-    this.server = await LaneServer.listen(host, this.init.port ?? 0, this.t.log, (channel, peerId) => this.add(channel, peerId));
+    this.server = await LaneServer.listen(host, this.init.port ?? 0, this.t.log, (channel, peerId) => this.add(channel, peerId, 'accepted'));
     await this.t.node.handle(LANE_PROTOCOL, (stream, connection) => this.answer(stream, connection), { maxInboundStreams: 4, maxOutboundStreams: 4 });
     this.t.node.addEventListener('peer:connect', this.onConnect);
     this.t.node.addEventListener('peer:disconnect', this.onDisconnect);
@@ -126,7 +124,7 @@ export class Lanes implements LaneRouter {
     if (this.controller.signal.aborted || this.asking.has(peerId)) return;
     this.asking.add(peerId);
     this.dial(peerId)
-      .then((channel) => this.add(channel, peerId), (error) => {
+      .then((channel) => this.add(channel, peerId, 'dialled'), (error) => {
         if (this.controller.signal.aborted) return;
         this.t.log(this.failedAt.has(peerId) ? 'debug' : 'info', `no lane to ${peerId}: ${errorText(error)}; its exchanges use libp2p streams`);
         this.failedAt.set(peerId, Date.now());
@@ -161,7 +159,7 @@ export class Lanes implements LaneRouter {
   }
 
   /** Takes a new lane (either end's), unless the peer has left or already has its lanes. */
-  private add(channel: SealedChannel, peerId: string): void {
+  private add(channel: SealedChannel, peerId: string, end: 'dialled' | 'accepted'): void {
     const lanes = this.lanes.get(peerId) ?? [];
     const connected = this.t.node.getConnections(peerIdFromString(peerId)).length > 0;
     if (this.controller.signal.aborted || !connected || lanes.length >= LANES_PER_PEER) {
@@ -175,7 +173,10 @@ export class Lanes implements LaneRouter {
       this.sinks.delete(key);
       return sink;
     };
-    lanes.push(new Lane(channel, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, (bytes) => this.t.payloads.take(bytes), this.t.log, (lane) => this.closed(lane)));
+    const lane = new Lane(channel, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, (bytes) => this.t.payloads.take(bytes), this.t.log, (l) => this.closed(l));
+    // (lane() takes the first open one: the one the peer dialled and reads with a buffer of its own comes first)
+    if (end === 'accepted') lanes.unshift(lane);
+    else lanes.push(lane);
     this.lanes.set(peerId, lanes);
     this.failedAt.delete(peerId);
     this.t.log('debug', `lane to ${peerId} open`);
