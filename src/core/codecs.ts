@@ -135,7 +135,7 @@ export function fromHalf(h: number): number {
 }
 
 /** Index of the first non-finite value, or −1. (A branch-free pass first: v·0 is 0 for finite v, NaN otherwise.) */
-function finite(x: Float32Array): number {
+export function firstNonFinite(x: Float32Array): number {
   const n4 = x.length & ~3;
   let s0 = 0;
   let s1 = 0;
@@ -223,8 +223,16 @@ export function encodePayload(codec: Codec, x: Float32Array, blockSize = DEFAULT
   }
 }
 
-/** Decodes a payload into a fresh Float32Array, rejecting non-finite values. */
-export function decodePayload(codec: Codec, payload: Uint8Array, count: number, blockSize: number): Float32Array | CodecError {
+/** How a non-finite element is reported. */
+export function nonFiniteDetail(index: number, value: number): string {
+  return `element ${index} of the message is ${value}`;
+}
+
+/**
+ * Decodes a payload into a fresh Float32Array (f32: a view on the payload when aligned), rejecting non-finite values
+ * — unless `checkedFinite` says the caller has checked an f32 payload's values already (as they arrived).
+ */
+export function decodePayload(codec: Codec, payload: Uint8Array, count: number, blockSize: number, checkedFinite = false): Float32Array | CodecError {
   const expected = payloadBytes(codec, count, blockSize);
   if (payload.length !== expected) return codecError('length', `${codec} payload of ${count} elements needs ${expected} bytes, got ${payload.length}`);
   let out: Float32Array;
@@ -263,7 +271,8 @@ export function decodePayload(codec: Codec, payload: Uint8Array, count: number, 
       break;
     }
   }
-  const bad = finite(out);
-  if (bad >= 0) return codecError('non-finite', `element ${bad} of the message is ${out[bad]}`);
+  if (checkedFinite && codec === 'f32') return out;
+  const bad = firstNonFinite(out);
+  if (bad >= 0) return codecError('non-finite', nonFiniteDetail(bad, out[bad]));
   return out;
 }

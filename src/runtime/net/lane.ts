@@ -18,6 +18,7 @@
  * header checks or whose size differs from N fails its exchange only (the lane stays in step, as it framed N bytes);
  * a length N out of bounds closes the lane.
  */
+import { firstNonFinite, nonFiniteDetail } from '../../core/codecs.js';
 import type { NetLogger } from './net-logger.js';
 import type { SealedChannel } from './sealed-channel.js';
 import { FIXED_HEADER_BYTES, MAX_HEADER_BYTES, decodeHeader, isWireError, peekHeaderLength, wireError, type EncodedFrame, type Expectation, type Frame, type FrameHeader, type WireError } from './wire.js';
@@ -93,6 +94,8 @@ export class Lane {
   private frame: FrameHeader | null = null;
   private payload: Uint8Array | null = null;
   private payloadFill = 0;
+  /** Bytes of an f32 payload whose values are checked finite: each record's, as it lands (still in cache). */
+  private checked = 0;
   /** Sends queue here, so that frames of concurrent exchanges never interleave. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -172,7 +175,7 @@ export class Lane {
       if (this.left === 0 && this.sink && this.frame && this.payload) {
         const sink = this.sink;
         this.sink = null;
-        sink.done({ ...this.frame, payload: this.payload, authenticated: true });
+        sink.done({ ...this.frame, payload: this.payload, authenticated: true, checkedFinite: this.frame.header.codec === 'f32' });
       }
     }
   }
@@ -202,12 +205,24 @@ export class Lane {
       this.frame = h;
       this.payload = this.allocate(h.payloadLength);
       this.payloadFill = 0;
+      this.checked = 0;
     }
     const payload = this.payload as Uint8Array;
     const rest = part.subarray(pos);
     // (bytes the channel decrypted in place: target())
     if (rest.buffer !== payload.buffer || rest.byteOffset !== payload.byteOffset + this.payloadFill) payload.set(rest, this.payloadFill);
     this.payloadFill += rest.length;
+    if (this.frame.header.codec === 'f32') this.checkFinite(payload);
+  }
+
+  /** Checks the f32 values completed since the last call; a non-finite one fails the frame. */
+  private checkFinite(payload: Uint8Array): void {
+    const upTo = this.payloadFill & ~3;
+    if (upTo <= this.checked) return;
+    const values = new Float32Array(payload.buffer, payload.byteOffset + this.checked, (upTo - this.checked) / 4);
+    const bad = firstNonFinite(values);
+    if (bad >= 0) return this.fail(wireError('non-finite', nonFiniteDetail(this.checked / 4 + bad, values[bad])));
+    this.checked = upTo;
   }
 
   /** The payload's next `length` bytes, when a record of that length falls wholly inside the payload being read. */

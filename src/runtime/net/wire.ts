@@ -285,13 +285,15 @@ export interface Frame extends FrameHeader {
   payload: Uint8Array;
   /** The frame came over a channel that authenticated it (a lane): its payload checksum field is not used. */
   authenticated?: boolean;
+  /** An f32 payload whose values were checked finite as they arrived (a lane): decoding skips that pass. */
+  checkedFinite?: boolean;
 }
 
 /** Checks a received payload frame's checksum and decodes its message. */
 export function decodeMessage(frame: Frame): Float32Array | WireError {
   if (frame.kind !== 'payload') return wireError('unexpected', `expected a payload frame, got ${frame.kind}`);
   if (!frame.authenticated && crc32(frame.payload) !== frame.payloadCrc) return wireError('checksum', 'payload checksum mismatch');
-  return decodePayload(frame.header.codec, frame.payload, frame.count, frame.blockSize);
+  return decodePayload(frame.header.codec, frame.payload, frame.count, frame.blockSize, frame.checkedFinite === true);
 }
 
 /** Decodes one whole frame held in one buffer (header + payload, nothing after). */

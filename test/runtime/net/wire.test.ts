@@ -226,6 +226,12 @@ describe('wire: rejections', () => {
     const f = decodeFrame(whole(encodeMessage(HEADER, y)));
     assert.ok(!isWireError(f));
     expectError(decodeMessage(f), 'non-finite');
+    // A frame whose f32 values its channel checked as they arrived skips the pass (the lane: lane.test.ts); only f32.
+    assert.ok(!isWireError(decodeMessage({ ...f, checkedFinite: true })));
+    const h = decodeFrame(whole(encodeMessage({ ...HEADER, codec: 'f16' }, x)));
+    assert.ok(!isWireError(h));
+    new DataView(h.payload.buffer, h.payload.byteOffset).setUint16(14, 0x7c00, true); // +Inf in half precision
+    expectError(decodeMessage({ ...h, checkedFinite: true, authenticated: true }), 'non-finite');
     const q = encodePayload('i8', x, 50);
     new DataView(q.buffer).setFloat32(4, -1, true); // negative scale
     expectError(decodePayload('i8', q, 100, 50), 'field');
