@@ -209,7 +209,7 @@ export class Lane {
     }
     const payload = this.payload as Uint8Array;
     const rest = part.subarray(pos);
-    // (bytes the channel decrypted in place: target())
+    // (bytes the channel decrypted straight into the payload: target())
     if (rest.buffer !== payload.buffer || rest.byteOffset !== payload.byteOffset + this.payloadFill) payload.set(rest, this.payloadFill);
     this.payloadFill += rest.length;
     if (this.frame.header.codec === 'f32') this.checkFinite(payload);

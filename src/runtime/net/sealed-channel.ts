@@ -1,7 +1,8 @@
 /**
  * A sealed channel: a TCP connection whose bytes travel in ChaCha20-Poly1305 records (the AEAD of noise) under keys
- * derived from a pre-shared key, with records of up to 1 MiB, each sealed or opened in place in a pooled buffer by one
- * call into OpenSSL (record-cipher.ts). It carries the
+ * derived from a pre-shared key, with records of up to 1 MiB, each sealed from the caller's bytes into a pooled buffer,
+ * and opened in that buffer or straight into where the consumer wants the bytes (`target`), by one call into OpenSSL
+ * (record-cipher.ts). It carries the
  * bulk lane (lane.ts); the PSK is granted over the noise-authenticated libp2p connection (lane-server.ts).
  *
  * Handshake (both ends prove the PSK before any data; a replayed hello yields other keys):
@@ -39,7 +40,7 @@ const CONFIRMATION = Buffer.from('gossamer lane open');
 /** Bytes queued in the socket beyond which a send waits for it to drain before it seals more. */
 const SEND_QUEUE_BYTES = 4 << 20;
 
-/** Record buffers of RECORD_BUFFER_BYTES: every record sealed or opened in place in one, then handed back. */
+/** Record buffers of RECORD_BUFFER_BYTES: every large record is sealed into or read into one, then handed back. */
 const pool: Buffer[] = [];
 
 function recordBuffer(plainBytes: number): Buffer {
@@ -255,7 +256,10 @@ export class SealedChannel {
     return true;
   }
 
-  /** A whole record: verifies and decrypts it in place, then hands the plaintext on (the first is the confirmation). */
+  /**
+   * A whole record: verifies and decrypts it (into `target`'s view, or in place), then hands the plaintext on (the
+   * first is the confirmation).
+   */
   private open(): void {
     const record = this.record as Buffer;
     const holder = this.recordHolder as Buffer;
