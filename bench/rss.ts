@@ -27,19 +27,19 @@ export function readRss(pid: number): { rssMB: number; peakMB: number } | null {
 export function sampleRss(pid: number, everyMs = 100): { samples: RssSample[]; mark(): number; stop(): RssSample[] } {
   const samples: RssSample[] = [];
   const t0 = performance.now();
-  const take = (): void => {
+  /** Takes a sample; returns its time. */
+  const take = (): number => {
+    const t = performance.now() - t0;
     const r = readRss(pid);
-    if (r) samples.push({ t: performance.now() - t0, ...r });
+    if (r) samples.push({ t, ...r });
+    return t;
   };
   take();
   const timer = setInterval(take, everyMs);
   return {
     samples,
     /** The time of now on the sampler's clock (to cut the samples into phases). */
-    mark: () => {
-      take();
-      return performance.now() - t0;
-    },
+    mark: () => take(),
     stop: () => {
       clearInterval(timer);
       take();
@@ -48,9 +48,9 @@ export function sampleRss(pid: number, everyMs = 100): { samples: RssSample[]; m
   };
 }
 
-/** The median of the RSS samples taken in [from, to) (ms), MB. */
+/** The median of the RSS samples taken in [from, to] (ms; a mark's own sample included), MB. */
 export function medianRss(samples: readonly RssSample[], from: number, to: number): number | null {
-  const xs = samples.filter((s) => s.t >= from && s.t < to).map((s) => s.rssMB).sort((a, b) => a - b);
+  const xs = samples.filter((s) => s.t >= from && s.t <= to).map((s) => s.rssMB).sort((a, b) => a - b);
   return xs.length ? xs[Math.floor(xs.length / 2)] : null;
 }
 

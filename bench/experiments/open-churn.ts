@@ -160,14 +160,21 @@ export async function openChurn(opts: { args?: string[]; log?: (line: string) =>
       topologies: summaries.map((s) => (s.topologies as number[]).length),
       members: summaries.map((s) => (s.members as unknown[]).length),
       peakMB: survivors.map(({ end }) => end.peakMB ?? NaN),
-      steadyMB: survivors.map(({ end }) => end.steadyMB ?? NaN),
+      // (null: a peer that joined as the run ended and trained for less than one sampling interval)
+      steadyMB: survivors.map(({ end }) => end.steadyMB),
       timeline,
     };
     const range = (xs: number[], f: (v: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))} (mean ${f(mean(xs))})`;
+    const steadyColumn = (xs: (number | null)[]): string => {
+      const known = xs.filter((x): x is number => x !== null);
+      const missing = xs.length - known.length;
+      if (known.length === 0) return 'not sampled';
+      return range(known, (v) => `${v.toFixed(0)} MB`) + (missing > 0 ? ` (${missing} joined too late to sample)` : '');
+    };
     const markdown = table(['peers started', 'killed', 'survivors', 'largest distance between final models', 'test accuracy', 'steps per survivor', 'topologies seen', 'peak RSS per survivor', 'steady RSS per survivor'], [[
       result.started, killed.length, result.survivors, result.modelSpread.toExponential(2),
       range(result.testAccuracy, (v) => `${(100 * v).toFixed(2)}%`), range(result.steps, (v) => v.toFixed(0)), range(result.topologies, (v) => v.toFixed(0)),
-      range(result.peakMB, (v) => `${v.toFixed(0)} MB`), range(result.steadyMB, (v) => `${v.toFixed(0)} MB`),
+      range(result.peakMB, (v) => `${v.toFixed(0)} MB`), steadyColumn(result.steadyMB),
     ]]) + `\n\n${o.peers} peers joined one by one, then ${killed.length} killed at random moments (${killed.join(', ')}) and as many joined; A2CiD2 on a ring at rate ${o.rate}, the MLP on MNIST, batch 32, lr 0.05, momentum 0.9, ${o.duration} s, ${o.finalExchanges} final exchanges per peer.`;
     return { name: 'open-churn', results: result, markdown };
   } finally {
