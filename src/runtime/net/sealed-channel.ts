@@ -103,6 +103,9 @@ export class SealedChannel {
   private receive: Direction | null = null;
   private confirmed = false;
   private handlers: SealedHandlers | null = null;
+  /** Plaintext verified before `attach` (the peer may send as soon as it is open), copied. */
+  private early: Buffer[] = [];
+  private closedWhy = '';
   private resolveOpened!: () => void;
   private rejectOpened!: (error: Error) => void;
   /** Bytes of a hello or a record's length being read. */
@@ -145,10 +148,13 @@ export class SealedChannel {
     return new SealedChannel(socket, 'server', null, lookup, cipher);
   }
 
-  /** Where verified plaintext goes from now on (set once open: nothing arrives before). */
+  /** Where verified plaintext goes from now on; what came between the opening and this call comes first. */
   attach(handlers: SealedHandlers): void {
     this.handlers = handlers;
-    if (this.closed) handlers.close('the connection closed');
+    const early = this.early;
+    this.early = [];
+    for (const bytes of early) if (!this.closed) handlers.data(bytes);
+    if (this.closed) handlers.close(this.closedWhy);
   }
 
   /** Seals and writes bytes; resolves once the socket has taken them, rejects if the channel closes first. */
@@ -278,7 +284,8 @@ export class SealedChannel {
       this.confirmed = true;
       return this.resolveOpened();
     }
-    if (plain.length > 0) this.handlers?.data(plain);
+    if (plain.length > 0 && this.handlers) this.handlers.data(plain);
+    else if (plain.length > 0) this.early.push(Buffer.from(plain));
     release(holder);
   }
 
@@ -290,6 +297,7 @@ export class SealedChannel {
   private end(why: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.closedWhy = why;
     this.record = null;
     this.recordHolder = null;
     if (!this.confirmed) this.rejectOpened(new HandshakeError(why));

@@ -93,7 +93,8 @@ class Harness {
   private server!: Server;
   port = 0;
 
-  constructor(private readonly cipher: RecordCipher) {}
+  /** attachAfterMs: how long an opened channel goes without handlers (bytes may arrive meanwhile). */
+  constructor(private readonly cipher: RecordCipher, private readonly attachAfterMs = 0) {}
 
   async start(): Promise<void> {
     this.server = createServer((socket) => {
@@ -103,7 +104,9 @@ class Harness {
         () => {
           this.channels.push(channel);
           this.received.push(got);
-          channel.attach({ data: (bytes) => got.push(Buffer.from(bytes)), close: (why) => this.closed.push(why) });
+          const attach = (): void => channel.attach({ data: (bytes) => got.push(Buffer.from(bytes)), close: (why) => this.closed.push(why) });
+          if (this.attachAfterMs > 0) setTimeout(attach, this.attachAfterMs);
+          else attach();
         },
         (error: Error) => this.refused.push(error.message),
       );
@@ -218,4 +221,20 @@ describe('sealed channel', { timeout: 60_000 }, () => {
   function client(psk?: Buffer<ArrayBufferLike>): Promise<{ channel: SealedChannel; socket: Socket }> {
     return server.client(ciphers[ciphers.length - 1], psk);
   }
+});
+
+describe('sealed channel: bytes that come before the receiving end is attached', { timeout: 30_000 }, () => {
+  const server = new Harness(nodeCryptoCipher, 200);
+  before(() => server.start());
+  after(() => server.stop());
+
+  it('are kept and handed on first, in order, when it attaches', async () => {
+    const { channel } = await server.client(ciphers[ciphers.length - 1]);
+    await channel.opened;
+    const parts = [randomBytes(100), randomBytes(RECORD_BYTES + 7), Buffer.from('last')];
+    for (const p of parts) await channel.send(p);
+    await until(() => server.received.length === 1 && Buffer.concat(server.received[0]).length === 100 + RECORD_BYTES + 7 + 4, 'everything arrived');
+    assert.ok(Buffer.concat(server.received[0]).equals(Buffer.concat(parts)));
+    channel.close();
+  });
 });
