@@ -22,7 +22,7 @@ const PSK_BYTES = 32;
 /** A grant on the wire: version, port (u16 little-endian), identity, PSK. */
 export const GRANT_BYTES = 1 + 2 + IDENTITY_BYTES + PSK_BYTES;
 /** The dialling end's read buffer. */
-const READ_BUFFER_BYTES = 256 << 10;
+const READ_BUFFER_BYTES = 64 << 10;
 /** Longest handshake either end waits for. */
 export const LANE_HANDSHAKE_MS = 10_000;
 /** Unused grants kept per peer: a further request drops the oldest. */

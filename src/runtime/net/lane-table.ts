@@ -4,10 +4,11 @@
  *
  * /gossamer/lane/1.0.0: the asking node opens a stream and reads one grant; the answering node sends it and closes.
  * Only a peer with a libp2p connection to this node — admitted by the swarm key, authenticated by noise — can ask, so
- * only such a peer can open a lane, and its lanes close with its last libp2p connection. Both nodes ask as a
- * connection opens, so that a pair has two lanes, one dialled by each; a node sends over the lane its peer dialled,
- * which the peer reads into a buffer of its own (connectLane), and over the other until that one is open. Either asks
- * when an exchange finds no lane (that exchange uses its stream), at most once per LANE_RETRY_MS after a failure. Without a lane — the peer does not speak the protocol, its port cannot
+ * only such a peer can open a lane, and its lanes close with its last libp2p connection. Lanes open on demand: a
+ * node asks when an exchange finds no lane to its peer (that exchange uses its stream), at most once per
+ * LANE_RETRY_MS after a failure, and the peer then dials back, so that a pair that exchanges has two lanes, one
+ * dialled by each; a node sends over the lane its peer dialled, which the peer reads into a buffer of its own
+ * (connectLane), and over the other until that one is open. Peers that never exchange hold no lane. Without a lane — the peer does not speak the protocol, its port cannot
  * be reached, the option is off at either end — payloads travel over the exchanges' streams.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
@@ -36,13 +37,14 @@ export class Lanes implements LaneRouter {
   readonly minBytes: number;
   private server: LaneServer | null = null;
   private readonly lanes = new Map<string, Lane[]>();
+  /** The lanes this node dialled. */
+  private readonly dialled = new WeakSet<Lane>();
   private readonly asking = new Set<string>();
   private readonly failedAt = new Map<string, number>();
   /** Awaited lane frames, by `${peer id}/${tag}`. */
   private readonly sinks = new Map<string, LaneSink>();
   private lastId = 0;
   private readonly controller = new AbortController();
-  private readonly onConnect = (event: CustomEvent<PeerId>): void => this.ask(event.detail.toString());
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
     const peerId = event.detail.toString();
     this.server?.forget(peerId);
@@ -64,20 +66,23 @@ export class Lanes implements LaneRouter {
     const host = this.init.host ?? ipOf(multiaddr((this.t.opts.listen ?? DEFAULT_LISTEN)[0])) ?? '127.0.0.1';
     this.server = await LaneServer.listen(host, this.init.port ?? 0, this.t.log, (channel, peerId) => this.add(channel, peerId, 'accepted'));
     await this.t.node.handle(LANE_PROTOCOL, (stream, connection) => this.answer(stream, connection), { maxInboundStreams: 4, maxOutboundStreams: 4 });
-    this.t.node.addEventListener('peer:connect', this.onConnect);
     this.t.node.addEventListener('peer:disconnect', this.onDisconnect);
   }
 
   /** Closes every lane and the server. */
   async close(): Promise<void> {
     this.controller.abort();
-    this.t.node.removeEventListener('peer:connect', this.onConnect);
     this.t.node.removeEventListener('peer:disconnect', this.onDisconnect);
     for (const lanes of this.lanes.values()) for (const lane of lanes) lane.close();
     await this.server?.close();
   }
 
-  /** Resolves once a lane to the peer is open, or false after timeoutMs. */
+  /** Lanes open to the peer (without asking for one). */
+  openTo(peerId: string): number {
+    return (this.lanes.get(peerId) ?? []).filter((lane) => !lane.closed).length;
+  }
+
+  /** Asks for a lane to the peer if it has none; resolves once one is open, or false after timeoutMs. */
   async opened(peerId: string, timeoutMs: number): Promise<boolean> {
     for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 20))) {
       if (this.lane(peerId)) return true;
@@ -177,6 +182,9 @@ export class Lanes implements LaneRouter {
     // (lane() takes the first open one: the one the peer dialled and reads with a buffer of its own comes first)
     if (end === 'accepted') lanes.unshift(lane);
     else lanes.push(lane);
+    if (end === 'dialled') this.dialled.add(lane);
+    // The peer opened one: dial back, so that it too sends on a lane read with a buffer of its own.
+    else if (!lanes.some((l) => this.dialled.has(l) && !l.closed)) this.ask(peerId);
     this.lanes.set(peerId, lanes);
     this.failedAt.delete(peerId);
     this.t.log('debug', `lane to ${peerId} open`);

@@ -266,6 +266,19 @@ describe('bulk lane: fallback and closing', { timeout: 120_000 }, () => {
     }
   });
 
+  it('lanes open on demand: none between peers that do not exchange; asked for, one each way', async () => {
+    const nodes = await pair({ swarmKey: key, lane: {} }, { swarmKey: key, lane: {} }, false);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.deepEqual(nodes.map((t, k) => t.lanes?.openTo(nodes[1 - k].peerId)), [0, 0], 'connected peers hold no lane until one is wanted');
+      assert.ok(await nodes[1].lanes?.opened(nodes[0].peerId, 20_000));
+      for (let k = 0; k < 200 && nodes.some((t, j) => t.lanes?.openTo(nodes[1 - j].peerId) !== 2); k++) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(nodes.map((t, k) => t.lanes?.openTo(nodes[1 - k].peerId)), [2, 2], 'the peer dialled back: a lane dialled by each');
+    } finally {
+      await Promise.all(nodes.map((t) => t.close()));
+    }
+  });
+
   it('a large exchange between two transports on 127.0.0.1 uses the lane; closing them closes lanes and servers', async () => {
     const tcp = (): number => process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
     const nodes = await pair({ swarmKey: key, lane: {} });
