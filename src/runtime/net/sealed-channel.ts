@@ -33,7 +33,7 @@ const RECORD_BUFFER_BYTES = LENGTH_BYTES + RECORD_BYTES + AEAD_TAG_BYTES;
 /** Records up to this size get a buffer of their own; larger ones one of the pool's. */
 const SMALL_RECORD_BYTES = 64 << 10;
 /** Pooled record buffers kept for reuse across the process's channels. */
-const POOL_KEEP = 8;
+const POOL_KEEP = 4;
 const CLIENT_HELLO_BYTES = 1 + IDENTITY_BYTES + NONCE_BYTES;
 const SERVER_HELLO_BYTES = 1 + NONCE_BYTES;
 const CONFIRMATION = Buffer.from('gossamer lane open');
