@@ -14,7 +14,8 @@
  *   20      4     element count (floats of the message)
  *   24      4     block size (i8, i4: elements per min–max block; otherwise 0)
  *   28      4     payload length in bytes (0 for frames without payload)
- *   32      4     payload frames: payload CRC32; propose, accept: the exchange's lane id (lane.ts; 0: none)
+ *   32      4     payload frames: payload CRC32 (0 on a lane, whose records authenticate it); propose, accept: the
+ *                 exchange's lane id (lane.ts; 0: none)
  *   36      4     aux: propose → the proposer's exchange timeout in ms; abort → reason code; otherwise 0
  *   40      A     algorithm (ASCII)
  *   40+A    L     layout hash (ASCII)
