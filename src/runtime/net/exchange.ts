@@ -193,7 +193,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
       if (!done) finish(fail('closed'));
     };
     t.node
-      .dialProtocol(peerIdFromString(info.peerId), EXCHANGE_PROTOCOL, { signal })
+      .dialProtocol(peerIdFromString(info.peerId), EXCHANGE_PROTOCOL, { signal, negotiateFully: false })
       .then((s) => {
         if (settled) {
           s.abort(new Error('exchange abandoned'));
