@@ -63,7 +63,9 @@ export class MetricsWriter {
     ];
   }
 
+  /** Writes a row; one that comes once closing has begun (a step ending during shutdown) is dropped. */
   write(row: WrittenRow): void {
+    if (this.closing) return;
     this.stream.write(`${JSON.stringify(row)}\n`);
     for (const e of this.exports) e.write(row);
     this.init.onRow?.(row);

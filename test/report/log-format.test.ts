@@ -95,3 +95,20 @@ test('--log-format refuses what it does not know, in one line', () => {
   assert.match(r.stderr, /--log-format.*expected csv, tensorboard/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
+
+test('a metrics row that comes once closing has begun is dropped: close resolves, the file holds the rows before', async () => {
+  const { MetricsWriter } = await import('../../src/report/metrics.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gossamer-late-row-'));
+  try {
+    const path = join(dir, 'metrics.jsonl');
+    const writer = new MetricsWriter(path);
+    const row = (step: number) => ({ step, time: step, loss: 1 / step }) as unknown as Parameters<typeof writer.write>[0];
+    writer.write(row(1));
+    const closed = writer.close();
+    writer.write(row(2)); // a step ending during shutdown
+    await closed;
+    assert.deepEqual(readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l).step), [1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -75,7 +75,7 @@ test('open membership: discovery from one address, config learned, expiry, hosti
   }
 });
 
-test('open membership at sixteen nodes of one address: a full mesh that re-forms after a quarter leave and others join', { timeout: 60_000 }, async () => {
+test('open membership at sixteen nodes of one address: a full mesh that re-forms after a quarter leave and others join', { timeout: 120_000 }, async () => {
   const key = generateSwarmKey();
   const warnings: string[] = [];
   const nodes = [await node(key, { model: 'mlp' }, [], warnings, 500)];
@@ -86,14 +86,15 @@ test('open membership at sixteen nodes of one address: a full mesh that re-forms
       const seen = new Set([n.self, ...n.connected()]);
       return seen.size === nodes.length && nodes.every((m) => seen.has(m.self));
     });
-    await until(fullMesh, 20_000, 'a full mesh of 16');
+    // (sixteen nodes in one process, on two cores shared with the rest of the suite: allow for a slow start)
+    await until(fullMesh, 45_000, 'a full mesh of 16');
     // Four leave (closed, as a killed process's connections close), four others join through the first node.
     for (let k = 0; k < 4; k++) {
       const [gone] = nodes.splice(4 + 3 * k, 1);
       await gone.close();
       nodes.push(await node(key, null, boot, warnings, 500));
     }
-    await until(fullMesh, 20_000, 'the full mesh of the 16 survivors');
+    await until(fullMesh, 45_000, 'the full mesh of the 16 survivors');
     // It holds: nobody drops out of anyone's view for two announcement lifetimes.
     const end = Date.now() + 2000;
     while (Date.now() < end) {
