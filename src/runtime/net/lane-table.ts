@@ -8,8 +8,9 @@
  * node asks when an exchange finds no lane to its peer (that exchange uses its stream), at most once per
  * LANE_RETRY_MS after a failure, and the peer then dials back, so that a pair that exchanges has two lanes, one
  * dialled by each; a node sends over the lane its peer dialled, which the peer reads into a buffer of its own
- * (connectLane), and over the other until that one is open. Peers that never exchange hold no lane. Without a lane — the peer does not speak the protocol, its port cannot
- * be reached, the option is off at either end — payloads travel over the exchanges' streams.
+ * (connectLane), and over the other until that one is open. Peers that never exchange hold no lane. Without a
+ * lane — the peer does not speak the protocol, its port cannot be reached, the option is off at either end —
+ * payloads travel over the exchanges' streams.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -180,11 +181,14 @@ export class Lanes implements LaneRouter {
     };
     const lane = new Lane(channel, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, (bytes) => this.t.payloads.take(bytes), this.t.log, (l) => this.closed(l));
     // (lane() takes the first open one: the one the peer dialled and reads with a buffer of its own comes first)
-    if (end === 'accepted') lanes.unshift(lane);
-    else lanes.push(lane);
-    if (end === 'dialled') this.dialled.add(lane);
-    // The peer opened one: dial back, so that it too sends on a lane read with a buffer of its own.
-    else if (!lanes.some((l) => this.dialled.has(l) && !l.closed)) this.ask(peerId);
+    if (end === 'dialled') {
+      lanes.push(lane);
+      this.dialled.add(lane);
+    } else {
+      lanes.unshift(lane);
+      // The peer opened one: dial back, so that it too sends on a lane read with a buffer of its own.
+      if (!lanes.some((l) => this.dialled.has(l) && !l.closed)) this.ask(peerId);
+    }
     this.lanes.set(peerId, lanes);
     this.failedAt.delete(peerId);
     this.t.log('debug', `lane to ${peerId} open`);

@@ -160,7 +160,7 @@ export class SealedChannel {
   /** Seals and writes bytes; resolves once the socket has taken them, rejects if the channel closes first. */
   async send(bytes: Uint8Array): Promise<void> {
     let last: Promise<void> = Promise.resolve();
-    for (let o = 0; o < bytes.length || o === 0; o += RECORD_BYTES) {
+    for (let o = 0; o < bytes.length; o += RECORD_BYTES) {
       if (this.closed || !this.send_) throw new Error('lane closed');
       last = this.writeRecord(bytes.subarray(o, Math.min(bytes.length, o + RECORD_BYTES)));
       if (this.socket.writableLength > SEND_QUEUE_BYTES) await this.drained();
