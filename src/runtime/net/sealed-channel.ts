@@ -32,13 +32,20 @@ export const RECORD_BYTES = 1 << 20;
 const RECORD_BUFFER_BYTES = LENGTH_BYTES + RECORD_BYTES + AEAD_TAG_BYTES;
 /** Records up to this size get a buffer of their own; larger ones one of the pool's. */
 const SMALL_RECORD_BYTES = 64 << 10;
-/** Pooled record buffers kept for reuse across the process's channels. */
-const POOL_KEEP = 4;
+/**
+ * Pooled record buffers kept for reuse across the process's channels: enough for one channel's records in flight and
+ * another's being read, with room for a second sender (a fresh 1 MiB buffer per record costs more than its cipher).
+ */
+const POOL_KEEP = 8;
 const CLIENT_HELLO_BYTES = 1 + IDENTITY_BYTES + NONCE_BYTES;
 const SERVER_HELLO_BYTES = 1 + NONCE_BYTES;
 const CONFIRMATION = Buffer.from('gossamer lane open');
-/** Bytes queued in the socket beyond which a send waits for it to drain before it seals more. */
-const SEND_QUEUE_BYTES = 4 << 20;
+/**
+ * Records handed to the socket and not yet written, beyond which a send waits before it seals more. Counted by write
+ * callbacks, not by the socket's queue: loopback takes megabytes at once, and a record's buffer goes back to the pool
+ * only when its callback comes.
+ */
+const RECORDS_IN_FLIGHT = 4;
 
 /** Record buffers of RECORD_BUFFER_BYTES: every large record is sealed into or read into one, then handed back. */
 const pool: Buffer[] = [];
@@ -115,6 +122,9 @@ export class SealedChannel {
   private record: Buffer | null = null;
   private recordHolder: Buffer | null = null;
   private recordFill = 0;
+  /** Records written to the socket whose callback has not come yet, and the send waiting for one to come. */
+  private inFlight = 0;
+  private written: (() => void) | null = null;
   private readonly ownNonce = randomBytes(NONCE_BYTES);
 
   private constructor(
@@ -157,13 +167,16 @@ export class SealedChannel {
     if (this.closed) handlers.close(this.closedWhy);
   }
 
-  /** Seals and writes bytes; resolves once the socket has taken them, rejects if the channel closes first. */
+  /**
+   * Seals and writes bytes; resolves once the socket has taken them, rejects if the channel closes first. One send at
+   * a time (the lane queues them).
+   */
   async send(bytes: Uint8Array): Promise<void> {
     let last: Promise<void> = Promise.resolve();
     for (let o = 0; o < bytes.length; o += RECORD_BYTES) {
       if (this.closed || !this.send_) throw new Error('lane closed');
       last = this.writeRecord(bytes.subarray(o, Math.min(bytes.length, o + RECORD_BYTES)));
-      if (this.socket.writableLength > SEND_QUEUE_BYTES) await this.drained();
+      if (this.inFlight >= RECORDS_IN_FLIGHT) await new Promise<void>((resolve) => (this.written = resolve));
     }
     return last;
   }
@@ -179,24 +192,17 @@ export class SealedChannel {
     const end = LENGTH_BYTES + plain.length;
     record.writeUInt32LE(plain.length, 0);
     this.cipher.seal(d.key, nextNonce(d), record.subarray(0, LENGTH_BYTES), plain, record.subarray(LENGTH_BYTES, end), record.subarray(end, end + AEAD_TAG_BYTES));
+    this.inFlight++;
     return new Promise((resolve, reject) => {
       this.socket.write(record.subarray(0, end + AEAD_TAG_BYTES), (error) => {
         release(record);
+        this.inFlight--;
+        const waiting = this.written;
+        this.written = null;
+        waiting?.();
         if (error) reject(error);
         else resolve();
       });
-    });
-  }
-
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.on('drain', done);
-      this.socket.on('close', done);
     });
   }
 

@@ -155,6 +155,27 @@ describe('sealed channel', { timeout: 60_000 }, () => {
     await until(() => server.closed.length === 1, 'the server saw the close');
   });
 
+  it('a long send keeps a few records in flight, however fast the socket takes them (each holds a 1 MiB buffer)', async () => {
+    const before = server.channels.length;
+    const { channel, socket } = await client();
+    await channel.opened;
+    await until(() => server.channels.length === before + 1, 'the server opened its end');
+    const target = server.received[before];
+    let outstanding = 0;
+    let most = 0;
+    const write = socket.write.bind(socket) as (data: Uint8Array, cb: (error?: Error | null) => void) => boolean;
+    (socket as unknown as { write: typeof write }).write = (data, cb) => {
+      most = Math.max(most, ++outstanding);
+      return write(data, (error) => (outstanding--, cb(error)));
+    };
+    const big = randomBytes(24 * RECORD_BYTES);
+    await channel.send(big);
+    await until(() => Buffer.concat(target).length === big.length, 'the server got everything');
+    assert.ok(Buffer.concat(target).equals(big));
+    assert.ok(most <= 4, `${most} records were in flight at once`);
+    channel.close();
+  });
+
   it('a byte changed in flight closes the channel and hands nothing of its record on', async () => {
     const before = server.channels.length;
     const { channel, socket } = await client();
