@@ -129,11 +129,19 @@ export class LaneServer {
 /** Opens a lane to host:port under a grant; rejects when the handshake fails or the signal aborts first. */
 export async function connectLane(host: string, grant: LaneGrant, signal: AbortSignal): Promise<SealedChannel> {
   signal.throwIfAborted();
-  // The dialling end reads into one buffer of its own instead of a fresh one per read (node:net offers this to
-  // dialled sockets only); the channel copies what it needs before the next read.
+  // The dialling end reads the bulk of each record straight where it goes (the channel's readInto: often the
+  // payload itself), the rest into one buffer of its own that the channel copies from before the next read — never a
+  // fresh buffer per read (node:net offers this to dialled sockets only).
   let channel: SealedChannel | null = null;
-  const reads = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  const onread = { buffer: reads, callback: (n: number): boolean => (channel?.push(reads.subarray(0, n)), true) };
+  const staging = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const onread = {
+    buffer: (): Uint8Array => channel?.readInto() ?? staging,
+    callback: (n: number, into: Uint8Array): boolean => {
+      if (into === staging) channel?.push(staging.subarray(0, n));
+      else channel?.received(n);
+      return true;
+    },
+  };
   const socket = connect({ host, port: grant.port, onread });
   const onAbort = (): void => void socket.destroy();
   signal.addEventListener('abort', onAbort, { once: true });

@@ -1,9 +1,9 @@
 /**
  * A sealed channel: a TCP connection whose bytes travel in ChaCha20-Poly1305 records (the AEAD of noise) under keys
  * derived from a pre-shared key, with records of up to 1 MiB, each sealed from the caller's bytes into a pooled buffer,
- * and opened in that buffer or straight into where the consumer wants the bytes (`target`), by one call into OpenSSL
- * (record-cipher.ts). It carries the
- * bulk lane (lane.ts); the PSK is granted over the noise-authenticated libp2p connection (lane-server.ts).
+ * and read into a pooled buffer or straight where the consumer wants the bytes (`target`), there opened in place, by
+ * one call into OpenSSL (record-cipher.ts). It carries the bulk lane (lane.ts); the PSK is granted over the
+ * noise-authenticated libp2p connection (lane-server.ts).
  *
  * Handshake (both ends prove the PSK before any data; a replayed hello yields other keys):
  *
@@ -85,9 +85,9 @@ export interface SealedHandlers {
    */
   data(bytes: Uint8Array): void;
   /**
-   * Where the next `length` bytes of plaintext may be decrypted straight into (a view of exactly that length), or
-   * null. They are handed to `data` once verified; should the record fail, the channel closes and the view holds
-   * garbage, never handed on.
+   * Where the next `length` bytes of plaintext may go (a view of exactly that length), or null: asked when a record's
+   * length arrives, its ciphertext is read into the view and opened in place, then handed to `data` once verified;
+   * should the record fail, the channel closes and the view holds garbage, never handed on.
    */
   target?(length: number): Uint8Array | null;
   /** The channel closed (either end, a failed record, the socket's end); called once. */
@@ -115,13 +115,19 @@ export class SealedChannel {
   private closedWhy = '';
   private resolveOpened!: () => void;
   private rejectOpened!: (error: Error) => void;
-  /** Bytes of a hello or a record's length being read. */
+  /** Bytes of a hello, a record's length or its tag being read. */
   private small = Buffer.alloc(CLIENT_HELLO_BYTES);
   private smallFill = 0;
-  /** The record being read (its length, ciphertext and tag) and the buffer it is in, null between records. */
-  private record: Buffer | null = null;
-  private recordHolder: Buffer | null = null;
-  private recordFill = 0;
+  /** The length of the record being read (its associated data). */
+  private readonly length = Buffer.alloc(LENGTH_BYTES);
+  /**
+   * Where the ciphertext of the record being read goes and is opened in place (a view `target` gave, or the start of
+   * `bodyHolder`, a pooled buffer), null between records; how much of it has come; whether its tag is being read.
+   */
+  private body: Uint8Array | null = null;
+  private bodyHolder: Buffer | null = null;
+  private bodyFill = 0;
+  private readingTag = false;
   /** Records written to the socket whose callback has not come yet, and the send waiting for one to come. */
   private inFlight = 0;
   private written: (() => void) | null = null;
@@ -140,7 +146,7 @@ export class SealedChannel {
     });
     this.opened.catch(() => {});
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => this.push(chunk));
     socket.on('error', () => {});
     socket.on('close', () => this.end('the connection closed'));
   }
@@ -206,55 +212,66 @@ export class SealedChannel {
     });
   }
 
-  /** Reads `n` bytes into `small`; true once they are all there (and `pos` moved past them). */
-  private readSmall(chunk: Buffer, at: { pos: number }, n: number): boolean {
-    const take = Math.min(n - this.smallFill, chunk.length - at.pos);
-    chunk.copy(this.small, this.smallFill, at.pos, at.pos + take);
-    this.smallFill += take;
-    at.pos += take;
-    if (this.smallFill < n) return false;
-    this.smallFill = 0;
-    return true;
+  /**
+   * Where the socket may put its next bytes itself (node:net's `onread` with a buffer function: see connectLane): the
+   * rest of the ciphertext of the record being read, or null, when they must come through `push`.
+   */
+  readInto(): Uint8Array | null {
+    return this.body && !this.readingTag && !this.closed ? this.body.subarray(this.bodyFill) : null;
   }
 
-  /** Bytes read from the socket, for a socket that reads into a buffer of its own (`onread`): see connectLane. */
-  push(chunk: Buffer): void {
-    this.onData(chunk);
+  /** `n` bytes were put where `readInto` said. */
+  received(n: number): void {
+    this.bodyFill += n;
+    if (this.bodyFill === (this.body as Uint8Array).length) this.readingTag = true;
   }
 
-  private onData(chunk: Buffer): void {
-    const at = { pos: 0 };
-    while (at.pos < chunk.length && !this.closed) {
-      if (!this.receive) {
-        if (!this.readSmall(chunk, at, this.role === 'server' ? CLIENT_HELLO_BYTES : SERVER_HELLO_BYTES)) return;
-        if (!this.hello()) return;
-      } else if (!this.record) {
-        if (!this.readSmall(chunk, at, LENGTH_BYTES)) return;
-        const length = this.small.readUInt32LE(0);
-        if (length > RECORD_BYTES) return this.fail(`a record of ${length} bytes (limit ${RECORD_BYTES})`);
-        this.recordHolder = recordBuffer(length);
-        this.record = this.recordHolder.subarray(0, LENGTH_BYTES + length + AEAD_TAG_BYTES);
-        this.small.copy(this.record, 0, 0, LENGTH_BYTES);
-        this.recordFill = LENGTH_BYTES;
-      } else {
-        const take = Math.min(this.record.length - this.recordFill, chunk.length - at.pos);
-        chunk.copy(this.record, this.recordFill, at.pos, at.pos + take);
-        this.recordFill += take;
-        at.pos += take;
-        if (this.recordFill === this.record.length) this.open();
+  /** Bytes read from the socket. */
+  push(chunk: Uint8Array): void {
+    let pos = 0;
+    while (pos < chunk.length && !this.closed) {
+      const into = this.readInto();
+      if (into) {
+        const take = Math.min(into.length, chunk.length - pos);
+        into.set(chunk.subarray(pos, pos + take));
+        pos += take;
+        this.received(take);
+        continue;
       }
+      const need = !this.receive ? (this.role === 'server' ? CLIENT_HELLO_BYTES : SERVER_HELLO_BYTES) : this.readingTag ? AEAD_TAG_BYTES : LENGTH_BYTES;
+      const take = Math.min(need - this.smallFill, chunk.length - pos);
+      this.small.set(chunk.subarray(pos, pos + take), this.smallFill);
+      this.smallFill += take;
+      pos += take;
+      if (this.smallFill < need) return;
+      this.smallFill = 0;
+      if (!this.receive) this.hello();
+      else if (this.readingTag) this.open();
+      else this.startRecord();
     }
   }
 
-  /** A whole hello: derives both directions' keys and sends the confirmation; false if the channel closed. */
-  private hello(): boolean {
-    if (this.small[0] !== SEALED_VERSION) return this.fail(`version ${this.small[0]}, not ${SEALED_VERSION}`), false;
+  /** A record's length has come (in `small`): its ciphertext goes to `target`'s view when there is one. */
+  private startRecord(): void {
+    const length = this.small.readUInt32LE(0);
+    if (length > RECORD_BYTES) return this.fail(`a record of ${length} bytes (limit ${RECORD_BYTES})`);
+    this.small.copy(this.length, 0, 0, LENGTH_BYTES);
+    const target = this.confirmed && length > 0 ? this.handlers?.target?.(length) : null;
+    this.bodyHolder = target ? null : recordBuffer(length);
+    this.body = target ?? (this.bodyHolder as Buffer).subarray(0, length);
+    this.bodyFill = 0;
+    this.readingTag = length === 0;
+  }
+
+  /** A whole hello: derives both directions' keys and sends the confirmation. */
+  private hello(): void {
+    if (this.small[0] !== SEALED_VERSION) return this.fail(`version ${this.small[0]}, not ${SEALED_VERSION}`);
     let salt: Buffer;
     let psk: Buffer | null = this.psk;
     if (this.role === 'server') {
       this.identity = Buffer.from(this.small.subarray(1, 1 + IDENTITY_BYTES));
       psk = (this.lookup as (identity: Buffer) => Buffer | null)(this.identity);
-      if (!psk) return this.fail('an unknown or used grant'), false;
+      if (!psk) return this.fail('an unknown or used grant');
       salt = Buffer.concat([this.small.subarray(1 + IDENTITY_BYTES, CLIENT_HELLO_BYTES), this.ownNonce]);
       this.socket.write(Buffer.concat([Buffer.from([SEALED_VERSION]), this.ownNonce]));
     } else {
@@ -265,23 +282,17 @@ export class SealedChannel {
     const fromServer = direction(psk as Buffer, salt, 'server', identity);
     [this.send_, this.receive] = this.role === 'client' ? [fromClient, fromServer] : [fromServer, fromClient];
     void this.writeRecord(CONFIRMATION).catch(() => {});
-    return true;
   }
 
-  /**
-   * A whole record: verifies and decrypts it (into `target`'s view, or in place), then hands the plaintext on (the
-   * first is the confirmation).
-   */
+  /** A whole record (its tag in `small`): verifies and decrypts it in place, then hands the plaintext on (the first is the confirmation). */
   private open(): void {
-    const record = this.record as Buffer;
-    const holder = this.recordHolder as Buffer;
-    this.record = null;
-    this.recordHolder = null;
-    const end = record.length - AEAD_TAG_BYTES;
-    const sealed = record.subarray(LENGTH_BYTES, end);
-    const plain = (this.confirmed && this.handlers?.target?.(sealed.length)) || sealed;
+    const plain = this.body as Uint8Array;
+    const holder = this.bodyHolder;
+    this.body = null;
+    this.bodyHolder = null;
+    this.readingTag = false;
     const receive = this.receive as Direction;
-    if (!this.cipher.open(receive.key, nextNonce(receive), record.subarray(0, LENGTH_BYTES), sealed, plain, record.subarray(end))) {
+    if (!this.cipher.open(receive.key, nextNonce(receive), this.length, plain, plain, this.small.subarray(0, AEAD_TAG_BYTES))) {
       return this.fail(this.confirmed ? 'a record failed its authentication' : 'the peer does not hold the grant\'s key');
     }
     if (!this.confirmed) {
@@ -292,7 +303,7 @@ export class SealedChannel {
     }
     if (plain.length > 0 && this.handlers) this.handlers.data(plain);
     else if (plain.length > 0) this.early.push(Buffer.from(plain));
-    release(holder);
+    if (holder) release(holder);
   }
 
   private fail(why: string): void {
@@ -304,8 +315,8 @@ export class SealedChannel {
     if (this.closed) return;
     this.closed = true;
     this.closedWhy = why;
-    this.record = null;
-    this.recordHolder = null;
+    this.body = null;
+    this.bodyHolder = null;
     if (!this.confirmed) this.rejectOpened(new HandshakeError(why));
     else this.handlers?.close(why);
   }

@@ -259,3 +259,67 @@ describe('sealed channel: bytes that come before the receiving end is attached',
     channel.close();
   });
 });
+
+describe('sealed channel: a dialling end that reads records straight into the consumer\'s views', { timeout: 60_000 }, () => {
+  const server = new Harness(ciphers[ciphers.length - 1]);
+  before(() => server.start());
+  after(() => server.stop());
+
+  /** A client socket reading as connectLane does (onread: the channel's readInto, else a staging buffer). */
+  async function readingClient(target: (length: number) => Uint8Array | null): Promise<{ channel: SealedChannel; got: Uint8Array[]; closed: string[]; direct: () => number }> {
+    let channel: SealedChannel | null = null;
+    let direct = 0;
+    const staging = Buffer.alloc(64 << 10);
+    const onread = {
+      buffer: (): Uint8Array => channel?.readInto() ?? staging,
+      callback: (n: number, into: Uint8Array): boolean => {
+        if (into === staging) channel?.push(staging.subarray(0, n));
+        else (direct += n), channel?.received(n);
+        return true;
+      },
+    };
+    const socket = connect({ host: '127.0.0.1', port: server.port, onread });
+    await once(socket, 'connect');
+    channel = SealedChannel.client(socket, server.identity, server.psk);
+    await channel.opened;
+    const got: Uint8Array[] = [];
+    const closed: string[] = [];
+    channel.attach({ data: (bytes) => got.push(bytes), target, close: (why) => closed.push(why) });
+    return { channel, got, closed, direct: () => direct };
+  }
+
+  it('records land in the views target gives, opened in place, byte for byte; most bytes never pass the staging buffer', async () => {
+    const before = server.channels.length;
+    const into = Buffer.alloc(3 * RECORD_BYTES);
+    let used = 0;
+    const { channel, got, direct } = await readingClient((length) => (used + length <= into.length ? into.subarray(used, (used += length)) : null));
+    await until(() => server.channels.length === before + 1, 'the server opened its end');
+    const big = randomBytes(3 * RECORD_BYTES);
+    await server.channels[before].send(big);
+    await until(() => got.reduce((n, b) => n + b.length, 0) === big.length, 'everything arrived');
+    assert.ok(into.equals(big));
+    assert.equal(got.length, 3);
+    for (const [k, view] of got.entries()) assert.equal(view.byteOffset, into.byteOffset + k * RECORD_BYTES, 'data hands on the view itself');
+    assert.ok(direct() > 2 * RECORD_BYTES, `${direct()} bytes read straight into the views`);
+    channel.close();
+  });
+
+  it('a record that fails its tag closes the channel; its view is never handed on', async () => {
+    const before = server.channels.length;
+    const into = Buffer.alloc(2 * RECORD_BYTES);
+    let used = 0;
+    const { got, closed } = await readingClient((length) => (used + length <= into.length ? into.subarray(used, (used += length)) : null));
+    await until(() => server.channels.length === before + 1, 'the server opened its end');
+    const sender = server.channels[before] as unknown as { socket: Socket };
+    const write = sender.socket.write.bind(sender.socket) as (data: Uint8Array, cb?: (error?: Error | null) => void) => boolean;
+    let records = 0;
+    (sender.socket as unknown as { write: typeof write }).write = (data, cb) => {
+      if (++records === 2) data[data.length >> 1] ^= 1; // the second record, in its ciphertext
+      return write(data, cb);
+    };
+    void server.channels[before].send(randomBytes(2 * RECORD_BYTES)).catch(() => {});
+    await until(() => closed.length === 1, 'the client closed the channel');
+    assert.match(closed[0], /failed its authentication/);
+    assert.equal(got.length, 1, 'only the first record was handed on');
+  });
+});
