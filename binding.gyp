@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/allocator.cc",
         "native/aead.cc",
+        "native/finite.cc",
         "native/isa_scalar.cc",
         "native/isa_avx2.cc",
         "native/isa_avx512.cc"

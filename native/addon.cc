@@ -24,6 +24,7 @@ namespace gs {
 
 void register_allocator(napi_env env, napi_value exports);  // allocator.cc
 void register_aead(napi_env env, napi_value exports);  // aead.cc
+void register_finite(napi_env env, napi_value exports);  // finite.cc
 
 // ---------------------------------------------------------------------------------------------------------------
 // Per-thread scratch memory
@@ -1187,6 +1188,7 @@ napi_value js_kernels(napi_env env, napi_callback_info info) {
 napi_value init(napi_env env, napi_value exports) {
   register_allocator(env, exports);
   register_aead(env, exports);
+  register_finite(env, exports);
   napi_value fn;
   napi_create_function(env, "isas", NAPI_AUTO_LENGTH, js_isas, nullptr, &fn);
   napi_set_named_property(env, exports, "isas", fn);

