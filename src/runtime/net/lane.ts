@@ -177,9 +177,12 @@ export class Lane {
       pos += take;
       this.left -= take;
       if (this.left === 0 && this.sink && this.frame && this.payload) {
-        const sink = this.sink;
+        const [sink, frame, payload] = [this.sink, this.frame, this.payload];
+        // (the lane keeps no hold on a delivered payload: a model-sized buffer per lane otherwise)
         this.sink = null;
-        sink.done({ ...this.frame, payload: this.payload, authenticated: true, checkedFinite: this.frame.header.codec === 'f32' });
+        this.frame = null;
+        this.payload = null;
+        sink.done({ ...frame, payload, authenticated: true, checkedFinite: frame.header.codec === 'f32' });
       }
     }
   }
