@@ -7,9 +7,11 @@
  * `ceiling`, or exceeds `factor` times the `quantile` of the recent accepted distances (but never less than
  * `floor`). Until `warmup` exchanges have been accepted there is no statistic, only the ceiling.
  *
- * The statistic that bounds a neighbour's message is taken over the messages of the OTHER neighbours (as long as they
- * sent enough): on a ring, a worker has two neighbours, and one that sends half of its messages would otherwise set
- * its own bound.
+ * The statistic that bounds a neighbour's message is taken over the messages of the OTHER neighbours: on a ring, a
+ * worker has two neighbours, and one that sends half of its messages would otherwise set its own bound. Until the
+ * others have had `warmup` messages accepted, only the ceiling bounds it — as when the other neighbour on a ring is
+ * an adversary, refused every time: bounded by its own past distances, the honest one was refused (and banned) after
+ * a long separation under load, which is legitimate, leaving its neighbour alone.
  *
  * Nor may a neighbour send the same model again after steps: an honest model changes with every step, while an
  * adversary replaying an old model drags the neighbours it averages with back towards it, so that their distance to
@@ -83,8 +85,9 @@ export class ExchangeBounds {
   limit(from?: WorkerId): number {
     const s = this.settings;
     if (this.accepted < s.warmup) return s.ceiling;
-    const others = this.recent.filter((e) => e.from !== from);
-    const sorted = (others.length >= s.warmup ? others : this.recent).map((e) => e.r).sort((a, b) => a - b);
+    const others = from === undefined ? this.recent : this.recent.filter((e) => e.from !== from);
+    if (others.length < s.warmup) return s.ceiling;
+    const sorted = others.map((e) => e.r).sort((a, b) => a - b);
     const q = sorted[Math.min(sorted.length - 1, Math.floor(s.quantile * sorted.length))];
     return Math.min(s.ceiling, Math.max(s.floor, s.factor * q));
   }

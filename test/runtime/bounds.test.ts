@@ -67,6 +67,18 @@ describe('exchange bounds', () => {
     assert.notEqual(b.check(x, near(x, 0.2), 2, 40), null);
   });
 
+  it('hold a neighbour whose accepted distances are its own to the ceiling: the other one is refused every time', () => {
+    const b = new ExchangeBounds();
+    const x = model();
+    for (let k = 0; k < 32; k++) {
+      assert.equal(b.check(x, near(x, 1e-3), 3, k), null);
+      assert.notEqual(b.check(x, near(x, 1e-3).map((v) => -v), 1, k), null, 'the sign-flipping one is refused');
+    }
+    assert.equal(b.limit(3), DEFAULT_BOUNDS.ceiling);
+    assert.equal(b.check(x, near(x, 0.3), 3, 40), null, 'far after a long separation, and honest');
+    assert.equal(b.limit(1), DEFAULT_BOUNDS.floor, 'the other is held to what worker 3 sends');
+  });
+
   it('refuse a neighbour\'s model sent again after steps (a replay), not under the same step count', () => {
     const b = new ExchangeBounds();
     const x = model();
