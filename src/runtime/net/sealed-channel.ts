@@ -220,10 +220,11 @@ export class SealedChannel {
     return this.body && !this.readingTag && !this.closed ? this.body.subarray(this.bodyFill) : null;
   }
 
-  /** `n` bytes were put where `readInto` said. */
+  /** `n` bytes were put where `readInto` said (ignored once the channel has closed). */
   received(n: number): void {
+    if (!this.body) return;
     this.bodyFill += n;
-    if (this.bodyFill === (this.body as Uint8Array).length) this.readingTag = true;
+    if (this.bodyFill === this.body.length) this.readingTag = true;
   }
 
   /** Bytes read from the socket. */
