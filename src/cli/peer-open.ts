@@ -38,7 +38,7 @@ const FIXED_ONLY = ['resume', 'links', 'latency', 'jitter', 'bandwidth', 'loss',
 function founderConfig(flags: PeerFlags): OpenRunConfig {
   const model = flags.model ?? 'mlp';
   const dataset = flags.dataset ?? recipe(model, 2).dataset;
-  const data = loadTrainingData(dataset, model, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit });
+  const data = loadTrainingData(dataset, model, { seed: flags.seed ?? 1, limit: flags.limit, evalLimit: flags.evalLimit, onDisk: true });
   const t = peerTraining(flags, 2, dataset, epochSize(data, flags.seq ?? DEFAULT_SEQ));
   const now = Date.now();
   return parseOpenConfig({
@@ -108,7 +108,8 @@ export async function runOpenPeer(flags: PeerFlags, explicit: readonly string[])
     say(`${joiner ? 'joined' : 'started'} an open cluster: ${config.algo} on a live ${config.topology}, ${config.model} on ${config.dataset}, ${config.steps} steps${config.deadline ? ` or until ${new Date(config.deadline).toISOString()}` : ''}`);
 
     const backend = getBackend({ backend: flags.backend });
-    const data = loadTrainingData(config.dataset, config.model, { seed: config.seed, limit: config.limit ?? undefined, evalLimit: config.evalLimit ?? undefined });
+    // (images read from their files, as in fixed mode: the whole of MNIST in memory was 55 MB of an open peer's RSS)
+    const data = loadTrainingData(config.dataset, config.model, { seed: config.seed, limit: config.limit ?? undefined, evalLimit: config.evalLimit ?? undefined, onDisk: true });
     const modelConfig: Record<string, unknown> = { ...modelShape(config.model, data, config.seq), ...(config.modelConfig ?? {}) };
     const model = createModel(config.model, { ...modelConfig, seed: config.seed, backend } as Parameters<typeof createModel>[1]);
     model.initialize(config.seed);
