@@ -24,7 +24,10 @@ import type { NetLogger } from './net-logger.js';
 import type { SealedChannel } from './sealed-channel.js';
 import { FIXED_HEADER_BYTES, MAX_HEADER_BYTES, decodeHeader, isWireError, peekHeaderLength, wireError, type EncodedFrame, type Expectation, type Frame, type FrameHeader, type WireError } from './wire.js';
 
-/** The addon's check of f32 payloads when it is built (a vectorised pass: 25–35 GB/s against 9–11 for the JavaScript loop), else that loop. */
+/**
+ * The addon's check of f32 payloads when it is built (a vectorised pass: 25–35 GB/s against 9–11 for the JavaScript
+ * loop), else that loop.
+ */
 let findNonFinite: ((values: Float32Array) => number) | null = null;
 
 /** Frames from this size (wire header + payload) go over the lane: below it, the libp2p stream costs little. */

@@ -118,8 +118,8 @@ export class SealedChannel {
   /** Bytes of a hello, a record's length or its tag being read. */
   private small = Buffer.alloc(CLIENT_HELLO_BYTES);
   private smallFill = 0;
-  /** The length of the record being read (its associated data). */
-  private readonly length = Buffer.alloc(LENGTH_BYTES);
+  /** The length field of the record being read, as it came (the record's associated data). */
+  private readonly lengthField = Buffer.alloc(LENGTH_BYTES);
   /**
    * Where the ciphertext of the record being read goes and is opened in place (a view `target` gave, or the start of
    * `bodyHolder`, a pooled buffer), null between records; how much of it has come; whether its tag is being read.
@@ -256,7 +256,7 @@ export class SealedChannel {
   private startRecord(): void {
     const length = this.small.readUInt32LE(0);
     if (length > RECORD_BYTES) return this.fail(`a record of ${length} bytes (limit ${RECORD_BYTES})`);
-    this.small.copy(this.length, 0, 0, LENGTH_BYTES);
+    this.small.copy(this.lengthField, 0, 0, LENGTH_BYTES);
     const target = this.confirmed && length > 0 ? this.handlers?.target?.(length) : null;
     this.bodyHolder = target ? null : recordBuffer(length);
     this.body = target ?? (this.bodyHolder as Buffer).subarray(0, length);
@@ -285,7 +285,10 @@ export class SealedChannel {
     void this.writeRecord(CONFIRMATION).catch(() => {});
   }
 
-  /** A whole record (its tag in `small`): verifies and decrypts it in place, then hands the plaintext on (the first is the confirmation). */
+  /**
+   * A whole record (its tag in `small`): verifies and decrypts it in place, then hands the plaintext on (the first is
+   * the confirmation).
+   */
   private open(): void {
     const plain = this.body as Uint8Array;
     const holder = this.bodyHolder;
@@ -293,7 +296,7 @@ export class SealedChannel {
     this.bodyHolder = null;
     this.readingTag = false;
     const receive = this.receive as Direction;
-    if (!this.cipher.open(receive.key, nextNonce(receive), this.length, plain, plain, this.small.subarray(0, AEAD_TAG_BYTES))) {
+    if (!this.cipher.open(receive.key, nextNonce(receive), this.lengthField, plain, plain, this.small.subarray(0, AEAD_TAG_BYTES))) {
       return this.fail(this.confirmed ? 'a record failed its authentication' : 'the peer does not hold the grant\'s key');
     }
     if (!this.confirmed) {
