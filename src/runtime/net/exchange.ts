@@ -13,6 +13,8 @@
  * The two payloads travel at the same time, on the stream, or on the bulk lane between the two nodes (lane.ts) when
  * the proposer's frame is large and it has a lane to the acceptor: its propose then carries a lane id, under which its
  * payload comes on the lane, and the accept says whether the acceptor's comes there too (the id) or on the stream (0).
+ * Such an exchange opens no stream at all: its control frames go on the lane as well (lane-conversation.ts), and the
+ * acceptor answers there, payload included.
  * Each side awaits a lane payload before it announces it (propose, accept), so none arrives unawaited; the lane being
  * another connection, the acceptor's payload may come before its accept or after its done. Each side applies the
  * peer's message only once all of it has arrived and been validated (checksum, algorithm, layout, size, finite
@@ -21,12 +23,13 @@
  * as they were. Nothing here throws into the caller:
  * errors from the network or from peers are logged and counted.
  */
-import type { Connection, Stream } from '@libp2p/interface';
+import type { Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import type { ExchangeResult, MessageHeader, WorkerId } from '../transport.js';
 import type { NetHost } from './net-host.js';
 import { EXCHANGE_PROTOCOL } from './net-options.js';
 import { isLaneId, laneTag, type Lane } from './lane.js';
+import { LaneConversation, type ExchangeStream } from './lane-conversation.js';
 import { PROPOSE_WAIT_MS, chunksOf, count, errorText, sendFrame, tellFor } from './stream-io.js';
 import {
   ABORT_REASONS, FrameReader, decodeMessage, encodeControl, encodeMessage, isWireError, laneIdOf, withChecksum, type AbortReason, type EncodedFrame, type Frame,
@@ -71,7 +74,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
   const laneId = lane && lanes ? lanes.newId() : 0;
   if (lanes && !lane) frame = withChecksum(frame);
   return new Promise<ExchangeResult>((resolve) => {
-    let stream: Stream | null = null;
+    let stream: ExchangeStream | null = null;
     let settled = false;
     let received: { header: MessageHeader; message: Float32Array } | null = null;
     let accepted = false;
@@ -148,6 +151,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
           accepted = true;
           replyOnLane = laneIdOf(f) !== 0;
           if (!replyOnLane && laneId) lanes?.unexpect(info.peerId, laneTag(laneId, 'acceptor'));
+          // (no lane: the exchange is on a libp2p stream)
           const sending = lane ? lane.send(laneTag(laneId, 'proposer'), frame, signal) : sendFrame(stream as Stream, frame, t.chunkBytes, signal);
           void sending.then(
             () => {
@@ -192,6 +196,21 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
     const onClose = (): void => {
       if (!done) finish(fail('closed'));
     };
+    const begin = (s: ExchangeStream): void => {
+      stream = s;
+      s.addEventListener('message', onMessage);
+      s.addEventListener('close', onClose);
+      s.addEventListener('end', onClose);
+      s.send(encodeControl('propose', header, { count: message.length, aux: Math.min(0xffffffff, Math.max(1, Math.round(timeoutMs))), lane: laneId }));
+    };
+    if (lane && lanes) {
+      try {
+        begin(lanes.converse(lane, laneId));
+      } catch {
+        finish(fail('closed'));
+      }
+      return;
+    }
     t.node
       .dialProtocol(peerIdFromString(info.peerId), EXCHANGE_PROTOCOL, { signal, negotiateFully: false })
       .then((s) => {
@@ -199,11 +218,7 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
           s.abort(new Error('exchange abandoned'));
           return;
         }
-        stream = s;
-        s.addEventListener('message', onMessage);
-        s.addEventListener('close', onClose);
-        s.addEventListener('end', onClose);
-        s.send(encodeControl('propose', header, { count: message.length, aux: Math.min(0xffffffff, Math.max(1, Math.round(timeoutMs))), lane: laneId }));
+        begin(s);
       })
       .catch((error) => {
         if (!settled) t.log('debug', `cannot reach worker ${peer}: ${errorText(error)}`);
@@ -215,9 +230,8 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
 // -------------------------------------------------------------------------------------------------------------
 // Exchanges: acceptor side
 
-/** Serves one inbound exchange stream (the acceptor side). */
-export function onExchangeStream(t: NetHost, stream: Stream, connection: Connection): void {
-  const remote = connection.remotePeer.toString();
+/** Serves one inbound exchange (the acceptor side), on a stream from peer `remote` or on a lane. */
+export function onExchangeStream(t: NetHost, stream: ExchangeStream, remote: string): void {
   const peer = t.byPeerId.get(remote);
   const expect = { algorithm: t.opts.algorithm, layoutHash: t.opts.layoutHash, count: t.opts.messageLength, maxPayloadBytes: t.maxPayloadBytes };
   const reader = new FrameReader(expect);
@@ -329,7 +343,9 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
         return end('invalid: lane id', 'invalid');
       }
       laneId = laneIdOf(f);
-      if (frame.header.length + frame.payload.length >= t.lanes.minBytes) back = t.lanes.lane(remote);
+      // (proposed on the lane: answered there, whatever its size)
+      if (stream instanceof LaneConversation) back = stream.lane;
+      else if (frame.header.length + frame.payload.length >= t.lanes.minBytes) back = t.lanes.lane(remote);
       if (!back) frame = withChecksum(frame);
     }
     try {
@@ -337,7 +353,8 @@ export function onExchangeStream(t: NetHost, stream: Stream, connection: Connect
     } catch {
       return end('closed');
     }
-    (back ? back.send(laneTag(laneId, 'acceptor'), frame, controller.signal) : sendFrame(stream, frame, t.chunkBytes, controller.signal)).then(
+    // (no lane back: the exchange is on a libp2p stream, a lane conversation having its lane)
+    (back ? back.send(laneTag(laneId, 'acceptor'), frame, controller.signal) : sendFrame(stream as Stream, frame, t.chunkBytes, controller.signal)).then(
       () => {
         t.stats.bytesSent += frame.header.length + frame.payload.length;
         if (back) t.lanes?.count('sent');

@@ -2,7 +2,7 @@
  * A transport's bulk lanes (lane.ts): its server (lane-server.ts), the protocol that hands grants to peers, the
  * open lanes by peer and the routing of lane frames to the exchanges that await them.
  *
- * /gossamer/lane/1.0.0: the asking node opens a stream and reads one grant; the answering node sends it and closes.
+ * /gossamer/lane/2.0.0: the asking node opens a stream and reads one grant; the answering node sends it and closes.
  * Only a peer with a libp2p connection to this node — admitted by the swarm key, authenticated by noise — can ask, so
  * only such a peer can open a lane, and its lanes close with its last libp2p connection. Lanes open on demand: a
  * node asks when an exchange finds no lane to its peer (that exchange uses its stream), at most once per
@@ -10,12 +10,14 @@
  * dialled by each; a node sends over the lane its peer dialled, which the peer reads into a buffer of its own
  * (connectLane), and over the other until that one is open. Peers that never exchange hold no lane. Without a
  * lane — the peer does not speak the protocol, its port cannot be reached, the option is off at either end —
- * payloads travel over the exchanges' streams.
+ * exchanges travel over their own streams. Exchanges proposed over a lane (their control frames on it,
+ * lane-conversation.ts) come in here and are served as if on a stream.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import { peerIdFromString } from '@libp2p/peer-id';
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr';
-import { DEFAULT_LANE_MIN_BYTES, Lane, type LaneInit, type LaneRouter, type LaneSink } from './lane.js';
+import { DEFAULT_LANE_MIN_BYTES, Lane, MAX_LANE_ID, tagParts, type LaneInit, type LaneRouter, type LaneSink } from './lane.js';
+import { LaneConversation } from './lane-conversation.js';
 import { GRANT_BYTES, LANE_HANDSHAKE_MS, LaneServer, connectLane, decodeGrant, encodeGrant } from './lane-server.js';
 import type { SealedChannel } from './sealed-channel.js';
 import type { NetHost } from './net-host.js';
@@ -27,6 +29,10 @@ import { MAX_HEADER_BYTES } from './wire.js';
 const LANE_RETRY_MS = 30_000;
 /** Lanes per peer: the one each end dialled. */
 const LANES_PER_PEER = 2;
+/** Exchanges a peer may have proposed over lanes and not finished (as streams of the exchange protocol per connection). */
+const INBOUND_EXCHANGES_PER_PEER = 64;
+/** A control frame's kind byte (wire.ts) for a propose. */
+const PROPOSE_KIND = 1;
 
 /** The IP address of a TCP multiaddr, or null. */
 function ipOf(addr: Multiaddr): string | null {
@@ -44,6 +50,8 @@ export class Lanes implements LaneRouter {
   private readonly failedAt = new Map<string, number>();
   /** Awaited lane frames, by `${peer id}/${tag}`. */
   private readonly sinks = new Map<string, LaneSink>();
+  /** Exchanges whose control frames travel on a lane, by `${peer id}/${tag of the peer's frames}`. */
+  private readonly conversations = new Map<string, LaneConversation>();
   private lastId = 0;
   private readonly controller = new AbortController();
   private readonly onDisconnect = (event: CustomEvent<PeerId>): void => {
@@ -53,7 +61,12 @@ export class Lanes implements LaneRouter {
     for (const lane of this.lanes.get(peerId) ?? []) lane.close();
   };
 
-  constructor(private readonly t: NetHost, private readonly init: LaneInit) {
+  constructor(
+    private readonly t: NetHost,
+    private readonly init: LaneInit,
+    /** Serves an exchange a peer proposed on a lane (exchange.ts: onExchangeStream). */
+    private readonly serve: (conversation: LaneConversation, peerId: string) => void,
+  ) {
     this.minBytes = init.minBytes ?? DEFAULT_LANE_MIN_BYTES;
   }
 
@@ -103,8 +116,12 @@ export class Lanes implements LaneRouter {
   }
 
   newId(): number {
-    this.lastId = (this.lastId % 0x7fffffff) + 1;
+    this.lastId = (this.lastId % MAX_LANE_ID) + 1;
     return this.lastId;
+  }
+
+  converse(lane: Lane, id: number): LaneConversation {
+    return this.track(new LaneConversation(lane, lane.peerId, id, 'proposer', (c) => this.untrack(c)));
   }
 
   expect(peerId: string, tag: number, sink: LaneSink): boolean {
@@ -179,7 +196,7 @@ export class Lanes implements LaneRouter {
       this.sinks.delete(key);
       return sink;
     };
-    const lane = new Lane(channel, peerId, route, MAX_HEADER_BYTES + this.t.maxPayloadBytes, (bytes) => this.t.payloads.take(bytes), this.t.log, (l) => this.closed(l));
+    const lane = new Lane(channel, peerId, route, (l, tag, frame) => this.control(l, tag, frame), MAX_HEADER_BYTES + this.t.maxPayloadBytes, (bytes) => this.t.payloads.take(bytes), this.t.log, (l) => this.closed(l));
     // (lane() takes the first open one: the one the peer dialled and reads with a buffer of its own comes first)
     if (end === 'dialled') {
       lanes.push(lane);
@@ -194,8 +211,41 @@ export class Lanes implements LaneRouter {
     this.t.log('debug', `lane to ${peerId} open`);
   }
 
-  /** A lane closed: once the peer has none, the payloads awaited from it will not come. */
+  /**
+   * A control frame from a peer: to its exchange, or — a propose under a new id — the start of one this node serves.
+   * Other frames of no exchange (late ones of an exchange that ended) are skipped.
+   */
+  private control(lane: Lane, tag: number, frame: Uint8Array): void {
+    const key = `${lane.peerId}/${tag}`;
+    const known = this.conversations.get(key);
+    if (known) return known.received(frame);
+    const { id, from } = tagParts(tag);
+    if (from === 'acceptor' || frame[5] !== PROPOSE_KIND || id === 0) {
+      return this.t.log('debug', `lane from ${lane.peerId}: skipping a control frame of exchange ${id}, not under way`);
+    }
+    let inbound = 0;
+    for (const c of this.conversations.values()) if (c.peerId === lane.peerId && c.role === 'acceptor') inbound++;
+    if (inbound >= INBOUND_EXCHANGES_PER_PEER) {
+      return this.t.log('warn', `lane from ${lane.peerId}: ignored a proposal, ${inbound} of its exchanges are under way`);
+    }
+    const c = this.track(new LaneConversation(lane, lane.peerId, id, 'acceptor', (x) => this.untrack(x)));
+    this.serve(c, lane.peerId);
+    c.received(frame);
+  }
+
+  private track(c: LaneConversation): LaneConversation {
+    this.conversations.set(`${c.peerId}/${c.inTag}`, c);
+    return c;
+  }
+
+  private untrack(c: LaneConversation): void {
+    const key = `${c.peerId}/${c.inTag}`;
+    if (this.conversations.get(key) === c) this.conversations.delete(key);
+  }
+
+  /** A lane closed: its exchanges' control frames will not come; once the peer has none, nor the payloads awaited from it. */
   private closed(lane: Lane): void {
+    for (const c of [...this.conversations.values()]) if (c.lane === lane) c.laneClosed();
     const rest = (this.lanes.get(lane.peerId) ?? []).filter((l) => l !== lane);
     if (rest.length > 0) return void this.lanes.set(lane.peerId, rest);
     this.lanes.delete(lane.peerId);

@@ -1,25 +1,28 @@
 /**
  * The bulk lane: one direct sealed channel between two peers (sealed-channel.ts: ChaCha20-Poly1305 records of up to
- * 1 MiB over TCP, keys from a PSK) that carries the payloads of their large exchanges in both directions, while the
- * exchanges' control frames stay on their libp2p streams. Each MiB costs one call into OpenSSL and no JavaScript
- * object per chunk: the libp2p path costs several times the CPU per MB (docs/network.md). Lanes are set up and
- * authorised over libp2p (lane-table.ts, lane-server.ts).
+ * 1 MiB over TCP, keys from a PSK) that carries their large exchanges in both directions: the payloads, and the
+ * control frames of the exchange (lane-conversation.ts), which would otherwise each open a libp2p stream. Each MiB
+ * costs one call into OpenSSL and no JavaScript object per chunk: the libp2p path costs several times the CPU per MB
+ * (docs/network.md). Lanes are set up and authorised over libp2p (lane-table.ts, lane-server.ts).
  *
  * Lane frames, little-endian:
  *
  *   offset  size    field
- *   0       4       tag: the exchange's lane id (bits 0–30, chosen by the proposer and announced in its propose
- *                   frame), bit 31 set on the acceptor's payload
+ *   0       4       tag: the exchange's lane id (bits 0–29, chosen by the proposer and announced in its propose
+ *                   frame), bit 30 set on control frames, bit 31 on the acceptor's frames
  *   4       4       length N of what follows
- *   8       N       one whole payload frame of wire.ts (header + payload), validated as on a stream — except its
- *                   payload checksum, 0 on the lane: the channel's records authenticate every byte
+ *   8       N       one whole frame of wire.ts: under a control tag a frame without payload (propose, accept, busy,
+ *                   abort, done: at most MAX_HEADER_BYTES), handed to its exchange as a stream's bytes would be;
+ *                   otherwise a payload frame (header + payload), validated as on a stream — except its payload
+ *                   checksum, 0 on the lane: the channel's records authenticate every byte
  *
- * A frame whose tag no exchange awaits (one that has ended) is skipped; a wire frame that is not a payload, fails its
+ * A payload frame whose tag no exchange awaits (one that has ended) is skipped; one that is not a payload, fails its
  * header checks or whose size differs from N fails its exchange only (the lane stays in step, as it framed N bytes);
  * a length N out of bounds closes the lane.
  */
 import { firstNonFinite, nonFiniteDetail } from '../../core/codecs.js';
 import { nativeFirstNonFinite } from '../../engine/backends/native/index.js';
+import type { LaneConversation } from './lane-conversation.js';
 import type { NetLogger } from './net-logger.js';
 import type { SealedChannel } from './sealed-channel.js';
 import { FIXED_HEADER_BYTES, MAX_HEADER_BYTES, decodeHeader, isWireError, peekHeaderLength, wireError, type EncodedFrame, type Expectation, type Frame, type FrameHeader, type WireError } from './wire.js';
@@ -32,20 +35,30 @@ let findNonFinite: ((values: Float32Array) => number) | null = null;
 
 /** Frames from this size (wire header + payload) go over the lane: below it, the libp2p stream costs little. */
 export const DEFAULT_LANE_MIN_BYTES = 1 << 20;
-/** Bit 31 of a tag: the frame is the acceptor's payload. */
+/** Bit 31 of a tag: the frame is the acceptor's. */
 const ACCEPTOR_BIT = 0x80000000;
+/** Bit 30 of a tag: a control frame. */
+const CONTROL_BIT = 0x40000000;
 const LANE_HEADER_BYTES = 8;
 /** Smallest wire frame: a header with one-byte names. */
 const MIN_WIRE_FRAME_BYTES = FIXED_HEADER_BYTES + 6;
 
-/** The tag of an exchange's payload frame on the lane, sent by its proposer or its acceptor. */
-export function laneTag(id: number, from: 'proposer' | 'acceptor'): number {
-  return from === 'acceptor' ? (id | ACCEPTOR_BIT) >>> 0 : id;
+/** The tag of an exchange's payload or control frame on the lane, sent by its proposer or its acceptor. */
+export function laneTag(id: number, from: 'proposer' | 'acceptor', kind: 'payload' | 'control' = 'payload'): number {
+  return ((from === 'acceptor' ? id | ACCEPTOR_BIT : id) | (kind === 'control' ? CONTROL_BIT : 0)) >>> 0;
 }
+
+/** Whether a tag is a control frame's, and the acceptor's; and its lane id. */
+export function tagParts(tag: number): { id: number; control: boolean; from: 'proposer' | 'acceptor' } {
+  return { id: tag & (CONTROL_BIT - 1), control: (tag & CONTROL_BIT) !== 0, from: tag & ACCEPTOR_BIT ? 'acceptor' : 'proposer' };
+}
+
+/** The largest lane id. */
+export const MAX_LANE_ID = CONTROL_BIT - 1;
 
 /** A lane id a proposer may announce (0: its exchange does not use a lane). */
 export function isLaneId(id: number): boolean {
-  return Number.isInteger(id) && id > 0 && id < ACCEPTOR_BIT;
+  return Number.isInteger(id) && id > 0 && id <= MAX_LANE_ID;
 }
 
 export interface LaneInit {
@@ -77,6 +90,8 @@ export interface LaneRouter {
   readonly minBytes: number;
   /** An open lane to the peer, or null (then one is set up in the background for later exchanges). */
   lane(peerId: string): Lane | null;
+  /** The control frames of exchange `id`, proposed by this node, on the lane. */
+  converse(lane: Lane, id: number): LaneConversation;
   /** A fresh lane id for an exchange this node proposes. */
   newId(): number;
   /** Routes the lane frame `tag` from the peer to `sink`, once; false if that tag is already awaited. */
@@ -96,6 +111,10 @@ export class Lane {
   private left = 0;
   private length = 0;
   private sink: LaneSink | null = null;
+  /** The tag of the control frame being read, and its bytes so far. */
+  private controlTag: number | null = null;
+  private readonly control = new Uint8Array(MAX_HEADER_BYTES);
+  private controlFill = 0;
   private readonly wireHead = new Uint8Array(MAX_HEADER_BYTES);
   private wireFill = 0;
   private frame: FrameHeader | null = null;
@@ -110,6 +129,8 @@ export class Lane {
     readonly channel: SealedChannel,
     readonly peerId: string,
     private readonly route: (tag: number) => LaneSink | undefined,
+    /** Where a control frame goes (its tag, its bytes: a copy). */
+    private readonly onControl: (lane: Lane, tag: number, frame: Uint8Array) => void,
     private readonly maxFrameBytes: number,
     /** Memory for a received payload of that many bytes (a transport's pool: payload-pool.ts). */
     private readonly allocate: (bytes: number) => Uint8Array,
@@ -147,6 +168,20 @@ export class Lane {
     return sent;
   }
 
+  /** Sends one control frame (a wire frame without payload), after the frames queued before it. */
+  sendControl(tag: number, frame: Uint8Array): Promise<void> {
+    const run = async (): Promise<void> => {
+      const bytes = Buffer.alloc(LANE_HEADER_BYTES + frame.length);
+      bytes.writeUInt32LE(tag, 0);
+      bytes.writeUInt32LE(frame.length, 4);
+      bytes.set(frame, LANE_HEADER_BYTES);
+      await this.channel.send(bytes);
+    };
+    const sent = this.queue.then(run);
+    this.queue = sent.catch(() => {});
+    return sent;
+  }
+
   close(): void {
     this.channel.close();
   }
@@ -168,6 +203,16 @@ export class Lane {
           return this.close();
         }
         this.left = this.length;
+        if (tag & CONTROL_BIT) {
+          if (this.length > MAX_HEADER_BYTES) {
+            this.log('warn', `closed the lane from ${this.peerId}: a control frame of ${this.length} bytes`);
+            return this.close();
+          }
+          this.controlTag = tag;
+          this.controlFill = 0;
+          this.sink = null;
+          continue;
+        }
         this.sink = this.route(tag) ?? null;
         this.wireFill = 0;
         this.frame = null;
@@ -176,6 +221,18 @@ export class Lane {
         continue;
       }
       const take = Math.min(this.left, chunk.length - pos);
+      if (this.controlTag !== null) {
+        this.control.set(chunk.subarray(pos, pos + take), this.controlFill);
+        this.controlFill += take;
+        pos += take;
+        this.left -= take;
+        if (this.left === 0) {
+          const tag = this.controlTag;
+          this.controlTag = null;
+          this.onControl(this, tag, this.control.slice(0, this.controlFill));
+        }
+        continue;
+      }
       if (this.sink) this.feed(chunk.subarray(pos, pos + take));
       pos += take;
       this.left -= take;

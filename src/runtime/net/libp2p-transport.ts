@@ -116,7 +116,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
     this.maxTimeoutMs = opts.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
     this.status = opts.status ?? {};
     this.codec = opts.codec ?? null;
-    this.lanes = opts.lane ? new Lanes(this, opts.lane) : null;
+    this.lanes = opts.lane ? new Lanes(this, opts.lane, (conversation, peerId) => onExchangeStream(this, conversation, peerId)) : null;
     if (opts.open) {
       const pubsub = (node as unknown as { services: { pubsub: AnnouncementPubSub } }).services.pubsub;
       this.membership = new OpenMembership(node, pubsub, { ...opts.open, log: this.log });
@@ -237,7 +237,7 @@ export class NetTransport extends EventEmitter<NetTransportEvents> implements Tr
         this.emit('leave', index);
       }
     });
-    await node.handle(EXCHANGE_PROTOCOL, (stream, connection) => onExchangeStream(this, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
+    await node.handle(EXCHANGE_PROTOCOL, (stream, connection) => onExchangeStream(this, stream, connection.remotePeer.toString()), { maxInboundStreams: 64, maxOutboundStreams: 64 });
     if (!this.membership) await node.handle(MEMBER_PROTOCOL, (stream, connection) => onHelloStream(this, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
     await node.handle(PULL_PROTOCOL, (stream, connection) => onPullStream(this, stream, connection), { maxInboundStreams: 16, maxOutboundStreams: 16 });
     await this.lanes?.start();

@@ -9,7 +9,7 @@ import type { OpenMembershipInit } from './open-membership.js';
 export const EXCHANGE_PROTOCOL = '/gossamer/exchange/1.0.0';
 export const MEMBER_PROTOCOL = '/gossamer/member/1.0.0';
 export const PULL_PROTOCOL = '/gossamer/pull/1.0.0';
-export const LANE_PROTOCOL = '/gossamer/lane/1.0.0';
+export const LANE_PROTOCOL = '/gossamer/lane/2.0.0';
 
 /** Answers a pull: this worker's current parameters (a snapshot the transport may keep) and header, or null (busy). */
 export type PullHandler = (peer: WorkerId) => { header: MessageHeader; message: Float32Array } | null;

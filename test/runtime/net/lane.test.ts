@@ -132,36 +132,16 @@ describe('bulk lane', { timeout: 180_000 }, () => {
 
   it('a payload with a non-finite value from the acceptor fails the proposer\'s exchange with a reason', async () => {
     const [a, b] = laned;
-    // Worker 0 answers proposals itself: accept with the lane, then a payload holding an infinity. (On the lane a
-    // payload's checksum is not used: the sealed channel authenticates every byte.)
-    await a.node.unhandle(EXCHANGE_PROTOCOL);
-    await a.node.handle(EXCHANGE_PROTOCOL, (stream) => {
-      const reader = new FrameReader();
-      stream.addEventListener('message', (event) => {
-        const frames = reader.push(event.data instanceof Uint8Array ? event.data : (event.data as { subarray(): Uint8Array }).subarray());
-        if (isWireError(frames)) return;
-        for (const f of frames) {
-          if (f.kind !== 'propose') continue;
-          const id = f.payloadCrc;
-          stream.send(encodeControl('accept', header(), { count: 5000, lane: id }));
-          const frame = encodeMessage(header(), vector(5000, 7));
-          const payload = frame.payload.slice();
-          new DataView(payload.buffer).setFloat32(28, Number.POSITIVE_INFINITY, true);
-          void a.lanes?.lane(b.peerId)?.send(laneTag(id, 'acceptor'), { header: frame.header, payload }, AbortSignal.timeout(20_000));
-        }
-      });
-    });
-    try {
-      const result = await b.propose(0, header(), vector(5000, 8), 20_000);
-      assert.deepEqual(result, { ok: false, peer: 0, reason: 'invalid' });
-      assert.ok((b.stats.rejected['non-finite'] ?? 0) >= 1);
-    } finally {
-      await a.node.unhandle(EXCHANGE_PROTOCOL);
-      const { onExchangeStream } = await import('../../../src/runtime/net/exchange.js');
-      await a.node.handle(EXCHANGE_PROTOCOL, (stream, connection) => onExchangeStream(a, stream, connection), { maxInboundStreams: 64, maxOutboundStreams: 64 });
-    }
-    const { result } = await exchange(laned, vector(5000, 9), vector(5000, 10));
-    assert.ok(result.ok, 'the next exchange goes through');
+    // Worker 0 answers with an infinity in its message, as a faulty node would (the lane's records authenticate
+    // every byte: nothing but the values can tell it).
+    const bad = vector(5000, 7);
+    bad[7] = Number.POSITIVE_INFINITY;
+    a.onProposal(recorder(() => ({ header: header(), message: bad })));
+    const result = await b.propose(0, header(), vector(5000, 8), 20_000);
+    assert.deepEqual(result, { ok: false, peer: 0, reason: 'invalid' });
+    assert.ok((b.stats.rejected['non-finite'] ?? 0) >= 1);
+    const { result: next } = await exchange(laned, vector(5000, 9), vector(5000, 10));
+    assert.ok(next.ok, 'the next exchange goes through');
   });
 
   it('a lane that closes mid-payload fails the exchange, nothing is applied; the next exchange takes a new lane', async () => {
@@ -192,6 +172,37 @@ describe('bulk lane', { timeout: 180_000 }, () => {
       if (laned[1].stats.lanePayloadsSent > sent) break;
       assert.ok(await laned[1].lanes?.opened(laned[0].peerId, 20_000), 'a new lane opens');
     }
+  });
+
+  it('control frames on the lane that belong to no exchange are skipped, malformed ones refused, an oversized one closes the lane', async () => {
+    const [a, b] = laned;
+    const r = recorder(() => ({ header: header(), message: vector(5000, 21) }));
+    a.onProposal(r);
+    assert.ok(await b.lanes?.opened(a.peerId, 20_000));
+    const lane = b.lanes!.lane(a.peerId)!;
+    // An accept for an exchange worker 0 never proposed, a done under a new id: skipped.
+    await lane.sendControl(laneTag(31_000, 'acceptor', 'control'), encodeControl('accept', header(), { count: 5000, lane: 31_000 }));
+    await lane.sendControl(laneTag(31_001, 'proposer', 'control'), encodeControl('done', header()));
+    // A proposal whose bytes fail their checksum: refused, the proposer told so.
+    const corrupt = encodeControl('propose', header(), { count: 5000, aux: 20_000, lane: 31_002 });
+    corrupt[14] ^= 1;
+    const warnings = logs.warnings.length;
+    await lane.sendControl(laneTag(31_002, 'proposer', 'control'), corrupt);
+    for (let k = 0; k < 100 && logs.warnings.length === warnings; k++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(logs.warnings.slice(warnings).some((w) => /header checksum/.test(w)), logs.warnings.slice(warnings).join('\n'));
+    assert.equal(r.accepts, 0);
+    const { result } = await exchange(laned, vector(5000, 22), vector(5000, 23));
+    assert.ok(result.ok, 'the lane is still in step');
+    // A control frame longer than any frame without payload: the lane is closed; exchanges go on.
+    const head = Buffer.alloc(8);
+    head.writeUInt32LE(laneTag(31_003, 'proposer', 'control'), 0);
+    head.writeUInt32LE(4096, 4);
+    await lane.channel.send(Buffer.concat([head, Buffer.alloc(4096)]));
+    for (let k = 0; k < 100 && !lane.closed; k++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(lane.closed, 'the lane is closed');
+    assert.ok(logs.warnings.some((w) => /a control frame of 4096 bytes/.test(w)));
+    const { result: after } = await exchange(laned, vector(5000, 24), vector(5000, 25));
+    assert.ok(after.ok);
   });
 
   it('garbage on the lane port is refused and logged; the node keeps exchanging over its lane', async () => {
@@ -284,8 +295,17 @@ describe('bulk lane: fallback and closing', { timeout: 120_000 }, () => {
     const nodes = await pair({ swarmKey: key, lane: {} });
     const ports = nodes.map((t) => t.lanes?.port ?? 0);
     const n = 1 << 19;
-    const { result } = await exchange(nodes, vector(n, 17), vector(n, 18));
-    assert.ok(result.ok);
+    // (the first exchange finds no lane yet and asks for one: it takes a stream)
+    assert.ok(await nodes[1].lanes?.opened(nodes[0].peerId, 20_000));
+    const dials: string[] = [];
+    const dial = nodes[1].node.dialProtocol.bind(nodes[1].node);
+    nodes[1].node.dialProtocol = ((peer: never, protocols: string | string[], options?: never) => {
+      dials.push(String(protocols));
+      return dial(peer, protocols, options);
+    }) as typeof dial;
+    const { result, r } = await exchange(nodes, vector(n, 17), vector(n, 18));
+    assert.ok(result.ok && r.commits.length === 1);
+    assert.deepEqual(dials, [], 'the exchange opened no stream: its control frames went on the lane');
     assert.deepEqual(nodes.map((t) => [t.stats.lanePayloadsSent, t.stats.lanePayloadsReceived]), [[1, 1], [1, 1]]);
     await Promise.all(nodes.map((t) => t.close()));
     for (const port of ports) {
