@@ -29,8 +29,8 @@ import type { ExchangeResult, MessageHeader, WorkerId } from '../transport.js';
 import type { NetHost } from './net-host.js';
 import { EXCHANGE_PROTOCOL } from './net-options.js';
 import { isLaneId, laneTag, type Lane } from './lane.js';
-import { LaneConversation, type ExchangeStream } from './lane-conversation.js';
-import { PROPOSE_WAIT_MS, chunksOf, count, errorText, sendFrame, tellFor } from './stream-io.js';
+import { LaneConversation } from './lane-conversation.js';
+import { PROPOSE_WAIT_MS, chunksOf, count, errorText, sendFrame, tellFor, type ExchangeStream } from './stream-io.js';
 import {
   ABORT_REASONS, FrameReader, decodeMessage, encodeControl, encodeMessage, isWireError, laneIdOf, withChecksum, type AbortReason, type EncodedFrame, type Frame,
   type WireError,

@@ -12,17 +12,7 @@
 import { ABORT_REASONS, decodeHeader, encodeControl, isWireError } from './wire.js';
 import { laneTag, type Lane } from './lane.js';
 import type { MessageHeader } from '../transport.js';
-
-/** What exchange.ts uses of a libp2p stream, and a lane conversation provides. */
-export interface ExchangeStream {
-  send(data: Uint8Array): boolean;
-  close(options?: { signal?: AbortSignal }): Promise<void>;
-  abort(error: Error): void;
-  addEventListener(type: 'message', listener: (event: { data: Uint8Array | Iterable<Uint8Array> }) => void): void;
-  addEventListener(type: 'close' | 'end', listener: () => void): void;
-  removeEventListener(type: 'message', listener: (event: { data: Uint8Array | Iterable<Uint8Array> }) => void): void;
-  removeEventListener(type: 'close' | 'end', listener: () => void): void;
-}
+import type { ExchangeStream } from './stream-io.js';
 
 type MessageListener = (event: { data: Uint8Array | Iterable<Uint8Array> }) => void;
 

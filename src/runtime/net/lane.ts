@@ -22,9 +22,9 @@
  */
 import { firstNonFinite, nonFiniteDetail } from '../../core/codecs.js';
 import { nativeFirstNonFinite } from '../../engine/backends/native/index.js';
-import type { LaneConversation } from './lane-conversation.js';
 import type { NetLogger } from './net-logger.js';
 import type { SealedChannel } from './sealed-channel.js';
+import type { ExchangeStream } from './stream-io.js';
 import { FIXED_HEADER_BYTES, MAX_HEADER_BYTES, decodeHeader, isWireError, peekHeaderLength, wireError, type EncodedFrame, type Expectation, type Frame, type FrameHeader, type WireError } from './wire.js';
 
 /**
@@ -91,7 +91,7 @@ export interface LaneRouter {
   /** An open lane to the peer, or null (then one is set up in the background for later exchanges). */
   lane(peerId: string): Lane | null;
   /** The control frames of exchange `id`, proposed by this node, on the lane. */
-  converse(lane: Lane, id: number): LaneConversation;
+  converse(lane: Lane, id: number): ExchangeStream;
   /** A fresh lane id for an exchange this node proposes. */
   newId(): number;
   /** Routes the lane frame `tag` from the peer to `sink`, once; false if that tag is already awaited. */

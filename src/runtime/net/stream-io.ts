@@ -5,6 +5,17 @@
 import type { Stream } from '@libp2p/interface';
 import type { EncodedFrame, WireError } from './wire.js';
 
+/** What exchange.ts uses of a libp2p stream, and a lane conversation (lane-conversation.ts) provides. */
+export interface ExchangeStream {
+  send(data: Uint8Array): boolean;
+  close(options?: { signal?: AbortSignal }): Promise<void>;
+  abort(error: Error): void;
+  addEventListener(type: 'message', listener: (event: { data: Uint8Array | Iterable<Uint8Array> }) => void): void;
+  addEventListener(type: 'close' | 'end', listener: () => void): void;
+  removeEventListener(type: 'message', listener: (event: { data: Uint8Array | Iterable<Uint8Array> }) => void): void;
+  removeEventListener(type: 'close' | 'end', listener: () => void): void;
+}
+
 /** How long an acceptor waits for the propose frame of a new stream. */
 export const PROPOSE_WAIT_MS = 10_000;
 
