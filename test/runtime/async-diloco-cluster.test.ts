@@ -45,9 +45,9 @@ test('a worker killed in the middle of a round: the others train to the end, and
 
 test('the server\'s worker killed mid-run: the next one takes over from its replica, the run finishes, no push twice', async () => {
   const lines: string[] = [];
-  // Killed early (the supervisor acts on the step count it samples, later on a loaded machine), so that the
-  // others still push to the new holder.
-  const s = await runCluster({ ...base, slowdown: { 3: 3 }, kill: [{ worker: 0, atStep: 100 }], log: (l) => lines.push(l) });
+  // Killed early in a run long enough that the supervisor, which acts on the step count it samples every 50 ms (and
+  // later on a loaded machine: an 800-step run once ended before it did), kills it while the others still push.
+  const s = await runCluster({ ...base, steps: 2400, slowdown: { 3: 3 }, kill: [{ worker: 0, atStep: 100 }], log: (l) => lines.push(l) });
   assert.deepEqual(s.killed, [0]);
   // A step the holder had claimed when it was killed (its push waiting for itself) goes back to the others.
   assert.ok(s.steps >= s.budget, `${s.steps} steps of ${s.budget}`);
