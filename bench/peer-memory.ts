@@ -7,6 +7,7 @@
  *   npm run bench -- peer-memory [--json] [--workers=4] [--steps=<per peer>] [--algo=acid] [--train-workers=8] [--no-train]
  *
  * Per peer: `peakMB` (VmHWM at its summary), `steadyMB` (median VmRSS from its first step to its last),
+ * `steadyAnonMB` (the same of RssAnon: its memory of its own, without the shared pages of the node binary),
  * `startMB` (VmRSS once listening, data loaded) and `summary` (process.memoryUsage() of its main thread at the
  * end: heapUsed, external, arrayBuffers). Linux only.
  */
@@ -48,6 +49,7 @@ function watch(index: number, args: string[]): Watched {
     return {
       startMB: marks.listening === undefined ? null : mb(samples.find((s) => s.t >= marks.listening)?.rssMB),
       steadyMB: mb(medianRss(samples, trainFrom, marks.lastProgress ?? marks.summary ?? Infinity)),
+      steadyAnonMB: mb(medianRss(samples, trainFrom, marks.lastProgress ?? marks.summary ?? Infinity, 'anonMB')),
       peakMB: mb(Math.max(...atSummary.map((s) => s.peakMB))),
       samples: samples.length,
       summary: (summary as { memory?: unknown }).memory ?? null,

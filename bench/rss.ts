@@ -1,6 +1,7 @@
 /**
- * Resident memory of a running process from /proc/<pid>/status (Linux): VmRSS (now) and VmHWM (its peak so far),
- * in MB, sampled at a fixed interval until stopped.
+ * Resident memory of a running process from /proc/<pid>/status (Linux): VmRSS (now), VmHWM (its peak so far) and
+ * RssAnon (the part no other process shares: VmRSS also counts the pages of the node binary and its libraries it has
+ * touched, ~45 MB that every Node process of the machine shares), in MB, sampled at a fixed interval until stopped.
  */
 import { readFileSync } from 'node:fs';
 
@@ -9,10 +10,11 @@ export interface RssSample {
   t: number;
   rssMB: number;
   peakMB: number;
+  anonMB: number;
 }
 
-/** VmRSS and VmHWM of a process in MB, or null once it has gone. */
-export function readRss(pid: number): { rssMB: number; peakMB: number } | null {
+/** VmRSS, VmHWM and RssAnon of a process in MB, or null once it has gone. */
+export function readRss(pid: number): { rssMB: number; peakMB: number; anonMB: number } | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -20,7 +22,7 @@ export function readRss(pid: number): { rssMB: number; peakMB: number } | null {
     return null;
   }
   const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 };
+  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024, anonMB: kb('RssAnon') / 1024 };
 }
 
 /** Samples a process every `everyMs` into `samples`; stop() ends the sampling and returns them. */
@@ -48,9 +50,9 @@ export function sampleRss(pid: number, everyMs = 100): { samples: RssSample[]; m
   };
 }
 
-/** The median of the RSS samples taken in [from, to] (ms; a mark's own sample included), MB. */
-export function medianRss(samples: readonly RssSample[], from: number, to: number): number | null {
-  const xs = samples.filter((s) => s.t >= from && s.t <= to).map((s) => s.rssMB).sort((a, b) => a - b);
+/** The median of the samples' RSS (or another figure) taken in [from, to] (ms; a mark's own sample included), MB. */
+export function medianRss(samples: readonly RssSample[], from: number, to: number, field: 'rssMB' | 'anonMB' = 'rssMB'): number | null {
+  const xs = samples.filter((s) => s.t >= from && s.t <= to).map((s) => s[field]).sort((a, b) => a - b);
   return xs.length ? xs[Math.floor(xs.length / 2)] : null;
 }
 

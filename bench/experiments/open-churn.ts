@@ -51,7 +51,7 @@ interface Peer extends CliProcess {
   label: string;
   kill(): void;
   /** Its exit code, stderr and memory once it has exited. */
-  done: Promise<{ code: number | null; peakMB: number | null; steadyMB: number | null; stderr: string[] }>;
+  done: Promise<{ code: number | null; peakMB: number | null; steadyMB: number | null; steadyAnonMB: number | null; stderr: string[] }>;
 }
 
 function startPeer(label: string, args: string[]): Peer {
@@ -64,7 +64,10 @@ function startPeer(label: string, args: string[]): Peer {
   }, 250);
   const done = p.exited.then(({ code, samples }) => {
     const peaks = samples.map((s) => s.peakMB).filter(Number.isFinite);
-    return { code, peakMB: peaks.length > 0 ? mb(Math.max(...peaks)) : null, steadyMB: mb(medianRss(samples, trainFrom, trainTo)), stderr: p.stderr };
+    return {
+      code, peakMB: peaks.length > 0 ? mb(Math.max(...peaks)) : null, steadyMB: mb(medianRss(samples, trainFrom, trainTo)),
+      steadyAnonMB: mb(medianRss(samples, trainFrom, trainTo, 'anonMB')), stderr: p.stderr,
+    };
   });
   return { ...p, label, done, kill: () => p.proc.kill('SIGKILL') };
 }
@@ -162,6 +165,8 @@ export async function openChurn(opts: { args?: string[]; log?: (line: string) =>
       peakMB: survivors.map(({ end }) => end.peakMB ?? NaN),
       // (null: a peer that joined as the run ended and trained for less than one sampling interval)
       steadyMB: survivors.map(({ end }) => end.steadyMB),
+      // (its own memory: RSS without the node binary's pages, which every process of the machine shares)
+      steadyAnonMB: survivors.map(({ end }) => end.steadyAnonMB),
       timeline,
     };
     const range = (xs: number[], f: (v: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))} (mean ${f(mean(xs))})`;
@@ -171,10 +176,10 @@ export async function openChurn(opts: { args?: string[]; log?: (line: string) =>
       if (known.length === 0) return 'not sampled';
       return range(known, (v) => `${v.toFixed(0)} MB`) + (missing > 0 ? ` (${missing} joined too late to sample)` : '');
     };
-    const markdown = table(['peers started', 'killed', 'survivors', 'largest distance between final models', 'test accuracy', 'steps per survivor', 'topologies seen', 'peak RSS per survivor', 'steady RSS per survivor'], [[
+    const markdown = table(['peers started', 'killed', 'survivors', 'largest distance between final models', 'test accuracy', 'steps per survivor', 'topologies seen', 'peak RSS per survivor', 'steady RSS per survivor', 'steady RssAnon per survivor'], [[
       result.started, killed.length, result.survivors, result.modelSpread.toExponential(2),
       range(result.testAccuracy, (v) => `${(100 * v).toFixed(2)}%`), range(result.steps, (v) => v.toFixed(0)), range(result.topologies, (v) => v.toFixed(0)),
-      range(result.peakMB, (v) => `${v.toFixed(0)} MB`), steadyColumn(result.steadyMB),
+      range(result.peakMB, (v) => `${v.toFixed(0)} MB`), steadyColumn(result.steadyMB), steadyColumn(result.steadyAnonMB),
     ]]) + `\n\n${o.peers} peers joined one by one, then ${killed.length} killed at random moments (${killed.join(', ')}) and as many joined; A2CiD2 on a ring at rate ${o.rate}, the MLP on MNIST, batch 32, lr 0.05, momentum 0.9, ${o.duration} s, ${o.finalExchanges} final exchanges per peer.`;
     return { name: 'open-churn', results: result, markdown };
   } finally {
