@@ -73,22 +73,31 @@ export function fingerprint(x: Float32Array): number {
 }
 
 export class ExchangeBounds {
-  private readonly recent: Array<{ r: number; from: WorkerId }> = [];
+  /** The recent accepted distances and who sent them: a ring of `window` (typed arrays: checked at every exchange). */
+  private readonly distances: Float64Array;
+  private readonly senders: Float64Array;
+  private readonly scratch: Float64Array;
+  private filled = 0;
   private next = 0;
   private accepted = 0;
   /** The fingerprint and step count of each neighbour's last message. */
   private readonly last = new Map<WorkerId, { print: number; step: number }>();
 
-  constructor(readonly settings: BoundsSettings = DEFAULT_BOUNDS) {}
+  constructor(readonly settings: BoundsSettings = DEFAULT_BOUNDS) {
+    this.distances = new Float64Array(settings.window);
+    this.senders = new Float64Array(settings.window);
+    this.scratch = new Float64Array(settings.window);
+  }
 
   /** The largest relative distance accepted now from `from` (any neighbour when not given). */
   limit(from?: WorkerId): number {
     const s = this.settings;
     if (this.accepted < s.warmup) return s.ceiling;
-    const others = from === undefined ? this.recent : this.recent.filter((e) => e.from !== from);
-    if (others.length < s.warmup) return s.ceiling;
-    const sorted = others.map((e) => e.r).sort((a, b) => a - b);
-    const q = sorted[Math.min(sorted.length - 1, Math.floor(s.quantile * sorted.length))];
+    let n = 0;
+    for (let k = 0; k < this.filled; k++) if (from === undefined || this.senders[k] !== from) this.scratch[n++] = this.distances[k];
+    if (n < s.warmup) return s.ceiling;
+    const sorted = this.scratch.subarray(0, n).sort();
+    const q = sorted[Math.min(n - 1, Math.floor(s.quantile * n))];
     return Math.min(s.ceiling, Math.max(s.floor, s.factor * q));
   }
 
@@ -107,15 +116,15 @@ export class ExchangeBounds {
     const limit = this.limit(from);
     if (r > limit) return `relative distance ${r.toPrecision(3)} to this worker's model, over the bound ${limit.toPrecision(3)}`;
     if (replayed) return 'the same model as its previous message';
-    this.remember({ r, from });
+    this.remember(r, from);
     return null;
   }
 
-  private remember(e: { r: number; from: WorkerId }): void {
-    const w = this.settings.window;
-    if (this.recent.length < w) this.recent.push(e);
-    else this.recent[this.next] = e;
-    this.next = (this.next + 1) % w;
+  private remember(r: number, from: WorkerId): void {
+    this.distances[this.next] = r;
+    this.senders[this.next] = from;
+    this.filled = Math.min(this.settings.window, this.filled + 1);
+    this.next = (this.next + 1) % this.settings.window;
     this.accepted++;
   }
 }

@@ -59,23 +59,30 @@ function release(buffer: Buffer): void {
   if (buffer.length === RECORD_BUFFER_BYTES && pool.length < POOL_KEEP) pool.push(buffer);
 }
 
-interface Direction {
+export interface Direction {
   key: Buffer;
   iv: Buffer;
-  records: bigint;
+  /** Records so far (a safe integer: 2⁵³ records outlast any connection). */
+  records: number;
+  /** The current record's nonce, rewritten for each (the cipher reads it before returning). */
+  nonce: Buffer;
 }
 
-/** The nonce of a direction's next record, which it then counts. */
-function nextNonce(d: Direction): Buffer {
-  const nonce = Buffer.from(d.iv);
-  nonce.writeBigUInt64LE(nonce.readBigUInt64LE(AEAD_NONCE_BYTES - 8) ^ d.records, AEAD_NONCE_BYTES - 8);
+/**
+ * The nonce of a direction's next record, which it then counts: the IV with its last 8 bytes XOR the record number
+ * (u64 little-endian), as two 32-bit halves — no allocation per record.
+ */
+export function nextNonce(d: Direction): Buffer {
+  const at = AEAD_NONCE_BYTES - 8;
+  d.nonce.writeUInt32LE((d.iv.readUInt32LE(at) ^ d.records % 2 ** 32) >>> 0, at);
+  d.nonce.writeUInt32LE((d.iv.readUInt32LE(at + 4) ^ Math.floor(d.records / 2 ** 32)) >>> 0, at + 4);
   d.records++;
-  return nonce;
+  return d.nonce;
 }
 
 function direction(psk: Buffer, salt: Buffer, label: string, identity: Buffer): Direction {
   const okm = Buffer.from(hkdfSync('sha256', psk, salt, Buffer.concat([Buffer.from(`gossamer lane ${label} `), identity]), AEAD_KEY_BYTES + AEAD_NONCE_BYTES));
-  return { key: okm.subarray(0, AEAD_KEY_BYTES), iv: okm.subarray(AEAD_KEY_BYTES), records: 0n };
+  return { key: okm.subarray(0, AEAD_KEY_BYTES), iv: okm.subarray(AEAD_KEY_BYTES), records: 0, nonce: Buffer.from(okm.subarray(AEAD_KEY_BYTES)) };
 }
 
 export interface SealedHandlers {

@@ -5,7 +5,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { nativeAead } from '../../../src/engine/backends/native/index.js';
 import { nodeCryptoCipher, recordCipher, type RecordCipher } from '../../../src/runtime/net/record-cipher.js';
-import { RECORD_BYTES, SealedChannel } from '../../../src/runtime/net/sealed-channel.js';
+import { RECORD_BYTES, SealedChannel, nextNonce } from '../../../src/runtime/net/sealed-channel.js';
 
 const native = nativeAead();
 const ciphers: RecordCipher[] = [nodeCryptoCipher, ...(native ? [recordCipher()] : [])];
@@ -45,6 +45,17 @@ describe('record cipher: ChaCha20-Poly1305 in place', () => {
       }
     });
   }
+
+  it('record i\'s nonce is the IV with its last 8 bytes XOR i (u64 little-endian), past 2³² too', () => {
+    const iv = Buffer.from('0102030405f6f7f8f9fafbfc', 'hex');
+    for (const i of [0, 1, 255, 2 ** 31, 2 ** 32 - 1, 2 ** 32 + 5, 2 ** 40 + 3]) {
+      const d = { key: Buffer.alloc(32), iv, records: i, nonce: Buffer.from(iv) };
+      const expected = Buffer.from(iv);
+      expected.writeBigUInt64LE(iv.readBigUInt64LE(4) ^ BigInt(i), 4);
+      assert.deepEqual(nextNonce(d), expected, `record ${i}`);
+      assert.equal(d.records, i + 1);
+    }
+  });
 
   it('the two implementations open each other\'s records (1 MiB, odd offsets), in place and apart', { skip: native ? false : 'the native addon is not built' }, () => {
     const [a, b] = ciphers;
