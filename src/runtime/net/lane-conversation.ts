@@ -25,13 +25,16 @@ export class LaneConversation implements ExchangeStream {
 
   constructor(
     readonly lane: Lane,
-    readonly peerId: string,
     /** The exchange's lane id. */
     readonly id: number,
     readonly role: 'proposer' | 'acceptor',
     /** Called once, when the conversation ends (closed, aborted, or its lane gone). */
     private readonly ended: (c: LaneConversation) => void,
   ) {}
+
+  get peerId(): string {
+    return this.lane.peerId;
+  }
 
   /** The tag of the peer's frames. */
   get inTag(): number {

@@ -23,7 +23,7 @@ import type { SealedChannel } from './sealed-channel.js';
 import type { NetHost } from './net-host.js';
 import { DEFAULT_LISTEN, LANE_PROTOCOL } from './net-options.js';
 import { errorText, readAll } from './stream-io.js';
-import { MAX_HEADER_BYTES } from './wire.js';
+import { FRAME_KINDS, MAX_HEADER_BYTES } from './wire.js';
 
 /** After a failed attempt, how long exchanges with that peer use streams before another. */
 const LANE_RETRY_MS = 30_000;
@@ -31,8 +31,8 @@ const LANE_RETRY_MS = 30_000;
 const LANES_PER_PEER = 2;
 /** Exchanges a peer may have proposed over lanes and not finished (as streams of the exchange protocol per connection). */
 const INBOUND_EXCHANGES_PER_PEER = 64;
-/** A control frame's kind byte (wire.ts) for a propose. */
-const PROPOSE_KIND = 1;
+/** The kind byte (offset 5 of a wire frame) of a propose. */
+const PROPOSE_KIND = FRAME_KINDS.indexOf('propose') + 1;
 
 /** The IP address of a TCP multiaddr, or null. */
 function ipOf(addr: Multiaddr): string | null {
@@ -121,7 +121,7 @@ export class Lanes implements LaneRouter {
   }
 
   converse(lane: Lane, id: number): LaneConversation {
-    return this.track(new LaneConversation(lane, lane.peerId, id, 'proposer', (c) => this.untrack(c)));
+    return this.track(new LaneConversation(lane, id, 'proposer', (c) => this.untrack(c)));
   }
 
   expect(peerId: string, tag: number, sink: LaneSink): boolean {
@@ -228,7 +228,7 @@ export class Lanes implements LaneRouter {
     if (inbound >= INBOUND_EXCHANGES_PER_PEER) {
       return this.t.log('warn', `lane from ${lane.peerId}: ignored a proposal, ${inbound} of its exchanges are under way`);
     }
-    const c = this.track(new LaneConversation(lane, lane.peerId, id, 'acceptor', (x) => this.untrack(x)));
+    const c = this.track(new LaneConversation(lane, id, 'acceptor', (x) => this.untrack(x)));
     this.serve(c, lane.peerId);
     c.received(frame);
   }

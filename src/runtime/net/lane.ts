@@ -48,9 +48,9 @@ export function laneTag(id: number, from: 'proposer' | 'acceptor', kind: 'payloa
   return ((from === 'acceptor' ? id | ACCEPTOR_BIT : id) | (kind === 'control' ? CONTROL_BIT : 0)) >>> 0;
 }
 
-/** Whether a tag is a control frame's, and the acceptor's; and its lane id. */
-export function tagParts(tag: number): { id: number; control: boolean; from: 'proposer' | 'acceptor' } {
-  return { id: tag & (CONTROL_BIT - 1), control: (tag & CONTROL_BIT) !== 0, from: tag & ACCEPTOR_BIT ? 'acceptor' : 'proposer' };
+/** A tag's lane id, and whose frame it is. */
+export function tagParts(tag: number): { id: number; from: 'proposer' | 'acceptor' } {
+  return { id: tag & (CONTROL_BIT - 1), from: tag & ACCEPTOR_BIT ? 'acceptor' : 'proposer' };
 }
 
 /** The largest lane id. */
@@ -154,32 +154,32 @@ export class Lane {
    * (`signal`) while it waits for its turn is not sent; one under way is finished, to keep the lane in step.
    */
   send(tag: number, frame: EncodedFrame, signal: AbortSignal): Promise<void> {
-    const run = async (): Promise<void> => {
+    return this.enqueue(async () => {
       signal.throwIfAborted();
-      const head = Buffer.alloc(LANE_HEADER_BYTES + frame.header.length);
-      head.writeUInt32LE(tag, 0);
-      head.writeUInt32LE(frame.header.length + frame.payload.length, 4);
-      head.set(frame.header, LANE_HEADER_BYTES);
-      await this.channel.send(head);
+      await this.channel.send(this.framed(tag, frame.header, frame.payload.length));
       await this.channel.send(frame.payload);
-    };
+    });
+  }
+
+  /** Sends one control frame (a wire frame without payload), after the frames queued before it. */
+  sendControl(tag: number, frame: Uint8Array): Promise<void> {
+    return this.enqueue(() => this.channel.send(this.framed(tag, frame, 0)));
+  }
+
+  /** Runs a send after those queued before it. */
+  private enqueue(run: () => Promise<void>): Promise<void> {
     const sent = this.queue.then(run);
     this.queue = sent.catch(() => {});
     return sent;
   }
 
-  /** Sends one control frame (a wire frame without payload), after the frames queued before it. */
-  sendControl(tag: number, frame: Uint8Array): Promise<void> {
-    const run = async (): Promise<void> => {
-      const bytes = Buffer.alloc(LANE_HEADER_BYTES + frame.length);
-      bytes.writeUInt32LE(tag, 0);
-      bytes.writeUInt32LE(frame.length, 4);
-      bytes.set(frame, LANE_HEADER_BYTES);
-      await this.channel.send(bytes);
-    };
-    const sent = this.queue.then(run);
-    this.queue = sent.catch(() => {});
-    return sent;
+  /** A lane frame's 8-byte head followed by the wire header (`rest`: the payload bytes that follow it). */
+  private framed(tag: number, header: Uint8Array, rest: number): Buffer {
+    const bytes = Buffer.alloc(LANE_HEADER_BYTES + header.length);
+    bytes.writeUInt32LE(tag, 0);
+    bytes.writeUInt32LE(header.length + rest, 4);
+    bytes.set(header, LANE_HEADER_BYTES);
+    return bytes;
   }
 
   close(): void {
