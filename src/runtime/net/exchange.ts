@@ -343,8 +343,9 @@ export function onExchangeStream(t: NetHost, stream: ExchangeStream, remote: str
         return end('invalid: lane id', 'invalid');
       }
       laneId = laneIdOf(f);
-      // (proposed on the lane: answered there, whatever its size)
-      if (stream instanceof LaneConversation) back = stream.lane;
+      // (proposed on a lane: the payload answered on one whatever its size — the lane the proposer dialled when
+      // open, which it reads straight into the payload's buffer, else the proposal's)
+      if (stream instanceof LaneConversation) back = t.lanes.lane(remote) ?? stream.lane;
       else if (frame.header.length + frame.payload.length >= t.lanes.minBytes) back = t.lanes.lane(remote);
       if (!back) frame = withChecksum(frame);
     }
