@@ -180,6 +180,8 @@ function timed(inner: Transport, timing: ProposalTiming): Transport {
       return r;
     },
     onProposal: (handler) => inner.onProposal(handler),
+    // Without it the transport's received payloads would never be reused: a new model-sized buffer per exchange.
+    release: inner.release && ((message) => inner.release!(message)),
     close: () => inner.close(),
   };
 }
@@ -503,10 +505,12 @@ async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<v
       seconds: result.seconds,
       bytesSent: result.bytesSent,
       outerSteps: result.outerSteps,
-      // What the pairwise exchanges' frames (headers included) moved on the wire, and how many payloads took a lane.
+      // What the pairwise exchanges' frames (headers included) moved on the wire, how many payloads took a lane, and
+      // how many buffers the lanes' received payloads needed (reused once applied).
       wire: {
         bytesSent: transport.stats.bytesSent, bytesReceived: transport.stats.bytesReceived,
         lanePayloadsSent: transport.stats.lanePayloadsSent, lanePayloadsReceived: transport.stats.lanePayloadsReceived,
+        payloadBuffers: transport.payloads.created,
       },
       // Messages refused by the wire (malformed) and by the bounds (well-formed, but no model of this cluster).
       rejected: result.rejected > 0 ? { ...transport.stats.rejected, 'out-of-bounds': result.rejected } : transport.stats.rejected,

@@ -13,10 +13,16 @@ export class PayloadPool {
   private readonly free = new Map<number, ArrayBuffer[]>();
   /** Buffers handed out and not yet back: only those are taken back, each once. */
   private readonly out = new WeakSet<ArrayBuffer>();
+  /** Buffers allocated so far: a few over a whole run when received payloads come back. */
+  created = 0;
 
   /** A buffer of exactly `bytes` bytes (its content is whatever it held before). */
   take(bytes: number): Uint8Array {
-    const buffer = this.free.get(bytes)?.pop() ?? new ArrayBuffer(bytes);
+    let buffer = this.free.get(bytes)?.pop();
+    if (!buffer) {
+      buffer = new ArrayBuffer(bytes);
+      this.created++;
+    }
     this.out.add(buffer);
     return new Uint8Array(buffer);
   }

@@ -66,6 +66,23 @@ describe('gossamer peer', { timeout: 240_000 }, () => {
     const c = consensus(summaries.map((s) => readCheckpoint(s.checkpoint as string).params));
     assert.ok(c < 1e-3, `the survivors agree (relative distance ${c})`);
   });
+
+  it('a model above a megabyte: its payloads take the lanes, into a few buffers reused from one exchange to the next', async () => {
+    // 784 x 400 + 400 x 10 weights and their biases: 1.27 MB of float32, above the lanes' 1 MiB threshold.
+    // Two workers: gossip (A2CiD2 is refused on a complete graph).
+    const given = { '--workers': '2', '--algo': 'gossip', '--model-config': '{"hidden":[400]}' } as Record<string, string>;
+    const common = COMMON.map((a, k) => given[COMMON[k - 1]] ?? a);
+    const args = (i: number) => [...common, '--out', join(dir, 'lanes', `p${i}`), '--steps', '60'];
+    const first = startPeer(0, args(0));
+    const second = startPeer(1, [...args(1), '--bootstrap', await addressOf(first)]);
+    const summaries = await finish([first, second]);
+    for (const s of summaries) {
+      const wire = s.wire as { lanePayloadsReceived: number; payloadBuffers: number };
+      assert.ok(wire.lanePayloadsReceived >= 20, `payloads on the lane: ${JSON.stringify(wire)}`);
+      // Each received payload is handed back once applied: a handful of buffers, not one per exchange.
+      assert.ok(wire.payloadBuffers <= 4, `buffers for ${wire.lanePayloadsReceived} payloads: ${wire.payloadBuffers}`);
+    }
+  });
 });
 
 describe('gossamer peer: keys and bad input', () => {
