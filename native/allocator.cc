@@ -2,6 +2,7 @@
 // by default glibc raises its mmap threshold up to 32 MB as large blocks are freed (so that model-sized buffers end
 // up in the heap, where freed memory stays resident) and gives each thread an arena of its own.
 #include <node_api.h>
+#include <v8.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -42,12 +43,24 @@ napi_value js_trim_allocator(napi_env env, napi_callback_info) {
   return out;
 }
 
+// relieveHeap() → tells V8 the process is under moderate memory pressure: its next full collection (started now,
+// incrementally) compacts and gives back the young generation grown beyond what the live objects need.
+napi_value js_relieve_heap(napi_env env, napi_callback_info) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate) isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kModerate);
+  napi_value out;
+  napi_get_undefined(env, &out);
+  return out;
+}
+
 void register_allocator(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "tuneAllocator", NAPI_AUTO_LENGTH, js_tune_allocator, nullptr, &fn);
   napi_set_named_property(env, exports, "tuneAllocator", fn);
   napi_create_function(env, "trimAllocator", NAPI_AUTO_LENGTH, js_trim_allocator, nullptr, &fn);
   napi_set_named_property(env, exports, "trimAllocator", fn);
+  napi_create_function(env, "relieveHeap", NAPI_AUTO_LENGTH, js_relieve_heap, nullptr, &fn);
+  napi_set_named_property(env, exports, "relieveHeap", fn);
 }
 
 }  // namespace gs

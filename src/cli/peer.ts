@@ -49,7 +49,7 @@ import { checkContributionCodec } from '../core/contribution.js';
 import { recipe } from '../config/recipe.js';
 import { printable } from './printable.js';
 import { memoryFigures } from '../core/memory.js';
-import { keepAllocatorSmall } from '../runtime/allocator.js';
+import { keepMemorySmall } from '../runtime/allocator.js';
 import { algorithmText, recipeLine } from './recipe-line.js';
 import { RunDir } from './run-dir.js';
 import { addDashboardOption, startDashboard } from './dashboard-option.js';
@@ -223,7 +223,7 @@ function resumeFlags(flags: PeerFlags, explicit: readonly string[]): PeerCheckpo
 
 async function runPeer(flags: PeerFlags, explicit: readonly string[]): Promise<void> {
   // (before any thread starts: an arena is given to a thread at its first allocation)
-  keepAllocatorSmall();
+  keepMemorySmall();
   if (flags.shardOptimizer) throw new UsageError('--shard-optimizer runs in gossamer sim and in train\'s clusters: over the network, the collectives have no sharded rounds yet');
   if (flags.init !== undefined && flags.resume !== undefined) throw new UsageError('--init starts a run from given weights; --resume continues one from its checkpoint');
   // Neither --index nor --workers: open mode (peer-open.ts).

@@ -24,6 +24,8 @@ interface Addon {
   tuneAllocator?(mmapThreshold: number, arenaMax: number): boolean;
   /** glibc's malloc_trim(0): true if memory went back to the system. */
   trimAllocator?(): boolean;
+  /** V8 told of moderate memory pressure (native/allocator.cc). */
+  relieveHeap?(): void;
   /** ChaCha20-Poly1305 through Node's OpenSSL (native/aead.cc). */
   aeadSeal?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): void;
   aeadOpen?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, input: Uint8Array, output: Uint8Array, tag: Uint8Array): boolean;
@@ -62,12 +64,12 @@ export function nativeLoadError(): string {
   return loadError;
 }
 
-/** The C library allocator's settings through the addon (null without the addon, or an addon built before them). */
-export function nativeAllocator(): { tune(mmapThreshold: number, arenaMax: number): boolean; trim(): boolean } | null {
+/** The C library allocator's settings and V8's memory pressure through the addon (null without the addon, or an addon built before them). */
+export function nativeAllocator(): { tune(mmapThreshold: number, arenaMax: number): boolean; trim(): boolean; relieveHeap(): void } | null {
   const a = loadAddon();
-  if (!a?.tuneAllocator || !a.trimAllocator) return null;
-  const { tuneAllocator, trimAllocator } = a;
-  return { tune: (t, n) => tuneAllocator(t, n), trim: () => trimAllocator() };
+  if (!a?.tuneAllocator || !a.trimAllocator || !a.relieveHeap) return null;
+  const { tuneAllocator, trimAllocator, relieveHeap } = a;
+  return { tune: (t, n) => tuneAllocator(t, n), trim: () => trimAllocator(), relieveHeap: () => relieveHeap() };
 }
 
 /**
