@@ -98,11 +98,11 @@ function proposeInner(t: NetHost, peer: WorkerId, header: MessageHeader, message
         stream.removeEventListener('close', onClose);
         stream.removeEventListener('end', onClose);
         if (result.ok) {
-          void stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => stream?.abort(new Error('close timed out')));
+          closeWithin(stream, 5000, 'close timed out');
         } else if (tell) {
           try {
             stream.send(encodeControl('abort', header, { aux: ABORT_REASONS.indexOf(tell) }));
-            void stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => stream?.abort(new Error('aborted')));
+            closeWithin(stream, 1000, 'aborted');
           } catch {
             stream.abort(new Error(`exchange abandoned: ${tell}`));
           }
@@ -257,7 +257,7 @@ export function onExchangeStream(t: NetHost, stream: ExchangeStream, remote: str
       try {
         const h = proposal?.header ?? { version: 1, algorithm: 'none', step: 0, layoutHash: 'none', codec: 'f32' as const };
         stream.send(tell === 'busy' ? encodeControl('busy', h) : encodeControl('abort', h, { aux: ABORT_REASONS.indexOf(tell) }));
-        void stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => stream.abort(new Error('aborted')));
+        closeWithin(stream, 1000, 'aborted');
       } catch {
         stream.abort(new Error(reason));
       }
@@ -294,7 +294,7 @@ export function onExchangeStream(t: NetHost, stream: ExchangeStream, remote: str
     }
     try {
       stream.send(encodeControl('done', received.header));
-      void stream.close({ signal: AbortSignal.timeout(5000) }).catch(() => stream.abort(new Error('close timed out')));
+      closeWithin(stream, 5000, 'close timed out');
     } catch {
       stream.abort(new Error('closed'));
     }
@@ -415,4 +415,13 @@ function decoded(t: NetHost, f: Frame): Float32Array | WireError {
   const m = decodeMessage(f);
   if (isWireError(m) || m.buffer !== f.payload.buffer) t.payloads.give(f.payload);
   return m;
+}
+
+/**
+ * Closes an exchange's stream: a libp2p stream waits for the peer's end, and is aborted with `why` after `ms`; a lane
+ * conversation closes at once (no timer, no signal to make).
+ */
+function closeWithin(stream: ExchangeStream, ms: number, why: string): void {
+  if (stream instanceof LaneConversation) return void stream.close();
+  void stream.close({ signal: AbortSignal.timeout(ms) }).catch(() => stream.abort(new Error(why)));
 }
