@@ -96,6 +96,11 @@ export class Lanes implements LaneRouter {
     return (this.lanes.get(peerId) ?? []).filter((lane) => !lane.closed).length;
   }
 
+  /** The open lanes to the peer: whether this node dialled each, and the payloads each delivered. */
+  lanesTo(peerId: string): Array<{ dialled: boolean; payloadsReceived: number }> {
+    return (this.lanes.get(peerId) ?? []).filter((lane) => !lane.closed).map((lane) => ({ dialled: this.dialled.has(lane), payloadsReceived: lane.payloadsReceived }));
+  }
+
   /** Asks for a lane to the peer if it has none; resolves once one is open, or false after timeoutMs. */
   async opened(peerId: string, timeoutMs: number): Promise<boolean> {
     for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((resolve) => setTimeout(resolve, 20))) {

@@ -105,6 +105,8 @@ export interface LaneRouter {
 /** One open lane to a peer: sends tagged frames, and parses the peer's into the sinks that await them. */
 export class Lane {
   closed = false;
+  /** Payloads delivered whole (which lane carries what: the one its receiver dialled reads straight into them). */
+  payloadsReceived = 0;
   private readonly head = Buffer.alloc(LANE_HEADER_BYTES);
   private headFill = 0;
   /** Bytes of the current lane frame still to come (0: between frames). */
@@ -242,6 +244,7 @@ export class Lane {
         this.sink = null;
         this.frame = null;
         this.payload = null;
+        this.payloadsReceived++;
         sink.done({ ...frame, payload, authenticated: true, checkedFinite: frame.header.codec === 'f32' });
       }
     }

@@ -297,6 +297,7 @@ describe('bulk lane: fallback and closing', { timeout: 120_000 }, () => {
     const n = 1 << 19;
     // (the first exchange finds no lane yet and asks for one: it takes a stream)
     assert.ok(await nodes[1].lanes?.opened(nodes[0].peerId, 20_000));
+    for (let k = 0; k < 200 && nodes.some((t, j) => t.lanes?.openTo(nodes[1 - j].peerId) !== 2); k++) await new Promise((resolve) => setTimeout(resolve, 20));
     const dials: string[] = [];
     const dial = nodes[1].node.dialProtocol.bind(nodes[1].node);
     nodes[1].node.dialProtocol = ((peer: never, protocols: string | string[], options?: never) => {
@@ -307,6 +308,7 @@ describe('bulk lane: fallback and closing', { timeout: 120_000 }, () => {
     assert.ok(result.ok && r.commits.length === 1);
     assert.deepEqual(dials, [], 'the exchange opened no stream: its control frames went on the lane');
     assert.deepEqual(nodes.map((t) => [t.stats.lanePayloadsSent, t.stats.lanePayloadsReceived]), [[1, 1], [1, 1]]);
+    const carried = nodes.map((t, k) => t.lanes!.lanesTo(nodes[1 - k].peerId).sort((a, b) => Number(b.dialled) - Number(a.dialled)));
     await Promise.all(nodes.map((t) => t.close()));
     for (const port of ports) {
       const socket = tcpConnect(port, '127.0.0.1');
@@ -316,5 +318,7 @@ describe('bulk lane: fallback and closing', { timeout: 120_000 }, () => {
     // (every transport of this file is closed by now: no TCP handle may stay open)
     for (let k = 0; k < 100 && tcp() > 0; k++) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(tcp(), 0, `handles left: ${process.getActiveResourcesInfo().join(', ')}`);
+    // Each payload came on the lane its receiver dialled, which reads records straight into the payload's buffer.
+    for (const k of [0, 1]) assert.deepEqual(carried[k], [{ dialled: true, payloadsReceived: 1 }, { dialled: false, payloadsReceived: 0 }], `node ${k}`);
   });
 });
