@@ -4,7 +4,7 @@
  * (dist/cli/main.js: `npm run build` first), as a user runs them; each process's VmRSS and VmHWM are read from
  * /proc every 100 ms.
  *
- *   npm run bench -- peer-memory [--json] [--workers=4] [--steps=<per peer>] [--algo=acid] [--train-workers=8] [--no-train]
+ *   npm run bench -- peer-memory [--json] [--workers=4] [--steps=<per peer>] [--algo=acid] [--lean-memory] [--train-workers=8] [--no-train]
  *
  * Per peer: `peakMB` (VmHWM at its summary), `steadyMB` (median VmRSS from its first step to its last),
  * `steadyAnonMB` (the same of RssAnon: its memory of its own, without the shared pages of the node binary),
@@ -66,7 +66,8 @@ async function peers(workers: number, steps: string | undefined, algo: string): 
   try {
     const key = join(dir, 'swarm.key');
     writeSwarmKey(key);
-    const common = ['peer', '--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, '--workers', String(workers), '--algo', algo, '--json', ...(steps ? ['--steps', steps] : [])];
+    const common = ['peer', '--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, '--workers', String(workers), '--algo', algo, '--json', ...(steps ? ['--steps', steps] : []),
+      ...(process.argv.includes('--lean-memory') ? ['--lean-memory'] : [])];
     const first = watch(0, [...common, '--index', '0']);
     const addr = ((await first.firstLine).addrs as string[])[0];
     const all = [first, ...Array.from({ length: workers - 1 }, (_, k) => watch(k + 1, [...common, '--index', String(k + 1), '--bootstrap', addr]))];
@@ -80,7 +81,7 @@ export async function runPeerMemoryBench(): Promise<Record<string, unknown>> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const workers = Number(flag('workers', '4'));
   const algo = flag('algo', 'acid')!;
-  const result: Record<string, unknown> = { model: 'mlp', dataset: 'mnist', workers, algo, peers: await peers(workers, flag('steps', undefined), algo) };
+  const result: Record<string, unknown> = { model: 'mlp', dataset: 'mnist', workers, algo, leanMemory: process.argv.includes('--lean-memory'), peers: await peers(workers, flag('steps', undefined), algo) };
   if (!process.argv.includes('--no-train')) {
     const n = flag('train-workers', '8')!;
     const out = mkdtempSync(join(tmpdir(), 'gossamer-train-memory-'));

@@ -24,6 +24,8 @@ export interface PeerFlags extends Omit<DilocoFlags, 'algo'>, TrainingFlags {
   swarmKey?: string;
   /** False with --no-lane. */
   lane: boolean;
+  /** --lean-memory: the young generation given back (runtime/allocator.ts). */
+  leanMemory?: boolean;
   lanePort?: number;
   index?: number;
   workers?: number;

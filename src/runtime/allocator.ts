@@ -8,9 +8,10 @@
  * few seconds. Chunks of the network layers (64 KB) stay in the heap: mapping each would cost system calls per chunk.
  *
  * V8's young generation: it grows to 32 MB while the modules load, and V8 shrinks it again only while the process
- * allocates less than 1 MB/s, which a peer exchanging 20–30 times a second does not. When it is found above
- * YOUNG_GENERATION_CEILING_BYTES, V8 is told of moderate memory pressure: a full collection that compacts and gives
- * the young generation back (4 MLP peers: ~35 MB less RSS each, for ~20 ms of collection every 6 s).
+ * allocates less than 1 MB/s, which a peer exchanging 20–30 times a second does not. When asked (`gossamer peer
+ * --lean-memory`) and the young generation is found above YOUNG_GENERATION_CEILING_BYTES, V8 is told of moderate
+ * memory pressure: a full collection that compacts and gives the young generation back (4 MLP peers: ~35 MB less RSS
+ * each, for 6–7 such collections in a 45 s run).
  */
 import v8 from 'node:v8';
 import { nativeAllocator } from '../engine/backends/native/index.js';
@@ -29,26 +30,38 @@ export function youngGenerationBytes(): number {
 export interface MemoryKeeper {
   /** Whether the C library's settings applied (glibc and the addon). */
   tuned: boolean;
-  /** Whether the young generation is watched (the addon). */
+  /** Whether the young generation is watched (asked for, and the addon). */
   watched: boolean;
   /** Times V8 was asked to give the young generation back. */
   reliefs(): number;
   stop(): void;
 }
 
-/** Applies the settings and starts the periodic trimming and watching. */
-export function keepMemorySmall(): MemoryKeeper {
+export interface MemoryKeeperInit {
+  /**
+   * Watch the young generation and have V8 give it back above the ceiling: ~35 MB less per MLP peer for ~3% more CPU
+   * on the main thread, which a machine running many more peers than it has cores cannot spare (at 32 peers on 2
+   * cores the live topology re-formed more often and one run's final models ended 2e-3 apart instead of 1e-7).
+   * @default false
+   */
+  youngGeneration?: boolean;
+}
+
+/** Applies the settings and starts the periodic trimming (and watching). */
+export function keepMemorySmall(init: MemoryKeeperInit = {}): MemoryKeeper {
   const a = nativeAllocator();
   if (!a) return { tuned: false, watched: false, reliefs: () => 0, stop: () => {} };
   const tuned = a.tune(MMAP_THRESHOLD_BYTES, ARENAS);
+  const watched = init.youngGeneration ?? false;
+  if (!tuned && !watched) return { tuned, watched, reliefs: () => 0, stop: () => {} };
   let reliefs = 0;
   const timer = setInterval(() => {
-    if (youngGenerationBytes() > YOUNG_GENERATION_CEILING_BYTES) {
+    if (watched && youngGenerationBytes() > YOUNG_GENERATION_CEILING_BYTES) {
       a.relieveHeap();
       reliefs++;
     }
     if (tuned) a.trim();
   }, CHECK_EVERY_MS);
   timer.unref();
-  return { tuned, watched: true, reliefs: () => reliefs, stop: () => clearInterval(timer) };
+  return { tuned, watched, reliefs: () => reliefs, stop: () => clearInterval(timer) };
 }

