@@ -61,13 +61,13 @@ function watch(index: number, args: string[]): Watched {
   return { index, firstLine, result };
 }
 
-async function peers(workers: number, steps: string | undefined, algo: string): Promise<Array<Record<string, unknown>>> {
+async function peers(workers: number, steps: string | undefined, algo: string, lean: boolean): Promise<Array<Record<string, unknown>>> {
   const dir = mkdtempSync(join(tmpdir(), 'gossamer-peer-memory-'));
   try {
     const key = join(dir, 'swarm.key');
     writeSwarmKey(key);
     const common = ['peer', '--listen', '/ip4/127.0.0.1/tcp/0', '--swarm-key', key, '--workers', String(workers), '--algo', algo, '--json', ...(steps ? ['--steps', steps] : []),
-      ...(process.argv.includes('--lean-memory') ? ['--lean-memory'] : [])];
+      ...(lean ? ['--lean-memory'] : [])];
     const first = watch(0, [...common, '--index', '0']);
     const addr = ((await first.firstLine).addrs as string[])[0];
     const all = [first, ...Array.from({ length: workers - 1 }, (_, k) => watch(k + 1, [...common, '--index', String(k + 1), '--bootstrap', addr]))];
@@ -81,7 +81,8 @@ export async function runPeerMemoryBench(): Promise<Record<string, unknown>> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
   const workers = Number(flag('workers', '4'));
   const algo = flag('algo', 'acid')!;
-  const result: Record<string, unknown> = { model: 'mlp', dataset: 'mnist', workers, algo, leanMemory: process.argv.includes('--lean-memory'), peers: await peers(workers, flag('steps', undefined), algo) };
+  const leanMemory = process.argv.includes('--lean-memory');
+  const result: Record<string, unknown> = { model: 'mlp', dataset: 'mnist', workers, algo, leanMemory, peers: await peers(workers, flag('steps', undefined), algo, leanMemory) };
   if (!process.argv.includes('--no-train')) {
     const n = flag('train-workers', '8')!;
     const out = mkdtempSync(join(tmpdir(), 'gossamer-train-memory-'));

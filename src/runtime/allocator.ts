@@ -32,8 +32,6 @@ export interface MemoryKeeper {
   tuned: boolean;
   /** Whether the young generation is watched (asked for, and the addon). */
   watched: boolean;
-  /** Times V8 was asked to give the young generation back. */
-  reliefs(): number;
   stop(): void;
 }
 
@@ -50,18 +48,13 @@ export interface MemoryKeeperInit {
 /** Applies the settings and starts the periodic trimming (and watching). */
 export function keepMemorySmall(init: MemoryKeeperInit = {}): MemoryKeeper {
   const a = nativeAllocator();
-  if (!a) return { tuned: false, watched: false, reliefs: () => 0, stop: () => {} };
-  const tuned = a.tune(MMAP_THRESHOLD_BYTES, ARENAS);
-  const watched = init.youngGeneration ?? false;
-  if (!tuned && !watched) return { tuned, watched, reliefs: () => 0, stop: () => {} };
-  let reliefs = 0;
+  const tuned = a !== null && a.tune(MMAP_THRESHOLD_BYTES, ARENAS);
+  const watched = a !== null && (init.youngGeneration ?? false);
+  if (!a || (!tuned && !watched)) return { tuned, watched, stop: () => {} };
   const timer = setInterval(() => {
-    if (watched && youngGenerationBytes() > YOUNG_GENERATION_CEILING_BYTES) {
-      a.relieveHeap();
-      reliefs++;
-    }
+    if (watched && youngGenerationBytes() > YOUNG_GENERATION_CEILING_BYTES) a.relieveHeap();
     if (tuned) a.trim();
   }, CHECK_EVERY_MS);
   timer.unref();
-  return { tuned, watched, reliefs: () => reliefs, stop: () => clearInterval(timer) };
+  return { tuned, watched, stop: () => clearInterval(timer) };
 }
